@@ -1,0 +1,213 @@
+//! The right edge of a tiled tree: the only part that changes on append.
+//!
+//! [`Edge`] holds, per tile level, the hashes of the rightmost (partial) tile
+//! and the entries of the rightmost entry bundle — at most a few hundred
+//! hashes and entries, whatever the size of the log. Appending leaves yields
+//! the tiles that became full; [`Edge::partial_tiles`] gives the rest of what
+//! a new checkpoint needs. The root is computed from the edge alone.
+
+use crate::Error;
+use crate::hash::{Hash, leaf_hash};
+use crate::merkle::ProofPlan;
+use crate::tile::{self, TILE_WIDTH, TileId, TileKind};
+
+/// A finished tile or bundle: its id and its bytes.
+pub type TileData = (TileId, Vec<u8>);
+
+/// The rightmost tiles of a tree; see the module docs.
+#[derive(Clone, Debug, Default)]
+pub struct Edge {
+    size: u64,
+    /// `levels[l]` holds the hashes of the partial tile at tile level `l`.
+    levels: Vec<Vec<Hash>>,
+    /// Encoded entries of the partial entry bundle.
+    bundle: Vec<u8>,
+}
+
+impl Edge {
+    /// The edge of the empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds the edge of a tree of `size` leaves from its partial tiles:
+    /// `bundle` is the partial entry bundle (empty if none) and `tiles[l]`
+    /// the hashes of the partial tile at level `l`. Checks that the bundle
+    /// matches the level-0 tile; the caller checks the root.
+    pub fn from_parts(size: u64, bundle: Vec<u8>, tiles: Vec<Vec<Hash>>) -> Result<Self, Error> {
+        let mut levels = tiles;
+        for (l, hashes) in levels.iter().enumerate() {
+            let want = (tile::level_count(l as u8, size) % TILE_WIDTH) as usize;
+            if hashes.len() != want {
+                return Err(Error::Corrupt(format!(
+                    "partial tile at level {l} has {} hashes, a tree of {size} needs {want}",
+                    hashes.len()
+                )));
+            }
+        }
+        while levels.last().is_some_and(Vec::is_empty) {
+            levels.pop();
+        }
+        let entries = tile::parse_bundle(&bundle)?;
+        let want = (size % TILE_WIDTH) as usize;
+        if entries.len() != want {
+            return Err(Error::Corrupt(format!(
+                "partial entry bundle has {} entries, a tree of {size} needs {want}",
+                entries.len()
+            )));
+        }
+        let level0 = levels.first().map(Vec::as_slice).unwrap_or(&[]);
+        for (i, (e, h)) in entries.iter().zip(level0).enumerate() {
+            if leaf_hash(e) != *h {
+                return Err(Error::Corrupt(format!(
+                    "entry {} does not hash to its level-0 tile hash",
+                    size - want as u64 + i as u64
+                )));
+            }
+        }
+        Ok(Edge {
+            size,
+            levels,
+            bundle,
+        })
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends an entry; returns tiles and bundles that it completed.
+    pub fn push(&mut self, entry: &[u8], done: &mut Vec<TileData>) -> Result<Hash, Error> {
+        let h = leaf_hash(entry);
+        tile::push_entry(&mut self.bundle, entry)?;
+        let index = self.size;
+        self.size += 1;
+        if self.size.is_multiple_of(TILE_WIDTH) {
+            let id = TileId {
+                kind: TileKind::Entries,
+                index: index / TILE_WIDTH,
+                width: TILE_WIDTH as u16,
+            };
+            done.push((id, std::mem::take(&mut self.bundle)));
+        }
+        self.push_hash(0, h, index, done);
+        Ok(h)
+    }
+
+    fn push_hash(&mut self, level: usize, h: Hash, index: u64, done: &mut Vec<TileData>) {
+        if self.levels.len() <= level {
+            self.levels.resize_with(level + 1, Vec::new);
+        }
+        self.levels[level].push(h);
+        if self.levels[level].len() as u64 == TILE_WIDTH {
+            let hashes = std::mem::take(&mut self.levels[level]);
+            let id = TileId {
+                kind: TileKind::Hashes(level as u8),
+                index: index / TILE_WIDTH,
+                width: TILE_WIDTH as u16,
+            };
+            let root = tile::fold_subtree(&hashes);
+            done.push((id, tile::tile_bytes(&hashes)));
+            self.push_hash(level + 1, root, index / TILE_WIDTH, done);
+        }
+    }
+
+    /// The partial tiles and bundle of the current size (full ones were
+    /// returned by [`Edge::push`] as they filled).
+    pub fn partial_tiles(&self) -> Vec<TileData> {
+        let mut out = Vec::new();
+        if let Some(id) = TileId::entries_at(self.size / TILE_WIDTH, self.size)
+            && !id.is_full()
+        {
+            out.push((id, self.bundle.clone()));
+        }
+        for (l, hashes) in self.levels.iter().enumerate() {
+            if hashes.is_empty() {
+                continue;
+            }
+            let count = tile::level_count(l as u8, self.size);
+            if let Some(id) = TileId::hashes_at(l as u8, count / TILE_WIDTH, self.size) {
+                out.push((id, tile::tile_bytes(hashes)));
+            }
+        }
+        out
+    }
+
+    /// Hashes of the partial tile at `level` (empty if none).
+    pub fn tile_hashes(&self, level: u8) -> &[Hash] {
+        self.levels
+            .get(usize::from(level))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The tree's root hash, from the edge tiles alone.
+    pub fn root(&self) -> Result<Hash, Error> {
+        let plan = ProofPlan::tree_hash(self.size);
+        let out = plan.finish(|st| {
+            let (id, _) = tile::locate(st, self.size)?;
+            let level = id.level().unwrap_or(0);
+            tile::subtree_from_tile(st, self.size, self.tile_hashes(level))
+        })?;
+        out.into_iter().next().ok_or(Error::InvalidProof("no root"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::MemoryTree;
+
+    #[test]
+    fn edge_root_matches_reference_across_tile_boundaries() {
+        let mut edge = Edge::new();
+        let mut reference = MemoryTree::new();
+        let mut done = Vec::new();
+        for i in 0..70_000u32 {
+            let h = edge.push(&i.to_be_bytes(), &mut done).unwrap();
+            reference.push(h);
+            let n = i + 1;
+            if n < 600 || n % 9973 == 0 || n == 65_536 || n == 70_000 {
+                assert_eq!(
+                    edge.root().unwrap(),
+                    reference.root(u64::from(n)),
+                    "size {n}"
+                );
+            }
+        }
+        // 273 entry bundles, 273 level-0 tiles and one level-1 tile filled.
+        assert_eq!(
+            done.iter()
+                .filter(|(id, _)| id.kind == TileKind::Entries)
+                .count(),
+            273
+        );
+        assert_eq!(
+            done.iter()
+                .filter(|(id, _)| id.kind == TileKind::Hashes(0))
+                .count(),
+            273
+        );
+        assert_eq!(
+            done.iter()
+                .filter(|(id, _)| id.kind == TileKind::Hashes(1))
+                .count(),
+            1
+        );
+        let partial: Vec<String> = edge
+            .partial_tiles()
+            .iter()
+            .map(|(id, _)| id.path())
+            .collect();
+        assert_eq!(
+            partial,
+            vec![
+                "tile/entries/273.p/112",
+                "tile/0/273.p/112",
+                "tile/1/001.p/17",
+                "tile/2/000.p/1"
+            ]
+        );
+    }
+}

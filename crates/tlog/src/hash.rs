@@ -1,0 +1,108 @@
+//! RFC 6962 Merkle tree hashing ([RFC 9162 §2.1.1]).
+//!
+//! [RFC 9162 §2.1.1]: https://www.rfc-editor.org/rfc/rfc9162#section-2.1.1
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// A SHA-256 Merkle tree hash: a leaf hash, an interior node, or a root.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// Length of a hash in bytes.
+    pub const LEN: usize = 32;
+
+    /// Reads a hash from exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, Error> {
+        <[u8; 32]>::try_from(bytes)
+            .map(Hash)
+            .map_err(|_| Error::Malformed {
+                what: "hash",
+                why: format!("{} bytes, expected 32", bytes.len()),
+            })
+    }
+
+    /// Decodes a standard base64 hash, as checkpoints and proofs carry them.
+    pub fn from_base64(text: &str) -> Result<Self, Error> {
+        let bytes = STANDARD.decode(text).map_err(|e| Error::Malformed {
+            what: "base64 hash",
+            why: e.to_string(),
+        })?;
+        Self::from_slice(&bytes)
+    }
+
+    /// Standard base64 encoding of the hash.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    /// Lowercase hexadecimal encoding of the hash.
+    pub fn to_hex(&self) -> String {
+        use fmt::Write as _;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// The hash of a log entry: `SHA-256(0x00 || entry)`.
+pub fn leaf_hash(entry: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(entry);
+    Hash(h.finalize().into())
+}
+
+/// The hash of an interior node: `SHA-256(0x01 || left || right)`.
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left.0);
+    h.update(right.0);
+    Hash(h.finalize().into())
+}
+
+/// The root of the empty tree: `SHA-256()` of nothing.
+pub fn empty_root() -> Hash {
+    Hash(Sha256::digest([]).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_root_is_sha256_of_nothing() {
+        assert_eq!(
+            empty_root().to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn base64_round_trip_and_wrong_length_is_an_error() {
+        let h = leaf_hash(b"x");
+        assert_eq!(Hash::from_base64(&h.to_base64()).unwrap(), h);
+        assert!(Hash::from_base64("AAAA").is_err());
+        assert!(Hash::from_base64("not base64!").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! Reading a log from storage: checkpoint, tiles, entries, and proofs for
+//! any tree size, computed from tiles.
+
+use std::collections::HashMap;
+
+use crate::Error;
+use crate::checkpoint::SignedCheckpoint;
+use crate::hash::Hash;
+use crate::merkle::ProofPlan;
+use crate::note::Verifier;
+use crate::receipt::Receipt;
+use crate::storage::Storage;
+use crate::tile::{self, TILE_WIDTH, TileId};
+
+/// Storage path of the checkpoint.
+pub const CHECKPOINT_PATH: &str = "checkpoint";
+
+/// Read access to a log in storage.
+#[derive(Clone, Debug)]
+pub struct LogReader<S> {
+    storage: S,
+}
+
+impl<S: Storage> LogReader<S> {
+    /// A reader over `storage`.
+    pub fn new(storage: S) -> Self {
+        LogReader { storage }
+    }
+
+    /// The storage read from.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The stored checkpoint, verified with the log's key.
+    pub async fn checkpoint(&self, log_key: &Verifier) -> Result<SignedCheckpoint, Error> {
+        let raw = self
+            .storage
+            .read(CHECKPOINT_PATH)
+            .await?
+            .ok_or_else(|| Error::NotInitialized("no checkpoint".to_owned()))?;
+        SignedCheckpoint::open(&raw, log_key, &[])
+    }
+
+    /// Reads a tile or bundle as a tree of some size has it: the exact
+    /// partial width if stored, else the full tile (which starts with the
+    /// same data and may have replaced it).
+    pub async fn read_tile(&self, id: TileId) -> Result<Vec<u8>, Error> {
+        if let Some(d) = self.storage.read(&id.path()).await? {
+            return Ok(d);
+        }
+        if !id.is_full()
+            && let Some(d) = self.storage.read(&id.full().path()).await?
+        {
+            return Ok(d);
+        }
+        Err(Error::NotFound(id.path()))
+    }
+
+    /// Hashes of a hash tile, exactly `id.width` of them.
+    pub async fn read_hashes(&self, id: TileId) -> Result<Vec<Hash>, Error> {
+        let data = self.read_tile(id).await?;
+        let full;
+        let data = if data.len() == usize::from(id.width) * Hash::LEN {
+            &data[..]
+        } else if data.len() == TILE_WIDTH as usize * Hash::LEN {
+            full = data;
+            &full[..usize::from(id.width) * Hash::LEN]
+        } else {
+            &data[..]
+        };
+        tile::parse_hashes(&id, data)
+    }
+
+    /// Entries of an entry bundle, exactly `id.width` of them.
+    pub async fn read_entries(&self, id: TileId) -> Result<Vec<Vec<u8>>, Error> {
+        let data = self.read_tile(id).await?;
+        let entries = tile::parse_bundle(&data)?;
+        if entries.len() < usize::from(id.width) {
+            return Err(Error::Corrupt(format!(
+                "entry bundle {} holds {} entries, expected {}",
+                id.path(),
+                entries.len(),
+                id.width
+            )));
+        }
+        Ok(entries[..usize::from(id.width)]
+            .iter()
+            .map(|e| e.to_vec())
+            .collect())
+    }
+
+    /// The entry at `index` in a tree of `size` leaves.
+    pub async fn entry(&self, index: u64, size: u64) -> Result<Vec<u8>, Error> {
+        let id = TileId::entries_at(index / TILE_WIDTH, size)
+            .filter(|_| index < size)
+            .ok_or(Error::OutOfRange {
+                what: "index",
+                value: index,
+                size,
+            })?;
+        let mut entries = self.read_entries(id).await?;
+        Ok(entries.swap_remove((index % TILE_WIDTH) as usize))
+    }
+
+    /// Runs a plan at tree size `size`, fetching each tile it needs once.
+    pub async fn run(&self, plan: &ProofPlan, size: u64) -> Result<Vec<Hash>, Error> {
+        let mut tiles: HashMap<TileId, Vec<Hash>> = HashMap::new();
+        let needed = plan.subtrees();
+        for st in &needed {
+            let (id, _) = tile::locate(*st, size)?;
+            if let std::collections::hash_map::Entry::Vacant(slot) = tiles.entry(id) {
+                slot.insert(self.read_hashes(id).await?);
+            }
+        }
+        plan.finish(|st| {
+            let (id, _) = tile::locate(st, size)?;
+            let hashes = tiles.get(&id).ok_or_else(|| Error::NotFound(id.path()))?;
+            tile::subtree_from_tile(st, size, hashes)
+        })
+    }
+
+    /// Root hash of the tree of `size` leaves.
+    pub async fn tree_hash(&self, size: u64) -> Result<Hash, Error> {
+        if size == 0 {
+            return Ok(crate::hash::empty_root());
+        }
+        let out = self.run(&ProofPlan::tree_hash(size), size).await?;
+        out.into_iter().next().ok_or(Error::InvalidProof("no root"))
+    }
+
+    /// Inclusion proof of `index` in the tree of `size` leaves.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
+        self.run(&ProofPlan::inclusion(index, size)?, size).await
+    }
+
+    /// Consistency proof from `old` leaves to `new` leaves.
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, Error> {
+        self.run(&ProofPlan::consistency(old, new)?, new).await
+    }
+
+    /// A tlog-proof receipt for `index` against the signed checkpoint `cp`.
+    pub async fn receipt(&self, index: u64, cp: &SignedCheckpoint) -> Result<Receipt, Error> {
+        Ok(Receipt {
+            extra: None,
+            index,
+            proof: self.inclusion_proof(index, cp.checkpoint.size).await?,
+            checkpoint: cp.to_text(),
+        })
+    }
+}

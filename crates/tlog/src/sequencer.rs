@@ -1,0 +1,383 @@
+//! The durable sequencer: the one writer of a log.
+//!
+//! Callers [`Sequencer::add`] entries concurrently. A single task gathers
+//! them into batches (up to [`SequencerConfig::max_batch`] entries, or what
+//! arrives within [`SequencerConfig::batch_interval`] of the first), and per
+//! batch:
+//!
+//! 1. appends the entries to the in-memory [`Edge`] of the tree;
+//! 2. writes the new entry bundles and tiles, durably;
+//! 3. checks that the new tree is consistent with the last signed one,
+//!    signs the new checkpoint and stores it, durably;
+//! 4. answers every caller with its index and the checkpoint that covers it.
+//!
+//! An entry is acknowledged only after step 3, so an acknowledged entry
+//! survives a crash at any moment. On [`open`], the sequencer resumes from
+//! the stored checkpoint: files a crashed batch wrote beyond it are deleted
+//! and the stored edge tiles must reproduce the checkpoint's root.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::edge::{Edge, TileData};
+use crate::hash::{Hash, empty_root};
+use crate::merkle::{ProofPlan, verify_consistency};
+use crate::note::Signer;
+use crate::reader::{CHECKPOINT_PATH, LogReader};
+use crate::storage::Storage;
+use crate::tile::{
+    self, MAX_ENTRY_LEN, MAX_TILE_LEVEL, TILE_WIDTH, TileId, TileKind, format_index,
+};
+
+/// Batching knobs.
+#[derive(Clone, Debug)]
+pub struct SequencerConfig {
+    /// How long a batch stays open after its first entry arrives.
+    pub batch_interval: Duration,
+    /// Most entries in one batch.
+    pub max_batch: usize,
+    /// Entries waiting for a batch before `add` waits for room.
+    pub queue: usize,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> Self {
+        SequencerConfig {
+            batch_interval: Duration::from_millis(10),
+            max_batch: 4096,
+            queue: 65_536,
+        }
+    }
+}
+
+/// An acknowledged entry: where it is, and the checkpoint that covers it.
+#[derive(Clone, Debug)]
+pub struct Sequenced {
+    /// Index of the entry in the log.
+    pub index: u64,
+    /// Its leaf hash.
+    pub leaf_hash: Hash,
+    /// The first signed checkpoint that includes it.
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+struct Request {
+    entry: Vec<u8>,
+    reply: oneshot::Sender<Result<Sequenced, Error>>,
+}
+
+/// A handle to submit entries; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Sequencer {
+    tx: mpsc::Sender<Request>,
+    latest: watch::Receiver<Arc<SignedCheckpoint>>,
+}
+
+impl Sequencer {
+    /// Appends an entry; resolves once it is durably sequenced under a
+    /// signed checkpoint.
+    pub async fn add(&self, entry: Vec<u8>) -> Result<Sequenced, Error> {
+        if entry.len() > MAX_ENTRY_LEN {
+            return Err(Error::EntryTooLarge(entry.len()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request { entry, reply })
+            .await
+            .map_err(|_| Error::Sequencer("stopped".to_owned()))?;
+        rx.await
+            .map_err(|_| Error::Sequencer("stopped before answering".to_owned()))?
+    }
+
+    /// The latest signed checkpoint.
+    pub fn checkpoint(&self) -> Arc<SignedCheckpoint> {
+        self.latest.borrow().clone()
+    }
+
+    /// A receiver that sees every new checkpoint (e.g. to push to witnesses).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<SignedCheckpoint>> {
+        self.latest.clone()
+    }
+}
+
+/// Creates an empty log in `storage`: signs and stores the checkpoint of
+/// size 0. The log's origin is the signer's key name.
+pub async fn create<S: Storage>(storage: &S, signer: &Signer) -> Result<SignedCheckpoint, Error> {
+    if storage.read(CHECKPOINT_PATH).await?.is_some() {
+        return Err(Error::AlreadyInitialized(CHECKPOINT_PATH.to_owned()));
+    }
+    let cp = Checkpoint {
+        origin: signer.name().to_owned(),
+        size: 0,
+        root: empty_root(),
+        extensions: Vec::new(),
+    }
+    .sign(signer)?;
+    storage
+        .write(vec![(
+            CHECKPOINT_PATH.to_owned(),
+            cp.to_text().into_bytes(),
+        )])
+        .await?;
+    Ok(cp)
+}
+
+/// Opens the log in `storage`, recovers from whatever a crash left, and
+/// starts the sequencer task. The task ends when every [`Sequencer`] handle
+/// is dropped, after answering what was submitted.
+pub async fn open<S: Storage>(
+    storage: S,
+    signer: Signer,
+    config: SequencerConfig,
+) -> Result<(Sequencer, JoinHandle<()>), Error> {
+    let reader = LogReader::new(storage);
+    let cp = reader.checkpoint(&signer.verifier()).await?;
+    let edge = recover(&reader, &cp).await?;
+    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let (latest_tx, latest) = watch::channel(Arc::new(cp));
+    let task = tokio::spawn(run(rx, reader, signer, edge, latest_tx, config));
+    Ok((Sequencer { tx, latest }, task))
+}
+
+/// Loads the edge of the checkpointed tree, checks it against the signed
+/// root, and deletes tiles and bundles a crashed batch wrote beyond it.
+async fn recover<S: Storage>(reader: &LogReader<S>, cp: &SignedCheckpoint) -> Result<Edge, Error> {
+    let n = cp.checkpoint.size;
+    let mut bundle = Vec::new();
+    if let Some(id) = TileId::entries_at(n / TILE_WIDTH, n).filter(|id| !id.is_full()) {
+        for e in reader.read_entries(id).await? {
+            tile::push_entry(&mut bundle, &e)?;
+        }
+    }
+    let mut tiles = Vec::new();
+    for level in 0..=MAX_TILE_LEVEL {
+        let count = tile::level_count(level, n);
+        if count == 0 {
+            break;
+        }
+        match TileId::hashes_at(level, count / TILE_WIDTH, n).filter(|id| !id.is_full()) {
+            Some(id) => tiles.push(reader.read_hashes(id).await?),
+            None => tiles.push(Vec::new()),
+        }
+    }
+    let edge = Edge::from_parts(n, bundle, tiles)?;
+    let root = edge.root()?;
+    if root != cp.checkpoint.root {
+        return Err(Error::Corrupt(format!(
+            "stored tiles give root {} for size {n}, the signed checkpoint says {}",
+            root.to_base64(),
+            cp.checkpoint.root.to_base64()
+        )));
+    }
+    delete_beyond(reader.storage(), n).await?;
+    Ok(edge)
+}
+
+/// Deletes every tile and bundle that a tree of `size` leaves does not have.
+async fn delete_beyond<S: Storage>(storage: &S, size: u64) -> Result<(), Error> {
+    let mut stale = Vec::new();
+    let kinds =
+        std::iter::once(TileKind::Entries).chain((0..=MAX_TILE_LEVEL).map(TileKind::Hashes));
+    for kind in kinds {
+        let (dir, count) = match kind {
+            TileKind::Entries => ("tile/entries".to_owned(), size),
+            TileKind::Hashes(l) => (format!("tile/{l}"), tile::level_count(l, size)),
+        };
+        if storage.list(&dir).await?.is_empty() {
+            if matches!(kind, TileKind::Hashes(_)) {
+                break;
+            }
+            continue;
+        }
+        let (mut index, width) = (count / TILE_WIDTH, count % TILE_WIDTH);
+        let mut first = true;
+        loop {
+            let path = format!("{dir}/{}", format_index(index));
+            let (parent, name) = path.rsplit_once('/').unwrap_or((&dir, &path));
+            let names = storage.list(parent).await?;
+            let has_full = names.iter().any(|n| n == name);
+            let partial_dir = format!("{name}.p");
+            let has_partial = names.contains(&partial_dir);
+            if !has_full && !has_partial {
+                break;
+            }
+            if has_full {
+                stale.push(path.clone());
+            }
+            if has_partial {
+                for w in storage.list(&format!("{path}.p")).await? {
+                    // At the edge tile, widths up to the committed one stay.
+                    let keep = first && w.parse::<u64>().is_ok_and(|w| w <= width);
+                    if !keep {
+                        stale.push(format!("{path}.p/{w}"));
+                    }
+                }
+            }
+            first = false;
+            index += 1;
+        }
+    }
+    if !stale.is_empty() {
+        storage.delete(stale).await?;
+    }
+    Ok(())
+}
+
+async fn run<S: Storage>(
+    mut rx: mpsc::Receiver<Request>,
+    reader: LogReader<S>,
+    signer: Signer,
+    mut edge: Edge,
+    latest: watch::Sender<Arc<SignedCheckpoint>>,
+    config: SequencerConfig,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + config.batch_interval;
+        while batch.len() < config.max_batch {
+            match rx.try_recv() {
+                Ok(r) => {
+                    batch.push(r);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let previous = latest.borrow().clone();
+        let before = edge.clone();
+        match commit(&reader, &signer, &mut edge, &previous, &batch).await {
+            Ok((cp, leaves)) => {
+                let cp = Arc::new(cp);
+                latest.send_replace(cp.clone());
+                let first_index = previous.checkpoint.size;
+                for (i, (req, leaf_hash)) in batch.into_iter().zip(leaves).enumerate() {
+                    let _ = req.reply.send(Ok(Sequenced {
+                        index: first_index + i as u64,
+                        leaf_hash,
+                        checkpoint: cp.clone(),
+                    }));
+                }
+            }
+            Err(e) => {
+                // Nothing of this batch was acknowledged: forget it. Files it
+                // wrote are beyond the checkpoint and will be overwritten.
+                edge = before;
+                let msg = e.to_string();
+                for req in batch {
+                    let _ = req
+                        .reply
+                        .send(Err(Error::Sequencer(format!("batch not persisted: {msg}"))));
+                }
+            }
+        }
+    }
+}
+
+/// Appends a batch, persists it and signs its checkpoint.
+async fn commit<S: Storage>(
+    reader: &LogReader<S>,
+    signer: &Signer,
+    edge: &mut Edge,
+    previous: &SignedCheckpoint,
+    batch: &[Request],
+) -> Result<(SignedCheckpoint, Vec<Hash>), Error> {
+    let old_partials = edge.partial_tiles();
+    let mut files: Vec<TileData> = Vec::new();
+    let mut leaves = Vec::with_capacity(batch.len());
+    for req in batch {
+        leaves.push(edge.push(&req.entry, &mut files)?);
+    }
+    // Partial tiles whose width did not change are already stored.
+    let new_partials = edge.partial_tiles();
+    files.extend(
+        new_partials
+            .iter()
+            .filter(|(id, _)| !old_partials.iter().any(|(old, _)| old == id))
+            .cloned(),
+    );
+
+    let old = &previous.checkpoint;
+    let new_size = edge.size();
+    let new_root = edge.root()?;
+    check_consistent(reader, old, new_size, &new_root, &old_partials, &files).await?;
+
+    let storage = reader.storage();
+    storage
+        .write(
+            files
+                .into_iter()
+                .map(|(id, data)| (id.path(), data))
+                .collect(),
+        )
+        .await?;
+    let cp = Checkpoint {
+        origin: old.origin.clone(),
+        size: new_size,
+        root: new_root,
+        extensions: Vec::new(),
+    }
+    .sign(signer)?;
+    storage
+        .write(vec![(
+            CHECKPOINT_PATH.to_owned(),
+            cp.to_text().into_bytes(),
+        )])
+        .await?;
+    Ok((cp, leaves))
+}
+
+/// The guard behind "never sign a checkpoint inconsistent with an earlier
+/// one": proves, from the tiles in hand, that the new tree extends the old.
+async fn check_consistent<S: Storage>(
+    reader: &LogReader<S>,
+    old: &Checkpoint,
+    new_size: u64,
+    new_root: &Hash,
+    old_partials: &[TileData],
+    written: &[TileData],
+) -> Result<(), Error> {
+    let plan = ProofPlan::consistency(old.size, new_size)?;
+    // Widest version of each tile: a wider tile starts with the narrower one.
+    let mut tiles: std::collections::HashMap<(TileKind, u64), Vec<Hash>> =
+        std::collections::HashMap::new();
+    for (id, data) in old_partials.iter().chain(written) {
+        if id.kind == TileKind::Entries {
+            continue;
+        }
+        let hashes = tile::parse_hashes(id, data)?;
+        let slot = tiles.entry((id.kind, id.index)).or_default();
+        if hashes.len() > slot.len() {
+            *slot = hashes;
+        }
+    }
+    // Tiles that neither side of the batch touched come from storage.
+    for st in plan.subtrees() {
+        let (id, _) = tile::locate(st, new_size)?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = tiles.entry((id.kind, id.index)) {
+            slot.insert(reader.read_hashes(id).await?);
+        }
+    }
+    let proof = plan.finish(|st| {
+        let (id, _) = tile::locate(st, new_size)?;
+        let hashes = tiles.get(&(id.kind, id.index)).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "tile {} not at hand for the consistency check",
+                id.path()
+            ))
+        })?;
+        tile::subtree_from_tile(st, new_size, hashes)
+    })?;
+    verify_consistency(old.size, new_size, &proof, &old.root, new_root)
+        .map_err(|e| Error::Corrupt(format!("refusing to sign an inconsistent checkpoint: {e}")))
+}
