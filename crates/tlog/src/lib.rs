@@ -44,4 +44,4 @@ pub use note::{Note, Signer, Verifier};
 pub use reader::LogReader;
 pub use receipt::Receipt;
 pub use sequencer::{Sequenced, Sequencer, SequencerConfig};
-pub use storage::{FsStorage, Storage};
+pub use storage::{FsStorage, MemStorage, Storage};

@@ -1,0 +1,153 @@
+//! Property tests: proofs generated for random trees verify and any flipped
+//! bit breaks them; tile-based reads agree with an in-memory reference tree.
+
+use proptest::prelude::*;
+use tlog::edge::Edge;
+use tlog::merkle::{MemoryTree, ProofPlan, verify_consistency, verify_inclusion};
+use tlog::{Hash, LogReader, MemStorage, Storage, leaf_hash};
+
+fn reference(n: u64) -> MemoryTree {
+    let mut t = MemoryTree::new();
+    for i in 0..n {
+        t.push(leaf_hash(&i.to_le_bytes()));
+    }
+    t
+}
+
+fn flip(proof: &[Hash], bit: usize) -> Vec<Hash> {
+    let mut p = proof.to_vec();
+    let (i, b) = (bit / 256 % p.len(), bit % 256);
+    p[i].0[b / 8] ^= 1 << (b % 8);
+    p
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn inclusion_proofs_verify_and_any_flipped_bit_fails(n in 1u64..700, index_seed: u64, bit: usize) {
+        let t = reference(n);
+        let index = index_seed % n;
+        let proof = t.run(&ProofPlan::inclusion(index, n).unwrap()).unwrap();
+        let root = t.root(n);
+        let leaf = leaf_hash(&index.to_le_bytes());
+        prop_assert!(verify_inclusion(&leaf, index, n, &proof, &root).is_ok());
+        if !proof.is_empty() {
+            prop_assert!(verify_inclusion(&leaf, index, n, &flip(&proof, bit), &root).is_err());
+        }
+        let mut bad_leaf = leaf;
+        bad_leaf.0[bit % 32] ^= 1 << (bit % 8);
+        prop_assert!(verify_inclusion(&bad_leaf, index, n, &proof, &root).is_err());
+        let mut bad_root = root;
+        bad_root.0[bit % 32] ^= 1 << (bit % 8);
+        prop_assert!(verify_inclusion(&leaf, index, n, &proof, &bad_root).is_err());
+    }
+
+    #[test]
+    fn consistency_proofs_verify_and_any_flipped_bit_fails(n in 1u64..700, m_seed: u64, bit: usize) {
+        let t = reference(n);
+        let m = m_seed % (n + 1);
+        let proof = t.run(&ProofPlan::consistency(m, n).unwrap()).unwrap();
+        let (r1, r2) = (t.root(m), t.root(n));
+        prop_assert!(verify_consistency(m, n, &proof, &r1, &r2).is_ok());
+        if !proof.is_empty() {
+            prop_assert!(verify_consistency(m, n, &flip(&proof, bit), &r1, &r2).is_err());
+        }
+        if m > 0 && m < n {
+            let mut bad = r1;
+            bad.0[bit % 32] ^= 1 << (bit % 8);
+            prop_assert!(verify_consistency(m, n, &proof, &bad, &r2).is_err());
+            let mut bad = r2;
+            bad.0[bit % 32] ^= 1 << (bit % 8);
+            prop_assert!(verify_consistency(m, n, &proof, &r1, &bad).is_err());
+        }
+    }
+}
+
+/// Appends `batches` of entries, storing tiles as the sequencer does, and
+/// returns the storage and the sizes at which tiles were written.
+async fn tiled_log(batches: &[u64]) -> (MemStorage, Vec<u64>) {
+    let storage = MemStorage::new();
+    let mut edge = Edge::new();
+    let mut sizes = Vec::new();
+    let mut i = 0u64;
+    for &b in batches {
+        let mut files = Vec::new();
+        for _ in 0..b {
+            edge.push(&i.to_le_bytes(), &mut files).unwrap();
+            i += 1;
+        }
+        files.extend(edge.partial_tiles());
+        storage
+            .write(files.into_iter().map(|(id, d)| (id.path(), d)).collect())
+            .await
+            .unwrap();
+        sizes.push(edge.size());
+    }
+    (storage, sizes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn tile_reads_agree_with_reference(batches in prop::collection::vec(1u64..400, 1..12), picks in prop::collection::vec(any::<u64>(), 8)) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let (storage, sizes) = tiled_log(&batches).await;
+            let n = *sizes.last().unwrap();
+            let t = reference(n);
+            let reader = LogReader::new(storage);
+            for &s in &sizes {
+                assert_eq!(reader.tree_hash(s).await.unwrap(), t.root(s), "root at {s}");
+            }
+            for (k, &p) in picks.iter().enumerate() {
+                // Any checkpointed size (its partial tiles exist) against any index or older size.
+                let s = sizes[k % sizes.len()];
+                let index = p % s;
+                let got = reader.inclusion_proof(index, s).await.unwrap();
+                assert_eq!(got, t.run(&ProofPlan::inclusion(index, s).unwrap()).unwrap());
+                let m = sizes[(p as usize / 7) % sizes.len()].min(s);
+                let got = reader.consistency_proof(m, s).await.unwrap();
+                assert_eq!(got, t.run(&ProofPlan::consistency(m, s).unwrap()).unwrap());
+                assert_eq!(reader.entry(index, s).await.unwrap(), index.to_le_bytes());
+            }
+        });
+    }
+}
+
+#[test]
+fn proofs_from_tiles_across_three_tile_levels() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Batches that land on and around tile boundaries up to level 2.
+        let (storage, sizes) = tiled_log(&[255, 1, 65_280, 1, 4_463]).await;
+        assert_eq!(sizes, vec![255, 256, 65_536, 65_537, 70_000]);
+        let reader = LogReader::new(storage);
+        let t = reference(70_000);
+        for &s in &sizes {
+            assert_eq!(reader.tree_hash(s).await.unwrap(), t.root(s));
+        }
+        for (index, s) in [
+            (0, 70_000),
+            (65_535, 65_537),
+            (65_536, 70_000),
+            (69_999, 70_000),
+            (255, 256),
+        ] {
+            let p = reader.inclusion_proof(index, s).await.unwrap();
+            verify_inclusion(&leaf_hash(&index.to_le_bytes()), index, s, &p, &t.root(s)).unwrap();
+        }
+        for (m, s) in [
+            (255, 70_000),
+            (256, 65_537),
+            (65_536, 70_000),
+            (65_537, 70_000),
+        ] {
+            let p = reader.consistency_proof(m, s).await.unwrap();
+            verify_consistency(m, s, &p, &t.root(m), &t.root(s)).unwrap();
+        }
+    });
+}

@@ -1,0 +1,240 @@
+//! The durable sequencer against real files: concurrency, receipts,
+//! recovery from what a crashed batch leaves, and refusal of corrupt logs.
+
+use std::time::Duration;
+
+use tlog::edge::Edge;
+use tlog::merkle::verify_consistency;
+use tlog::note::{Signer, TYPE_ED25519};
+use tlog::sequencer::{self, SequencerConfig};
+use tlog::{Error, FsStorage, LogReader, Storage, leaf_hash};
+
+fn signer() -> Signer {
+    Signer::generate("test.example/log", TYPE_ED25519).unwrap()
+}
+
+fn config() -> SequencerConfig {
+    SequencerConfig {
+        batch_interval: Duration::from_millis(2),
+        max_batch: 64,
+        ..SequencerConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_adds_get_distinct_indices_and_verifiable_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let (seq, task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+
+    let mut handles = Vec::new();
+    for t in 0..40u32 {
+        let seq = seq.clone();
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..25u32 {
+                let entry = format!("task {t} entry {i}").into_bytes();
+                let s = seq.add(entry.clone()).await.unwrap();
+                out.push((entry, s));
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let mut indices: Vec<u64> = all.iter().map(|(_, s)| s.index).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..1000).collect::<Vec<_>>());
+
+    let reader = LogReader::new(storage.clone());
+    let vkey = signer.verifier();
+    let cp = reader.checkpoint(&vkey).await.unwrap();
+    assert_eq!(cp.checkpoint.size, 1000);
+    for (entry, s) in all.iter().step_by(37) {
+        assert_eq!(s.leaf_hash, leaf_hash(entry));
+        assert!(s.index < s.checkpoint.checkpoint.size);
+        // A receipt against the checkpoint the entry was acknowledged with...
+        let r = reader.receipt(s.index, &s.checkpoint).await.unwrap();
+        r.verify(entry, &vkey, &[]).unwrap();
+        // ...and against the latest one.
+        let r = reader.receipt(s.index, &cp).await.unwrap();
+        r.verify(entry, &vkey, &[]).unwrap();
+        assert!(r.verify(b"another entry", &vkey, &[]).is_err());
+        assert_eq!(&reader.entry(s.index, 1000).await.unwrap(), entry);
+        // Every intermediate checkpoint is consistent with the final one.
+        let old = &s.checkpoint.checkpoint;
+        let proof = reader.consistency_proof(old.size, 1000).await.unwrap();
+        verify_consistency(old.size, 1000, &proof, &old.root, &cp.checkpoint.root).unwrap();
+    }
+    drop(seq);
+    task.await.unwrap();
+
+    // Reopening resumes from the same checkpoint and keeps appending.
+    let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    assert_eq!(seq.checkpoint().checkpoint, cp.checkpoint);
+    let s = seq.add(b"after restart".to_vec()).await.unwrap();
+    assert_eq!(s.index, 1000);
+}
+
+#[tokio::test]
+async fn oversized_entry_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    assert!(matches!(
+        seq.add(vec![0; 70_000]).await,
+        Err(Error::EntryTooLarge(70_000))
+    ));
+    assert_eq!(seq.add(vec![1; 65_535]).await.unwrap().index, 0);
+    assert_eq!(seq.checkpoint().checkpoint.size, 1);
+}
+
+#[tokio::test]
+async fn create_refuses_an_existing_log_and_open_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let signer = signer();
+    assert!(matches!(
+        sequencer::open(storage.clone(), signer.clone(), config()).await,
+        Err(Error::NotInitialized(_))
+    ));
+    sequencer::create(&storage, &signer).await.unwrap();
+    assert!(matches!(
+        sequencer::create(&storage, &signer).await,
+        Err(Error::AlreadyInitialized(_))
+    ));
+    // A different key cannot open the log.
+    assert!(matches!(
+        sequencer::open(
+            storage,
+            Signer::generate("test.example/log", 1).unwrap(),
+            config()
+        )
+        .await,
+        Err(Error::Unverified(_))
+    ));
+}
+
+/// What a batch that crashed after writing its tiles but before its
+/// checkpoint leaves behind is deleted on open, and the next batch, with
+/// different entries, is consistent with the last signed checkpoint.
+#[tokio::test]
+async fn recovery_discards_files_written_without_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let (seq, task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    let mut acked = Vec::new();
+    for i in 0..300u32 {
+        acked.push(seq.add(format!("acked {i}").into_bytes()).await.unwrap());
+    }
+    let before = seq.checkpoint();
+    drop(seq);
+    task.await.unwrap();
+
+    // Simulate the crashed batch: 600 more entries' tiles, no checkpoint.
+    let reader = LogReader::new(storage.clone());
+    let mut edge = Edge::new();
+    let mut files = Vec::new();
+    for i in 0..300u32 {
+        edge.push(format!("acked {i}").as_bytes(), &mut files)
+            .unwrap();
+    }
+    files.clear();
+    for i in 0..600u32 {
+        edge.push(format!("lost {i}").as_bytes(), &mut files)
+            .unwrap();
+    }
+    files.extend(edge.partial_tiles());
+    storage
+        .write(files.into_iter().map(|(id, d)| (id.path(), d)).collect())
+        .await
+        .unwrap();
+    assert!(storage.read("tile/0/003.p/132").await.unwrap().is_some());
+
+    let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    assert_eq!(seq.checkpoint().checkpoint, before.checkpoint);
+    for stale in [
+        "tile/0/002",
+        "tile/0/003.p/132",
+        "tile/entries/002",
+        "tile/entries/003.p/132",
+        "tile/1/000.p/3",
+    ] {
+        assert!(
+            storage.read(stale).await.unwrap().is_none(),
+            "{stale} survived recovery"
+        );
+    }
+    assert!(storage.read("tile/0/001.p/44").await.unwrap().is_some());
+    for i in 0..10u32 {
+        seq.add(format!("new {i}").into_bytes()).await.unwrap();
+    }
+    let after = seq.checkpoint();
+    let proof = reader
+        .consistency_proof(300, after.checkpoint.size)
+        .await
+        .unwrap();
+    verify_consistency(
+        300,
+        after.checkpoint.size,
+        &proof,
+        &before.checkpoint.root,
+        &after.checkpoint.root,
+    )
+    .unwrap();
+    for s in acked.iter().step_by(17) {
+        reader
+            .receipt(s.index, &after)
+            .await
+            .unwrap()
+            .verify(
+                format!("acked {}", s.index).as_bytes(),
+                &signer.verifier(),
+                &[],
+            )
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn open_refuses_tiles_that_do_not_match_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let (seq, task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    for i in 0..10u32 {
+        seq.add(format!("entry {i}").into_bytes()).await.unwrap();
+    }
+    drop(seq);
+    task.await.unwrap();
+    // Tamper with one stored leaf hash.
+    let path = dir.path().join("tile/0/000.p/10");
+    let mut data = std::fs::read(&path).unwrap();
+    data[40] ^= 1;
+    std::fs::write(&path, data).unwrap();
+    let err = sequencer::open(storage, signer, config())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+}
