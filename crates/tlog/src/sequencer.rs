@@ -72,6 +72,19 @@ struct Request {
     reply: oneshot::Sender<Result<Sequenced, Error>>,
 }
 
+/// A queued entry awaiting its acknowledgement.
+#[derive(Debug)]
+pub struct Pending(oneshot::Receiver<Result<Sequenced, Error>>);
+
+impl Pending {
+    /// Waits until the entry is durably sequenced.
+    pub async fn wait(self) -> Result<Sequenced, Error> {
+        self.0
+            .await
+            .map_err(|_| Error::Sequencer("stopped before answering".to_owned()))?
+    }
+}
+
 /// A handle to submit entries; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Sequencer {
@@ -83,6 +96,13 @@ impl Sequencer {
     /// Appends an entry; resolves once it is durably sequenced under a
     /// signed checkpoint.
     pub async fn add(&self, entry: Vec<u8>) -> Result<Sequenced, Error> {
+        self.submit(entry).await?.wait().await
+    }
+
+    /// Queues an entry and returns as soon as it is queued (waiting only if
+    /// the queue is full). Entries submitted one after another by one caller
+    /// get increasing indices. Await [`Pending::wait`] for the acknowledgement.
+    pub async fn submit(&self, entry: Vec<u8>) -> Result<Pending, Error> {
         if entry.len() > MAX_ENTRY_LEN {
             return Err(Error::EntryTooLarge(entry.len()));
         }
@@ -91,8 +111,7 @@ impl Sequencer {
             .send(Request { entry, reply })
             .await
             .map_err(|_| Error::Sequencer("stopped".to_owned()))?;
-        rx.await
-            .map_err(|_| Error::Sequencer("stopped before answering".to_owned()))?
+        Ok(Pending(rx))
     }
 
     /// The latest signed checkpoint.

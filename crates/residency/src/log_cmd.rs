@@ -1,0 +1,437 @@
+//! `residency log …`: the operator's commands for a log directory.
+//!
+//! A log directory holds the public log (`checkpoint`, `tile/…`) and, beside
+//! it, the signing key `log.key` (mode 0600) and the verifier key `log.vkey`.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail, ensure};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use tlog::edge::Edge;
+use tlog::note::{Signer, TYPE_ED25519, Verifier};
+use tlog::reader::CHECKPOINT_PATH;
+use tlog::sequencer::{self, SequencerConfig};
+use tlog::tile::{self, TILE_WIDTH, TileId, TileKind};
+use tlog::{FsStorage, LogReader, Receipt, SignedCheckpoint, Storage};
+
+const KEY_FILE: &str = "log.key";
+const VKEY_FILE: &str = "log.vkey";
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum LogCommand {
+    /// Create a log and its signing key; print the verifier key.
+    Init {
+        /// Directory of the log (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The log's origin, e.g. `residency.example/eu-fr` (no spaces or `+`).
+        #[arg(long)]
+        origin: String,
+    },
+    /// Append each line of FILE (or standard input) as an entry; print the
+    /// new checkpoint.
+    Append {
+        /// Directory of the log.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Input file, one entry per line; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+    },
+    /// Print the signed checkpoint.
+    Checkpoint {
+        /// Directory of the log.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Recompute every tile and the root from the entries and check the
+    /// checkpoint's signature; report the first discrepancy.
+    Verify {
+        /// Directory of the log.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Verifier key (or a file holding it); default: the log's log.vkey.
+        #[arg(long)]
+        vkey: Option<String>,
+    },
+    /// Print a tlog-proof receipt for the entry at INDEX.
+    Prove {
+        /// Directory of the log.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Index of the entry.
+        #[arg(long)]
+        index: u64,
+        /// Tree size to prove against; default the checkpoint's. Other sizes
+        /// print the bare inclusion proof (no checkpoint of that size is kept).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Print the consistency proof between two tree sizes, one base64 hash a line.
+    Consistency {
+        /// Directory of the log.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The older size.
+        #[arg(long)]
+        from: u64,
+        /// The newer size; default the checkpoint's.
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Verify a tlog-proof receipt offline: the entry is in the log.
+    VerifyReceipt {
+        /// The log's verifier key (or a file holding it).
+        #[arg(long)]
+        vkey: String,
+        /// A witness verifier key whose cosignature is required; repeatable.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// File holding the entry, byte for byte.
+        #[arg(long)]
+        entry: PathBuf,
+        /// The receipt file; `-` for standard input.
+        receipt: PathBuf,
+    },
+}
+
+pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
+    match cmd {
+        LogCommand::Init { dir, origin } => init(&dir, &origin).await,
+        LogCommand::Append { dir, file } => append(&dir, file.as_deref()).await,
+        LogCommand::Checkpoint { dir } => {
+            let raw = std::fs::read_to_string(dir.join(CHECKPOINT_PATH)).with_context(|| {
+                format!(
+                    "no log in {}: run `residency log init` first",
+                    dir.display()
+                )
+            })?;
+            print!("{raw}");
+            Ok(())
+        }
+        LogCommand::Verify { dir, vkey } => verify(&dir, vkey.as_deref()).await,
+        LogCommand::Prove { dir, index, size } => prove(&dir, index, size).await,
+        LogCommand::Consistency { dir, from, to } => consistency(&dir, from, to).await,
+        LogCommand::VerifyReceipt {
+            vkey,
+            witnesses,
+            entry,
+            receipt,
+        } => verify_receipt(&vkey, &witnesses, &entry, &receipt),
+    }
+}
+
+async fn init(dir: &Path, origin: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    ensure!(
+        !dir.join(CHECKPOINT_PATH).exists(),
+        "{} already holds a log; refusing to overwrite it",
+        dir.display()
+    );
+    let signer = Signer::generate(origin, TYPE_ED25519).context("invalid origin")?;
+    let mut key = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join(KEY_FILE))
+        .with_context(|| {
+            format!(
+                "creating {} (is a key already there?)",
+                dir.join(KEY_FILE).display()
+            )
+        })?;
+    writeln!(key, "{}", signer.to_skey())?;
+    key.sync_all()?;
+    let vkey = signer.verifier().to_vkey();
+    std::fs::write(dir.join(VKEY_FILE), format!("{vkey}\n"))?;
+    let storage = FsStorage::open(dir)?;
+    sequencer::create(&storage, &signer).await?;
+    println!("{vkey}");
+    Ok(())
+}
+
+fn load_signer(dir: &Path) -> anyhow::Result<Signer> {
+    let path = dir.join(KEY_FILE);
+    let meta = std::fs::metadata(&path).with_context(|| {
+        format!(
+            "no signing key at {}: run `residency log init` first",
+            path.display()
+        )
+    })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        eprintln!(
+            "warning: {} is readable by other users; chmod 600 it",
+            path.display()
+        );
+    }
+    let skey = std::fs::read_to_string(&path)?;
+    Signer::parse(skey.trim())
+        .with_context(|| format!("reading the signing key {}", path.display()))
+}
+
+/// A verifier key given inline or as a file path.
+fn load_vkey(arg: &str) -> anyhow::Result<Verifier> {
+    let text = if Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?
+    } else {
+        arg.to_owned()
+    };
+    Verifier::parse(text.trim()).context("invalid verifier key")
+}
+
+fn log_vkey(dir: &Path) -> anyhow::Result<Verifier> {
+    let path = dir.join(VKEY_FILE);
+    load_vkey(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{{spinner}} {what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+async fn append(dir: &Path, file: Option<&Path>) -> anyhow::Result<()> {
+    let signer = load_signer(dir)?;
+    let storage = FsStorage::open(dir)?;
+    let (seq, task) = sequencer::open(storage, signer, SequencerConfig::default()).await?;
+    let input: Box<dyn BufRead> = match file {
+        None => Box::new(std::io::stdin().lock()),
+        Some(p) if p == Path::new("-") => Box::new(std::io::stdin().lock()),
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+        )),
+    };
+    let bar = progress(0, "appending");
+    let mut pending = VecDeque::new();
+    let (mut first, mut last) = (None, None);
+    let mut record = |s: tlog::Sequenced| {
+        first.get_or_insert(s.index);
+        last = Some(s.index);
+    };
+    for (n, line) in input.split(b'\n').enumerate() {
+        let mut line = line.context("reading input")?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let p = seq
+            .submit(line)
+            .await
+            .with_context(|| format!("input line {}", n + 1))?;
+        pending.push_back(p);
+        bar.inc_length(1);
+        // Keep a bounded number in flight; indices follow input order.
+        while pending.len() > 100_000 {
+            if let Some(p) = pending.pop_front() {
+                record(p.wait().await?);
+                bar.inc(1);
+            }
+        }
+    }
+    while let Some(p) = pending.pop_front() {
+        record(p.wait().await?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let cp = seq.checkpoint();
+    drop(seq);
+    task.await?;
+    match (first, last) {
+        (Some(a), Some(b)) => eprintln!("appended {} entries at indices {a}..={b}", b - a + 1),
+        _ => eprintln!("no input lines; nothing appended"),
+    }
+    print!("{}", cp.to_text());
+    Ok(())
+}
+
+async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
+    let vkey = match vkey {
+        Some(v) => load_vkey(v)?,
+        None => log_vkey(dir)?,
+    };
+    let storage = FsStorage::open(dir)?;
+    let reader = LogReader::new(storage.clone());
+    let raw = storage
+        .read(CHECKPOINT_PATH)
+        .await?
+        .with_context(|| format!("no checkpoint in {}", dir.display()))?;
+    let cp = SignedCheckpoint::open(&raw, &vkey, &[])
+        .context("checkpoint")?
+        .checkpoint;
+    let n = cp.size;
+
+    let bar = progress(n, "verifying");
+    let mut edge = Edge::new();
+    let mut done = Vec::new();
+    let mut tiles_checked = 0u64;
+    for b in 0..n.div_ceil(TILE_WIDTH) {
+        let id = TileId::entries_at(b, n).context("bundle beyond the tree")?;
+        let entries = reader.read_entries(id).await.with_context(|| id.path())?;
+        for e in &entries {
+            edge.push(e, &mut done)?;
+        }
+        for (tid, data) in done.drain(..) {
+            if tid.kind == TileKind::Entries {
+                continue;
+            }
+            compare_tile(&reader, tid, &data).await?;
+            tiles_checked += 1;
+        }
+        bar.inc(entries.len() as u64);
+    }
+    for (tid, data) in edge.partial_tiles() {
+        if tid.kind != TileKind::Entries {
+            compare_tile(&reader, tid, &data).await?;
+            tiles_checked += 1;
+        }
+    }
+    bar.finish_and_clear();
+    let root = edge.root()?;
+    ensure!(
+        root == cp.root,
+        "the root recomputed from the {n} entries is {}, the checkpoint says {}",
+        root.to_base64(),
+        cp.root.to_base64()
+    );
+    println!(
+        "OK: {} at size {n}, root {}: {n} entries and {tiles_checked} tiles recomputed, checkpoint signed by {}",
+        cp.origin,
+        cp.root.to_base64(),
+        vkey.to_vkey()
+    );
+    Ok(())
+}
+
+/// Compares a tile recomputed from entries with the stored one.
+async fn compare_tile(
+    reader: &LogReader<FsStorage>,
+    id: TileId,
+    computed: &[u8],
+) -> anyhow::Result<()> {
+    let stored = reader.read_hashes(id).await.with_context(|| id.path())?;
+    let computed = tile::parse_hashes(&id, computed)?;
+    if let Some(i) = (0..computed.len()).find(|&i| stored.get(i) != Some(&computed[i])) {
+        let level = id.level().unwrap_or(0);
+        let span = 1u64 << (8 * u32::from(level));
+        let first = (id.index * TILE_WIDTH + i as u64) * span;
+        bail!(
+            "{} hash {i} (covering entries {first}..{}) is {}, but the entries give {}",
+            id.path(),
+            first + span - 1,
+            stored
+                .get(i)
+                .map(|h| h.to_base64())
+                .unwrap_or_else(|| "missing".into()),
+            computed[i].to_base64()
+        );
+    }
+    Ok(())
+}
+
+async fn prove(dir: &Path, index: u64, size: Option<u64>) -> anyhow::Result<()> {
+    let vkey = log_vkey(dir)?;
+    let reader = LogReader::new(FsStorage::open(dir)?);
+    let cp = reader.checkpoint(&vkey).await?;
+    let size = size.unwrap_or(cp.checkpoint.size);
+    ensure!(
+        size <= cp.checkpoint.size,
+        "size {size} is beyond the checkpoint's {}",
+        cp.checkpoint.size
+    );
+    ensure!(
+        index < size,
+        "index {index} is not in a tree of size {size}"
+    );
+    if size == cp.checkpoint.size {
+        print!("{}", reader.receipt(index, &cp).await?.to_text());
+    } else {
+        eprintln!("no signed checkpoint of size {size} is kept: printing the bare inclusion proof");
+        for h in reader.inclusion_proof(index, size).await? {
+            println!("{}", h.to_base64());
+        }
+    }
+    Ok(())
+}
+
+async fn consistency(dir: &Path, from: u64, to: Option<u64>) -> anyhow::Result<()> {
+    let vkey = log_vkey(dir)?;
+    let reader = LogReader::new(FsStorage::open(dir)?);
+    let cp = reader.checkpoint(&vkey).await?;
+    let to = to.unwrap_or(cp.checkpoint.size);
+    ensure!(
+        to <= cp.checkpoint.size,
+        "size {to} is beyond the checkpoint's {}",
+        cp.checkpoint.size
+    );
+    ensure!(from <= to, "--from {from} is larger than --to {to}");
+    for h in reader.consistency_proof(from, to).await? {
+        println!("{}", h.to_base64());
+    }
+    Ok(())
+}
+
+fn verify_receipt(
+    vkey: &str,
+    witnesses: &[String],
+    entry: &Path,
+    receipt: &Path,
+) -> anyhow::Result<()> {
+    let vkey = load_vkey(vkey)?;
+    let witness_keys = witnesses
+        .iter()
+        .map(|w| load_vkey(w))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let entry_bytes =
+        std::fs::read(entry).with_context(|| format!("reading {}", entry.display()))?;
+    let mut text = String::new();
+    if receipt == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text = std::fs::read_to_string(receipt)
+            .with_context(|| format!("reading {}", receipt.display()))?;
+    }
+    let r = Receipt::parse(&text)?;
+    let cp = match r.verify(&entry_bytes, &vkey, &witness_keys) {
+        Ok(cp) => cp,
+        Err(e) if entry_bytes.ends_with(b"\n") => bail!(
+            "{e} (the entry file ends with a newline; `log append` entries do not include it)"
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let signed = cp.note.verify(&witness_keys).unwrap_or_default();
+    for w in &witness_keys {
+        ensure!(
+            signed.contains(&w),
+            "no cosignature by the required witness {}",
+            w.name
+        );
+    }
+    println!(
+        "OK: entry {} is in {} at size {} (root {}){}",
+        r.index,
+        cp.checkpoint.origin,
+        cp.checkpoint.size,
+        cp.checkpoint.root.to_base64(),
+        if witness_keys.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", cosigned by {}",
+                witness_keys
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    Ok(())
+}
