@@ -302,7 +302,7 @@ async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
         cp.root.to_base64()
     );
     println!(
-        "OK: {} at size {n}, root {}: {n} entries and {tiles_checked} tiles recomputed, checkpoint signed by {}",
+        "OK: {} at size {n}, root {}: entries {n}, tiles {tiles_checked}, all recomputed; checkpoint signed by {}",
         cp.origin,
         cp.root.to_base64(),
         vkey.to_vkey()

@@ -17,7 +17,10 @@ use tlog::sequencer::{self, SequencerConfig};
 use tlog::{FsStorage, Sequencer};
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -45,18 +48,26 @@ fn main() {
     let total = env("ENTRIES", if quick { 20_000 } else { 1_000_000 });
     let submitters = env("SUBMITTERS", 4096);
     let interval = Duration::from_millis(env("INTERVAL_MS", 10));
-    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string())).unwrap();
+    let dir = tempfile::tempdir_in(
+        std::env::var("BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
+    )
+    .unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (elapsed, mut latencies, size) = rt.block_on(async {
         let storage = FsStorage::open(dir.path()).unwrap();
         let signer = Signer::generate("bench.example/log", TYPE_ED25519).unwrap();
         sequencer::create(&storage, &signer).await.unwrap();
-        let config = SequencerConfig { batch_interval: interval, ..SequencerConfig::default() };
+        let config = SequencerConfig {
+            batch_interval: interval,
+            ..SequencerConfig::default()
+        };
         let (seq, task) = sequencer::open(storage, signer, config).await.unwrap();
         let next = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
-        let handles: Vec<_> = (0..submitters).map(|_| tokio::spawn(submitter(seq.clone(), next.clone(), total))).collect();
+        let handles: Vec<_> = (0..submitters)
+            .map(|_| tokio::spawn(submitter(seq.clone(), next.clone(), total)))
+            .collect();
         let mut latencies = Vec::new();
         for h in handles {
             latencies.extend(h.await.unwrap());
@@ -91,10 +102,18 @@ fn main() {
     }
     let raw_rate = total as f64 / start.elapsed().as_secs_f64();
 
-    println!("durable append, {total} entries of ~300 bytes, {submitters} concurrent submitters, batch interval {interval:?}");
-    println!("  tlog sequencer : {rate:>10.0} entries/s   add-to-checkpoint latency p50 {:?}  p99 {:?}  max {:?}",
-        percentile(&latencies, 0.50), percentile(&latencies, 0.99), latencies.last().unwrap());
-    println!("  raw file+fsync : {raw_rate:>10.0} entries/s   (batches of {batches_estimate}, no tiles, no signature)");
+    println!(
+        "durable append, {total} entries of ~300 bytes, {submitters} concurrent submitters, batch interval {interval:?}"
+    );
+    println!(
+        "  tlog sequencer : {rate:>10.0} entries/s   add-to-checkpoint latency p50 {:?}  p99 {:?}  max {:?}",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().unwrap()
+    );
+    println!(
+        "  raw file+fsync : {raw_rate:>10.0} entries/s   (batches of {batches_estimate}, no tiles, no signature)"
+    );
     println!("  ratio tlog/raw : {:.2}", rate / raw_rate);
     println!("  goals: >= 50000 entries/s, p99 <= 100ms");
 }

@@ -11,13 +11,21 @@ use tlog::merkle::{verify_consistency, verify_inclusion};
 use tlog::{FsStorage, LogReader, Storage, leaf_hash};
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    println!("  {name:<28} p50 {:>9.1?}  p99 {:>9.1?}  max {:>9.1?}", p(0.5), p(0.99), samples.last().unwrap());
+    println!(
+        "  {name:<28} p50 {:>9.1?}  p99 {:>9.1?}  max {:>9.1?}",
+        p(0.5),
+        p(0.99),
+        samples.last().unwrap()
+    );
 }
 
 struct XorShift(u64);
@@ -44,11 +52,15 @@ fn main() {
         let mut roots = Vec::new();
         let pad = "p".repeat(280);
         for i in 0..n {
-            edge.push(format!("{i:012}{pad}").as_bytes(), &mut files).unwrap();
+            edge.push(format!("{i:012}{pad}").as_bytes(), &mut files)
+                .unwrap();
             // Checkpoint-sized steps leave partial tiles behind, as a live log does.
             if (i + 1) % 65_537 == 0 || i + 1 == n {
                 files.extend(edge.partial_tiles());
-                storage.write(files.drain(..).map(|(id, d)| (id.path(), d)).collect()).await.unwrap();
+                storage
+                    .write(files.drain(..).map(|(id, d)| (id.path(), d)).collect())
+                    .await
+                    .unwrap();
                 roots.push((edge.size(), edge.root().unwrap()));
             }
         }

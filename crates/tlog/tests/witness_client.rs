@@ -46,9 +46,16 @@ async fn add_checkpoint(State(w): State<Witness>, body: axum::body::Bytes) -> Re
         return (StatusCode::BAD_REQUEST, "old size beyond checkpoint\n").into_response();
     }
     if req.old_size != latest.0 {
-        return (StatusCode::CONFLICT, [(header::CONTENT_TYPE, "text/x.tlog.size")], format!("{}\n", latest.0)).into_response();
+        return (
+            StatusCode::CONFLICT,
+            [(header::CONTENT_TYPE, "text/x.tlog.size")],
+            format!("{}\n", latest.0),
+        )
+            .into_response();
     }
-    if verify_consistency(req.old_size, cp.size, &req.proof, &latest.1, &cp.root).is_err() && req.old_size > 0 {
+    if verify_consistency(req.old_size, cp.size, &req.proof, &latest.1, &cp.root).is_err()
+        && req.old_size > 0
+    {
         return (StatusCode::UNPROCESSABLE_ENTITY, "inconsistent\n").into_response();
     }
     *latest = (cp.size, cp.root);
@@ -57,7 +64,9 @@ async fn add_checkpoint(State(w): State<Witness>, body: axum::body::Bytes) -> Re
 }
 
 async fn serve(w: Witness) -> String {
-    let app = Router::new().route("/add-checkpoint", post(add_checkpoint)).with_state(w);
+    let app = Router::new()
+        .route("/add-checkpoint", post(add_checkpoint))
+        .with_state(w);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -78,8 +87,13 @@ async fn client_gets_cosignatures_and_handles_each_refusal() {
 
     let storage = MemStorage::new();
     sequencer::create(&storage, &log_signer).await.unwrap();
-    let config = SequencerConfig { batch_interval: Duration::from_millis(1), ..Default::default() };
-    let (seq, _task) = sequencer::open(storage.clone(), log_signer.clone(), config).await.unwrap();
+    let config = SequencerConfig {
+        batch_interval: Duration::from_millis(1),
+        ..Default::default()
+    };
+    let (seq, _task) = sequencer::open(storage.clone(), log_signer.clone(), config)
+        .await
+        .unwrap();
     let reader = LogReader::new(storage);
     for i in 0..300u32 {
         seq.add(i.to_be_bytes().to_vec()).await.unwrap();
@@ -87,45 +101,100 @@ async fn client_gets_cosignatures_and_handles_each_refusal() {
     let cp1 = seq.checkpoint();
 
     // First contact: old size 0, no proof.
-    let req = AddCheckpoint { old_size: 0, proof: vec![], checkpoint: cp1.to_text() };
+    let req = AddCheckpoint {
+        old_size: 0,
+        proof: vec![],
+        checkpoint: cp1.to_text(),
+    };
     let sigs = client.add_checkpoint(&req).await.unwrap();
     let mut note = cp1.note.clone();
     attach(&mut note, sigs);
     // The cosigned checkpoint verifies with the log key and the witness key.
-    let cosigned = SignedCheckpoint::open(note.to_text().as_bytes(), &log_signer.verifier(), &[witness_key.verifier()]).unwrap();
-    assert_eq!(cosigned.note.verify(&[witness_key.verifier()]).unwrap().len(), 1);
+    let cosigned = SignedCheckpoint::open(
+        note.to_text().as_bytes(),
+        &log_signer.verifier(),
+        &[witness_key.verifier()],
+    )
+    .unwrap();
+    assert_eq!(
+        cosigned
+            .note
+            .verify(&[witness_key.verifier()])
+            .unwrap()
+            .len(),
+        1
+    );
 
     for i in 300..500u32 {
         seq.add(i.to_be_bytes().to_vec()).await.unwrap();
     }
     let cp2 = seq.checkpoint();
     // A stale old size: 409 with the witness's size...
-    let stale = AddCheckpoint { old_size: 0, proof: vec![], checkpoint: cp2.to_text() };
+    let stale = AddCheckpoint {
+        old_size: 0,
+        proof: vec![],
+        checkpoint: cp2.to_text(),
+    };
     match client.add_checkpoint(&stale).await {
         Err(Error::WitnessConflict { latest }) => assert_eq!(latest, 300),
         other => panic!("expected a conflict, got {other:?}"),
     }
     // ...a bad proof: 422...
-    let bad = AddCheckpoint { old_size: 300, proof: vec![Hash::default()], checkpoint: cp2.to_text() };
-    assert!(matches!(client.add_checkpoint(&bad).await, Err(Error::WitnessRefused { status: 422, .. })));
+    let bad = AddCheckpoint {
+        old_size: 300,
+        proof: vec![Hash::default()],
+        checkpoint: cp2.to_text(),
+    };
+    assert!(matches!(
+        client.add_checkpoint(&bad).await,
+        Err(Error::WitnessRefused { status: 422, .. })
+    ));
     // ...and the right proof: cosigned.
     let proof = reader.consistency_proof(300, 500).await.unwrap();
-    let good = AddCheckpoint { old_size: 300, proof, checkpoint: cp2.to_text() };
+    let good = AddCheckpoint {
+        old_size: 300,
+        proof,
+        checkpoint: cp2.to_text(),
+    };
     assert_eq!(client.add_checkpoint(&good).await.unwrap().len(), 1);
 
     // Another log's checkpoint: 404; a forged signature: 403.
     let other = Signer::generate("other.example/log", TYPE_ED25519).unwrap();
-    let foreign = tlog::Checkpoint { origin: "other.example/log".into(), size: 1, root: Hash::default(), extensions: vec![] }.sign(&other).unwrap();
-    let req = AddCheckpoint { old_size: 0, proof: vec![], checkpoint: foreign.to_text() };
-    assert!(matches!(client.add_checkpoint(&req).await, Err(Error::WitnessRefused { status: 404, .. })));
+    let foreign = tlog::Checkpoint {
+        origin: "other.example/log".into(),
+        size: 1,
+        root: Hash::default(),
+        extensions: vec![],
+    }
+    .sign(&other)
+    .unwrap();
+    let req = AddCheckpoint {
+        old_size: 0,
+        proof: vec![],
+        checkpoint: foreign.to_text(),
+    };
+    assert!(matches!(
+        client.add_checkpoint(&req).await,
+        Err(Error::WitnessRefused { status: 404, .. })
+    ));
     let impostor = Signer::generate("test.example/log", TYPE_ED25519).unwrap();
     let forged = cp2.checkpoint.sign(&impostor).unwrap();
-    let req = AddCheckpoint { old_size: 500, proof: vec![], checkpoint: forged.to_text() };
-    assert!(matches!(client.add_checkpoint(&req).await, Err(Error::WitnessRefused { status: 403, .. })));
+    let req = AddCheckpoint {
+        old_size: 500,
+        proof: vec![],
+        checkpoint: forged.to_text(),
+    };
+    assert!(matches!(
+        client.add_checkpoint(&req).await,
+        Err(Error::WitnessRefused { status: 403, .. })
+    ));
 
     // An unreachable witness is a transport error.
     let gone = WitnessClient::new("http://127.0.0.1:9").unwrap();
-    assert!(matches!(gone.add_checkpoint(&good).await, Err(Error::Http(_))));
+    assert!(matches!(
+        gone.add_checkpoint(&good).await,
+        Err(Error::Http(_))
+    ));
 }
 
 #[test]
@@ -138,9 +207,18 @@ fn request_body_round_trips_and_rejects_garbage() {
     let body = req.to_body();
     assert!(body.starts_with("old 20852014\n"));
     assert_eq!(AddCheckpoint::parse(body.as_bytes()).unwrap(), req);
-    for bad in ["", "old 01\n\nx", "old x\n\nx", "old 1\nnotahash\n\nx", "new 1\n\nx"] {
+    for bad in [
+        "",
+        "old 01\n\nx",
+        "old x\n\nx",
+        "old 1\nnotahash\n\nx",
+        "new 1\n\nx",
+    ] {
         assert!(AddCheckpoint::parse(bad.as_bytes()).is_err(), "{bad:?}");
     }
-    let too_long = format!("old 1\n{}\ncp", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n".repeat(64));
+    let too_long = format!(
+        "old 1\n{}\ncp",
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n".repeat(64)
+    );
     assert!(AddCheckpoint::parse(too_long.as_bytes()).is_err());
 }
