@@ -42,3 +42,53 @@ pub fn timestamp(sig: &NoteSignature) -> Option<u64> {
         .first_chunk::<8>()
         .map(|b| u64::from_be_bytes(*b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::{Note, TYPE_ED25519};
+
+    const TEXT: &str =
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+
+    #[test]
+    fn cosignature_verifies_and_binds_its_timestamp() {
+        let w = Signer::generate("witness.example/w1", TYPE_COSIGNATURE_V1).unwrap();
+        let sig = cosign(&w, TEXT, 1_679_315_147).unwrap();
+        assert_eq!(sig.signature.len(), 8 + 64);
+        assert_eq!(timestamp(&sig), Some(1_679_315_147));
+        let note = Note {
+            text: TEXT.into(),
+            signatures: vec![sig.clone()],
+        };
+        let parsed = Note::parse(note.to_text().as_bytes()).unwrap();
+        parsed.verify(&[w.verifier()]).unwrap();
+        // The vkey carries type 0x04 and round-trips.
+        let vkey = w.verifier().to_vkey();
+        assert_eq!(crate::note::Verifier::parse(&vkey).unwrap(), w.verifier());
+
+        // Another timestamp, or the same key read as a plain Ed25519 note key: no.
+        let mut moved = sig.clone();
+        moved.signature[7] ^= 1;
+        let n = Note {
+            text: TEXT.into(),
+            signatures: vec![moved],
+        };
+        assert!(n.verify(&[w.verifier()]).is_err());
+        let plain = crate::note::Verifier::new(
+            "witness.example/w1",
+            TYPE_ED25519,
+            *w.verifier().public_key(),
+        )
+        .unwrap();
+        assert_ne!(
+            plain.key_id,
+            w.key_id(),
+            "key IDs are domain-separated by type"
+        );
+        // A note key cannot cosign.
+        let log = Signer::generate("log.example", TYPE_ED25519).unwrap();
+        assert!(cosign(&log, TEXT, 1).is_err());
+        assert!(cosign(&w, TEXT, u64::MAX).is_err());
+    }
+}

@@ -56,6 +56,9 @@ pub enum Error {
     /// The log already exists and `init` would overwrite it.
     #[error("a log already exists here: {0}")]
     AlreadyInitialized(String),
+    /// Another writer holds the log: only one sequencer may write it.
+    #[error("another process is writing the log in {0}")]
+    Locked(String),
     /// An I/O failure in the storage backend.
     #[error("storage I/O on {path}: {source}")]
     Io {

@@ -30,7 +30,7 @@ use crate::hash::{Hash, empty_root};
 use crate::merkle::{ProofPlan, verify_consistency};
 use crate::note::Signer;
 use crate::reader::{CHECKPOINT_PATH, LogReader};
-use crate::storage::Storage;
+use crate::storage::{Storage, WriterGuard};
 use crate::tile::{
     self, MAX_ENTRY_LEN, MAX_TILE_LEVEL, TILE_WIDTH, TileId, TileKind, format_index,
 };
@@ -157,10 +157,11 @@ pub async fn open<S: Storage>(
 ) -> Result<(Sequencer, JoinHandle<()>), Error> {
     let reader = LogReader::new(storage);
     let cp = reader.checkpoint(&signer.verifier()).await?;
+    let claim = reader.storage().claim_writer().await?;
     let edge = recover(&reader, &cp).await?;
     let (tx, rx) = mpsc::channel(config.queue.max(1));
     let (latest_tx, latest) = watch::channel(Arc::new(cp));
-    let task = tokio::spawn(run(rx, reader, signer, edge, latest_tx, config));
+    let task = tokio::spawn(run(rx, reader, signer, edge, latest_tx, config, claim));
     Ok((Sequencer { tx, latest }, task))
 }
 
@@ -255,6 +256,7 @@ async fn run<S: Storage>(
     mut edge: Edge,
     latest: watch::Sender<Arc<SignedCheckpoint>>,
     config: SequencerConfig,
+    _claim: WriterGuard,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];

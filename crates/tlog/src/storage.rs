@@ -34,6 +34,29 @@ pub trait Storage: Send + Sync + 'static {
     /// Names (not full paths) of the objects and folders directly under the
     /// folder `dir`, e.g. `tile/0/001.p` lists `3`, `17`.
     fn list(&self, dir: &str) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+
+    /// Called once by the sequencer before it writes: makes sure no other
+    /// writer works on this log (two writers could sign a fork), and
+    /// discards leftovers of writes a crash interrupted. Readers never call it.
+    /// The returned guard keeps the claim until dropped.
+    fn claim_writer(&self) -> impl Future<Output = Result<WriterGuard, Error>> + Send;
+}
+
+/// Proof of the writer's claim on a log (see [`Storage::claim_writer`]);
+/// the claim ends when it is dropped.
+pub struct WriterGuard(#[allow(dead_code)] Option<Box<dyn Send + Sync>>);
+
+impl WriterGuard {
+    /// A guard that holds nothing, for backends whose writes need no lock.
+    pub fn none() -> Self {
+        WriterGuard(None)
+    }
+}
+
+impl std::fmt::Debug for WriterGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriterGuard")
+    }
 }
 
 /// A log in a local directory, written atomically: temp file, fsync,
@@ -44,24 +67,45 @@ pub struct FsStorage {
 }
 
 const TMP_DIR: &str = ".tmp";
+const LOCK_FILE: &str = ".lock";
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl FsStorage {
-    /// Storage rooted at `root`, which must exist. Leftover temp files of an
-    /// interrupted write are removed.
+    /// Storage rooted at `root`, which must exist. Opening changes nothing
+    /// on disk; see [`Storage::claim_writer`].
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root: PathBuf = root.into();
         if !root.is_dir() {
             return Err(Error::NotInitialized(root.display().to_string()));
         }
-        let tmp = root.join(TMP_DIR);
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
         Ok(FsStorage {
             root: Arc::new(root),
         })
+    }
+
+    fn claim_blocking(&self) -> Result<WriterGuard, Error> {
+        let path = self.root.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked(self.root.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(path.display().to_string(), e));
+            }
+        }
+        // Leftovers of writes a crash interrupted; no other writer runs.
+        let tmp = self.root.join(TMP_DIR);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
+        }
+        Ok(WriterGuard(Some(Box::new(file))))
     }
 
     /// The directory this storage lives in.
@@ -76,7 +120,7 @@ impl FsStorage {
             || path.starts_with('/')
             || path
                 .split('/')
-                .any(|c| c.is_empty() || c == "." || c == ".." || c == TMP_DIR)
+                .any(|c| c.is_empty() || c == "." || c == ".." || c == TMP_DIR || c == LOCK_FILE)
         {
             return Err(Error::malformed(
                 "storage path",
@@ -88,6 +132,9 @@ impl FsStorage {
 
     fn write_blocking(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
         let tmp_dir = self.root.join(TMP_DIR);
+        if !tmp_dir.is_dir() {
+            self.create_dirs(&tmp_dir)?;
+        }
         let mut staged = Vec::with_capacity(files.len());
         let mut dirs = BTreeSet::new();
         for (i, (path, data)) in files.iter().enumerate() {
@@ -155,6 +202,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Storage for FsStorage {
+    async fn claim_writer(&self) -> Result<WriterGuard, Error> {
+        let this = self.clone();
+        blocking(move || this.claim_blocking()).await
+    }
+
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         let p = self.resolve(path)?;
         let path = path.to_owned();
@@ -252,6 +304,10 @@ impl MemStorage {
 }
 
 impl Storage for MemStorage {
+    async fn claim_writer(&self) -> Result<WriterGuard, Error> {
+        Ok(WriterGuard::none())
+    }
+
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.lock().get(path).cloned())
     }

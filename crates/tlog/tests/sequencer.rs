@@ -238,3 +238,47 @@ async fn open_refuses_tiles_that_do_not_match_the_checkpoint() {
         .unwrap_err();
     assert!(matches!(err, Error::Corrupt(_)), "{err}");
 }
+
+/// Two writers on one log could sign two different checkpoints of the same
+/// size (a fork); the second must be refused while the first runs.
+#[tokio::test]
+async fn a_second_writer_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = signer();
+    sequencer::create(&FsStorage::open(dir.path()).unwrap(), &signer)
+        .await
+        .unwrap();
+    let (seq, task) = sequencer::open(
+        FsStorage::open(dir.path()).unwrap(),
+        signer.clone(),
+        config(),
+    )
+    .await
+    .unwrap();
+    seq.add(b"one".to_vec()).await.unwrap();
+    let second = sequencer::open(
+        FsStorage::open(dir.path()).unwrap(),
+        signer.clone(),
+        config(),
+    )
+    .await;
+    assert!(matches!(second, Err(Error::Locked(_))), "{second:?}");
+    // Readers are never refused.
+    let reader = LogReader::new(FsStorage::open(dir.path()).unwrap());
+    assert_eq!(
+        reader
+            .checkpoint(&signer.verifier())
+            .await
+            .unwrap()
+            .checkpoint
+            .size,
+        1
+    );
+    drop(seq);
+    task.await.unwrap();
+    drop(reader);
+    let (seq, _task) = sequencer::open(FsStorage::open(dir.path()).unwrap(), signer, config())
+        .await
+        .unwrap();
+    assert_eq!(seq.add(b"two".to_vec()).await.unwrap().index, 1);
+}
