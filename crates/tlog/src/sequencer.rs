@@ -334,6 +334,13 @@ async fn commit<S: Storage>(
     check_consistent(reader, old, new_size, &new_root, &old_partials, &files).await?;
 
     let storage = reader.storage();
+    // Partial versions of tiles this batch completes become redundant once
+    // the checkpoint is stored (readers fall back to the full tile).
+    let superseded: Vec<String> = files
+        .iter()
+        .filter(|(id, _)| id.is_full())
+        .map(|(id, _)| format!("{}.p", id.path()))
+        .collect();
     storage
         .write(
             files
@@ -355,6 +362,10 @@ async fn commit<S: Storage>(
             cp.to_text().into_bytes(),
         )])
         .await?;
+    // The batch is committed: a failed clean-up only leaves spare files.
+    if !superseded.is_empty() {
+        let _ = storage.delete(superseded).await;
+    }
     Ok((cp, leaves))
 }
 

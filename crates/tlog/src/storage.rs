@@ -28,7 +28,8 @@ pub trait Storage: Send + Sync + 'static {
         files: Vec<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Deletes objects; a missing one is not an error.
+    /// Deletes objects, or folders with everything under them; a missing
+    /// one is not an error.
     fn delete(&self, paths: Vec<String>) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Names (not full paths) of the objects and folders directly under the

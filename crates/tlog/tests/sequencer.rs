@@ -282,3 +282,30 @@ async fn a_second_writer_is_refused_while_the_first_runs() {
         .unwrap();
     assert_eq!(seq.add(b"two".to_vec()).await.unwrap().index, 1);
 }
+
+/// At one entry per batch a tile would otherwise keep 255 partial versions
+/// of itself; once full, its partials go, and old receipts still work from
+/// the full tile.
+#[tokio::test]
+async fn partial_tiles_are_removed_once_their_tile_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    let first = seq.add(b"entry 0".to_vec()).await.unwrap();
+    assert_eq!(first.checkpoint.checkpoint.size, 1);
+    assert!(storage.read("tile/0/000.p/1").await.unwrap().is_some());
+    for i in 1..300u32 {
+        seq.add(format!("entry {i}").into_bytes()).await.unwrap();
+    }
+    assert!(storage.list("tile/0/000.p").await.unwrap().is_empty());
+    assert!(storage.list("tile/entries/000.p").await.unwrap().is_empty());
+    assert!(storage.read("tile/0/000").await.unwrap().is_some());
+    let reader = LogReader::new(storage);
+    let r = reader.receipt(0, &first.checkpoint).await.unwrap();
+    r.verify(b"entry 0", &signer.verifier(), &[]).unwrap();
+    assert_eq!(reader.entry(0, 1).await.unwrap(), b"entry 0");
+}
