@@ -64,6 +64,29 @@ impl fmt::Display for Hash {
     }
 }
 
+/// Parses proof lines, one base64 hash each, as tlog-proof and tlog-witness
+/// carry them; more than `max` lines is an error.
+pub(crate) fn parse_proof_lines<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<Hash>, Error> {
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        if i == max {
+            return Err(Error::malformed(
+                what,
+                format!("more than {max} proof lines"),
+            ));
+        }
+        let h = Hash::from_base64(line).map_err(|_| {
+            Error::malformed(what, format!("proof line {} is not a base64 hash", i + 1))
+        })?;
+        out.push(h);
+    }
+    Ok(out)
+}
+
 /// The hash of a log entry: `SHA-256(0x00 || entry)`.
 pub fn leaf_hash(entry: &[u8]) -> Hash {
     let mut h = Sha256::new();

@@ -251,33 +251,13 @@ impl Verifier {
     /// Parses a verifier key, `<name>+<hex key ID>+<base64(type || key)>`,
     /// and checks that the key ID matches the key.
     pub fn parse(vkey: &str) -> Result<Self, Error> {
-        let vkey = vkey.trim_end_matches('\n');
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::malformed("verifier key", "expected name+keyid+key"));
-        };
-        let id = parse_key_id(id_hex)?;
-        let raw = STANDARD
-            .decode(b64)
-            .map_err(|e| Error::malformed("verifier key", format!("bad base64: {e}")))?;
-        let (&sig_type, key) = raw
-            .split_first()
-            .ok_or_else(|| Error::malformed("verifier key", "empty key"))?;
-        let key: [u8; 32] = key.try_into().map_err(|_| {
-            Error::malformed(
-                "verifier key",
-                format!("{}-byte key, expected 32", key.len()),
-            )
-        })?;
+        let what = "verifier key";
+        let (name, id, sig_type, key) = parse_key(vkey.trim_end_matches('\n'), what)?;
         let key = VerifyingKey::from_bytes(&key)
-            .map_err(|_| Error::malformed("verifier key", "not an Ed25519 public key"))?;
+            .map_err(|_| Error::malformed(what, "not an Ed25519 public key"))?;
         let v = Verifier::new(name, sig_type, key)?;
         if v.key_id != id {
-            return Err(Error::malformed(
-                "verifier key",
-                "key ID does not match the key",
-            ));
+            return Err(Error::malformed(what, "key ID does not match the key"));
         }
         Ok(v)
     }
@@ -320,6 +300,26 @@ impl Verifier {
             _ => false,
         }
     }
+}
+
+/// Splits `<name>+<hex key ID>+<base64(type || 32 bytes)>`. The base64 may
+/// itself contain `+`, the name may not.
+fn parse_key<'a>(text: &'a str, what: &'static str) -> Result<(&'a str, u32, u8, [u8; 32]), Error> {
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Error::malformed(what, "expected name+keyid+key"));
+    };
+    let id = parse_key_id(id_hex)?;
+    let raw = STANDARD
+        .decode(b64)
+        .map_err(|_| Error::malformed(what, "key is not base64"))?;
+    let (&sig_type, key) = raw
+        .split_first()
+        .ok_or_else(|| Error::malformed(what, "empty key"))?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| Error::malformed(what, format!("{}-byte key, expected 32", key.len())))?;
+    Ok((name, id, sig_type, key))
 }
 
 fn parse_key_id(hex: &str) -> Result<u32, Error> {
@@ -375,37 +375,18 @@ impl Signer {
 
     /// Parses a signer key, `PRIVATE+KEY+<name>+<hex key ID>+<base64(type || seed)>`.
     pub fn parse(skey: &str) -> Result<Self, Error> {
-        let skey = skey.trim_end_matches('\n');
-        let rest = skey
+        let what = "signer key";
+        let body = skey
+            .trim_end_matches('\n')
             .strip_prefix("PRIVATE+KEY+")
-            .ok_or_else(|| Error::malformed("signer key", "does not start with PRIVATE+KEY+"))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::malformed(
-                "signer key",
-                "expected PRIVATE+KEY+name+keyid+key",
-            ));
-        };
-        let id = parse_key_id(id_hex)?;
-        let raw = STANDARD
-            .decode(b64)
-            .map_err(|_| Error::malformed("signer key", "bad base64"))?;
-        let (&sig_type, seed) = raw
-            .split_first()
-            .ok_or_else(|| Error::malformed("signer key", "empty key"))?;
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| Error::malformed("signer key", "seed is not 32 bytes"))?;
+            .ok_or_else(|| Error::malformed(what, "does not start with PRIVATE+KEY+"))?;
+        let (name, id, sig_type, seed) = parse_key(body, what)?;
         if sig_type != TYPE_ED25519 && sig_type != TYPE_COSIGNATURE_V1 {
-            return Err(Error::malformed("signer key", "unsupported signature type"));
+            return Err(Error::malformed(what, "unsupported signature type"));
         }
         let s = Signer::from_seed(name, sig_type, &seed)?;
         if s.key_id != id {
-            return Err(Error::malformed(
-                "signer key",
-                "key ID does not match the key",
-            ));
+            return Err(Error::malformed(what, "key ID does not match the key"));
         }
         Ok(s)
     }

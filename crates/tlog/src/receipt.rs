@@ -59,16 +59,7 @@ impl Receipt {
             .strip_prefix("index ")
             .and_then(parse_size)
             .ok_or_else(|| bad("index line is not `index <decimal>`".into()))?;
-        let proof = lines
-            .enumerate()
-            .map(|(i, l)| {
-                Hash::from_base64(l)
-                    .map_err(|_| bad(format!("proof line {} is not a base64 hash", i + 1)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if proof.len() > MAX_PROOF_LEN {
-            return Err(bad("more than 64 proof hashes".into()));
-        }
+        let proof = crate::hash::parse_proof_lines(lines, MAX_PROOF_LEN, "tlog-proof")?;
         Ok(Receipt {
             extra,
             index,

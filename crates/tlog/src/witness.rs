@@ -53,16 +53,8 @@ impl AddCheckpoint {
             .and_then(|l| l.strip_prefix("old "))
             .and_then(parse_size)
             .ok_or_else(|| bad("first line is not `old <decimal>`".into()))?;
-        let proof = lines
-            .enumerate()
-            .map(|(i, l)| {
-                Hash::from_base64(l)
-                    .map_err(|_| bad(format!("proof line {} is not a base64 hash", i + 1)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if proof.len() > MAX_PROOF_LINES {
-            return Err(bad(format!("more than {MAX_PROOF_LINES} proof lines")));
-        }
+        let proof =
+            crate::hash::parse_proof_lines(lines, MAX_PROOF_LINES, "add-checkpoint request")?;
         Ok(AddCheckpoint {
             old_size,
             proof,

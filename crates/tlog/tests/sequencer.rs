@@ -13,6 +13,15 @@ fn signer() -> Signer {
     Signer::generate("test.example/log", TYPE_ED25519).unwrap()
 }
 
+/// A fresh, empty log in a temporary directory.
+async fn new_log() -> (tempfile::TempDir, FsStorage, Signer) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    (dir, storage, signer)
+}
+
 fn config() -> SequencerConfig {
     SequencerConfig {
         batch_interval: Duration::from_millis(2),
@@ -23,10 +32,7 @@ fn config() -> SequencerConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_adds_get_distinct_indices_and_verifiable_receipts() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FsStorage::open(dir.path()).unwrap();
-    let signer = signer();
-    sequencer::create(&storage, &signer).await.unwrap();
+    let (_dir, storage, signer) = new_log().await;
     let (seq, task) = sequencer::open(storage.clone(), signer.clone(), config())
         .await
         .unwrap();
@@ -86,10 +92,7 @@ async fn concurrent_adds_get_distinct_indices_and_verifiable_receipts() {
 
 #[tokio::test]
 async fn oversized_entry_is_refused_and_nothing_is_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FsStorage::open(dir.path()).unwrap();
-    let signer = signer();
-    sequencer::create(&storage, &signer).await.unwrap();
+    let (_dir, storage, signer) = new_log().await;
     let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
         .await
         .unwrap();
@@ -132,10 +135,7 @@ async fn create_refuses_an_existing_log_and_open_refuses_a_missing_one() {
 /// different entries, is consistent with the last signed checkpoint.
 #[tokio::test]
 async fn recovery_discards_files_written_without_a_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FsStorage::open(dir.path()).unwrap();
-    let signer = signer();
-    sequencer::create(&storage, &signer).await.unwrap();
+    let (_dir, storage, signer) = new_log().await;
     let (seq, task) = sequencer::open(storage.clone(), signer.clone(), config())
         .await
         .unwrap();
@@ -216,10 +216,7 @@ async fn recovery_discards_files_written_without_a_checkpoint() {
 
 #[tokio::test]
 async fn open_refuses_tiles_that_do_not_match_the_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FsStorage::open(dir.path()).unwrap();
-    let signer = signer();
-    sequencer::create(&storage, &signer).await.unwrap();
+    let (dir, storage, signer) = new_log().await;
     let (seq, task) = sequencer::open(storage.clone(), signer.clone(), config())
         .await
         .unwrap();
@@ -288,10 +285,7 @@ async fn a_second_writer_is_refused_while_the_first_runs() {
 /// the full tile.
 #[tokio::test]
 async fn partial_tiles_are_removed_once_their_tile_is_full() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FsStorage::open(dir.path()).unwrap();
-    let signer = signer();
-    sequencer::create(&storage, &signer).await.unwrap();
+    let (_dir, storage, signer) = new_log().await;
     let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
         .await
         .unwrap();
