@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use crate::Error;
+use crate::checkpoint::SignedCheckpoint;
 use crate::checkpoint::parse_size;
 use crate::hash::Hash;
-use crate::note::{Note, NoteSignature};
+use crate::note::{Note, NoteSignature, Verifier};
+use crate::reader::LogReader;
+use crate::storage::Storage;
 
 /// Witnesses accept at most this many consistency proof lines.
 pub const MAX_PROOF_LINES: usize = 63;
@@ -133,6 +136,60 @@ impl WitnessClient {
                 message: first_line(&body),
             }),
         }
+    }
+}
+
+impl WitnessClient {
+    /// Pushes `cp` to the witness and returns its verified cosignatures and
+    /// the size the witness now holds. `old_size` is the size the caller
+    /// believes the witness holds (0 if unknown); on `409 Conflict` the
+    /// request is retried once from the size the witness names, with a
+    /// consistency proof read from `reader`. Lines that do not verify with
+    /// `witness_key` are dropped.
+    pub async fn submit<S: Storage>(
+        &self,
+        reader: &LogReader<S>,
+        cp: &SignedCheckpoint,
+        old_size: u64,
+        witness_key: &Verifier,
+    ) -> Result<Vec<NoteSignature>, Error> {
+        let size = cp.checkpoint.size;
+        let mut old = old_size.min(size);
+        for attempt in 0..2 {
+            let proof = if old == 0 {
+                Vec::new()
+            } else {
+                reader.consistency_proof(old, size).await?
+            };
+            let req = AddCheckpoint {
+                old_size: old,
+                proof,
+                checkpoint: cp.to_text(),
+            };
+            match self.add_checkpoint(&req).await {
+                Ok(sigs) => {
+                    let keys = std::slice::from_ref(witness_key);
+                    return Ok(sigs
+                        .into_iter()
+                        .filter(|s| {
+                            let note = Note {
+                                text: cp.note.text.clone(),
+                                signatures: vec![s.clone()],
+                            };
+                            note.verify(keys).is_ok()
+                        })
+                        .collect());
+                }
+                Err(Error::WitnessConflict { latest }) if attempt == 0 && latest <= size => {
+                    old = latest
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::WitnessRefused {
+            status: 409,
+            message: "witness state kept changing".to_owned(),
+        })
     }
 }
 

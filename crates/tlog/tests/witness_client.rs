@@ -189,6 +189,30 @@ async fn client_gets_cosignatures_and_handles_each_refusal() {
         Err(Error::WitnessRefused { status: 403, .. })
     ));
 
+    // `submit` recovers from a stale size by itself and verifies what it gets.
+    for i in 500..520u32 {
+        seq.add(i.to_be_bytes().to_vec()).await.unwrap();
+    }
+    let cp3 = seq.checkpoint();
+    let sigs = client
+        .submit(&reader, &cp3, 0, &witness_key.verifier())
+        .await
+        .unwrap();
+    assert_eq!(sigs.len(), 1);
+    let stranger = Signer::generate("witness.example/w1", TYPE_COSIGNATURE_V1).unwrap();
+    for i in 520..530u32 {
+        seq.add(i.to_be_bytes().to_vec()).await.unwrap();
+    }
+    let cp4 = seq.checkpoint();
+    let sigs = client
+        .submit(&reader, &cp4, 520, &stranger.verifier())
+        .await
+        .unwrap();
+    assert!(
+        sigs.is_empty(),
+        "cosignatures by an untrusted key must be dropped"
+    );
+
     // An unreachable witness is a transport error.
     let gone = WitnessClient::new("http://127.0.0.1:9").unwrap();
     assert!(matches!(
