@@ -413,3 +413,45 @@ async fn check_consistent<S: Storage>(
     verify_consistency(old.size, new_size, &proof, &old.root, new_root)
         .map_err(|e| Error::Corrupt(format!("refusing to sign an inconsistent checkpoint: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+
+    /// The guard refuses to extend a tree whose signed root is not the one
+    /// the tiles in hand give: it would otherwise sign a fork.
+    #[tokio::test]
+    async fn consistency_guard_refuses_a_tree_that_does_not_extend_the_signed_one() {
+        let reader = LogReader::new(MemStorage::new());
+        let mut edge = Edge::new();
+        let mut written = Vec::new();
+        for i in 0..300u32 {
+            edge.push(&i.to_be_bytes(), &mut written).unwrap();
+        }
+        let old_partials = edge.partial_tiles();
+        let old_root = edge.root().unwrap();
+        for i in 300..700u32 {
+            edge.push(&i.to_be_bytes(), &mut written).unwrap();
+        }
+        written.extend(edge.partial_tiles());
+        let new_root = edge.root().unwrap();
+        let old = Checkpoint {
+            origin: "o".into(),
+            size: 300,
+            root: old_root,
+            extensions: vec![],
+        };
+        check_consistent(&reader, &old, 700, &new_root, &old_partials, &written)
+            .await
+            .unwrap();
+        let forked = Checkpoint {
+            root: crate::hash::leaf_hash(b"another history"),
+            ..old
+        };
+        let err = check_consistent(&reader, &forked, 700, &new_root, &old_partials, &written)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    }
+}

@@ -151,3 +151,77 @@ fn proofs_from_tiles_across_three_tile_levels() {
         }
     });
 }
+
+mod parsers {
+    use proptest::prelude::*;
+    use tlog::tile::{TileId, TileKind, parse_bundle, push_entry};
+    use tlog::witness::AddCheckpoint;
+    use tlog::{Checkpoint, Hash, Note, Receipt};
+
+    fn hash() -> impl Strategy<Value = Hash> {
+        any::<[u8; 32]>().prop_map(Hash)
+    }
+
+    proptest! {
+        #[test]
+        fn tile_paths_round_trip(level in 0u8..=63, index: u64, width in 1u16..=256, entries: bool) {
+            let kind = if entries { TileKind::Entries } else { TileKind::Hashes(level) };
+            let id = TileId { kind, index, width };
+            prop_assert_eq!(TileId::parse_path(&id.path()).unwrap(), id);
+        }
+
+        #[test]
+        fn bundles_round_trip(entries in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 0..40)) {
+            let mut b = Vec::new();
+            for e in &entries {
+                push_entry(&mut b, e).unwrap();
+            }
+            let parsed: Vec<Vec<u8>> = parse_bundle(&b).unwrap().into_iter().map(<[u8]>::to_vec).collect();
+            prop_assert_eq!(parsed, entries);
+            if !b.is_empty() {
+                prop_assert!(parse_bundle(&b[..b.len() - 1]).is_err());
+            }
+        }
+
+        #[test]
+        fn checkpoints_round_trip(origin in "[a-z./]{1,30}", size: u64, root in hash(), ext in prop::collection::vec("[a-z ]{1,10}", 0..3)) {
+            let cp = Checkpoint { origin, size, root, extensions: ext };
+            prop_assert_eq!(Checkpoint::parse(&cp.to_text()).unwrap(), cp);
+        }
+
+        #[test]
+        fn receipts_round_trip(index: u64, proof in prop::collection::vec(hash(), 0..64), extra in prop::option::of(prop::collection::vec(any::<u8>(), 0..40)), cp in "[a-z\n]{0,80}") {
+            let r = Receipt { extra, index, proof, checkpoint: cp };
+            prop_assert_eq!(Receipt::parse(&r.to_text()).unwrap(), r);
+        }
+
+        #[test]
+        fn witness_requests_round_trip(old_size: u64, proof in prop::collection::vec(hash(), 0..63), cp in "[a-z\n]{0,80}") {
+            let req = AddCheckpoint { old_size, proof, checkpoint: cp };
+            prop_assert_eq!(AddCheckpoint::parse(req.to_body().as_bytes()).unwrap(), req);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_arbitrary_input(data in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Note::parse(&data);
+            let _ = parse_bundle(&data);
+            let _ = AddCheckpoint::parse(&data);
+            if let Ok(s) = std::str::from_utf8(&data) {
+                let _ = Checkpoint::parse(s);
+                let _ = Receipt::parse(s);
+                let _ = TileId::parse_path(s);
+                let _ = tlog::Verifier::parse(s);
+                let _ = tlog::Signer::parse(s);
+            }
+        }
+
+        #[test]
+        fn parsers_never_panic_on_near_valid_text(s in "(— |c2sp.org/tlog-proof@v1\n|index |old |tile/|x00|\\.p/|[0-9]{1,3}|[A-Za-z0-9+/=]{4,44}|\n|\n\n| ){0,30}") {
+            let _ = Note::parse(s.as_bytes());
+            let _ = Checkpoint::parse(&s);
+            let _ = Receipt::parse(&s);
+            let _ = TileId::parse_path(&s);
+            let _ = AddCheckpoint::parse(s.as_bytes());
+        }
+    }
+}
