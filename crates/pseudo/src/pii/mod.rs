@@ -1,1 +1,225 @@
-//! PII detection.
+//! Detection of personal data in free text.
+//!
+//! Each recogniser finds candidates with a regular expression (or, for phone
+//! numbers, libphonenumber's matcher) and keeps only those that pass its
+//! validation (check digits, issuer ranges, calendar dates). Context words
+//! near a finding ("tel", "IBAN", "né le", …) raise its score. Overlapping
+//! findings resolve to the best one.
+//!
+//! A [`Finding`] has Presidio's shape — `entity_type`, `start`, `end`,
+//! `score` — with offsets in Unicode characters (code points) as Presidio
+//! counts them, and entity names follow Presidio's where it has one.
+
+mod checksum;
+mod recognizers;
+mod redact;
+
+use std::ops::Range;
+
+use regex::{Regex, RegexSet};
+
+pub use recognizers::ENTITIES;
+pub use redact::{RedactionPlan, redact};
+
+/// One piece of personal data found in a text.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Finding {
+    /// Presidio's entity name, e.g. `EMAIL_ADDRESS`.
+    pub entity_type: &'static str,
+    /// First character (code point) of the finding.
+    pub start: usize,
+    /// One past its last character.
+    pub end: usize,
+    /// Confidence in `[0, 1]`.
+    pub score: f64,
+    /// The same span in bytes of the UTF-8 text.
+    #[serde(skip)]
+    pub bytes: Range<usize>,
+}
+
+/// A span found by a recogniser, in bytes, before resolution.
+#[derive(Clone, Debug)]
+struct Candidate {
+    entity: &'static str,
+    bytes: Range<usize>,
+    score: f64,
+}
+
+/// The set of recognisers, compiled once; cheap to share between threads.
+#[derive(Debug)]
+pub struct Analyzer {
+    prefilter: RegexSet,
+    patterns: Vec<(recognizers::Recognizer, Regex)>,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Scores below this are not reported.
+pub const MIN_SCORE: f64 = 0.3;
+
+impl Analyzer {
+    /// Compiles every recogniser.
+    pub fn new() -> Self {
+        let recs = recognizers::all();
+        let prefilter = RegexSet::new(recs.iter().map(|r| r.pattern))
+            .unwrap_or_else(|e| unreachable!("built-in patterns compile: {e}"));
+        let patterns = recs
+            .into_iter()
+            .map(|r| {
+                let re = Regex::new(r.pattern)
+                    .unwrap_or_else(|e| unreachable!("built-in pattern compiles: {e}"));
+                (r, re)
+            })
+            .collect();
+        Analyzer {
+            prefilter,
+            patterns,
+        }
+    }
+
+    /// Every finding in `text`, non-overlapping, in order of position.
+    pub fn analyze(&self, text: &str) -> Vec<Finding> {
+        let mut cands = Vec::new();
+        for i in self.prefilter.matches(text).iter() {
+            let (rec, re) = &self.patterns[i];
+            for m in re.find_iter(text) {
+                let span = trim(text, m.range(), rec.trim);
+                let s = &text[span.clone()];
+                if !boundary_ok(text, &span) || !(rec.validate)(s) {
+                    continue;
+                }
+                let score = boost(text, &span, rec.base_score, rec.context);
+                cands.push(Candidate {
+                    entity: rec.entity,
+                    bytes: span,
+                    score,
+                });
+            }
+        }
+        if text.bytes().filter(u8::is_ascii_digit).count() >= 6 {
+            recognizers::phone_numbers(text, &mut cands);
+        }
+        recognizers::dates_of_birth(text, &mut cands);
+        let kept = resolve(cands);
+        let index = CharIndex::new(text);
+        kept.into_iter()
+            .filter(|c| c.score >= MIN_SCORE)
+            .map(|c| Finding {
+                entity_type: c.entity,
+                start: index.char_at(c.bytes.start),
+                end: index.char_at(c.bytes.end),
+                score: (c.score * 100.0).round() / 100.0,
+                bytes: c.bytes,
+            })
+            .collect()
+    }
+}
+
+/// Trims punctuation a pattern may swallow at the end (URLs).
+fn trim(text: &str, mut span: Range<usize>, chars: &str) -> Range<usize> {
+    while span.end > span.start {
+        match text[..span.end].chars().next_back() {
+            Some(c) if chars.contains(c) => span.end -= c.len_utf8(),
+            _ => break,
+        }
+    }
+    span
+}
+
+/// Rejects matches glued to letters or digits (`\b` in the regex crate is
+/// Unicode-aware, but identifiers inside longer alphanumeric runs, e.g. a card
+/// number inside a longer digit string, must not count).
+fn boundary_ok(text: &str, span: &Range<usize>) -> bool {
+    let mut before = text[..span.start].chars().rev();
+    let mut after = text[span.end..].chars();
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    let (b1, b2) = (before.next(), before.next());
+    let (a1, a2) = (after.next(), after.next());
+    // A dot between alphanumerics continues the token (`1.2.3.4.5`).
+    let dotted = |c: Option<char>, next: Option<char>| c == Some('.') && alnum(next);
+    !alnum(b1) && !alnum(a1) && !dotted(b1, b2) && !dotted(a1, a2)
+}
+
+/// How far before a finding context words are looked for, in bytes.
+const CONTEXT_WINDOW: usize = 48;
+/// What a context word adds to the score (as in Presidio).
+const CONTEXT_BOOST: f64 = 0.35;
+
+/// Raises `score` if one of `words` ends within the window before the span
+/// (or starts right after it), at a word start.
+fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
+    if words.is_empty() {
+        return score;
+    }
+    let mut lo = span.start.saturating_sub(CONTEXT_WINDOW);
+    while !text.is_char_boundary(lo) {
+        lo -= 1;
+    }
+    let mut hi = (span.end + 16).min(text.len());
+    while !text.is_char_boundary(hi) {
+        hi += 1;
+    }
+    let window = format!("{} {}", &text[lo..span.start], &text[span.end..hi]).to_lowercase();
+    let hit = words.iter().any(|w| {
+        window.match_indices(w).any(|(i, _)| {
+            window[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric())
+        })
+    });
+    if hit {
+        (score + CONTEXT_BOOST).min(1.0)
+    } else {
+        score
+    }
+}
+
+/// Keeps the best of overlapping candidates: highest score, then longest,
+/// then first.
+fn resolve(mut cands: Vec<Candidate>) -> Vec<Candidate> {
+    cands.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then((b.bytes.end - b.bytes.start).cmp(&(a.bytes.end - a.bytes.start)))
+            .then(a.bytes.start.cmp(&b.bytes.start))
+    });
+    let mut kept: Vec<Candidate> = Vec::with_capacity(cands.len());
+    for c in cands {
+        if kept
+            .iter()
+            .all(|k| c.bytes.end <= k.bytes.start || c.bytes.start >= k.bytes.end)
+        {
+            kept.push(c);
+        }
+    }
+    kept.sort_by_key(|c| c.bytes.start);
+    kept
+}
+
+/// Byte offset to character offset.
+struct CharIndex<'a> {
+    text: &'a str,
+    ascii: bool,
+}
+
+impl<'a> CharIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        CharIndex {
+            text,
+            ascii: text.is_ascii(),
+        }
+    }
+
+    fn char_at(&self, byte: usize) -> usize {
+        if self.ascii {
+            byte
+        } else {
+            self.text[..byte].chars().count()
+        }
+    }
+}
