@@ -142,6 +142,18 @@ pub struct Context<'a> {
 }
 
 impl Transform {
+    /// Whether the transform uses the region's keys (so a tool applying it
+    /// must be given them).
+    pub fn needs_keys(&self) -> bool {
+        matches!(
+            self,
+            Transform::Token { .. }
+                | Transform::Reversible { .. }
+                | Transform::Fpe { .. }
+                | Transform::ShiftDate { .. }
+        )
+    }
+
     /// Applies the transform; `Ok(None)` means the value is dropped.
     pub fn apply(
         &self,

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod log_cmd;
+mod pii_cmd;
 
 /// An open data-residency platform: regional stores, one gateway per region,
 /// and a transparency log of every access.
@@ -18,16 +19,22 @@ enum Command {
     /// Operate a transparency log: create, append, prove, verify.
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
+    /// Find personal data in text, or redact it.
+    #[command(subcommand)]
+    Pii(pii_cmd::PiiCommand),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Log(cmd) => log_cmd::run(cmd).await,
+        Command::Log(cmd) => log_cmd::run(cmd)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
+        Command::Pii(cmd) => pii_cmd::run(cmd),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

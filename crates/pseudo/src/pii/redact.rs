@@ -34,6 +34,14 @@ impl RedactionPlan {
         Ok(())
     }
 
+    /// Whether any transform of the plan uses keys.
+    pub fn needs_keys(&self) -> bool {
+        self.default
+            .iter()
+            .chain(self.entities.values())
+            .any(Transform::needs_keys)
+    }
+
     fn transform_for(&self, entity: &str) -> Option<&Transform> {
         self.entities.get(entity).or(self.default.as_ref())
     }
