@@ -89,7 +89,10 @@ impl Analyzer {
             for m in re.find_iter(text) {
                 let span = trim(text, m.range(), rec.trim);
                 let s = &text[span.clone()];
-                if !boundary_ok(text, &span) || !(rec.validate)(s) {
+                if !boundary_ok(text, &span)
+                    || !(rec.validate)(s)
+                    || preceded_by(text, span.start, rec.not_after)
+                {
                     continue;
                 }
                 let score = boost(text, &span, rec.base_score, rec.context);
@@ -100,7 +103,7 @@ impl Analyzer {
                 });
             }
         }
-        if text.bytes().filter(u8::is_ascii_digit).count() >= 6 {
+        if text.bytes().filter(u8::is_ascii_digit).count() >= 7 {
             recognizers::phone_numbers(text, &mut cands);
         }
         recognizers::dates_of_birth(text, &mut cands);
@@ -149,8 +152,8 @@ const CONTEXT_WINDOW: usize = 48;
 /// What a context word adds to the score (as in Presidio).
 const CONTEXT_BOOST: f64 = 0.35;
 
-/// Raises `score` if one of `words` ends within the window before the span
-/// (or starts right after it), at a word start.
+/// Raises `score` if one of `words` starts, at a word start, within the
+/// window before the span (like Presidio, only words before count).
 fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
     if words.is_empty() {
         return score;
@@ -159,11 +162,7 @@ fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
     while !text.is_char_boundary(lo) {
         lo -= 1;
     }
-    let mut hi = (span.end + 16).min(text.len());
-    while !text.is_char_boundary(hi) {
-        hi += 1;
-    }
-    let window = format!("{} {}", &text[lo..span.start], &text[span.end..hi]).to_lowercase();
+    let window = text[lo..span.start].to_lowercase();
     let hit = words.iter().any(|w| {
         window.match_indices(w).any(|(i, _)| {
             window[..i]
@@ -177,6 +176,19 @@ fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
     } else {
         score
     }
+}
+
+/// Whether the word right before `start` (skipping spaces and `:#.`) is one
+/// of `words`: "order 1234567890" is an order number, not a phone number.
+fn preceded_by(text: &str, start: usize, words: &[&str]) -> bool {
+    let head = text[..start].trim_end_matches(|c: char| c.is_whitespace() || ":#.°".contains(c));
+    let word_start = head
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !c.is_alphanumeric() && c != '-')
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let word = head[word_start..].to_lowercase();
+    !word.is_empty() && words.contains(&word.as_str())
 }
 
 /// Keeps the best of overlapping candidates: highest score, then longest,

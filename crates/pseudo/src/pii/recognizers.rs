@@ -7,7 +7,7 @@ use regex::Regex;
 use rlibphonenumber::Region;
 use rlibphonenumber::phonenumber_matcher::FindNumberExt as _;
 
-use super::{Candidate, boost, boundary_ok, checksum};
+use super::{Candidate, boost, boundary_ok, checksum, preceded_by};
 
 /// One regex-based recogniser.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub(super) struct Recognizer {
     pub(super) context: &'static [&'static str],
     /// Characters trimmed from the end of a match.
     pub(super) trim: &'static str,
+    /// Words that, right before a match, say it is something else.
+    pub(super) not_after: &'static [&'static str],
 }
 
 /// Every entity type the analyzer reports.
@@ -78,11 +80,12 @@ pub(super) fn all() -> Vec<Recognizer> {
     vec![
         Recognizer {
             entity: "EMAIL_ADDRESS",
-            pattern: r"(?i)[a-z0-9._%+\-]+@(?:[a-z0-9\-]+\.)+[a-z]{2,24}",
+            pattern: r"[\p{L}\p{N}._%+\-]+@(?:[\p{L}\p{N}\-]+\.)+\p{L}{2,24}",
             validate: email,
             base_score: 1.0,
             context: &[],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "URL",
@@ -91,6 +94,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.6,
             context: &[],
             trim: ".,;:!?)]}'\"",
+            not_after: &[],
         },
         Recognizer {
             entity: "IP_ADDRESS",
@@ -99,6 +103,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.6,
             context: &["ip", "address", "adresse", "ipv4", "server", "host"],
             trim: "",
+            not_after: &["build", "version", "ver", "v", "release", "firmware", "oid"],
         },
         Recognizer {
             entity: "IP_ADDRESS",
@@ -107,6 +112,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.6,
             context: &["ip", "address", "adresse", "ipv6", "server", "host"],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "MAC_ADDRESS",
@@ -115,6 +121,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.6,
             context: &["mac", "wifi", "wi-fi", "bssid", "device", "ethernet"],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "CREDIT_CARD",
@@ -123,6 +130,16 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 1.0,
             context: &[],
             trim: "",
+            not_after: &[
+                "order",
+                "invoice",
+                "tracking",
+                "ref",
+                "reference",
+                "commande",
+                "facture",
+                "rechnung",
+            ],
         },
         Recognizer {
             entity: "IBAN_CODE",
@@ -131,6 +148,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 1.0,
             context: &[],
             trim: " ",
+            not_after: &[],
         },
         Recognizer {
             entity: "US_SSN",
@@ -139,6 +157,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.4,
             context: &["ssn", "social security", "social sec", "ssa"],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "UK_NINO",
@@ -147,6 +166,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.5,
             context: &["national insurance", "nino", "ni number", "nin"],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "FR_NIR",
@@ -162,6 +182,7 @@ pub(super) fn all() -> Vec<Recognizer> {
                 "secu",
             ],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "NO_FNR",
@@ -176,6 +197,7 @@ pub(super) fn all() -> Vec<Recognizer> {
                 "d-nummer",
             ],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "ES_NIF",
@@ -184,6 +206,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.9,
             context: &["nif", "dni", "documento"],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "ES_NIE",
@@ -192,6 +215,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 0.9,
             context: &["nie", "extranjero"],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "IT_FISCAL_CODE",
@@ -200,6 +224,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 1.0,
             context: &[],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "DE_TAX_ID",
@@ -216,6 +241,7 @@ pub(super) fn all() -> Vec<Recognizer> {
                 "tax id",
             ],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "CRYPTO",
@@ -224,6 +250,7 @@ pub(super) fn all() -> Vec<Recognizer> {
             base_score: 1.0,
             context: &[],
             trim: "",
+            not_after: &[],
         },
         Recognizer {
             entity: "GPS_COORDINATES",
@@ -239,6 +266,7 @@ pub(super) fn all() -> Vec<Recognizer> {
                 "coords",
             ],
             trim: "",
+            not_after: &[],
         },
     ]
 }
@@ -270,26 +298,76 @@ const PHONE_REGIONS: [Region; 7] = [
     Region::CN,
 ];
 
-/// Phone numbers through libphonenumber's matcher (valid numbers only).
+/// Words before a number that say it is not a phone number.
+const PHONE_NEGATIVE: &[&str] = &[
+    "order",
+    "invoice",
+    "tracking",
+    "ticket",
+    "ref",
+    "reference",
+    "build",
+    "version",
+    "commande",
+    "facture",
+    "bestellung",
+    "rechnung",
+    "ordre",
+    "faktura",
+];
+
+/// Stretches of text that could hold a phone number: a fast DFA scan, so the
+/// libphonenumber matcher only sees short candidates.
+static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:\+|\(\+?)?\d[\d \-.()]{4,22}\d")
+        .unwrap_or_else(|e| unreachable!("phone pattern compiles: {e}"))
+});
+
+/// Phone numbers: libphonenumber's matcher (valid numbers in the required
+/// regions, or any region with a `+` prefix) run on each candidate stretch.
+/// Runs after the other recognisers: a number one of them validated (an IP
+/// address, an SSN) is not also a phone number.
 pub(super) fn phone_numbers(text: &str, out: &mut Vec<Candidate>) {
-    for m in text.find_phone_numbers_with_regions(PHONE_REGIONS) {
-        let span = m.start..m.end();
-        if !text.is_char_boundary(span.start)
-            || !text.is_char_boundary(span.end)
-            || !boundary_ok(text, &span)
+    for cand in PHONE_CANDIDATE.find_iter(text) {
+        let range = cand.range();
+        let digits = cand.as_str().bytes().filter(u8::is_ascii_digit).count();
+        if !(7..=17).contains(&digits) {
+            continue;
+        }
+        // Inside a validated identifier: nothing to find.
+        if out
+            .iter()
+            .any(|c| c.bytes.start <= range.start && range.end <= c.bytes.end)
         {
             continue;
         }
-        let base = if m.raw_string.starts_with('+') || m.raw_string.starts_with("00") {
-            0.7
-        } else {
-            0.5
-        };
-        out.push(Candidate {
-            entity: "PHONE_NUMBER",
-            score: boost(text, &span, base, PHONE_CONTEXT),
-            bytes: span,
-        });
+        for m in cand.as_str().find_phone_numbers_with_regions(PHONE_REGIONS) {
+            let span = range.start + m.start..range.start + m.end();
+            if !text.is_char_boundary(span.start)
+                || !text.is_char_boundary(span.end)
+                || !boundary_ok(text, &span)
+            {
+                continue;
+            }
+            // A validated identifier (IP address, SSN, card…) already claims it.
+            if preceded_by(text, span.start, PHONE_NEGATIVE)
+                || out
+                    .iter()
+                    .any(|c| c.bytes.start < span.end && span.start < c.bytes.end)
+            {
+                continue;
+            }
+            let base = if m.raw_string.starts_with('+') || m.raw_string.starts_with("00") {
+                0.7
+            } else {
+                0.5
+            };
+            out.push(Candidate {
+                entity: "PHONE_NUMBER",
+                score: boost(text, &span, base, PHONE_CONTEXT),
+                bytes: span,
+            });
+        }
     }
 }
 
