@@ -12,8 +12,12 @@ context words), which need tokens but no statistical model, so the spaCy
 pipeline is a blank English one: the en_core_web_* models only add NER
 entities (PERSON, LOCATION, DATE_TIME) that the comparison does not score,
 and cost most of Presidio's time. One process, one thread, like the Rust side.
+
+PRESIDIO_SPACY_MODEL names another spaCy pipeline (a path or an installed
+package), to measure Presidio as usually deployed, with a trained model.
 """
 import json
+import os
 import sys
 import tempfile
 import time
@@ -51,8 +55,10 @@ def resolve(results):
 
 def main() -> None:
     texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8")]
-    model_dir = tempfile.mkdtemp()
-    spacy.blank("en").to_disk(model_dir)
+    model_dir = os.environ.get("PRESIDIO_SPACY_MODEL")
+    if not model_dir:
+        model_dir = tempfile.mkdtemp()
+        spacy.blank("en").to_disk(model_dir)
     nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model_dir}])
     nlp_engine.load()
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])

@@ -303,3 +303,32 @@ fn redaction_applies_the_plan_and_leaves_nothing_in_clear() {
     );
     assert_eq!(out, "mail <EMAIL_ADDRESS>");
 }
+
+/// Regression: a failed greedy match ("78 4111 … 1111 192", bad Luhn) used to
+/// consume the valid card inside it, and a phone candidate stretching into
+/// the card hid the phone number.
+#[test]
+fn adjacent_numbers_do_not_hide_each_other() {
+    let text = "+33 6 12 34 56 78 4111 1111 1111 1111 192.168.1.20";
+    assert_finds("PHONE_NUMBER", text, "+33 6 12 34 56 78");
+    assert_finds("CREDIT_CARD", text, "4111 1111 1111 1111");
+    assert_finds("IP_ADDRESS", text, "192.168.1.20");
+    assert_finds(
+        "IBAN_CODE",
+        "IBAN FR76 3000 6000 0112 3456 7890 189 1234 merci",
+        "FR76 3000 6000 0112 3456 7890 189",
+    );
+}
+
+/// Regression: "order 1234567890" is a valid US number for libphonenumber,
+/// but the word before it says it is an order number.
+#[test]
+fn numbers_labelled_as_something_else_are_not_phone_numbers() {
+    assert_not("PHONE_NUMBER", "order 4155552671 shipped");
+    assert_finds(
+        "PHONE_NUMBER",
+        "call 415-555-2671 about order 12",
+        "415-555-2671",
+    );
+    assert_not("IP_ADDRESS", "build 1.4.3.1 installed");
+}

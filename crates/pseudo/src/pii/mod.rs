@@ -86,21 +86,27 @@ impl Analyzer {
         let mut cands = Vec::new();
         for i in self.prefilter.matches(text).iter() {
             let (rec, re) = &self.patterns[i];
-            for m in re.find_iter(text) {
-                let span = trim(text, m.range(), rec.trim);
-                let s = &text[span.clone()];
-                if !boundary_ok(text, &span)
-                    || !(rec.validate)(s)
-                    || preceded_by(text, span.start, rec.not_after)
-                {
-                    continue;
+            let mut at = 0;
+            while let Some(m) = re.find_at(text, at) {
+                match validated(text, trim(text, m.range(), rec.trim), rec) {
+                    Some(span) => {
+                        at = span.end.max(m.start() + 1);
+                        let score = boost(text, &span, rec.base_score, rec.context);
+                        cands.push(Candidate {
+                            entity: rec.entity,
+                            bytes: span,
+                            score,
+                        });
+                    }
+                    // A failed match must not hide a valid one that starts
+                    // inside it: search again from the next character.
+                    None => {
+                        at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8)
+                    }
                 }
-                let score = boost(text, &span, rec.base_score, rec.context);
-                cands.push(Candidate {
-                    entity: rec.entity,
-                    bytes: span,
-                    score,
-                });
+                if at >= text.len() {
+                    break;
+                }
             }
         }
         if text.bytes().filter(u8::is_ascii_digit).count() >= 7 {
@@ -120,6 +126,30 @@ impl Analyzer {
             })
             .collect()
     }
+}
+
+/// The span if it is a valid finding for `rec`; otherwise the longest valid
+/// prefix that ends at a separator (a greedy pattern may have swallowed the
+/// next group of digits), if any.
+fn validated(
+    text: &str,
+    span: Range<usize>,
+    rec: &recognizers::Recognizer,
+) -> Option<Range<usize>> {
+    let ok = |span: &Range<usize>| {
+        boundary_ok(text, span)
+            && (rec.validate)(&text[span.clone()])
+            && !preceded_by(text, span.start, rec.not_after)
+    };
+    if ok(&span) {
+        return Some(span);
+    }
+    let s = &text[span.clone()];
+    s.char_indices()
+        .rev()
+        .filter(|&(i, c)| i > 0 && (c == ' ' || c == '-'))
+        .map(|(i, _)| span.start..span.start + i)
+        .find(ok)
 }
 
 /// Trims punctuation a pattern may swallow at the end (URLs).

@@ -1,6 +1,7 @@
 //! The recognisers: one entry per entity, with its pattern, validation,
 //! base score and context words.
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -125,7 +126,8 @@ pub(super) fn all() -> Vec<Recognizer> {
         },
         Recognizer {
             entity: "CREDIT_CARD",
-            pattern: r"(?-u:\b)\d(?:[ \-]?\d){11,18}(?-u:\b)",
+            // Grouped 4-4-4-4(-3), Amex 4-6-5, or ungrouped.
+            pattern: r"(?-u:\b)(?:\d{4}[ \-]\d{4}[ \-]\d{4}[ \-]\d{4}(?:[ \-]\d{3})?|\d{4}[ \-]\d{6}[ \-]\d{4,5}|\d{12,19})(?-u:\b)",
             validate: checksum::credit_card,
             base_score: 1.0,
             context: &[],
@@ -328,33 +330,40 @@ static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
 /// Runs after the other recognisers: a number one of them validated (an IP
 /// address, an SSN) is not also a phone number.
 pub(super) fn phone_numbers(text: &str, out: &mut Vec<Candidate>) {
+    let mut pieces = Vec::new();
     for cand in PHONE_CANDIDATE.find_iter(text) {
-        let range = cand.range();
-        let digits = cand.as_str().bytes().filter(u8::is_ascii_digit).count();
-        if !(7..=17).contains(&digits) {
-            continue;
-        }
-        // Inside a validated identifier: nothing to find.
-        if out
+        // The parts of the stretch that no validated finding claims.
+        let mut claimed: Vec<Range<usize>> = out
             .iter()
-            .any(|c| c.bytes.start <= range.start && range.end <= c.bytes.end)
+            .filter(|c| c.bytes.start < cand.end() && cand.start() < c.bytes.end)
+            .map(|c| c.bytes.clone())
+            .collect();
+        claimed.sort_by_key(|r| r.start);
+        let mut at = cand.start();
+        for r in claimed
+            .iter()
+            .chain(std::iter::once(&(cand.end()..cand.end())))
         {
+            if r.start > at {
+                pieces.push(at..r.start);
+            }
+            at = at.max(r.end);
+        }
+    }
+    for piece in pieces {
+        let s = &text[piece.clone()];
+        if !(7..=17).contains(&s.bytes().filter(u8::is_ascii_digit).count()) {
             continue;
         }
-        for m in cand.as_str().find_phone_numbers_with_regions(PHONE_REGIONS) {
-            let span = range.start + m.start..range.start + m.end();
+        for m in s.find_phone_numbers_with_regions(PHONE_REGIONS) {
+            let span = piece.start + m.start..piece.start + m.end();
             if !text.is_char_boundary(span.start)
                 || !text.is_char_boundary(span.end)
                 || !boundary_ok(text, &span)
             {
                 continue;
             }
-            // A validated identifier (IP address, SSN, card…) already claims it.
-            if preceded_by(text, span.start, PHONE_NEGATIVE)
-                || out
-                    .iter()
-                    .any(|c| c.bytes.start < span.end && span.start < c.bytes.end)
-            {
+            if preceded_by(text, span.start, PHONE_NEGATIVE) {
                 continue;
             }
             let base = if m.raw_string.starts_with('+') || m.raw_string.starts_with("00") {
