@@ -352,7 +352,9 @@ pub(super) fn phone_numbers(text: &str, out: &mut Vec<Candidate>) {
     }
     for piece in pieces {
         let s = &text[piece.clone()];
-        if !(7..=17).contains(&s.bytes().filter(u8::is_ascii_digit).count()) {
+        if !(7..=17).contains(&s.bytes().filter(u8::is_ascii_digit).count())
+            || preceded_by(text, piece.start, PHONE_NEGATIVE)
+        {
             continue;
         }
         for m in s.find_phone_numbers_with_regions(PHONE_REGIONS) {
@@ -416,8 +418,15 @@ pub(super) fn dates_of_birth(text: &str, out: &mut Vec<Candidate>) {
     if !text.bytes().any(|b| b.is_ascii_digit()) {
         return;
     }
-    for c in DATE.captures_iter(text) {
-        let Some(m) = c.get(0) else { continue };
+    for m in DATE.find_iter(text) {
+        // The context check is cheap; the capture groups are not.
+        let span = m.range();
+        if boost(text, &span, 0.0, BIRTH_CONTEXT) == 0.0 {
+            continue;
+        }
+        let Some(c) = DATE.captures(m.as_str()) else {
+            continue;
+        };
         let num = |a: &str, b: &str| {
             c.name(a)
                 .or_else(|| c.name(b))
@@ -429,14 +438,9 @@ pub(super) fn dates_of_birth(text: &str, out: &mut Vec<Candidate>) {
         } else {
             None
         });
-        if !day.is_some_and(|d| (1..=31).contains(&d))
-            || !month.is_some_and(|m| (1..=12).contains(&m))
+        if day.is_some_and(|d| (1..=31).contains(&d))
+            && month.is_some_and(|m| (1..=12).contains(&m))
         {
-            continue;
-        }
-        let span = m.range();
-        let score = boost(text, &span, 0.0, BIRTH_CONTEXT);
-        if score > 0.0 {
             out.push(Candidate {
                 entity: "DATE_TIME",
                 bytes: span,
