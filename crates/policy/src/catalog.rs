@@ -1,0 +1,180 @@
+//! The catalog: the datasets the app collects, their fields, how personal
+//! each one is, and what each becomes on its way out.
+
+use std::collections::BTreeMap;
+
+use pseudo::Transform;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// What kind of data a field holds (GDPR-relevant categories).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Identifiers of the person or account.
+    Identifier,
+    /// Device data (language, OS version).
+    Device,
+    /// Network data (IP, Wi-Fi).
+    Network,
+    /// Contact data (address, phone, email).
+    Contact,
+    /// Location data.
+    Location,
+    /// The person's social graph.
+    SocialGraph,
+    /// The person's address book.
+    Contacts,
+    /// Content the person made.
+    Content,
+    /// Behaviour and usage.
+    Behaviour,
+    /// Special categories of Art. 9 GDPR.
+    Special,
+}
+
+/// How personal a field is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Not personal data.
+    Public,
+    /// Personal data.
+    Personal,
+    /// Personal data whose disclosure harms most (contact details, graphs,
+    /// special categories).
+    Protected,
+}
+
+impl Level {
+    /// The name used in Cedar contexts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Public => "public",
+            Level::Personal => "personal",
+            Level::Protected => "protected",
+        }
+    }
+}
+
+/// Where the data goes, relative to where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationClass {
+    /// Stays in the data's jurisdiction.
+    Same,
+    /// A jurisdiction with an adequacy decision covering the recipient.
+    Adequate,
+    /// Anywhere else.
+    Other,
+}
+
+/// What a field becomes for each destination class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Egress {
+    /// Within the same jurisdiction.
+    pub same: Transform,
+    /// Toward an adequate jurisdiction.
+    pub adequate: Transform,
+    /// Toward any other jurisdiction.
+    pub other: Transform,
+}
+
+impl Egress {
+    /// The transform for a destination class.
+    pub fn for_class(&self, class: DestinationClass) -> &Transform {
+        match class {
+            DestinationClass::Same => &self.same,
+            DestinationClass::Adequate => &self.adequate,
+            DestinationClass::Other => &self.other,
+        }
+    }
+}
+
+/// One field of a dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Category.
+    pub category: Category,
+    /// Level.
+    pub level: Level,
+    /// Optional format hint (`email`, `phone`, `ip`, `date`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Transform per destination class.
+    pub egress: Egress,
+}
+
+/// A dataset: named fields, and the k of its aggregates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    /// Smallest group an aggregate reports (never below 5; default 10).
+    #[serde(default = "default_k")]
+    pub min_group: usize,
+    /// Fields by name.
+    pub fields: BTreeMap<String, Field>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+/// The catalog: datasets by name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// Datasets by name.
+    pub datasets: BTreeMap<String, Dataset>,
+}
+
+impl Catalog {
+    /// Parses and checks a catalog (k never below [`pseudo::kanon::MIN_K`]).
+    pub fn from_toml(file: &str, text: &str) -> Result<Self, Error> {
+        let c: Catalog = crate::parse_toml(file, text)?;
+        for (name, d) in &c.datasets {
+            if d.min_group < pseudo::kanon::MIN_K {
+                return Err(Error::Config {
+                    file: file.to_owned(),
+                    message: format!(
+                        "dataset {name}: min_group {} is below {}",
+                        d.min_group,
+                        pseudo::kanon::MIN_K
+                    ),
+                });
+            }
+            if d.fields.is_empty() {
+                return Err(Error::Config {
+                    file: file.to_owned(),
+                    message: format!("dataset {name} has no fields"),
+                });
+            }
+        }
+        Ok(c)
+    }
+
+    /// Looks up `dataset.field`.
+    pub fn field(&self, dataset: &str, field: &str) -> Option<&Field> {
+        self.datasets.get(dataset)?.fields.get(field)
+    }
+
+    /// Checks that every named field exists; the error names every unknown one.
+    pub fn check_fields<'a>(
+        &self,
+        names: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Error> {
+        let unknown: Vec<String> = names
+            .into_iter()
+            .filter(|(d, f)| self.field(d, f).is_none())
+            .map(|(d, f)| format!("{d}.{f}"))
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::UnknownFields(unknown.join(", ")))
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Cedar policies: loading them with file-and-line diagnostics, validating
+//! them against residency's schema (`schema.cedarschema`), the entity store
+//! built from the catalog, principals and regions, and authorization.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
+    EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
+    Validator,
+};
+use miette::Diagnostic;
+
+use crate::Error;
+use crate::catalog::Catalog;
+use crate::law::LawTable;
+use crate::principals::{Principals, Regions};
+
+/// The Cedar schema policies are validated against.
+pub const SCHEMA: &str = include_str!("schema.cedarschema");
+
+/// The actions of the schema.
+pub const ACTIONS: &[&str] = &[
+    "ingest",
+    "read",
+    "transfer",
+    "aggregate",
+    "reidentify",
+    "export",
+    "erase",
+    "admin",
+];
+
+/// A validated policy set, with where each policy came from.
+#[derive(Debug)]
+pub struct Policies {
+    pub(crate) set: PolicySet,
+    schema: Schema,
+    /// Policy id -> file it came from.
+    origin: BTreeMap<String, String>,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// `file:line:col: message` for each labelled span of a diagnostic.
+fn render(file: &str, text: &str, d: &dyn Diagnostic, message: &str) -> String {
+    let mut lines = Vec::new();
+    if let Some(labels) = d.labels() {
+        for l in labels {
+            let (line, col) = line_col(text, l.offset());
+            let label = l.label().map(|s| format!(" ({s})")).unwrap_or_default();
+            lines.push(format!("{file}:{line}:{col}: {message}{label}"));
+        }
+    }
+    if lines.is_empty() {
+        lines.push(format!("{file}: {message}"));
+    }
+    if let Some(help) = d.help() {
+        lines.push(format!("  help: {help}"));
+    }
+    lines.join("\n")
+}
+
+impl Policies {
+    /// Parses policy files (name, text), gives each policy its `@id`
+    /// annotation or `file#n` as id, and validates the set against the
+    /// schema. Any error stops loading, reported as `file:line:col: …`.
+    pub fn load(files: &[(String, String)]) -> Result<Self, Error> {
+        let (schema, _) = Schema::from_cedarschema_str(SCHEMA)
+            .map_err(|e| Error::Policies(format!("built-in schema: {e}")))?;
+        let mut set = PolicySet::new();
+        let mut origin = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (file, text) in files {
+            let parsed = match PolicySet::from_str(text) {
+                Ok(p) => p,
+                Err(es) => {
+                    for e in es.iter() {
+                        errors.push(render(file, text, e, &e.to_string()));
+                    }
+                    continue;
+                }
+            };
+            let mut policies: Vec<_> = parsed.policies().collect();
+            policies.sort_by_key(|p| p.id().to_string());
+            for (n, p) in policies.into_iter().enumerate() {
+                let id = p
+                    .annotation("id")
+                    .map_or_else(|| format!("{file}#{n}"), str::to_owned);
+                if let Some(prev) = origin.insert(id.clone(), file.clone()) {
+                    errors.push(format!(
+                        "{file}: policy id {id:?} is already used in {prev}"
+                    ));
+                    continue;
+                }
+                if let Err(e) = set.add(p.new_id(PolicyId::new(&id))) {
+                    errors.push(format!("{file}: {e}"));
+                }
+            }
+        }
+        if errors.is_empty() {
+            let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+            for e in result.validation_errors() {
+                let id = e.policy_id().to_string();
+                let file = origin.get(&id).cloned().unwrap_or_default();
+                let text = files
+                    .iter()
+                    .find(|(f, _)| *f == file)
+                    .map_or("", |(_, t)| t.as_str());
+                errors.push(render(&file, text, e, &format!("policy {id}: {e}")));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Policies(errors.join("\n")));
+        }
+        Ok(Policies {
+            set,
+            schema,
+            origin,
+        })
+    }
+
+    /// Number of policies.
+    pub fn len(&self) -> usize {
+        self.set.policies().count()
+    }
+
+    /// Whether there are no policies (everything is denied).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file a policy came from.
+    pub fn origin(&self, id: &str) -> Option<&str> {
+        self.origin.get(id).map(String::as_str)
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+}
+
+pub(crate) fn uid(kind: &str, id: &str) -> EntityUid {
+    let name = EntityTypeName::from_str(&format!("Residency::{kind}"))
+        .unwrap_or_else(|e| unreachable!("type name {kind}: {e}"));
+    EntityUid::from_type_name_and_id(name, EntityId::new(id))
+}
+
+fn strings<'a>(xs: impl IntoIterator<Item = &'a String>) -> RestrictedExpression {
+    RestrictedExpression::new_set(
+        xs.into_iter()
+            .map(|s| RestrictedExpression::new_string(s.clone())),
+    )
+}
+
+/// The entity store: principals, regions, datasets and fields.
+pub(crate) fn entities(
+    catalog: &Catalog,
+    principals: &Principals,
+    regions: &Regions,
+    law: &LawTable,
+    schema: &Schema,
+) -> Result<Entities, Error> {
+    let mut out = Vec::new();
+    let attr = |e: Result<Entity, _>| e.map_err(|e| Error::Inconsistent(format!("{e}")));
+    for (id, p) in &principals.principals {
+        let j = law.jurisdiction_of(&p.location).unwrap_or("unknown");
+        let attrs = HashMap::from([
+            (
+                "location".to_owned(),
+                RestrictedExpression::new_string(p.location.clone()),
+            ),
+            (
+                "jurisdiction".to_owned(),
+                RestrictedExpression::new_string(j.to_owned()),
+            ),
+            (
+                "organisation".to_owned(),
+                RestrictedExpression::new_string(p.organisation.clone()),
+            ),
+            ("roles".to_owned(), strings(&p.roles)),
+            ("certifications".to_owned(), strings(&p.certifications)),
+        ]);
+        out.push(attr(Entity::new(
+            uid("Principal", id),
+            attrs,
+            HashSet::new(),
+        ))?);
+    }
+    for (id, r) in &regions.regions {
+        let j = law.jurisdiction_of(&r.country).unwrap_or("unknown");
+        let attrs = HashMap::from([
+            (
+                "jurisdiction".to_owned(),
+                RestrictedExpression::new_string(j.to_owned()),
+            ),
+            (
+                "country".to_owned(),
+                RestrictedExpression::new_string(r.country.clone()),
+            ),
+        ]);
+        out.push(attr(Entity::new(uid("Region", id), attrs, HashSet::new()))?);
+    }
+    for (name, d) in &catalog.datasets {
+        let attrs = HashMap::from([(
+            "name".to_owned(),
+            RestrictedExpression::new_string(name.clone()),
+        )]);
+        out.push(attr(Entity::new(
+            uid("Dataset", name),
+            attrs,
+            HashSet::new(),
+        ))?);
+        for (fname, f) in &d.fields {
+            let attrs = HashMap::from([
+                (
+                    "category".to_owned(),
+                    RestrictedExpression::new_string(serde_plain(&f.category)),
+                ),
+                (
+                    "level".to_owned(),
+                    RestrictedExpression::new_string(f.level.as_str().to_owned()),
+                ),
+            ]);
+            let parents = HashSet::from([uid("Dataset", name)]);
+            out.push(attr(Entity::new(
+                uid("Field", &format!("{name}.{fname}")),
+                attrs,
+                parents,
+            ))?);
+        }
+    }
+    Entities::from_entities(out, Some(schema))
+        .map_err(|e| Error::Inconsistent(format!("entities: {e}")))
+}
+
+/// A serde enum as its plain name.
+pub(crate) fn serde_plain<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The context of one authorization.
+pub(crate) struct CedarContext<'a> {
+    pub(crate) region: &'a str,
+    pub(crate) data_jurisdiction: &'a str,
+    pub(crate) destination: &'a str,
+    pub(crate) is_transfer: bool,
+    pub(crate) purpose: &'a str,
+    pub(crate) legal_basis: &'a str,
+    pub(crate) fields: Vec<String>,
+    pub(crate) levels: Vec<String>,
+    pub(crate) categories: Vec<String>,
+    pub(crate) subject_count: i64,
+}
+
+/// Result of one authorization: allowed, and the determining policy ids.
+pub(crate) struct Authorized {
+    pub(crate) allow: bool,
+    pub(crate) policies: Vec<String>,
+    pub(crate) errors: Vec<String>,
+}
+
+pub(crate) fn authorize(
+    policies: &Policies,
+    entities: &Entities,
+    principal: &str,
+    action: &str,
+    resource: EntityUid,
+    cx: CedarContext<'_>,
+) -> Result<Authorized, Error> {
+    let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
+    let context = Context::from_pairs([
+        ("region".to_owned(), s(cx.region)),
+        ("data_jurisdiction".to_owned(), s(cx.data_jurisdiction)),
+        ("destination".to_owned(), s(cx.destination)),
+        (
+            "is_transfer".to_owned(),
+            RestrictedExpression::new_bool(cx.is_transfer),
+        ),
+        ("purpose".to_owned(), s(cx.purpose)),
+        ("legal_basis".to_owned(), s(cx.legal_basis)),
+        ("fields".to_owned(), strings(&cx.fields)),
+        ("levels".to_owned(), strings(&cx.levels)),
+        ("categories".to_owned(), strings(&cx.categories)),
+        (
+            "subject_count".to_owned(),
+            RestrictedExpression::new_long(cx.subject_count),
+        ),
+    ])
+    .map_err(|e| Error::InvalidRequest(format!("context: {e}")))?;
+    let action = EntityUid::from_type_name_and_id(
+        EntityTypeName::from_str("Residency::Action")
+            .unwrap_or_else(|e| unreachable!("action type: {e}")),
+        EntityId::new(action),
+    );
+    let request = Request::new(uid("Principal", principal), action, resource, context, None)
+        .map_err(|e| Error::InvalidRequest(format!("{e}")))?;
+    let response = Authorizer::new().is_authorized(&request, &policies.set, entities);
+    let mut ids: Vec<String> = response
+        .diagnostics()
+        .reason()
+        .map(ToString::to_string)
+        .collect();
+    ids.sort();
+    Ok(Authorized {
+        allow: response.decision() == CedarDecision::Allow,
+        policies: ids,
+        errors: response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect(),
+    })
+}

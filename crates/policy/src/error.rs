@@ -1,0 +1,38 @@
+//! The one error type of this crate.
+
+/// What can go wrong loading a policy bundle or deciding a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TOML file does not parse or does not have the expected shape.
+    #[error("{file}: {message}")]
+    Config {
+        /// The file.
+        file: String,
+        /// What is wrong, with line and column where the parser gives them.
+        message: String,
+    },
+    /// Cedar policies or schema that do not parse or validate: one
+    /// diagnostic per line, each `file:line:column: message`.
+    #[error("invalid policies:\n{0}")]
+    Policies(String),
+    /// A reference between files that does not resolve (e.g. a principal
+    /// located in a country the law table does not know).
+    #[error("inconsistent configuration: {0}")]
+    Inconsistent(String),
+    /// A request naming datasets or fields the catalog does not have.
+    #[error("unknown to the catalog: {0}")]
+    UnknownFields(String),
+    /// A request that is malformed (e.g. an unknown region).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
