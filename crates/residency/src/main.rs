@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod log_cmd;
 mod pii_cmd;
+mod policy_cmd;
 
 /// An open data-residency platform: regional stores, one gateway per region,
 /// and a transparency log of every access.
@@ -22,6 +23,9 @@ enum Command {
     /// Find personal data in text, or redact it.
     #[command(subcommand)]
     Pii(pii_cmd::PiiCommand),
+    /// Check a policy directory, or decide a request against it.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 #[tokio::main]
@@ -32,6 +36,7 @@ async fn main() -> std::process::ExitCode {
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
         Command::Pii(cmd) => pii_cmd::run(cmd),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,
