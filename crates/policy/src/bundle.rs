@@ -72,6 +72,9 @@ impl Bundle {
                 source,
             })
         };
+        let catalog = read("catalog.toml")?;
+        let principals = read("principals.toml")?;
+        let regions = read("regions.toml")?;
         let law_path = dir.join("law.toml");
         let law = if law_path.exists() {
             Some(read("law.toml")?)
@@ -100,10 +103,10 @@ impl Bundle {
         }
         policies.sort();
         Self::from_sources(Sources {
-            catalog: read("catalog.toml")?,
+            catalog,
             law,
-            principals: read("principals.toml")?,
-            regions: read("regions.toml")?,
+            principals,
+            regions,
             policies,
         })
     }
