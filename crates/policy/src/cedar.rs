@@ -36,6 +36,14 @@ pub const ACTIONS: &[&str] = &[
 #[derive(Debug)]
 pub struct Policies {
     pub(crate) set: PolicySet,
+    /// The policies that can apply to a principal: those scoped to it with
+    /// `principal == …` plus every other one. Cedar evaluates every policy
+    /// of a set; slicing by the principal scope skips those that cannot
+    /// apply without changing any decision.
+    by_principal: HashMap<String, PolicySet>,
+    /// The policies without a `principal == …` scope.
+    general: PolicySet,
+    authorizer: Authorizer,
     schema: Schema,
     /// Policy id -> file it came from.
     origin: BTreeMap<String, String>,
@@ -119,8 +127,12 @@ impl Policies {
         if !errors.is_empty() {
             return Err(Error::Policies(errors.join("\n")));
         }
+        let (by_principal, general) = slice_by_principal(&set)?;
         Ok(Policies {
             set,
+            by_principal,
+            general,
+            authorizer: Authorizer::new(),
             schema,
             origin,
         })
@@ -145,6 +157,32 @@ impl Policies {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
+}
+
+/// Splits a policy set by `principal == …` scope (see [`Policies`]).
+fn slice_by_principal(set: &PolicySet) -> Result<(HashMap<String, PolicySet>, PolicySet), Error> {
+    let mut general = PolicySet::new();
+    let mut scoped: HashMap<String, Vec<cedar_policy::Policy>> = HashMap::new();
+    for p in set.policies() {
+        match p.principal_constraint() {
+            cedar_policy::PrincipalConstraint::Eq(uid) => scoped
+                .entry(uid.id().unescaped().to_owned())
+                .or_default()
+                .push(p.clone()),
+            _ => general
+                .add(p.clone())
+                .map_err(|e| Error::Policies(e.to_string()))?,
+        }
+    }
+    let mut by_principal = HashMap::new();
+    for (principal, policies) in scoped {
+        let mut s = general.clone();
+        for p in policies {
+            s.add(p).map_err(|e| Error::Policies(e.to_string()))?;
+        }
+        by_principal.insert(principal, s);
+    }
+    Ok((by_principal, general))
 }
 
 pub(crate) fn uid(kind: &str, id: &str) -> EntityUid {
@@ -257,6 +295,7 @@ pub(crate) struct CedarContext<'a> {
     pub(crate) is_transfer: bool,
     pub(crate) purpose: &'a str,
     pub(crate) legal_basis: &'a str,
+    pub(crate) datasets: Vec<String>,
     pub(crate) fields: Vec<String>,
     pub(crate) levels: Vec<String>,
     pub(crate) categories: Vec<String>,
@@ -289,6 +328,7 @@ pub(crate) fn authorize(
         ),
         ("purpose".to_owned(), s(cx.purpose)),
         ("legal_basis".to_owned(), s(cx.legal_basis)),
+        ("datasets".to_owned(), strings(&cx.datasets)),
         ("fields".to_owned(), strings(&cx.fields)),
         ("levels".to_owned(), strings(&cx.levels)),
         ("categories".to_owned(), strings(&cx.categories)),
@@ -305,7 +345,11 @@ pub(crate) fn authorize(
     );
     let request = Request::new(uid("Principal", principal), action, resource, context, None)
         .map_err(|e| Error::InvalidRequest(format!("{e}")))?;
-    let response = Authorizer::new().is_authorized(&request, &policies.set, entities);
+    let set = policies
+        .by_principal
+        .get(principal)
+        .unwrap_or(&policies.general);
+    let response = policies.authorizer.is_authorized(&request, set, entities);
     let mut ids: Vec<String> = response
         .diagnostics()
         .reason()

@@ -206,66 +206,56 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
         );
     }
 
-    // Cedar: every dataset touched must be permitted.
-    let mut datasets: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-    for &(d, f) in &fields {
-        datasets.entry(d).or_default().push((d, f));
-    }
-    let resources: Vec<(cedar_policy::EntityUid, Vec<(&str, &str)>)> =
-        if req.action == Action::Admin {
-            vec![(cedar::uid("Region", &req.region), Vec::new())]
+    // Cedar: one authorization for the request, on the region's data.
+    let field_defs: Vec<_> = fields
+        .iter()
+        .filter_map(|(d, f)| bundle.catalog.field(d, f))
+        .collect();
+    let mut datasets: Vec<String> = fields.iter().map(|(d, _)| (*d).to_owned()).collect();
+    datasets.sort();
+    datasets.dedup();
+    let cx = CedarContext {
+        region: &req.region,
+        data_jurisdiction: &data_j,
+        destination: dest_j,
+        is_transfer: decision.transfer,
+        purpose: &req.purpose,
+        legal_basis: req.legal_basis.as_deref().unwrap_or(""),
+        datasets,
+        fields: fields.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
+        levels: field_defs
+            .iter()
+            .map(|f| f.level.as_str().to_owned())
+            .collect(),
+        categories: field_defs
+            .iter()
+            .map(|f| cedar::serde_plain(&f.category))
+            .collect(),
+        subject_count: i64::try_from(req.subject_count).unwrap_or(i64::MAX),
+    };
+    let a = cedar::authorize(
+        &bundle.policies,
+        &bundle.entities,
+        &req.principal,
+        req.action.as_str(),
+        cedar::uid("Region", &req.region),
+        cx,
+    )?;
+    decision.policies = a.policies;
+    if !a.allow {
+        let why = if !a.errors.is_empty() {
+            format!("policy evaluation failed: {}", a.errors.join("; "))
+        } else if decision.policies.is_empty() {
+            format!(
+                "no policy permits {} on {} for {}",
+                req.action.as_str(),
+                req.region,
+                req.principal
+            )
         } else {
-            datasets
-                .into_iter()
-                .map(|(d, fs)| (cedar::uid("Dataset", d), fs))
-                .collect()
+            format!("forbidden by {}", decision.policies.join(", "))
         };
-    for (resource, fs) in resources {
-        let field = |d: &str, f: &str| bundle.catalog.field(d, f);
-        let cx = CedarContext {
-            region: &req.region,
-            data_jurisdiction: &data_j,
-            destination: dest_j,
-            is_transfer: decision.transfer,
-            purpose: &req.purpose,
-            legal_basis: req.legal_basis.as_deref().unwrap_or(""),
-            fields: fs.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
-            levels: fs
-                .iter()
-                .filter_map(|(d, f)| field(d, f))
-                .map(|f| f.level.as_str().to_owned())
-                .collect(),
-            categories: fs
-                .iter()
-                .filter_map(|(d, f)| field(d, f))
-                .map(|f| cedar::serde_plain(&f.category))
-                .collect(),
-            subject_count: i64::try_from(req.subject_count).unwrap_or(i64::MAX),
-        };
-        let res = resource.to_string();
-        let a = cedar::authorize(
-            &bundle.policies,
-            &bundle.entities,
-            &req.principal,
-            req.action.as_str(),
-            resource,
-            cx,
-        )?;
-        decision.policies.extend(a.policies.iter().cloned());
-        if !a.allow {
-            let why = if !a.errors.is_empty() {
-                format!("policy evaluation failed on {res}: {}", a.errors.join("; "))
-            } else if a.policies.is_empty() {
-                format!(
-                    "no policy permits {} on {res} for {}",
-                    req.action.as_str(),
-                    req.principal
-                )
-            } else {
-                format!("forbidden by {} on {res}", a.policies.join(", "))
-            };
-            return Ok(decision.deny(why));
-        }
+        return Ok(decision.deny(why));
     }
     decision.policies.sort();
     decision.policies.dedup();

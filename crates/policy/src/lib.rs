@@ -41,3 +41,44 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
         message: e.to_string(),
     })
 }
+
+/// For benchmarks: the Cedar engine alone on this bundle's policies.
+#[doc(hidden)]
+pub mod bench_support {
+    use std::time::{Duration, Instant};
+
+    use crate::Bundle;
+    use crate::cedar::{self, CedarContext};
+
+    /// Times `n` authorizations of one fixed request with the engine alone.
+    pub fn engine_only(bundle: &Bundle, n: usize) -> Vec<Duration> {
+        (0..n)
+            .map(|_| {
+                let cx = CedarContext {
+                    region: "eu-fr",
+                    data_jurisdiction: "EEA",
+                    destination: "US",
+                    is_transfer: true,
+                    purpose: "reco-training",
+                    legal_basis: "adequacy:eu-us-dpf",
+                    datasets: vec!["device".into()],
+                    fields: vec!["device.language".into(), "device.os_version".into()],
+                    levels: vec!["personal".into()],
+                    categories: vec!["device".into()],
+                    subject_count: 2000,
+                };
+                let t = Instant::now();
+                let a = cedar::authorize(
+                    &bundle.policies,
+                    &bundle.entities,
+                    "svc-reco-us",
+                    "transfer",
+                    cedar::uid("Region", "eu-fr"),
+                    cx,
+                );
+                std::hint::black_box(a.is_ok());
+                t.elapsed()
+            })
+            .collect()
+    }
+}

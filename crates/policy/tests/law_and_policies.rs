@@ -406,3 +406,33 @@ fn permit_all_with_sccs_allows_but_drops_protected_fields_in_clear() {
             .any(|r| r.contains("profile.address is protected"))
     );
 }
+
+/// Regression for the per-principal slicing of the policy set: a policy
+/// scoped to one principal applies to it, and only to it; unscoped policies
+/// apply to everyone.
+#[test]
+fn principal_scoped_policies_apply_to_their_principal_only() {
+    let mut src = demo_sources();
+    src.policies.push((
+        "policies/freeze.cedar".into(),
+        "@id(\"freeze-reco\")\nforbid (principal == Residency::Principal::\"svc-reco-us\", action, resource);\n".into(),
+    ));
+    let bundle = Bundle::from_sources(src).unwrap();
+    let mut req = DecisionRequest {
+        principal: "svc-reco-us".into(),
+        action: Action::Transfer,
+        region: "eu-fr".into(),
+        fields: vec!["device.language".into()],
+        purpose: "reco-training".into(),
+        destination: None,
+        legal_basis: Some("adequacy:eu-us-dpf".into()),
+        subject_count: 1,
+    };
+    let d = decide(&bundle, &req, date!(2026 - 11 - 24)).unwrap();
+    assert!(!d.allow);
+    assert_eq!(d.reasons, vec!["forbidden by freeze-reco"]);
+    req.principal = "support-dublin".into();
+    req.action = Action::Read;
+    req.purpose = "support-ticket".into();
+    assert!(decide(&bundle, &req, date!(2026 - 11 - 24)).unwrap().allow);
+}
