@@ -214,8 +214,8 @@ async fn append(dir: &Path, file: Option<&Path>) -> anyhow::Result<()> {
     let mut pending = VecDeque::new();
     let (mut first, mut last) = (None, None);
     let mut record = |s: tlog::Sequenced| {
-        first.get_or_insert(s.index);
-        last = Some(s.index);
+        first.get_or_insert(s.index());
+        last = Some(s.index());
     };
     for (n, line) in input.split(b'\n').enumerate() {
         let mut line = line.context("reading input")?;

@@ -57,14 +57,37 @@ impl Default for SequencerConfig {
 }
 
 /// An acknowledged entry: where it is, and the checkpoint that covers it.
+///
+/// Only the sequencer makes these (the fields are private), so holding one
+/// proves that an entry with this leaf hash was durably sequenced: the
+/// store's "no log entry, no plaintext" rests on it.
 #[derive(Clone, Debug)]
 pub struct Sequenced {
+    index: u64,
+    leaf_hash: Hash,
+    checkpoint: Arc<SignedCheckpoint>,
+}
+
+impl Sequenced {
     /// Index of the entry in the log.
-    pub index: u64,
-    /// Its leaf hash.
-    pub leaf_hash: Hash,
-    /// The first signed checkpoint that includes it.
-    pub checkpoint: Arc<SignedCheckpoint>,
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The entry's leaf hash.
+    pub fn leaf_hash(&self) -> &Hash {
+        &self.leaf_hash
+    }
+
+    /// The first signed checkpoint that includes the entry.
+    pub fn checkpoint(&self) -> &Arc<SignedCheckpoint> {
+        &self.checkpoint
+    }
+
+    /// Whether `entry` is the entry that was sequenced.
+    pub fn is_entry(&self, entry: &[u8]) -> bool {
+        crate::hash::leaf_hash(entry) == self.leaf_hash
+    }
 }
 
 struct Request {

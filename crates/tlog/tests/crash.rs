@@ -56,7 +56,7 @@ fn crash_child() {
                 for i in 0u64.. {
                     let entry = format!("{pid}-{t}-{i}-{}", "x".repeat(280)).into_bytes();
                     let s = seq.add(entry).await.unwrap();
-                    let line = format!("ACK {} {}\n", s.index, s.leaf_hash.to_base64());
+                    let line = format!("ACK {} {}\n", s.index(), s.leaf_hash().to_base64());
                     let mut out = std::io::stdout().lock();
                     let _ = out.write_all(line.as_bytes());
                     let _ = out.flush();

@@ -54,7 +54,7 @@ async fn concurrent_adds_get_distinct_indices_and_verifiable_receipts() {
     for h in handles {
         all.extend(h.await.unwrap());
     }
-    let mut indices: Vec<u64> = all.iter().map(|(_, s)| s.index).collect();
+    let mut indices: Vec<u64> = all.iter().map(|(_, s)| s.index()).collect();
     indices.sort_unstable();
     assert_eq!(indices, (0..1000).collect::<Vec<_>>());
 
@@ -63,18 +63,18 @@ async fn concurrent_adds_get_distinct_indices_and_verifiable_receipts() {
     let cp = reader.checkpoint(&vkey).await.unwrap();
     assert_eq!(cp.checkpoint.size, 1000);
     for (entry, s) in all.iter().step_by(37) {
-        assert_eq!(s.leaf_hash, leaf_hash(entry));
-        assert!(s.index < s.checkpoint.checkpoint.size);
+        assert_eq!(*s.leaf_hash(), leaf_hash(entry));
+        assert!(s.index() < s.checkpoint().checkpoint.size);
         // A receipt against the checkpoint the entry was acknowledged with...
-        let r = reader.receipt(s.index, &s.checkpoint).await.unwrap();
+        let r = reader.receipt(s.index(), &s.checkpoint()).await.unwrap();
         r.verify(entry, &vkey, &[]).unwrap();
         // ...and against the latest one.
-        let r = reader.receipt(s.index, &cp).await.unwrap();
+        let r = reader.receipt(s.index(), &cp).await.unwrap();
         r.verify(entry, &vkey, &[]).unwrap();
         assert!(r.verify(b"another entry", &vkey, &[]).is_err());
-        assert_eq!(&reader.entry(s.index, 1000).await.unwrap(), entry);
+        assert_eq!(&reader.entry(s.index(), 1000).await.unwrap(), entry);
         // Every intermediate checkpoint is consistent with the final one.
-        let old = &s.checkpoint.checkpoint;
+        let old = &s.checkpoint().checkpoint;
         let proof = reader.consistency_proof(old.size, 1000).await.unwrap();
         verify_consistency(old.size, 1000, &proof, &old.root, &cp.checkpoint.root).unwrap();
     }
@@ -87,7 +87,7 @@ async fn concurrent_adds_get_distinct_indices_and_verifiable_receipts() {
         .unwrap();
     assert_eq!(seq.checkpoint().checkpoint, cp.checkpoint);
     let s = seq.add(b"after restart".to_vec()).await.unwrap();
-    assert_eq!(s.index, 1000);
+    assert_eq!(s.index(), 1000);
 }
 
 #[tokio::test]
@@ -100,7 +100,7 @@ async fn oversized_entry_is_refused_and_nothing_is_stored() {
         seq.add(vec![0; 70_000]).await,
         Err(Error::EntryTooLarge(70_000))
     ));
-    assert_eq!(seq.add(vec![1; 65_535]).await.unwrap().index, 0);
+    assert_eq!(seq.add(vec![1; 65_535]).await.unwrap().index(), 0);
     assert_eq!(seq.checkpoint().checkpoint.size, 1);
 }
 
@@ -202,11 +202,11 @@ async fn recovery_discards_files_written_without_a_checkpoint() {
     .unwrap();
     for s in acked.iter().step_by(17) {
         reader
-            .receipt(s.index, &after)
+            .receipt(s.index(), &after)
             .await
             .unwrap()
             .verify(
-                format!("acked {}", s.index).as_bytes(),
+                format!("acked {}", s.index()).as_bytes(),
                 &signer.verifier(),
                 &[],
             )
@@ -277,7 +277,7 @@ async fn a_second_writer_is_refused_while_the_first_runs() {
     let (seq, _task) = sequencer::open(FsStorage::open(dir.path()).unwrap(), signer, config())
         .await
         .unwrap();
-    assert_eq!(seq.add(b"two".to_vec()).await.unwrap().index, 1);
+    assert_eq!(seq.add(b"two".to_vec()).await.unwrap().index(), 1);
 }
 
 /// At one entry per batch a tile would otherwise keep 255 partial versions
@@ -290,7 +290,7 @@ async fn partial_tiles_are_removed_once_their_tile_is_full() {
         .await
         .unwrap();
     let first = seq.add(b"entry 0".to_vec()).await.unwrap();
-    assert_eq!(first.checkpoint.checkpoint.size, 1);
+    assert_eq!(first.checkpoint().checkpoint.size, 1);
     assert!(storage.read("tile/0/000.p/1").await.unwrap().is_some());
     for i in 1..300u32 {
         seq.add(format!("entry {i}").into_bytes()).await.unwrap();
@@ -299,7 +299,7 @@ async fn partial_tiles_are_removed_once_their_tile_is_full() {
     assert!(storage.list("tile/entries/000.p").await.unwrap().is_empty());
     assert!(storage.read("tile/0/000").await.unwrap().is_some());
     let reader = LogReader::new(storage);
-    let r = reader.receipt(0, &first.checkpoint).await.unwrap();
+    let r = reader.receipt(0, &first.checkpoint()).await.unwrap();
     r.verify(b"entry 0", &signer.verifier(), &[]).unwrap();
     assert_eq!(reader.entry(0, 1).await.unwrap(), b"entry 0");
 }
