@@ -66,7 +66,7 @@ async fn concurrent_adds_get_distinct_indices_and_verifiable_receipts() {
         assert_eq!(*s.leaf_hash(), leaf_hash(entry));
         assert!(s.index() < s.checkpoint().checkpoint.size);
         // A receipt against the checkpoint the entry was acknowledged with...
-        let r = reader.receipt(s.index(), &s.checkpoint()).await.unwrap();
+        let r = reader.receipt(s.index(), s.checkpoint()).await.unwrap();
         r.verify(entry, &vkey, &[]).unwrap();
         // ...and against the latest one.
         let r = reader.receipt(s.index(), &cp).await.unwrap();
@@ -299,7 +299,7 @@ async fn partial_tiles_are_removed_once_their_tile_is_full() {
     assert!(storage.list("tile/entries/000.p").await.unwrap().is_empty());
     assert!(storage.read("tile/0/000").await.unwrap().is_some());
     let reader = LogReader::new(storage);
-    let r = reader.receipt(0, &first.checkpoint()).await.unwrap();
+    let r = reader.receipt(0, first.checkpoint()).await.unwrap();
     r.verify(b"entry 0", &signer.verifier(), &[]).unwrap();
     assert_eq!(reader.entry(0, 1).await.unwrap(), b"entry 0");
 }
