@@ -1,0 +1,31 @@
+//! The one error type of this crate. Messages never carry field values.
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A key file could not be read or written.
+    #[error("key file {path}: {why}")]
+    Keys {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// Data the catalog does not describe, or a value that is too large.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The access proof does not cover this read, or is not a logged entry.
+    #[error("no logged access: {0}")]
+    NotLogged(String),
+    /// A ciphertext that does not authenticate (tampered, moved, or its key
+    /// was destroyed).
+    #[error("cannot decrypt {0}: wrong key, erased subject, or tampered data")]
+    Decrypt(String),
+    /// The subject is unknown (never ingested, or erased).
+    #[error("unknown subject")]
+    UnknownSubject,
+}

@@ -1,0 +1,219 @@
+//! Region keys: key-encryption keys (KEKs) from a [`KeyProvider`], and the
+//! per-subject data keys (DEKs) they wrap.
+//!
+//! The default provider is a key file (`residency keys init`, mode 0600)
+//! holding the region's KEKs — the last one current — and the secret that
+//! subject pseudonyms are derived from. The trait admits an external KMS or
+//! HSM: the store only asks it to wrap and unwrap.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use aes_siv::Aes256SivAead;
+use aes_siv::aead::{Aead, KeyInit, Payload};
+
+use crate::Error;
+
+/// A wrapped data key: which KEK wrapped it, and the ciphertext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// Id of the KEK.
+    pub kek_id: String,
+    /// Nonce and ciphertext.
+    pub bytes: Vec<u8>,
+}
+
+/// Where KEKs live. Implementations never hand the KEK out.
+pub trait KeyProvider: Send + Sync {
+    /// Wraps a data key under the current KEK; `context` is bound in.
+    fn wrap(&self, dek: &[u8; 64], context: &[u8]) -> Result<WrappedKey, Error>;
+    /// Unwraps a data key wrapped by any KEK this provider holds.
+    fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<[u8; 64], Error>;
+    /// The secret subject pseudonyms are derived from (stable across KEK rotation).
+    fn pseudonym_secret(&self) -> [u8; 32];
+}
+
+/// Fresh random bytes from the operating system.
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| Error::Keys {
+        path: "random source".into(),
+        why: e.to_string(),
+    })?;
+    Ok(b)
+}
+
+/// AES-256-SIV with a random nonce: the nonce, then the ciphertext.
+pub(crate) fn seal(key: &[u8; 64], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
+    let nonce: [u8; 16] = random()?;
+    let ct = Aes256SivAead::new(key.into())
+        .encrypt((&nonce).into(), Payload { msg, aad })
+        .map_err(|_| Error::Rejected("value too large to encrypt".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Inverse of [`seal`]; `what` names the value in the error (never its content).
+pub(crate) fn open(
+    key: &[u8; 64],
+    aad: &[u8],
+    sealed: &[u8],
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let (nonce, ct) = sealed
+        .split_first_chunk::<16>()
+        .ok_or_else(|| Error::Decrypt(what.into()))?;
+    Aes256SivAead::new(key.into())
+        .decrypt(nonce.into(), Payload { msg: ct, aad })
+        .map_err(|_| Error::Decrypt(what.into()))
+}
+
+/// The default provider: a key file.
+pub struct FileKeyProvider {
+    path: PathBuf,
+    keks: Vec<(String, [u8; 64])>,
+    pseudonym: [u8; 32],
+}
+
+impl std::fmt::Debug for FileKeyProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.keks.iter().map(|(id, _)| id.as_str()).collect();
+        write!(f, "FileKeyProvider({}, keks {ids:?})", self.path.display())
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl FileKeyProvider {
+    /// Creates a new key file (mode 0600) with one KEK and a pseudonym secret.
+    /// Refuses to overwrite an existing file.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let err = |why: String| Error::Keys {
+            path: path.display().to_string(),
+            why,
+        };
+        let p = FileKeyProvider {
+            path: path.to_owned(),
+            keks: vec![("kek-1".into(), random()?)],
+            pseudonym: random()?,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| err(e.to_string()))?;
+        f.write_all(p.render().as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+        f.sync_all().map_err(|e| err(e.to_string()))?;
+        Ok(p)
+    }
+
+    /// Reads a key file.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let err = |why: String| Error::Keys {
+            path: path.display().to_string(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let (mut keks, mut pseudonym) = (Vec::new(), None);
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            match parts.as_slice() {
+                ["kek", id, key] => keks.push((
+                    (*id).to_owned(),
+                    unhex(key).ok_or_else(|| err(format!("line {}: bad KEK", n + 1)))?,
+                )),
+                ["pseudonym", key] => {
+                    pseudonym = Some(
+                        unhex(key)
+                            .ok_or_else(|| err(format!("line {}: bad pseudonym secret", n + 1)))?,
+                    )
+                }
+                _ => {
+                    return Err(err(format!(
+                        "line {}: expected `kek <id> <hex>` or `pseudonym <hex>`",
+                        n + 1
+                    )));
+                }
+            }
+        }
+        let pseudonym = pseudonym.ok_or_else(|| err("no pseudonym secret".into()))?;
+        if keks.is_empty() {
+            return Err(err("no KEK".into()));
+        }
+        Ok(FileKeyProvider {
+            path: path.to_owned(),
+            keks,
+            pseudonym,
+        })
+    }
+
+    fn render(&self) -> String {
+        let mut s =
+            String::from("# residency region keys: keep secret, never copy out of the region\n");
+        s.push_str(&format!("pseudonym {}\n", hex(&self.pseudonym)));
+        for (id, k) in &self.keks {
+            s.push_str(&format!("kek {id} {}\n", hex(k)));
+        }
+        s
+    }
+
+    fn current(&self) -> &(String, [u8; 64]) {
+        // Non-empty by construction.
+        &self.keks[self.keks.len() - 1]
+    }
+}
+
+fn kek_aad(kek_id: &str, context: &[u8]) -> Vec<u8> {
+    let mut aad = format!("residency/dek/{kek_id}\0").into_bytes();
+    aad.extend_from_slice(context);
+    aad
+}
+
+impl KeyProvider for FileKeyProvider {
+    fn wrap(&self, dek: &[u8; 64], context: &[u8]) -> Result<WrappedKey, Error> {
+        let (id, kek) = self.current();
+        Ok(WrappedKey {
+            kek_id: id.clone(),
+            bytes: seal(kek, &kek_aad(id, context), dek)?,
+        })
+    }
+
+    fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<[u8; 64], Error> {
+        let (id, kek) = self
+            .keks
+            .iter()
+            .find(|(id, _)| *id == wrapped.kek_id)
+            .ok_or_else(|| Error::Keys {
+                path: self.path.display().to_string(),
+                why: format!("no KEK {}", wrapped.kek_id),
+            })?;
+        let dek = open(kek, &kek_aad(id, context), &wrapped.bytes, "data key")?;
+        dek.try_into()
+            .map_err(|_| Error::Decrypt("data key".into()))
+    }
+
+    fn pseudonym_secret(&self) -> [u8; 32] {
+        self.pseudonym
+    }
+}

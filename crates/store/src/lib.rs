@@ -1,0 +1,57 @@
+//! The regional record store: a region's personal data lives here and
+//! nowhere else — ciphertext at rest, keys that never leave the region,
+//! erasure that destroys the key.
+//!
+//! Every personal or protected value is encrypted with AES-256-SIV under
+//! its subject's data key, with the record's identity (subject pseudonym,
+//! dataset, record id, field) as associated data, so a ciphertext cannot be
+//! moved to another record or field. Data keys are wrapped by the region's
+//! key-encryption key ([`keys::KeyProvider`]) and kept apart from the
+//! records. Decryption needs a [`LoggedAccess`]: no log entry, no plaintext.
+//!
+//! This first cut has the SQLite backend ([`SqliteStore`]); the PostgreSQL
+//! backend, KEK rotation and retention sweeps are still to come.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod access;
+mod error;
+pub mod keys;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+pub use access::LoggedAccess;
+pub use error::Error;
+pub use sqlite::SqliteStore;
+
+/// What the app sends about one subject.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Event {
+    /// The app's own user id (stored only as a keyed pseudonym).
+    pub user_id: String,
+    /// Dataset of the catalog.
+    pub dataset: String,
+    /// Record id within the dataset.
+    pub record_id: String,
+    /// Time of the record (seconds since the epoch).
+    pub time: i64,
+    /// Field values.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A decrypted record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Record {
+    /// Dataset.
+    pub dataset: String,
+    /// Record id.
+    pub record_id: String,
+    /// Time.
+    pub time: i64,
+    /// Field values.
+    pub fields: BTreeMap<String, String>,
+}
