@@ -46,13 +46,41 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
 
 /// AES-256-SIV with a random nonce: the nonce, then the ciphertext.
 pub(crate) fn seal(key: &[u8; 64], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
-    let nonce: [u8; 16] = random()?;
-    let ct = Aes256SivAead::new(key.into())
-        .encrypt((&nonce).into(), Payload { msg, aad })
-        .map_err(|_| Error::Rejected("value too large to encrypt".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(out)
+    Sealer::new(key)?.seal(aad, msg)
+}
+
+/// Seals many values under one key: the cipher is set up once, and nonces
+/// are a random 64-bit prefix drawn once plus a counter (AES-SIV stays safe
+/// even if a nonce ever repeated: it is misuse-resistant).
+pub(crate) struct Sealer {
+    cipher: Aes256SivAead,
+    prefix: [u8; 8],
+    counter: u64,
+}
+
+impl Sealer {
+    pub(crate) fn new(key: &[u8; 64]) -> Result<Self, Error> {
+        Ok(Sealer {
+            cipher: Aes256SivAead::new(key.into()),
+            prefix: random()?,
+            counter: 0,
+        })
+    }
+
+    pub(crate) fn seal(&mut self, aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&self.prefix);
+        nonce[8..].copy_from_slice(&self.counter.to_be_bytes());
+        self.counter += 1;
+        let ct = self
+            .cipher
+            .encrypt((&nonce).into(), Payload { msg, aad })
+            .map_err(|_| Error::Rejected("value too large to encrypt".into()))?;
+        let mut out = Vec::with_capacity(16 + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
 }
 
 /// Inverse of [`seal`]; `what` names the value in the error (never its content).

@@ -165,12 +165,15 @@ impl SqliteStore {
         }
         let keyring = lock(&self.keyring);
         let mut records = lock(&self.records);
+        let subjects: Vec<String> = events
+            .iter()
+            .map(|e| self.subject_ref(&e.user_id))
+            .collect();
         // New data keys are made durable before any record that needs them.
-        let mut deks: BTreeMap<String, [u8; 64]> = BTreeMap::new();
+        let mut deks: BTreeMap<&str, keys::Sealer> = BTreeMap::new();
         let ktx = keyring.unchecked_transaction()?;
-        for e in events {
-            let subject = self.subject_ref(&e.user_id);
-            if deks.contains_key(&subject) {
+        for subject in &subjects {
+            if deks.contains_key(subject.as_str()) {
                 continue;
             }
             let dek = match self.dek(&ktx, &subject)? {
@@ -185,7 +188,7 @@ impl SqliteStore {
                     d
                 }
             };
-            deks.insert(subject, dek);
+            deks.insert(subject, keys::Sealer::new(&dek)?);
         }
         ktx.commit()?;
         let tx = records.transaction()?;
@@ -196,9 +199,10 @@ impl SqliteStore {
             )?;
             let mut home_stmt = tx
                 .prepare_cached("INSERT OR IGNORE INTO subjects (subject, home) VALUES (?1, ?2)")?;
-            for e in events {
-                let subject = self.subject_ref(&e.user_id);
-                let dek = deks.get(&subject).ok_or(Error::UnknownSubject)?;
+            for (e, subject) in events.iter().zip(&subjects) {
+                let sealer = deks
+                    .get_mut(subject.as_str())
+                    .ok_or(Error::UnknownSubject)?;
                 let ds =
                     self.catalog.datasets.get(&e.dataset).ok_or_else(|| {
                         Error::Rejected(format!("unknown dataset {:?}", e.dataset))
@@ -209,9 +213,8 @@ impl SqliteStore {
                     let stored = if level == Level::Public {
                         serde_json::Value::String(format!("v:{value}"))
                     } else {
-                        let ct = keys::seal(
-                            dek,
-                            &field_aad(&subject, &e.dataset, &e.record_id, name),
+                        let ct = sealer.seal(
+                            &field_aad(subject, &e.dataset, &e.record_id, name),
                             value.as_bytes(),
                         )?;
                         serde_json::Value::String(format!("e:{}", STANDARD.encode(ct)))
@@ -226,7 +229,7 @@ impl SqliteStore {
                     serde_json::Value::Object(doc).to_string()
                 ])?;
                 home_stmt.execute(params![subject, home])?;
-                refs.push(subject);
+                refs.push(subject.clone());
             }
         }
         tx.commit()?;
