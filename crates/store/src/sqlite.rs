@@ -176,7 +176,7 @@ impl SqliteStore {
             if deks.contains_key(subject.as_str()) {
                 continue;
             }
-            let dek = match self.dek(&ktx, &subject)? {
+            let dek = match self.dek(&ktx, subject)? {
                 Some(d) => d,
                 None => {
                     let d: [u8; 64] = keys::random()?;
