@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod keys_cmd;
 mod log_cmd;
 mod pii_cmd;
 mod policy_cmd;
@@ -17,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create a region's key file.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
     /// Operate a transparency log: create, append, prove, verify.
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
@@ -36,6 +40,7 @@ async fn main() -> std::process::ExitCode {
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
         Command::Pii(cmd) => pii_cmd::run(cmd),
+        Command::Keys(cmd) => keys_cmd::run(cmd),
         Command::Policy(cmd) => policy_cmd::run(cmd),
     };
     match result {
