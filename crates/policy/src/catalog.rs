@@ -34,6 +34,24 @@ pub enum Category {
     Special,
 }
 
+impl Category {
+    /// The name used in catalogs and Cedar contexts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Identifier => "identifier",
+            Category::Device => "device",
+            Category::Network => "network",
+            Category::Contact => "contact",
+            Category::Location => "location",
+            Category::SocialGraph => "social_graph",
+            Category::Contacts => "contacts",
+            Category::Content => "content",
+            Category::Behaviour => "behaviour",
+            Category::Special => "special",
+        }
+    }
+}
+
 /// How personal a field is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

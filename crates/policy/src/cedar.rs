@@ -45,8 +45,6 @@ pub struct Policies {
     general: PolicySet,
     authorizer: Authorizer,
     schema: Schema,
-    /// Policy id -> file it came from.
-    origin: BTreeMap<String, String>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -83,6 +81,7 @@ impl Policies {
         let (schema, _) = Schema::from_cedarschema_str(SCHEMA)
             .map_err(|e| Error::Policies(format!("built-in schema: {e}")))?;
         let mut set = PolicySet::new();
+        // Policy id -> the file it came from, for diagnostics.
         let mut origin = BTreeMap::new();
         let mut errors = Vec::new();
         for (file, text) in files {
@@ -134,7 +133,6 @@ impl Policies {
             general,
             authorizer: Authorizer::new(),
             schema,
-            origin,
         })
     }
 
@@ -146,11 +144,6 @@ impl Policies {
     /// Whether there are no policies (everything is denied).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The file a policy came from.
-    pub fn origin(&self, id: &str) -> Option<&str> {
-        self.origin.get(id).map(String::as_str)
     }
 
     /// The schema.
@@ -260,7 +253,7 @@ pub(crate) fn entities(
             let attrs = HashMap::from([
                 (
                     "category".to_owned(),
-                    RestrictedExpression::new_string(serde_plain(&f.category)),
+                    RestrictedExpression::new_string(f.category.as_str().to_owned()),
                 ),
                 (
                     "level".to_owned(),
@@ -277,14 +270,6 @@ pub(crate) fn entities(
     }
     Entities::from_entities(out, Some(schema))
         .map_err(|e| Error::Inconsistent(format!("entities: {e}")))
-}
-
-/// A serde enum as its plain name.
-pub(crate) fn serde_plain<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// The context of one authorization.

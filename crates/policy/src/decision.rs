@@ -229,7 +229,7 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
             .collect(),
         categories: field_defs
             .iter()
-            .map(|f| cedar::serde_plain(&f.category))
+            .map(|f| f.category.as_str().to_owned())
             .collect(),
         subject_count: i64::try_from(req.subject_count).unwrap_or(i64::MAX),
     };

@@ -267,6 +267,7 @@ fn scope_text(scope: &Scope) -> String {
     }
 }
 
+/// `YYYY-MM-DD` dates in TOML, required or optional.
 mod iso_date {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::Date;
@@ -274,14 +275,16 @@ mod iso_date {
     const FMT: &[time::format_description::BorrowedFormatItem<'_>] =
         time::macros::format_description!("[year]-[month]-[day]");
 
+    pub(crate) fn parse<E: serde::de::Error>(s: &str) -> Result<Date, E> {
+        Date::parse(s, FMT).map_err(|_| E::custom(format!("{s:?} is not a date (YYYY-MM-DD)")))
+    }
+
     pub(crate) fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&d.format(FMT).map_err(serde::ser::Error::custom)?)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
-        let s = String::deserialize(d)?;
-        Date::parse(&s, FMT)
-            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a date (YYYY-MM-DD)")))
+        parse(&String::deserialize(d)?)
     }
 }
 
@@ -297,14 +300,8 @@ mod iso_date_opt {
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
-        let s = Option::<String>::deserialize(d)?;
-        s.map(|s| {
-            Date::parse(
-                &s,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a date (YYYY-MM-DD)")))
-        })
-        .transpose()
+        Option::<String>::deserialize(d)?
+            .map(|s| super::iso_date::parse(&s))
+            .transpose()
     }
 }

@@ -108,16 +108,6 @@ fn main() {
         let f = analyzer.analyze(&r.text);
         std::hint::black_box(redact(&r.text, &f, &plan, &keys));
     }
-    if std::env::var_os("PROFILE_LOOP").is_some() {
-        // For `perf record`: the detection loop alone, many times.
-        for _ in 0..20 {
-            for r in &records {
-                let f = analyzer.analyze(&r.text);
-                std::hint::black_box(redact(&r.text, &f, &plan, &keys));
-            }
-        }
-        return;
-    }
     let start = Instant::now();
     let mut found = Vec::with_capacity(n);
     for r in &records {
@@ -138,19 +128,6 @@ fn main() {
     );
 
     let ours = score(&records, &found, pseudo::pii::ENTITIES);
-    if let Ok(entity) = std::env::var("SHOW_MISSES") {
-        // Debugging aid: the labels of one entity type that were not found.
-        for (r, f) in records.iter().zip(&found).take(5_000) {
-            for l in r.labels.iter().filter(|l| l.entity == entity) {
-                if !f
-                    .iter()
-                    .any(|(e, s, t)| *e == entity && *s < l.end && l.start < *t)
-                {
-                    println!("  missed {entity}: {:?}", r.text);
-                }
-            }
-        }
-    }
     let presidio = std::env::var("PRESIDIO_PYTHON").ok().map(|python| {
         let m = env("PRESIDIO_RECORDS", 2_000).min(n);
         run_presidio(&python, &records[..m])

@@ -1,25 +1,13 @@
 //! `residency log …` end to end, through the real binary.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-use std::io::Write as _;
+use std::process::Output;
 
 fn residency(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(data) = stdin {
-        input.write_all(data).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    common::residency(args, stdin.unwrap_or_default())
 }
 
 fn ok(args: &[&str], stdin: Option<&[u8]>) -> String {

@@ -1,13 +1,9 @@
 //! `residency policy …` end to end, through the real binary.
 
-use std::process::Command;
+mod common;
 
 fn residency(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_residency"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .unwrap()
+    common::residency(args, b"")
 }
 
 #[test]

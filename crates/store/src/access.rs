@@ -28,8 +28,9 @@ struct Scope {
 /// ```
 ///
 /// ```compile_fail
-/// # use std::sync::Arc;
-/// let forged = tlog::Sequenced { index: 0, leaf_hash: tlog::Hash::default(), checkpoint: todo!() };
+/// fn forge(checkpoint: std::sync::Arc<tlog::SignedCheckpoint>) -> tlog::Sequenced {
+///     tlog::Sequenced { index: 0, leaf_hash: tlog::Hash::default(), checkpoint }
+/// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct LoggedAccess {

@@ -296,12 +296,6 @@ impl MemStorage {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    /// Overwrites one object in place, bypassing every check: for tests
-    /// that tamper with a log.
-    pub fn tamper(&self, path: &str, data: Vec<u8>) {
-        self.lock().insert(path.to_owned(), data);
-    }
 }
 
 impl Storage for MemStorage {
