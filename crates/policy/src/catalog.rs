@@ -133,6 +133,10 @@ pub struct Dataset {
     /// Smallest group an aggregate reports (never below 5; default 10).
     #[serde(default = "default_k")]
     pub min_group: usize,
+    /// Days a record is kept after its time; the store's sweeper deletes
+    /// older ones. None keeps records until the subject is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
     /// Fields by name.
     pub fields: BTreeMap<String, Field>,
 }

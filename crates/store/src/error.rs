@@ -4,9 +4,26 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The database failed.
-    #[error("database: {0}")]
+    /// The SQLite backend failed.
+    #[error("sqlite: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The PostgreSQL backend failed.
+    #[error("postgres: {0}")]
+    Pg(#[from] tokio_postgres::Error),
+    /// A stored schema this build does not know, or a bad connection string.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// The backend could not run a call.
+    #[error("backend: {0}")]
+    Backend(String),
+    /// A file or directory of the store could not be used.
+    #[error("{path}: {why}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        why: String,
+    },
     /// A key file could not be read or written.
     #[error("key file {path}: {why}")]
     Keys {

@@ -32,6 +32,8 @@ pub trait KeyProvider: Send + Sync {
     fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<[u8; 64], Error>;
     /// The secret subject pseudonyms are derived from (stable across KEK rotation).
     fn pseudonym_secret(&self) -> [u8; 32];
+    /// Id of the KEK that [`KeyProvider::wrap`] uses.
+    fn current_kek_id(&self) -> String;
 }
 
 /// Fresh random bytes from the operating system.
@@ -196,6 +198,65 @@ impl FileKeyProvider {
         })
     }
 
+    /// Adds a fresh KEK and makes it current, rewriting the file
+    /// atomically; returns its id. Older KEKs stay until
+    /// [`FileKeyProvider::retire_old`], so data keys they wrap still open.
+    pub fn add_kek(&mut self) -> Result<String, Error> {
+        let next = self
+            .keks
+            .iter()
+            .filter_map(|(id, _)| id.strip_prefix("kek-")?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let id = format!("kek-{next}");
+        self.keks.push((id.clone(), random()?));
+        self.save()?;
+        Ok(id)
+    }
+
+    /// Drops every KEK but the current one, rewriting the file atomically;
+    /// returns the ids dropped. Only once no data key is wrapped by them
+    /// (after [`crate::Store::rewrap`]).
+    pub fn retire_old(&mut self) -> Result<Vec<String>, Error> {
+        let current = self.keks.split_off(self.keks.len() - 1);
+        let old = std::mem::replace(&mut self.keks, current);
+        self.save()?;
+        Ok(old.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Ids of the KEKs in the file, the current one last.
+    pub fn kek_ids(&self) -> Vec<&str> {
+        self.keks.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    /// Writes the file anew: a temporary file (0600, synced), renamed over
+    /// the old one, then the directory synced — never a half-written file.
+    fn save(&self) -> Result<(), Error> {
+        let err = |e: std::io::Error| Error::Keys {
+            path: self.path.display().to_string(),
+            why: e.to_string(),
+        };
+        let tmp = self.path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err)?;
+        f.write_all(self.render().as_bytes()).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)
+    }
+
     fn render(&self) -> String {
         let mut s =
             String::from("# residency region keys: keep secret, never copy out of the region\n");
@@ -243,5 +304,9 @@ impl KeyProvider for FileKeyProvider {
 
     fn pseudonym_secret(&self) -> [u8; 32] {
         self.pseudonym
+    }
+
+    fn current_kek_id(&self) -> String {
+        self.current().0.clone()
     }
 }

@@ -2,15 +2,15 @@
 //! nowhere else — ciphertext at rest, keys that never leave the region,
 //! erasure that destroys the key.
 //!
-//! Every personal or protected value is encrypted with AES-256-SIV under
-//! its subject's data key, with the record's identity (subject pseudonym,
-//! dataset, record id, field) as associated data, so a ciphertext cannot be
-//! moved to another record or field. Data keys are wrapped by the region's
-//! key-encryption key ([`keys::KeyProvider`]) and kept apart from the
-//! records. Decryption needs a [`LoggedAccess`]: no log entry, no plaintext.
-//!
-//! This first cut has the SQLite backend ([`SqliteStore`]); the PostgreSQL
-//! backend, KEK rotation and retention sweeps are still to come.
+//! [`Store`] validates against the catalog, seals and opens; a
+//! [`Backend`] moves the sealed rows: [`SqliteBackend`] (embedded default)
+//! or [`PgBackend`] (for scale). Every personal or protected value is
+//! encrypted with AES-256-SIV under its subject's data key, with the
+//! record's identity (subject pseudonym, dataset, record id, field) as
+//! associated data, so a ciphertext cannot be moved to another record or
+//! field. Data keys are wrapped by the region's key-encryption key
+//! ([`keys::KeyProvider`]) and kept apart from the records. Decryption needs
+//! a [`LoggedAccess`]: no log entry, no plaintext.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -18,15 +18,21 @@
 )]
 
 pub mod access;
+pub mod backend;
 mod error;
 pub mod keys;
+pub mod postgres;
 pub mod sqlite;
+mod store;
 
 use std::collections::BTreeMap;
 
 pub use access::LoggedAccess;
+pub use backend::Backend;
 pub use error::Error;
-pub use sqlite::SqliteStore;
+pub use postgres::PgBackend;
+pub use sqlite::SqliteBackend;
+pub use store::{MAX_VALUE_LEN, Store};
 
 /// What the app sends about one subject.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -1,352 +1,421 @@
-//! The embedded store: SQLite (bundled), WAL mode, one writer that commits
-//! each ingest batch as one transaction, concurrent readers.
+//! The embedded backend: SQLite (bundled), WAL mode, `synchronous = FULL`;
+//! one writer connection that commits each batch as one transaction,
+//! and a small pool of reader connections that read concurrently.
 //!
-//! Two files: `records.sqlite` (subjects' records, personal values
-//! encrypted) and `keyring.sqlite` (the subjects' wrapped data keys). Erasure
-//! deletes the data key first, so a copy of the records taken before the
-//! erasure no longer decrypts.
+//! Two files in the store's directory, apart so that a copy of the records
+//! never holds a data key: `records.sqlite` (subject directory, sealed
+//! records, access index) and `keyring.sqlite` (wrapped data keys, with
+//! `secure_delete` on and its WAL truncated after an erasure, so a
+//! destroyed key is overwritten on disk). A lock file makes this process
+//! the store's only writer.
+//!
+//! Calls run on tokio's blocking pool.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use policy::catalog::{Catalog, Level};
-use pseudo::token::TokenKey;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::access::LoggedAccess;
-use crate::keys::{self, KeyProvider, WrappedKey};
-use crate::{Error, Event, Record};
+use crate::Error;
+use crate::backend::{Backend, SealedRecord};
+use crate::keys::WrappedKey;
 
-/// Largest value accepted for one field.
-pub const MAX_VALUE_LEN: usize = 64 * 1024;
-
-const RECORDS_SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
-CREATE TABLE IF NOT EXISTS records (
-    subject   TEXT NOT NULL,
+/// Schema migrations of `records.sqlite`, applied in order and counted in
+/// `PRAGMA user_version`.
+const RECORDS_MIGRATIONS: &[&str] = &["
+CREATE TABLE subjects (
+    sid     INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL UNIQUE,
+    home    TEXT NOT NULL
+);
+CREATE TABLE records (
+    sid       INTEGER NOT NULL,
     dataset   TEXT NOT NULL,
     record_id TEXT NOT NULL,
     time      INTEGER NOT NULL,
     fields    TEXT NOT NULL,
-    PRIMARY KEY (subject, dataset, record_id)
-);
-CREATE TABLE IF NOT EXISTS subjects (
-    subject TEXT PRIMARY KEY,
-    home    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS access_index (
+    PRIMARY KEY (sid, dataset, record_id)
+) WITHOUT ROWID;
+CREATE INDEX records_by_age ON records (dataset, time);
+CREATE TABLE access_index (
     subject   TEXT NOT NULL,
     log_index INTEGER NOT NULL,
     PRIMARY KEY (subject, log_index)
-);
-";
+) WITHOUT ROWID;
+"];
 
-const KEYRING_SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
-CREATE TABLE IF NOT EXISTS deks (
+/// Schema migrations of `keyring.sqlite`.
+const KEYRING_MIGRATIONS: &[&str] = &["
+CREATE TABLE deks (
     subject TEXT PRIMARY KEY,
     kek_id  TEXT NOT NULL,
     wrapped BLOB NOT NULL
-);
-";
+) WITHOUT ROWID;
+"];
 
-/// The SQLite store of one region.
-pub struct SqliteStore {
-    records: Mutex<Connection>,
+fn open_db(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
+    let mut db = Connection::open(path)?;
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+    )?;
+    let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > migrations.len() {
+        return Err(Error::Schema(format!(
+            "{} has schema version {version}; this build knows up to {}",
+            path.display(),
+            migrations.len()
+        )));
+    }
+    for (i, step) in migrations.iter().enumerate().skip(version) {
+        let tx = db.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
+        tx.commit()?;
+    }
+    Ok(db)
+}
+
+struct Inner {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
     keyring: Mutex<Connection>,
-    keys: Arc<dyn KeyProvider>,
-    pseudonyms: TokenKey,
-    catalog: Arc<Catalog>,
+    readers: Mutex<Vec<Connection>>,
+    _lock: File,
 }
 
-impl std::fmt::Debug for SqliteStore {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The SQLite backend of one region's store.
+#[derive(Clone)]
+pub struct SqliteBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SqliteStore")
+        write!(f, "SqliteBackend({})", self.inner.dir.display())
     }
 }
 
-fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Associated data binding a field's ciphertext to its place.
-fn field_aad(subject: &str, dataset: &str, record_id: &str, field: &str) -> Vec<u8> {
-    format!("residency/field\0{subject}\0{dataset}\0{record_id}\0{field}").into_bytes()
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the store in `dir`.
-    pub fn open(
-        dir: &Path,
-        catalog: Arc<Catalog>,
-        keys: Arc<dyn KeyProvider>,
-    ) -> Result<Self, Error> {
-        let records = Connection::open(dir.join("records.sqlite"))?;
-        records.execute_batch(RECORDS_SCHEMA)?;
-        let keyring = Connection::open(dir.join("keyring.sqlite"))?;
-        keyring.execute_batch(KEYRING_SCHEMA)?;
-        let pseudonyms = TokenKey::new(1, keys.pseudonym_secret());
-        Ok(SqliteStore {
-            records: Mutex::new(records),
-            keyring: Mutex::new(keyring),
-            keys,
-            pseudonyms,
-            catalog,
+impl SqliteBackend {
+    /// Opens (creating and migrating if needed) the store in `dir`. Fails
+    /// if another process has it open.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            why: e.to_string(),
+        })?;
+        let lock_path = dir.join("store.lock");
+        let io = |e: std::io::Error| Error::Io {
+            path: lock_path.display().to_string(),
+            why: e.to_string(),
+        };
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        lock_file.try_lock().map_err(|_| Error::Io {
+            path: dir.display().to_string(),
+            why: "the store is open in another process".into(),
+        })?;
+        let writer = open_db(&dir.join("records.sqlite"), RECORDS_MIGRATIONS)?;
+        let keyring = open_db(&dir.join("keyring.sqlite"), KEYRING_MIGRATIONS)?;
+        keyring.execute_batch("PRAGMA secure_delete = ON;")?;
+        Ok(SqliteBackend {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                writer: Mutex::new(writer),
+                keyring: Mutex::new(keyring),
+                readers: Mutex::new(Vec::new()),
+                _lock: lock_file,
+            }),
         })
     }
 
-    /// The keyed pseudonym under which a user is stored: the app's own user
-    /// id is never stored in clear.
-    pub fn subject_ref(&self, user_id: &str) -> String {
-        self.pseudonyms.token("subject", user_id)
-    }
-
-    fn validate(&self, e: &Event) -> Result<(), Error> {
-        let ds = self
-            .catalog
-            .datasets
-            .get(&e.dataset)
-            .ok_or_else(|| Error::Rejected(format!("unknown dataset {:?}", e.dataset)))?;
-        let unknown: Vec<&str> = e
-            .fields
-            .keys()
-            .filter(|f| !ds.fields.contains_key(*f))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::Rejected(format!(
-                "fields not in the catalog for {}: {}",
-                e.dataset,
-                unknown.join(", ")
-            )));
-        }
-        if let Some((f, _)) = e.fields.iter().find(|(_, v)| v.len() > MAX_VALUE_LEN) {
-            return Err(Error::Rejected(format!(
-                "{}.{f} is larger than {MAX_VALUE_LEN} bytes",
-                e.dataset
-            )));
-        }
-        if e.record_id.is_empty() || e.user_id.is_empty() {
-            return Err(Error::Rejected(
-                "an event needs a user id and a record id".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn dek(&self, keyring: &Connection, subject: &str) -> Result<Option<[u8; 64]>, Error> {
-        let row: Option<(String, Vec<u8>)> = keyring
-            .query_row(
-                "SELECT kek_id, wrapped FROM deks WHERE subject = ?1",
-                params![subject],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(kek_id, bytes)| {
-            self.keys
-                .unwrap(&WrappedKey { kek_id, bytes }, subject.as_bytes())
+    /// Forces the WALs into the database files (for tests that scan them).
+    pub async fn checkpoint(&self) -> Result<(), Error> {
+        self.run(|i| {
+            lock(&i.writer).execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            lock(&i.keyring).execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
         })
-        .transpose()
+        .await
     }
 
-    /// Stores a batch of events for subjects homed in `home`: all or nothing.
-    /// Every event is checked against the catalog before anything is
-    /// written; personal and protected values are encrypted under the
-    /// subject's data key, made on first sight. Returns the subjects'
-    /// pseudonyms in event order.
-    pub fn ingest(&self, home: &str, events: &[Event]) -> Result<Vec<String>, Error> {
-        for e in events {
-            self.validate(e)?;
-        }
-        let keyring = lock(&self.keyring);
-        let mut records = lock(&self.records);
-        let subjects: Vec<String> = events
-            .iter()
-            .map(|e| self.subject_ref(&e.user_id))
-            .collect();
-        // New data keys are made durable before any record that needs them.
-        let mut deks: BTreeMap<&str, keys::Sealer> = BTreeMap::new();
-        let ktx = keyring.unchecked_transaction()?;
-        for subject in &subjects {
-            if deks.contains_key(subject.as_str()) {
-                continue;
-            }
-            let dek = match self.dek(&ktx, subject)? {
-                Some(d) => d,
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| Error::Backend(format!("blocking task failed: {e}")))?
+    }
+
+    /// Runs `f` on a pooled reader connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.run(move |i| {
+            let conn = lock(&i.readers).pop();
+            let conn = match conn {
+                Some(c) => c,
                 None => {
-                    let d: [u8; 64] = keys::random()?;
-                    let w = self.keys.wrap(&d, subject.as_bytes())?;
-                    ktx.execute(
-                        "INSERT INTO deks (subject, kek_id, wrapped) VALUES (?1, ?2, ?3)",
-                        params![subject, w.kek_id, w.bytes],
-                    )?;
-                    d
+                    let c = Connection::open(i.dir.join("records.sqlite"))?;
+                    c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
+                    c
                 }
             };
-            deks.insert(subject, keys::Sealer::new(&dek)?);
-        }
-        ktx.commit()?;
-        let tx = records.transaction()?;
-        let mut refs = Vec::with_capacity(events.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO records (subject, dataset, record_id, time, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut home_stmt = tx
-                .prepare_cached("INSERT OR IGNORE INTO subjects (subject, home) VALUES (?1, ?2)")?;
-            for (e, subject) in events.iter().zip(&subjects) {
-                let sealer = deks
-                    .get_mut(subject.as_str())
-                    .ok_or(Error::UnknownSubject)?;
-                let ds =
-                    self.catalog.datasets.get(&e.dataset).ok_or_else(|| {
-                        Error::Rejected(format!("unknown dataset {:?}", e.dataset))
-                    })?;
-                let mut doc = serde_json::Map::new();
-                for (name, value) in &e.fields {
-                    let level = ds.fields.get(name).map_or(Level::Protected, |f| f.level);
-                    let stored = if level == Level::Public {
-                        serde_json::Value::String(format!("v:{value}"))
-                    } else {
-                        let ct = sealer.seal(
-                            &field_aad(subject, &e.dataset, &e.record_id, name),
-                            value.as_bytes(),
-                        )?;
-                        serde_json::Value::String(format!("e:{}", STANDARD.encode(ct)))
-                    };
-                    doc.insert(name.clone(), stored);
-                }
-                insert.execute(params![
-                    subject,
-                    e.dataset,
-                    e.record_id,
-                    e.time,
-                    serde_json::Value::Object(doc).to_string()
-                ])?;
-                home_stmt.execute(params![subject, home])?;
-                refs.push(subject.clone());
-            }
-        }
-        tx.commit()?;
-        Ok(refs)
-    }
-
-    /// A subject's records of `dataset`, decrypted — only with a logged
-    /// access that names this subject and dataset.
-    pub fn read(
-        &self,
-        access: &LoggedAccess,
-        subject: &str,
-        dataset: &str,
-    ) -> Result<Vec<Record>, Error> {
-        access.check(subject, dataset)?;
-        let dek = {
-            let keyring = lock(&self.keyring);
-            self.dek(&keyring, subject)?.ok_or(Error::UnknownSubject)?
-        };
-        let records = lock(&self.records);
-        let mut stmt = records.prepare_cached(
-            "SELECT record_id, time, fields FROM records WHERE subject = ?1 AND dataset = ?2 ORDER BY time, record_id",
-        )?;
-        let rows = stmt.query_map(params![subject, dataset], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (record_id, time, doc) = row?;
-            out.push(decrypt_record(
-                &dek, subject, dataset, record_id, time, &doc,
-            )?);
-        }
-        Ok(out)
-    }
-
-    /// Records that log entry `log_index` touched `subject` (for "who
-    /// accessed my data").
-    pub fn note_access(&self, subject: &str, log_index: u64) -> Result<(), Error> {
-        let index = i64::try_from(log_index)
-            .map_err(|_| Error::Rejected("log index out of range".into()))?;
-        lock(&self.records).execute(
-            "INSERT OR IGNORE INTO access_index (subject, log_index) VALUES (?1, ?2)",
-            params![subject, index],
-        )?;
-        Ok(())
-    }
-
-    /// The log entries that touched `subject`, in log order.
-    pub fn accesses(&self, subject: &str) -> Result<Vec<u64>, Error> {
-        let records = lock(&self.records);
-        let mut stmt = records.prepare_cached(
-            "SELECT log_index FROM access_index WHERE subject = ?1 ORDER BY log_index",
-        )?;
-        let rows = stmt.query_map(params![subject], |r| r.get::<_, i64>(0))?;
-        rows.map(|r| Ok(u64::try_from(r?).unwrap_or(0))).collect()
-    }
-
-    /// Crypto-shreds a subject: destroys its data key (durably, first), then
-    /// deletes its records. Returns whether the subject existed.
-    pub fn erase(&self, subject: &str) -> Result<bool, Error> {
-        let existed = lock(&self.keyring)
-            .execute("DELETE FROM deks WHERE subject = ?1", params![subject])?
-            > 0;
-        let records = lock(&self.records);
-        records.execute("DELETE FROM records WHERE subject = ?1", params![subject])?;
-        records.execute("DELETE FROM subjects WHERE subject = ?1", params![subject])?;
-        Ok(existed)
-    }
-
-    /// Forces the WAL into the database files (for tests that scan them).
-    pub fn checkpoint(&self) -> Result<(), Error> {
-        lock(&self.records).execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        lock(&self.keyring).execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        Ok(())
+            let out = f(&conn);
+            lock(&i.readers).push(conn);
+            out
+        })
+        .await
     }
 }
 
-fn decrypt_record(
-    dek: &[u8; 64],
-    subject: &str,
-    dataset: &str,
-    record_id: String,
-    time: i64,
-    doc: &str,
-) -> Result<Record, Error> {
-    let what = || format!("{dataset} record");
-    let map: BTreeMap<String, String> =
-        serde_json::from_str(doc).map_err(|_| Error::Decrypt(what()))?;
-    let mut fields = BTreeMap::new();
-    for (name, stored) in map {
-        let value = if let Some(v) = stored.strip_prefix("v:") {
-            v.to_owned()
-        } else if let Some(b64) = stored.strip_prefix("e:") {
-            let ct = STANDARD
-                .decode(b64)
-                .map_err(|_| Error::Decrypt(format!("{dataset}.{name}")))?;
-            let pt = keys::open(
-                dek,
-                &field_aad(subject, dataset, &record_id, &name),
-                &ct,
-                &format!("{dataset}.{name}"),
-            )?;
-            String::from_utf8(pt).map_err(|_| Error::Decrypt(format!("{dataset}.{name}")))?
-        } else {
-            return Err(Error::Decrypt(format!("{dataset}.{name}")));
-        };
-        fields.insert(name, value);
+fn wrapped(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WrappedKey)> {
+    Ok((
+        r.get(0)?,
+        WrappedKey {
+            kek_id: r.get(1)?,
+            bytes: r.get(2)?,
+        },
+    ))
+}
+
+fn keys_of(db: &Connection, subjects: &[String]) -> Result<Vec<(String, WrappedKey)>, Error> {
+    let mut stmt =
+        db.prepare_cached("SELECT subject, kek_id, wrapped FROM deks WHERE subject = ?1")?;
+    let mut out = Vec::with_capacity(subjects.len());
+    for s in subjects {
+        if let Some(k) = stmt.query_row(params![s], wrapped).optional()? {
+            out.push(k);
+        }
     }
-    Ok(Record {
-        dataset: dataset.to_owned(),
-        record_id,
-        time,
-        fields,
-    })
+    Ok(out)
+}
+
+impl Backend for SqliteBackend {
+    async fn keys_of(&self, subjects: Vec<String>) -> Result<Vec<(String, WrappedKey)>, Error> {
+        self.run(move |i| keys_of(&lock(&i.keyring), &subjects))
+            .await
+    }
+
+    async fn ensure_keys(
+        &self,
+        keys: Vec<(String, WrappedKey)>,
+    ) -> Result<Vec<(String, WrappedKey)>, Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.keyring);
+            let tx = db.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO deks (subject, kek_id, wrapped) VALUES (?1, ?2, ?3) ON CONFLICT (subject) DO NOTHING",
+                )?;
+                for (s, k) in &keys {
+                    insert.execute(params![s, k.kek_id, k.bytes])?;
+                }
+            }
+            let subjects: Vec<String> = keys.into_iter().map(|(s, _)| s).collect();
+            let stored = keys_of(&tx, &subjects)?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn put_records(&self, home: String, records: Vec<SealedRecord>) -> Result<(), Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.writer);
+            let tx = db.transaction()?;
+            {
+                let mut find = tx.prepare_cached("SELECT sid FROM subjects WHERE subject = ?1")?;
+                let mut add =
+                    tx.prepare_cached("INSERT INTO subjects (subject, home) VALUES (?1, ?2)")?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO records (sid, dataset, record_id, time, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                let mut sids: HashMap<&str, i64> = HashMap::new();
+                for r in &records {
+                    let sid = match sids.get(r.subject.as_str()) {
+                        Some(sid) => *sid,
+                        None => {
+                            let sid = match find
+                                .query_row(params![r.subject], |row| row.get(0))
+                                .optional()?
+                            {
+                                Some(sid) => sid,
+                                None => {
+                                    add.execute(params![r.subject, home])?;
+                                    tx.last_insert_rowid()
+                                }
+                            };
+                            sids.insert(&r.subject, sid);
+                            sid
+                        }
+                    };
+                    insert.execute(params![sid, r.dataset, r.record_id, r.time, r.fields])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn records(&self, subject: String, dataset: String) -> Result<Vec<SealedRecord>, Error> {
+        self.read(move |db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT r.record_id, r.time, r.fields FROM records r JOIN subjects s ON s.sid = r.sid
+                 WHERE s.subject = ?1 AND r.dataset = ?2 ORDER BY r.time, r.record_id",
+            )?;
+            let rows = stmt.query_map(params![subject, dataset], |r| {
+                Ok(SealedRecord {
+                    subject: subject.clone(),
+                    dataset: dataset.clone(),
+                    record_id: r.get(0)?,
+                    time: r.get(1)?,
+                    fields: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn home(&self, subject: String) -> Result<Option<String>, Error> {
+        self.read(move |db| {
+            Ok(db
+                .prepare_cached("SELECT home FROM subjects WHERE subject = ?1")?
+                .query_row(params![subject], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn erase(&self, subject: String) -> Result<bool, Error> {
+        self.run(move |i| {
+            let existed = {
+                let keyring = lock(&i.keyring);
+                let n = keyring.execute("DELETE FROM deks WHERE subject = ?1", params![subject])?;
+                // The old page images of the key live on in the WAL until
+                // it is checkpointed: fold them in and truncate it now.
+                keyring.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+                n > 0
+            };
+            let mut db = lock(&i.writer);
+            let tx = db.transaction()?;
+            tx.execute(
+                "DELETE FROM records WHERE sid IN (SELECT sid FROM subjects WHERE subject = ?1)",
+                params![subject],
+            )?;
+            tx.execute("DELETE FROM subjects WHERE subject = ?1", params![subject])?;
+            tx.commit()?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn note_access(&self, subject: String, log_index: u64) -> Result<(), Error> {
+        let index = i64::try_from(log_index)
+            .map_err(|_| Error::Rejected("log index out of range".into()))?;
+        self.run(move |i| {
+            lock(&i.writer)
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO access_index (subject, log_index) VALUES (?1, ?2)",
+                )?
+                .execute(params![subject, index])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn accesses(&self, subject: String) -> Result<Vec<u64>, Error> {
+        self.read(move |db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT log_index FROM access_index WHERE subject = ?1 ORDER BY log_index",
+            )?;
+            let rows = stmt.query_map(params![subject], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| u64::try_from(r?).map_err(|_| Error::Schema("negative log index".into())))
+                .collect()
+        })
+        .await
+    }
+
+    async fn keys_not_under(
+        &self,
+        kek_id: String,
+        limit: usize,
+    ) -> Result<Vec<(String, WrappedKey)>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |i| {
+            let db = lock(&i.keyring);
+            let mut stmt = db.prepare_cached(
+                "SELECT subject, kek_id, wrapped FROM deks WHERE kek_id <> ?1 ORDER BY subject LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![kek_id, limit], wrapped)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn count_keys_not_under(&self, kek_id: String) -> Result<u64, Error> {
+        self.run(move |i| {
+            let n: i64 = lock(&i.keyring).query_row(
+                "SELECT count(*) FROM deks WHERE kek_id <> ?1",
+                params![kek_id],
+                |r| r.get(0),
+            )?;
+            Ok(n.unsigned_abs())
+        })
+        .await
+    }
+
+    async fn replace_keys(
+        &self,
+        updates: Vec<(String, WrappedKey, WrappedKey)>,
+    ) -> Result<u64, Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.keyring);
+            let tx = db.transaction()?;
+            let mut n = 0;
+            {
+                let mut update = tx.prepare_cached(
+                    "UPDATE deks SET kek_id = ?1, wrapped = ?2 WHERE subject = ?3 AND kek_id = ?4 AND wrapped = ?5",
+                )?;
+                for (subject, old, new) in &updates {
+                    n += update.execute(params![
+                        new.kek_id, new.bytes, subject, old.kek_id, old.bytes
+                    ])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn sweep(&self, dataset: String, before: i64) -> Result<u64, Error> {
+        self.run(move |i| {
+            let n = lock(&i.writer).execute(
+                "DELETE FROM records WHERE dataset = ?1 AND time < ?2",
+                params![dataset, before],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
 }

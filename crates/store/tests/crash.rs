@@ -1,28 +1,24 @@
-//! SIGKILL during batch ingest loses nothing acknowledged: a child process
-//! (this test binary, re-run with STORE_CRASH_CHILD set) ingests batches and
-//! reports each committed batch; it is killed at random moments, and after
-//! each kill every acknowledged record is there and decrypts.
+//! SIGKILL during batch ingest loses nothing acknowledged, on both
+//! backends: a child process (this test binary, re-run with
+//! STORE_CRASH_CHILD set) ingests batches and reports each committed batch;
+//! it is killed at random moments, and after each kill every acknowledged
+//! record is there and decrypts.
 
-use std::collections::BTreeMap;
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use policy::catalog::Catalog;
+use common::{PG_ENV, catalog, keys, log, logged};
 use store::keys::FileKeyProvider;
-use store::{Event, LoggedAccess, SqliteStore};
+use store::{Backend, Event, PgBackend, SqliteBackend, Store};
 
-fn open(dir: &Path) -> SqliteStore {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy/catalog.toml"),
-    )
-    .unwrap();
-    let catalog = Arc::new(Catalog::from_toml("catalog.toml", &text).unwrap());
-    let keys = FileKeyProvider::open(&dir.join("region.keys")).unwrap();
-    SqliteStore::open(dir, catalog, Arc::new(keys)).unwrap()
-}
+const USERS: u64 = 500;
+const BATCH: u64 = 200;
 
 fn phone(n: u64) -> String {
     format!(
@@ -34,24 +30,45 @@ fn phone(n: u64) -> String {
     )
 }
 
-#[test]
-fn crash_child() {
-    let Ok(dir) = std::env::var("STORE_CRASH_CHILD") else {
-        return; // Only runs as the child of `acknowledged_batches_survive_sigkill`.
-    };
-    let store = open(Path::new(&dir));
+/// The store in `dir`: SQLite, or PostgreSQL in the fixture schemas `pg`.
+async fn with_store<T>(
+    dir: &Path,
+    pg: Option<&str>,
+    sqlite: impl AsyncFnOnce(Store<SqliteBackend>) -> T,
+    postgres: impl AsyncFnOnce(Store<PgBackend>) -> T,
+) -> T {
+    let keys = Arc::new(keys(&dir.join("region.keys")));
+    match pg {
+        None => {
+            sqlite(Store::new(
+                SqliteBackend::open(dir).unwrap(),
+                catalog(),
+                keys,
+            ))
+            .await
+        }
+        Some(schema) => {
+            let url = std::env::var(PG_ENV).unwrap();
+            let (records, keyring) = common::pg_configs(&url, schema);
+            let backend = PgBackend::with_configs(&records, &keyring).await.unwrap();
+            postgres(Store::new(backend, catalog(), keys)).await
+        }
+    }
+}
+
+async fn ingest_forever<B: Backend>(store: Store<B>) {
     let pid = std::process::id();
     for b in 0u64.. {
-        let events: Vec<Event> = (0..200)
+        let events: Vec<Event> = (0..BATCH)
             .map(|i| Event {
-                user_id: format!("user-{}", (b * 200 + i) % 500),
+                user_id: format!("user-{}", (b * BATCH + i) % USERS),
                 dataset: "profile".into(),
                 record_id: format!("{pid}-{b}-{i}"),
                 time: 1,
-                fields: BTreeMap::from([("phone".to_string(), phone(b * 200 + i))]),
+                fields: BTreeMap::from([("phone".to_string(), phone(b * BATCH + i))]),
             })
             .collect();
-        store.ingest("eu-fr", &events).unwrap();
+        store.ingest("eu-fr", &events).await.unwrap();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "ACK {pid} {b}");
         let _ = out.flush();
@@ -59,9 +76,44 @@ fn crash_child() {
 }
 
 #[tokio::test]
-async fn acknowledged_batches_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    FileKeyProvider::create(&dir.path().join("region.keys")).unwrap();
+async fn crash_child() {
+    let Ok(dir) = std::env::var("STORE_CRASH_CHILD") else {
+        return; // Only runs as the child of the tests below.
+    };
+    let pg = std::env::var("STORE_CRASH_PG").ok();
+    with_store(
+        Path::new(&dir),
+        pg.as_deref(),
+        ingest_forever,
+        ingest_forever,
+    )
+    .await;
+}
+
+/// Every acknowledged batch is there, and decrypts.
+async fn check<B: Backend>(store: Store<B>, acked: Vec<(String, u64)>) {
+    let users: Vec<String> = (0..USERS)
+        .map(|u| store.subject_ref(&format!("user-{u}")))
+        .collect();
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let seq = log().await;
+    let access = logged(&seq, &refs, &["profile"]).await;
+    let mut present = HashSet::new();
+    for u in &users {
+        for r in store.read(&access, u, "profile").await.unwrap() {
+            assert!(r.fields["phone"].starts_with("+33 6 "));
+            present.insert(r.record_id);
+        }
+    }
+    for (pid, b) in &acked {
+        for i in 0..BATCH {
+            let id = format!("{pid}-{b}-{i}");
+            assert!(present.contains(&id), "acknowledged record {id} lost");
+        }
+    }
+}
+
+async fn kill_during_ingest(dir: &Path, pg: Option<&str>) {
     let mut rng = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -69,13 +121,15 @@ async fn acknowledged_batches_survive_sigkill() {
         | 1;
     let mut acked: Vec<(String, u64)> = Vec::new();
     for _ in 0..8 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env("STORE_CRASH_CHILD", dir.path())
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env("STORE_CRASH_CHILD", dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        if let Some(schema) = pg {
+            cmd.env("STORE_CRASH_PG", schema);
+        }
+        let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             BufReader::new(stdout)
@@ -86,7 +140,7 @@ async fn acknowledged_batches_survive_sigkill() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(50 + rng % 300));
+        std::thread::sleep(Duration::from_millis(150 + rng % 400));
         child.kill().unwrap();
         child.wait().unwrap();
         for line in reader.join().unwrap() {
@@ -98,33 +152,30 @@ async fn acknowledged_batches_survive_sigkill() {
         }
     }
     assert!(!acked.is_empty(), "the child acknowledged nothing");
-    // Every acknowledged batch is there, and decrypts.
-    let store = open(dir.path());
-    let users: Vec<String> = (0..500)
-        .map(|u| store.subject_ref(&format!("user-{u}")))
-        .collect();
-    let storage = tlog::MemStorage::new();
-    let signer = tlog::Signer::generate("crash.example/log", tlog::note::TYPE_ED25519).unwrap();
-    tlog::sequencer::create(&storage, &signer).await.unwrap();
-    let (seq, _task) = tlog::sequencer::open(storage, signer, Default::default())
-        .await
-        .unwrap();
-    let entry =
-        serde_json::to_vec(&serde_json::json!({"subjects": users, "datasets": ["profile"]}))
-            .unwrap();
-    let s = seq.add(entry.clone()).await.unwrap();
-    let access = LoggedAccess::new(&s, &entry).unwrap();
-    let mut present = std::collections::HashSet::new();
-    for u in &users {
-        for r in store.read(&access, u, "profile").unwrap() {
-            present.insert(r.record_id.clone());
-            assert!(r.fields["phone"].starts_with("+33 6 "));
-        }
-    }
-    for (pid, b) in &acked {
-        for i in 0..200 {
-            let id = format!("{pid}-{b}-{i}");
-            assert!(present.contains(&id), "acknowledged record {id} lost");
-        }
-    }
+    let acked2 = acked.clone();
+    with_store(
+        dir,
+        pg,
+        async |s| check(s, acked).await,
+        async |s| check(s, acked2).await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_acknowledged_batches_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    FileKeyProvider::create(&dir.path().join("region.keys")).unwrap();
+    kill_during_ingest(dir.path(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_acknowledged_batches_survive_sigkill() {
+    use common::Fixture as _;
+    let Some(f) = common::PgFixture::new().await else {
+        return;
+    };
+    let schema = f.schema.clone();
+    kill_during_ingest(f.dir.path(), Some(&schema)).await;
+    f.finish().await;
 }

@@ -1,0 +1,497 @@
+//! One suite, both backends: round trips under a logged access, nothing
+//! personal in clear at rest, crypto-shredding that holds against a backup,
+//! authenticated ciphertexts, bad input that changes nothing, resumable KEK
+//! rotation, and retention sweeps. The PostgreSQL run needs
+//! `RESIDENCY_TEST_POSTGRES` (set by `.ci/run`).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Fixture, event, log, logged};
+use store::{Error, Store};
+
+const PHONE: &str = "+33 6 12 34 56 78";
+const ADDRESS: &str = "12 rue des Lilas, 75011 Paris";
+const EMAIL: &str = "user-42@example.com";
+
+async fn seed<B: store::Backend>(store: &Store<B>) -> String {
+    let refs = store
+        .ingest(
+            "eu-fr",
+            &[
+                event(
+                    EMAIL,
+                    "profile",
+                    "p1",
+                    &[("phone", PHONE), ("address", ADDRESS)],
+                ),
+                event(
+                    EMAIL,
+                    "device",
+                    "d1",
+                    &[("language", "fr-FR"), ("os_version", "17.4.1")],
+                ),
+                event("user-7", "profile", "p1", &[("phone", "+47 412 34 567")]),
+            ],
+        )
+        .await
+        .unwrap();
+    refs[0].clone()
+}
+
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let f = <super::common::SqliteFixture as super::Fixture>::new().await.unwrap();
+                    super::$test(f).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some(f) = <super::common::PgFixture as super::Fixture>::new().await {
+                        super::$test(f).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    round_trip_under_a_logged_access,
+    no_log_entry_no_plaintext,
+    nothing_personal_in_clear_at_rest,
+    erasure_holds_against_a_backup_taken_before,
+    tampered_or_moved_ciphertexts_fail_authentication,
+    bad_input_is_rejected_and_changes_nothing,
+    later_event_for_the_same_record_wins_within_a_batch,
+    kek_rotation_is_resumable_and_leaves_records_alone,
+    sweep_deletes_only_records_past_their_dataset_retention,
+);
+
+async fn round_trip_under_a_logged_access<F: Fixture>(mut f: F) {
+    let subject = seed(f.store()).await;
+    assert!(
+        subject.starts_with("t1."),
+        "user ids are stored as keyed pseudonyms"
+    );
+    assert_eq!(subject, f.store().subject_ref(EMAIL));
+    assert_eq!(
+        f.store().home(&subject).await.unwrap().as_deref(),
+        Some("eu-fr")
+    );
+    let seq = log().await;
+    let access = logged(&seq, &[&subject], &["profile", "device"]).await;
+    let profile = f.store().read(&access, &subject, "profile").await.unwrap();
+    assert_eq!(profile.len(), 1);
+    assert_eq!(profile[0].fields["phone"], PHONE);
+    assert_eq!(profile[0].fields["address"], ADDRESS);
+    let device = f.store().read(&access, &subject, "device").await.unwrap();
+    assert_eq!(device[0].fields["os_version"], "17.4.1");
+    let later = logged(&seq, &[&subject], &["profile"]).await;
+    f.store()
+        .note_access(&subject, later.index())
+        .await
+        .unwrap();
+    f.store()
+        .note_access(&subject, access.index())
+        .await
+        .unwrap();
+    f.store()
+        .note_access(&subject, access.index())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store().accesses(&subject).await.unwrap(),
+        vec![access.index(), later.index()],
+        "in log order, each once"
+    );
+    // Reopening with the same keys reads the same data.
+    f.reopen().await;
+    assert_eq!(
+        f.store().read(&access, &subject, "profile").await.unwrap(),
+        profile
+    );
+    f.finish().await;
+}
+
+async fn no_log_entry_no_plaintext<F: Fixture>(f: F) {
+    let store = f.store();
+    let subject = seed(store).await;
+    let other = store.subject_ref("user-7");
+    let seq = log().await;
+    // An entry about someone else, or another dataset, does not open this one.
+    let access = logged(&seq, &[&other], &["profile"]).await;
+    assert!(matches!(
+        store.read(&access, &subject, "profile").await,
+        Err(Error::NotLogged(_))
+    ));
+    let access = logged(&seq, &[&subject], &["device"]).await;
+    assert!(matches!(
+        store.read(&access, &subject, "profile").await,
+        Err(Error::NotLogged(_))
+    ));
+    // An acknowledgement shown with another entry than the one sequenced.
+    let entry =
+        serde_json::to_vec(&serde_json::json!({"subjects": [&other], "datasets": ["profile"]}))
+            .unwrap();
+    let s = seq.add(entry).await.unwrap();
+    let forged =
+        serde_json::to_vec(&serde_json::json!({"subjects": [&subject], "datasets": ["profile"]}))
+            .unwrap();
+    assert!(matches!(
+        store::LoggedAccess::new(&s, &forged),
+        Err(Error::NotLogged(_))
+    ));
+    f.finish().await;
+}
+
+async fn nothing_personal_in_clear_at_rest<F: Fixture>(mut f: F) {
+    seed(f.store()).await;
+    let needles = [
+        PHONE,
+        ADDRESS,
+        "+47 412 34 567",
+        EMAIL,
+        "user-7",
+        "fr-FR",
+        "17.4.1",
+    ];
+    let scan = |held: Vec<(String, Vec<u8>)>| {
+        assert!(held.iter().any(|(_, b)| !b.is_empty()), "nothing stored?");
+        for (place, bytes) in held {
+            for n in needles {
+                assert!(
+                    !bytes.windows(n.len()).any(|w| w == n.as_bytes()),
+                    "{n:?} found in clear in {place}"
+                );
+            }
+        }
+    };
+    // SQLite: before a checkpoint the data sits in the WAL; after, in the
+    // database files.
+    scan(f.stored_bytes().await);
+    f.backup_records().await;
+    scan(f.stored_bytes().await);
+    f.finish().await;
+}
+
+async fn erasure_holds_against_a_backup_taken_before<F: Fixture>(mut f: F) {
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    f.backup_records().await;
+    assert!(f.store().erase(&subject).await.unwrap());
+    assert!(!f.store().erase(&subject).await.unwrap(), "already gone");
+    let seq = log().await;
+    let access = logged(&seq, &[&subject], &["profile"]).await;
+    assert!(matches!(
+        f.store().read(&access, &subject, "profile").await,
+        Err(Error::UnknownSubject)
+    ));
+    assert_eq!(f.store().home(&subject).await.unwrap(), None);
+    // The records restored from the backup, beside the region's (current)
+    // keyring and keys, do not decrypt either.
+    f.restore_records().await;
+    assert!(matches!(
+        f.store().read(&access, &subject, "profile").await,
+        Err(Error::UnknownSubject)
+    ));
+    // Other subjects are untouched.
+    let access = logged(&seq, &[&other], &["profile"]).await;
+    assert_eq!(
+        f.store().read(&access, &other, "profile").await.unwrap()[0].fields["phone"],
+        "+47 412 34 567"
+    );
+    f.finish().await;
+}
+
+async fn tampered_or_moved_ciphertexts_fail_authentication<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    f.store()
+        .ingest(
+            "eu-fr",
+            &[event(
+                EMAIL,
+                "profile",
+                "p2",
+                &[("phone", "+33 7 00 00 00 00")],
+            )],
+        )
+        .await
+        .unwrap();
+    let seq = log().await;
+    let access = logged(&seq, &[&subject], &["profile"]).await;
+    let p1 = f.doc(&subject, "profile", "p1").await;
+    let p2 = f.doc(&subject, "profile", "p2").await;
+    let p1_doc: BTreeMap<String, String> = serde_json::from_str(&p1).unwrap();
+    let p2_doc: BTreeMap<String, String> = serde_json::from_str(&p2).unwrap();
+    // Move p2's phone ciphertext into p1.
+    let mut moved = p1_doc.clone();
+    moved.insert("phone".into(), p2_doc["phone"].clone());
+    f.set_doc(
+        &subject,
+        "profile",
+        "p1",
+        &serde_json::to_string(&moved).unwrap(),
+    )
+    .await;
+    let err = f
+        .store()
+        .read(&access, &subject, "profile")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Decrypt(ref what) if what == "profile.phone"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("+33"), "errors carry no values");
+    // Flip one character of a ciphertext.
+    let mut tampered = p1_doc.clone();
+    let mut ct = tampered["address"].clone().into_bytes();
+    let last = ct.len() - 3;
+    ct[last] = if ct[last] == b'A' { b'B' } else { b'A' };
+    tampered.insert("address".into(), String::from_utf8(ct).unwrap());
+    f.set_doc(
+        &subject,
+        "profile",
+        "p1",
+        &serde_json::to_string(&tampered).unwrap(),
+    )
+    .await;
+    assert!(matches!(
+        f.store().read(&access, &subject, "profile").await,
+        Err(Error::Decrypt(ref what)) if what == "profile.address"
+    ));
+    // Restored, it reads again: the failures were the tampering's.
+    f.set_doc(&subject, "profile", "p1", &p1).await;
+    assert_eq!(
+        f.store().read(&access, &subject, "profile").await.unwrap()[0].fields["address"],
+        ADDRESS
+    );
+    f.finish().await;
+}
+
+async fn bad_input_is_rejected_and_changes_nothing<F: Fixture>(f: F) {
+    let store = f.store();
+    let subject = seed(store).await;
+    let big = "x".repeat(store::MAX_VALUE_LEN + 1);
+    for (events, want) in [
+        (
+            vec![event("u", "health", "h1", &[("pulse", "60")])],
+            "unknown dataset \"health\"",
+        ),
+        (
+            vec![event(
+                "u",
+                "profile",
+                "p1",
+                &[("phone", PHONE), ("shoe_size", "44")],
+            )],
+            "fields not in the catalog for profile: shoe_size",
+        ),
+        (
+            vec![event("u", "profile", "p1", &[("address", &big)])],
+            "profile.address is larger than",
+        ),
+        (
+            vec![event("", "profile", "p1", &[("phone", PHONE)])],
+            "needs a user id",
+        ),
+    ] {
+        // A good event first: the whole batch must be refused.
+        let mut batch = vec![event("user-99", "profile", "p9", &[("phone", PHONE)])];
+        batch.extend(events);
+        let err = store.ingest("eu-fr", &batch).await.unwrap_err();
+        assert!(err.to_string().contains(want), "{err}");
+        assert!(!err.to_string().contains(PHONE));
+    }
+    let seq = log().await;
+    let nine = store.subject_ref("user-99");
+    let access = logged(&seq, &[&nine], &["profile"]).await;
+    assert!(
+        matches!(
+            store.read(&access, &nine, "profile").await,
+            Err(Error::UnknownSubject)
+        ),
+        "nothing of the refused batches was stored"
+    );
+    let access = logged(&seq, &[&subject], &["profile"]).await;
+    assert_eq!(
+        store.read(&access, &subject, "profile").await.unwrap()[0].fields["phone"],
+        PHONE
+    );
+    f.finish().await;
+}
+
+async fn later_event_for_the_same_record_wins_within_a_batch<F: Fixture>(f: F) {
+    let store = f.store();
+    let refs = store
+        .ingest(
+            "eu-fr",
+            &[
+                event("u1", "profile", "p1", &[("phone", "+33 1 00 00 00 01")]),
+                event("u2", "profile", "p1", &[("phone", "+33 1 00 00 00 02")]),
+                event("u1", "profile", "p1", &[("phone", "+33 1 00 00 00 03")]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refs.len(), 3);
+    assert_eq!(refs[0], refs[2]);
+    let seq = log().await;
+    let access = logged(&seq, &[&refs[0], &refs[1]], &["profile"]).await;
+    let one = store.read(&access, &refs[0], "profile").await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].fields["phone"], "+33 1 00 00 00 03");
+    let two = store.read(&access, &refs[1], "profile").await.unwrap();
+    assert_eq!(two[0].fields["phone"], "+33 1 00 00 00 02");
+    f.finish().await;
+}
+
+async fn kek_rotation_is_resumable_and_leaves_records_alone<F: Fixture>(mut f: F) {
+    let events: Vec<_> = (0..25)
+        .map(|i| {
+            event(
+                &format!("user-{i}"),
+                "profile",
+                "p1",
+                &[("phone", &format!("+33 6 00 00 00 {i:02}"))],
+            )
+        })
+        .collect();
+    let subjects = f.store().ingest("eu-fr", &events).await.unwrap();
+    let docs_before = f.doc(&subjects[3], "profile", "p1").await;
+    f.add_kek().await;
+    assert_eq!(f.store().keys_to_rewrap().await.unwrap(), 25);
+
+    // Interrupted after its first page of 10: dropped mid-run, as a crash would.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    tokio::select! {
+        biased;
+        _ = rx => {}
+        _ = f.store().rewrap(10, |done| {
+            if let Some(tx) = tx.take() {
+                assert_eq!(done, 10);
+                let _ = tx.send(());
+            }
+        }) => panic!("the rotation was not interrupted"),
+    }
+    f.reopen().await;
+    let left = f.store().keys_to_rewrap().await.unwrap();
+    assert!((5..=15).contains(&left), "{left} left after one page");
+    // Halfway, every record still reads (keys under both KEKs).
+    let seq = log().await;
+    let refs: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    let access = logged(&seq, &refs, &["profile"]).await;
+    for (i, s) in subjects.iter().enumerate() {
+        let r = f.store().read(&access, s, "profile").await.unwrap();
+        assert_eq!(r[0].fields["phone"], format!("+33 6 00 00 00 {i:02}"));
+    }
+    // Resumed: it does only what is left, and then nothing.
+    let mut seen = Vec::new();
+    let done = f.store().rewrap(10, |n| seen.push(n)).await.unwrap();
+    assert_eq!(done, left);
+    assert_eq!(seen.last(), Some(&left));
+    assert_eq!(f.store().keys_to_rewrap().await.unwrap(), 0);
+    assert_eq!(f.store().rewrap(10, |_| {}).await.unwrap(), 0);
+    // Records were not rewritten; with the old KEK gone, all still read.
+    assert_eq!(f.doc(&subjects[3], "profile", "p1").await, docs_before);
+    f.retire_old_keks().await;
+    for (i, s) in subjects.iter().enumerate() {
+        let r = f.store().read(&access, s, "profile").await.unwrap();
+        assert_eq!(r[0].fields["phone"], format!("+33 6 00 00 00 {i:02}"));
+    }
+    f.finish().await;
+}
+
+async fn sweep_deletes_only_records_past_their_dataset_retention<F: Fixture>(f: F) {
+    const DAY: i64 = 86_400;
+    let now = 1_800_000_000;
+    let at = |mut e: store::Event, t: i64| {
+        e.time = t;
+        e
+    };
+    let store = f.store();
+    // `network` keeps 90 days (examples/policy/catalog.toml); `profile` has no retention.
+    let refs = store
+        .ingest(
+            "eu-fr",
+            &[
+                at(
+                    event("u1", "network", "old", &[("ip", "192.0.2.1")]),
+                    now - 91 * DAY,
+                ),
+                at(
+                    event("u1", "network", "edge", &[("ip", "192.0.2.2")]),
+                    now - 90 * DAY,
+                ),
+                at(
+                    event("u1", "network", "new", &[("ip", "192.0.2.3")]),
+                    now - DAY,
+                ),
+                at(event("u1", "profile", "ancient", &[("phone", PHONE)]), 0),
+            ],
+        )
+        .await
+        .unwrap();
+    let swept = store.sweep(now).await.unwrap();
+    assert_eq!(swept, vec![("network".to_string(), 1)]);
+    let seq = log().await;
+    let access = logged(&seq, &[&refs[0]], &["network", "profile"]).await;
+    let ids = |rs: Vec<store::Record>| rs.into_iter().map(|r| r.record_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.read(&access, &refs[0], "network").await.unwrap()),
+        ["edge", "new"]
+    );
+    assert_eq!(
+        ids(store.read(&access, &refs[0], "profile").await.unwrap()),
+        ["ancient"]
+    );
+    assert_eq!(
+        store.sweep(now).await.unwrap(),
+        vec![("network".to_string(), 0)]
+    );
+    f.finish().await;
+}
+
+#[test]
+fn key_files_are_private_and_refuse_to_be_overwritten() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("region.keys");
+    let mut keys = store::keys::FileKeyProvider::create(&path).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(store::keys::FileKeyProvider::create(&path).is_err());
+    // Rotation rewrites the file, still private, with the new KEK current.
+    assert_eq!(keys.add_kek().unwrap(), "kek-2");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let reread = store::keys::FileKeyProvider::open(&path).unwrap();
+    assert_eq!(reread.kek_ids(), ["kek-1", "kek-2"]);
+    std::fs::write(dir.path().join("bad.keys"), "kek k1 zz\n").unwrap();
+    let err = store::keys::FileKeyProvider::open(&dir.path().join("bad.keys"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 1: bad KEK"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = store::SqliteBackend::open(dir.path()).unwrap();
+    let err = store::SqliteBackend::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("open in another process"), "{err}");
+}
