@@ -6,13 +6,14 @@
 //! Raw goes through the same backend call (`Backend::put_records`, same
 //! schema, same transactions and durability) with the user id and values
 //! in clear, so the ratio is the cost of pseudonyms, data keys and sealing.
+//! Every subject is new (10 records each), the costliest case for keys.
 //!
 //! `cargo bench -p store --bench ingest` (env: RECORDS, BATCH, and
 //! RESIDENCY_BENCH_POSTGRES, a connection string, default the local
 //! server's socket and database `test`; PostgreSQL is skipped, saying so,
 //! if it cannot be reached).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,16 +75,36 @@ fn events(n: usize) -> Vec<Event> {
         .collect()
 }
 
-/// The same rows, in clear: user id as the subject, values as JSON.
-fn clear_rows(events: &[Event]) -> Vec<SealedRecord> {
+/// The same rows, in clear: every value in the public column, subjects
+/// numbered in order of first sight. Returns each batch's new subjects,
+/// the numbering after it, and its rows.
+type RawBatch = (Vec<(String, u64)>, u64, Vec<SealedRecord>);
+
+fn clear_batches(events: &[Event], batch: usize) -> Vec<RawBatch> {
+    let mut sids: HashMap<&str, u64> = HashMap::new();
     events
-        .iter()
-        .map(|e| SealedRecord {
-            subject: e.user_id.clone(),
-            dataset: e.dataset.clone(),
-            record_id: e.record_id.clone(),
-            time: e.time,
-            fields: serde_json::to_string(&e.fields).expect("json"),
+        .chunks(batch)
+        .map(|chunk| {
+            let mut new = Vec::new();
+            let rows = chunk
+                .iter()
+                .map(|e| {
+                    let next = sids.len() as u64;
+                    let sid = *sids.entry(&e.user_id).or_insert_with(|| {
+                        new.push((e.user_id.clone(), next));
+                        next
+                    });
+                    SealedRecord {
+                        sid,
+                        dataset: e.dataset.clone(),
+                        record_id: e.record_id.clone(),
+                        time: e.time,
+                        public: serde_json::to_string(&e.fields).expect("json"),
+                        sealed: Vec::new(),
+                    }
+                })
+                .collect();
+            (new, sids.len() as u64, rows)
         })
         .collect()
 }
@@ -104,10 +125,10 @@ async fn measure<B: Backend>(
     }
     let enc = events.len() as f64 / start.elapsed().as_secs_f64();
     // Rows are prepared outside the clock: raw pays for no work of its own.
-    let rows: Vec<Vec<SealedRecord>> = events.chunks(batch).map(clear_rows).collect();
+    let batches = clear_batches(events, batch);
     let start = Instant::now();
-    for chunk in rows {
-        raw.put_records("eu-fr".into(), chunk)
+    for (new, next, rows) in batches {
+        raw.put_records("eu-fr".into(), new, next, rows)
             .await
             .expect("raw insert");
     }

@@ -12,60 +12,63 @@ use std::future::Future;
 use crate::Error;
 use crate::keys::WrappedKey;
 
-/// A record as stored: personal values already sealed, subject as its
-/// keyed pseudonym.
+/// A record as stored: the subject as its number, public fields in
+/// clear, the others sealed together under the subject's data key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedRecord {
-    /// The subject's pseudonym.
-    pub subject: String,
+    /// The subject's number (its directory entry and its key's slot).
+    pub sid: u64,
     /// Dataset.
     pub dataset: String,
     /// Record id within the dataset.
     pub record_id: String,
     /// Time of the record (seconds since the epoch).
     pub time: i64,
-    /// The fields as a JSON object of sealed (`e:`) or public (`v:`) values.
-    pub fields: String,
+    /// The public fields, a JSON object.
+    pub public: String,
+    /// Nonce and ciphertext of the other fields (a JSON object).
+    pub sealed: Vec<u8>,
 }
 
 /// Storage for one region. Every method is one transaction.
+///
+/// Subjects are numbered: number `sid` is both the subject's directory
+/// entry and the keyring slot of its data key. The keyring is filled ahead
+/// with keys for numbers not yet given out, so taking on a new subject
+/// writes only the records half — one durable commit per batch.
 pub trait Backend: Send + Sync + 'static {
-    /// The wrapped data keys of those of `subjects` that have one.
-    fn keys_of(
+    // --- The records half.
+
+    /// The numbers of those of `subjects` the directory holds.
+    fn subject_ids(
         &self,
         subjects: Vec<String>,
-    ) -> impl Future<Output = Result<Vec<(String, WrappedKey)>, Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<(String, u64)>, Error>> + Send;
 
-    /// Stores data keys for subjects that have none yet, durably, and
-    /// returns the key now stored for each subject given (a concurrent
-    /// writer's key wins over ours).
-    fn ensure_keys(
-        &self,
-        keys: Vec<(String, WrappedKey)>,
-    ) -> impl Future<Output = Result<Vec<(String, WrappedKey)>, Error>> + Send;
+    /// The lowest subject number never given out.
+    fn next_sid(&self) -> impl Future<Output = Result<u64, Error>> + Send;
 
-    /// Writes a batch of records, all or nothing, adding their subjects to
-    /// the directory (homed in `home`) on first sight. A record with the
-    /// same subject, dataset and id replaces the stored one.
+    /// Writes a batch, all or nothing: adds `new_subjects` to the directory
+    /// (homed in `home`), records that numbers below `next_sid` are given
+    /// out, and writes the records — replacing any with the same subject,
+    /// dataset and id.
     fn put_records(
         &self,
         home: String,
+        new_subjects: Vec<(String, u64)>,
+        next_sid: u64,
         records: Vec<SealedRecord>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// A subject's records of one dataset, by time then id.
     fn records(
         &self,
-        subject: String,
+        sid: u64,
         dataset: String,
     ) -> impl Future<Output = Result<Vec<SealedRecord>, Error>> + Send;
 
     /// The region a subject is homed in, if the directory knows it.
     fn home(&self, subject: String) -> impl Future<Output = Result<Option<String>, Error>> + Send;
-
-    /// Destroys a subject's data key (committed first), then deletes its
-    /// records and directory entry. Returns whether a key existed.
-    fn erase(&self, subject: String) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// Records that log entry `log_index` touched `subject`.
     fn note_access(
@@ -77,14 +80,38 @@ pub trait Backend: Send + Sync + 'static {
     /// The log entries that touched `subject`, in log order.
     fn accesses(&self, subject: String) -> impl Future<Output = Result<Vec<u64>, Error>> + Send;
 
-    /// Up to `limit` data keys not wrapped by KEK `kek_id`, by subject.
+    /// Deletes the records of `dataset` older than `before`; returns how many.
+    fn sweep(
+        &self,
+        dataset: String,
+        before: i64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    // --- The keyring half.
+
+    /// One past the highest slot the keyring holds (0 when empty).
+    fn key_slots_end(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Adds wrapped keys in new slots, durably.
+    fn add_keys(
+        &self,
+        keys: Vec<(u64, WrappedKey)>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The wrapped keys in those of `slots` that hold one.
+    fn keys_of(
+        &self,
+        slots: Vec<u64>,
+    ) -> impl Future<Output = Result<Vec<(u64, WrappedKey)>, Error>> + Send;
+
+    /// Up to `limit` keys not wrapped by KEK `kek_id`, by slot.
     fn keys_not_under(
         &self,
         kek_id: String,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<(String, WrappedKey)>, Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<(u64, WrappedKey)>, Error>> + Send;
 
-    /// How many data keys are not wrapped by KEK `kek_id`.
+    /// How many keys are not wrapped by KEK `kek_id`.
     fn count_keys_not_under(
         &self,
         kek_id: String,
@@ -94,13 +121,12 @@ pub trait Backend: Send + Sync + 'static {
     /// how many were replaced.
     fn replace_keys(
         &self,
-        updates: Vec<(String, WrappedKey, WrappedKey)>,
+        updates: Vec<(u64, WrappedKey, WrappedKey)>,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
-    /// Deletes the records of `dataset` older than `before`; returns how many.
-    fn sweep(
-        &self,
-        dataset: String,
-        before: i64,
-    ) -> impl Future<Output = Result<u64, Error>> + Send;
+    // --- Both.
+
+    /// Destroys a subject's data key (committed first), then deletes its
+    /// records and directory entry. Returns whether the subject was known.
+    fn erase(&self, subject: String) -> impl Future<Output = Result<bool, Error>> + Send;
 }

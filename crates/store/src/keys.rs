@@ -46,36 +46,54 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
     Ok(b)
 }
 
-/// AES-256-SIV with a random nonce: the nonce, then the ciphertext.
+/// AES-256-SIV with a fresh random nonce: the nonce, then the ciphertext.
 pub(crate) fn seal(key: &[u8; 64], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
-    Sealer::new(key)?.seal(aad, msg)
+    DataKey::new(key).seal(&mut Nonces::new()?, aad, msg)
 }
 
-/// Seals many values under one key: the cipher is set up once, and nonces
-/// are a random 64-bit prefix drawn once plus a counter (AES-SIV stays safe
-/// even if a nonce ever repeated: it is misuse-resistant).
-pub(crate) struct Sealer {
-    cipher: Aes256SivAead,
+/// Nonces for one batch: a random 64-bit prefix drawn once, then a counter
+/// (AES-SIV stays safe even if a nonce ever repeated: it is
+/// misuse-resistant; the nonce only hides equal plaintexts).
+pub(crate) struct Nonces {
     prefix: [u8; 8],
     counter: u64,
 }
 
-impl Sealer {
-    pub(crate) fn new(key: &[u8; 64]) -> Result<Self, Error> {
-        Ok(Sealer {
-            cipher: Aes256SivAead::new(key.into()),
+impl Nonces {
+    pub(crate) fn new() -> Result<Self, Error> {
+        Ok(Nonces {
             prefix: random()?,
             counter: 0,
         })
     }
 
-    pub(crate) fn seal(&mut self, aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
+    fn next(&mut self) -> [u8; 16] {
         let mut nonce = [0u8; 16];
         nonce[..8].copy_from_slice(&self.prefix);
         nonce[8..].copy_from_slice(&self.counter.to_be_bytes());
         self.counter += 1;
+        nonce
+    }
+}
+
+/// A key set up for AES-256-SIV, sealing many values.
+pub(crate) struct DataKey(Aes256SivAead);
+
+impl DataKey {
+    pub(crate) fn new(key: &[u8; 64]) -> Self {
+        DataKey(Aes256SivAead::new(key.into()))
+    }
+
+    /// The nonce, then the ciphertext.
+    pub(crate) fn seal(
+        &self,
+        nonces: &mut Nonces,
+        aad: &[u8],
+        msg: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let nonce = nonces.next();
         let ct = self
-            .cipher
+            .0
             .encrypt((&nonce).into(), Payload { msg, aad })
             .map_err(|_| Error::Rejected("value too large to encrypt".into()))?;
         let mut out = Vec::with_capacity(16 + ct.len());
@@ -83,21 +101,27 @@ impl Sealer {
         out.extend_from_slice(&ct);
         Ok(out)
     }
+
+    /// Inverse of [`DataKey::seal`]; `what` names the value in the error
+    /// (never its content).
+    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+        let (nonce, ct) = sealed
+            .split_first_chunk::<16>()
+            .ok_or_else(|| Error::Decrypt(what.into()))?;
+        self.0
+            .decrypt(nonce.into(), Payload { msg: ct, aad })
+            .map_err(|_| Error::Decrypt(what.into()))
+    }
 }
 
-/// Inverse of [`seal`]; `what` names the value in the error (never its content).
+/// Inverse of [`seal`].
 pub(crate) fn open(
     key: &[u8; 64],
     aad: &[u8],
     sealed: &[u8],
     what: &str,
 ) -> Result<Vec<u8>, Error> {
-    let (nonce, ct) = sealed
-        .split_first_chunk::<16>()
-        .ok_or_else(|| Error::Decrypt(what.into()))?;
-    Aes256SivAead::new(key.into())
-        .decrypt(nonce.into(), Payload { msg: ct, aad })
-        .map_err(|_| Error::Decrypt(what.into()))
+    DataKey::new(key).open(aad, sealed, what)
 }
 
 /// The default provider: a key file.

@@ -8,7 +8,7 @@
 //! statements whatever its size: rows travel as arrays and are expanded
 //! with `UNNEST`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
@@ -21,7 +21,7 @@ use crate::keys::WrappedKey;
 /// recorded in `residency_records_schema`.
 const RECORDS_MIGRATIONS: &[&str] = &["
 CREATE TABLE subjects (
-    sid     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sid     BIGINT PRIMARY KEY,
     subject TEXT NOT NULL UNIQUE,
     home    TEXT NOT NULL
 );
@@ -30,7 +30,8 @@ CREATE TABLE records (
     dataset   TEXT NOT NULL,
     record_id TEXT NOT NULL,
     time      BIGINT NOT NULL,
-    fields    TEXT NOT NULL,
+    public    TEXT NOT NULL,
+    sealed    BYTEA NOT NULL,
     PRIMARY KEY (sid, dataset, record_id)
 );
 CREATE INDEX records_by_age ON records (dataset, time);
@@ -39,17 +40,36 @@ CREATE TABLE access_index (
     log_index BIGINT NOT NULL,
     PRIMARY KEY (subject, log_index)
 );
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO meta (name, value) VALUES ('next_sid', 0);
 "];
 
 /// Schema migrations of the keyring database, recorded in
 /// `residency_keyring_schema`.
 const KEYRING_MIGRATIONS: &[&str] = &["
 CREATE TABLE deks (
-    subject TEXT PRIMARY KEY,
+    sid     BIGINT PRIMARY KEY,
     kek_id  TEXT NOT NULL,
     wrapped BYTEA NOT NULL
 );
 "];
+
+/// A subject number or log index as PostgreSQL stores it.
+fn int(n: u64) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::Rejected(format!("number {n} out of range")))
+}
+
+/// A stored integer that must not be negative.
+fn uint(n: i64) -> Result<u64, Error> {
+    u64::try_from(n).map_err(|_| Error::Schema(format!("negative number {n} stored")))
+}
+
+fn ints(ns: &[u64]) -> Result<Vec<i64>, Error> {
+    ns.iter().map(|n| int(*n)).collect()
+}
 
 async fn connect(config: &Config) -> Result<Client, Error> {
     let (client, connection) = config.connect(NoTls).await?;
@@ -131,133 +151,116 @@ impl PgBackend {
     }
 }
 
-fn wrapped(row: &tokio_postgres::Row) -> (String, WrappedKey) {
-    (
-        row.get(0),
+fn wrapped(row: &tokio_postgres::Row) -> Result<(u64, WrappedKey), Error> {
+    Ok((
+        uint(row.get(0))?,
         WrappedKey {
             kek_id: row.get(1),
             bytes: row.get(2),
         },
-    )
-}
-
-fn log_index(i: i64) -> Result<u64, Error> {
-    u64::try_from(i).map_err(|_| Error::Schema("negative log index".into()))
+    ))
 }
 
 impl Backend for PgBackend {
-    async fn keys_of(&self, subjects: Vec<String>) -> Result<Vec<(String, WrappedKey)>, Error> {
-        let rows = self
-            .keyring
-            .lock()
-            .await
-            .query(
-                "SELECT subject, kek_id, wrapped FROM deks WHERE subject = ANY($1)",
-                &[&subjects],
-            )
-            .await?;
-        Ok(rows.iter().map(wrapped).collect())
-    }
-
-    async fn ensure_keys(
-        &self,
-        keys: Vec<(String, WrappedKey)>,
-    ) -> Result<Vec<(String, WrappedKey)>, Error> {
-        let mut subjects = Vec::with_capacity(keys.len());
-        let mut kek_ids = Vec::with_capacity(keys.len());
-        let mut bytes = Vec::with_capacity(keys.len());
-        for (s, k) in keys {
-            subjects.push(s);
-            kek_ids.push(k.kek_id);
-            bytes.push(k.bytes);
-        }
-        let mut db = self.keyring.lock().await;
-        let tx = db.transaction().await?;
-        tx.execute(
-            "INSERT INTO deks (subject, kek_id, wrapped)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[])
-             ON CONFLICT (subject) DO NOTHING",
-            &[&subjects, &kek_ids, &bytes],
-        )
-        .await?;
-        let rows = tx
-            .query(
-                "SELECT subject, kek_id, wrapped FROM deks WHERE subject = ANY($1)",
-                &[&subjects],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(rows.iter().map(wrapped).collect())
-    }
-
-    async fn put_records(&self, home: String, records: Vec<SealedRecord>) -> Result<(), Error> {
-        let mut subjects: Vec<&str> = records.iter().map(|r| r.subject.as_str()).collect();
-        subjects.sort_unstable();
-        subjects.dedup();
-        let mut db = self.writer.lock().await;
-        let tx = db.transaction().await?;
-        tx.execute(
-            "INSERT INTO subjects (subject, home) SELECT s, $2 FROM UNNEST($1::text[]) AS s
-             ON CONFLICT (subject) DO NOTHING",
-            &[&subjects, &home],
-        )
-        .await?;
-        let sids: HashMap<String, i64> = tx
+    async fn subject_ids(&self, subjects: Vec<String>) -> Result<Vec<(String, u64)>, Error> {
+        self.reader
             .query(
                 "SELECT subject, sid FROM subjects WHERE subject = ANY($1)",
                 &[&subjects],
             )
             .await?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
+            .map(|r| Ok((r.get(0), uint(r.get(1))?)))
+            .collect()
+    }
+
+    async fn next_sid(&self) -> Result<u64, Error> {
+        let row = self
+            .writer
+            .lock()
+            .await
+            .query_one("SELECT value FROM meta WHERE name = 'next_sid'", &[])
+            .await?;
+        uint(row.get(0))
+    }
+
+    async fn put_records(
+        &self,
+        home: String,
+        new_subjects: Vec<(String, u64)>,
+        next_sid: u64,
+        records: Vec<SealedRecord>,
+    ) -> Result<(), Error> {
+        let (names, sids): (Vec<String>, Vec<u64>) = new_subjects.into_iter().unzip();
+        // One statement cannot touch a row twice: of two records with the
+        // same key, the later wins.
+        let mut seen = HashSet::with_capacity(records.len());
+        let mut latest: Vec<&SealedRecord> = records
+            .iter()
+            .rev()
+            .filter(|r| seen.insert((r.sid, r.dataset.as_str(), r.record_id.as_str())))
             .collect();
-        let n = records.len();
-        let (mut sid, mut dataset, mut record_id, mut time, mut fields) = (
+        latest.reverse();
+        let n = latest.len();
+        let (mut sid, mut dataset, mut record_id, mut time, mut public, mut sealed) = (
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        for r in &records {
-            sid.push(
-                *sids
-                    .get(&r.subject)
-                    .ok_or_else(|| Error::Backend("subject vanished during ingest".into()))?,
-            );
+        for r in latest {
+            sid.push(int(r.sid)?);
             dataset.push(r.dataset.as_str());
             record_id.push(r.record_id.as_str());
             time.push(r.time);
-            fields.push(r.fields.as_str());
+            public.push(r.public.as_str());
+            sealed.push(r.sealed.as_slice());
         }
+        let mut db = self.writer.lock().await;
+        let tx = db.transaction().await?;
         tx.execute(
-            "INSERT INTO records (sid, dataset, record_id, time, fields)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
-             ON CONFLICT (sid, dataset, record_id) DO UPDATE SET time = EXCLUDED.time, fields = EXCLUDED.fields",
-            &[&sid, &dataset, &record_id, &time, &fields],
+            "INSERT INTO subjects (sid, subject, home)
+             SELECT s.sid, s.subject, $3 FROM UNNEST($1::bigint[], $2::text[]) AS s (sid, subject)",
+            &[&ints(&sids)?, &names, &home],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE meta SET value = GREATEST(value, $1) WHERE name = 'next_sid'",
+            &[&int(next_sid)?],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO records (sid, dataset, record_id, time, public, sealed)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bytea[])
+             ON CONFLICT (sid, dataset, record_id)
+             DO UPDATE SET time = EXCLUDED.time, public = EXCLUDED.public, sealed = EXCLUDED.sealed",
+            &[&sid, &dataset, &record_id, &time, &public, &sealed],
         )
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn records(&self, subject: String, dataset: String) -> Result<Vec<SealedRecord>, Error> {
+    async fn records(&self, sid: u64, dataset: String) -> Result<Vec<SealedRecord>, Error> {
         let rows = self
             .reader
             .query(
-                "SELECT r.record_id, r.time, r.fields FROM records r JOIN subjects s ON s.sid = r.sid
-                 WHERE s.subject = $1 AND r.dataset = $2 ORDER BY r.time, r.record_id",
-                &[&subject, &dataset],
+                "SELECT record_id, time, public, sealed FROM records
+                 WHERE sid = $1 AND dataset = $2 ORDER BY time, record_id",
+                &[&int(sid)?, &dataset],
             )
             .await?;
         Ok(rows
             .iter()
             .map(|r| SealedRecord {
-                subject: subject.clone(),
+                sid,
                 dataset: dataset.clone(),
                 record_id: r.get(0),
                 time: r.get(1),
-                fields: r.get(2),
+                public: r.get(2),
+                sealed: r.get(3),
             })
             .collect())
     }
@@ -270,37 +273,13 @@ impl Backend for PgBackend {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn erase(&self, subject: String) -> Result<bool, Error> {
-        // Autocommit: the key is gone, durably, before the records go.
-        let existed = self
-            .keyring
-            .lock()
-            .await
-            .execute("DELETE FROM deks WHERE subject = $1", &[&subject])
-            .await?
-            > 0;
-        let mut db = self.writer.lock().await;
-        let tx = db.transaction().await?;
-        tx.execute(
-            "DELETE FROM records WHERE sid IN (SELECT sid FROM subjects WHERE subject = $1)",
-            &[&subject],
-        )
-        .await?;
-        tx.execute("DELETE FROM subjects WHERE subject = $1", &[&subject])
-            .await?;
-        tx.commit().await?;
-        Ok(existed)
-    }
-
     async fn note_access(&self, subject: String, log_index: u64) -> Result<(), Error> {
-        let index = i64::try_from(log_index)
-            .map_err(|_| Error::Rejected("log index out of range".into()))?;
         self.writer
             .lock()
             .await
             .execute(
                 "INSERT INTO access_index (subject, log_index) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&subject, &index],
+                &[&subject, &int(log_index)?],
             )
             .await?;
         Ok(())
@@ -314,60 +293,8 @@ impl Backend for PgBackend {
             )
             .await?
             .iter()
-            .map(|r| log_index(r.get(0)))
+            .map(|r| uint(r.get(0)))
             .collect()
-    }
-
-    async fn keys_not_under(
-        &self,
-        kek_id: String,
-        limit: usize,
-    ) -> Result<Vec<(String, WrappedKey)>, Error> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .keyring
-            .lock()
-            .await
-            .query(
-                "SELECT subject, kek_id, wrapped FROM deks WHERE kek_id <> $1 ORDER BY subject LIMIT $2",
-                &[&kek_id, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(wrapped).collect())
-    }
-
-    async fn count_keys_not_under(&self, kek_id: String) -> Result<u64, Error> {
-        let row = self
-            .keyring
-            .lock()
-            .await
-            .query_one("SELECT count(*) FROM deks WHERE kek_id <> $1", &[&kek_id])
-            .await?;
-        Ok(row.get::<_, i64>(0).unsigned_abs())
-    }
-
-    async fn replace_keys(
-        &self,
-        updates: Vec<(String, WrappedKey, WrappedKey)>,
-    ) -> Result<u64, Error> {
-        let mut db = self.keyring.lock().await;
-        let tx = db.transaction().await?;
-        let stmt = tx
-            .prepare(
-                "UPDATE deks SET kek_id = $1, wrapped = $2 WHERE subject = $3 AND kek_id = $4 AND wrapped = $5",
-            )
-            .await?;
-        let mut n = 0;
-        for (subject, old, new) in &updates {
-            n += tx
-                .execute(
-                    &stmt,
-                    &[&new.kek_id, &new.bytes, subject, &old.kek_id, &old.bytes],
-                )
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n)
     }
 
     async fn sweep(&self, dataset: String, before: i64) -> Result<u64, Error> {
@@ -380,5 +307,133 @@ impl Backend for PgBackend {
                 &[&dataset, &before],
             )
             .await?)
+    }
+
+    async fn key_slots_end(&self) -> Result<u64, Error> {
+        let row = self
+            .keyring
+            .lock()
+            .await
+            .query_one("SELECT COALESCE(MAX(sid) + 1, 0) FROM deks", &[])
+            .await?;
+        uint(row.get(0))
+    }
+
+    async fn add_keys(&self, keys: Vec<(u64, WrappedKey)>) -> Result<(), Error> {
+        let mut sids = Vec::with_capacity(keys.len());
+        let mut kek_ids = Vec::with_capacity(keys.len());
+        let mut bytes = Vec::with_capacity(keys.len());
+        for (sid, k) in keys {
+            sids.push(int(sid)?);
+            kek_ids.push(k.kek_id);
+            bytes.push(k.bytes);
+        }
+        self.keyring
+            .lock()
+            .await
+            .execute(
+                "INSERT INTO deks (sid, kek_id, wrapped)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bytea[])",
+                &[&sids, &kek_ids, &bytes],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn keys_of(&self, slots: Vec<u64>) -> Result<Vec<(u64, WrappedKey)>, Error> {
+        self.keyring
+            .lock()
+            .await
+            .query(
+                "SELECT sid, kek_id, wrapped FROM deks WHERE sid = ANY($1)",
+                &[&ints(&slots)?],
+            )
+            .await?
+            .iter()
+            .map(wrapped)
+            .collect()
+    }
+
+    async fn keys_not_under(
+        &self,
+        kek_id: String,
+        limit: usize,
+    ) -> Result<Vec<(u64, WrappedKey)>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.keyring
+            .lock()
+            .await
+            .query(
+                "SELECT sid, kek_id, wrapped FROM deks WHERE kek_id <> $1 ORDER BY sid LIMIT $2",
+                &[&kek_id, &limit],
+            )
+            .await?
+            .iter()
+            .map(wrapped)
+            .collect()
+    }
+
+    async fn count_keys_not_under(&self, kek_id: String) -> Result<u64, Error> {
+        let row = self
+            .keyring
+            .lock()
+            .await
+            .query_one("SELECT count(*) FROM deks WHERE kek_id <> $1", &[&kek_id])
+            .await?;
+        uint(row.get(0))
+    }
+
+    async fn replace_keys(
+        &self,
+        updates: Vec<(u64, WrappedKey, WrappedKey)>,
+    ) -> Result<u64, Error> {
+        let mut db = self.keyring.lock().await;
+        let tx = db.transaction().await?;
+        let stmt = tx
+            .prepare(
+                "UPDATE deks SET kek_id = $1, wrapped = $2 WHERE sid = $3 AND kek_id = $4 AND wrapped = $5",
+            )
+            .await?;
+        let mut n = 0;
+        for (sid, old, new) in &updates {
+            n += tx
+                .execute(
+                    &stmt,
+                    &[
+                        &new.kek_id,
+                        &new.bytes,
+                        &int(*sid)?,
+                        &old.kek_id,
+                        &old.bytes,
+                    ],
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn erase(&self, subject: String) -> Result<bool, Error> {
+        let mut db = self.writer.lock().await;
+        let Some(row) = db
+            .query_opt("SELECT sid FROM subjects WHERE subject = $1", &[&subject])
+            .await?
+        else {
+            return Ok(false);
+        };
+        let sid: i64 = row.get(0);
+        // Autocommit: the key is gone, durably, before the records go.
+        self.keyring
+            .lock()
+            .await
+            .execute("DELETE FROM deks WHERE sid = $1", &[&sid])
+            .await?;
+        let tx = db.transaction().await?;
+        tx.execute("DELETE FROM records WHERE sid = $1", &[&sid])
+            .await?;
+        tx.execute("DELETE FROM subjects WHERE sid = $1", &[&sid])
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

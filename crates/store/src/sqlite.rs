@@ -11,7 +11,6 @@
 //!
 //! Calls run on tokio's blocking pool.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,7 +34,8 @@ CREATE TABLE records (
     dataset   TEXT NOT NULL,
     record_id TEXT NOT NULL,
     time      INTEGER NOT NULL,
-    fields    TEXT NOT NULL,
+    public    TEXT NOT NULL,
+    sealed    BLOB NOT NULL,
     PRIMARY KEY (sid, dataset, record_id)
 ) WITHOUT ROWID;
 CREATE INDEX records_by_age ON records (dataset, time);
@@ -44,16 +44,31 @@ CREATE TABLE access_index (
     log_index INTEGER NOT NULL,
     PRIMARY KEY (subject, log_index)
 ) WITHOUT ROWID;
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (name, value) VALUES ('next_sid', 0);
 "];
 
 /// Schema migrations of `keyring.sqlite`.
 const KEYRING_MIGRATIONS: &[&str] = &["
 CREATE TABLE deks (
-    subject TEXT PRIMARY KEY,
+    sid     INTEGER PRIMARY KEY,
     kek_id  TEXT NOT NULL,
     wrapped BLOB NOT NULL
-) WITHOUT ROWID;
+);
 "];
+
+/// A subject number or log index as SQLite stores it.
+fn int(n: u64) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::Rejected(format!("number {n} out of range")))
+}
+
+/// A stored integer that must not be negative.
+fn uint(n: i64) -> Result<u64, Error> {
+    u64::try_from(n).map_err(|_| Error::Schema(format!("negative number {n} stored")))
+}
 
 fn open_db(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
     let mut db = Connection::open(path)?;
@@ -186,7 +201,7 @@ impl SqliteBackend {
     }
 }
 
-fn wrapped(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WrappedKey)> {
+fn wrapped(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, WrappedKey)> {
     Ok((
         r.get(0)?,
         WrappedKey {
@@ -196,78 +211,77 @@ fn wrapped(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WrappedKey)> {
     ))
 }
 
-fn keys_of(db: &Connection, subjects: &[String]) -> Result<Vec<(String, WrappedKey)>, Error> {
-    let mut stmt =
-        db.prepare_cached("SELECT subject, kek_id, wrapped FROM deks WHERE subject = ?1")?;
-    let mut out = Vec::with_capacity(subjects.len());
-    for s in subjects {
-        if let Some(k) = stmt.query_row(params![s], wrapped).optional()? {
-            out.push(k);
-        }
-    }
-    Ok(out)
+fn wrapped_rows(
+    rows: impl Iterator<Item = rusqlite::Result<(i64, WrappedKey)>>,
+) -> Result<Vec<(u64, WrappedKey)>, Error> {
+    rows.map(|r| {
+        let (sid, k) = r?;
+        Ok((uint(sid)?, k))
+    })
+    .collect()
 }
 
 impl Backend for SqliteBackend {
-    async fn keys_of(&self, subjects: Vec<String>) -> Result<Vec<(String, WrappedKey)>, Error> {
-        self.run(move |i| keys_of(&lock(&i.keyring), &subjects))
-            .await
-    }
-
-    async fn ensure_keys(
-        &self,
-        keys: Vec<(String, WrappedKey)>,
-    ) -> Result<Vec<(String, WrappedKey)>, Error> {
-        self.run(move |i| {
-            let mut db = lock(&i.keyring);
-            let tx = db.transaction()?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO deks (subject, kek_id, wrapped) VALUES (?1, ?2, ?3) ON CONFLICT (subject) DO NOTHING",
-                )?;
-                for (s, k) in &keys {
-                    insert.execute(params![s, k.kek_id, k.bytes])?;
+    async fn subject_ids(&self, subjects: Vec<String>) -> Result<Vec<(String, u64)>, Error> {
+        self.read(move |db| {
+            let mut stmt = db.prepare_cached("SELECT sid FROM subjects WHERE subject = ?1")?;
+            let mut out = Vec::with_capacity(subjects.len());
+            for s in subjects {
+                if let Some(sid) = stmt.query_row(params![s], |r| r.get(0)).optional()? {
+                    out.push((s, uint(sid)?));
                 }
             }
-            let subjects: Vec<String> = keys.into_iter().map(|(s, _)| s).collect();
-            let stored = keys_of(&tx, &subjects)?;
-            tx.commit()?;
-            Ok(stored)
+            Ok(out)
         })
         .await
     }
 
-    async fn put_records(&self, home: String, records: Vec<SealedRecord>) -> Result<(), Error> {
+    async fn next_sid(&self) -> Result<u64, Error> {
+        self.run(|i| {
+            let n: i64 = lock(&i.writer).query_row(
+                "SELECT value FROM meta WHERE name = 'next_sid'",
+                [],
+                |r| r.get(0),
+            )?;
+            uint(n)
+        })
+        .await
+    }
+
+    async fn put_records(
+        &self,
+        home: String,
+        new_subjects: Vec<(String, u64)>,
+        next_sid: u64,
+        records: Vec<SealedRecord>,
+    ) -> Result<(), Error> {
         self.run(move |i| {
             let mut db = lock(&i.writer);
             let tx = db.transaction()?;
             {
-                let mut find = tx.prepare_cached("SELECT sid FROM subjects WHERE subject = ?1")?;
-                let mut add =
-                    tx.prepare_cached("INSERT INTO subjects (subject, home) VALUES (?1, ?2)")?;
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO records (sid, dataset, record_id, time, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
+                let mut add = tx.prepare_cached(
+                    "INSERT INTO subjects (sid, subject, home) VALUES (?1, ?2, ?3)",
                 )?;
-                let mut sids: HashMap<&str, i64> = HashMap::new();
+                for (subject, sid) in &new_subjects {
+                    add.execute(params![int(*sid)?, subject, home])?;
+                }
+                tx.prepare_cached(
+                    "UPDATE meta SET value = max(value, ?1) WHERE name = 'next_sid'",
+                )?
+                .execute(params![int(next_sid)?])?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO records (sid, dataset, record_id, time, public, sealed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
                 for r in &records {
-                    let sid = match sids.get(r.subject.as_str()) {
-                        Some(sid) => *sid,
-                        None => {
-                            let sid = match find
-                                .query_row(params![r.subject], |row| row.get(0))
-                                .optional()?
-                            {
-                                Some(sid) => sid,
-                                None => {
-                                    add.execute(params![r.subject, home])?;
-                                    tx.last_insert_rowid()
-                                }
-                            };
-                            sids.insert(&r.subject, sid);
-                            sid
-                        }
-                    };
-                    insert.execute(params![sid, r.dataset, r.record_id, r.time, r.fields])?;
+                    insert.execute(params![
+                        int(r.sid)?,
+                        r.dataset,
+                        r.record_id,
+                        r.time,
+                        r.public,
+                        r.sealed
+                    ])?;
                 }
             }
             tx.commit()?;
@@ -276,19 +290,21 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn records(&self, subject: String, dataset: String) -> Result<Vec<SealedRecord>, Error> {
+    async fn records(&self, sid: u64, dataset: String) -> Result<Vec<SealedRecord>, Error> {
+        let id = int(sid)?;
         self.read(move |db| {
             let mut stmt = db.prepare_cached(
-                "SELECT r.record_id, r.time, r.fields FROM records r JOIN subjects s ON s.sid = r.sid
-                 WHERE s.subject = ?1 AND r.dataset = ?2 ORDER BY r.time, r.record_id",
+                "SELECT record_id, time, public, sealed FROM records
+                 WHERE sid = ?1 AND dataset = ?2 ORDER BY time, record_id",
             )?;
-            let rows = stmt.query_map(params![subject, dataset], |r| {
+            let rows = stmt.query_map(params![id, dataset], |r| {
                 Ok(SealedRecord {
-                    subject: subject.clone(),
+                    sid,
                     dataset: dataset.clone(),
                     record_id: r.get(0)?,
                     time: r.get(1)?,
-                    fields: r.get(2)?,
+                    public: r.get(2)?,
+                    sealed: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -306,32 +322,8 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn erase(&self, subject: String) -> Result<bool, Error> {
-        self.run(move |i| {
-            let existed = {
-                let keyring = lock(&i.keyring);
-                let n = keyring.execute("DELETE FROM deks WHERE subject = ?1", params![subject])?;
-                // The old page images of the key live on in the WAL until
-                // it is checkpointed: fold them in and truncate it now.
-                keyring.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-                n > 0
-            };
-            let mut db = lock(&i.writer);
-            let tx = db.transaction()?;
-            tx.execute(
-                "DELETE FROM records WHERE sid IN (SELECT sid FROM subjects WHERE subject = ?1)",
-                params![subject],
-            )?;
-            tx.execute("DELETE FROM subjects WHERE subject = ?1", params![subject])?;
-            tx.commit()?;
-            Ok(existed)
-        })
-        .await
-    }
-
     async fn note_access(&self, subject: String, log_index: u64) -> Result<(), Error> {
-        let index = i64::try_from(log_index)
-            .map_err(|_| Error::Rejected("log index out of range".into()))?;
+        let index = int(log_index)?;
         self.run(move |i| {
             lock(&i.writer)
                 .prepare_cached(
@@ -349,61 +341,7 @@ impl Backend for SqliteBackend {
                 "SELECT log_index FROM access_index WHERE subject = ?1 ORDER BY log_index",
             )?;
             let rows = stmt.query_map(params![subject], |r| r.get::<_, i64>(0))?;
-            rows.map(|r| u64::try_from(r?).map_err(|_| Error::Schema("negative log index".into())))
-                .collect()
-        })
-        .await
-    }
-
-    async fn keys_not_under(
-        &self,
-        kek_id: String,
-        limit: usize,
-    ) -> Result<Vec<(String, WrappedKey)>, Error> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(move |i| {
-            let db = lock(&i.keyring);
-            let mut stmt = db.prepare_cached(
-                "SELECT subject, kek_id, wrapped FROM deks WHERE kek_id <> ?1 ORDER BY subject LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![kek_id, limit], wrapped)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    async fn count_keys_not_under(&self, kek_id: String) -> Result<u64, Error> {
-        self.run(move |i| {
-            let n: i64 = lock(&i.keyring).query_row(
-                "SELECT count(*) FROM deks WHERE kek_id <> ?1",
-                params![kek_id],
-                |r| r.get(0),
-            )?;
-            Ok(n.unsigned_abs())
-        })
-        .await
-    }
-
-    async fn replace_keys(
-        &self,
-        updates: Vec<(String, WrappedKey, WrappedKey)>,
-    ) -> Result<u64, Error> {
-        self.run(move |i| {
-            let mut db = lock(&i.keyring);
-            let tx = db.transaction()?;
-            let mut n = 0;
-            {
-                let mut update = tx.prepare_cached(
-                    "UPDATE deks SET kek_id = ?1, wrapped = ?2 WHERE subject = ?3 AND kek_id = ?4 AND wrapped = ?5",
-                )?;
-                for (subject, old, new) in &updates {
-                    n += update.execute(params![
-                        new.kek_id, new.bytes, subject, old.kek_id, old.bytes
-                    ])? as u64;
-                }
-            }
-            tx.commit()?;
-            Ok(n)
+            rows.map(|r| uint(r?)).collect()
         })
         .await
     }
@@ -415,6 +353,138 @@ impl Backend for SqliteBackend {
                 params![dataset, before],
             )?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn key_slots_end(&self) -> Result<u64, Error> {
+        self.run(|i| {
+            let n: i64 = lock(&i.keyring).query_row(
+                "SELECT COALESCE(MAX(sid) + 1, 0) FROM deks",
+                [],
+                |r| r.get(0),
+            )?;
+            uint(n)
+        })
+        .await
+    }
+
+    async fn add_keys(&self, keys: Vec<(u64, WrappedKey)>) -> Result<(), Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.keyring);
+            let tx = db.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO deks (sid, kek_id, wrapped) VALUES (?1, ?2, ?3)",
+                )?;
+                for (sid, k) in &keys {
+                    insert.execute(params![int(*sid)?, k.kek_id, k.bytes])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn keys_of(&self, slots: Vec<u64>) -> Result<Vec<(u64, WrappedKey)>, Error> {
+        self.run(move |i| {
+            let db = lock(&i.keyring);
+            let mut stmt =
+                db.prepare_cached("SELECT sid, kek_id, wrapped FROM deks WHERE sid = ?1")?;
+            let mut out = Vec::with_capacity(slots.len());
+            for sid in slots {
+                if let Some((_, k)) = stmt.query_row(params![int(sid)?], wrapped).optional()? {
+                    out.push((sid, k));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn keys_not_under(
+        &self,
+        kek_id: String,
+        limit: usize,
+    ) -> Result<Vec<(u64, WrappedKey)>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |i| {
+            let db = lock(&i.keyring);
+            let mut stmt = db.prepare_cached(
+                "SELECT sid, kek_id, wrapped FROM deks WHERE kek_id <> ?1 ORDER BY sid LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![kek_id, limit], wrapped)?;
+            wrapped_rows(rows)
+        })
+        .await
+    }
+
+    async fn count_keys_not_under(&self, kek_id: String) -> Result<u64, Error> {
+        self.run(move |i| {
+            let n: i64 = lock(&i.keyring).query_row(
+                "SELECT count(*) FROM deks WHERE kek_id <> ?1",
+                params![kek_id],
+                |r| r.get(0),
+            )?;
+            uint(n)
+        })
+        .await
+    }
+
+    async fn replace_keys(
+        &self,
+        updates: Vec<(u64, WrappedKey, WrappedKey)>,
+    ) -> Result<u64, Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.keyring);
+            let tx = db.transaction()?;
+            let mut n = 0;
+            {
+                let mut update = tx.prepare_cached(
+                    "UPDATE deks SET kek_id = ?1, wrapped = ?2 WHERE sid = ?3 AND kek_id = ?4 AND wrapped = ?5",
+                )?;
+                for (sid, old, new) in &updates {
+                    n += update.execute(params![
+                        new.kek_id,
+                        new.bytes,
+                        int(*sid)?,
+                        old.kek_id,
+                        old.bytes
+                    ])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn erase(&self, subject: String) -> Result<bool, Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.writer);
+            let Some(sid): Option<i64> = db
+                .query_row(
+                    "SELECT sid FROM subjects WHERE subject = ?1",
+                    params![subject],
+                    |r| r.get(0),
+                )
+                .optional()?
+            else {
+                return Ok(false);
+            };
+            {
+                let keyring = lock(&i.keyring);
+                keyring.execute("DELETE FROM deks WHERE sid = ?1", params![sid])?;
+                // The key's old page images live on in the WAL until it is
+                // checkpointed: fold them in and truncate it now.
+                keyring.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            }
+            let tx = db.transaction()?;
+            tx.execute("DELETE FROM records WHERE sid = ?1", params![sid])?;
+            tx.execute("DELETE FROM subjects WHERE sid = ?1", params![sid])?;
+            tx.commit()?;
+            Ok(true)
         })
         .await
     }

@@ -1,22 +1,31 @@
 //! [`Store`]: checks events against the catalog, seals and opens values,
 //! manages data keys — the same code over every [`Backend`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use policy::catalog::{Catalog, Level};
 use pseudo::token::TokenKey;
 
 use crate::access::LoggedAccess;
 use crate::backend::{Backend, SealedRecord};
-use crate::keys::{self, KeyProvider, Sealer, WrappedKey};
+use crate::keys::{self, DataKey, KeyProvider, Nonces};
 use crate::{Error, Event, Record};
 
 /// Largest value accepted for one field.
 pub const MAX_VALUE_LEN: usize = 64 * 1024;
+
+/// Data keys made ahead at a time, so new subjects cost no keyring commit.
+const KEY_RESERVE: u64 = 4096;
+
+/// Where subject numbering stands: numbers below `next` are given out;
+/// the keyring holds keys for slots below `end`.
+#[derive(Clone, Copy, Debug)]
+struct Numbering {
+    next: u64,
+    end: u64,
+}
 
 /// A region's record store over backend `B`.
 pub struct Store<B> {
@@ -24,9 +33,9 @@ pub struct Store<B> {
     keys: Arc<dyn KeyProvider>,
     pseudonyms: TokenKey,
     catalog: Arc<Catalog>,
-    /// One writer at a time: a batch's data keys and records, an erasure,
-    /// a page of rewrapping never interleave.
-    writer: tokio::sync::Mutex<()>,
+    /// One writer at a time: a batch, an erasure, a page of rewrapping
+    /// never interleave. Holds the numbering, reloaded after any failure.
+    writer: tokio::sync::Mutex<Option<Numbering>>,
 }
 
 impl<B> std::fmt::Debug for Store<B> {
@@ -35,13 +44,20 @@ impl<B> std::fmt::Debug for Store<B> {
     }
 }
 
-/// Associated data binding a field's ciphertext to its place.
-fn field_aad(aad: &mut Vec<u8>, subject: &str, dataset: &str, record_id: &str, field: &str) {
+/// Associated data binding a record's ciphertext to its place.
+fn record_aad(aad: &mut Vec<u8>, sid: u64, dataset: &str, record_id: &str) {
     aad.clear();
-    for part in ["residency/field", subject, dataset, record_id, field] {
+    aad.extend_from_slice(b"residency/record\0");
+    aad.extend_from_slice(&sid.to_be_bytes());
+    for part in [dataset, record_id] {
         aad.extend_from_slice(part.as_bytes());
         aad.push(0);
     }
+}
+
+/// What a data key is bound to when wrapped: its slot.
+fn slot_context(sid: u64) -> [u8; 8] {
+    sid.to_be_bytes()
 }
 
 impl<B: Backend> Store<B> {
@@ -53,7 +69,7 @@ impl<B: Backend> Store<B> {
             keys,
             pseudonyms,
             catalog,
-            writer: tokio::sync::Mutex::new(()),
+            writer: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -101,43 +117,63 @@ impl<B: Backend> Store<B> {
         Ok(())
     }
 
-    /// The data keys of `subjects`, made (and stored durably, before any
-    /// record needs them) for those that have none.
-    async fn data_keys(&self, subjects: Vec<String>) -> Result<HashMap<String, Sealer>, Error> {
-        let mut sealers = HashMap::with_capacity(subjects.len());
-        for (s, w) in self.backend.keys_of(subjects.clone()).await? {
-            let dek = self.keys.unwrap(&w, s.as_bytes())?;
-            sealers.insert(s, Sealer::new(&dek)?);
+    /// Unwraps the keys in `slots` (those that hold one).
+    async fn data_keys(&self, slots: Vec<u64>) -> Result<HashMap<u64, DataKey>, Error> {
+        let mut out = HashMap::with_capacity(slots.len());
+        for (sid, w) in self.backend.keys_of(slots).await? {
+            let dek = self.keys.unwrap(&w, &slot_context(sid))?;
+            out.insert(sid, DataKey::new(&dek));
         }
-        let mut fresh: HashMap<String, ([u8; 64], WrappedKey)> = HashMap::new();
-        for s in subjects.into_iter().filter(|s| !sealers.contains_key(s)) {
+        Ok(out)
+    }
+
+    /// Makes `n` data keys in fresh slots from `from`, durably.
+    async fn make_keys(&self, from: u64, n: u64) -> Result<(), Error> {
+        let mut made = Vec::new();
+        for sid in from..from + n {
             let dek: [u8; 64] = keys::random()?;
-            let w = self.keys.wrap(&dek, s.as_bytes())?;
-            fresh.insert(s, (dek, w));
+            made.push((sid, self.keys.wrap(&dek, &slot_context(sid))?));
         }
-        if fresh.is_empty() {
-            return Ok(sealers);
+        self.backend.add_keys(made).await
+    }
+
+    /// Numbers for `count` new subjects: the next slots that hold a key (a
+    /// slot may have lost its key if the records were restored from a
+    /// backup older than an erasure). Returns them and the numbering after.
+    async fn allocate(
+        &self,
+        count: usize,
+        mut at: Numbering,
+    ) -> Result<(Vec<u64>, Numbering), Error> {
+        let mut sids = Vec::with_capacity(count);
+        while sids.len() < count {
+            let want = (count - sids.len()) as u64;
+            if at.end < at.next + want {
+                let from = at.end.max(at.next);
+                let n = want.max(KEY_RESERVE);
+                self.make_keys(from, n).await?;
+                at.end = from + n;
+            }
+            let candidates: Vec<u64> = (at.next..at.next + want).collect();
+            let held: HashSet<u64> = self
+                .backend
+                .keys_of(candidates.clone())
+                .await?
+                .into_iter()
+                .map(|(sid, _)| sid)
+                .collect();
+            sids.extend(candidates.into_iter().filter(|s| held.contains(s)));
+            at.next += want;
         }
-        let new: Vec<(String, WrappedKey)> = fresh
-            .iter()
-            .map(|(s, (_, w))| (s.clone(), w.clone()))
-            .collect();
-        for (s, stored) in self.backend.ensure_keys(new).await? {
-            let dek = match fresh.get(&s) {
-                Some((dek, mine)) if *mine == stored => *dek,
-                _ => self.keys.unwrap(&stored, s.as_bytes())?,
-            };
-            sealers.insert(s, Sealer::new(&dek)?);
-        }
-        Ok(sealers)
+        Ok((sids, at))
     }
 
     /// Stores a batch of events for subjects homed in `home`: all or nothing.
     /// Every event is checked against the catalog before anything is
-    /// written; personal and protected values are sealed under the
-    /// subject's data key, made on first sight. Of two events for the same
-    /// record, the later wins. Returns the subjects' pseudonyms in event
-    /// order.
+    /// written; personal and protected values are sealed together under the
+    /// subject's data key (public ones stay in clear). Of two events for
+    /// the same record, the later wins. Returns the subjects' pseudonyms in
+    /// event order.
     pub async fn ingest(&self, home: &str, events: &[Event]) -> Result<Vec<String>, Error> {
         for e in events {
             self.validate(e)?;
@@ -148,51 +184,64 @@ impl<B: Backend> Store<B> {
             refs.entry(&e.user_id)
                 .or_insert_with(|| self.subject_ref(&e.user_id));
         }
-        let _writer = self.writer.lock().await;
-        let mut sealers = self.data_keys(refs.values().cloned().collect()).await?;
+        let mut writer = self.writer.lock().await;
+        let at = match *writer {
+            Some(at) => at,
+            None => Numbering {
+                next: self.backend.next_sid().await?,
+                end: self.backend.key_slots_end().await?,
+            },
+        };
+        // Forgotten unless the batch lands: reloaded from the backend next time.
+        *writer = None;
+        let mut sids: HashMap<String, u64> = self
+            .backend
+            .subject_ids(refs.values().cloned().collect())
+            .await?
+            .into_iter()
+            .collect();
+        let mut new: Vec<&String> = refs.values().filter(|s| !sids.contains_key(*s)).collect();
+        new.sort_unstable();
+        let (fresh, at) = self.allocate(new.len(), at).await?;
+        let new_subjects: Vec<(String, u64)> = new.into_iter().cloned().zip(fresh).collect();
+        sids.extend(new_subjects.iter().cloned());
+        let keys = self.data_keys(sids.values().copied().collect()).await?;
 
-        let mut latest: HashMap<(&str, &str, &str), usize> = HashMap::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            latest.insert((&e.user_id, &e.dataset, &e.record_id), i);
-        }
-        let mut sealed = Vec::with_capacity(latest.len());
+        let mut nonces = Nonces::new()?;
         let mut aad = Vec::with_capacity(128);
-        for (i, e) in events.iter().enumerate() {
-            if latest.get(&(&*e.user_id, &*e.dataset, &*e.record_id)) != Some(&i) {
-                continue;
-            }
-            let subject = &refs[e.user_id.as_str()];
-            let sealer = sealers.get_mut(subject).ok_or(Error::UnknownSubject)?;
+        let mut sealed = Vec::with_capacity(events.len());
+        for e in events {
+            let sid = *sids
+                .get(&refs[e.user_id.as_str()])
+                .ok_or(Error::UnknownSubject)?;
+            let key = keys.get(&sid).ok_or(Error::UnknownSubject)?;
             let ds = self
                 .catalog
                 .datasets
                 .get(&e.dataset)
                 .ok_or_else(|| Error::Rejected(format!("unknown dataset {:?}", e.dataset)))?;
-            let mut doc: BTreeMap<&str, String> = BTreeMap::new();
+            let (mut public, mut personal) = (BTreeMap::new(), BTreeMap::new());
             for (name, value) in &e.fields {
-                let level = ds.fields.get(name).map_or(Level::Protected, |f| f.level);
-                let stored = if level == Level::Public {
-                    format!("v:{value}")
-                } else {
-                    field_aad(&mut aad, subject, &e.dataset, &e.record_id, name);
-                    let ct = sealer.seal(&aad, value.as_bytes())?;
-                    let mut s = String::with_capacity(2 + ct.len().div_ceil(3) * 4);
-                    s.push_str("e:");
-                    STANDARD.encode_string(&ct, &mut s);
-                    s
+                match ds.fields.get(name).map_or(Level::Protected, |f| f.level) {
+                    Level::Public => public.insert(name, value),
+                    _ => personal.insert(name, value),
                 };
-                doc.insert(name, stored);
             }
+            record_aad(&mut aad, sid, &e.dataset, &e.record_id);
+            let plain = serde_json::to_vec(&personal).map_err(encoding)?;
             sealed.push(SealedRecord {
-                subject: subject.clone(),
+                sid,
                 dataset: e.dataset.clone(),
                 record_id: e.record_id.clone(),
                 time: e.time,
-                fields: serde_json::to_string(&doc)
-                    .map_err(|e| Error::Backend(format!("encoding a record: {e}")))?,
+                public: serde_json::to_string(&public).map_err(encoding)?,
+                sealed: key.seal(&mut nonces, &aad, &plain)?,
             });
         }
-        self.backend.put_records(home.to_owned(), sealed).await?;
+        self.backend
+            .put_records(home.to_owned(), new_subjects, at.next, sealed)
+            .await?;
+        *writer = Some(at);
         Ok(events
             .iter()
             .map(|e| refs[e.user_id.as_str()].clone())
@@ -208,20 +257,21 @@ impl<B: Backend> Store<B> {
         dataset: &str,
     ) -> Result<Vec<Record>, Error> {
         access.check(subject, dataset)?;
-        let (s, wrapped) = self
+        let (_, sid) = self
             .backend
-            .keys_of(vec![subject.to_owned()])
+            .subject_ids(vec![subject.to_owned()])
             .await?
             .pop()
             .ok_or(Error::UnknownSubject)?;
-        let dek = self.keys.unwrap(&wrapped, s.as_bytes())?;
-        let rows = self
-            .backend
-            .records(subject.to_owned(), dataset.to_owned())
-            .await?;
+        let key = self
+            .data_keys(vec![sid])
+            .await?
+            .remove(&sid)
+            .ok_or(Error::UnknownSubject)?;
+        let rows = self.backend.records(sid, dataset.to_owned()).await?;
         let mut aad = Vec::with_capacity(128);
         rows.into_iter()
-            .map(|r| open_record(&dek, &mut aad, r))
+            .map(|r| open_record(&key, &mut aad, r))
             .collect()
     }
 
@@ -274,10 +324,10 @@ impl<B: Backend> Store<B> {
                 return Ok(done);
             }
             let mut updates = Vec::with_capacity(batch.len());
-            for (s, old) in batch {
-                let dek = self.keys.unwrap(&old, s.as_bytes())?;
-                let new = self.keys.wrap(&dek, s.as_bytes())?;
-                updates.push((s, old, new));
+            for (sid, old) in batch {
+                let dek = self.keys.unwrap(&old, &slot_context(sid))?;
+                let new = self.keys.wrap(&dek, &slot_context(sid))?;
+                updates.push((sid, old, new));
             }
             let n = updates.len() as u64;
             self.backend.replace_keys(updates).await?;
@@ -320,35 +370,23 @@ impl<B: Backend> Store<B> {
     }
 }
 
-fn open_record(dek: &[u8; 64], aad: &mut Vec<u8>, r: SealedRecord) -> Result<Record, Error> {
-    let SealedRecord {
-        subject,
-        dataset,
-        record_id,
-        time,
-        fields,
-    } = r;
-    let map: BTreeMap<String, String> =
-        serde_json::from_str(&fields).map_err(|_| Error::Decrypt(format!("{dataset} record")))?;
-    let mut out = BTreeMap::new();
-    for (name, stored) in map {
-        let what = || format!("{dataset}.{name}");
-        let value = if let Some(v) = stored.strip_prefix("v:") {
-            v.to_owned()
-        } else if let Some(b64) = stored.strip_prefix("e:") {
-            let ct = STANDARD.decode(b64).map_err(|_| Error::Decrypt(what()))?;
-            field_aad(aad, &subject, &dataset, &record_id, &name);
-            let pt = keys::open(dek, aad, &ct, &what())?;
-            String::from_utf8(pt).map_err(|_| Error::Decrypt(what()))?
-        } else {
-            return Err(Error::Decrypt(what()));
-        };
-        out.insert(name, value);
-    }
+fn encoding(e: serde_json::Error) -> Error {
+    Error::Backend(format!("encoding a record: {e}"))
+}
+
+fn open_record(key: &DataKey, aad: &mut Vec<u8>, r: SealedRecord) -> Result<Record, Error> {
+    let what = || format!("{} record", r.dataset);
+    record_aad(aad, r.sid, &r.dataset, &r.record_id);
+    let plain = key.open(aad, &r.sealed, &what())?;
+    let mut fields: BTreeMap<String, String> =
+        serde_json::from_slice(&plain).map_err(|_| Error::Decrypt(what()))?;
+    let public: BTreeMap<String, String> =
+        serde_json::from_str(&r.public).map_err(|_| Error::Decrypt(what()))?;
+    fields.extend(public);
     Ok(Record {
-        dataset,
-        record_id,
-        time,
-        fields: out,
+        dataset: r.dataset,
+        record_id: r.record_id,
+        time: r.time,
+        fields,
     })
 }

@@ -83,10 +83,10 @@ pub trait Fixture: Sized {
     async fn backup_records(&mut self);
     /// Restores the records half from that backup.
     async fn restore_records(&mut self);
-    /// The stored fields document of a record.
-    async fn doc(&self, subject: &str, dataset: &str, id: &str) -> String;
-    /// Overwrites the stored fields document of a record.
-    async fn set_doc(&self, subject: &str, dataset: &str, id: &str, doc: &str);
+    /// The sealed fields of a record, as stored.
+    async fn doc(&self, subject: &str, dataset: &str, id: &str) -> Vec<u8>;
+    /// Overwrites the sealed fields of a record.
+    async fn set_doc(&self, subject: &str, dataset: &str, id: &str, doc: &[u8]);
     /// Rotates the region's KEK in the key file and reopens the store.
     async fn add_kek(&mut self);
     /// Drops old KEKs from the key file and reopens the store.
@@ -130,8 +130,8 @@ impl SqliteFixture {
     }
 }
 
-const DOC_SQL: &str = "SELECT fields FROM records WHERE dataset = $2 AND record_id = $3 AND sid = (SELECT sid FROM subjects WHERE subject = $1)";
-const SET_DOC_SQL: &str = "UPDATE records SET fields = $4 WHERE dataset = $2 AND record_id = $3 AND sid = (SELECT sid FROM subjects WHERE subject = $1)";
+const DOC_SQL: &str = "SELECT sealed FROM records WHERE dataset = $2 AND record_id = $3 AND sid = (SELECT sid FROM subjects WHERE subject = $1)";
+const SET_DOC_SQL: &str = "UPDATE records SET sealed = $4 WHERE dataset = $2 AND record_id = $3 AND sid = (SELECT sid FROM subjects WHERE subject = $1)";
 
 impl Fixture for SqliteFixture {
     type B = SqliteBackend;
@@ -179,7 +179,7 @@ impl Fixture for SqliteFixture {
         self.store = Some(Self::open(self.dir.path()));
     }
 
-    async fn doc(&self, subject: &str, dataset: &str, id: &str) -> String {
+    async fn doc(&self, subject: &str, dataset: &str, id: &str) -> Vec<u8> {
         self.db()
             .query_row(&DOC_SQL.replace('$', "?"), [subject, dataset, id], |r| {
                 r.get(0)
@@ -187,10 +187,13 @@ impl Fixture for SqliteFixture {
             .unwrap()
     }
 
-    async fn set_doc(&self, subject: &str, dataset: &str, id: &str, doc: &str) {
+    async fn set_doc(&self, subject: &str, dataset: &str, id: &str, doc: &[u8]) {
         let n = self
             .db()
-            .execute(&SET_DOC_SQL.replace('$', "?"), [subject, dataset, id, doc])
+            .execute(
+                &SET_DOC_SQL.replace('$', "?"),
+                rusqlite::params![subject, dataset, id, doc],
+            )
             .unwrap();
         assert_eq!(n, 1);
     }
@@ -256,6 +259,7 @@ impl PgFixture {
             format!("{s}_records.subjects"),
             format!("{s}_records.records"),
             format!("{s}_records.access_index"),
+            format!("{s}_records.meta"),
             format!("{s}_keyring.deks"),
         ]
     }
@@ -330,7 +334,8 @@ impl Fixture for PgFixture {
             .batch_execute(&format!(
                 "CREATE SCHEMA {s}_backup;
                  CREATE TABLE {s}_backup.subjects AS SELECT * FROM {s}_records.subjects;
-                 CREATE TABLE {s}_backup.records AS SELECT * FROM {s}_records.records;"
+                 CREATE TABLE {s}_backup.records AS SELECT * FROM {s}_records.records;
+                 CREATE TABLE {s}_backup.meta AS SELECT * FROM {s}_records.meta;"
             ))
             .await
             .unwrap();
@@ -340,16 +345,17 @@ impl Fixture for PgFixture {
         let s = &self.schema;
         self.admin
             .batch_execute(&format!(
-                "DELETE FROM {s}_records.records; DELETE FROM {s}_records.subjects;
-                 INSERT INTO {s}_records.subjects OVERRIDING SYSTEM VALUE SELECT * FROM {s}_backup.subjects;
-                 INSERT INTO {s}_records.records SELECT * FROM {s}_backup.records;"
+                "DELETE FROM {s}_records.records; DELETE FROM {s}_records.subjects; DELETE FROM {s}_records.meta;
+                 INSERT INTO {s}_records.subjects SELECT * FROM {s}_backup.subjects;
+                 INSERT INTO {s}_records.records SELECT * FROM {s}_backup.records;
+                 INSERT INTO {s}_records.meta SELECT * FROM {s}_backup.meta;"
             ))
             .await
             .unwrap();
         self.reopen().await;
     }
 
-    async fn doc(&self, subject: &str, dataset: &str, id: &str) -> String {
+    async fn doc(&self, subject: &str, dataset: &str, id: &str) -> Vec<u8> {
         let sql = DOC_SQL
             .replace(
                 "FROM records",
@@ -366,7 +372,7 @@ impl Fixture for PgFixture {
             .get(0)
     }
 
-    async fn set_doc(&self, subject: &str, dataset: &str, id: &str, doc: &str) {
+    async fn set_doc(&self, subject: &str, dataset: &str, id: &str, doc: &[u8]) {
         let sql = SET_DOC_SQL
             .replace(
                 "UPDATE records",
