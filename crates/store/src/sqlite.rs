@@ -224,7 +224,9 @@ fn wrapped_rows(
 impl Backend for SqliteBackend {
     async fn subject_ids(&self, subjects: Vec<String>) -> Result<Vec<(String, u64)>, Error> {
         self.read(move |db| {
-            let mut stmt = db.prepare_cached("SELECT sid FROM subjects WHERE subject = ?1")?;
+            // One read transaction for all look-ups, not one each.
+            let tx = db.unchecked_transaction()?;
+            let mut stmt = tx.prepare_cached("SELECT sid FROM subjects WHERE subject = ?1")?;
             let mut out = Vec::with_capacity(subjects.len());
             for s in subjects {
                 if let Some(sid) = stmt.query_row(params![s], |r| r.get(0)).optional()? {
@@ -390,8 +392,9 @@ impl Backend for SqliteBackend {
     async fn keys_of(&self, slots: Vec<u64>) -> Result<Vec<(u64, WrappedKey)>, Error> {
         self.run(move |i| {
             let db = lock(&i.keyring);
+            let tx = db.unchecked_transaction()?;
             let mut stmt =
-                db.prepare_cached("SELECT sid, kek_id, wrapped FROM deks WHERE sid = ?1")?;
+                tx.prepare_cached("SELECT sid, kek_id, wrapped FROM deks WHERE sid = ?1")?;
             let mut out = Vec::with_capacity(slots.len());
             for sid in slots {
                 if let Some((_, k)) = stmt.query_row(params![int(sid)?], wrapped).optional()? {

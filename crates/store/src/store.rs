@@ -1,7 +1,7 @@
 //! [`Store`]: checks events against the catalog, seals and opens values,
 //! manages data keys — the same code over every [`Backend`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,11 +120,20 @@ impl<B: Backend> Store<B> {
     /// Unwraps the keys in `slots` (those that hold one).
     async fn data_keys(&self, slots: Vec<u64>) -> Result<HashMap<u64, DataKey>, Error> {
         let mut out = HashMap::with_capacity(slots.len());
-        for (sid, w) in self.backend.keys_of(slots).await? {
+        self.unwrap_into(self.backend.keys_of(slots).await?, &mut out)?;
+        Ok(out)
+    }
+
+    fn unwrap_into(
+        &self,
+        wrapped: Vec<(u64, keys::WrappedKey)>,
+        out: &mut HashMap<u64, DataKey>,
+    ) -> Result<(), Error> {
+        for (sid, w) in wrapped {
             let dek = self.keys.unwrap(&w, &slot_context(sid))?;
             out.insert(sid, DataKey::new(&dek));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Makes `n` data keys in fresh slots from `from`, durably.
@@ -139,13 +148,15 @@ impl<B: Backend> Store<B> {
 
     /// Numbers for `count` new subjects: the next slots that hold a key (a
     /// slot may have lost its key if the records were restored from a
-    /// backup older than an erasure). Returns them and the numbering after.
+    /// backup older than an erasure). Returns them, their keys, and the
+    /// numbering after.
     async fn allocate(
         &self,
         count: usize,
         mut at: Numbering,
-    ) -> Result<(Vec<u64>, Numbering), Error> {
+    ) -> Result<(Vec<u64>, Vec<(u64, keys::WrappedKey)>, Numbering), Error> {
         let mut sids = Vec::with_capacity(count);
+        let mut wrapped = Vec::with_capacity(count);
         while sids.len() < count {
             let want = (count - sids.len()) as u64;
             if at.end < at.next + want {
@@ -154,18 +165,15 @@ impl<B: Backend> Store<B> {
                 self.make_keys(from, n).await?;
                 at.end = from + n;
             }
-            let candidates: Vec<u64> = (at.next..at.next + want).collect();
-            let held: HashSet<u64> = self
+            let held = self
                 .backend
-                .keys_of(candidates.clone())
-                .await?
-                .into_iter()
-                .map(|(sid, _)| sid)
-                .collect();
-            sids.extend(candidates.into_iter().filter(|s| held.contains(s)));
+                .keys_of((at.next..at.next + want).collect())
+                .await?;
+            sids.extend(held.iter().map(|(sid, _)| *sid));
+            wrapped.extend(held);
             at.next += want;
         }
-        Ok((sids, at))
+        Ok((sids, wrapped, at))
     }
 
     /// Stores a batch of events for subjects homed in `home`: all or nothing.
@@ -202,10 +210,11 @@ impl<B: Backend> Store<B> {
             .collect();
         let mut new: Vec<&String> = refs.values().filter(|s| !sids.contains_key(*s)).collect();
         new.sort_unstable();
-        let (fresh, at) = self.allocate(new.len(), at).await?;
+        let (fresh, fresh_keys, at) = self.allocate(new.len(), at).await?;
+        let mut keys = self.data_keys(sids.values().copied().collect()).await?;
+        self.unwrap_into(fresh_keys, &mut keys)?;
         let new_subjects: Vec<(String, u64)> = new.into_iter().cloned().zip(fresh).collect();
         sids.extend(new_subjects.iter().cloned());
-        let keys = self.data_keys(sids.values().copied().collect()).await?;
 
         let mut nonces = Nonces::new()?;
         let mut aad = Vec::with_capacity(128);
