@@ -102,7 +102,52 @@ struct Inner {
     writer: Mutex<Connection>,
     keyring: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    _checkpointer: Checkpointer,
     _lock: File,
+}
+
+/// Folds the records WAL into the database on a thread of its own, so that
+/// commits never wait for a checkpoint (the writer's automatic
+/// checkpoints are off). Passive: it never blocks the writer or readers.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the checkpointer runs.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self, Error> {
+        let db = Connection::open(path)?;
+        db.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        let (stop, wake) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    wake.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // A failed pass is retried at the next tick; the writer
+                    // also checkpoints at close.
+                    let _ = db.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+                }
+            })
+            .map_err(|e| Error::Backend(format!("checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,6 +190,8 @@ impl SqliteBackend {
             why: "the store is open in another process".into(),
         })?;
         let writer = open_db(&dir.join("records.sqlite"), RECORDS_MIGRATIONS)?;
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let checkpointer = Checkpointer::start(&dir.join("records.sqlite"))?;
         let keyring = open_db(&dir.join("keyring.sqlite"), KEYRING_MIGRATIONS)?;
         keyring.execute_batch("PRAGMA secure_delete = ON;")?;
         Ok(SqliteBackend {
@@ -153,6 +200,7 @@ impl SqliteBackend {
                 writer: Mutex::new(writer),
                 keyring: Mutex::new(keyring),
                 readers: Mutex::new(Vec::new()),
+                _checkpointer: checkpointer,
                 _lock: lock_file,
             }),
         })
