@@ -1,10 +1,16 @@
-//! `residency keys …`: a region's key file.
+//! `residency keys …`: a region's key file, and rotation of its
+//! key-encryption key (KEK) over the region's store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use policy::catalog::Catalog;
 use store::keys::FileKeyProvider;
+use store::{Backend, PgBackend, SqliteBackend, Store};
+
+use crate::progress::progress;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum KeysCommand {
@@ -15,9 +21,40 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Rotate the key-encryption key: add a new one to the key file, rewrap
+    /// every data key of the store under it (records are not rewritten),
+    /// then drop the old one. Safe to interrupt: run it again and it picks
+    /// up where it stopped. Stop the region's node first (a SQLite store
+    /// refuses a second process).
+    Rotate {
+        /// The region's key file.
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// PostgreSQL connection string of the keyring database (default:
+        /// the records database).
+        #[arg(long, requires = "postgres")]
+        keyring_postgres: Option<String>,
+        /// Data keys rewrapped per transaction.
+        #[arg(long, default_value_t = 1000)]
+        page: usize,
+    },
 }
 
-pub(crate) fn run(cmd: KeysCommand) -> anyhow::Result<std::process::ExitCode> {
+/// Where a region's store is.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub(crate) struct StoreArgs {
+    /// Directory of a SQLite store.
+    #[arg(long)]
+    sqlite: Option<PathBuf>,
+    /// PostgreSQL connection string of the records database.
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<std::process::ExitCode> {
     match cmd {
         KeysCommand::Init { file } => {
             if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -29,7 +66,72 @@ pub(crate) fn run(cmd: KeysCommand) -> anyhow::Result<std::process::ExitCode> {
                 "created {} (mode 0600); keep it in the region and back it up securely",
                 file.display()
             );
-            Ok(std::process::ExitCode::SUCCESS)
         }
+        KeysCommand::Rotate {
+            file,
+            store,
+            keyring_postgres,
+            page,
+        } => rotate(&file, &store, keyring_postgres.as_deref(), page).await?,
     }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn rotate(
+    file: &Path,
+    at: &StoreArgs,
+    keyring: Option<&str>,
+    page: usize,
+) -> anyhow::Result<()> {
+    // The key file must read before anything changes.
+    FileKeyProvider::open(file)?;
+    match (&at.sqlite, &at.postgres) {
+        (Some(dir), _) => {
+            if !dir.join("records.sqlite").exists() {
+                anyhow::bail!("{} holds no store (no records.sqlite)", dir.display());
+            }
+            rotate_over(SqliteBackend::open(dir)?, file, page).await
+        }
+        (None, Some(records)) => {
+            let keyring = keyring.unwrap_or(records);
+            rotate_over(PgBackend::connect(records, keyring).await?, file, page).await
+        }
+        (None, None) => anyhow::bail!("name the store: --sqlite DIR or --postgres URL"),
+    }
+}
+
+/// With the store open (so that nothing changes if it cannot be): a new
+/// KEK unless a rotation is under way, every data key rewrapped, the old
+/// KEKs dropped.
+async fn rotate_over<B: Backend>(backend: B, file: &Path, page: usize) -> anyhow::Result<()> {
+    let mut keys = FileKeyProvider::open(file)?;
+    let ids = keys.kek_ids();
+    let current = if ids.len() > 1 {
+        let current = ids[ids.len() - 1].to_owned();
+        println!("resuming the rotation to {current}");
+        current
+    } else {
+        let current = keys.add_kek()?;
+        println!("added {current} to {}", file.display());
+        current
+    };
+    // Rewrapping reads no catalog: an empty one will do.
+    let store = Store::new(backend, Arc::new(Catalog::default()), Arc::new(keys));
+    let total = store.keys_to_rewrap().await?;
+    let bar = progress(total, "rewrapping data keys");
+    let done = store.rewrap(page, |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    let done = done.context("rewrapping stopped; run the rotation again to resume")?;
+    let left = store.keys_to_rewrap().await?;
+    if left > 0 {
+        anyhow::bail!("{left} data keys are still under an old KEK; run the rotation again");
+    }
+    drop(store);
+    println!("rewrapped {done} data keys");
+    let retired = FileKeyProvider::open(file)?.retire_old()?;
+    println!(
+        "every data key is under {current}; retired {}",
+        retired.join(", ")
+    );
+    Ok(())
 }

@@ -8,9 +8,9 @@ use std::io::{BufRead, Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use crate::progress::progress;
 use anyhow::{Context as _, bail, ensure};
 use clap::Subcommand;
-use indicatif::{ProgressBar, ProgressStyle};
 use tlog::edge::Edge;
 use tlog::note::{Signer, TYPE_ED25519, Verifier};
 use tlog::reader::CHECKPOINT_PATH;
@@ -187,16 +187,6 @@ fn log_vkey(dir: &Path) -> anyhow::Result<Verifier> {
     load_vkey(
         &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
     )
-}
-
-fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(&format!(
-        "{{spinner}} {what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
-    )) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 async fn append(dir: &Path, file: Option<&Path>) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ mod keys_cmd;
 mod log_cmd;
 mod pii_cmd;
 mod policy_cmd;
+mod progress;
 
 /// An open data-residency platform: regional stores, one gateway per region,
 /// and a transparency log of every access.
@@ -18,7 +19,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create a region's key file.
+    /// Create a region's key file, or rotate its key-encryption key.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
     /// Operate a transparency log: create, append, prove, verify.
@@ -40,7 +41,7 @@ async fn main() -> std::process::ExitCode {
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
         Command::Pii(cmd) => pii_cmd::run(cmd),
-        Command::Keys(cmd) => keys_cmd::run(cmd),
+        Command::Keys(cmd) => keys_cmd::run(cmd).await,
         Command::Policy(cmd) => policy_cmd::run(cmd),
     };
     match result {
