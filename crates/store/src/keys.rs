@@ -143,7 +143,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != 2 * N {
+    // from_str_radix alone would take a sign ("+f").
+    if s.len() != 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; N];
@@ -185,6 +186,16 @@ impl FileKeyProvider {
             why,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses the text of a key file; `path` names it in errors (which
+    /// never quote a key).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
+        let err = |why: String| Error::Keys {
+            path: path.display().to_string(),
+            why,
+        };
         let (mut keks, mut pseudonym) = (Vec::new(), None);
         for (n, line) in text
             .lines()
@@ -193,10 +204,18 @@ impl FileKeyProvider {
         {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
-                ["kek", id, key] => keks.push((
-                    (*id).to_owned(),
-                    unhex(key).ok_or_else(|| err(format!("line {}: bad KEK", n + 1)))?,
-                )),
+                ["kek", id, key] => {
+                    if keks.iter().any(|(k, _)| k == id) {
+                        return Err(err(format!("line {}: KEK {id} listed twice", n + 1)));
+                    }
+                    keks.push((
+                        (*id).to_owned(),
+                        unhex(key).ok_or_else(|| err(format!("line {}: bad KEK", n + 1)))?,
+                    ))
+                }
+                ["pseudonym", _] if pseudonym.is_some() => {
+                    return Err(err(format!("line {}: a second pseudonym secret", n + 1)));
+                }
                 ["pseudonym", key] => {
                     pseudonym = Some(
                         unhex(key)

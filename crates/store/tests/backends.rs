@@ -536,3 +536,36 @@ async fn a_second_process_cannot_open_the_same_sqlite_store() {
     let err = store::SqliteBackend::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("open in another process"), "{err}");
 }
+
+#[test]
+fn key_files_are_parsed_strictly() {
+    let key = "00".repeat(64);
+    let secret = "11".repeat(32);
+    let path = std::path::Path::new("region.keys");
+    let parse = |text: &str| store::keys::FileKeyProvider::parse(path, text).map(|_| ());
+    assert!(parse(&format!("pseudonym {secret}\nkek kek-1 {key}\n")).is_ok());
+    for (text, want) in [
+        (format!("pseudonym {secret}\n"), "no KEK"),
+        (format!("kek kek-1 {key}\n"), "no pseudonym secret"),
+        (
+            format!("pseudonym {secret}\nkek kek-1 +{}\n", &key[1..]),
+            "line 2: bad KEK",
+        ),
+        (
+            format!("pseudonym {secret}\nkek kek-1 {key}\nkek kek-1 {key}\n"),
+            "KEK kek-1 listed twice",
+        ),
+        (
+            format!("pseudonym {secret}\npseudonym {secret}\nkek kek-1 {key}\n"),
+            "a second pseudonym secret",
+        ),
+        (
+            format!("pseudonym {secret}\nkek {key}\n"),
+            "line 2: expected",
+        ),
+    ] {
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+        assert!(!err.contains(&key) && !err.contains(&secret), "{err}");
+    }
+}
