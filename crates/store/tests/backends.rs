@@ -73,6 +73,7 @@ on_both_backends!(
     later_event_for_the_same_record_wins_within_a_batch,
     kek_rotation_is_resumable_and_leaves_records_alone,
     sweep_deletes_only_records_past_their_dataset_retention,
+    the_sweeper_sweeps_on_its_own,
 );
 
 async fn round_trip_under_a_logged_access<F: Fixture>(mut f: F) {
@@ -499,6 +500,54 @@ async fn sweep_deletes_only_records_past_their_dataset_retention<F: Fixture>(f: 
     assert_eq!(
         store.sweep(now).await.unwrap(),
         vec![("network".to_string(), 0)]
+    );
+    f.finish().await;
+}
+
+async fn the_sweeper_sweeps_on_its_own<F: Fixture>(f: F) {
+    let store = f.store();
+    let mut old = event("u1", "network", "old", &[("ip", "192.0.2.1")]);
+    old.time = 0; // 1970: long past the network dataset's 90 days.
+    let refs = store
+        .ingest(
+            "eu-fr",
+            &[old, event("u1", "profile", "p1", &[("phone", PHONE)])],
+        )
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let sweeper = store.run_sweeper(std::time::Duration::from_millis(20), |r| {
+        let _ = tx.send(r.map_err(|e| e.to_string()));
+    });
+    let reports = async {
+        let mut reports = Vec::new();
+        while reports.len() < 3 {
+            reports.push(rx.recv().await.unwrap().unwrap());
+        }
+        reports
+    };
+    let reports = tokio::select! {
+        r = reports => r,
+        () = sweeper => unreachable!("the sweeper runs forever"),
+    };
+    assert_eq!(reports[0], vec![("network".to_string(), 1)]);
+    assert_eq!(reports[2], vec![("network".to_string(), 0)]);
+    let seq = log().await;
+    let access = logged(&seq, &[&refs[0]], &["network", "profile"]).await;
+    assert!(
+        store
+            .read(&access, &refs[0], "network")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .read(&access, &refs[0], "profile")
+            .await
+            .unwrap()
+            .len(),
+        1
     );
     f.finish().await;
 }
