@@ -80,11 +80,10 @@ fn events(n: usize) -> Vec<Event> {
 /// batch's new subjects, the numbering after it, and its rows.
 type RawBatch = (Vec<(String, u64)>, u64, Vec<SealedRecord>);
 
-fn clear_batches(
-    events: &[Event],
-    batch: usize,
-    subject: &dyn Fn(&str) -> String,
-) -> Vec<RawBatch> {
+/// How a raw baseline names subjects.
+type Naming<'a> = &'a dyn Fn(&str) -> String;
+
+fn clear_batches(events: &[Event], batch: usize, subject: Naming<'_>) -> Vec<RawBatch> {
     let mut sids: HashMap<&str, u64> = HashMap::new();
     events
         .chunks(batch)
@@ -134,8 +133,7 @@ async fn measure<B: Backend>(
     let mut out = [enc, 0.0, 0.0];
     let app_ids = |u: &str| u.to_owned();
     let pseudonyms = |u: &str| store.subject_ref(u);
-    let baselines: [(&B, &dyn Fn(&str) -> String); 2] =
-        [(&raw, &app_ids), (&raw_pseudonymised, &pseudonyms)];
+    let baselines: [(&B, Naming<'_>); 2] = [(&raw, &app_ids), (&raw_pseudonymised, &pseudonyms)];
     for (i, (backend, subject)) in baselines.into_iter().enumerate() {
         // Rows are prepared outside the clock: raw pays for no work of its own.
         let batches = clear_batches(events, batch, subject);
