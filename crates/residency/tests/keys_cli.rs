@@ -52,14 +52,22 @@ fn open_store(dir: &std::path::Path) -> store::Store<store::SqliteBackend> {
     )
 }
 
-fn rotate(dir: &std::path::Path) -> std::process::Output {
+/// `residency keys rotate --file KEYS` with the store's arguments.
+fn rotate_with(keys: &std::path::Path, store: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_residency"))
         .args(["keys", "rotate", "--file"])
-        .arg(dir.join("region.keys"))
-        .arg("--sqlite")
-        .arg(dir)
+        .arg(keys)
+        .args(store)
         .output()
         .unwrap()
+}
+
+/// Rotates the SQLite store in `dir` with the key file beside it.
+fn rotate(dir: &std::path::Path) -> std::process::Output {
+    rotate_with(
+        &dir.join("region.keys"),
+        &["--sqlite".as_ref(), dir.as_os_str()],
+    )
 }
 
 /// Reads every subject's phone back through a logged access.
@@ -160,13 +168,7 @@ fn rotate_without_a_store_says_what_is_missing() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("key file"), "{stderr}");
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .args(["keys", "rotate", "--file"])
-        .arg(dir.path().join("region.keys"))
-        .arg("--sqlite")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = rotate(dir.path());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("holds no store"), "{stderr}");
@@ -208,12 +210,7 @@ async fn rotate_over_postgres() {
         };
         store.ingest("eu-fr", &[e]).await.unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .args(["keys", "rotate", "--file"])
-        .arg(&keyfile)
-        .args(["--postgres", &conninfo])
-        .output()
-        .unwrap();
+    let out = rotate_with(&keyfile, &["--postgres".as_ref(), conninfo.as_ref()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -12,6 +12,16 @@ use std::future::Future;
 use crate::Error;
 use crate::keys::WrappedKey;
 
+/// A subject number or log index as the databases store it (signed 64-bit).
+pub(crate) fn int(n: u64) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::Rejected(format!("number {n} out of range")))
+}
+
+/// A stored integer that must not be negative.
+pub(crate) fn uint(n: i64) -> Result<u64, Error> {
+    u64::try_from(n).map_err(|_| Error::Schema(format!("negative number {n} stored")))
+}
+
 /// A record as stored: the subject as its number, public fields in
 /// clear, the others sealed together under the subject's data key.
 #[derive(Clone, Debug, PartialEq, Eq)]

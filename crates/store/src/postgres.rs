@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Error;
-use crate::backend::{Backend, SealedRecord};
+use crate::backend::{Backend, SealedRecord, int, uint};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of the records database, applied in order and
@@ -56,16 +56,6 @@ CREATE TABLE deks (
     wrapped BYTEA NOT NULL
 );
 "];
-
-/// A subject number or log index as PostgreSQL stores it.
-fn int(n: u64) -> Result<i64, Error> {
-    i64::try_from(n).map_err(|_| Error::Rejected(format!("number {n} out of range")))
-}
-
-/// A stored integer that must not be negative.
-fn uint(n: i64) -> Result<u64, Error> {
-    u64::try_from(n).map_err(|_| Error::Schema(format!("negative number {n} stored")))
-}
 
 fn ints(ns: &[u64]) -> Result<Vec<i64>, Error> {
     ns.iter().map(|n| int(*n)).collect()

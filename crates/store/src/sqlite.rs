@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
-use crate::backend::{Backend, SealedRecord};
+use crate::backend::{Backend, SealedRecord, int, uint};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of `records.sqlite`, applied in order and counted in
@@ -59,16 +59,6 @@ CREATE TABLE deks (
     wrapped BLOB NOT NULL
 );
 "];
-
-/// A subject number or log index as SQLite stores it.
-fn int(n: u64) -> Result<i64, Error> {
-    i64::try_from(n).map_err(|_| Error::Rejected(format!("number {n} out of range")))
-}
-
-/// A stored integer that must not be negative.
-fn uint(n: i64) -> Result<u64, Error> {
-    u64::try_from(n).map_err(|_| Error::Schema(format!("negative number {n} stored")))
-}
 
 fn open_db(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
     let mut db = Connection::open(path)?;

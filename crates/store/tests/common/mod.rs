@@ -87,10 +87,18 @@ pub trait Fixture: Sized {
     async fn doc(&self, subject: &str, dataset: &str, id: &str) -> Vec<u8>;
     /// Overwrites the sealed fields of a record.
     async fn set_doc(&self, subject: &str, dataset: &str, id: &str, doc: &[u8]);
+    /// The region's key file.
+    fn key_file(&self) -> PathBuf;
     /// Rotates the region's KEK in the key file and reopens the store.
-    async fn add_kek(&mut self);
+    async fn add_kek(&mut self) {
+        keys(&self.key_file()).add_kek().unwrap();
+        self.reopen().await;
+    }
     /// Drops old KEKs from the key file and reopens the store.
-    async fn retire_old_keks(&mut self);
+    async fn retire_old_keks(&mut self) {
+        keys(&self.key_file()).retire_old().unwrap();
+        self.reopen().await;
+    }
     /// Removes what the fixture made outside its temporary directory.
     async fn finish(self) {}
 }
@@ -198,20 +206,8 @@ impl Fixture for SqliteFixture {
         assert_eq!(n, 1);
     }
 
-    async fn add_kek(&mut self) {
-        self.store = None;
-        keys(&self.dir.path().join("region.keys"))
-            .add_kek()
-            .unwrap();
-        self.store = Some(Self::open(self.dir.path()));
-    }
-
-    async fn retire_old_keks(&mut self) {
-        self.store = None;
-        keys(&self.dir.path().join("region.keys"))
-            .retire_old()
-            .unwrap();
-        self.store = Some(Self::open(self.dir.path()));
+    fn key_file(&self) -> PathBuf {
+        self.dir.path().join("region.keys")
     }
 }
 
@@ -245,7 +241,7 @@ pub fn pg_configs(url: &str, schema: &str) -> (tokio_postgres::Config, tokio_pos
 
 impl PgFixture {
     async fn open(&self) -> Store<PgBackend> {
-        let keys = keys(&self.dir.path().join("region.keys"));
+        let keys = keys(&self.key_file());
         let backend = PgBackend::with_configs(&self.records, &self.keyring)
             .await
             .unwrap();
@@ -390,20 +386,8 @@ impl Fixture for PgFixture {
         assert_eq!(n, 1);
     }
 
-    async fn add_kek(&mut self) {
-        self.store = None;
-        keys(&self.dir.path().join("region.keys"))
-            .add_kek()
-            .unwrap();
-        self.reopen().await;
-    }
-
-    async fn retire_old_keks(&mut self) {
-        self.store = None;
-        keys(&self.dir.path().join("region.keys"))
-            .retire_old()
-            .unwrap();
-        self.reopen().await;
+    fn key_file(&self) -> PathBuf {
+        self.dir.path().join("region.keys")
     }
 
     async fn finish(self) {
