@@ -3,6 +3,12 @@
 //! itself made only by the log's sequencer — and the very entry it
 //! sequenced. The store then checks that the entry names the subject and
 //! dataset being read.
+//!
+//! An entry names its subjects either as a list (`subjects`) or, for large
+//! sets, by the root of a Merkle tree over them (`subjects_root`, see
+//! [`subject_set_root`]): the log then does not even reveal who was in the
+//! set, yet one subject can later be shown to be covered by an inclusion
+//! proof.
 
 use std::collections::BTreeSet;
 
@@ -11,11 +17,29 @@ use serde::Deserialize;
 use crate::Error;
 
 /// The part of a log entry the store reads: whom and what it covers.
-/// (Log entries carry more; the node's schema embeds these two lists.)
+/// (Log entries carry more; the node's schema embeds these fields.)
 #[derive(Deserialize)]
 struct Scope {
+    #[serde(default)]
     subjects: Vec<String>,
+    #[serde(default)]
+    subjects_root: Option<String>,
     datasets: Vec<String>,
+}
+
+/// The root committing to a set of subjects: the RFC 6962 Merkle tree hash
+/// over the pseudonyms, sorted and without duplicates, each leaf the
+/// pseudonym's bytes. Returns the sorted set with the root.
+pub fn subject_set_root(subjects: &[String]) -> (Vec<String>, tlog::Hash) {
+    let mut set = subjects.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    let mut tree = tlog::merkle::MemoryTree::new();
+    for s in &set {
+        tree.push(tlog::leaf_hash(s.as_bytes()));
+    }
+    let root = tree.root(tree.size());
+    (set, root)
 }
 
 /// Proof that an access to some subjects' datasets was sequenced in the log.
@@ -41,22 +65,57 @@ pub struct LoggedAccess {
 
 impl LoggedAccess {
     /// Checks that `entry` is the entry `sequenced` acknowledges and reads
-    /// the subjects (pseudonyms) and datasets it names.
+    /// the subjects (pseudonyms) and datasets it lists.
     pub fn new(sequenced: &tlog::Sequenced, entry: &[u8]) -> Result<Self, Error> {
+        let scope = Self::scope(sequenced, entry)?;
+        if scope.subjects_root.is_some() {
+            return Err(Error::NotLogged(
+                "the entry names its subjects by a root: give the set".into(),
+            ));
+        }
+        Ok(LoggedAccess {
+            index: sequenced.index(),
+            subjects: scope.subjects.into_iter().collect(),
+            datasets: scope.datasets.into_iter().collect(),
+        })
+    }
+
+    /// Like [`LoggedAccess::new`] for an entry that names its subjects by
+    /// `subjects_root`: `subjects` must be the very set the root commits to.
+    pub fn with_subjects(
+        sequenced: &tlog::Sequenced,
+        entry: &[u8],
+        subjects: &[String],
+    ) -> Result<Self, Error> {
+        let scope = Self::scope(sequenced, entry)?;
+        let Some(root) = scope.subjects_root else {
+            return Self::new(sequenced, entry);
+        };
+        let (set, computed) = subject_set_root(subjects);
+        if computed.to_hex() != root {
+            return Err(Error::NotLogged(format!(
+                "the {} subjects given are not the set log entry {} commits to",
+                set.len(),
+                sequenced.index()
+            )));
+        }
+        Ok(LoggedAccess {
+            index: sequenced.index(),
+            subjects: set.into_iter().collect(),
+            datasets: scope.datasets.into_iter().collect(),
+        })
+    }
+
+    fn scope(sequenced: &tlog::Sequenced, entry: &[u8]) -> Result<Scope, Error> {
         if !sequenced.is_entry(entry) {
             return Err(Error::NotLogged(
                 "the entry is not the one the log sequenced".into(),
             ));
         }
-        let scope: Scope = serde_json::from_slice(entry).map_err(|e| {
+        serde_json::from_slice(entry).map_err(|e| {
             Error::NotLogged(format!(
                 "the entry does not name subjects and datasets: {e}"
             ))
-        })?;
-        Ok(LoggedAccess {
-            index: sequenced.index(),
-            subjects: scope.subjects.into_iter().collect(),
-            datasets: scope.datasets.into_iter().collect(),
         })
     }
 

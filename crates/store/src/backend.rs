@@ -80,12 +80,18 @@ pub trait Backend: Send + Sync + 'static {
     /// The region a subject is homed in, if the directory knows it.
     fn home(&self, subject: String) -> impl Future<Output = Result<Option<String>, Error>> + Send;
 
-    /// Records that log entry `log_index` touched `subject`.
+    /// Records that log entry `log_index` touched `subjects` (one transaction).
     fn note_access(
         &self,
-        subject: String,
+        subjects: Vec<String>,
         log_index: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The subjects homed here with records in `dataset`, in pseudonym order.
+    fn subjects_with(
+        &self,
+        dataset: String,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 
     /// The log entries that touched `subject`, in log order.
     fn accesses(&self, subject: String) -> impl Future<Output = Result<Vec<u64>, Error>> + Send;

@@ -27,7 +27,7 @@ mod store;
 
 use std::collections::BTreeMap;
 
-pub use access::LoggedAccess;
+pub use access::{LoggedAccess, subject_set_root};
 pub use backend::Backend;
 pub use error::Error;
 pub use postgres::PgBackend;

@@ -263,16 +263,30 @@ impl Backend for PgBackend {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn note_access(&self, subject: String, log_index: u64) -> Result<(), Error> {
+    async fn note_access(&self, subjects: Vec<String>, log_index: u64) -> Result<(), Error> {
         self.writer
             .lock()
             .await
             .execute(
-                "INSERT INTO access_index (subject, log_index) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&subject, &int(log_index)?],
+                "INSERT INTO access_index (subject, log_index) \
+                 SELECT s, $2 FROM UNNEST($1::text[]) AS s ON CONFLICT DO NOTHING",
+                &[&subjects, &int(log_index)?],
             )
             .await?;
         Ok(())
+    }
+
+    async fn subjects_with(&self, dataset: String) -> Result<Vec<String>, Error> {
+        let rows = self
+            .reader
+            .query(
+                "SELECT s.subject FROM subjects s WHERE EXISTS \
+                 (SELECT 1 FROM records r WHERE r.sid = s.sid AND r.dataset = $1) \
+                 ORDER BY s.subject",
+                &[&dataset],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn accesses(&self, subject: String) -> Result<Vec<u64>, Error> {

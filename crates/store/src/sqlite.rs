@@ -362,15 +362,34 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn note_access(&self, subject: String, log_index: u64) -> Result<(), Error> {
+    async fn note_access(&self, subjects: Vec<String>, log_index: u64) -> Result<(), Error> {
         let index = int(log_index)?;
         self.run(move |i| {
-            lock(&i.writer)
-                .prepare_cached(
+            let mut db = lock(&i.writer);
+            let tx = db.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO access_index (subject, log_index) VALUES (?1, ?2)",
-                )?
-                .execute(params![subject, index])?;
+                )?;
+                for subject in &subjects {
+                    insert.execute(params![subject, index])?;
+                }
+            }
+            tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn subjects_with(&self, dataset: String) -> Result<Vec<String>, Error> {
+        self.read(move |db| {
+            let mut q = db.prepare_cached(
+                "SELECT s.subject FROM subjects s WHERE EXISTS \
+                 (SELECT 1 FROM records r WHERE r.sid = s.sid AND r.dataset = ?1) \
+                 ORDER BY s.subject",
+            )?;
+            let rows = q.query_map(params![dataset], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })
         .await
     }

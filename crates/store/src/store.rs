@@ -289,12 +289,15 @@ impl<B: Backend> Store<B> {
         self.backend.home(subject.to_owned()).await
     }
 
-    /// Records that log entry `log_index` touched `subject` (for "who
+    /// Records that log entry `log_index` touched `subjects` (for "who
     /// accessed my data").
-    pub async fn note_access(&self, subject: &str, log_index: u64) -> Result<(), Error> {
-        self.backend
-            .note_access(subject.to_owned(), log_index)
-            .await
+    pub async fn note_access(&self, subjects: &[String], log_index: u64) -> Result<(), Error> {
+        self.backend.note_access(subjects.to_vec(), log_index).await
+    }
+
+    /// The subjects homed here with records in `dataset`, in pseudonym order.
+    pub async fn subjects_with(&self, dataset: &str) -> Result<Vec<String>, Error> {
+        self.backend.subjects_with(dataset.to_owned()).await
     }
 
     /// The log entries that touched `subject`, in log order.

@@ -74,7 +74,56 @@ on_both_backends!(
     kek_rotation_is_resumable_and_leaves_records_alone,
     sweep_deletes_only_records_past_their_dataset_retention,
     the_sweeper_sweeps_on_its_own,
+    subjects_are_listed_by_dataset,
+    an_access_logged_by_subject_set_root_reads_only_that_set,
 );
+
+async fn subjects_are_listed_by_dataset<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    let mut both = vec![subject.clone(), other];
+    both.sort();
+    assert_eq!(f.store().subjects_with("profile").await.unwrap(), both);
+    assert_eq!(
+        f.store().subjects_with("device").await.unwrap(),
+        vec![subject]
+    );
+    assert!(f.store().subjects_with("social").await.unwrap().is_empty());
+}
+
+async fn an_access_logged_by_subject_set_root_reads_only_that_set<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    let set = vec![subject.clone(), "t1.someone-else".to_string()];
+    let (_, root) = store::subject_set_root(&set);
+    let entry = serde_json::to_vec(&serde_json::json!({
+        "kind": "transfer", "subjects_root": root.to_hex(), "subject_count": 2, "datasets": ["profile"],
+    }))
+    .unwrap();
+    let seq = log().await;
+    let s = seq.add(entry.clone()).await.unwrap();
+    assert!(
+        matches!(
+            store::LoggedAccess::new(&s, &entry),
+            Err(Error::NotLogged(_))
+        ),
+        "a rooted entry needs its set"
+    );
+    let wrong = vec![subject.clone(), other.clone()];
+    assert!(matches!(
+        store::LoggedAccess::with_subjects(&s, &entry, &wrong),
+        Err(Error::NotLogged(_))
+    ));
+    // Order and duplicates do not matter: the root is over the sorted set.
+    let given = vec![set[1].clone(), subject.clone(), subject.clone()];
+    let access = store::LoggedAccess::with_subjects(&s, &entry, &given).unwrap();
+    let profile = f.store().read(&access, &subject, "profile").await.unwrap();
+    assert_eq!(profile[0].fields["phone"], PHONE);
+    assert!(matches!(
+        f.store().read(&access, &other, "profile").await,
+        Err(Error::NotLogged(_))
+    ));
+}
 
 async fn round_trip_under_a_logged_access<F: Fixture>(mut f: F) {
     let subject = seed(f.store()).await;
@@ -97,15 +146,15 @@ async fn round_trip_under_a_logged_access<F: Fixture>(mut f: F) {
     assert_eq!(device[0].fields["os_version"], "17.4.1");
     let later = logged(&seq, &[&subject], &["profile"]).await;
     f.store()
-        .note_access(&subject, later.index())
+        .note_access(std::slice::from_ref(&subject), later.index())
         .await
         .unwrap();
     f.store()
-        .note_access(&subject, access.index())
+        .note_access(std::slice::from_ref(&subject), access.index())
         .await
         .unwrap();
     f.store()
-        .note_access(&subject, access.index())
+        .note_access(std::slice::from_ref(&subject), access.index())
         .await
         .unwrap();
     assert_eq!(
