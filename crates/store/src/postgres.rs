@@ -116,15 +116,25 @@ impl std::fmt::Debug for PgBackend {
     }
 }
 
+fn parse_url(what: &str, url: &str) -> Result<Config, Error> {
+    url.parse::<Config>()
+        .map_err(|e| Error::Schema(format!("{what} connection string: {e}")))
+}
+
 impl PgBackend {
     /// Connects to the records and keyring databases (connection strings in
     /// either the `postgresql://` or the `key=value` form) and migrates them.
     pub async fn connect(records: &str, keyring: &str) -> Result<Self, Error> {
-        let parse = |what: &str, s: &str| {
-            s.parse::<Config>()
-                .map_err(|e| Error::Schema(format!("{what} connection string: {e}")))
-        };
-        Self::with_configs(&parse("records", records)?, &parse("keyring", keyring)?).await
+        Self::with_configs(
+            &parse_url("records", records)?,
+            &parse_url("keyring", keyring)?,
+        )
+        .await
+    }
+
+    /// Checks a connection string without connecting.
+    pub fn check_url(url: &str) -> Result<(), Error> {
+        parse_url("PostgreSQL", url).map(drop)
     }
 
     /// Like [`PgBackend::connect`], from parsed configurations.

@@ -1,0 +1,258 @@
+//! The cluster file: every region's deployment (listen address, public URL,
+//! store, log directory, key file, node credential), the policy directory
+//! and the limits. One file for the whole cluster, so every node knows its
+//! peers; `residency serve --region ID` picks its own entry.
+//!
+//! Jurisdiction, location and the residency rule (country → region) are
+//! not repeated here: they are the policy bundle's `regions.toml`, which is
+//! logged, so a monitor replays decisions with the very rule in force. The
+//! cluster file must name exactly the bundle's regions.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The cluster file as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    policy: PathBuf,
+    regions: BTreeMap<String, RegionFile>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegionFile {
+    listen: SocketAddr,
+    url: String,
+    store: String,
+    #[serde(default)]
+    keyring: Option<String>,
+    log: PathBuf,
+    keys: PathBuf,
+    token: String,
+}
+
+/// Limits every node applies.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub body_bytes: usize,
+    /// Requests per second each principal may make (sustained).
+    pub requests_per_second: u32,
+    /// Requests a principal may make in a burst.
+    pub burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: 16 * 1024 * 1024,
+            requests_per_second: 5_000,
+            burst: 10_000,
+        }
+    }
+}
+
+/// Where a region keeps its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite store in this directory.
+    Sqlite(PathBuf),
+    /// PostgreSQL: the records' and the keyring's connection strings.
+    Postgres {
+        /// Records half.
+        records: String,
+        /// Keyring half (the records' database when not given apart).
+        keyring: String,
+    },
+}
+
+/// One region's deployment.
+#[derive(Clone, Debug)]
+pub struct RegionConfig {
+    /// Region id, e.g. `eu-fr`.
+    pub id: String,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL other nodes and clients reach it at.
+    pub url: String,
+    /// Its store.
+    pub store: StoreLocation,
+    /// Its log directory (tiles, checkpoint, `log.key`).
+    pub log: PathBuf,
+    /// Its key file (`residency keys init`).
+    pub keys: PathBuf,
+    /// Reference (`env:NAME` or `file:PATH`) to the credential the node
+    /// presents when it forwards to a peer, and peers check.
+    pub token: String,
+}
+
+/// The loaded cluster file, paths resolved against its directory.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The policy directory.
+    pub policy: PathBuf,
+    /// Regions by id.
+    pub regions: BTreeMap<String, RegionConfig>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+impl ClusterConfig {
+    /// Reads and checks a cluster file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            file: path.display().to_string(),
+            field: String::new(),
+            why: e.to_string(),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses a cluster file's text; `path` names it in errors and anchors
+    /// relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
+        let file = path.display().to_string();
+        let bad = |field: String, why: String| Error::Config {
+            file: file.clone(),
+            field,
+            why,
+        };
+        let raw: ClusterFile = toml::from_str(text)
+            .map_err(|e| bad(String::new(), e.to_string().trim_end().replace('\n', " ")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let at = |p: &Path| base.join(p);
+        if raw.regions.is_empty() {
+            return Err(bad("regions".into(), "no region is configured".into()));
+        }
+        if raw.limits.body_bytes == 0 || raw.limits.requests_per_second == 0 {
+            return Err(bad(
+                "limits".into(),
+                "body_bytes and requests_per_second must be above 0".into(),
+            ));
+        }
+        let mut regions = BTreeMap::new();
+        for (id, r) in raw.regions {
+            let field = |name: &str| format!("regions.{id}.{name}");
+            if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                return Err(bad(
+                    field("url"),
+                    "must start with http:// or https://".into(),
+                ));
+            }
+            let store = parse_store(&r.store, base).map_err(|why| bad(field("store"), why))?;
+            let store = match (store, r.keyring) {
+                (s @ StoreLocation::Sqlite(_), None) => s,
+                (StoreLocation::Postgres { records, .. }, Some(k)) => {
+                    let keyring = k.strip_prefix("postgres:").ok_or_else(|| {
+                        bad(
+                            field("keyring"),
+                            "must be `postgres:<connection string>`".into(),
+                        )
+                    })?;
+                    StoreLocation::Postgres {
+                        records,
+                        keyring: keyring.to_owned(),
+                    }
+                }
+                (s @ StoreLocation::Postgres { .. }, None) => s,
+                (StoreLocation::Sqlite(_), Some(_)) => {
+                    return Err(bad(
+                        field("keyring"),
+                        "only a PostgreSQL store takes a separate keyring".into(),
+                    ));
+                }
+            };
+            if !r.token.starts_with("env:") && !r.token.starts_with("file:") {
+                return Err(bad(
+                    field("token"),
+                    "must be a reference, `env:NAME` or `file:PATH`, never the secret".into(),
+                ));
+            }
+            let token = match r.token.strip_prefix("file:") {
+                Some(p) => format!("file:{}", at(Path::new(p)).display()),
+                None => r.token,
+            };
+            regions.insert(
+                id.clone(),
+                RegionConfig {
+                    url: r.url.trim_end_matches('/').to_owned(),
+                    id,
+                    listen: r.listen,
+                    store,
+                    log: at(&r.log),
+                    keys: at(&r.keys),
+                    token,
+                },
+            );
+        }
+        Ok(ClusterConfig {
+            file: path.to_owned(),
+            policy: at(&raw.policy),
+            regions,
+            limits: raw.limits,
+        })
+    }
+
+    /// Checks that the cluster names exactly the policy bundle's regions.
+    pub fn check_against(&self, bundle: &policy::Bundle) -> Result<(), Error> {
+        let ours: Vec<&String> = self.regions.keys().collect();
+        let theirs: Vec<&String> = bundle.regions.regions.keys().collect();
+        if ours != theirs {
+            return Err(Error::Config {
+                file: self.file.display().to_string(),
+                field: "regions".into(),
+                why: format!(
+                    "the cluster has regions {ours:?} but the policy's regions.toml has {theirs:?}"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_store(spec: &str, base: &Path) -> Result<StoreLocation, String> {
+    if let Some(dir) = spec.strip_prefix("sqlite:") {
+        if dir.is_empty() {
+            return Err("`sqlite:` needs a directory".into());
+        }
+        Ok(StoreLocation::Sqlite(base.join(dir)))
+    } else if let Some(url) = spec.strip_prefix("postgres:") {
+        store::PgBackend::check_url(url).map_err(|e| e.to_string())?;
+        Ok(StoreLocation::Postgres {
+            records: url.to_owned(),
+            keyring: url.to_owned(),
+        })
+    } else {
+        Err("must be `sqlite:<directory>` or `postgres:<connection string>`".into())
+    }
+}
+
+/// Resolves a credential reference (`env:NAME`, `file:PATH`) to the secret.
+/// Errors name the reference, never a value.
+pub fn resolve_secret(reference: &str) -> Result<String, String> {
+    let secret = if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?
+    } else {
+        return Err(format!(
+            "{reference:?} is not a reference (`env:NAME` or `file:PATH`)"
+        ));
+    };
+    let secret = secret.trim().to_owned();
+    if secret.len() < 16 {
+        return Err(format!("{reference} holds fewer than 16 characters"));
+    }
+    Ok(secret)
+}

@@ -1,0 +1,272 @@
+//! Log entries: what the gateway writes to its region's log before it
+//! releases anything, in canonical JSON. The schema is documented in
+//! `docs/log-entries.md`; the monitor reads entries with this same type.
+//!
+//! Canonical form: UTF-8 JSON with no insignificant white space, object
+//! keys sorted, integers only (RFC 8785, JCS, for the ASCII keys and
+//! integer numbers used here), so that one entry has one encoding and its
+//! hash is stable.
+
+use std::collections::BTreeMap;
+
+use pseudo::Transform;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Version of the entry schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Above this many subjects, an entry names them by the root of a Merkle
+/// tree over their pseudonyms instead of listing them.
+pub const MAX_LISTED_SUBJECTS: usize = 32;
+
+/// What an entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A decided request: read, transfer, aggregate, re-identification,
+    /// export or erasure, allowed or denied.
+    Access,
+    /// The policy bundle in force from here on.
+    PolicyBundle,
+}
+
+/// Who asked, and from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalRef {
+    /// Principal id.
+    pub id: String,
+    /// Country the principal is located in.
+    pub location: String,
+}
+
+/// One log entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Schema version ([`SCHEMA_VERSION`]).
+    pub v: u32,
+    /// What the entry records.
+    pub kind: Kind,
+    /// When, RFC 3339 in UTC, to the second.
+    pub time: String,
+    /// The region whose log this is.
+    pub region: String,
+    /// Hash of the policy bundle the decision was made with (or, for a
+    /// policy-bundle entry, of the bundle it carries).
+    pub bundle: String,
+    /// The bundle's canonical content (policy-bundle entries only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_content: Option<Value>,
+    /// Who asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<PrincipalRef>,
+    /// The action as decided: `read`, `transfer` (a read from outside the
+    /// jurisdiction is one), `aggregate`, `reidentify`, `export`, `erase`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Purpose given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub purpose: String,
+    /// Destination jurisdiction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// Legal basis (transfer tool) as checked, for an allowed transfer; as
+    /// named, for a denied one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
+    /// Datasets covered.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Fields asked for (`dataset.field`) and, when allowed, the transform
+    /// each leaves with; `null` when denied.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Option<Transform>>,
+    /// Subjects covered, as keyed pseudonyms (up to [`MAX_LISTED_SUBJECTS`]).
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// For larger sets: the Merkle root over the pseudonyms
+    /// (`store::subject_set_root`), hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects_root: Option<String>,
+    /// How many subjects are covered.
+    #[serde(default)]
+    pub subject_count: u64,
+    /// SHA-256 of the justification given for a re-identification, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification_digest: Option<String>,
+    /// `allow` or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// Why, in plain words (no personal data).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// Ids of the policies that determined the outcome.
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+impl Entry {
+    /// An entry of `kind` with only the common fields set.
+    pub fn new(kind: Kind, region: &str, bundle: &str, time: String) -> Self {
+        Entry {
+            v: SCHEMA_VERSION,
+            kind,
+            time,
+            region: region.to_owned(),
+            bundle: bundle.to_owned(),
+            bundle_content: None,
+            principal: None,
+            action: None,
+            purpose: String::new(),
+            destination: None,
+            legal_basis: None,
+            datasets: Vec::new(),
+            fields: BTreeMap::new(),
+            subjects: Vec::new(),
+            subjects_root: None,
+            subject_count: 0,
+            justification_digest: None,
+            decision: None,
+            reasons: Vec::new(),
+            policies: Vec::new(),
+        }
+    }
+
+    /// Names `subjects` (pseudonyms): listed when few, else by their root.
+    /// Returns the sorted set, which a rooted entry needs to be opened.
+    pub fn cover(&mut self, subjects: &[String]) -> Vec<String> {
+        let (set, root) = store::subject_set_root(subjects);
+        self.subject_count = set.len() as u64;
+        if set.len() <= MAX_LISTED_SUBJECTS {
+            self.subjects = set.clone();
+            self.subjects_root = None;
+        } else {
+            self.subjects = Vec::new();
+            self.subjects_root = Some(root.to_hex());
+        }
+        set
+    }
+
+    /// The canonical encoding.
+    pub fn to_canonical(&self) -> Vec<u8> {
+        // Serialising this type cannot fail: every map has string keys.
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        canonical(&value)
+    }
+
+    /// Parses an entry (outside input: errors, never panics).
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// The canonical encoding of a JSON value: keys sorted, no white space.
+pub fn canonical(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_scalar(&Value::String(k.clone()), out);
+                out.push(b':');
+                write_canonical(&map[k], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &Value, out: &mut Vec<u8>) {
+    // Writing a scalar into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// SHA-256 of bytes, hex.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth_and_has_no_white_space() {
+        let v: Value = serde_json::from_str(r#"{"b": [ {"z":1, "a":"é\n"} ], "a": null}"#).unwrap();
+        assert_eq!(
+            String::from_utf8(canonical(&v)).unwrap(),
+            r#"{"a":null,"b":[{"a":"é\n","z":1}]}"#
+        );
+    }
+
+    #[test]
+    fn entries_round_trip_through_their_canonical_form() {
+        let mut e = Entry::new(Kind::Access, "eu-fr", "abc", "2026-11-25T00:00:00Z".into());
+        e.action = Some("transfer".into());
+        e.fields
+            .insert("profile.phone".into(), Some(Transform::Drop));
+        e.fields.insert("device.language".into(), None);
+        e.cover(&["t1.b".into(), "t1.a".into(), "t1.a".into()]);
+        let bytes = e.to_canonical();
+        let back = Entry::parse(&bytes).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.to_canonical(), bytes);
+        assert_eq!(back.subjects, vec!["t1.a", "t1.b"]);
+        assert_eq!(back.subject_count, 2);
+    }
+
+    #[test]
+    fn large_subject_sets_are_named_by_their_root_only() {
+        let mut e = Entry::new(Kind::Access, "eu-fr", "abc", "t".into());
+        let subjects: Vec<String> = (0..100).map(|i| format!("t1.s{i:03}")).collect();
+        let set = e.cover(&subjects);
+        assert_eq!(set.len(), 100);
+        assert!(e.subjects.is_empty());
+        let text = String::from_utf8(e.to_canonical()).unwrap();
+        assert!(
+            !text.contains("t1.s0"),
+            "no pseudonym of a large set is listed"
+        );
+        assert_eq!(
+            e.subjects_root.as_deref(),
+            Some(store::subject_set_root(&subjects).1.to_hex().as_str())
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(
+            Entry::parse(
+                br#"{"v":1,"kind":"access","time":"t","region":"r","bundle":"b","extra":1}"#
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Prometheus metrics of a node: requests, decisions by outcome, transfers
+//! by destination, log size, sequencing latency.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a request count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Route, e.g. `/v1/transfer`.
+    pub route: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// Labels of a decision count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// Action as decided.
+    pub action: String,
+    /// `allow` or `deny`.
+    pub outcome: String,
+}
+
+/// Labels of a transfer count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransferLabels {
+    /// Destination jurisdiction.
+    pub destination: String,
+}
+
+/// A node's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route and status.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Decisions by action and outcome.
+    pub decisions: Family<DecisionLabels, Counter>,
+    /// Allowed transfers by destination jurisdiction.
+    pub transfers: Family<TransferLabels, Counter>,
+    /// Entries in the log.
+    pub log_size: Gauge,
+    /// Seconds from submitting an entry to its acknowledgement.
+    pub sequencing: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("residency");
+        let requests = Family::default();
+        let decisions = Family::default();
+        let transfers = Family::default();
+        let log_size = Gauge::default();
+        let sequencing = Histogram::new(exponential_buckets(0.000_5, 2.0, 14));
+        registry.register(
+            "requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "decisions",
+            "Policy decisions by action and outcome",
+            decisions.clone(),
+        );
+        registry.register(
+            "transfers",
+            "Allowed transfers by destination jurisdiction",
+            transfers.clone(),
+        );
+        registry.register("log_size", "Entries in the region's log", log_size.clone());
+        registry.register(
+            "sequencing_seconds",
+            "Time to sequence a log entry durably",
+            sequencing.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            decisions,
+            transfers,
+            log_size,
+            sequencing,
+        }
+    }
+}
+
+impl Metrics {
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,1096 @@
+//! What a region does, without HTTP: ingest and routing to home regions,
+//! and every release of data — each decided by policy, logged, and only
+//! then decrypted and transformed.
+//!
+//! The order of a release is fixed: decide → append the entry and wait
+//! until it is durably sequenced → build the store's `LoggedAccess` from
+//! the acknowledgement → decrypt → apply the plan → answer with a receipt.
+//! A denial is logged the same way, and nothing is decrypted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use policy::{Action, Bundle, Decision, DecisionRequest};
+use pseudo::Transform;
+use serde::{Deserialize, Serialize};
+use store::{Backend, Event, LoggedAccess, Store};
+use tlog::{FsStorage, LogReader, Sequenced, Sequencer, Signer};
+
+use crate::Error;
+use crate::auth::{Caller, Credentials};
+use crate::config::{ClusterConfig, resolve_secret};
+use crate::entry::{Entry, Kind, PrincipalRef, digest_hex};
+use crate::metrics::{DecisionLabels, Metrics, TransferLabels};
+
+/// The log's signing key, in the log directory (as `residency log init`
+/// writes it).
+pub const LOG_KEY_FILE: &str = "log.key";
+/// The log's public key, beside it.
+pub const LOG_VKEY_FILE: &str = "log.vkey";
+
+/// One event as the app sends it: about a user resident in `country`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingEvent {
+    /// The app's user id.
+    pub user_id: String,
+    /// Country of residence (ISO 3166-1 alpha-2): decides the home region.
+    pub country: String,
+    /// Dataset of the catalog.
+    pub dataset: String,
+    /// Record id within the dataset.
+    pub record_id: String,
+    /// Time of the record, seconds since the epoch.
+    pub time: i64,
+    /// Field values.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What an ingest did: events stored per home region.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestOutcome {
+    /// Events accepted (stored durably in their home region).
+    pub accepted: usize,
+    /// Of which, per home region.
+    pub regions: BTreeMap<String, usize>,
+}
+
+/// A read of one subject's data (in the region's jurisdiction a read;
+/// from outside it, a transfer).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    /// The app's user id.
+    pub user_id: String,
+    /// Fields as `dataset.field`.
+    pub fields: Vec<String>,
+    /// Purpose.
+    pub purpose: String,
+    /// Transfer tool, if the reader is outside the jurisdiction.
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+}
+
+/// A transfer of data about several subjects.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The subjects, by the app's user ids; absent: every subject homed
+    /// here with records in the datasets asked for.
+    #[serde(default)]
+    pub user_ids: Option<Vec<String>>,
+    /// Fields as `dataset.field`.
+    pub fields: Vec<String>,
+    /// Purpose.
+    pub purpose: String,
+    /// Destination country (the principal's location when absent).
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// Transfer tool: `adequacy:<id>` or a tool id of the law table.
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+}
+
+/// Counts of subjects grouped by fields of one dataset.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateRequest {
+    /// Fields to group by, as `dataset.field`, all of one dataset.
+    pub group_by: Vec<String>,
+    /// Purpose.
+    pub purpose: String,
+}
+
+/// Reversal of a reversible token, in the home region only.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReidentifyRequest {
+    /// The field the token was made from (`dataset.field`).
+    pub field: String,
+    /// The token.
+    pub token: String,
+    /// Why (a ticket reference; logged as a digest).
+    pub justification: String,
+}
+
+/// A subject request (export or erasure), made on the subject's behalf.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRequest {
+    /// The app's user id.
+    pub user_id: String,
+}
+
+/// A released record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Released {
+    /// The subject: in-region, its pseudonym; across a border, a token
+    /// unlinkable across purposes.
+    pub subject: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Record id.
+    pub record_id: String,
+    /// Time.
+    pub time: i64,
+    /// Fields after the plan.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A release, with the proof it was logged first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Release {
+    /// Index of the log entry recording the release.
+    pub log_index: u64,
+    /// The entry, as logged.
+    pub entry: serde_json::Value,
+    /// A C2SP tlog-proof of the entry's inclusion.
+    pub receipt: String,
+    /// The records.
+    pub records: Vec<Released>,
+    /// Values left out because their transform could not take them.
+    pub withheld: usize,
+}
+
+/// A k-anonymous count table, with its receipt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AggregateAnswer {
+    /// Index of the log entry.
+    pub log_index: u64,
+    /// A C2SP tlog-proof of the entry's inclusion.
+    pub receipt: String,
+    /// Fields grouped by.
+    pub group_by: Vec<String>,
+    /// The smallest group reported.
+    pub k: usize,
+    /// Groups: values (after the plan) and subject count.
+    pub groups: Vec<(Vec<String>, usize)>,
+    /// Groups suppressed for being smaller than k.
+    pub suppressed_groups: usize,
+    /// Subjects in them.
+    pub suppressed_subjects: usize,
+}
+
+/// A logged entry that touched a subject, for the subject's export.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// Its index.
+    pub log_index: u64,
+    /// The entry.
+    pub entry: serde_json::Value,
+    /// A C2SP tlog-proof of its inclusion in the current checkpoint.
+    pub receipt: String,
+}
+
+/// A subject's export.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Export {
+    /// The export's own log entry.
+    pub log_index: u64,
+    /// Its receipt.
+    pub receipt: String,
+    /// Every record, decrypted.
+    pub records: Vec<Released>,
+    /// Every logged access to the subject's data, with receipts.
+    pub accesses: Vec<AccessRecord>,
+}
+
+/// A re-identified value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reidentified {
+    /// Index of the log entry.
+    pub log_index: u64,
+    /// Its receipt.
+    pub receipt: String,
+    /// The value.
+    pub value: String,
+}
+
+/// An erasure's outcome.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Erased {
+    /// Index of the log entry.
+    pub log_index: u64,
+    /// Its receipt.
+    pub receipt: String,
+    /// Whether the subject was known here.
+    pub existed: bool,
+}
+
+/// A peer region, as this node reaches it.
+#[derive(Clone, Debug)]
+struct Peer {
+    url: String,
+}
+
+/// A running region.
+pub struct Region<B> {
+    id: String,
+    bundle: Arc<Bundle>,
+    store: Store<B>,
+    seq: Sequencer,
+    reader: LogReader<FsStorage>,
+    log_key: tlog::Verifier,
+    egress: pseudo::Keys,
+    credentials: Credentials,
+    node_token: String,
+    peers: BTreeMap<String, Peer>,
+    http: reqwest::Client,
+    metrics: Metrics,
+}
+
+impl<B> std::fmt::Debug for Region<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Region({})", self.id)
+    }
+}
+
+/// The keys of what leaves the region, derived from the region secret
+/// under a label of their own (apart from the subject pseudonyms).
+fn egress_keys(secret: &[u8; 32]) -> pseudo::Keys {
+    pseudo::Keys::derive(1, &pseudo::token::hmac_sha256(secret, b"residency/egress"))
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Opens (with `init`, creating if missing) the log in `dir`; returns the
+/// signer.
+pub async fn open_log_key(dir: &Path, region: &str, init: bool) -> Result<Signer, Error> {
+    let key_path = dir.join(LOG_KEY_FILE);
+    let io = |e: std::io::Error| Error::Internal(format!("{}: {e}", key_path.display()));
+    if !key_path.exists() {
+        if !init {
+            return Err(Error::Internal(format!(
+                "no log key at {}: run `residency log init` or start with --init",
+                key_path.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let signer = Signer::generate(
+            &format!("residency.example/{region}"),
+            tlog::note::TYPE_ED25519,
+        )?;
+        write_private(&key_path, &format!("{}\n", signer.to_skey())).map_err(io)?;
+        std::fs::write(
+            dir.join(LOG_VKEY_FILE),
+            format!("{}\n", signer.verifier().to_vkey()),
+        )
+        .map_err(io)?;
+        let storage = FsStorage::open(dir)?;
+        tlog::sequencer::create(&storage, &signer).await?;
+        return Ok(signer);
+    }
+    let text = std::fs::read_to_string(&key_path).map_err(io)?;
+    Ok(Signer::parse(text.trim())?)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+impl<B: Backend> Region<B> {
+    /// Starts region `id` of `cluster` over `backend`: loads and checks the
+    /// bundle, opens keys and log, resolves credentials, and logs the
+    /// policy bundle in force.
+    pub async fn start(
+        cluster: &ClusterConfig,
+        id: &str,
+        bundle: Bundle,
+        backend: B,
+        keys: Arc<dyn store::keys::KeyProvider>,
+        init: bool,
+    ) -> Result<Self, Error> {
+        cluster.check_against(&bundle)?;
+        let me = cluster.regions.get(id).ok_or_else(|| Error::Config {
+            file: cluster.file.display().to_string(),
+            field: "regions".into(),
+            why: format!("no region {id:?}"),
+        })?;
+        let bundle = Arc::new(bundle);
+        let store = Store::new(backend, Arc::new(bundle.catalog.clone()), keys.clone());
+        let egress = egress_keys(&keys.pseudonym_secret());
+
+        let signer = open_log_key(&me.log, id, init).await?;
+        let log_key = signer.verifier();
+        let (seq, _task) = tlog::sequencer::open(
+            FsStorage::open(&me.log)?,
+            signer,
+            tlog::SequencerConfig {
+                batch_interval: std::time::Duration::from_millis(2),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let reader = LogReader::new(FsStorage::open(&me.log)?);
+
+        let mut credentials = Credentials::default();
+        for (pid, p) in &bundle.principals.principals {
+            match resolve_secret(&p.credential) {
+                Ok(token) => credentials.add(Caller::Principal(pid.clone()), &token),
+                Err(why) => tracing::warn!(principal = %pid, "principal cannot sign in: {why}"),
+            }
+        }
+        let mut node_token = String::new();
+        let mut peers = BTreeMap::new();
+        for (rid, r) in &cluster.regions {
+            let token = resolve_secret(&r.token).map_err(|why| Error::Config {
+                file: cluster.file.display().to_string(),
+                field: format!("regions.{rid}.token"),
+                why,
+            })?;
+            if rid == id {
+                node_token = token;
+            } else {
+                credentials.add(Caller::Region(rid.clone()), &token);
+                peers.insert(rid.clone(), Peer { url: r.url.clone() });
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+
+        let region = Region {
+            id: id.to_owned(),
+            bundle,
+            store,
+            seq,
+            reader,
+            log_key,
+            egress,
+            credentials,
+            node_token,
+            peers,
+            http,
+            metrics: Metrics::default(),
+        };
+        region.log_bundle().await?;
+        Ok(region)
+    }
+
+    /// The region's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The credentials this node accepts.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The store (for maintenance: sweeps).
+    pub fn store(&self) -> &Store<B> {
+        &self.store
+    }
+
+    /// The log reader (for the log endpoints).
+    pub fn log(&self) -> &LogReader<FsStorage> {
+        &self.reader
+    }
+
+    /// The log's public key.
+    pub fn log_key(&self) -> &tlog::Verifier {
+        &self.log_key
+    }
+
+    /// The latest signed checkpoint.
+    pub fn checkpoint(&self) -> Arc<tlog::SignedCheckpoint> {
+        self.seq.checkpoint()
+    }
+
+    async fn log_bundle(&self) -> Result<(), Error> {
+        let mut e = Entry::new(
+            Kind::PolicyBundle,
+            &self.id,
+            self.bundle.hash(),
+            now_rfc3339(),
+        );
+        e.bundle_content = Some(
+            serde_json::from_str(self.bundle.canonical())
+                .map_err(|e| Error::Internal(format!("bundle is not JSON: {e}")))?,
+        );
+        let (s, _) = self.append(&e).await?;
+        tracing::info!(region = %self.id, index = s.index(), bundle = %self.bundle.hash(), "policy bundle logged");
+        Ok(())
+    }
+
+    /// Appends an entry and waits until it is durably sequenced.
+    async fn append(&self, e: &Entry) -> Result<(Sequenced, Vec<u8>), Error> {
+        let bytes = e.to_canonical();
+        let start = Instant::now();
+        let s = self.seq.add(bytes.clone()).await?;
+        self.metrics
+            .sequencing
+            .observe(start.elapsed().as_secs_f64());
+        self.metrics
+            .log_size
+            .set(i64::try_from(s.checkpoint().checkpoint.size).unwrap_or(i64::MAX));
+        Ok((s, bytes))
+    }
+
+    async fn receipt(&self, s: &Sequenced) -> Result<String, Error> {
+        Ok(self
+            .reader
+            .receipt(s.index(), s.checkpoint())
+            .await?
+            .to_text())
+    }
+
+    fn principal(&self, id: &str) -> Result<PrincipalRef, Error> {
+        let p = self
+            .bundle
+            .principals
+            .principals
+            .get(id)
+            .ok_or_else(|| Error::Unauthenticated(format!("unknown principal {id}")))?;
+        Ok(PrincipalRef {
+            id: id.to_owned(),
+            location: p.location.clone(),
+        })
+    }
+
+    fn decide(&self, req: &DecisionRequest) -> Result<Decision, Error> {
+        let today = time::OffsetDateTime::now_utc().date();
+        let d = policy::decide(&self.bundle, req, today).map_err(|e| match e {
+            policy::Error::UnknownFields(_) | policy::Error::InvalidRequest(_) => {
+                Error::BadRequest(e.to_string())
+            }
+            other => Error::Policy(other),
+        })?;
+        Ok(d)
+    }
+
+    /// The entry for a decided request, before subjects are named.
+    fn access_entry(&self, principal: &PrincipalRef, req: &DecisionRequest, d: &Decision) -> Entry {
+        let mut e = Entry::new(Kind::Access, &self.id, self.bundle.hash(), now_rfc3339());
+        e.principal = Some(principal.clone());
+        e.action = Some(
+            match req.action {
+                Action::Read if d.transfer => "transfer",
+                Action::Read => "read",
+                Action::Transfer => "transfer",
+                Action::Aggregate => "aggregate",
+                Action::Reidentify => "reidentify",
+                Action::Export => "export",
+                Action::Erase => "erase",
+                Action::Ingest => "ingest",
+                Action::Admin => "admin",
+            }
+            .to_owned(),
+        );
+        e.purpose = req.purpose.clone();
+        e.destination = Some(d.destination.clone()).filter(|s| !s.is_empty());
+        e.legal_basis = d.legal_basis.clone().or_else(|| req.legal_basis.clone());
+        let mut datasets = BTreeSet::new();
+        for f in &req.fields {
+            if let Some((ds, _)) = f.split_once('.') {
+                datasets.insert(ds.to_owned());
+            }
+            e.fields.insert(f.clone(), d.plan.get(f).cloned());
+        }
+        if req.fields.is_empty() {
+            datasets.extend(self.bundle.catalog.datasets.keys().cloned());
+        }
+        e.datasets = datasets.into_iter().collect();
+        e.decision = Some(if d.allow { "allow" } else { "deny" }.to_owned());
+        e.reasons = d.reasons.clone();
+        e.policies = d.policies.clone();
+        self.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                action: e.action.clone().unwrap_or_default(),
+                outcome: e.decision.clone().unwrap_or_default(),
+            })
+            .inc();
+        e
+    }
+
+    /// Logs a denial and returns the error that carries it.
+    async fn deny(&self, mut e: Entry, subjects: &[String]) -> Error {
+        e.cover(subjects);
+        let reasons = e.reasons.clone();
+        match self.append(&e).await {
+            Ok((s, _)) => {
+                tracing::info!(region = %self.id, index = s.index(), "denial logged");
+                Error::Denied {
+                    reasons,
+                    log_index: Some(s.index()),
+                }
+            }
+            Err(err) => err,
+        }
+    }
+
+    /// The region homing residents of `country`.
+    pub fn home_of(&self, country: &str) -> Option<&str> {
+        self.bundle
+            .regions
+            .regions
+            .iter()
+            .find(|(_, r)| r.homes.iter().any(|c| c == country))
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// Stores events homed here and forwards the others to their home
+    /// regions; returns once every event is durably stored in its home.
+    /// A forwarding peer may only send events homed here.
+    pub async fn ingest(
+        &self,
+        caller: &Caller,
+        events: Vec<IncomingEvent>,
+    ) -> Result<IngestOutcome, Error> {
+        if events.is_empty() {
+            return Err(Error::BadRequest("no events".into()));
+        }
+        let mut by_home: BTreeMap<String, Vec<IncomingEvent>> = BTreeMap::new();
+        for (i, e) in events.into_iter().enumerate() {
+            let home = self.home_of(&e.country).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "event {i}: country {:?} is homed by no region",
+                    e.country
+                ))
+            })?;
+            by_home.entry(home.to_owned()).or_default().push(e);
+        }
+        match caller {
+            Caller::Region(from) => {
+                if let Some(other) = by_home.keys().find(|h| **h != self.id) {
+                    return Err(Error::BadRequest(format!(
+                        "region {from} forwarded events homed in {other}, not here"
+                    )));
+                }
+            }
+            Caller::Principal(p) => {
+                let fields: BTreeSet<String> = by_home
+                    .values()
+                    .flatten()
+                    .flat_map(|e| e.fields.keys().map(move |f| format!("{}.{f}", e.dataset)))
+                    .collect();
+                let d = self.decide(&DecisionRequest {
+                    principal: p.clone(),
+                    action: Action::Ingest,
+                    region: self.id.clone(),
+                    fields: fields.into_iter().collect(),
+                    purpose: String::new(),
+                    destination: None,
+                    legal_basis: None,
+                    subject_count: 1,
+                })?;
+                self.metrics
+                    .decisions
+                    .get_or_create(&DecisionLabels {
+                        action: "ingest".into(),
+                        outcome: if d.allow { "allow" } else { "deny" }.into(),
+                    })
+                    .inc();
+                if !d.allow {
+                    return Err(Error::Denied {
+                        reasons: d.reasons,
+                        log_index: None,
+                    });
+                }
+            }
+        }
+        // Validate the local part before anything is forwarded, so a bad
+        // batch is refused whole where it can be.
+        let mut outcome = IngestOutcome::default();
+        let mut remote = Vec::new();
+        for (home, events) in by_home {
+            if home == self.id {
+                let n = events.len();
+                let events: Vec<Event> = events
+                    .into_iter()
+                    .map(|e| Event {
+                        user_id: e.user_id,
+                        dataset: e.dataset,
+                        record_id: e.record_id,
+                        time: e.time,
+                        fields: e.fields,
+                    })
+                    .collect();
+                self.store
+                    .ingest(&self.id, &events)
+                    .await
+                    .map_err(|e| match e {
+                        store::Error::Rejected(why) => Error::BadRequest(why),
+                        other => Error::Store(other),
+                    })?;
+                outcome.regions.insert(home, n);
+                outcome.accepted += n;
+            } else {
+                remote.push((home, events));
+            }
+        }
+        // One peer after another: a cluster has a handful of regions, and a
+        // peer that is down must not keep the others from their events.
+        let mut failed = None;
+        for (home, events) in remote {
+            match self.forward(&home, &events).await {
+                Ok(()) => {
+                    outcome.regions.insert(home, events.len());
+                    outcome.accepted += events.len();
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(outcome),
+        }
+    }
+
+    async fn forward(&self, home: &str, events: &[IncomingEvent]) -> Result<(), Error> {
+        let peer = self.peers.get(home).ok_or_else(|| Error::PeerUnavailable {
+            region: home.to_owned(),
+            why: "not in the cluster".into(),
+        })?;
+        let unavailable = |why: String| Error::PeerUnavailable {
+            region: home.to_owned(),
+            why,
+        };
+        let body = serde_json::to_vec(&serde_json::json!({ "events": events }))
+            .map_err(|e| Error::Internal(format!("encoding a forward: {e}")))?;
+        let resp = self
+            .http
+            .post(format!("{}/v1/ingest", peer.url))
+            .bearer_auth(&self.node_token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unavailable(without_url(&e)))?;
+        let status = resp.status();
+        if status.as_u16() == 202 {
+            return Ok(());
+        }
+        let detail = resp.text().await.unwrap_or_default();
+        let detail: String = serde_json::from_str::<serde_json::Value>(&detail)
+            .ok()
+            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        if status.is_client_error() {
+            Err(Error::BadRequest(format!(
+                "region {home} refused the events: {detail}"
+            )))
+        } else {
+            Err(unavailable(format!("answered {status}: {detail}")))
+        }
+    }
+
+    /// Looks up a user's pseudonym, which must be homed here.
+    async fn local_subject(&self, user_id: &str) -> Result<String, Error> {
+        let subject = self.store.subject_ref(user_id);
+        match self.store.home(&subject).await? {
+            Some(h) if h == self.id => Ok(subject),
+            _ => Err(Error::NotFound(format!(
+                "no such subject in region {}",
+                self.id
+            ))),
+        }
+    }
+
+    fn plan_apply(
+        &self,
+        plan: &BTreeMap<String, Transform>,
+        subject: &str,
+        record: store::Record,
+        out_subject: String,
+        withheld: &mut usize,
+    ) -> Released {
+        let mut fields = BTreeMap::new();
+        for (name, value) in record.fields {
+            let key = format!("{}.{name}", record.dataset);
+            let Some(t) = plan.get(&key) else { continue };
+            let cx = pseudo::transform::Context {
+                subject: Some(subject),
+                label: None,
+            };
+            match t.apply(&self.egress, &value, cx) {
+                Ok(Some(v)) => {
+                    fields.insert(name, v);
+                }
+                Ok(None) => {}
+                Err(_) => *withheld += 1,
+            }
+        }
+        Released {
+            subject: out_subject,
+            dataset: record.dataset,
+            record_id: record.record_id,
+            time: record.time,
+            fields,
+        }
+    }
+
+    /// Decrypts and transforms the records of `subjects` under `access`.
+    async fn release(
+        &self,
+        access: &LoggedAccess,
+        subjects: &[String],
+        datasets: &[String],
+        plan: &BTreeMap<String, Transform>,
+        name: impl Fn(&str) -> String,
+    ) -> Result<(Vec<Released>, usize), Error> {
+        let mut out = Vec::new();
+        let mut withheld = 0;
+        for s in subjects {
+            for ds in datasets {
+                for r in self.store.read(access, s, ds).await? {
+                    out.push(self.plan_apply(plan, s, r, name(s), &mut withheld));
+                }
+            }
+        }
+        Ok((out, withheld))
+    }
+
+    /// A read of one subject by `principal`.
+    pub async fn read(&self, principal: &str, req: ReadRequest) -> Result<Release, Error> {
+        let who = self.principal(principal)?;
+        let subject = self.local_subject(&req.user_id).await?;
+        let dreq = DecisionRequest {
+            principal: principal.to_owned(),
+            action: Action::Read,
+            region: self.id.clone(),
+            fields: req.fields.clone(),
+            purpose: req.purpose.clone(),
+            destination: None,
+            legal_basis: req.legal_basis.clone(),
+            subject_count: 1,
+        };
+        let d = self.decide(&dreq)?;
+        let subjects = vec![subject];
+        self.logged_release(&who, &dreq, d, subjects).await
+    }
+
+    /// A transfer of several subjects' data.
+    pub async fn transfer(&self, principal: &str, req: TransferRequest) -> Result<Release, Error> {
+        let who = self.principal(principal)?;
+        let datasets = datasets_of(&req.fields);
+        let subjects = match &req.user_ids {
+            Some(ids) => {
+                let mut found = Vec::new();
+                for id in ids {
+                    if let Ok(s) = self.local_subject(id).await {
+                        found.push(s);
+                    }
+                }
+                found
+            }
+            None => {
+                let mut all = BTreeSet::new();
+                for ds in &datasets {
+                    all.extend(self.store.subjects_with(ds).await?);
+                }
+                all.into_iter().collect()
+            }
+        };
+        let dreq = DecisionRequest {
+            principal: principal.to_owned(),
+            action: Action::Transfer,
+            region: self.id.clone(),
+            fields: req.fields.clone(),
+            purpose: req.purpose.clone(),
+            destination: req.destination.clone(),
+            legal_basis: req.legal_basis.clone(),
+            subject_count: subjects.len().max(1),
+        };
+        let d = self.decide(&dreq)?;
+        self.logged_release(&who, &dreq, d, subjects).await
+    }
+
+    async fn logged_release(
+        &self,
+        who: &PrincipalRef,
+        dreq: &DecisionRequest,
+        d: Decision,
+        subjects: Vec<String>,
+    ) -> Result<Release, Error> {
+        let e = self.access_entry(who, dreq, &d);
+        if !d.allow {
+            return Err(self.deny(e, &subjects).await);
+        }
+        let mut e = e;
+        let set = e.cover(&subjects);
+        let (s, bytes) = self.append(&e).await?;
+        let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
+        let purpose = dreq.purpose.clone();
+        let transfer = d.transfer;
+        let (records, withheld) = self
+            .release(&access, &set, &e.datasets, &d.plan, |subject| {
+                if transfer {
+                    self.egress
+                        .token
+                        .token(&format!("subject/{purpose}"), subject)
+                } else {
+                    subject.to_owned()
+                }
+            })
+            .await?;
+        self.store.note_access(&set, s.index()).await?;
+        if transfer {
+            self.metrics
+                .transfers
+                .get_or_create(&TransferLabels {
+                    destination: d.destination.clone(),
+                })
+                .inc();
+        }
+        Ok(Release {
+            log_index: s.index(),
+            entry: serde_json::from_slice(&bytes).unwrap_or_default(),
+            receipt: self.receipt(&s).await?,
+            records,
+            withheld,
+        })
+    }
+
+    /// Counts of subjects grouped by fields of one dataset, k-anonymous.
+    pub async fn aggregate(
+        &self,
+        principal: &str,
+        req: AggregateRequest,
+    ) -> Result<AggregateAnswer, Error> {
+        let who = self.principal(principal)?;
+        let datasets = datasets_of(&req.group_by);
+        let [dataset] = datasets.as_slice() else {
+            return Err(Error::BadRequest(
+                "group_by needs fields of exactly one dataset".into(),
+            ));
+        };
+        let subjects = self.store.subjects_with(dataset).await?;
+        let dreq = DecisionRequest {
+            principal: principal.to_owned(),
+            action: Action::Aggregate,
+            region: self.id.clone(),
+            fields: req.group_by.clone(),
+            purpose: req.purpose.clone(),
+            destination: None,
+            legal_basis: None,
+            subject_count: subjects.len().max(1),
+        };
+        let d = self.decide(&dreq)?;
+        let e = self.access_entry(&who, &dreq, &d);
+        if !d.allow {
+            return Err(self.deny(e, &subjects).await);
+        }
+        let mut e = e;
+        let set = e.cover(&subjects);
+        let (s, bytes) = self.append(&e).await?;
+        let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
+        let mut rows = Vec::with_capacity(set.len());
+        for subject in &set {
+            // A subject counts once, with its latest record.
+            let Some(latest) = self.store.read(&access, subject, dataset).await?.pop() else {
+                continue;
+            };
+            let mut withheld = 0;
+            let r = self.plan_apply(&d.plan, subject, latest, String::new(), &mut withheld);
+            let key: Vec<String> = req
+                .group_by
+                .iter()
+                .map(|f| {
+                    let name = f.split_once('.').map_or(f.as_str(), |(_, n)| n);
+                    r.fields
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| "(none)".into())
+                })
+                .collect();
+            rows.push(key);
+        }
+        let k = d.k.unwrap_or(pseudo::kanon::MIN_K);
+        let table = pseudo::kanon::count_groups(rows, k)
+            .map_err(|e| Error::Internal(format!("aggregate: {e}")))?;
+        Ok(AggregateAnswer {
+            log_index: s.index(),
+            receipt: self.receipt(&s).await?,
+            group_by: req.group_by,
+            k: table.k,
+            groups: table.groups,
+            suppressed_groups: table.suppressed_groups,
+            suppressed_subjects: table.suppressed_rows,
+        })
+    }
+
+    /// Reverses a reversible token, with a justification, in-region only.
+    pub async fn reidentify(
+        &self,
+        principal: &str,
+        req: ReidentifyRequest,
+    ) -> Result<Reidentified, Error> {
+        let who = self.principal(principal)?;
+        if req.justification.trim().is_empty() {
+            return Err(Error::BadRequest(
+                "a re-identification needs a justification".into(),
+            ));
+        }
+        let (ds, name) = req
+            .field
+            .split_once('.')
+            .ok_or_else(|| Error::BadRequest(format!("{} is not dataset.field", req.field)))?;
+        let field = self
+            .bundle
+            .catalog
+            .field(ds, name)
+            .ok_or_else(|| Error::BadRequest(format!("{} is not in the catalog", req.field)))?;
+        let domain = [
+            &field.egress.same,
+            &field.egress.adequate,
+            &field.egress.other,
+        ]
+        .into_iter()
+        .find_map(|t| match t {
+            Transform::Reversible { domain } => Some(domain.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Error::BadRequest(format!("{} never leaves as a reversible token", req.field))
+        })?;
+        let dreq = DecisionRequest {
+            principal: principal.to_owned(),
+            action: Action::Reidentify,
+            region: self.id.clone(),
+            fields: vec![req.field.clone()],
+            purpose: "reidentification".into(),
+            destination: None,
+            legal_basis: None,
+            subject_count: 1,
+        };
+        let d = self.decide(&dreq)?;
+        let mut e = self.access_entry(&who, &dreq, &d);
+        e.justification_digest = Some(digest_hex(req.justification.as_bytes()));
+        if !d.allow {
+            return Err(self.deny(e, &[]).await);
+        }
+        let (s, _) = self.append(&e).await?;
+        let value = self.egress.siv.open(&domain, &req.token).map_err(|_| {
+            Error::BadRequest("the token does not open with this region's key".into())
+        })?;
+        Ok(Reidentified {
+            log_index: s.index(),
+            receipt: self.receipt(&s).await?,
+            value,
+        })
+    }
+
+    fn subject_request(&self, principal: &str, action: Action) -> DecisionRequest {
+        DecisionRequest {
+            principal: principal.to_owned(),
+            action,
+            region: self.id.clone(),
+            fields: Vec::new(),
+            purpose: "subject-request".into(),
+            destination: None,
+            legal_basis: None,
+            subject_count: 1,
+        }
+    }
+
+    /// A subject's export: all its data, and every logged access to it
+    /// with a receipt.
+    pub async fn export(&self, principal: &str, req: SubjectRequest) -> Result<Export, Error> {
+        let who = self.principal(principal)?;
+        let subject = self.local_subject(&req.user_id).await?;
+        let dreq = self.subject_request(principal, Action::Export);
+        let d = self.decide(&dreq)?;
+        let mut e = self.access_entry(&who, &dreq, &d);
+        let subjects = vec![subject.clone()];
+        if !d.allow {
+            return Err(self.deny(e, &subjects).await);
+        }
+        e.cover(&subjects);
+        let (s, bytes) = self.append(&e).await?;
+        let access = LoggedAccess::new(&s, &bytes)?;
+        let all_fields: BTreeMap<String, Transform> = self
+            .bundle
+            .catalog
+            .datasets
+            .iter()
+            .flat_map(|(ds, d)| {
+                d.fields
+                    .keys()
+                    .map(move |f| (format!("{ds}.{f}"), Transform::Keep))
+            })
+            .collect();
+        let (records, _) = self
+            .release(&access, &subjects, &e.datasets, &all_fields, str::to_owned)
+            .await?;
+        self.store.note_access(&subjects, s.index()).await?;
+        let cp = self.seq.checkpoint();
+        let mut accesses = Vec::new();
+        for index in self.store.accesses(&subject).await? {
+            let entry = self.reader.entry(index, cp.checkpoint.size).await?;
+            let receipt = self.reader.receipt(index, &cp).await?.to_text();
+            accesses.push(AccessRecord {
+                log_index: index,
+                entry: serde_json::from_slice(&entry).unwrap_or_default(),
+                receipt,
+            });
+        }
+        Ok(Export {
+            log_index: s.index(),
+            receipt: self.receipt(&s).await?,
+            records,
+            accesses,
+        })
+    }
+
+    /// Erases a subject (crypto-shredding), logged first.
+    pub async fn erase(&self, principal: &str, req: SubjectRequest) -> Result<Erased, Error> {
+        let who = self.principal(principal)?;
+        let subject = self.local_subject(&req.user_id).await?;
+        let dreq = self.subject_request(principal, Action::Erase);
+        let d = self.decide(&dreq)?;
+        let mut e = self.access_entry(&who, &dreq, &d);
+        let subjects = vec![subject.clone()];
+        if !d.allow {
+            return Err(self.deny(e, &subjects).await);
+        }
+        e.cover(&subjects);
+        let (s, _) = self.append(&e).await?;
+        let existed = self.store.erase(&subject).await?;
+        Ok(Erased {
+            log_index: s.index(),
+            receipt: self.receipt(&s).await?,
+            existed,
+        })
+    }
+}
+
+fn datasets_of(fields: &[String]) -> Vec<String> {
+    let set: BTreeSet<String> = fields
+        .iter()
+        .filter_map(|f| f.split_once('.').map(|(d, _)| d.to_owned()))
+        .collect();
+    set.into_iter().collect()
+}
+
+/// A reqwest error's message without the URL (which is ours anyway, but
+/// keeps messages short).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut e = e.to_string();
+    if let Some(i) = e.find(" for url") {
+        e.truncate(i);
+    }
+    e
+}
