@@ -219,6 +219,31 @@ pub struct Erased {
     pub existed: bool,
 }
 
+/// How released records name their subject and themselves: in clear
+/// in-region; across a border, as keyed tokens of the purpose, so that
+/// recipients can join within a transfer but not across purposes.
+struct Naming<'a> {
+    subject: Box<dyn Fn(&str) -> String + Send + Sync + 'a>,
+    record: Box<dyn Fn(&str) -> String + Send + Sync + 'a>,
+}
+
+impl<'a> Naming<'a> {
+    fn clear() -> Self {
+        Naming {
+            subject: Box::new(str::to_owned),
+            record: Box::new(str::to_owned),
+        }
+    }
+
+    fn tokens(keys: &'a pseudo::Keys, purpose: &str) -> Self {
+        let (subjects, records) = (format!("subject/{purpose}"), format!("record/{purpose}"));
+        Naming {
+            subject: Box::new(move |s| keys.token.token(&subjects, s)),
+            record: Box::new(move |r| keys.token.token(&records, r)),
+        }
+    }
+}
+
 /// A peer region, as this node reaches it.
 #[derive(Clone, Debug)]
 struct Peer {
@@ -714,7 +739,7 @@ impl<B: Backend> Region<B> {
         plan: &BTreeMap<String, Transform>,
         subject: &str,
         record: store::Record,
-        out_subject: String,
+        out: &Naming<'_>,
         withheld: &mut usize,
     ) -> Released {
         let mut fields = BTreeMap::new();
@@ -734,9 +759,9 @@ impl<B: Backend> Region<B> {
             }
         }
         Released {
-            subject: out_subject,
+            subject: (out.subject)(subject),
+            record_id: (out.record)(&record.record_id),
             dataset: record.dataset,
-            record_id: record.record_id,
             time: record.time,
             fields,
         }
@@ -749,14 +774,14 @@ impl<B: Backend> Region<B> {
         subjects: &[String],
         datasets: &[String],
         plan: &BTreeMap<String, Transform>,
-        name: impl Fn(&str) -> String,
+        name: &Naming<'_>,
     ) -> Result<(Vec<Released>, usize), Error> {
         let mut out = Vec::new();
         let mut withheld = 0;
         for s in subjects {
             for ds in datasets {
                 for r in self.store.read(access, s, ds).await? {
-                    out.push(self.plan_apply(plan, s, r, name(s), &mut withheld));
+                    out.push(self.plan_apply(plan, s, r, name, &mut withheld));
                 }
             }
         }
@@ -835,16 +860,13 @@ impl<B: Backend> Region<B> {
         let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
         let purpose = dreq.purpose.clone();
         let transfer = d.transfer;
+        let naming = if transfer {
+            Naming::tokens(&self.egress, &purpose)
+        } else {
+            Naming::clear()
+        };
         let (records, withheld) = self
-            .release(&access, &set, &e.datasets, &d.plan, |subject| {
-                if transfer {
-                    self.egress
-                        .token
-                        .token(&format!("subject/{purpose}"), subject)
-                } else {
-                    subject.to_owned()
-                }
-            })
+            .release(&access, &set, &e.datasets, &d.plan, &naming)
             .await?;
         self.store.note_access(&set, s.index()).await?;
         if transfer {
@@ -904,7 +926,7 @@ impl<B: Backend> Region<B> {
                 continue;
             };
             let mut withheld = 0;
-            let r = self.plan_apply(&d.plan, subject, latest, String::new(), &mut withheld);
+            let r = self.plan_apply(&d.plan, subject, latest, &Naming::clear(), &mut withheld);
             let key: Vec<String> = req
                 .group_by
                 .iter()
@@ -1033,7 +1055,13 @@ impl<B: Backend> Region<B> {
             })
             .collect();
         let (records, _) = self
-            .release(&access, &subjects, &e.datasets, &all_fields, str::to_owned)
+            .release(
+                &access,
+                &subjects,
+                &e.datasets,
+                &all_fields,
+                &Naming::clear(),
+            )
             .await?;
         self.store.note_access(&subjects, s.index()).await?;
         let cp = self.seq.checkpoint();

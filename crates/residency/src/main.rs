@@ -7,6 +7,7 @@ mod log_cmd;
 mod pii_cmd;
 mod policy_cmd;
 mod progress;
+mod serve_cmd;
 
 /// An open data-residency platform: regional stores, one gateway per region,
 /// and a transparency log of every access.
@@ -31,6 +32,8 @@ enum Command {
     /// Check a policy directory, or decide a request against it.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Run one region's node: the gateway and its log.
+    Serve(serve_cmd::ServeArgs),
 }
 
 #[tokio::main]
@@ -43,6 +46,18 @@ async fn main() -> std::process::ExitCode {
         Command::Pii(cmd) => pii_cmd::run(cmd),
         Command::Keys(cmd) => keys_cmd::run(cmd).await,
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Serve(args) => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("RESIDENCY_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .init();
+            serve_cmd::run(args)
+                .await
+                .map(|()| std::process::ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

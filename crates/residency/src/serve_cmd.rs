@@ -1,0 +1,105 @@
+//! `residency serve`: one region's node.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use node::ClusterConfig;
+use node::config::StoreLocation;
+use store::keys::{FileKeyProvider, KeyProvider};
+use store::{Backend, PgBackend, SqliteBackend};
+
+/// Arguments of `residency serve`.
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// The cluster file.
+    #[arg(long)]
+    config: PathBuf,
+    /// The region this process serves.
+    #[arg(long)]
+    region: String,
+    /// Create the region's key file and log if they are missing (the
+    /// embedded default's first start).
+    #[arg(long)]
+    init: bool,
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let cluster = ClusterConfig::load(&args.config)?;
+    let me = cluster
+        .regions
+        .get(&args.region)
+        .with_context(|| {
+            format!(
+                "{}: no region {:?} (regions: {})",
+                args.config.display(),
+                args.region,
+                cluster
+                    .regions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?
+        .clone();
+    let bundle = policy::Bundle::load(&cluster.policy)
+        .with_context(|| format!("loading the policy directory {}", cluster.policy.display()))?;
+    let keys: Arc<dyn KeyProvider> = Arc::new(if args.init && !me.keys.exists() {
+        if let Some(dir) = me.keys.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        FileKeyProvider::create(&me.keys)?
+    } else {
+        FileKeyProvider::open(&me.keys).with_context(|| format!("regions.{}.keys", me.id))?
+    });
+    match &me.store {
+        StoreLocation::Sqlite(dir) => {
+            let backend = SqliteBackend::open(dir)?;
+            serve(cluster, &args, bundle, backend, keys).await
+        }
+        StoreLocation::Postgres { records, keyring } => {
+            let backend = PgBackend::connect(records, keyring).await?;
+            serve(cluster, &args, bundle, backend, keys).await
+        }
+    }
+}
+
+async fn serve<B: Backend>(
+    cluster: ClusterConfig,
+    args: &ServeArgs,
+    bundle: policy::Bundle,
+    backend: B,
+    keys: Arc<dyn KeyProvider>,
+) -> anyhow::Result<()> {
+    let me = &cluster.regions[&args.region];
+    let region = Arc::new(
+        node::Region::start(&cluster, &args.region, bundle, backend, keys, args.init).await?,
+    );
+    let listener = tokio::net::TcpListener::bind(me.listen)
+        .await
+        .with_context(|| format!("listening on {} (regions.{}.listen)", me.listen, me.id))?;
+    tracing::info!(region = %me.id, listen = %me.listen, "serving");
+    let app = node::http::router(region.clone(), &cluster.limits);
+    let sweeper = {
+        let region = region.clone();
+        tokio::spawn(async move {
+            region
+                .store()
+                .run_sweeper(std::time::Duration::from_secs(3600), |r| match r {
+                    Ok(swept) => tracing::debug!(?swept, "retention sweep"),
+                    Err(e) => tracing::warn!("retention sweep failed: {e}"),
+                })
+                .await;
+        })
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    sweeper.abort();
+    tracing::info!(region = %me.id, "stopped");
+    Ok(())
+}

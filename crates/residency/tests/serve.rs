@@ -1,0 +1,548 @@
+//! Three real `residency serve` processes on loopback, driven over HTTP
+//! through the steps of shared/design/SCENARIO.md that the node covers
+//! (collect, transfer, denial, aggregate, remote view, export, erasure),
+//! plus the gateway's refusals: no credential, bad bodies, a region down.
+//! Everything the processes print is searched for the seeded personal data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const REGIONS: [&str; 3] = ["eu-fr", "eu-no", "us-tx"];
+
+/// Principals' credentials, as the example principals.toml references them.
+const TOKENS: [(&str, &str, &str); 5] = [
+    ("app", "RESIDENCY_TOKEN_APP", "app-token-0123456789abcdef"),
+    (
+        "svc-reco-us",
+        "RESIDENCY_TOKEN_RECO",
+        "reco-token-0123456789abcdef",
+    ),
+    (
+        "eng-beijing",
+        "RESIDENCY_TOKEN_ENG_BEIJING",
+        "eng-token-0123456789abcdef",
+    ),
+    (
+        "support-dublin",
+        "RESIDENCY_TOKEN_SUPPORT",
+        "support-token-0123456789abcdef",
+    ),
+    ("dpo", "RESIDENCY_TOKEN_DPO", "dpo-token-0123456789abcdef"),
+];
+
+fn token(principal: &str) -> &'static str {
+    TOKENS
+        .iter()
+        .find(|t| t.0 == principal)
+        .map(|t| t.2)
+        .unwrap()
+}
+
+fn node_env(region: &str) -> String {
+    format!(
+        "RESIDENCY_NODE_TOKEN_{}",
+        region.to_uppercase().replace('-', "_")
+    )
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    urls: BTreeMap<&'static str, String>,
+    children: BTreeMap<&'static str, Child>,
+    http: reqwest::Client,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.children.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+        let mut file = format!("policy = {:?}\n", policy.display().to_string());
+        let mut urls = BTreeMap::new();
+        for r in REGIONS {
+            let port = free_port();
+            let url = format!("http://127.0.0.1:{port}");
+            file.push_str(&format!(
+                "[regions.{r}]\nlisten = \"127.0.0.1:{port}\"\nurl = \"{url}\"\n\
+                 store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
+                 token = \"env:{}\"\n",
+                node_env(r)
+            ));
+            urls.insert(r, url);
+        }
+        file.push_str("[limits]\nbody_bytes = 1000000\n");
+        std::fs::write(dir.path().join("cluster.toml"), file).unwrap();
+        let mut cluster = Cluster {
+            dir,
+            urls,
+            children: BTreeMap::new(),
+            http: reqwest::Client::new(),
+        };
+        for r in REGIONS {
+            cluster.spawn(r);
+        }
+        for r in REGIONS {
+            cluster.wait_healthy(r).await;
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, region: &'static str) {
+        let out = std::fs::File::create(self.output(region)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_residency"));
+        cmd.args(["serve", "--config"])
+            .arg(self.dir.path().join("cluster.toml"))
+            .args(["--region", region, "--init"])
+            .env("RESIDENCY_LOG", "debug")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null());
+        for (_, var, value) in TOKENS {
+            cmd.env(var, value);
+        }
+        for r in REGIONS {
+            cmd.env(node_env(r), format!("node-token-of-{r}-0123456789"));
+        }
+        self.children.insert(region, cmd.spawn().unwrap());
+    }
+
+    fn output(&self, region: &str) -> PathBuf {
+        self.dir.path().join(format!("{region}.out"))
+    }
+
+    async fn wait_healthy(&self, region: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let health = self.http.get(format!("{}/healthz", self.urls[region]));
+            if health.send().await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{region} did not start: {}",
+                std::fs::read_to_string(self.output(region)).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn post(
+        &self,
+        region: &str,
+        path: &str,
+        principal: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
+        self.post_raw(
+            region,
+            path,
+            principal,
+            "application/json",
+            body.to_string(),
+        )
+        .await
+    }
+
+    async fn post_raw(
+        &self,
+        region: &str,
+        path: &str,
+        principal: Option<&str>,
+        content_type: &str,
+        body: String,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.urls[region]))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(p) = principal {
+            req = req.bearer_auth(token(p));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = resp.text().await.unwrap();
+        if status >= 400 {
+            assert_eq!(ct, "application/problem+json", "{status} {text}");
+        }
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn log_key(&self, region: &str) -> tlog::Verifier {
+        let text =
+            std::fs::read_to_string(self.dir.path().join(region).join("log/log.vkey")).unwrap();
+        tlog::Verifier::parse(text.trim()).unwrap()
+    }
+
+    /// Checks a receipt against the entry as returned and the log's key.
+    fn verify(&self, region: &str, entry: &Value, receipt: &Value) {
+        let bytes = node::entry::canonical(entry);
+        let receipt = tlog::Receipt::parse(receipt.as_str().unwrap()).unwrap();
+        receipt.verify(&bytes, &self.log_key(region), &[]).unwrap();
+    }
+}
+
+fn phone(i: usize) -> String {
+    format!(
+        "+33 6 {:02} {:02} {:02} {:02}",
+        10 + i % 89,
+        20 + i % 79,
+        30 + i % 69,
+        40 + i % 59
+    )
+}
+
+fn address(i: usize) -> String {
+    format!("{} rue des Glycines, 75011 Paris", 100 + i)
+}
+
+/// Events for `n` users of `country`: device, network, profile, social, account.
+fn events(country: &str, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let user = format!("{}-user-{i:04}", country.to_lowercase());
+        let rec = |ds: &str, fields: Value| {
+            json!({"user_id": user, "country": country, "dataset": ds,
+                   "record_id": format!("{user}-{ds}"), "time": 1_764_000_000 + i as i64, "fields": fields})
+        };
+        out.push(rec("account", json!({"user_id": user})));
+        out.push(rec(
+            "device",
+            json!({"language": "fr-FR", "os_version": format!("{}.{}.1", 16 + i % 3, i % 5)}),
+        ));
+        out.push(rec(
+            "network",
+            json!({"wifi_ssid": format!("Livebox-{i:04}"), "ip": format!("192.0.2.{}", i % 250)}),
+        ));
+        out.push(rec(
+            "profile",
+            json!({"phone": phone(i), "address": address(i)}),
+        ));
+        out.push(rec(
+            "social",
+            json!({"friends": format!("{}-user-{:04}", country.to_lowercase(), (i + 1) % n),
+                                       "contacts": format!("contact-{i}@example.org")}),
+        ));
+    }
+    out
+}
+
+fn scan(dir: &Path, needle: &[u8]) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            scan(&p, needle)
+        } else {
+            std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_regions_run_the_scenario_over_http() {
+    let mut c = Cluster::start().await;
+    let fr = 40; // more than an entry lists: transfers name them by a root
+
+    // 1. Collect: everything goes to eu-no, the edge nearest; each event
+    //    lands in its home region and the edge keeps nothing of others.
+    let mut batch = events("FR", fr);
+    batch.extend(events("DE", 12));
+    batch.extend(events("US", 8));
+    let (status, body) = c
+        .post(
+            "eu-no",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": batch}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], batch.len());
+    assert_eq!(body["regions"]["eu-fr"], fr * 5);
+    assert_eq!(body["regions"]["eu-no"], 12 * 5);
+    assert_eq!(body["regions"]["us-tx"], 8 * 5);
+    // NDJSON is accepted for bulk too.
+    let ndjson: String = events("FR", fr)[..10]
+        .iter()
+        .map(|e| format!("{e}\n"))
+        .collect();
+    let (status, body) = c
+        .post_raw(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            "application/x-ndjson",
+            ndjson,
+        )
+        .await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(10)));
+    let edge_store = c.dir.path().join("eu-no/store");
+    assert!(
+        !scan(&edge_store, b"fr-user-0003-profile"),
+        "the edge kept a French record"
+    );
+    assert!(
+        scan(&edge_store, b"de-user-0003-profile"),
+        "the scan finds records the edge homes"
+    );
+    assert!(!scan(
+        &c.dir.path().join("eu-fr/store"),
+        phone(3).as_bytes()
+    ));
+    assert!(!scan(
+        &c.dir.path().join("eu-fr/store"),
+        address(3).as_bytes()
+    ));
+
+    // 2. Lawful, pseudonymised transfer to the US under the DPF adequacy decision.
+    let reco = json!({"fields": ["account.user_id", "device.language", "device.os_version",
+                                 "network.wifi_ssid", "social.friends", "social.contacts"],
+                      "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf"});
+    let (status, t) = c
+        .post("eu-fr", "/v1/transfer", Some("svc-reco-us"), &reco)
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["entry"]["action"], "transfer");
+    assert_eq!(t["entry"]["destination"], "US");
+    assert_eq!(
+        t["entry"]["subject_count"], fr,
+        "the NDJSON batch updated two of them"
+    );
+    assert!(t["entry"]["subjects_root"].is_string() && t["entry"]["subjects"] == json!([]));
+    c.verify("eu-fr", &t["entry"], &t["receipt"]);
+    let records = t["records"].as_array().unwrap();
+    assert!(!records.is_empty());
+    let text = t.to_string();
+    assert!(
+        !text.contains("fr-user-0001"),
+        "user ids leave only as tokens"
+    );
+    assert!(
+        !text.contains("Livebox") && !text.contains("contact-1@"),
+        "ssids and contacts are dropped"
+    );
+    for r in records.iter().filter(|r| r["dataset"] == "device") {
+        let v = r["fields"]["os_version"].as_str().unwrap();
+        assert!(!v.contains('.'), "OS versions leave as major versions: {v}");
+    }
+    // Friends get the same token as the friend's own user id: each user's
+    // friend is another of the same users, so the two sets of tokens match.
+    let tokens = |ds: &str, field: &str| {
+        let mut v: Vec<String> = records
+            .iter()
+            .filter(|r| r["dataset"] == ds)
+            .map(|r| r["fields"][field].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(tokens("social", "friends"), tokens("account", "user_id"));
+    assert_eq!(tokens("account", "user_id").len(), fr);
+
+    // 3. Blocked: phones and contacts of EEA users to China, in clear.
+    let beijing = json!({"fields": ["profile.phone", "social.contacts"], "purpose": "analytics"});
+    let (status, p) = c
+        .post("eu-fr", "/v1/transfer", Some("eng-beijing"), &beijing)
+        .await;
+    assert_eq!(status, 403, "{p}");
+    assert!(p["log_index"].is_u64() && !p["reasons"].as_array().unwrap().is_empty());
+    assert!(!p.to_string().contains("+33"));
+
+    // 4. Allowed aggregate, k-anonymous.
+    let (status, a) = c
+        .post(
+            "eu-fr",
+            "/v1/aggregate",
+            Some("eng-beijing"),
+            &json!({"group_by": ["device.os_version"], "purpose": "analytics"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    assert!(a["k"].as_u64().unwrap() >= 5);
+    let counted: u64 = a["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted + a["suppressed_subjects"].as_u64().unwrap(),
+        fr as u64
+    );
+
+    // 5. Remote view is a transfer: denied from Beijing, allowed from Dublin.
+    let view = json!({"user_id": "fr-user-0007", "fields": ["profile.phone", "profile.address"],
+                      "purpose": "support-ticket"});
+    let (status, p) = c
+        .post("eu-fr", "/v1/read", Some("eng-beijing"), &view)
+        .await;
+    assert_eq!(status, 403, "{p}");
+    let (status, r) = c
+        .post("eu-fr", "/v1/read", Some("support-dublin"), &view)
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["entry"]["action"], "read");
+    assert_eq!(r["records"][0]["fields"]["phone"], phone(7));
+    c.verify("eu-fr", &r["entry"], &r["receipt"]);
+
+    // 7. Who touched my data: the export lists the transfer and the read,
+    //    each with a receipt that verifies.
+    let me = json!({"user_id": "fr-user-0007"});
+    let (status, x) = c
+        .post("eu-fr", "/v1/subjects/export", Some("dpo"), &me)
+        .await;
+    assert_eq!(status, 200, "{x}");
+    assert_eq!(x["records"].as_array().unwrap().len(), 5);
+    let seen: Vec<u64> = x["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["log_index"].as_u64().unwrap())
+        .collect();
+    assert!(seen.contains(&t["log_index"].as_u64().unwrap()), "{seen:?}");
+    assert!(seen.contains(&r["log_index"].as_u64().unwrap()), "{seen:?}");
+    for a in x["accesses"].as_array().unwrap() {
+        c.verify("eu-fr", &a["entry"], &a["receipt"]);
+    }
+
+    // 8. Erasure: logged, and afterwards nothing of the subject is left.
+    let (status, e) = c
+        .post("eu-fr", "/v1/subjects/erase", Some("dpo"), &me)
+        .await;
+    assert_eq!((status, e["existed"].as_bool()), (200, Some(true)), "{e}");
+    let (status, _) = c
+        .post("eu-fr", "/v1/subjects/export", Some("dpo"), &me)
+        .await;
+    assert_eq!(status, 404);
+
+    // The gateway's refusals, each a problem document.
+    let (status, _) = c.post("eu-fr", "/v1/read", None, &view).await;
+    assert_eq!(status, 401);
+    let (status, p) = c
+        .post_raw(
+            "eu-fr",
+            "/v1/read",
+            Some("support-dublin"),
+            "application/json",
+            "{\"user_id\": 7".into(),
+        )
+        .await;
+    assert_eq!(status, 400, "{p}");
+    let (status, p) = c
+        .post(
+            "eu-fr",
+            "/v1/read",
+            Some("support-dublin"),
+            &json!({"user_id": "+33 6 99", "fields": "x", "purpose": "p"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        !p.to_string().contains("+33 6 99"),
+        "no input value is echoed: {p}"
+    );
+    let (status, _) = c
+        .post_raw(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            "application/json",
+            "x".repeat(1_100_000),
+        )
+        .await;
+    assert_eq!(status, 413);
+    let (status, p) = c.post("eu-fr", "/v1/transfer", Some("app"), &reco).await;
+    assert_eq!(status, 403, "the app may only ingest: {p}");
+
+    // A region down: its subjects' events get 503, the others are stored.
+    let mut us = c.children.remove("us-tx").unwrap();
+    us.kill().unwrap();
+    us.wait().unwrap();
+    let mut mixed = events("US", 1);
+    mixed.extend(events("DE", 1));
+    let (status, p) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": mixed}),
+        )
+        .await;
+    assert_eq!(status, 503, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("us-tx"));
+    let (status, _) = c
+        .post(
+            "eu-no",
+            "/v1/subjects/export",
+            Some("dpo"),
+            &json!({"user_id": "de-user-0000"}),
+        )
+        .await;
+    assert_eq!(status, 200, "eu-no still serves");
+
+    // Metrics count what happened.
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.urls["eu-fr"]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("residency_transfers_total{destination=\"US\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("outcome=\"deny\""));
+
+    // Nothing personal in anything the processes printed.
+    for r in REGIONS {
+        let out = std::fs::read_to_string(c.output(r)).unwrap();
+        assert!(
+            out.contains("policy bundle logged"),
+            "{r} printed its start: {out}"
+        );
+        for i in 0..fr {
+            for seeded in [
+                phone(i),
+                address(i),
+                format!("fr-user-{i:04}"),
+                format!("Livebox-{i:04}"),
+            ] {
+                assert!(!out.contains(&seeded), "{r} printed personal data");
+            }
+        }
+    }
+}
