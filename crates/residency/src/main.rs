@@ -36,6 +36,26 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
 }
 
+/// Tracing to standard error, filtered by `RESIDENCY_LOG` (default
+/// `info`). Whatever the filter, the PostgreSQL driver's debug events are
+/// dropped: they carry statement parameters, which are personal data.
+fn init_tracing() {
+    use tracing_subscriber::prelude::*;
+    let env = tracing_subscriber::EnvFilter::try_from_env("RESIDENCY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let no_parameters = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(no_parameters),
+        )
+        .with(env)
+        .init();
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -47,13 +67,7 @@ async fn main() -> std::process::ExitCode {
         Command::Keys(cmd) => keys_cmd::run(cmd).await,
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Serve(args) => {
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("RESIDENCY_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .init();
+            init_tracing();
             serve_cmd::run(args)
                 .await
                 .map(|()| std::process::ExitCode::SUCCESS)
