@@ -779,10 +779,8 @@ impl<B: Backend> Region<B> {
         let mut out = Vec::new();
         let mut withheld = 0;
         for s in subjects {
-            for ds in datasets {
-                for r in self.store.read(access, s, ds).await? {
-                    out.push(self.plan_apply(plan, s, r, name, &mut withheld));
-                }
+            for r in self.store.read_datasets(access, s, datasets).await? {
+                out.push(self.plan_apply(plan, s, r, name, &mut withheld));
             }
         }
         Ok((out, withheld))

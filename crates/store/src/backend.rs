@@ -70,7 +70,7 @@ pub trait Backend: Send + Sync + 'static {
         records: Vec<SealedRecord>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// A subject's records of one dataset, by time then id.
+    /// A subject's records of one dataset, in any order.
     fn records(
         &self,
         sid: u64,
@@ -80,11 +80,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The region a subject is homed in, if the directory knows it.
     fn home(&self, subject: String) -> impl Future<Output = Result<Option<String>, Error>> + Send;
 
-    /// Records that log entry `log_index` touched `subjects` (one transaction).
+    /// Records, in one transaction, that each log entry touched each
+    /// subject: (subject, log index) pairs.
     fn note_access(
         &self,
-        subjects: Vec<String>,
-        log_index: u64,
+        accesses: Vec<(String, u64)>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// The subjects homed here with records in `dataset`, in pseudonym order.

@@ -248,7 +248,7 @@ impl Backend for PgBackend {
             .reader
             .query(
                 "SELECT record_id, time, public, sealed FROM records
-                 WHERE sid = $1 AND dataset = $2 ORDER BY time, record_id",
+                 WHERE sid = $1 AND dataset = $2",
                 &[&int(sid)?, &dataset],
             )
             .await?;
@@ -273,14 +273,20 @@ impl Backend for PgBackend {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn note_access(&self, subjects: Vec<String>, log_index: u64) -> Result<(), Error> {
+    async fn note_access(&self, accesses: Vec<(String, u64)>) -> Result<(), Error> {
+        let mut subjects = Vec::with_capacity(accesses.len());
+        let mut indices = Vec::with_capacity(accesses.len());
+        for (s, i) in accesses {
+            subjects.push(s);
+            indices.push(int(i)?);
+        }
         self.writer
             .lock()
             .await
             .execute(
                 "INSERT INTO access_index (subject, log_index) \
-                 SELECT s, $2 FROM UNNEST($1::text[]) AS s ON CONFLICT DO NOTHING",
-                &[&subjects, &int(log_index)?],
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
+                &[&subjects, &indices],
             )
             .await?;
         Ok(())

@@ -51,6 +51,12 @@ CREATE TABLE meta (
 INSERT INTO meta (name, value) VALUES ('next_sid', 0);
 "];
 
+/// A subject's records of one dataset. No `ORDER BY`: with one, the
+/// planner walks the whole (dataset, time) index instead of seeking the
+/// primary key; `Store` sorts the few rows instead.
+const RECORDS_OF_SUBJECT: &str =
+    "SELECT record_id, time, public, sealed FROM records WHERE sid = ?1 AND dataset = ?2";
+
 /// Schema migrations of `keyring.sqlite`.
 const KEYRING_MIGRATIONS: &[&str] = &["
 CREATE TABLE deks (
@@ -333,10 +339,7 @@ impl Backend for SqliteBackend {
     async fn records(&self, sid: u64, dataset: String) -> Result<Vec<SealedRecord>, Error> {
         let id = int(sid)?;
         self.read(move |db| {
-            let mut stmt = db.prepare_cached(
-                "SELECT record_id, time, public, sealed FROM records
-                 WHERE sid = ?1 AND dataset = ?2 ORDER BY time, record_id",
-            )?;
+            let mut stmt = db.prepare_cached(RECORDS_OF_SUBJECT)?;
             let rows = stmt.query_map(params![id, dataset], |r| {
                 Ok(SealedRecord {
                     sid,
@@ -362,8 +365,11 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn note_access(&self, subjects: Vec<String>, log_index: u64) -> Result<(), Error> {
-        let index = int(log_index)?;
+    async fn note_access(&self, accesses: Vec<(String, u64)>) -> Result<(), Error> {
+        let accesses = accesses
+            .into_iter()
+            .map(|(s, i)| Ok((s, int(i)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
         self.run(move |i| {
             let mut db = lock(&i.writer);
             let tx = db.transaction()?;
@@ -371,7 +377,7 @@ impl Backend for SqliteBackend {
                 let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO access_index (subject, log_index) VALUES (?1, ?2)",
                 )?;
-                for subject in &subjects {
+                for (subject, index) in &accesses {
                     insert.execute(params![subject, index])?;
                 }
             }
@@ -547,5 +553,26 @@ impl Backend for SqliteBackend {
             Ok(true)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_a_subjects_records_seeks_the_primary_key_not_the_age_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_db(&dir.path().join("records.sqlite"), RECORDS_MIGRATIONS).unwrap();
+        let plan: Vec<String> = db
+            .prepare(&format!("EXPLAIN QUERY PLAN {RECORDS_OF_SUBJECT}"))
+            .unwrap()
+            .query_map(params![1, "profile"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(plan.contains("PRIMARY KEY"), "{plan}");
+        assert!(!plan.contains("records_by_age"), "{plan}");
     }
 }

@@ -36,6 +36,23 @@ pub struct Store<B> {
     /// One writer at a time: a batch, an erasure, a page of rewrapping
     /// never interleave. Holds the numbering, reloaded after any failure.
     writer: tokio::sync::Mutex<Option<Numbering>>,
+    /// Access-index rows waiting for a commit.
+    accesses: std::sync::Mutex<AccessQueue>,
+    /// Held while access-index rows are committed.
+    access_commit: tokio::sync::Mutex<()>,
+}
+
+/// Access-index rows queued for a group commit. Calls are numbered as
+/// they queue; `committed` is the number of the last call written.
+#[derive(Default)]
+struct AccessQueue {
+    pending: Vec<(String, u64)>,
+    queued: u64,
+    committed: u64,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<B> std::fmt::Debug for Store<B> {
@@ -70,6 +87,8 @@ impl<B: Backend> Store<B> {
             pseudonyms,
             catalog,
             writer: tokio::sync::Mutex::new(None),
+            accesses: std::sync::Mutex::new(AccessQueue::default()),
+            access_commit: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -265,7 +284,23 @@ impl<B: Backend> Store<B> {
         subject: &str,
         dataset: &str,
     ) -> Result<Vec<Record>, Error> {
-        access.check(subject, dataset)?;
+        self.read_datasets(access, subject, &[dataset.to_owned()])
+            .await
+    }
+
+    /// A subject's records of several datasets, decrypted, dataset by
+    /// dataset, each by time then id — only with a logged access that
+    /// names this subject and every one of the datasets. The subject is
+    /// looked up and its key unwrapped once.
+    pub async fn read_datasets(
+        &self,
+        access: &LoggedAccess,
+        subject: &str,
+        datasets: &[String],
+    ) -> Result<Vec<Record>, Error> {
+        for dataset in datasets {
+            access.check(subject, dataset)?;
+        }
         let (_, sid) = self
             .backend
             .subject_ids(vec![subject.to_owned()])
@@ -277,11 +312,16 @@ impl<B: Backend> Store<B> {
             .await?
             .remove(&sid)
             .ok_or(Error::UnknownSubject)?;
-        let rows = self.backend.records(sid, dataset.to_owned()).await?;
         let mut aad = Vec::with_capacity(128);
-        rows.into_iter()
-            .map(|r| open_record(&key, &mut aad, r))
-            .collect()
+        let mut out = Vec::new();
+        for dataset in datasets {
+            let mut rows = self.backend.records(sid, dataset.clone()).await?;
+            rows.sort_unstable_by(|a, b| (a.time, &a.record_id).cmp(&(b.time, &b.record_id)));
+            for r in rows {
+                out.push(open_record(&key, &mut aad, r)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The region a subject is homed in, if known here.
@@ -289,10 +329,38 @@ impl<B: Backend> Store<B> {
         self.backend.home(subject.to_owned()).await
     }
 
-    /// Records that log entry `log_index` touched `subjects` (for "who
-    /// accessed my data").
+    /// Records, durably, that log entry `log_index` touched `subjects`
+    /// (for "who accessed my data"). Concurrent calls are committed
+    /// together: while one commit runs, later calls queue, and the next
+    /// caller to get the commit lock writes everything queued in one
+    /// transaction.
     pub async fn note_access(&self, subjects: &[String], log_index: u64) -> Result<(), Error> {
-        self.backend.note_access(subjects.to_vec(), log_index).await
+        let mine = {
+            let mut q = lock(&self.accesses);
+            q.pending
+                .extend(subjects.iter().map(|s| (s.clone(), log_index)));
+            q.queued += 1;
+            q.queued
+        };
+        let _commit = self.access_commit.lock().await;
+        let (batch, upto) = {
+            let mut q = lock(&self.accesses);
+            if q.committed >= mine {
+                return Ok(());
+            }
+            (std::mem::take(&mut q.pending), q.queued)
+        };
+        match self.backend.note_access(batch.clone()).await {
+            Ok(()) => {
+                lock(&self.accesses).committed = upto;
+                Ok(())
+            }
+            Err(e) => {
+                // Put the batch back for the next commit to retry.
+                lock(&self.accesses).pending.extend(batch);
+                Err(e)
+            }
+        }
     }
 
     /// The subjects homed here with records in `dataset`, in pseudonym order.

@@ -76,7 +76,29 @@ on_both_backends!(
     the_sweeper_sweeps_on_its_own,
     subjects_are_listed_by_dataset,
     an_access_logged_by_subject_set_root_reads_only_that_set,
+    concurrent_access_notes_are_all_committed,
 );
+
+async fn concurrent_access_notes_are_all_committed<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    let both = [subject.clone(), other.clone()];
+    let notes = (0..64u64).map(|i| {
+        let who = if i % 2 == 0 { &both[..] } else { &both[..1] };
+        f.store().note_access(who, i)
+    });
+    for r in futures::future::join_all(notes).await {
+        r.unwrap();
+    }
+    assert_eq!(
+        f.store().accesses(&subject).await.unwrap(),
+        (0..64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        f.store().accesses(&other).await.unwrap(),
+        (0..64).step_by(2).collect::<Vec<_>>()
+    );
+}
 
 async fn subjects_are_listed_by_dataset<F: Fixture>(f: F) {
     let subject = seed(f.store()).await;

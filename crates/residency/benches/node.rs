@@ -1,0 +1,220 @@
+//! A region node under load, from a separate process on loopback: a real
+//! `residency serve` (this build's binary, SQLite store) and this load
+//! generator.
+//!
+//! 1. Ingest: events in batches (JSON), from several concurrent clients.
+//!    Goal: ≥ 50,000 events/s.
+//! 2. Transfer of one subject's records at a fixed request rate, open loop
+//!    (latency counted from each request's scheduled start, so a slow
+//!    server cannot hide its queue), log-before-release included.
+//!    Goal: P99 ≤ 20 ms at 2,000 requests/s.
+//!
+//! `cargo bench -p residency --bench node` (env: EVENTS, BATCH, CLIENTS,
+//! RATE, SECONDS).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+const APP: &str = "app-token-0123456789abcdef";
+const RECO: &str = "reco-token-0123456789abcdef";
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path) -> (Node, String) {
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("an address")
+        .port();
+    let mut file = format!("policy = {:?}\n", policy.display().to_string());
+    for (i, r) in ["eu-fr", "eu-no", "us-tx"].into_iter().enumerate() {
+        let p = if r == "eu-fr" {
+            port
+        } else {
+            port + 1 + i as u16
+        };
+        file.push_str(&format!(
+            "[regions.{r}]\nlisten = \"127.0.0.1:{p}\"\nurl = \"http://127.0.0.1:{p}\"\n\
+             store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
+             token = \"env:NODE_TOKEN\"\n"
+        ));
+    }
+    file.push_str("[limits]\nrequests_per_second = 1000000\nburst = 1000000\n");
+    std::fs::write(dir.join("cluster.toml"), file).expect("cluster file");
+    let child = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["serve", "--config"])
+        .arg(dir.join("cluster.toml"))
+        .args(["--region", "eu-fr", "--init"])
+        .env("RESIDENCY_LOG", "warn")
+        .env("NODE_TOKEN", "node-token-0123456789abcdef")
+        .env("RESIDENCY_TOKEN_APP", APP)
+        .env("RESIDENCY_TOKEN_RECO", RECO)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("residency serve starts");
+    (Node(child), format!("http://127.0.0.1:{port}"))
+}
+
+fn event(i: u64) -> serde_json::Value {
+    let user = format!("user-{:07}", i / 4);
+    match i % 4 {
+        0 => {
+            json!({"user_id": user, "country": "FR", "dataset": "device", "record_id": format!("d{i}"),
+                    "time": 1_764_000_000 + i, "fields": {"language": "fr-FR", "os_version": "17.4.1"}})
+        }
+        1 => {
+            json!({"user_id": user, "country": "FR", "dataset": "profile", "record_id": format!("p{i}"),
+                    "time": 1_764_000_000 + i, "fields": {"phone": format!("+33 6 {:08}", i), "address": "12 rue des Lilas, 75011 Paris"}})
+        }
+        2 => {
+            json!({"user_id": user, "country": "FR", "dataset": "social", "record_id": format!("s{i}"),
+                    "time": 1_764_000_000 + i, "fields": {"friends": format!("user-{:07}", i / 4 + 1), "contacts": "c@example.org"}})
+        }
+        _ => {
+            json!({"user_id": user, "country": "FR", "dataset": "account", "record_id": format!("a{i}"),
+                    "time": 1_764_000_000 + i, "fields": {"user_id": user}})
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let events = env("EVENTS", if quick { 20_000 } else { 400_000 });
+    let batch = env("BATCH", 1_000);
+    let clients = env("CLIENTS", 4);
+    let rate = env("RATE", 2_000);
+    let seconds = env("SECONDS", if quick { 2 } else { 15 });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_node, url) = start(dir.path());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "the node did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Bodies are made before the clock starts.
+    let bodies: Vec<String> = (0..events)
+        .step_by(batch as usize)
+        .map(|from| {
+            let evs: Vec<_> = (from..(from + batch).min(events)).map(event).collect();
+            json!({ "events": evs }).to_string()
+        })
+        .collect();
+    let bodies = Arc::new(std::sync::Mutex::new(bodies));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url, bodies) = (http.clone(), url.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = bodies.lock().expect("bodies").pop() else {
+                    break;
+                };
+                let r = http
+                    .post(format!("{url}/v1/ingest"))
+                    .bearer_auth(APP)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("ingest");
+                assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    let ingest_rate = events as f64 / start.elapsed().as_secs_f64();
+    println!("node ingest, {events} events in batches of {batch}, {clients} clients, SQLite:");
+    println!(
+        "  {ingest_rate:>10.0} events/s   goal >= 50000   ({:.2}x the goal)",
+        ingest_rate / 50_000.0
+    );
+
+    // Transfers of one subject's records at a fixed rate.
+    let subjects = events / 4;
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let begin = Instant::now() + Duration::from_millis(100);
+    let mut handles = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        let scheduled = begin + interval * n as u32;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (http, url) = (http.clone(), url.clone());
+        let body = json!({
+            "user_ids": [format!("user-{:07}", (n * 7919) % subjects)],
+            "fields": ["device.language", "device.os_version", "social.friends", "account.user_id"],
+            "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
+        })
+        .to_string();
+        handles.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{url}/v1/transfer"))
+                .bearer_auth(RECO)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("transfer");
+            let ok = r.status() == 200;
+            let _ = r.bytes().await;
+            (scheduled.elapsed(), ok)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(handles.len());
+    let mut failed = 0;
+    for h in handles {
+        let (d, ok) = h.await.expect("request");
+        latencies.push(d);
+        failed += u64::from(!ok);
+    }
+    let achieved = total as f64 / begin.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let p99 = percentile(&latencies, 0.99);
+    println!(
+        "node transfer of one subject, {rate} requests/s for {seconds} s (achieved {achieved:.0}/s), {failed} failed:"
+    );
+    println!(
+        "  P50 {:.2} ms   P99 {:.2} ms   max {:.2} ms   goal P99 <= 20 ms   ({:.2}x the goal)",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3 / 20.0,
+    );
+}
