@@ -77,6 +77,10 @@ impl Cluster {
     /// Starts the three regions, eu-fr's store at `eu_fr_store` (a
     /// `postgres:` location) or, by default, in SQLite.
     async fn start(eu_fr_store: Option<&str>) -> Cluster {
+        Self::with_limits(eu_fr_store, "body_bytes = 1000000").await
+    }
+
+    async fn with_limits(eu_fr_store: Option<&str>, limits: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
         let mut file = format!("policy = {:?}\n", policy.display().to_string());
@@ -96,7 +100,7 @@ impl Cluster {
             ));
             urls.insert(r, url);
         }
-        file.push_str("[limits]\nbody_bytes = 1000000\n");
+        file.push_str(&format!("[limits]\n{limits}\n"));
         std::fs::write(dir.path().join("cluster.toml"), file).unwrap();
         let mut cluster = Cluster {
             dir,
@@ -177,13 +181,20 @@ impl Cluster {
         content_type: &str,
         body: String,
     ) -> (u16, Value) {
+        let bearer = principal.map(|p| {
+            if p.starts_with("node-token") {
+                p.to_owned()
+            } else {
+                token(p).to_owned()
+            }
+        });
         let mut req = self
             .http
             .post(format!("{}{path}", self.urls[region]))
             .header("content-type", content_type)
             .body(body);
-        if let Some(p) = principal {
-            req = req.bearer_auth(token(p));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
@@ -322,6 +333,87 @@ async fn the_scenario_runs_with_a_postgresql_store() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_routes_and_limits_are_enforced() {
+    let c = Cluster::with_limits(None, "requests_per_second = 1\nburst = 4").await;
+    // Every route the OpenAPI document lists is served.
+    let doc = c
+        .http
+        .get(format!("{}/openapi.json", c.urls["eu-fr"]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let path = path.replace("{path}", "0/000");
+        let url = format!("{}{path}", c.urls["eu-fr"]);
+        let resp = if ops.get("post").is_some() {
+            c.http.post(url).send().await.unwrap()
+        } else {
+            c.http.get(url).send().await.unwrap()
+        };
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert!(!body.contains("no such route"), "{path}: {status} {body}");
+    }
+    // A node's credential only forwards ingests, and only events homed at the receiver.
+    let node_token = "node-token-of-eu-no-0123456789";
+    let view = json!({"user_id": "x", "fields": ["profile.phone"], "purpose": "support-ticket"});
+    let (status, p) = c.post("eu-fr", "/v1/read", Some(node_token), &view).await;
+    assert_eq!(status, 403, "{p}");
+    let (status, p) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some(node_token),
+            &json!({"events": events("US", 1)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("us-tx"), "{p}");
+    let (status, _) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("node-token-of-nowhere-0123456789"),
+            &json!({"events": events("FR", 1)}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    // A country no region homes is named.
+    let mut bad = events("FR", 1);
+    bad[0]["country"] = json!("ZZ");
+    let (status, p) = c
+        .post("eu-fr", "/v1/ingest", Some("app"), &json!({"events": bad}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("event 0: country \"ZZ\""),
+        "{p}"
+    );
+    // Past its burst, a principal is told to slow down.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (status, _) = c
+            .post(
+                "eu-no",
+                "/v1/ingest",
+                Some("app"),
+                &json!({"events": events("DE", 1)}),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(statuses[0], 202);
 }
 
 /// The scenario's steps; `sqlite_fr` when eu-fr's store is SQLite files
