@@ -1,0 +1,348 @@
+//! A witness (<https://c2sp.org/tlog-witness>): for each log it knows, it
+//! keeps the latest checkpoint it cosigned, and cosigns
+//! (<https://c2sp.org/tlog-cosignature>) a new one only if the log signed
+//! it and it provably extends that one. The check and the new state are
+//! committed in one SQLite transaction before the answer, so a restart
+//! never lets it cosign a fork. Every signed checkpoint it is shown is
+//! kept; two of the same size with different roots, or one that does not
+//! extend the last, is a **split view**: refused, and both notes are kept
+//! as evidence anyone can check with the log's public key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tlog::note::NoteSignature;
+use tlog::witness::AddCheckpoint;
+use tlog::{Hash, SignedCheckpoint, Signer, Verifier};
+
+/// Why a witness refuses a checkpoint; each maps to the status
+/// tlog-witness gives it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The body is not an add-checkpoint request (400).
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The witness does not know this log (404).
+    #[error("unknown log origin {0:?}")]
+    UnknownOrigin(String),
+    /// No valid signature by the log's key (403).
+    #[error("not signed by the log: {0}")]
+    NotSigned(String),
+    /// The old size is above the checkpoint's size (400).
+    #[error("old size {old} is above the checkpoint size {size}")]
+    BadOldSize {
+        /// Old size of the request.
+        old: u64,
+        /// Checkpoint size.
+        size: u64,
+    },
+    /// The old size is not the size the witness holds (409; the body
+    /// carries `latest`).
+    #[error("the witness holds size {latest}")]
+    Conflict {
+        /// The size of the latest checkpoint cosigned.
+        latest: u64,
+    },
+    /// A checkpoint that contradicts what the witness holds: refused, and
+    /// kept as evidence (409 when of the same size, 422 otherwise).
+    #[error("split view of {origin} at size {size}: {why}")]
+    SplitView {
+        /// The log.
+        origin: String,
+        /// Size of the offending checkpoint.
+        size: u64,
+        /// What contradicts what.
+        why: String,
+        /// Whether the sizes are equal (409) or the proof failed (422).
+        same_size: bool,
+        /// The size the witness holds.
+        latest: u64,
+    },
+    /// The witness's own storage failed (500).
+    #[error("witness storage: {0}")]
+    Storage(String),
+}
+
+impl Refusal {
+    /// The HTTP status of this refusal.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::Malformed(_) | Refusal::BadOldSize { .. } => 400,
+            Refusal::UnknownOrigin(_) => 404,
+            Refusal::NotSigned(_) => 403,
+            Refusal::Conflict { .. } => 409,
+            Refusal::SplitView { same_size, .. } => {
+                if *same_size {
+                    409
+                } else {
+                    422
+                }
+            }
+            Refusal::Storage(_) => 500,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(e: rusqlite::Error) -> Self {
+        Refusal::Storage(e.to_string())
+    }
+}
+
+/// Evidence of a split view: two checkpoints the log signed that cannot
+/// both be true.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    /// The log.
+    pub origin: String,
+    /// The checkpoint the witness held.
+    pub held: String,
+    /// The checkpoint that contradicts it.
+    pub offered: String,
+    /// What contradicts what.
+    pub why: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS latest (
+    origin     TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    root       BLOB NOT NULL,
+    checkpoint TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen (
+    origin     TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    checkpoint TEXT NOT NULL,
+    PRIMARY KEY (origin, size, checkpoint)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evidence (
+    id      INTEGER PRIMARY KEY,
+    origin  TEXT NOT NULL,
+    held    TEXT NOT NULL,
+    offered TEXT NOT NULL,
+    why     TEXT NOT NULL,
+    UNIQUE (origin, held, offered)
+);
+";
+
+/// A witness over a state database.
+pub struct Witness {
+    signer: Signer,
+    logs: BTreeMap<String, Verifier>,
+    db: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Witness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Witness({}, {} logs)",
+            self.signer.name(),
+            self.logs.len()
+        )
+    }
+}
+
+fn int(n: u64) -> Result<i64, Refusal> {
+    i64::try_from(n).map_err(|_| Refusal::Malformed(format!("size {n} out of range")))
+}
+
+impl Witness {
+    /// Opens (creating) the state at `path`; `signer` is the witness's
+    /// cosignature/v1 key, `logs` the logs' public keys (named by origin).
+    pub fn open(path: &Path, signer: Signer, logs: Vec<Verifier>) -> Result<Self, Refusal> {
+        if signer.sig_type() != tlog::note::TYPE_COSIGNATURE_V1 {
+            return Err(Refusal::Storage(
+                "the witness key must be a cosignature/v1 key (type 0x04)".into(),
+            ));
+        }
+        let db = Connection::open(path)?;
+        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+        db.execute_batch(SCHEMA)?;
+        Ok(Witness {
+            signer,
+            logs: logs.into_iter().map(|v| (v.name.clone(), v)).collect(),
+            db: Mutex::new(db),
+        })
+    }
+
+    /// The witness's public key.
+    pub fn verifier(&self) -> Verifier {
+        self.signer.verifier()
+    }
+
+    /// Handles an add-checkpoint request body at time `now` (seconds since
+    /// the epoch): the cosignature, or why not.
+    pub fn add_checkpoint(&self, body: &[u8], now: u64) -> Result<NoteSignature, Refusal> {
+        let req = AddCheckpoint::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let unverified = SignedCheckpoint::parse_unverified(req.checkpoint.as_bytes())
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let origin = unverified.checkpoint.origin.clone();
+        let key = self
+            .logs
+            .get(&origin)
+            .ok_or_else(|| Refusal::UnknownOrigin(origin.clone()))?;
+        let cp = SignedCheckpoint::open(req.checkpoint.as_bytes(), key, &[])
+            .map_err(|e| Refusal::NotSigned(e.to_string()))?;
+        let size = cp.checkpoint.size;
+        if req.old_size > size {
+            return Err(Refusal::BadOldSize {
+                old: req.old_size,
+                size,
+            });
+        }
+        let text = cp.to_text();
+
+        let mut db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO seen (origin, size, checkpoint) VALUES (?1, ?2, ?3)",
+            params![origin, int(size)?, text],
+        )?;
+        let held: Option<(i64, Vec<u8>, String)> = tx
+            .query_row(
+                "SELECT size, root, checkpoint FROM latest WHERE origin = ?1",
+                params![origin],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (held_size, held_root, held_text) = match held {
+            Some((s, r, t)) => (
+                u64::try_from(s).map_err(|_| Refusal::Storage("negative size stored".into()))?,
+                Hash::from_slice(&r).map_err(|e| Refusal::Storage(e.to_string()))?,
+                t,
+            ),
+            None => (0, tlog::hash::empty_root(), String::new()),
+        };
+        let split = |why: String, same_size: bool| Refusal::SplitView {
+            origin: origin.clone(),
+            size,
+            why,
+            same_size,
+            latest: held_size,
+        };
+        let outcome = if req.old_size != held_size {
+            Err(Refusal::Conflict { latest: held_size })
+        } else if size == held_size && cp.checkpoint.root != held_root {
+            Err(split(
+                format!("two checkpoints of size {size} with different roots"),
+                true,
+            ))
+        } else if size == 0 && cp.checkpoint.root != tlog::hash::empty_root() {
+            Err(split(
+                "a size-0 checkpoint whose root is not the empty tree's".into(),
+                false,
+            ))
+        } else if let Err(e) = tlog::merkle::verify_consistency(
+            held_size,
+            size,
+            &req.proof,
+            &held_root,
+            &cp.checkpoint.root,
+        ) {
+            Err(split(
+                format!("size {size} is not consistent with size {held_size}: {e}"),
+                false,
+            ))
+        } else {
+            Ok(())
+        };
+        match outcome {
+            Ok(()) => {
+                tx.execute(
+                    "INSERT INTO latest (origin, size, root, checkpoint) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (origin) DO UPDATE SET size = ?2, root = ?3, checkpoint = ?4",
+                    params![origin, int(size)?, cp.checkpoint.root.0.to_vec(), text],
+                )?;
+                tx.commit()?;
+            }
+            Err(e) => {
+                if let Refusal::SplitView { why, .. } = &e {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO evidence (origin, held, offered, why) VALUES (?1, ?2, ?3, ?4)",
+                        params![origin, held_text, text, why],
+                    )?;
+                    tracing::error!(%origin, size, "split view: {why}");
+                }
+                tx.commit()?;
+                return Err(e);
+            }
+        }
+        drop(db);
+        tlog::cosignature::cosign(&self.signer, &cp.note.text, now)
+            .map_err(|e| Refusal::Storage(e.to_string()))
+    }
+
+    /// Every split view recorded, oldest first.
+    pub fn evidence(&self) -> Result<Vec<Evidence>, Refusal> {
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut q = db.prepare("SELECT origin, held, offered, why FROM evidence ORDER BY id")?;
+        let rows = q.query_map([], |r| {
+            Ok(Evidence {
+                origin: r.get(0)?,
+                held: r.get(1)?,
+                offered: r.get(2)?,
+                why: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The size of the latest checkpoint cosigned for `origin`.
+    pub fn latest_size(&self, origin: &str) -> Result<u64, Refusal> {
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let size: Option<i64> = db
+            .query_row(
+                "SELECT size FROM latest WHERE origin = ?1",
+                params![origin],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(size.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+    }
+}
+
+/// The witness's HTTP endpoint: `POST <prefix>/add-checkpoint`.
+pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    axum::Router::new().route(
+        "/add-checkpoint",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let witness = witness.clone();
+            async move {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let result =
+                    tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
+                match result {
+                    Ok(Ok(sig)) => (StatusCode::OK, format!("{}\n", sig.to_line())).into_response(),
+                    Ok(Err(r)) => {
+                        let status = StatusCode::from_u16(r.status())
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                        match r {
+                            Refusal::Conflict { latest }
+                            | Refusal::SplitView {
+                                same_size: true,
+                                latest,
+                                ..
+                            } => (
+                                status,
+                                [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
+                                format!("{latest}\n"),
+                            )
+                                .into_response(),
+                            other => (status, format!("{other}\n")).into_response(),
+                        }
+                    }
+                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+                }
+            }
+        }),
+    )
+}
