@@ -321,7 +321,7 @@ pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
                 let result =
                     tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
                 match result {
-                    Ok(Ok(sig)) => (StatusCode::OK, format!("{}\n", sig.to_line())).into_response(),
+                    Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
                     Ok(Err(r)) => {
                         let status = StatusCode::from_u16(r.status())
                             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

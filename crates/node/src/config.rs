@@ -24,6 +24,24 @@ struct ClusterFile {
     regions: BTreeMap<String, RegionFile>,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    witnesses: Vec<WitnessFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessFile {
+    url: String,
+    vkey: String,
+}
+
+/// A witness every node pushes its checkpoints to (C2SP tlog-witness).
+#[derive(Clone, Debug)]
+pub struct WitnessConfig {
+    /// Submission prefix: `<url>/add-checkpoint` is called.
+    pub url: String,
+    /// The witness's public key (cosignature/v1).
+    pub key: tlog::Verifier,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,6 +124,8 @@ pub struct ClusterConfig {
     pub regions: BTreeMap<String, RegionConfig>,
     /// Limits.
     pub limits: Limits,
+    /// Witnesses.
+    pub witnesses: Vec<WitnessConfig>,
 }
 
 impl ClusterConfig {
@@ -196,7 +216,23 @@ impl ClusterConfig {
                 },
             );
         }
+        let mut witnesses = Vec::new();
+        for (i, w) in raw.witnesses.into_iter().enumerate() {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return Err(bad(
+                    format!("witnesses[{i}].url"),
+                    "must start with http:// or https://".into(),
+                ));
+            }
+            let key = tlog::Verifier::parse(w.vkey.trim())
+                .map_err(|e| bad(format!("witnesses[{i}].vkey"), e.to_string()))?;
+            witnesses.push(WitnessConfig {
+                url: w.url.trim_end_matches('/').to_owned(),
+                key,
+            });
+        }
         Ok(ClusterConfig {
+            witnesses,
             file: path.to_owned(),
             policy: at(&raw.policy),
             regions,

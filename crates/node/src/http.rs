@@ -186,7 +186,7 @@ fn text(body: Vec<u8>) -> Response {
 }
 
 async fn checkpoint<B: Backend>(State(app): State<Shared<B>>) -> Response {
-    text(app.region.checkpoint().to_text().into_bytes())
+    text(app.region.cosigned_checkpoint().to_text().into_bytes())
 }
 
 async fn tile<B: Backend>(State(app): State<Shared<B>>, Path(path): Path<String>) -> Response {

@@ -264,6 +264,9 @@ pub struct Region<B> {
     peers: BTreeMap<String, Peer>,
     http: reqwest::Client,
     metrics: Metrics,
+    /// Witness cosignatures of the latest checkpoint pushed: its size and
+    /// the signature lines.
+    cosigned: std::sync::RwLock<(u64, Vec<tlog::note::NoteSignature>)>,
 }
 
 impl<B> std::fmt::Debug for Region<B> {
@@ -403,6 +406,7 @@ impl<B: Backend> Region<B> {
             peers,
             http,
             metrics: Metrics::default(),
+            cosigned: std::sync::RwLock::new((0, Vec::new())),
         };
         region.log_bundle().await?;
         Ok(region)
@@ -441,6 +445,67 @@ impl<B: Backend> Region<B> {
     /// The latest signed checkpoint.
     pub fn checkpoint(&self) -> Arc<tlog::SignedCheckpoint> {
         self.seq.checkpoint()
+    }
+
+    /// The latest checkpoint as served: with the witnesses' cosignatures
+    /// when they have cosigned it.
+    pub fn cosigned_checkpoint(&self) -> tlog::SignedCheckpoint {
+        let mut cp = (*self.seq.checkpoint()).clone();
+        let cosigned = self
+            .cosigned
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cosigned.0 == cp.checkpoint.size {
+            tlog::witness::attach(&mut cp.note, cosigned.1.iter().cloned());
+        }
+        cp
+    }
+
+    /// Pushes every new checkpoint to the witnesses and keeps their
+    /// cosignatures; runs until the log stops. A witness that fails is
+    /// retried with the next checkpoint.
+    pub async fn push_to_witnesses(&self, witnesses: &[crate::config::WitnessConfig]) {
+        if witnesses.is_empty() {
+            return;
+        }
+        let clients: Vec<_> = witnesses
+            .iter()
+            .filter_map(|w| match tlog::witness::WitnessClient::new(&w.url) {
+                Ok(c) => Some((c, w)),
+                Err(e) => {
+                    tracing::warn!(witness = %w.url, "witness client: {e}");
+                    None
+                }
+            })
+            .collect();
+        let mut held = vec![0u64; clients.len()];
+        let mut updates = self.seq.subscribe();
+        loop {
+            let cp = updates.borrow_and_update().clone();
+            let mut sigs = Vec::new();
+            for ((client, w), held) in clients.iter().zip(held.iter_mut()) {
+                match client.submit(&self.reader, &cp, *held, &w.key).await {
+                    Ok(s) if !s.is_empty() => {
+                        *held = cp.checkpoint.size;
+                        sigs.extend(s);
+                    }
+                    Ok(_) => {
+                        tracing::warn!(witness = %w.url, "answered without a valid cosignature")
+                    }
+                    Err(tlog::Error::WitnessConflict { latest }) => *held = latest,
+                    Err(e) => {
+                        tracing::warn!(witness = %w.url, size = cp.checkpoint.size, "witness refused: {e}")
+                    }
+                }
+            }
+            *self
+                .cosigned
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (cp.checkpoint.size, sigs);
+            if updates.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn log_bundle(&self) -> Result<(), Error> {

@@ -8,6 +8,7 @@ mod pii_cmd;
 mod policy_cmd;
 mod progress;
 mod serve_cmd;
+mod witness_cmd;
 
 /// An open data-residency platform: regional stores, one gateway per region,
 /// and a transparency log of every access.
@@ -34,6 +35,8 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
     /// Run one region's node: the gateway and its log.
     Serve(serve_cmd::ServeArgs),
+    /// Run a witness (C2SP tlog-witness) for the regions' logs.
+    Witness(witness_cmd::WitnessArgs),
 }
 
 /// Tracing to standard error, filtered by `RESIDENCY_LOG` (default
@@ -69,6 +72,12 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => {
             init_tracing();
             serve_cmd::run(args)
+                .await
+                .map(|()| std::process::ExitCode::SUCCESS)
+        }
+        Command::Witness(args) => {
+            init_tracing();
+            witness_cmd::run(args)
                 .await
                 .map(|()| std::process::ExitCode::SUCCESS)
         }

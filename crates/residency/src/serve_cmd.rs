@@ -94,12 +94,17 @@ async fn serve<B: Backend>(
                 .await;
         })
     };
+    let witnesses = {
+        let (region, witnesses) = (region.clone(), cluster.witnesses.clone());
+        tokio::spawn(async move { region.push_to_witnesses(&witnesses).await })
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     sweeper.abort();
+    witnesses.abort();
     tracing::info!(region = %me.id, "stopped");
     Ok(())
 }

@@ -51,6 +51,7 @@ fn node_env(region: &str) -> String {
 
 struct Cluster {
     dir: tempfile::TempDir,
+    witness: tlog::Verifier,
     urls: BTreeMap<&'static str, String>,
     children: BTreeMap<&'static str, Child>,
     http: reqwest::Client,
@@ -84,6 +85,50 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
         let mut file = format!("policy = {:?}\n", policy.display().to_string());
+        // The logs exist before the witness, which must know their keys.
+        let mut witness_logs = Vec::new();
+        for r in REGIONS {
+            let log = dir.path().join(r).join("log");
+            let status = Command::new(env!("CARGO_BIN_EXE_residency"))
+                .args([
+                    "log",
+                    "init",
+                    "--origin",
+                    &format!("residency.example/{r}"),
+                    "--dir",
+                ])
+                .arg(&log)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            witness_logs.push("--log".into());
+            witness_logs.push(log.join("log.vkey").into_os_string());
+        }
+        let witness =
+            tlog::Signer::generate("witness.example", tlog::note::TYPE_COSIGNATURE_V1).unwrap();
+        std::fs::write(dir.path().join("witness.key"), witness.to_skey()).unwrap();
+        let witness_port = free_port();
+        let witness_out = std::fs::File::create(dir.path().join("witness.out")).unwrap();
+        let witness_child = Command::new(env!("CARGO_BIN_EXE_residency"))
+            .args([
+                "witness",
+                "--listen",
+                &format!("127.0.0.1:{witness_port}"),
+                "--key",
+            ])
+            .arg(dir.path().join("witness.key"))
+            .arg("--state")
+            .arg(dir.path().join("witness.sqlite"))
+            .args(&witness_logs)
+            .stdout(witness_out.try_clone().unwrap())
+            .stderr(witness_out)
+            .spawn()
+            .unwrap();
+        file.push_str(&format!(
+            "[[witnesses]]\nurl = \"http://127.0.0.1:{witness_port}\"\nvkey = \"{}\"\n",
+            witness.verifier().to_vkey()
+        ));
         let mut urls = BTreeMap::new();
         for r in REGIONS {
             let port = free_port();
@@ -102,12 +147,20 @@ impl Cluster {
         }
         file.push_str(&format!("[limits]\n{limits}\n"));
         std::fs::write(dir.path().join("cluster.toml"), file).unwrap();
+        let mut children = BTreeMap::new();
+        children.insert("witness", witness_child);
         let mut cluster = Cluster {
             dir,
+            witness: witness.verifier(),
             urls,
-            children: BTreeMap::new(),
+            children,
             http: reqwest::Client::new(),
         };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", witness_port)).is_err() {
+            assert!(Instant::now() < deadline, "the witness did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         for r in REGIONS {
             cluster.spawn(r);
         }
@@ -654,6 +707,39 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
         )
         .await;
     assert_eq!(status, 200, "eu-no still serves");
+
+    // The served checkpoint carries the witness's cosignature.
+    let log_key = c.log_key("eu-fr");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = c
+            .http
+            .get(format!("{}/log/checkpoint", c.urls["eu-fr"]))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let note = tlog::Note::parse(text.as_bytes()).unwrap();
+        let keys = [log_key.clone(), c.witness.clone()];
+        let signed = note.verify(&keys).unwrap();
+        if signed.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never cosigned: {text}\n{}\n{}",
+            std::fs::read_to_string(c.output("eu-fr"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("witness"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            std::fs::read_to_string(c.dir.path().join("witness.out")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Metrics count what happened.
     let metrics = c

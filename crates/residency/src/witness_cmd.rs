@@ -1,0 +1,78 @@
+//! `residency witness`: a C2SP tlog-witness for the regions' logs (the
+//! monitor's witness, runnable on its own).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use tlog::note::TYPE_COSIGNATURE_V1;
+use tlog::{Signer, Verifier};
+
+/// Arguments of `residency witness`.
+#[derive(Args, Debug)]
+pub(crate) struct WitnessArgs {
+    /// Address to listen on; the submission prefix is `http://ADDR`.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The witness's signing key (cosignature/v1 skey).
+    #[arg(long)]
+    key: PathBuf,
+    /// Create the key if it is missing, named NAME, and print its vkey.
+    #[arg(long, value_name = "NAME")]
+    init: Option<String>,
+    /// The witness's state (SQLite): latest cosigned checkpoints, every
+    /// checkpoint seen, split-view evidence.
+    #[arg(long)]
+    state: PathBuf,
+    /// A log to witness: its vkey, or a file holding it. Repeat per log.
+    #[arg(long = "log", required = true)]
+    logs: Vec<String>,
+}
+
+pub(crate) async fn run(args: WitnessArgs) -> anyhow::Result<()> {
+    let signer = match (&args.init, args.key.exists()) {
+        (Some(name), false) => {
+            let signer = Signer::generate(name, TYPE_COSIGNATURE_V1)?;
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&args.key)
+                .with_context(|| format!("creating {}", args.key.display()))?;
+            writeln!(f, "{}", signer.to_skey())?;
+            f.sync_all()?;
+            signer
+        }
+        _ => {
+            let text = std::fs::read_to_string(&args.key)
+                .with_context(|| format!("reading the witness key {}", args.key.display()))?;
+            Signer::parse(text.trim())
+                .with_context(|| format!("{}: not a signing key", args.key.display()))?
+        }
+    };
+    println!("{}", signer.verifier().to_vkey());
+    let mut logs = Vec::new();
+    for l in &args.logs {
+        let text = if std::path::Path::new(l).is_file() {
+            std::fs::read_to_string(l).with_context(|| format!("reading {l}"))?
+        } else {
+            l.clone()
+        };
+        logs.push(Verifier::parse(text.trim()).with_context(|| format!("--log {l}: not a vkey"))?);
+    }
+    let witness = Arc::new(monitor::Witness::open(&args.state, signer, logs)?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, "witness serving");
+    axum::serve(listener, monitor::witness::router(witness))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
