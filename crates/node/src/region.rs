@@ -182,6 +182,24 @@ pub struct AccessRecord {
     pub entry: serde_json::Value,
     /// A C2SP tlog-proof of its inclusion in the current checkpoint.
     pub receipt: String,
+    /// For an entry that names its subjects by `subjects_root`: the proof
+    /// that this subject is in the set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_proof: Option<SubjectProof>,
+}
+
+/// Proof that a subject (its pseudonym, the leaf) is in the set an entry's
+/// `subjects_root` commits to: an RFC 6962 inclusion proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubjectProof {
+    /// The subject's pseudonym.
+    pub subject: String,
+    /// Its position in the sorted set.
+    pub index: u64,
+    /// The size of the set.
+    pub size: u64,
+    /// The inclusion proof, base64 hashes.
+    pub proof: Vec<String>,
 }
 
 /// A subject's export.
@@ -1132,10 +1150,17 @@ impl<B: Backend> Region<B> {
         for index in self.store.accesses(&subject).await? {
             let entry = self.reader.entry(index, cp.checkpoint.size).await?;
             let receipt = self.reader.receipt(index, &cp).await?.to_text();
+            let entry = Entry::parse(&entry)
+                .map_err(|e| Error::Internal(format!("log entry {index} does not parse: {e}")))?;
+            let subject_proof = match &entry.subjects_root {
+                Some(root) => Some(self.subject_proof(&subject, index, root).await?),
+                None => None,
+            };
             accesses.push(AccessRecord {
                 log_index: index,
-                entry: serde_json::from_slice(&entry).unwrap_or_default(),
+                entry: serde_json::to_value(&entry).unwrap_or_default(),
                 receipt,
+                subject_proof,
             });
         }
         Ok(Export {
@@ -1143,6 +1168,39 @@ impl<B: Backend> Region<B> {
             receipt: self.receipt(&s).await?,
             records,
             accesses,
+        })
+    }
+
+    /// Proves `subject` is in the set entry `index` commits to by `root`,
+    /// from the access index (which keeps every subject an entry touched).
+    async fn subject_proof(
+        &self,
+        subject: &str,
+        index: u64,
+        root: &str,
+    ) -> Result<SubjectProof, Error> {
+        let set = self.store.subjects_at(index).await?;
+        let (set, computed) = store::subject_set_root(&set);
+        if computed.to_hex() != root {
+            return Err(Error::Internal(format!(
+                "the access index does not reproduce the subjects of log entry {index}"
+            )));
+        }
+        let position = set
+            .binary_search_by(|s| s.as_str().cmp(subject))
+            .map_err(|_| Error::Internal(format!("log entry {index} does not cover the subject")))?
+            as u64;
+        let mut tree = tlog::merkle::MemoryTree::new();
+        for s in &set {
+            tree.push(tlog::leaf_hash(s.as_bytes()));
+        }
+        let size = set.len() as u64;
+        let proof = tree.run(&tlog::merkle::ProofPlan::inclusion(position, size)?)?;
+        Ok(SubjectProof {
+            subject: subject.to_owned(),
+            index: position,
+            size,
+            proof: proof.iter().map(tlog::Hash::to_base64).collect(),
         })
     }
 

@@ -632,6 +632,39 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
     for a in x["accesses"].as_array().unwrap() {
         c.verify("eu-fr", &a["entry"], &a["receipt"]);
     }
+    // The transfer named its 40 subjects only by a root; the export proves
+    // this subject is among them.
+    let transfer = x["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["log_index"] == t["log_index"])
+        .unwrap();
+    let p = &transfer["subject_proof"];
+    assert_eq!(p["subject"], x["records"][0]["subject"]);
+    let proof: Vec<tlog::Hash> = p["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| tlog::Hash::from_base64(h.as_str().unwrap()).unwrap())
+        .collect();
+    let root = tlog::Hash::from_slice(
+        &(0..32)
+            .map(|i| {
+                let hex = transfer["entry"]["subjects_root"].as_str().unwrap();
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()
+            })
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    tlog::merkle::verify_inclusion(
+        &tlog::leaf_hash(p["subject"].as_str().unwrap().as_bytes()),
+        p["index"].as_u64().unwrap(),
+        p["size"].as_u64().unwrap(),
+        &proof,
+        &root,
+    )
+    .unwrap();
 
     // 8. Erasure: logged, and afterwards nothing of the subject is left.
     let (status, e) = c

@@ -87,7 +87,13 @@ pub trait Backend: Send + Sync + 'static {
         accesses: Vec<(String, u64)>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// The subjects homed here with records in `dataset`, in pseudonym order.
+    /// The subjects noted as touched by log entry `log_index`, in any order.
+    fn subjects_at(
+        &self,
+        log_index: u64,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+
+    /// The subjects homed here with records in `dataset`, in any order.
     fn subjects_with(
         &self,
         dataset: String,

@@ -19,7 +19,8 @@ use crate::keys::WrappedKey;
 
 /// Schema migrations of the records database, applied in order and
 /// recorded in `residency_records_schema`.
-const RECORDS_MIGRATIONS: &[&str] = &["
+const RECORDS_MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE subjects (
     sid     BIGINT PRIMARY KEY,
     subject TEXT NOT NULL UNIQUE,
@@ -45,7 +46,10 @@ CREATE TABLE meta (
     value BIGINT NOT NULL
 );
 INSERT INTO meta (name, value) VALUES ('next_sid', 0);
-"];
+",
+    // 2: the subjects of a log entry, for proofs that a subject is in a set.
+    "CREATE INDEX access_by_entry ON access_index (log_index);",
+];
 
 /// Schema migrations of the keyring database, recorded in
 /// `residency_keyring_schema`.
@@ -292,13 +296,23 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    async fn subjects_at(&self, log_index: u64) -> Result<Vec<String>, Error> {
+        let rows = self
+            .reader
+            .query(
+                "SELECT subject FROM access_index WHERE log_index = $1",
+                &[&int(log_index)?],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn subjects_with(&self, dataset: String) -> Result<Vec<String>, Error> {
         let rows = self
             .reader
             .query(
                 "SELECT s.subject FROM subjects s WHERE EXISTS \
-                 (SELECT 1 FROM records r WHERE r.sid = s.sid AND r.dataset = $1) \
-                 ORDER BY s.subject",
+                 (SELECT 1 FROM records r WHERE r.sid = s.sid AND r.dataset = $1)",
                 &[&dataset],
             )
             .await?;

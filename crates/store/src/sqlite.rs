@@ -23,7 +23,8 @@ use crate::keys::WrappedKey;
 
 /// Schema migrations of `records.sqlite`, applied in order and counted in
 /// `PRAGMA user_version`.
-const RECORDS_MIGRATIONS: &[&str] = &["
+const RECORDS_MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE subjects (
     sid     INTEGER PRIMARY KEY,
     subject TEXT NOT NULL UNIQUE,
@@ -49,7 +50,10 @@ CREATE TABLE meta (
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO meta (name, value) VALUES ('next_sid', 0);
-"];
+",
+    // 2: the subjects of a log entry, for proofs that a subject is in a set.
+    "CREATE INDEX access_by_entry ON access_index (log_index);",
+];
 
 /// A subject's records of one dataset. No `ORDER BY`: with one, the
 /// planner walks the whole (dataset, time) index instead of seeking the
@@ -387,12 +391,22 @@ impl Backend for SqliteBackend {
         .await
     }
 
+    async fn subjects_at(&self, log_index: u64) -> Result<Vec<String>, Error> {
+        let index = int(log_index)?;
+        self.read(move |db| {
+            let mut q =
+                db.prepare_cached("SELECT subject FROM access_index WHERE log_index = ?1")?;
+            let rows = q.query_map(params![index], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
     async fn subjects_with(&self, dataset: String) -> Result<Vec<String>, Error> {
         self.read(move |db| {
             let mut q = db.prepare_cached(
                 "SELECT s.subject FROM subjects s WHERE EXISTS \
-                 (SELECT 1 FROM records r WHERE r.sid = s.sid AND r.dataset = ?1) \
-                 ORDER BY s.subject",
+                 (SELECT 1 FROM records r WHERE r.sid = s.sid AND r.dataset = ?1)",
             )?;
             let rows = q.query_map(params![dataset], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
@@ -559,6 +573,24 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_of_an_earlier_schema_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.sqlite");
+        drop(open_db(&path, &RECORDS_MIGRATIONS[..1]).unwrap());
+        let db = open_db(&path, RECORDS_MIGRATIONS).unwrap();
+        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, RECORDS_MIGRATIONS.len() as i64);
+        let index: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'access_by_entry'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+    }
 
     #[test]
     fn reading_a_subjects_records_seeks_the_primary_key_not_the_age_index() {

@@ -363,9 +363,20 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// The subjects noted as touched by log entry `log_index`, in
+    /// pseudonym order (the set a `subjects_root` commits to).
+    pub async fn subjects_at(&self, log_index: u64) -> Result<Vec<String>, Error> {
+        let mut subjects = self.backend.subjects_at(log_index).await?;
+        // Byte order, whatever the database's collation.
+        subjects.sort_unstable();
+        Ok(subjects)
+    }
+
     /// The subjects homed here with records in `dataset`, in pseudonym order.
     pub async fn subjects_with(&self, dataset: &str) -> Result<Vec<String>, Error> {
-        self.backend.subjects_with(dataset.to_owned()).await
+        let mut subjects = self.backend.subjects_with(dataset.to_owned()).await?;
+        subjects.sort_unstable();
+        Ok(subjects)
     }
 
     /// The log entries that touched `subject`, in log order.

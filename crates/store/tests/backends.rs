@@ -98,6 +98,11 @@ async fn concurrent_access_notes_are_all_committed<F: Fixture>(f: F) {
         f.store().accesses(&other).await.unwrap(),
         (0..64).step_by(2).collect::<Vec<_>>()
     );
+    let mut sorted = both.to_vec();
+    sorted.sort();
+    assert_eq!(f.store().subjects_at(10).await.unwrap(), sorted);
+    assert_eq!(f.store().subjects_at(11).await.unwrap(), vec![subject]);
+    assert!(f.store().subjects_at(64).await.unwrap().is_empty());
 }
 
 async fn subjects_are_listed_by_dataset<F: Fixture>(f: F) {
