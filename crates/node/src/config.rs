@@ -292,3 +292,82 @@ pub fn resolve_secret(reference: &str) -> Result<String, String> {
     }
     Ok(secret)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+policy = "policy"
+[regions.eu-fr]
+listen = "127.0.0.1:7101"
+url = "http://127.0.0.1:7101/"
+store = "sqlite:run/eu-fr"
+log = "run/eu-fr/log"
+keys = "run/eu-fr/region.keys"
+token = "env:NODE_TOKEN"
+[regions.us-tx]
+listen = "127.0.0.1:7103"
+url = "http://127.0.0.1:7103"
+store = "postgres:host=/var/run/postgresql dbname=test"
+keyring = "postgres:host=/var/run/postgresql dbname=keys"
+log = "/var/lib/residency/us-tx/log"
+keys = "us-tx.keys"
+token = "file:secrets/us-tx"
+"#;
+
+    fn parse(text: &str) -> Result<ClusterConfig, Error> {
+        ClusterConfig::parse(Path::new("/etc/residency/cluster.toml"), text)
+    }
+
+    #[test]
+    fn paths_resolve_against_the_files_directory() {
+        let c = parse(GOOD).unwrap();
+        let fr = &c.regions["eu-fr"];
+        assert_eq!(fr.url, "http://127.0.0.1:7101");
+        assert_eq!(
+            fr.store,
+            StoreLocation::Sqlite("/etc/residency/run/eu-fr".into())
+        );
+        assert_eq!(c.policy, Path::new("/etc/residency/policy"));
+        let us = &c.regions["us-tx"];
+        assert_eq!(us.log, Path::new("/var/lib/residency/us-tx/log"));
+        assert_eq!(us.token, "file:/etc/residency/secrets/us-tx");
+        assert!(
+            matches!(&us.store, StoreLocation::Postgres { keyring, .. } if keyring.ends_with("dbname=keys"))
+        );
+        assert_eq!(c.limits.body_bytes, Limits::default().body_bytes);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_field() {
+        let cases = [
+            (
+                GOOD.replace("sqlite:run/eu-fr", "mysql:x"),
+                "regions.eu-fr.store",
+            ),
+            (
+                GOOD.replace("env:NODE_TOKEN", "s3cr3t-in-the-file"),
+                "regions.eu-fr.token",
+            ),
+            (
+                GOOD.replace("http://127.0.0.1:7103", "127.0.0.1:7103"),
+                "regions.us-tx.url",
+            ),
+            (
+                GOOD.replace("listen = \"127.0.0.1:7101\"", "listn = \"x\""),
+                "listn",
+            ),
+            (
+                format!("{GOOD}\n[[witnesses]]\nurl = \"http://w\"\nvkey = \"nope\"\n"),
+                "witnesses[0].vkey",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with("/etc/residency/cluster.toml"), "{e}");
+            assert!(e.contains(field), "{field} not in: {e}");
+            assert!(!e.contains("s3cr3t"), "a secret in an error: {e}");
+        }
+    }
+}

@@ -740,6 +740,27 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
         )
         .await;
     assert_eq!(status, 200, "eu-no still serves");
+    // Restarted, us-tx has lost nothing it acknowledged: its 8 users are
+    // all counted (in groups too small to show, which are suppressed).
+    // (The DPO, in France, may not export them: that would be a transfer.)
+    c.spawn("us-tx");
+    c.wait_healthy("us-tx").await;
+    let (status, a) = c
+        .post(
+            "us-tx",
+            "/v1/aggregate",
+            Some("eng-beijing"),
+            &json!({"group_by": ["device.language"], "purpose": "analytics"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    let counted: u64 = a["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted + a["suppressed_subjects"].as_u64().unwrap(), 8);
 
     // The served checkpoint carries the witness's cosignature.
     let log_key = c.log_key("eu-fr");
@@ -814,4 +835,27 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
             }
         }
     }
+}
+
+#[test]
+fn an_invalid_cluster_file_stops_the_start_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(
+        &file,
+        "policy = \"p\"\n[regions.eu-fr]\nlisten = \"127.0.0.1:1\"\nurl = \"http://x\"\n\
+         store = \"mongodb:x\"\nlog = \"l\"\nkeys = \"k\"\ntoken = \"env:T\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["serve", "--region", "eu-fr", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cluster.toml") && err.contains("regions.eu-fr.store"),
+        "{err}"
+    );
 }

@@ -580,7 +580,9 @@ mod tests {
         let path = dir.path().join("records.sqlite");
         drop(open_db(&path, &RECORDS_MIGRATIONS[..1]).unwrap());
         let db = open_db(&path, RECORDS_MIGRATIONS).unwrap();
-        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let version: i64 = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(version, RECORDS_MIGRATIONS.len() as i64);
         let index: i64 = db
             .query_row(
