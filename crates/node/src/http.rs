@@ -376,83 +376,27 @@ where
     }
 }
 
-async fn read<B: Backend>(
-    State(app): State<Shared<B>>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    principal_call(app, headers, raw, |r, who, req: ReadRequest| async move {
-        r.read(&who, req).await
-    })
-    .await
+/// A route taking a principal's JSON request to a `Region` method.
+macro_rules! principal_route {
+    ($($name:ident: $req:ty;)*) => {$(
+        async fn $name<B: Backend>(
+            State(app): State<Shared<B>>,
+            headers: HeaderMap,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> Response {
+            principal_call(app, headers, raw, |r, who, req: $req| async move {
+                r.$name(&who, req).await
+            })
+            .await
+        }
+    )*};
 }
 
-async fn transfer<B: Backend>(
-    State(app): State<Shared<B>>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    principal_call(
-        app,
-        headers,
-        raw,
-        |r, who, req: TransferRequest| async move { r.transfer(&who, req).await },
-    )
-    .await
-}
-
-async fn aggregate<B: Backend>(
-    State(app): State<Shared<B>>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    principal_call(
-        app,
-        headers,
-        raw,
-        |r, who, req: AggregateRequest| async move { r.aggregate(&who, req).await },
-    )
-    .await
-}
-
-async fn reidentify<B: Backend>(
-    State(app): State<Shared<B>>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    principal_call(
-        app,
-        headers,
-        raw,
-        |r, who, req: ReidentifyRequest| async move { r.reidentify(&who, req).await },
-    )
-    .await
-}
-
-async fn export<B: Backend>(
-    State(app): State<Shared<B>>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    principal_call(
-        app,
-        headers,
-        raw,
-        |r, who, req: SubjectRequest| async move { r.export(&who, req).await },
-    )
-    .await
-}
-
-async fn erase<B: Backend>(
-    State(app): State<Shared<B>>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    principal_call(
-        app,
-        headers,
-        raw,
-        |r, who, req: SubjectRequest| async move { r.erase(&who, req).await },
-    )
-    .await
+principal_route! {
+    read: ReadRequest;
+    transfer: TransferRequest;
+    aggregate: AggregateRequest;
+    reidentify: ReidentifyRequest;
+    export: SubjectRequest;
+    erase: SubjectRequest;
 }

@@ -592,20 +592,12 @@ impl<B: Backend> Region<B> {
     fn access_entry(&self, principal: &PrincipalRef, req: &DecisionRequest, d: &Decision) -> Entry {
         let mut e = Entry::new(Kind::Access, &self.id, self.bundle.hash(), now_rfc3339());
         e.principal = Some(principal.clone());
-        e.action = Some(
-            match req.action {
-                Action::Read if d.transfer => "transfer",
-                Action::Read => "read",
-                Action::Transfer => "transfer",
-                Action::Aggregate => "aggregate",
-                Action::Reidentify => "reidentify",
-                Action::Export => "export",
-                Action::Erase => "erase",
-                Action::Ingest => "ingest",
-                Action::Admin => "admin",
-            }
-            .to_owned(),
-        );
+        // A read from outside the data's jurisdiction is a transfer.
+        let action = match req.action {
+            Action::Read if d.transfer => "transfer",
+            other => other.as_str(),
+        };
+        e.action = Some(action.to_owned());
         e.purpose = req.purpose.clone();
         e.destination = Some(d.destination.clone()).filter(|s| !s.is_empty());
         e.legal_basis = d.legal_basis.clone().or_else(|| req.legal_basis.clone());
@@ -631,6 +623,23 @@ impl<B: Backend> Region<B> {
             })
             .inc();
         e
+    }
+
+    /// Logs a decided request covering `subjects`: a denial comes back as
+    /// the error that carries it; an allowed request as the sequenced
+    /// entry, its bytes, and the sorted subject set it names.
+    async fn log_decision(
+        &self,
+        mut e: Entry,
+        allow: bool,
+        subjects: &[String],
+    ) -> Result<(Sequenced, Vec<u8>, Entry, Vec<String>), Error> {
+        if !allow {
+            return Err(self.deny(e, subjects).await);
+        }
+        let set = e.cover(subjects);
+        let (s, bytes) = self.append(&e).await?;
+        Ok((s, bytes, e, set))
     }
 
     /// Logs a denial and returns the error that carries it.
@@ -932,12 +941,7 @@ impl<B: Backend> Region<B> {
         subjects: Vec<String>,
     ) -> Result<Release, Error> {
         let e = self.access_entry(who, dreq, &d);
-        if !d.allow {
-            return Err(self.deny(e, &subjects).await);
-        }
-        let mut e = e;
-        let set = e.cover(&subjects);
-        let (s, bytes) = self.append(&e).await?;
+        let (s, bytes, e, set) = self.log_decision(e, d.allow, &subjects).await?;
         let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
         let purpose = dreq.purpose.clone();
         let transfer = d.transfer;
@@ -993,12 +997,7 @@ impl<B: Backend> Region<B> {
         };
         let d = self.decide(&dreq)?;
         let e = self.access_entry(&who, &dreq, &d);
-        if !d.allow {
-            return Err(self.deny(e, &subjects).await);
-        }
-        let mut e = e;
-        let set = e.cover(&subjects);
-        let (s, bytes) = self.append(&e).await?;
+        let (s, bytes, _, set) = self.log_decision(e, d.allow, &subjects).await?;
         let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
         let mut rows = Vec::with_capacity(set.len());
         for subject in &set {
@@ -1082,10 +1081,7 @@ impl<B: Backend> Region<B> {
         let d = self.decide(&dreq)?;
         let mut e = self.access_entry(&who, &dreq, &d);
         e.justification_digest = Some(digest_hex(req.justification.as_bytes()));
-        if !d.allow {
-            return Err(self.deny(e, &[]).await);
-        }
-        let (s, _) = self.append(&e).await?;
+        let (s, ..) = self.log_decision(e, d.allow, &[]).await?;
         let value = self.egress.siv.open(&domain, &req.token).map_err(|_| {
             Error::BadRequest("the token does not open with this region's key".into())
         })?;
@@ -1096,8 +1092,18 @@ impl<B: Backend> Region<B> {
         })
     }
 
-    fn subject_request(&self, principal: &str, action: Action) -> DecisionRequest {
-        DecisionRequest {
+    /// Decides and logs a subject request (export, erasure) for a
+    /// subject homed here; returns the subject's pseudonym, the sequenced
+    /// entry and its bytes.
+    async fn logged_subject_request(
+        &self,
+        principal: &str,
+        user_id: &str,
+        action: Action,
+    ) -> Result<(String, Sequenced, Vec<u8>, Entry), Error> {
+        let who = self.principal(principal)?;
+        let subject = self.local_subject(user_id).await?;
+        let dreq = DecisionRequest {
             principal: principal.to_owned(),
             action,
             region: self.id.clone(),
@@ -1106,23 +1112,22 @@ impl<B: Backend> Region<B> {
             destination: None,
             legal_basis: None,
             subject_count: 1,
-        }
+        };
+        let d = self.decide(&dreq)?;
+        let e = self.access_entry(&who, &dreq, &d);
+        let (s, bytes, e, _) = self
+            .log_decision(e, d.allow, std::slice::from_ref(&subject))
+            .await?;
+        Ok((subject, s, bytes, e))
     }
 
     /// A subject's export: all its data, and every logged access to it
     /// with a receipt.
     pub async fn export(&self, principal: &str, req: SubjectRequest) -> Result<Export, Error> {
-        let who = self.principal(principal)?;
-        let subject = self.local_subject(&req.user_id).await?;
-        let dreq = self.subject_request(principal, Action::Export);
-        let d = self.decide(&dreq)?;
-        let mut e = self.access_entry(&who, &dreq, &d);
+        let (subject, s, bytes, e) = self
+            .logged_subject_request(principal, &req.user_id, Action::Export)
+            .await?;
         let subjects = vec![subject.clone()];
-        if !d.allow {
-            return Err(self.deny(e, &subjects).await);
-        }
-        e.cover(&subjects);
-        let (s, bytes) = self.append(&e).await?;
         let access = LoggedAccess::new(&s, &bytes)?;
         let all_fields: BTreeMap<String, Transform> = self
             .bundle
@@ -1206,17 +1211,9 @@ impl<B: Backend> Region<B> {
 
     /// Erases a subject (crypto-shredding), logged first.
     pub async fn erase(&self, principal: &str, req: SubjectRequest) -> Result<Erased, Error> {
-        let who = self.principal(principal)?;
-        let subject = self.local_subject(&req.user_id).await?;
-        let dreq = self.subject_request(principal, Action::Erase);
-        let d = self.decide(&dreq)?;
-        let mut e = self.access_entry(&who, &dreq, &d);
-        let subjects = vec![subject.clone()];
-        if !d.allow {
-            return Err(self.deny(e, &subjects).await);
-        }
-        e.cover(&subjects);
-        let (s, _) = self.append(&e).await?;
+        let (subject, s, _, _) = self
+            .logged_subject_request(principal, &req.user_id, Action::Erase)
+            .await?;
         let existed = self.store.erase(&subject).await?;
         Ok(Erased {
             log_index: s.index(),

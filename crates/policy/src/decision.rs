@@ -37,7 +37,8 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    /// The action's name, as in policies and log entries.
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Ingest => "ingest",
             Action::Read => "read",

@@ -82,8 +82,12 @@ impl Cluster {
     }
 
     async fn with_limits(eu_fr_store: Option<&str>, limits: &str) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
         let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+        Self::with_policy(eu_fr_store, limits, &policy).await
+    }
+
+    async fn with_policy(eu_fr_store: Option<&str>, limits: &str, policy: &Path) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
         let mut file = format!("policy = {:?}\n", policy.display().to_string());
         // The logs exist before the witness, which must know their keys.
         let mut witness_logs = Vec::new();
@@ -835,6 +839,78 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
             }
         }
     }
+}
+
+/// The example policy plus a field that leaves as a reversible token.
+fn policy_with_a_reversible_field(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+    let dst = dir.join("policy");
+    std::fs::create_dir_all(dst.join("policies")).unwrap();
+    for f in [
+        "principals.toml",
+        "regions.toml",
+        "policies/access.cedar",
+        "policies/guardrails.cedar",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let catalog = std::fs::read_to_string(src.join("catalog.toml")).unwrap()
+        + "\n[datasets.account.fields.support_ref]\ncategory = \"identifier\"\nlevel = \"personal\"\n\
+           egress.same = { op = \"keep\" }\negress.adequate = { op = \"reversible\", domain = \"support\" }\n\
+           egress.other = { op = \"drop\" }\n";
+    std::fs::write(dst.join("catalog.toml"), catalog).unwrap();
+    dst
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reidentification_happens_only_at_home_with_a_justification() {
+    let scratch = tempfile::tempdir().unwrap();
+    let policy = policy_with_a_reversible_field(scratch.path());
+    let c = Cluster::with_policy(None, "body_bytes = 1000000", &policy).await;
+    let ev = json!({"user_id": "fr-user-0001", "country": "FR", "dataset": "account", "record_id": "a1",
+                    "time": 1_764_000_000, "fields": {"user_id": "fr-user-0001", "support_ref": "TICKET-4711"}});
+    let (status, _) = c
+        .post("eu-fr", "/v1/ingest", Some("app"), &json!({"events": [ev]}))
+        .await;
+    assert_eq!(status, 202);
+    let (status, t) = c
+        .post("eu-fr", "/v1/transfer", Some("svc-reco-us"),
+              &json!({"fields": ["account.support_ref"], "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf"}))
+        .await;
+    assert_eq!(status, 200, "{t}");
+    let token = t["records"][0]["fields"]["support_ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with('r') && !token.contains("4711"), "{token}");
+    let ask = |justification: &str| json!({"field": "account.support_ref", "token": token, "justification": justification});
+    // Without a justification: refused before anything is decided.
+    let (status, _) = c
+        .post("eu-fr", "/v1/reidentify", Some("dpo"), &ask(" "))
+        .await;
+    assert_eq!(status, 400);
+    // From outside the jurisdiction: denied, and logged.
+    let (status, p) = c
+        .post(
+            "eu-fr",
+            "/v1/reidentify",
+            Some("eng-beijing"),
+            &ask("ticket 4711"),
+        )
+        .await;
+    assert_eq!(status, 403, "{p}");
+    assert!(p["log_index"].is_u64());
+    // At home, justified: the value, with a receipt of the logged entry.
+    let (status, r) = c
+        .post("eu-fr", "/v1/reidentify", Some("dpo"), &ask("ticket 4711"))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["value"], "TICKET-4711");
+    // Another region's key does not open it.
+    let (status, _) = c
+        .post("eu-no", "/v1/reidentify", Some("dpo"), &ask("ticket 4711"))
+        .await;
+    assert_eq!(status, 400);
 }
 
 #[test]
