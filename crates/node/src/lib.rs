@@ -11,6 +11,7 @@
 //! - [`http`]: the HTTP API (axum), its problem documents (RFC 9457) and
 //!   its OpenAPI document.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`tiles`]: a read cache of the log's immutable tiles.
 
 #![deny(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod entry;
 pub mod http;
 pub mod metrics;
 pub mod region;
+pub mod tiles;
 
 pub use config::ClusterConfig;
 pub use region::Region;

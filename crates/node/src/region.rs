@@ -23,6 +23,7 @@ use crate::auth::{Caller, Credentials};
 use crate::config::{ClusterConfig, resolve_secret};
 use crate::entry::{Entry, Kind, PrincipalRef, digest_hex};
 use crate::metrics::{DecisionLabels, Metrics, TransferLabels};
+use crate::tiles::CachedTiles;
 
 /// The log's signing key, in the log directory (as `residency log init`
 /// writes it).
@@ -274,7 +275,7 @@ pub struct Region<B> {
     bundle: Arc<Bundle>,
     store: Store<B>,
     seq: Sequencer,
-    reader: LogReader<FsStorage>,
+    reader: LogReader<CachedTiles<FsStorage>>,
     log_key: tlog::Verifier,
     egress: pseudo::Keys,
     credentials: Credentials,
@@ -382,7 +383,7 @@ impl<B: Backend> Region<B> {
             },
         )
         .await?;
-        let reader = LogReader::new(FsStorage::open(&me.log)?);
+        let reader = LogReader::new(CachedTiles::new(FsStorage::open(&me.log)?));
 
         let mut credentials = Credentials::default();
         for (pid, p) in &bundle.principals.principals {
@@ -451,7 +452,7 @@ impl<B: Backend> Region<B> {
     }
 
     /// The log reader (for the log endpoints).
-    pub fn log(&self) -> &LogReader<FsStorage> {
+    pub fn log(&self) -> &LogReader<CachedTiles<FsStorage>> {
         &self.reader
     }
 
