@@ -94,6 +94,11 @@ pub struct Entry {
     /// How many subjects are covered.
     #[serde(default)]
     pub subject_count: u64,
+    /// SHA-256 (hex) of the sealed records the release opens, read before
+    /// the entry is logged (see `docs/log-entries.md`): commits to exactly
+    /// what leaves without decrypting anything first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_digest: Option<String>,
     /// SHA-256 of the justification given for a re-identification, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification_digest: Option<String>,
@@ -128,6 +133,7 @@ impl Entry {
             subjects: Vec::new(),
             subjects_root: None,
             subject_count: 0,
+            payload_digest: None,
             justification_digest: None,
             decision: None,
             reasons: Vec::new(),
@@ -203,6 +209,29 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 fn write_scalar(value: &Value, out: &mut Vec<u8>) {
     // Writing a scalar into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// The payload digest of sealed records: SHA-256 over, for each record in
+/// release order, its subject pseudonym, dataset, record id, time (decimal),
+/// public fields (JSON) and sealed bytes, each preceded by its length as a
+/// 4-byte big-endian integer.
+pub fn payload_digest(sealed: &[store::Sealed]) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u32).to_be_bytes());
+        h.update(bytes);
+    };
+    for s in sealed {
+        for r in s.rows() {
+            field(s.subject().as_bytes());
+            field(r.dataset.as_bytes());
+            field(r.record_id.as_bytes());
+            field(r.time.to_string().as_bytes());
+            field(r.public.as_bytes());
+            field(&r.sealed);
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 of bytes, hex.

@@ -864,19 +864,35 @@ impl<B: Backend> Region<B> {
     async fn release(
         &self,
         access: &LoggedAccess,
-        subjects: &[String],
-        datasets: &[String],
+        sealed: Vec<store::Sealed>,
         plan: &BTreeMap<String, Transform>,
         name: &Naming<'_>,
     ) -> Result<(Vec<Released>, usize), Error> {
         let mut out = Vec::new();
         let mut withheld = 0;
-        for s in subjects {
-            for r in self.store.read_datasets(access, s, datasets).await? {
-                out.push(self.plan_apply(plan, s, r, name, &mut withheld));
+        for s in sealed {
+            let subject = s.subject().to_owned();
+            for r in self.store.open(access, s).await? {
+                out.push(self.plan_apply(plan, &subject, r, name, &mut withheld));
             }
         }
         Ok((out, withheld))
+    }
+
+    /// Reads, sealed, what a release of `datasets` of `subjects` would
+    /// open, and sets the entry's payload digest to it.
+    async fn seal_payload(
+        &self,
+        e: &mut Entry,
+        subjects: &[String],
+    ) -> Result<Vec<store::Sealed>, Error> {
+        let (set, _) = store::subject_set_root(subjects);
+        let mut sealed = Vec::with_capacity(set.len());
+        for s in &set {
+            sealed.push(self.store.sealed(s, &e.datasets).await?);
+        }
+        e.payload_digest = Some(crate::entry::payload_digest(&sealed));
+        Ok(sealed)
     }
 
     /// A read of one subject by `principal`.
@@ -941,8 +957,13 @@ impl<B: Backend> Region<B> {
         d: Decision,
         subjects: Vec<String>,
     ) -> Result<Release, Error> {
-        let e = self.access_entry(who, dreq, &d);
-        let (s, bytes, e, set) = self.log_decision(e, d.allow, &subjects).await?;
+        let mut e = self.access_entry(who, dreq, &d);
+        let sealed = if d.allow {
+            self.seal_payload(&mut e, &subjects).await?
+        } else {
+            Vec::new()
+        };
+        let (s, bytes, _, set) = self.log_decision(e, d.allow, &subjects).await?;
         let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
         let purpose = dreq.purpose.clone();
         let transfer = d.transfer;
@@ -951,9 +972,7 @@ impl<B: Backend> Region<B> {
         } else {
             Naming::clear()
         };
-        let (records, withheld) = self
-            .release(&access, &set, &e.datasets, &d.plan, &naming)
-            .await?;
+        let (records, withheld) = self.release(&access, sealed, &d.plan, &naming).await?;
         self.store.note_access(&set, s.index()).await?;
         if transfer {
             self.metrics
@@ -997,15 +1016,22 @@ impl<B: Backend> Region<B> {
             subject_count: subjects.len().max(1),
         };
         let d = self.decide(&dreq)?;
-        let e = self.access_entry(&who, &dreq, &d);
+        let mut e = self.access_entry(&who, &dreq, &d);
+        let sealed = if d.allow {
+            self.seal_payload(&mut e, &subjects).await?
+        } else {
+            Vec::new()
+        };
         let (s, bytes, _, set) = self.log_decision(e, d.allow, &subjects).await?;
         let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
         let mut rows = Vec::with_capacity(set.len());
-        for subject in &set {
+        for sealed in sealed {
+            let subject = sealed.subject().to_owned();
             // A subject counts once, with its latest record.
-            let Some(latest) = self.store.read(&access, subject, dataset).await?.pop() else {
+            let Some(latest) = self.store.open(&access, sealed).await?.pop() else {
                 continue;
             };
+            let subject = subject.as_str();
             let mut withheld = 0;
             let r = self.plan_apply(&d.plan, subject, latest, &Naming::clear(), &mut withheld);
             let key: Vec<String> = req
@@ -1095,13 +1121,14 @@ impl<B: Backend> Region<B> {
 
     /// Decides and logs a subject request (export, erasure) for a
     /// subject homed here; returns the subject's pseudonym, the sequenced
-    /// entry and its bytes.
+    /// entry, its bytes, the entry, and (for an export) the sealed records
+    /// its payload digest commits to.
     async fn logged_subject_request(
         &self,
         principal: &str,
         user_id: &str,
         action: Action,
-    ) -> Result<(String, Sequenced, Vec<u8>, Entry), Error> {
+    ) -> Result<(String, Sequenced, Vec<u8>, Entry, Vec<store::Sealed>), Error> {
         let who = self.principal(principal)?;
         let subject = self.local_subject(user_id).await?;
         let dreq = DecisionRequest {
@@ -1115,17 +1142,22 @@ impl<B: Backend> Region<B> {
             subject_count: 1,
         };
         let d = self.decide(&dreq)?;
-        let e = self.access_entry(&who, &dreq, &d);
-        let (s, bytes, e, _) = self
-            .log_decision(e, d.allow, std::slice::from_ref(&subject))
-            .await?;
-        Ok((subject, s, bytes, e))
+        let mut e = self.access_entry(&who, &dreq, &d);
+        let subjects = std::slice::from_ref(&subject);
+        // An export releases everything: commit to it first.
+        let sealed = if d.allow && action == Action::Export {
+            self.seal_payload(&mut e, subjects).await?
+        } else {
+            Vec::new()
+        };
+        let (s, bytes, e, _) = self.log_decision(e, d.allow, subjects).await?;
+        Ok((subject, s, bytes, e, sealed))
     }
 
     /// A subject's export: all its data, and every logged access to it
     /// with a receipt.
     pub async fn export(&self, principal: &str, req: SubjectRequest) -> Result<Export, Error> {
-        let (subject, s, bytes, e) = self
+        let (subject, s, bytes, _, sealed) = self
             .logged_subject_request(principal, &req.user_id, Action::Export)
             .await?;
         let subjects = vec![subject.clone()];
@@ -1142,13 +1174,7 @@ impl<B: Backend> Region<B> {
             })
             .collect();
         let (records, _) = self
-            .release(
-                &access,
-                &subjects,
-                &e.datasets,
-                &all_fields,
-                &Naming::clear(),
-            )
+            .release(&access, sealed, &all_fields, &Naming::clear())
             .await?;
         self.store.note_access(&subjects, s.index()).await?;
         let cp = self.seq.checkpoint();
@@ -1212,7 +1238,7 @@ impl<B: Backend> Region<B> {
 
     /// Erases a subject (crypto-shredding), logged first.
     pub async fn erase(&self, principal: &str, req: SubjectRequest) -> Result<Erased, Error> {
-        let (subject, s, _, _) = self
+        let (subject, s, ..) = self
             .logged_subject_request(principal, &req.user_id, Action::Erase)
             .await?;
         let existed = self.store.erase(&subject).await?;

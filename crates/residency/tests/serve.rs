@@ -542,6 +542,8 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
     );
     assert!(t["entry"]["subjects_root"].is_string() && t["entry"]["subjects"] == json!([]));
     c.verify("eu-fr", &t["entry"], &t["receipt"]);
+    // The entry commits to the sealed records released, read before it.
+    assert_eq!(t["entry"]["payload_digest"].as_str().unwrap().len(), 64);
     let records = t["records"].as_array().unwrap();
     assert!(!records.is_empty());
     let text = t.to_string();

@@ -124,13 +124,18 @@ impl LoggedAccess {
         self.index
     }
 
-    pub(crate) fn check(&self, subject: &str, dataset: &str) -> Result<(), Error> {
+    pub(crate) fn check_subject(&self, subject: &str) -> Result<(), Error> {
         if !self.subjects.contains(subject) {
             return Err(Error::NotLogged(format!(
                 "log entry {} does not name this subject",
                 self.index
             )));
         }
+        Ok(())
+    }
+
+    pub(crate) fn check(&self, subject: &str, dataset: &str) -> Result<(), Error> {
+        self.check_subject(subject)?;
         if !self.datasets.contains(dataset) {
             return Err(Error::NotLogged(format!(
                 "log entry {} does not name dataset {dataset}",

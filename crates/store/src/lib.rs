@@ -32,7 +32,7 @@ pub use backend::Backend;
 pub use error::Error;
 pub use postgres::PgBackend;
 pub use sqlite::SqliteBackend;
-pub use store::{MAX_VALUE_LEN, Store};
+pub use store::{MAX_VALUE_LEN, Sealed, Store};
 
 /// What the app sends about one subject.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -61,6 +61,27 @@ impl<B> std::fmt::Debug for Store<B> {
     }
 }
 
+/// A subject's records as stored, sealed: what [`Store::sealed`] reads and
+/// [`Store::open`] opens.
+#[derive(Clone, Debug)]
+pub struct Sealed {
+    subject: String,
+    sid: u64,
+    rows: Vec<SealedRecord>,
+}
+
+impl Sealed {
+    /// The subject's pseudonym.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The rows: identities, public fields, ciphertexts.
+    pub fn rows(&self) -> &[SealedRecord] {
+        &self.rows
+    }
+}
+
 /// Associated data binding a record's ciphertext to its place.
 fn record_aad(aad: &mut Vec<u8>, sid: u64, dataset: &str, record_id: &str) {
     aad.clear();
@@ -301,27 +322,52 @@ impl<B: Backend> Store<B> {
         for dataset in datasets {
             access.check(subject, dataset)?;
         }
+        let sealed = self.sealed(subject, datasets).await?;
+        self.open(access, sealed).await
+    }
+
+    /// A subject's records of several datasets as stored — sealed, so no
+    /// log entry is needed — for a caller that must commit to exactly what
+    /// it will release (a digest in the log entry) before opening them
+    /// with [`Store::open`].
+    pub async fn sealed(&self, subject: &str, datasets: &[String]) -> Result<Sealed, Error> {
         let (_, sid) = self
             .backend
             .subject_ids(vec![subject.to_owned()])
             .await?
             .pop()
             .ok_or(Error::UnknownSubject)?;
+        let mut rows = Vec::new();
+        for dataset in datasets {
+            let mut of_dataset = self.backend.records(sid, dataset.clone()).await?;
+            of_dataset.sort_unstable_by(|a, b| (a.time, &a.record_id).cmp(&(b.time, &b.record_id)));
+            rows.extend(of_dataset);
+        }
+        Ok(Sealed {
+            subject: subject.to_owned(),
+            sid,
+            rows,
+        })
+    }
+
+    /// Opens sealed records — only with a logged access that names their
+    /// subject and every dataset among them.
+    pub async fn open(&self, access: &LoggedAccess, sealed: Sealed) -> Result<Vec<Record>, Error> {
+        for r in &sealed.rows {
+            access.check(&sealed.subject, &r.dataset)?;
+        }
+        access.check_subject(&sealed.subject)?;
         let key = self
-            .data_keys(vec![sid])
+            .data_keys(vec![sealed.sid])
             .await?
-            .remove(&sid)
+            .remove(&sealed.sid)
             .ok_or(Error::UnknownSubject)?;
         let mut aad = Vec::with_capacity(128);
-        let mut out = Vec::new();
-        for dataset in datasets {
-            let mut rows = self.backend.records(sid, dataset.clone()).await?;
-            rows.sort_unstable_by(|a, b| (a.time, &a.record_id).cmp(&(b.time, &b.record_id)));
-            for r in rows {
-                out.push(open_record(&key, &mut aad, r)?);
-            }
-        }
-        Ok(out)
+        sealed
+            .rows
+            .into_iter()
+            .map(|r| open_record(&key, &mut aad, r))
+            .collect()
     }
 
     /// The region a subject is homed in, if known here.

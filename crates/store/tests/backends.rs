@@ -77,7 +77,34 @@ on_both_backends!(
     subjects_are_listed_by_dataset,
     an_access_logged_by_subject_set_root_reads_only_that_set,
     concurrent_access_notes_are_all_committed,
+    sealed_records_open_only_under_an_access_naming_them,
 );
+
+async fn sealed_records_open_only_under_an_access_naming_them<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let datasets = vec!["profile".to_string(), "device".to_string()];
+    let sealed = f.store().sealed(&subject, &datasets).await.unwrap();
+    assert_eq!(sealed.rows().len(), 2);
+    for r in sealed.rows() {
+        let bytes = String::from_utf8_lossy(&r.sealed);
+        assert!(!bytes.contains(PHONE) && !r.public.contains(PHONE));
+    }
+    let seq = log().await;
+    let profile_only = logged(&seq, &[&subject], &["profile"]).await;
+    assert!(matches!(
+        f.store().open(&profile_only, sealed.clone()).await,
+        Err(Error::NotLogged(_))
+    ));
+    let other = logged(&seq, &["t1.someone-else"], &["profile", "device"]).await;
+    assert!(matches!(
+        f.store().open(&other, sealed.clone()).await,
+        Err(Error::NotLogged(_))
+    ));
+    let both = logged(&seq, &[&subject], &["profile", "device"]).await;
+    let records = f.store().open(&both, sealed).await.unwrap();
+    assert_eq!(records[0].fields["phone"], PHONE);
+    assert_eq!(records[1].fields["os_version"], "17.4.1");
+}
 
 async fn concurrent_access_notes_are_all_committed<F: Fixture>(f: F) {
     let subject = seed(f.store()).await;
