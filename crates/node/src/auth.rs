@@ -38,16 +38,6 @@ impl Credentials {
         self.known.push((hash(token), caller));
     }
 
-    /// How many credentials are known.
-    pub fn len(&self) -> usize {
-        self.known.len()
-    }
-
-    /// Whether none is known.
-    pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
-    }
-
     /// The caller a presented token belongs to.
     pub fn check(&self, token: &str) -> Option<Caller> {
         let presented = hash(token);

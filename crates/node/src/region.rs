@@ -263,6 +263,27 @@ impl<'a> Naming<'a> {
     }
 }
 
+/// An allowed decision, durably logged.
+struct Logged {
+    seq: Sequenced,
+    bytes: Vec<u8>,
+    /// The subjects the entry covers, sorted.
+    set: Vec<String>,
+    /// For a release, the records the entry's payload digest commits to.
+    sealed: Vec<store::Sealed>,
+}
+
+impl Logged {
+    /// The proof the store opens records with.
+    fn access(&self) -> Result<LoggedAccess, Error> {
+        Ok(LoggedAccess::with_subjects(
+            &self.seq,
+            &self.bytes,
+            &self.set,
+        )?)
+    }
+}
+
 /// A peer region, as this node reaches it.
 #[derive(Clone, Debug)]
 struct Peer {
@@ -276,7 +297,6 @@ pub struct Region<B> {
     store: Store<B>,
     seq: Sequencer,
     reader: LogReader<CachedTiles<FsStorage>>,
-    log_key: tlog::Verifier,
     egress: pseudo::Keys,
     credentials: Credentials,
     node_token: String,
@@ -373,7 +393,6 @@ impl<B: Backend> Region<B> {
         let egress = egress_keys(&keys.pseudonym_secret());
 
         let signer = open_log_key(&me.log, id, init).await?;
-        let log_key = signer.verifier();
         let (seq, _task) = tlog::sequencer::open(
             FsStorage::open(&me.log)?,
             signer,
@@ -418,7 +437,6 @@ impl<B: Backend> Region<B> {
             store,
             seq,
             reader,
-            log_key,
             egress,
             credentials,
             node_token,
@@ -454,16 +472,6 @@ impl<B: Backend> Region<B> {
     /// The log reader (for the log endpoints).
     pub fn log(&self) -> &LogReader<CachedTiles<FsStorage>> {
         &self.reader
-    }
-
-    /// The log's public key.
-    pub fn log_key(&self) -> &tlog::Verifier {
-        &self.log_key
-    }
-
-    /// The latest signed checkpoint.
-    pub fn checkpoint(&self) -> Arc<tlog::SignedCheckpoint> {
-        self.seq.checkpoint()
     }
 
     /// The latest checkpoint as served: with the witnesses' cosignatures
@@ -626,21 +634,35 @@ impl<B: Backend> Region<B> {
         e
     }
 
-    /// Logs a decided request covering `subjects`: a denial comes back as
-    /// the error that carries it; an allowed request as the sequenced
-    /// entry, its bytes, and the sorted subject set it names.
+    /// Logs a decided request covering `subjects`. A denial comes back as
+    /// the error that carries it. An allowed request that will `release`
+    /// records first reads them sealed and puts their digest in the entry,
+    /// so the entry commits to exactly what is opened after it.
     async fn log_decision(
         &self,
         mut e: Entry,
         allow: bool,
         subjects: &[String],
-    ) -> Result<(Sequenced, Vec<u8>, Entry, Vec<String>), Error> {
+        release: bool,
+    ) -> Result<Logged, Error> {
         if !allow {
             return Err(self.deny(e, subjects).await);
         }
         let set = e.cover(subjects);
-        let (s, bytes) = self.append(&e).await?;
-        Ok((s, bytes, e, set))
+        let mut sealed = Vec::new();
+        if release {
+            for s in &set {
+                sealed.push(self.store.sealed(s, &e.datasets).await?);
+            }
+            e.payload_digest = Some(crate::entry::payload_digest(&sealed));
+        }
+        let (seq, bytes) = self.append(&e).await?;
+        Ok(Logged {
+            seq,
+            bytes,
+            set,
+            sealed,
+        })
     }
 
     /// Logs a denial and returns the error that carries it.
@@ -879,22 +901,6 @@ impl<B: Backend> Region<B> {
         Ok((out, withheld))
     }
 
-    /// Reads, sealed, what a release of `datasets` of `subjects` would
-    /// open, and sets the entry's payload digest to it.
-    async fn seal_payload(
-        &self,
-        e: &mut Entry,
-        subjects: &[String],
-    ) -> Result<Vec<store::Sealed>, Error> {
-        let (set, _) = store::subject_set_root(subjects);
-        let mut sealed = Vec::with_capacity(set.len());
-        for s in &set {
-            sealed.push(self.store.sealed(s, &e.datasets).await?);
-        }
-        e.payload_digest = Some(crate::entry::payload_digest(&sealed));
-        Ok(sealed)
-    }
-
     /// A read of one subject by `principal`.
     pub async fn read(&self, principal: &str, req: ReadRequest) -> Result<Release, Error> {
         let who = self.principal(principal)?;
@@ -957,14 +963,15 @@ impl<B: Backend> Region<B> {
         d: Decision,
         subjects: Vec<String>,
     ) -> Result<Release, Error> {
-        let mut e = self.access_entry(who, dreq, &d);
-        let sealed = if d.allow {
-            self.seal_payload(&mut e, &subjects).await?
-        } else {
-            Vec::new()
-        };
-        let (s, bytes, _, set) = self.log_decision(e, d.allow, &subjects).await?;
-        let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
+        let e = self.access_entry(who, dreq, &d);
+        let logged = self.log_decision(e, d.allow, &subjects, true).await?;
+        let access = logged.access()?;
+        let Logged {
+            seq: s,
+            bytes,
+            set,
+            sealed,
+        } = logged;
         let purpose = dreq.purpose.clone();
         let transfer = d.transfer;
         let naming = if transfer {
@@ -1016,16 +1023,12 @@ impl<B: Backend> Region<B> {
             subject_count: subjects.len().max(1),
         };
         let d = self.decide(&dreq)?;
-        let mut e = self.access_entry(&who, &dreq, &d);
-        let sealed = if d.allow {
-            self.seal_payload(&mut e, &subjects).await?
-        } else {
-            Vec::new()
-        };
-        let (s, bytes, _, set) = self.log_decision(e, d.allow, &subjects).await?;
-        let access = LoggedAccess::with_subjects(&s, &bytes, &set)?;
-        let mut rows = Vec::with_capacity(set.len());
-        for sealed in sealed {
+        let e = self.access_entry(&who, &dreq, &d);
+        let logged = self.log_decision(e, d.allow, &subjects, true).await?;
+        let access = logged.access()?;
+        let s = logged.seq;
+        let mut rows = Vec::with_capacity(logged.set.len());
+        for sealed in logged.sealed {
             let subject = sealed.subject().to_owned();
             // A subject counts once, with its latest record.
             let Some(latest) = self.store.open(&access, sealed).await?.pop() else {
@@ -1108,7 +1111,7 @@ impl<B: Backend> Region<B> {
         let d = self.decide(&dreq)?;
         let mut e = self.access_entry(&who, &dreq, &d);
         e.justification_digest = Some(digest_hex(req.justification.as_bytes()));
-        let (s, ..) = self.log_decision(e, d.allow, &[]).await?;
+        let s = self.log_decision(e, d.allow, &[], false).await?.seq;
         let value = self.egress.siv.open(&domain, &req.token).map_err(|_| {
             Error::BadRequest("the token does not open with this region's key".into())
         })?;
@@ -1120,15 +1123,14 @@ impl<B: Backend> Region<B> {
     }
 
     /// Decides and logs a subject request (export, erasure) for a
-    /// subject homed here; returns the subject's pseudonym, the sequenced
-    /// entry, its bytes, the entry, and (for an export) the sealed records
-    /// its payload digest commits to.
+    /// subject homed here; returns the subject's pseudonym and the logged
+    /// entry (for an export, with the sealed records it commits to).
     async fn logged_subject_request(
         &self,
         principal: &str,
         user_id: &str,
         action: Action,
-    ) -> Result<(String, Sequenced, Vec<u8>, Entry, Vec<store::Sealed>), Error> {
+    ) -> Result<(String, Logged), Error> {
         let who = self.principal(principal)?;
         let subject = self.local_subject(user_id).await?;
         let dreq = DecisionRequest {
@@ -1142,26 +1144,28 @@ impl<B: Backend> Region<B> {
             subject_count: 1,
         };
         let d = self.decide(&dreq)?;
-        let mut e = self.access_entry(&who, &dreq, &d);
-        let subjects = std::slice::from_ref(&subject);
-        // An export releases everything: commit to it first.
-        let sealed = if d.allow && action == Action::Export {
-            self.seal_payload(&mut e, subjects).await?
-        } else {
-            Vec::new()
-        };
-        let (s, bytes, e, _) = self.log_decision(e, d.allow, subjects).await?;
-        Ok((subject, s, bytes, e, sealed))
+        let e = self.access_entry(&who, &dreq, &d);
+        // An export releases everything the subject has.
+        let release = action == Action::Export;
+        let logged = self
+            .log_decision(e, d.allow, std::slice::from_ref(&subject), release)
+            .await?;
+        Ok((subject, logged))
     }
 
     /// A subject's export: all its data, and every logged access to it
     /// with a receipt.
     pub async fn export(&self, principal: &str, req: SubjectRequest) -> Result<Export, Error> {
-        let (subject, s, bytes, _, sealed) = self
+        let (subject, logged) = self
             .logged_subject_request(principal, &req.user_id, Action::Export)
             .await?;
-        let subjects = vec![subject.clone()];
-        let access = LoggedAccess::new(&s, &bytes)?;
+        let access = logged.access()?;
+        let Logged {
+            seq: s,
+            set: subjects,
+            sealed,
+            ..
+        } = logged;
         let all_fields: BTreeMap<String, Transform> = self
             .bundle
             .catalog
@@ -1238,9 +1242,10 @@ impl<B: Backend> Region<B> {
 
     /// Erases a subject (crypto-shredding), logged first.
     pub async fn erase(&self, principal: &str, req: SubjectRequest) -> Result<Erased, Error> {
-        let (subject, s, ..) = self
+        let (subject, logged) = self
             .logged_subject_request(principal, &req.user_id, Action::Erase)
             .await?;
+        let s = logged.seq;
         let existed = self.store.erase(&subject).await?;
         Ok(Erased {
             log_index: s.index(),

@@ -3,6 +3,8 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
+mod pg;
+
 #[test]
 fn init_creates_a_private_key_file_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,30 +178,16 @@ fn rotate_without_a_store_says_what_is_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_over_postgres() {
-    let Ok(url) = std::env::var("RESIDENCY_TEST_POSTGRES") else {
-        eprintln!("skipped: RESIDENCY_TEST_POSTGRES is not set");
+    let Some(pg) = pg::schema("keys_cli").await else {
         return;
     };
-    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let schema = format!("keys_cli_{}", std::process::id());
-    admin
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-        ))
-        .await
-        .unwrap();
-    let conninfo = format!("{url} options='-c search_path={schema}'");
+    let (admin, schema, conninfo) = (&pg.admin, &pg.name, &pg.conninfo);
     let dir = tempfile::tempdir().unwrap();
     let keyfile = dir.path().join("region.keys");
     store::keys::FileKeyProvider::create(&keyfile).unwrap();
     {
         let keys = store::keys::FileKeyProvider::open(&keyfile).unwrap();
-        let backend = store::PgBackend::connect(&conninfo, &conninfo)
-            .await
-            .unwrap();
+        let backend = store::PgBackend::connect(conninfo, conninfo).await.unwrap();
         let store = store::Store::new(backend, catalog(), std::sync::Arc::new(keys));
         let e = store::Event {
             user_id: "user-1".into(),
@@ -226,8 +214,5 @@ async fn rotate_over_postgres() {
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 0);
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    pg.drop().await;
 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod pg;
+
 const REGIONS: [&str; 3] = ["eu-fr", "eu-no", "us-tx"];
 
 /// Principals' credentials, as the example principals.toml references them.
@@ -352,22 +354,11 @@ async fn three_regions_run_the_scenario_over_http() {
 /// set by `.ci/run`), in a schema of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scenario_runs_with_a_postgresql_store() {
-    let Ok(url) = std::env::var("RESIDENCY_TEST_POSTGRES") else {
-        eprintln!("skipped: RESIDENCY_TEST_POSTGRES is not set");
+    let Some(pg) = pg::schema("serve").await else {
         return;
     };
-    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let schema = format!("serve_{}", std::process::id());
-    admin
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-        ))
-        .await
-        .unwrap();
-    let store = format!("postgres:{url} options='-c search_path={schema}'");
+    let (admin, schema) = (&pg.admin, &pg.name);
+    let store = format!("postgres:{}", pg.conninfo);
     scenario(Cluster::start(Some(&store)).await, false).await;
     // What eu-fr stored is in PostgreSQL: sealed, keyed by pseudonyms.
     let rows = admin
@@ -386,10 +377,7 @@ async fn the_scenario_runs_with_a_postgresql_store() {
             "clear text at rest"
         );
     }
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    pg.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
