@@ -5,9 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(entry) = node::entry::Entry::parse(data) {
+    if let Ok(entry) = entry::Entry::parse(data) {
         let canonical = entry.to_canonical();
-        let again = node::entry::Entry::parse(&canonical).expect("canonical form parses");
+        let again = entry::Entry::parse(&canonical).expect("canonical form parses");
         assert_eq!(again, entry);
         assert_eq!(again.to_canonical(), canonical);
     }

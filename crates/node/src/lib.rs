@@ -1,9 +1,8 @@
 //! The region node: the gateway through which personal data leaves its
 //! region or is viewed from outside it, and the only writer of the
-//! region's transparency log.
+//! region's transparency log (entries as the `entry` crate defines them).
 //!
 //! - [`config`]: the cluster file.
-//! - [`entry`]: the log entries, in canonical JSON.
 //! - [`auth`]: API tokens, stored hashed, compared in constant time.
 //! - [`region`]: what a region does — ingest and routing, reads,
 //!   transfers, aggregates, re-identification, subject requests — with the
@@ -17,7 +16,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod entry;
 pub mod http;
 pub mod metrics;
 pub mod region;

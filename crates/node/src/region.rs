@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 use store::{Backend, Event, LoggedAccess, Store};
 use tlog::{FsStorage, LogReader, Sequenced, Sequencer, Signer};
 
+use entry::{Entry, Kind, PrincipalRef, digest_hex};
+
 use crate::Error;
 use crate::auth::{Caller, Credentials};
 use crate::config::{ClusterConfig, resolve_secret};
-use crate::entry::{Entry, Kind, PrincipalRef, digest_hex};
 use crate::metrics::{DecisionLabels, Metrics, TransferLabels};
 use crate::tiles::CachedTiles;
 
@@ -609,7 +610,9 @@ impl<B: Backend> Region<B> {
         e.action = Some(action.to_owned());
         e.purpose = req.purpose.clone();
         e.destination = Some(d.destination.clone()).filter(|s| !s.is_empty());
-        e.legal_basis = d.legal_basis.clone().or_else(|| req.legal_basis.clone());
+        // As named (a law-table id), so that a monitor replays the request;
+        // the monitor resolves it to its reference in the logged bundle.
+        e.legal_basis = req.legal_basis.clone();
         let mut datasets = BTreeSet::new();
         for f in &req.fields {
             if let Some((ds, _)) = f.split_once('.') {
@@ -654,7 +657,7 @@ impl<B: Backend> Region<B> {
             for s in &set {
                 sealed.push(self.store.sealed(s, &e.datasets).await?);
             }
-            e.payload_digest = Some(crate::entry::payload_digest(&sealed));
+            e.payload_digest = Some(payload_digest(&sealed));
         }
         let (seq, bytes) = self.append(&e).await?;
         Ok(Logged {
@@ -926,13 +929,13 @@ impl<B: Backend> Region<B> {
         let datasets = datasets_of(&req.fields);
         let subjects = match &req.user_ids {
             Some(ids) => {
-                let mut found = Vec::new();
+                let mut found = BTreeSet::new();
                 for id in ids {
                     if let Ok(s) = self.local_subject(id).await {
-                        found.push(s);
+                        found.insert(s);
                     }
                 }
-                found
+                found.into_iter().collect()
             }
             None => {
                 let mut all = BTreeSet::new();
@@ -1253,6 +1256,31 @@ impl<B: Backend> Region<B> {
             existed,
         })
     }
+}
+
+/// The payload digest of sealed records (`payload_digest` in
+/// `docs/log-entries.md`): SHA-256 over, for each record in release order,
+/// its subject pseudonym, dataset, record id, time (decimal), public fields
+/// (JSON) and sealed bytes, each preceded by its length as a 4-byte
+/// big-endian integer.
+pub fn payload_digest(sealed: &[store::Sealed]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u32).to_be_bytes());
+        h.update(bytes);
+    };
+    for s in sealed {
+        for r in s.rows() {
+            field(s.subject().as_bytes());
+            field(r.dataset.as_bytes());
+            field(r.record_id.as_bytes());
+            field(r.time.to_string().as_bytes());
+            field(r.public.as_bytes());
+            field(&r.sealed);
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn datasets_of(fields: &[String]) -> Vec<String> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cedar_policy::Entities;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
@@ -149,6 +149,38 @@ impl Bundle {
         })
     }
 
+    /// Rebuilds a bundle from its canonical serialisation, as a log carries
+    /// it, checking it as [`Bundle::from_sources`] does. The result hashes
+    /// to the same value as the bundle that was serialised; a caller holding
+    /// the logged hash compares the two.
+    pub fn from_canonical(text: &str) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Logged {
+            catalog: Catalog,
+            law: LawTable,
+            principals: Principals,
+            regions: Regions,
+            policies: BTreeMap<String, String>,
+            schema: String,
+        }
+        let l: Logged = serde_json::from_str(text)
+            .map_err(|e| Error::Inconsistent(format!("logged bundle: {e}")))?;
+        if l.schema != cedar::SCHEMA {
+            return Err(Error::Inconsistent(
+                "logged bundle: made for another Cedar schema than this build's".into(),
+            ));
+        }
+        // Back to the files' form, so that every check of a loaded bundle runs.
+        Self::from_sources(Sources {
+            catalog: to_toml("catalog", &l.catalog)?,
+            law: Some(to_toml("law", &l.law)?),
+            principals: to_toml("principals", &l.principals)?,
+            regions: to_toml("regions", &l.regions)?,
+            policies: l.policies.into_iter().collect(),
+        })
+    }
+
     /// The canonical serialisation (JSON, sorted keys): what is logged when
     /// the bundle changes.
     pub fn canonical(&self) -> &str {
@@ -169,6 +201,11 @@ impl Bundle {
     pub fn policy_texts(&self) -> &BTreeMap<String, String> {
         &self.policy_texts
     }
+}
+
+fn to_toml<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
+    toml::to_string(value)
+        .map_err(|e| Error::Inconsistent(format!("logged bundle: {what}: {e}")))
 }
 
 fn check_references(

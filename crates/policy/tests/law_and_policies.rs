@@ -436,3 +436,23 @@ fn principal_scoped_policies_apply_to_their_principal_only() {
     req.purpose = "support-ticket".into();
     assert!(decide(&bundle, &req, date!(2026 - 11 - 24)).unwrap().allow);
 }
+
+#[test]
+fn a_logged_bundle_rebuilds_to_the_same_hash() {
+    let b = Bundle::load(&demo_dir()).unwrap();
+    let again = Bundle::from_canonical(b.canonical()).unwrap();
+    assert_eq!(again.hash(), b.hash());
+    assert_eq!(again.canonical(), b.canonical());
+    assert_eq!(again.policies.len(), b.policies.len());
+}
+
+#[test]
+fn a_logged_bundle_that_is_not_a_bundle_is_refused_with_the_reason() {
+    let b = Bundle::load(&demo_dir()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(b.canonical()).unwrap();
+    v["schema"] = "entity Other;".into();
+    let err = Bundle::from_canonical(&v.to_string()).unwrap_err().to_string();
+    assert!(err.contains("another Cedar schema"), "{err}");
+    let err = Bundle::from_canonical("{\"catalog\": 1}").unwrap_err().to_string();
+    assert!(err.contains("logged bundle: invalid type"), "{err}");
+}

@@ -280,7 +280,7 @@ impl Cluster {
 
     /// Checks a receipt against the entry as returned and the log's key.
     fn verify(&self, region: &str, entry: &Value, receipt: &Value) {
-        let bytes = node::entry::canonical(entry);
+        let bytes = entry::canonical(entry);
         let receipt = tlog::Receipt::parse(receipt.as_str().unwrap()).unwrap();
         receipt.verify(&bytes, &self.log_key(region), &[]).unwrap();
     }

@@ -6,7 +6,7 @@
 //!
 //! An entry names its subjects either as a list (`subjects`) or, for large
 //! sets, by the root of a Merkle tree over them (`subjects_root`, see
-//! [`subject_set_root`]): the log then does not even reveal who was in the
+//! [`entry::subject_set_root`]): the log then does not even reveal who was in the
 //! set, yet one subject can later be shown to be covered by an inclusion
 //! proof.
 
@@ -27,20 +27,7 @@ struct Scope {
     datasets: Vec<String>,
 }
 
-/// The root committing to a set of subjects: the RFC 6962 Merkle tree hash
-/// over the pseudonyms, sorted and without duplicates, each leaf the
-/// pseudonym's bytes. Returns the sorted set with the root.
-pub fn subject_set_root(subjects: &[String]) -> (Vec<String>, tlog::Hash) {
-    let mut set = subjects.to_vec();
-    set.sort_unstable();
-    set.dedup();
-    let mut tree = tlog::merkle::MemoryTree::new();
-    for s in &set {
-        tree.push(tlog::leaf_hash(s.as_bytes()));
-    }
-    let root = tree.root(tree.size());
-    (set, root)
-}
+pub use entry::subject_set_root;
 
 /// Proof that an access to some subjects' datasets was sequenced in the log.
 ///

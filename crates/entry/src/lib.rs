@@ -1,11 +1,14 @@
-//! Log entries: what the gateway writes to its region's log before it
+//! Log entries: what a region's gateway writes to its log before it
 //! releases anything, in canonical JSON. The schema is documented in
-//! `docs/log-entries.md`; the monitor reads entries with this same type.
+//! `docs/log-entries.md`; the gateway writes and the monitor reads entries
+//! with this one type. No I/O.
 //!
 //! Canonical form: UTF-8 JSON with no insignificant white space, object
 //! keys sorted, integers only (RFC 8785, JCS, for the ASCII keys and
 //! integer numbers used here), so that one entry has one encoding and its
 //! hash is stable.
+
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -88,7 +91,7 @@ pub struct Entry {
     #[serde(default)]
     pub subjects: Vec<String>,
     /// For larger sets: the Merkle root over the pseudonyms
-    /// (`store::subject_set_root`), hex.
+    /// ([`subject_set_root`]), hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subjects_root: Option<String>,
     /// How many subjects are covered.
@@ -144,7 +147,7 @@ impl Entry {
     /// Names `subjects` (pseudonyms): listed when few, else by their root.
     /// Returns the sorted set, which a rooted entry needs to be opened.
     pub fn cover(&mut self, subjects: &[String]) -> Vec<String> {
-        let (set, root) = store::subject_set_root(subjects);
+        let (set, root) = subject_set_root(subjects);
         self.subject_count = set.len() as u64;
         if set.len() <= MAX_LISTED_SUBJECTS {
             self.subjects = set.clone();
@@ -211,27 +214,20 @@ fn write_scalar(value: &Value, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
-/// The payload digest of sealed records: SHA-256 over, for each record in
-/// release order, its subject pseudonym, dataset, record id, time (decimal),
-/// public fields (JSON) and sealed bytes, each preceded by its length as a
-/// 4-byte big-endian integer.
-pub fn payload_digest(sealed: &[store::Sealed]) -> String {
-    let mut h = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u32).to_be_bytes());
-        h.update(bytes);
-    };
-    for s in sealed {
-        for r in s.rows() {
-            field(s.subject().as_bytes());
-            field(r.dataset.as_bytes());
-            field(r.record_id.as_bytes());
-            field(r.time.to_string().as_bytes());
-            field(r.public.as_bytes());
-            field(&r.sealed);
-        }
+/// The root committing to a set of subjects: the RFC 6962 Merkle tree hash
+/// over the pseudonyms, sorted and without duplicates, each leaf the
+/// pseudonym's bytes. Returns the sorted set with the root. One subject is
+/// later shown to be covered by an inclusion proof in this tree.
+pub fn subject_set_root(subjects: &[String]) -> (Vec<String>, tlog::Hash) {
+    let mut set = subjects.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    let mut tree = tlog::merkle::MemoryTree::new();
+    for s in &set {
+        tree.push(tlog::leaf_hash(s.as_bytes()));
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let root = tree.root(tree.size());
+    (set, root)
 }
 
 /// SHA-256 of bytes, hex.
@@ -285,7 +281,7 @@ mod tests {
         );
         assert_eq!(
             e.subjects_root.as_deref(),
-            Some(store::subject_set_root(&subjects).1.to_hex().as_str())
+            Some(subject_set_root(&subjects).1.to_hex().as_str())
         );
     }
 
