@@ -292,6 +292,18 @@ impl Witness {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The latest checkpoint cosigned for `origin`, as the log signed it.
+    pub fn latest(&self, origin: &str) -> Result<Option<String>, Refusal> {
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(db
+            .query_row(
+                "SELECT checkpoint FROM latest WHERE origin = ?1",
+                params![origin],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// The size of the latest checkpoint cosigned for `origin`.
     pub fn latest_size(&self, origin: &str) -> Result<u64, Refusal> {
         let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
@@ -306,11 +318,34 @@ impl Witness {
     }
 }
 
-/// The witness's HTTP endpoint: `POST <prefix>/add-checkpoint`.
+/// The witness's HTTP endpoints: `POST <prefix>/add-checkpoint`, and
+/// `GET <prefix>/latest?origin=…`, the latest checkpoint it cosigned for a
+/// log (signed by the log), so that monitors can compare what witnesses
+/// were shown.
 pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
-    axum::Router::new().route(
+    #[derive(serde::Deserialize)]
+    struct Origin {
+        origin: String,
+    }
+    let w = witness.clone();
+    let latest = axum::routing::get(move |q: axum::extract::Query<Origin>| {
+        let witness = w.clone();
+        async move {
+            match tokio::task::spawn_blocking(move || witness.latest(&q.origin)).await {
+                Ok(Ok(Some(text))) => (StatusCode::OK, text).into_response(),
+                Ok(Ok(None)) => (
+                    StatusCode::NOT_FOUND,
+                    "no checkpoint cosigned for this log\n",
+                )
+                    .into_response(),
+                Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+            }
+        }
+    });
+    axum::Router::new().route("/latest", latest).route(
         "/add-checkpoint",
         axum::routing::post(move |body: axum::body::Bytes| {
             let witness = witness.clone();

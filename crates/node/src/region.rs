@@ -927,7 +927,7 @@ impl<B: Backend> Region<B> {
     pub async fn transfer(&self, principal: &str, req: TransferRequest) -> Result<Release, Error> {
         let who = self.principal(principal)?;
         let datasets = datasets_of(&req.fields);
-        let subjects = match &req.user_ids {
+        let subjects: Vec<String> = match &req.user_ids {
             Some(ids) => {
                 let mut found = BTreeSet::new();
                 for id in ids {

@@ -204,8 +204,7 @@ impl Bundle {
 }
 
 fn to_toml<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
-    toml::to_string(value)
-        .map_err(|e| Error::Inconsistent(format!("logged bundle: {what}: {e}")))
+    toml::to_string(value).map_err(|e| Error::Inconsistent(format!("logged bundle: {what}: {e}")))
 }
 
 fn check_references(

@@ -451,8 +451,12 @@ fn a_logged_bundle_that_is_not_a_bundle_is_refused_with_the_reason() {
     let b = Bundle::load(&demo_dir()).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(b.canonical()).unwrap();
     v["schema"] = "entity Other;".into();
-    let err = Bundle::from_canonical(&v.to_string()).unwrap_err().to_string();
+    let err = Bundle::from_canonical(&v.to_string())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("another Cedar schema"), "{err}");
-    let err = Bundle::from_canonical("{\"catalog\": 1}").unwrap_err().to_string();
+    let err = Bundle::from_canonical("{\"catalog\": 1}")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("logged bundle: invalid type"), "{err}");
 }

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod keys_cmd;
 mod log_cmd;
+mod monitor_cmd;
 mod pii_cmd;
 mod policy_cmd;
 mod progress;
@@ -37,15 +38,29 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Run a witness (C2SP tlog-witness) for the regions' logs.
     Witness(witness_cmd::WitnessArgs),
+    /// Follow the regions' logs: verify, replay, alert, serve a dashboard.
+    Monitor(monitor_cmd::MonitorArgs),
+    /// Verify the regions' logs once; exit 0 if clean, 1 otherwise.
+    Audit(monitor_cmd::AuditArgs),
 }
 
 /// Tracing to standard error, filtered by `RESIDENCY_LOG` (default
 /// `info`). Whatever the filter, the PostgreSQL driver's debug events are
 /// dropped: they carry statement parameters, which are personal data.
 fn init_tracing() {
+    init_tracing_with("info");
+}
+
+/// Tracing for one-shot commands that print their own report: errors
+/// only, unless `RESIDENCY_LOG` says otherwise.
+fn init_tracing_quiet() {
+    init_tracing_with("error");
+}
+
+fn init_tracing_with(default: &str) {
     use tracing_subscriber::prelude::*;
     let env = tracing_subscriber::EnvFilter::try_from_env("RESIDENCY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let no_parameters = tracing_subscriber::filter::filter_fn(|meta| {
         !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
     });
@@ -74,6 +89,14 @@ async fn main() -> std::process::ExitCode {
             serve_cmd::run(args)
                 .await
                 .map(|()| std::process::ExitCode::SUCCESS)
+        }
+        Command::Monitor(args) => {
+            init_tracing();
+            monitor_cmd::monitor(args).await
+        }
+        Command::Audit(args) => {
+            init_tracing_quiet();
+            monitor_cmd::audit(args).await
         }
         Command::Witness(args) => {
             init_tracing();

@@ -1,0 +1,484 @@
+//! Mirroring one region's log: fetch its signed checkpoint, check it
+//! against the last one verified (a smaller size is a rollback, the same
+//! size with another root a fork), fetch and verify everything new
+//! ([`crate::verify`]), replay each new entry ([`crate::replay`]), keep a
+//! copy of the tiles, and commit the checkpoint only once every entry it
+//! covers is verified. Then compare what the witnesses were shown.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tlog::edge::TileData;
+use tlog::tile::TileId;
+use tlog::{Checkpoint, FsStorage, LogReader, SignedCheckpoint, Storage};
+
+use crate::config::LogConfig;
+use crate::replay::{Finding, FindingKind, Replayer};
+use crate::state::{Batch, Verified};
+use crate::verify::{self, Consumer, Fetch, Stop, TileSource};
+use crate::{Error, Monitor};
+
+/// A log followed: its configuration, the local mirror, and the replayer
+/// kept warm between syncs.
+#[derive(Debug)]
+pub(crate) struct Followed {
+    pub(crate) config: LogConfig,
+    pub(crate) mirror: LogReader<FsStorage>,
+    pub(crate) replayer: tokio::sync::Mutex<Option<Replayer>>,
+}
+
+/// What one sync of one log found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SyncOutcome {
+    /// The region.
+    pub region: String,
+    /// Verified size after the sync.
+    pub size: u64,
+    /// Entries verified in this sync.
+    pub new_entries: u64,
+    /// Findings recorded in this sync.
+    pub findings: Vec<Finding>,
+    /// Why the log could not be fetched, if it could not.
+    pub unreachable: Option<String>,
+}
+
+/// A region's log over HTTP, reading full tiles from the mirror first when
+/// a sync resumes (they are verified again like fetched ones).
+struct HttpLog<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    cache: Option<&'a LogReader<FsStorage>>,
+    used_cache: AtomicBool,
+}
+
+impl TileSource for HttpLog<'_> {
+    async fn tile(&self, id: TileId) -> Result<Vec<u8>, Fetch> {
+        if let Some(cache) = self.cache
+            && id.is_full()
+            && let Ok(Some(data)) = cache.storage().read(&id.path()).await
+        {
+            self.used_cache.store(true, Ordering::Relaxed);
+            return Ok(data);
+        }
+        get(self.client, &format!("{}/log/{}", self.base, id.path()))
+            .await?
+            .ok_or_else(|| Fetch::Missing(id.path()))
+    }
+}
+
+/// GET of a public log resource; `None` on 404.
+async fn get(client: &reqwest::Client, url: &str) -> Result<Option<Vec<u8>>, Fetch> {
+    send(client.get(url)).await
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, Fetch> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Fetch::Unavailable(e.without_url().to_string()))?;
+    match resp.status().as_u16() {
+        200 => Ok(Some(
+            resp.bytes()
+                .await
+                .map_err(|e| Fetch::Unavailable(e.without_url().to_string()))?
+                .to_vec(),
+        )),
+        404 => Ok(None),
+        s => Err(Fetch::Unavailable(format!("HTTP {s}"))),
+    }
+}
+
+/// Receives verified entries: replays them and writes provisional rows
+/// and tiles in batches.
+struct Sink<'a> {
+    monitor: &'a Monitor,
+    origin: &'a str,
+    region: &'a str,
+    mirror: &'a LogReader<FsStorage>,
+    replayer: &'a mut Replayer,
+    batch: Batch,
+    tiles: Vec<(String, Vec<u8>)>,
+    findings: Vec<Finding>,
+    done: u64,
+    total: u64,
+    progress: &'a (dyn Fn(&str, u64, u64) + Sync),
+}
+
+const ROWS_PER_WRITE: usize = 4096;
+const TILES_PER_WRITE: usize = 256;
+
+impl Sink<'_> {
+    fn flush_rows(&mut self) -> Result<(), String> {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.monitor
+                .state
+                .put_replayed(self.origin, &batch)
+                .map_err(|e| e.to_string())?;
+            self.findings.extend(batch.findings);
+        }
+        Ok(())
+    }
+
+    async fn flush_tiles(&mut self) -> Result<(), String> {
+        if !self.tiles.is_empty() {
+            let files = std::mem::take(&mut self.tiles);
+            self.mirror
+                .storage()
+                .write(files)
+                .await
+                .map_err(|e| format!("writing the mirror: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Consumer for Sink<'_> {
+    fn entry(&mut self, index: u64, bytes: &[u8]) -> Result<(), String> {
+        let r = self.replayer.replay(index, bytes);
+        if let Some(hash) = r.bundle {
+            let content = entry::Entry::parse(bytes)
+                .ok()
+                .and_then(|e| e.bundle_content)
+                .map(|v| String::from_utf8_lossy(&entry::canonical(&v)).into_owned())
+                .unwrap_or_default();
+            self.batch.bundles.push((index, hash, content));
+        }
+        if let Some(a) = r.access {
+            self.batch.accesses.push((self.region.to_owned(), a));
+        }
+        self.batch.findings.extend(r.findings);
+        self.done += 1;
+        if self.done.is_multiple_of(256) {
+            (self.progress)(self.region, self.done, self.total);
+        }
+        if self.batch.len() >= ROWS_PER_WRITE {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
+    async fn tiles(&mut self, tiles: Vec<TileData>) -> Result<(), String> {
+        self.tiles
+            .extend(tiles.into_iter().map(|(id, data)| (id.path(), data)));
+        if self.tiles.len() >= TILES_PER_WRITE {
+            self.flush_tiles().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Monitor {
+    /// Records a finding about a log itself and alerts if it is new.
+    pub(crate) async fn inconsistency(
+        &self,
+        log: &LogConfig,
+        index: Option<u64>,
+        message: String,
+        evidence: &str,
+    ) -> Result<Finding, Error> {
+        let f = Finding {
+            region: log.region.clone(),
+            index,
+            kind: FindingKind::Inconsistency,
+            message,
+        };
+        tracing::warn!(region = %log.region, index, "{}", f.message);
+        if self.state.add_finding(&log.key.name, &f, evidence)? {
+            self.alert(&f).await;
+        }
+        Ok(f)
+    }
+
+    /// Syncs one log: see the module docs.
+    pub(crate) async fn sync_log(
+        &self,
+        log: &Followed,
+        progress: &(dyn Fn(&str, u64, u64) + Sync),
+    ) -> Result<SyncOutcome, Error> {
+        let cfg = &log.config;
+        let origin = cfg.key.name.as_str();
+        let held = self.state.verified(origin)?;
+        let (old, old_root) = held
+            .as_ref()
+            .map_or((0, tlog::hash::empty_root()), |v| (v.size, v.root));
+        let mut out = SyncOutcome {
+            region: cfg.region.clone(),
+            size: old,
+            new_entries: 0,
+            findings: Vec::new(),
+            unreachable: None,
+        };
+        let raw = match get(&self.http, &format!("{}/log/checkpoint", cfg.url)).await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                out.unreachable = Some("no checkpoint served".into());
+                return Ok(out);
+            }
+            Err(e) => {
+                out.unreachable = Some(e.to_string());
+                return Ok(out);
+            }
+        };
+        let served = String::from_utf8_lossy(&raw).into_owned();
+        let cp = match SignedCheckpoint::open(&raw, &cfg.key, &[]) {
+            Ok(cp) => cp,
+            Err(e) => {
+                let f = self
+                    .inconsistency(
+                        cfg,
+                        None,
+                        format!("the served checkpoint does not verify with the log's key: {e}"),
+                        &served,
+                    )
+                    .await?;
+                out.findings.push(f);
+                return Ok(out);
+            }
+        };
+        let cosigners: Vec<String> = self
+            .config
+            .witnesses
+            .iter()
+            .filter(|w| cp.note.verify(std::slice::from_ref(&w.key)).is_ok())
+            .map(|w| w.key.name.clone())
+            .collect();
+        let n = cp.checkpoint.size;
+        let evidence = |held: &Option<Verified>| {
+            format!(
+                "verified:\n{}\nserved:\n{served}",
+                held.as_ref().map_or("", |v| v.checkpoint.as_str())
+            )
+        };
+        if n < old {
+            let f = self
+                .inconsistency(
+                    cfg,
+                    None,
+                    format!("checkpoint rolled back: the log serves size {n}, the monitor verified size {old}"),
+                    &evidence(&held),
+                )
+                .await?;
+            out.findings.push(f);
+            return Ok(out);
+        }
+        if n == old {
+            if cp.checkpoint.root != old_root {
+                let f = self
+                    .inconsistency(
+                        cfg,
+                        None,
+                        format!(
+                            "fork: a second checkpoint of size {n} with root {}, the monitor verified root {}",
+                            cp.checkpoint.root.to_base64(),
+                            old_root.to_base64()
+                        ),
+                        &evidence(&held),
+                    )
+                    .await?;
+                out.findings.push(f);
+            } else if let Some(mut v) = held
+                && v.cosigners != cosigners
+            {
+                v.cosigners = cosigners;
+                v.checkpoint = served;
+                self.state.commit(&v)?;
+            }
+            out.findings.extend(self.check_witnesses(log).await?);
+            return Ok(out);
+        }
+
+        let mut cached = true;
+        loop {
+            match self
+                .extend(log, old, &old_root, &cp.checkpoint, cached, progress)
+                .await?
+            {
+                Ok(findings) => {
+                    self.state.commit(&Verified {
+                        region: cfg.region.clone(),
+                        origin: origin.to_owned(),
+                        size: n,
+                        root: cp.checkpoint.root,
+                        checkpoint: served,
+                        verified_at: crate::state::now(),
+                        cosigners,
+                    })?;
+                    for f in &findings {
+                        self.alert(f).await;
+                    }
+                    out.size = n;
+                    out.new_entries = n - old;
+                    out.findings = findings;
+                    tracing::info!(region = %cfg.region, size = n, "log verified");
+                    break;
+                }
+                Err((Stop::Inconsistent { .. }, true)) => {
+                    // Tiles cached by an interrupted sync were never
+                    // verified against a signed root: fetch again.
+                    cached = false;
+                }
+                Err((Stop::Inconsistent { index, message }, false)) => {
+                    let f = self
+                        .inconsistency(cfg, index, message, &evidence(&held))
+                        .await?;
+                    out.findings.push(f);
+                    return Ok(out);
+                }
+                Err((Stop::Unavailable(why), _)) => {
+                    out.unreachable = Some(why);
+                    return Ok(out);
+                }
+                Err((Stop::Sink(why), _)) => return Err(Error::State(why)),
+            }
+        }
+        out.findings.extend(self.check_witnesses(log).await?);
+        Ok(out)
+    }
+
+    /// One attempt at extending the verified tree to `target`. On a stop,
+    /// the provisional rows are dropped and the replayer reset; the flag
+    /// says whether cached tiles were read.
+    async fn extend(
+        &self,
+        log: &Followed,
+        old: u64,
+        old_root: &tlog::Hash,
+        target: &Checkpoint,
+        use_cache: bool,
+        progress: &(dyn Fn(&str, u64, u64) + Sync),
+    ) -> Result<Result<Vec<Finding>, (Stop, bool)>, Error> {
+        let cfg = &log.config;
+        let origin = cfg.key.name.as_str();
+        let mut edge = verify::restore(&log.mirror, old, old_root)
+            .await
+            .map_err(|e| Error::State(format!("{}: mirror: {e}", cfg.region)))?;
+        self.state.discard_provisional(origin, old)?;
+        let mut slot = log.replayer.lock().await;
+        if slot.is_none() {
+            let mut r = Replayer::new(&cfg.region);
+            for (hash, content) in self.state.bundles(origin, old)? {
+                r.add_bundle(&hash, &content)
+                    .map_err(|e| Error::State(format!("stored bundle {hash}: {e}")))?;
+            }
+            *slot = Some(r);
+        }
+        let Some(replayer) = slot.as_mut() else {
+            return Err(Error::State("replayer missing".into()));
+        };
+        let src = HttpLog {
+            client: &self.http,
+            base: &cfg.url,
+            cache: use_cache.then_some(&log.mirror),
+            used_cache: AtomicBool::new(false),
+        };
+        let mut sink = Sink {
+            monitor: self,
+            origin,
+            region: &cfg.region,
+            mirror: &log.mirror,
+            replayer,
+            batch: Batch::default(),
+            tiles: Vec::new(),
+            findings: Vec::new(),
+            done: 0,
+            total: target.size - old,
+            progress,
+        };
+        let result = verify::extend(&src, &mut edge, target, &mut sink).await;
+        let result = match result {
+            Ok(()) => {
+                sink.tiles.extend(
+                    edge.partial_tiles()
+                        .into_iter()
+                        .map(|(id, d)| (id.path(), d)),
+                );
+                match sink.flush_rows() {
+                    Ok(()) => sink.flush_tiles().await.map_err(Stop::Sink),
+                    Err(e) => Err(Stop::Sink(e)),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        (progress)(&cfg.region, sink.done, sink.total);
+        let findings = std::mem::take(&mut sink.findings);
+        drop(sink);
+        match result {
+            Ok(()) => Ok(Ok(findings)),
+            Err(stop) => {
+                *slot = None;
+                self.state.discard_provisional(origin, old)?;
+                Ok(Err((stop, src.used_cache.load(Ordering::Relaxed))))
+            }
+        }
+    }
+
+    /// Compares the checkpoint each witness holds for this log with the
+    /// verified tree: a witness shown another tree is a split view, and the
+    /// two signed checkpoints are the evidence.
+    async fn check_witnesses(&self, log: &Followed) -> Result<Vec<Finding>, Error> {
+        let cfg = &log.config;
+        let Some(v) = self.state.verified(&cfg.key.name)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for w in &self.config.witnesses {
+            let req = self
+                .http
+                .get(format!("{}/latest", w.url))
+                .query(&[("origin", &cfg.key.name)]);
+            let Ok(Some(raw)) = send(req).await else {
+                continue;
+            };
+            let Ok(seen) = SignedCheckpoint::open(&raw, &cfg.key, &[]) else {
+                continue;
+            };
+            let s = seen.checkpoint.size;
+            if s > v.size {
+                continue; // checked once the monitor has verified that far
+            }
+            let consistent = if s == v.size {
+                seen.checkpoint.root == v.root
+            } else {
+                match log.mirror.consistency_proof(s, v.size).await {
+                    Ok(proof) => tlog::merkle::verify_consistency(
+                        s,
+                        v.size,
+                        &proof,
+                        &seen.checkpoint.root,
+                        &v.root,
+                    )
+                    .is_ok(),
+                    Err(e) => {
+                        return Err(Error::State(format!(
+                            "{}: mirror proof from {s} to {}: {e}",
+                            cfg.region, v.size
+                        )));
+                    }
+                }
+            };
+            if !consistent {
+                let f = self
+                    .inconsistency(
+                        cfg,
+                        None,
+                        format!(
+                            "split view: witness {} was shown a checkpoint of size {s} with root {}, which is not in the tree the log serves (size {}, root {})",
+                            w.key.name,
+                            seen.checkpoint.root.to_base64(),
+                            v.size,
+                            v.root.to_base64()
+                        ),
+                        &format!(
+                            "shown to {}:\n{}\nserved:\n{}",
+                            w.key.name,
+                            String::from_utf8_lossy(&raw),
+                            v.checkpoint
+                        ),
+                    )
+                    .await?;
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,546 @@
+//! Replay of logged decisions: every access entry is decided again with
+//! the `policy` crate, under the policy bundle the log says was in force,
+//! on the entry's date, and compared with what the region logged. The law
+//! is checked again on its own terms, whatever the policies say:
+//!
+//! - a transfer of personal data names a transfer tool that the law table
+//!   accepts for that destination, recipient and date;
+//! - a protected field never leaves in clear toward a jurisdiction without
+//!   an adequacy decision covering the recipient;
+//! - a re-identification carries a justification and happens in the
+//!   data's jurisdiction;
+//! - a bundle is logged before a decision uses it.
+//!
+//! Pure computation: entries and bundles come in as values.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use entry::{Entry, Kind};
+use policy::catalog::Level;
+use policy::law::Recipient;
+use policy::{Action, Bundle, Decision, DecisionRequest};
+use pseudo::Transform;
+use serde::Serialize;
+
+/// What kind of problem a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The log itself does not hold together: a bad signature, a tile or
+    /// entry that does not hash as it should, a rollback, a fork.
+    Inconsistency,
+    /// An entry whose decision does not replay to what was logged.
+    Mismatch,
+    /// A logged access the law does not allow, whatever the policies say.
+    Violation,
+}
+
+impl FindingKind {
+    /// The kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Inconsistency => "inconsistency",
+            FindingKind::Mismatch => "mismatch",
+            FindingKind::Violation => "violation",
+        }
+    }
+}
+
+/// A problem found in one region's log. Messages name the region, the
+/// entry index and what differs, never personal data (logs carry none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The region whose log it is.
+    pub region: String,
+    /// The entry concerned, if one is.
+    pub index: Option<u64>,
+    /// What kind of problem.
+    pub kind: FindingKind,
+    /// What differs, in plain words.
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(i) => write!(
+                f,
+                "{} #{i}: {}: {}",
+                self.region,
+                self.kind.as_str(),
+                self.message
+            ),
+            None => write!(
+                f,
+                "{}: {}: {}",
+                self.region,
+                self.kind.as_str(),
+                self.message
+            ),
+        }
+    }
+}
+
+/// A logged access, as reports and the Art. 30 record need it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Access {
+    /// Entry index.
+    pub index: u64,
+    /// When (RFC 3339).
+    pub time: String,
+    /// `read`, `transfer`, `aggregate`, `reidentify`, `export`, `erase`.
+    pub action: String,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// Principal id.
+    pub principal: String,
+    /// The principal's organisation, from the bundle.
+    pub organisation: String,
+    /// Purpose.
+    pub purpose: String,
+    /// The data's jurisdiction.
+    pub origin_jurisdiction: String,
+    /// Destination jurisdiction.
+    pub destination: String,
+    /// Legal basis as named.
+    pub legal_basis: Option<String>,
+    /// Its legal reference, from the bundle's law table.
+    pub legal_reference: Option<String>,
+    /// Datasets covered.
+    pub datasets: Vec<String>,
+    /// Fields and what they left as (`dataset.field: op`).
+    pub fields: Vec<String>,
+    /// Subjects covered.
+    pub subject_count: u64,
+    /// Why (denials).
+    pub reasons: Vec<String>,
+}
+
+/// What one entry amounts to.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// A policy bundle logged at this entry (its hash).
+    pub bundle: Option<String>,
+    /// An access decided at this entry.
+    pub access: Option<Access>,
+    /// Problems found.
+    pub findings: Vec<Finding>,
+}
+
+/// Replays one region's log, entry by entry, in order.
+#[derive(Debug)]
+pub struct Replayer {
+    region: String,
+    bundles: HashMap<String, Arc<Bundle>>,
+}
+
+impl Replayer {
+    /// A replayer for `region`'s log.
+    pub fn new(region: &str) -> Self {
+        Replayer {
+            region: region.to_owned(),
+            bundles: HashMap::new(),
+        }
+    }
+
+    /// Whether the bundle of this hash has been logged.
+    pub fn knows(&self, hash: &str) -> bool {
+        self.bundles.contains_key(hash)
+    }
+
+    /// Adds a bundle logged earlier (when resuming): its canonical content.
+    pub fn add_bundle(&mut self, hash: &str, content: &str) -> Result<(), String> {
+        let b = Bundle::from_canonical(content).map_err(|e| e.to_string())?;
+        if b.hash() != hash {
+            return Err(format!(
+                "the bundle content hashes to {}, the entry says {hash}",
+                b.hash()
+            ));
+        }
+        self.bundles.insert(hash.to_owned(), Arc::new(b));
+        Ok(())
+    }
+
+    fn finding(&self, index: u64, kind: FindingKind, message: String) -> Finding {
+        Finding {
+            region: self.region.clone(),
+            index: Some(index),
+            kind,
+            message,
+        }
+    }
+
+    /// Replays the entry at `index`.
+    pub fn replay(&mut self, index: u64, bytes: &[u8]) -> Replayed {
+        let mut out = Replayed::default();
+        let e = match Entry::parse(bytes) {
+            Ok(e) => e,
+            Err(err) => {
+                out.findings.push(self.finding(
+                    index,
+                    FindingKind::Inconsistency,
+                    format!("not a log entry: {err}"),
+                ));
+                return out;
+            }
+        };
+        if e.region != self.region {
+            out.findings.push(self.finding(
+                index,
+                FindingKind::Inconsistency,
+                format!("the entry names region {:?}", e.region),
+            ));
+        }
+        match e.kind {
+            Kind::PolicyBundle => {
+                let content = e
+                    .bundle_content
+                    .as_ref()
+                    .map(|v| String::from_utf8_lossy(&entry::canonical(v)).into_owned());
+                let Some(content) = content else {
+                    out.findings.push(self.finding(
+                        index,
+                        FindingKind::Inconsistency,
+                        "a policy-bundle entry without the bundle".into(),
+                    ));
+                    return out;
+                };
+                if let Err(why) = self.add_bundle(&e.bundle, &content) {
+                    out.findings.push(self.finding(
+                        index,
+                        FindingKind::Inconsistency,
+                        format!("policy bundle {}: {why}", short(&e.bundle)),
+                    ));
+                } else {
+                    out.bundle = Some(e.bundle.clone());
+                }
+            }
+            Kind::Access => self.replay_access(index, &e, &mut out),
+        }
+        out
+    }
+
+    fn replay_access(&self, index: u64, e: &Entry, out: &mut Replayed) {
+        let Some(bundle) = self.bundles.get(&e.bundle) else {
+            out.findings.push(self.finding(
+                index,
+                FindingKind::Violation,
+                format!(
+                    "decided under policy bundle {}, which was never logged before",
+                    short(&e.bundle)
+                ),
+            ));
+            return;
+        };
+        let mut problems: Vec<(FindingKind, String)> = Vec::new();
+        let access = access_of(index, e, bundle);
+        match replay_decision(e, bundle) {
+            Ok(differences) => {
+                for d in differences {
+                    problems.push((FindingKind::Mismatch, d));
+                }
+            }
+            Err(why) => problems.push((FindingKind::Mismatch, why)),
+        }
+        if e.decision.as_deref() == Some("allow") {
+            problems.extend(
+                law_violations(e, bundle)
+                    .into_iter()
+                    .map(|v| (FindingKind::Violation, v)),
+            );
+        }
+        out.findings
+            .extend(problems.into_iter().map(|(k, m)| self.finding(index, k, m)));
+        out.access = Some(access);
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// The entry's date (the day the decision was made), if it has a valid time.
+fn date_of(e: &Entry) -> Result<time::Date, String> {
+    time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.date())
+        .map_err(|err| format!("time {:?} is not RFC 3339: {err}", e.time))
+}
+
+fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
+    let principal = e
+        .principal
+        .as_ref()
+        .map(|p| p.id.clone())
+        .unwrap_or_default();
+    let organisation = bundle
+        .principals
+        .principals
+        .get(&principal)
+        .map(|p| p.organisation.clone())
+        .unwrap_or_default();
+    let origin_jurisdiction = bundle
+        .regions
+        .regions
+        .get(&e.region)
+        .and_then(|r| bundle.law.jurisdiction_of(&r.country))
+        .unwrap_or("unknown")
+        .to_owned();
+    let legal_reference =
+        e.legal_basis
+            .as_deref()
+            .and_then(|b| match b.strip_prefix("adequacy:") {
+                Some(id) => bundle.law.adequacy.get(id).map(|a| a.reference.clone()),
+                None => bundle.law.tools.get(b).map(|t| t.reference.clone()),
+            });
+    Access {
+        index,
+        time: e.time.clone(),
+        action: e.action.clone().unwrap_or_default(),
+        allowed: e.decision.as_deref() == Some("allow"),
+        principal,
+        organisation,
+        purpose: e.purpose.clone(),
+        origin_jurisdiction,
+        destination: e.destination.clone().unwrap_or_default(),
+        legal_basis: e.legal_basis.clone(),
+        legal_reference,
+        datasets: e.datasets.clone(),
+        fields: e
+            .fields
+            .iter()
+            .map(|(f, t)| match t {
+                Some(t) => format!("{f}: {}", op_name(t)),
+                None => format!("{f}: denied"),
+            })
+            .collect(),
+        subject_count: e.subject_count,
+        reasons: e.reasons.clone(),
+    }
+}
+
+/// Decides the entry's request again and lists what differs from the log.
+fn replay_decision(e: &Entry, bundle: &Bundle) -> Result<Vec<String>, String> {
+    let principal = e
+        .principal
+        .as_ref()
+        .ok_or("an access entry without a principal")?;
+    let logged_action = e
+        .action
+        .as_deref()
+        .ok_or("an access entry without an action")?;
+    let date = date_of(e)?;
+    // The request named a country; the entry names its jurisdiction, and a
+    // decision depends on the jurisdiction only.
+    let destination = match e.destination.as_deref() {
+        Some(j) => Some(
+            bundle
+                .law
+                .jurisdictions
+                .get(j)
+                .and_then(|j| j.countries.first().cloned())
+                .ok_or_else(|| format!("destination {j:?} is not a jurisdiction of the bundle"))?,
+        ),
+        None => None,
+    };
+    let mut differences = Vec::new();
+    if let Some(p) = bundle.principals.principals.get(&principal.id)
+        && p.location != principal.location
+    {
+        differences.push(format!(
+            "principal {} is located in {}, the entry says {}",
+            principal.id, p.location, principal.location
+        ));
+    }
+    // A read from outside the data's jurisdiction is logged as a transfer:
+    // a `transfer` entry replays as either request.
+    let candidates: &[Action] = match logged_action {
+        "read" => &[Action::Read],
+        "transfer" => &[Action::Transfer, Action::Read],
+        "aggregate" => &[Action::Aggregate],
+        "reidentify" => &[Action::Reidentify],
+        "export" => &[Action::Export],
+        "erase" => &[Action::Erase],
+        other => return Err(format!("unknown action {other:?}")),
+    };
+    let mut first: Option<Vec<String>> = None;
+    for &action in candidates {
+        let req = DecisionRequest {
+            principal: principal.id.clone(),
+            action,
+            region: e.region.clone(),
+            fields: e.fields.keys().cloned().collect(),
+            purpose: e.purpose.clone(),
+            destination: destination.clone(),
+            legal_basis: e.legal_basis.clone(),
+            subject_count: usize::try_from(e.subject_count)
+                .unwrap_or(usize::MAX)
+                .max(1),
+        };
+        let d = policy::decide(bundle, &req, date)
+            .map_err(|err| format!("the request does not replay: {err}"))?;
+        let diff = compare(e, logged_action, &d);
+        if diff.is_empty() {
+            return Ok(differences);
+        }
+        first.get_or_insert(diff);
+    }
+    differences.extend(first.unwrap_or_default());
+    Ok(differences)
+}
+
+/// What differs between a logged entry and the replayed decision.
+fn compare(e: &Entry, logged_action: &str, d: &Decision) -> Vec<String> {
+    let mut out = Vec::new();
+    let replayed = if d.allow { "allow" } else { "deny" };
+    let logged = e.decision.as_deref().unwrap_or("none");
+    if logged != replayed {
+        let why = if d.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", d.reasons.join("; "))
+        };
+        out.push(format!(
+            "logged {logged}, the replay decides {replayed}{why}"
+        ));
+        return out;
+    }
+    let action = match (logged_action, d.transfer) {
+        ("read", true) => Some("a transfer"),
+        ("transfer", false) => Some("not a transfer"),
+        _ => None,
+    };
+    if let Some(a) = action {
+        out.push(format!(
+            "logged as {logged_action}, but the replay finds {a}"
+        ));
+    }
+    if d.destination != e.destination.clone().unwrap_or_default() {
+        out.push(format!(
+            "destination logged {:?}, the replay gives {:?}",
+            e.destination, d.destination
+        ));
+    }
+    let expected: BTreeMap<&String, Option<&Transform>> = e
+        .fields
+        .keys()
+        .map(|f| (f, if d.allow { d.plan.get(f) } else { None }))
+        .collect();
+    for (f, t) in &e.fields {
+        let want = expected.get(f).copied().flatten();
+        if t.as_ref() != want {
+            out.push(format!(
+                "{f} logged as {}, the replay gives {}",
+                op(t.as_ref()),
+                op(want)
+            ));
+        }
+    }
+    if e.policies != d.policies {
+        out.push(format!(
+            "policies logged {:?}, the replay gives {:?}",
+            e.policies, d.policies
+        ));
+    }
+    if e.reasons != d.reasons {
+        out.push(format!(
+            "reasons logged {:?}, the replay gives {:?}",
+            e.reasons, d.reasons
+        ));
+    }
+    out
+}
+
+/// A transform as the log writes it (`{"op":"token","domain":"people"}`).
+fn op(t: Option<&Transform>) -> String {
+    t.map_or_else(
+        || "nothing (denied)".to_owned(),
+        |t| serde_json::to_string(t).unwrap_or_default(),
+    )
+}
+
+/// A transform's name (`token`, `drop`, …).
+fn op_name(t: &Transform) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.get("op")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The law's rules, checked on an allowed entry whatever the policies say.
+fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(date) = date_of(e) else {
+        return out;
+    };
+    let action = e.action.as_deref().unwrap_or("");
+    let data_j = bundle
+        .regions
+        .regions
+        .get(&e.region)
+        .and_then(|r| bundle.law.jurisdiction_of(&r.country))
+        .unwrap_or("unknown");
+    let dest_j = e.destination.as_deref().unwrap_or(data_j);
+    let principal = e
+        .principal
+        .as_ref()
+        .and_then(|p| bundle.principals.principals.get(&p.id));
+    let recipient = principal.map(|p| Recipient {
+        organisation: &p.organisation,
+        group: p.group.as_deref(),
+        sector: p.sector.as_deref(),
+        certifications: &p.certifications,
+        contracts: &p.contracts,
+    });
+    let level = |f: &str| {
+        f.split_once('.')
+            .and_then(|(d, n)| bundle.catalog.field(d, n))
+            .map(|f| f.level)
+    };
+    let crosses = dest_j != data_j;
+
+    if action == "reidentify" {
+        if e.justification_digest.is_none() {
+            out.push("a re-identification without a justification".to_owned());
+        }
+        if crosses {
+            out.push(format!(
+                "a re-identification of {data_j} data from {dest_j}, outside the home jurisdiction"
+            ));
+        }
+    }
+    if !crosses || matches!(action, "erase") {
+        return out;
+    }
+    let personal = e
+        .fields
+        .keys()
+        .any(|f| level(f).is_some_and(|l| l >= Level::Personal));
+    if personal && action != "aggregate" {
+        match (e.legal_basis.as_deref(), &recipient) {
+            (None, _) => out.push(format!(
+                "a transfer of personal data from {data_j} to {dest_j} with no legal basis"
+            )),
+            (Some(basis), Some(r)) => {
+                let count = usize::try_from(e.subject_count)
+                    .unwrap_or(usize::MAX)
+                    .max(1);
+                if let Err(why) = bundle.law.check_basis(basis, dest_j, r, count, date) {
+                    out.push(format!("legal basis {basis} does not hold: {why}"));
+                }
+            }
+            (Some(_), None) => out.push("a transfer to an unknown principal".to_owned()),
+        }
+    }
+    let adequate = recipient.is_some_and(|r| bundle.law.adequacy_for(dest_j, &r, date).is_some());
+    if !adequate {
+        for (f, t) in &e.fields {
+            if t.as_ref() == Some(&Transform::Keep) && level(f) == Some(Level::Protected) {
+                out.push(format!(
+                    "protected field {f} left in clear for {dest_j}, which has no adequacy decision for this recipient"
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,681 @@
+//! The monitor against real processes: three `residency serve` regions and
+//! their witness, then `residency audit` and `residency monitor` as a third
+//! party runs them, with nothing but the logs' URLs and public keys. Each
+//! way a log can lie — a flipped byte in a tile, an edited or truncated
+//! entry bundle, a rolled-back checkpoint, a fork shown to a second
+//! witness, an entry whose decision does not replay — must be reported
+//! with the region, the index and what differs; a monitor killed mid-sync
+//! must resume; the dashboard is rendered by headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+mod cluster;
+
+use cluster::*;
+
+/// Writes a monitor configuration for the cluster's logs.
+fn monitor_config(
+    c: &Cluster,
+    name: &str,
+    witnesses: &[(String, tlog::Verifier)],
+    extra: &str,
+) -> PathBuf {
+    let mut text = format!("state = \"{name}-state\"\n{extra}\n");
+    for r in ["eu-fr", "eu-no", "us-tx"] {
+        text.push_str(&format!(
+            "[[logs]]\nregion = \"{r}\"\nurl = \"{}\"\nkey = \"{}/log/log.vkey\"\n",
+            c.urls[r], r
+        ));
+    }
+    for (url, key) in witnesses {
+        text.push_str(&format!(
+            "[[witnesses]]\nurl = \"{url}\"\nkey = \"{}\"\n",
+            key.to_vkey()
+        ));
+    }
+    let path = c.dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn audit(config: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_residency"))
+        .arg("audit")
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Ingests a few users in France, transfers them to the US under the DPF,
+/// and has Beijing denied their phones; returns the denial's index.
+async fn activity(c: &Cluster) -> u64 {
+    let (status, body) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": events("FR", 10)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let reco = json!({"fields": ["account.user_id", "device.language", "device.os_version"],
+                      "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf"});
+    let (status, t) = c
+        .post("eu-fr", "/v1/transfer", Some("svc-reco-us"), &reco)
+        .await;
+    assert_eq!(status, 200, "{t}");
+    denial(c).await
+}
+
+async fn denial(c: &Cluster) -> u64 {
+    let beijing = json!({"fields": ["profile.phone", "social.contacts"], "purpose": "analytics"});
+    let (status, p) = c
+        .post("eu-fr", "/v1/transfer", Some("eng-beijing"), &beijing)
+        .await;
+    assert_eq!(status, 403, "{p}");
+    p["log_index"].as_u64().unwrap()
+}
+
+async fn checkpoint_size(c: &Cluster, region: &str) -> u64 {
+    let text = c
+        .http
+        .get(format!("{}/log/checkpoint", c.urls[region]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// Entry `index` of a region's log, read from its directory.
+async fn log_entry(c: &Cluster, region: &str, index: u64) -> Vec<u8> {
+    let reader = tlog::LogReader::new(tlog::FsStorage::open(c.log_dir(region)).unwrap());
+    let size = checkpoint_size_on_disk(&c.log_dir(region));
+    reader.entry(index, size).await.unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_monitor(config: &Path, out: &Path) -> Process {
+    let out = std::fs::File::create(out).unwrap();
+    Process(
+        Command::new(env!("CARGO_BIN_EXE_residency"))
+            .arg("monitor")
+            .arg("--config")
+            .arg(config)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn wait_for(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_cluster_audits_clean_and_the_dashboard_shows_its_figures() {
+    let c = Cluster::start(None).await;
+    activity(&c).await;
+    let witnesses = vec![(c.witness_url.clone(), c.witness.clone())];
+    let port = free_port();
+    let config = monitor_config(
+        &c,
+        "m",
+        &witnesses,
+        &format!("listen = \"127.0.0.1:{port}\"\npoll_ms = 200"),
+    );
+
+    let o = audit(&config, &[]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let fr_size = checkpoint_size(&c, "eu-fr").await;
+    assert!(
+        out.contains(&format!("eu-fr: {fr_size} entries verified")),
+        "{out}"
+    );
+    assert!(out.contains("cosigned by witness.example"), "{out}");
+    assert!(
+        out.contains("transfers to US under adequacy:eu-us-dpf for reco-training: 1 (10 subjects)"),
+        "{out}"
+    );
+    assert!(out.contains("denials: 1") && out.contains("CLEAN"), "{out}");
+
+    // The same state, followed by the long-running monitor.
+    let _m = spawn_monitor(&config, &c.dir.path().join("monitor.out"));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let summary = || async {
+        let r = http.get(format!("{base}/api/summary")).send().await.ok()?;
+        r.json::<Value>().await.ok()
+    };
+    wait_for("the monitor", async || summary().await.is_some()).await;
+    let s = summary().await.unwrap();
+    assert_eq!(s["clean"], true, "{s}");
+    let fr = s["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["region"] == "eu-fr")
+        .unwrap();
+    assert_eq!(fr["size"], fr_size);
+    assert_eq!(fr["witnesses"]["witness.example"], true);
+
+    // The Art. 30 record: one transfer, with the decision's reference.
+    let csv = http
+        .get(format!("{base}/api/art30.csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("time,region,from_jurisdiction,to_jurisdiction,recipient"));
+    assert!(
+        lines[1].contains("eu-fr")
+            && lines[1].contains("svc-reco-us")
+            && lines[1].contains("adequacy:eu-us-dpf")
+    );
+    assert!(lines[1].contains("C(2023) 4745"), "{csv}");
+
+    // An entry with a receipt that verifies against the log's key.
+    let art30: Value = http
+        .get(format!("{base}/api/art30.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let idx: u64 = art30[0]["log_entry"]
+        .as_str()
+        .unwrap()
+        .split('#')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let e: Value = http
+        .get(format!("{base}/api/entry/eu-fr/{idx}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    c.verify("eu-fr", &e["entry"], &e["receipt"]);
+    let missing = http
+        .get(format!("{base}/api/entry/eu-fr/999999"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // The dashboard, as a browser renders it.
+    let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have chromium (.ci/run installs it)"
+        );
+        eprintln!("chromium is not installed: the dashboard rendering check is skipped");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("{base}/"))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains(r#"<p id="verdict" class="ok">Clean"#), "{dom}");
+    assert!(
+        dom.contains(&format!(
+            r#"<tr data-region="eu-fr"><td>eu-fr</td><td class="size">{fr_size}</td>"#
+        )),
+        "{dom}"
+    );
+    assert!(dom.contains(r#"<span id="denials">1</span>"#), "{dom}");
+    assert!(dom.contains(r#"<span id="findings">0</span>"#), "{dom}");
+    assert!(
+        dom.contains("<svg") && dom.contains(r#"data-destination="US" data-count="1""#),
+        "{dom}"
+    );
+    assert!(dom.contains(r#"<td class="count">1</td>"#), "{dom}");
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_tile_byte_an_edited_bundle_and_a_truncated_log_are_detected() {
+    let mut c = Cluster::start(None).await;
+    activity(&c).await;
+    // A full tile and a full entry bundle: more than 256 entries.
+    for _ in 0..14 {
+        futures::future::join_all((0..20).map(|_| denial(&c))).await;
+    }
+    c.stop("eu-fr");
+    let tile = c.log_dir("eu-fr").join("tile/0/000");
+    let bundle = c.log_dir("eu-fr").join("tile/entries/000");
+    let (tile_bytes, bundle_bytes) = (
+        std::fs::read(&tile).unwrap(),
+        std::fs::read(&bundle).unwrap(),
+    );
+    assert_eq!(tile_bytes.len(), 256 * 32);
+    let witnesses = vec![(c.witness_url.clone(), c.witness.clone())];
+
+    // Entry boundaries of the bundle: 2-byte big-endian lengths.
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while at < bundle_bytes.len() {
+        starts.push(at);
+        at += 2 + usize::from(u16::from_be_bytes([bundle_bytes[at], bundle_bytes[at + 1]]));
+    }
+    assert_eq!(starts.len(), 256);
+
+    type Tamper<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Tamper<'_>, String)> = vec![
+        (
+            "tile",
+            Box::new(|| {
+                let mut t = tile_bytes.clone();
+                t[5 * 32 + 3] ^= 0x01;
+                std::fs::write(&tile, t).unwrap();
+            }),
+            "eu-fr #5: inconsistency: tile tile/0/000 hash 5 (entries 5..=5) differs from the hash of the entries".into(),
+        ),
+        (
+            "bundle",
+            Box::new(|| {
+                let mut b = bundle_bytes.clone();
+                let entry = &mut b[starts[200]..starts[201]];
+                let pos = entry.windows(4).position(|w| w == b"deny").unwrap();
+                entry[pos..pos + 4].copy_from_slice(b"DENY");
+                std::fs::write(&bundle, b).unwrap();
+            }),
+            "eu-fr #200: inconsistency: tile tile/0/000 hash 200 (entries 200..=200) differs".into(),
+        ),
+        (
+            "truncated",
+            Box::new(|| std::fs::write(&bundle, &bundle_bytes[..starts[100]]).unwrap()),
+            "eu-fr #100: inconsistency: entry bundle tile/entries/000 holds 100 entries, the checkpoint of size".into(),
+        ),
+    ];
+    for (name, tamper, expected) in cases {
+        tamper();
+        c.spawn("eu-fr");
+        c.wait_healthy("eu-fr").await;
+        let o = audit(&monitor_config(&c, name, &witnesses, ""), &[]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}");
+        assert!(
+            out.contains(&expected),
+            "{name}: expected {expected:?} in\n{out}"
+        );
+        assert!(
+            out.contains("NOT CLEAN: 0 violations, 1 inconsistencies"),
+            "{name}: {out}"
+        );
+        c.stop("eu-fr");
+        std::fs::write(&tile, &tile_bytes).unwrap();
+        std::fs::write(&bundle, &bundle_bytes).unwrap();
+    }
+    // Restored, the same log audits clean from scratch.
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    let o = audit(&monitor_config(&c, "restored", &witnesses, ""), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+fn start_witness(dir: &Path, name: &str, port: u16, log_vkey: &Path) -> (Process, tlog::Verifier) {
+    let signer = tlog::Signer::generate(name, tlog::note::TYPE_COSIGNATURE_V1).unwrap();
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&key, signer.to_skey()).unwrap();
+    let out = std::fs::File::create(dir.join(format!("{name}.out"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["witness", "--listen", &format!("127.0.0.1:{port}"), "--key"])
+        .arg(&key)
+        .arg("--state")
+        .arg(dir.join(format!("{name}.sqlite")))
+        .arg("--log")
+        .arg(log_vkey)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    (Process(child), signer.verifier())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_alerted() {
+    let mut c = Cluster::start(None).await;
+    let denied = activity(&c).await;
+    // A second witness, which eu-fr's nodes never push to.
+    let w2_port = free_port();
+    let (_w2, w2_key) = start_witness(
+        c.dir.path(),
+        "witness2.example",
+        w2_port,
+        &c.log_dir("eu-fr").join("log.vkey"),
+    );
+    let w2_url = format!("http://127.0.0.1:{w2_port}");
+    let witnesses = vec![
+        (c.witness_url.clone(), c.witness.clone()),
+        (w2_url.clone(), w2_key),
+    ];
+    let config = monitor_config(&c, "m", &witnesses, "");
+    let o = audit(&config, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let backup = c.dir.path().join("eu-fr-log-backup");
+    copy_dir(&c.log_dir("eu-fr"), &backup);
+    let backup_size = checkpoint_size(&c, "eu-fr").await;
+
+    // A fork: the operator, who holds the log's key, shows the second
+    // witness a tree whose third entry differs.
+    let signer = tlog::Signer::parse(
+        std::fs::read_to_string(c.log_dir("eu-fr").join("log.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let mut tree = tlog::merkle::MemoryTree::new();
+    for i in 0..2 {
+        tree.push(tlog::leaf_hash(&log_entry(&c, "eu-fr", i).await));
+    }
+    tree.push(tlog::leaf_hash(b"{\"forged\":true}"));
+    let forged = tlog::Checkpoint {
+        origin: signer.name().to_owned(),
+        size: 3,
+        root: tree.root(3),
+        extensions: Vec::new(),
+    }
+    .sign(&signer)
+    .unwrap();
+    let body = tlog::witness::AddCheckpoint {
+        old_size: 0,
+        proof: Vec::new(),
+        checkpoint: forged.to_text(),
+    }
+    .to_body();
+    let r = c
+        .http
+        .post(format!("{w2_url}/add-checkpoint"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the second witness, who saw nothing else, cosigns"
+    );
+    let o = audit(&config, &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("eu-fr: inconsistency: split view: witness witness2.example was shown a checkpoint of size 3"),
+        "{out}"
+    );
+
+    // An entry whose decision does not replay: Beijing's denial, logged
+    // again as allowed with the phones in clear.
+    c.stop("eu-fr");
+    let mut e: Value = serde_json::from_slice(&log_entry(&c, "eu-fr", denied).await).unwrap();
+    e["decision"] = "allow".into();
+    e["reasons"] = json!([]);
+    e["fields"] = json!({"profile.phone": {"op": "keep"}, "social.contacts": {"op": "keep"}});
+    let forged = c.dir.path().join("forged.jsonl");
+    std::fs::write(&forged, [entry::canonical(&e), b"\n".to_vec()].concat()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["log", "append", "--dir"])
+        .arg(c.log_dir("eu-fr"))
+        .arg(&forged)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let forged_index = checkpoint_size_on_disk(&c.log_dir("eu-fr")) - 1;
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+
+    // The long-running monitor posts it to the webhook.
+    let (hook_url, received) = webhook().await;
+    let port = free_port();
+    let live = monitor_config(
+        &c,
+        "live",
+        &witnesses[..1],
+        &format!("listen = \"127.0.0.1:{port}\"\npoll_ms = 100\nwebhook = \"{hook_url}\""),
+    );
+    let _m = spawn_monitor(&live, &c.dir.path().join("live.out"));
+    let expected =
+        format!("eu-fr #{forged_index}: mismatch: logged allow, the replay decides deny");
+    wait_for("the alert", async || {
+        received.lock().unwrap().iter().any(|f: &Value| {
+            f["kind"] == "mismatch" && f["region"] == "eu-fr" && f["index"] == forged_index
+        })
+    })
+    .await;
+    let alerts = received.lock().unwrap().clone();
+    assert!(
+        alerts.iter().any(|f| f["kind"] == "violation"
+            && f["message"]
+                .as_str()
+                .unwrap()
+                .contains("protected field profile.phone left in clear for CN")),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts.iter().any(|f| f["kind"] == "violation"
+            && f["message"]
+                .as_str()
+                .unwrap()
+                .contains("with no legal basis")),
+        "{alerts:?}"
+    );
+    let o = audit(&config, &[]);
+    let out = text(&o);
+    assert!(out.contains(&expected), "{out}");
+
+    // A rollback: the region restored from an older backup.
+    c.stop("eu-fr");
+    std::fs::remove_dir_all(c.log_dir("eu-fr")).unwrap();
+    copy_dir(&backup, &c.log_dir("eu-fr"));
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    let o = audit(&config, &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let verified = forged_index + 2; // the forged entry, then a restart's bundle
+    assert!(
+        out.contains(&format!(
+            "eu-fr: inconsistency: checkpoint rolled back: the log serves size {}, the monitor verified size {verified}",
+            backup_size + 1
+        )),
+        "{out}"
+    );
+    wait_for("the rollback alert", async || {
+        received.lock().unwrap().iter().any(|f: &Value| {
+            f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("rolled back"))
+        })
+    })
+    .await;
+}
+
+fn checkpoint_size_on_disk(dir: &Path) -> u64 {
+    let text = std::fs::read_to_string(dir.join("checkpoint")).unwrap();
+    text.lines().nth(1).unwrap().parse().unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else if e.file_name() != ".lock" {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+type Received = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// A webhook receiver on loopback: its URL and what it received.
+async fn webhook() -> (String, Received) {
+    let received: Received = Default::default();
+    let r = received.clone();
+    let app = axum::Router::new().route(
+        "/alerts",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let r = r.clone();
+            async move {
+                r.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/alerts"), received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_killed_mid_sync_resumes_and_loses_or_repeats_nothing() {
+    let mut c = Cluster::start(None).await;
+    let denied = activity(&c).await;
+    c.stop("eu-fr");
+    // Many valid entries: copies of the denial, which replay as it does.
+    let line = log_entry(&c, "eu-fr", denied).await;
+    let copies = 60_000;
+    let mut input = Vec::with_capacity((line.len() + 1) * copies);
+    for _ in 0..copies {
+        input.extend_from_slice(&line);
+        input.push(b'\n');
+    }
+    let file = c.dir.path().join("copies.jsonl");
+    std::fs::write(&file, input).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["log", "append", "--dir"])
+        .arg(c.log_dir("eu-fr"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    let size = checkpoint_size(&c, "eu-fr").await;
+
+    let port = free_port();
+    let config = monitor_config(&c, "m", &[], &format!("listen = \"127.0.0.1:{port}\""));
+    let db = c.dir.path().join("m-state/monitor.db");
+    let mut m = spawn_monitor(&config, &c.dir.path().join("m.out"));
+    // Killed once it has written rows for eu-fr but not committed its checkpoint.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let progress = rusqlite_count(&db);
+        if let Some((rows, committed)) = progress {
+            assert!(
+                !committed,
+                "the sync finished before it could be interrupted"
+            );
+            if rows > 0 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    m.0.kill().unwrap();
+    m.0.wait().unwrap();
+
+    let o = audit(&config, &["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let fr = s["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["region"] == "eu-fr")
+        .unwrap();
+    assert!(fr["size"].as_u64().unwrap() >= size);
+    // Every access entry counted once: the transfer, the denial, its copies.
+    assert_eq!(
+        s["accesses_by_action"]["transfer"],
+        copies as u64 + 2,
+        "{}",
+        s["accesses_by_action"]
+    );
+    assert_eq!(s["denial_count"], copies as u64 + 1);
+}
+
+/// (eu-fr access rows written, eu-fr checkpoint committed), read from the
+/// monitor's state as another process sees it; `None` before it exists.
+fn rusqlite_count(db: &Path) -> Option<(u64, bool)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM accesses WHERE region = 'eu-fr'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let committed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM logs WHERE region = 'eu-fr' AND size > 100",
+            [],
+            |r| r.get(0),
+        )
+        .ok()?;
+    Some((u64::try_from(rows).unwrap_or(0), committed > 0))
+}
