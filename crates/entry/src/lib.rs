@@ -144,6 +144,45 @@ impl Entry {
         }
     }
 
+    /// The entry for a decided request, before its subjects are named
+    /// ([`Entry::cover`]): what a gateway logs and a monitor replays.
+    pub fn decided(
+        bundle: &policy::Bundle,
+        time: String,
+        principal: PrincipalRef,
+        req: &policy::DecisionRequest,
+        d: &policy::Decision,
+    ) -> Self {
+        let mut e = Entry::new(Kind::Access, &req.region, bundle.hash(), time);
+        e.principal = Some(principal);
+        // A read from outside the data's jurisdiction is a transfer.
+        let action = match req.action {
+            policy::Action::Read if d.transfer => "transfer",
+            other => other.as_str(),
+        };
+        e.action = Some(action.to_owned());
+        e.purpose = req.purpose.clone();
+        e.destination = Some(d.destination.clone()).filter(|s| !s.is_empty());
+        // As named (a law-table id), so that a monitor replays the request;
+        // the bundle's law table gives its reference.
+        e.legal_basis = req.legal_basis.clone();
+        let mut datasets = std::collections::BTreeSet::new();
+        for f in &req.fields {
+            if let Some((ds, _)) = f.split_once('.') {
+                datasets.insert(ds.to_owned());
+            }
+            e.fields.insert(f.clone(), d.plan.get(f).cloned());
+        }
+        if req.fields.is_empty() {
+            datasets.extend(bundle.catalog.datasets.keys().cloned());
+        }
+        e.datasets = datasets.into_iter().collect();
+        e.decision = Some(if d.allow { "allow" } else { "deny" }.to_owned());
+        e.reasons = d.reasons.clone();
+        e.policies = d.policies.clone();
+        e
+    }
+
     /// Names `subjects` (pseudonyms): listed when few, else by their root.
     /// Returns the sorted set, which a rooted entry needs to be opened.
     pub fn cover(&mut self, subjects: &[String]) -> Vec<String> {

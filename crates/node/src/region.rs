@@ -600,33 +600,7 @@ impl<B: Backend> Region<B> {
 
     /// The entry for a decided request, before subjects are named.
     fn access_entry(&self, principal: &PrincipalRef, req: &DecisionRequest, d: &Decision) -> Entry {
-        let mut e = Entry::new(Kind::Access, &self.id, self.bundle.hash(), now_rfc3339());
-        e.principal = Some(principal.clone());
-        // A read from outside the data's jurisdiction is a transfer.
-        let action = match req.action {
-            Action::Read if d.transfer => "transfer",
-            other => other.as_str(),
-        };
-        e.action = Some(action.to_owned());
-        e.purpose = req.purpose.clone();
-        e.destination = Some(d.destination.clone()).filter(|s| !s.is_empty());
-        // As named (a law-table id), so that a monitor replays the request;
-        // the monitor resolves it to its reference in the logged bundle.
-        e.legal_basis = req.legal_basis.clone();
-        let mut datasets = BTreeSet::new();
-        for f in &req.fields {
-            if let Some((ds, _)) = f.split_once('.') {
-                datasets.insert(ds.to_owned());
-            }
-            e.fields.insert(f.clone(), d.plan.get(f).cloned());
-        }
-        if req.fields.is_empty() {
-            datasets.extend(self.bundle.catalog.datasets.keys().cloned());
-        }
-        e.datasets = datasets.into_iter().collect();
-        e.decision = Some(if d.allow { "allow" } else { "deny" }.to_owned());
-        e.reasons = d.reasons.clone();
-        e.policies = d.policies.clone();
+        let e = Entry::decided(&self.bundle, now_rfc3339(), principal.clone(), req, d);
         self.metrics
             .decisions
             .get_or_create(&DecisionLabels {

@@ -1,0 +1,311 @@
+//! Replay of logged decisions against the example policy: entries made as
+//! the gateway makes them replay clean; every kind of lie or unlawful
+//! release is flagged with what differs.
+
+use entry::{Entry, Kind, PrincipalRef};
+use monitor::replay::{FindingKind, Replayer};
+use policy::{Action, Bundle, DecisionRequest};
+use pseudo::Transform;
+
+const TIME: &str = "2026-11-25T04:00:00Z";
+
+fn bundle() -> Bundle {
+    Bundle::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy"))
+        .unwrap()
+}
+
+fn bundle_entry(b: &Bundle) -> Vec<u8> {
+    let mut e = Entry::new(Kind::PolicyBundle, "eu-fr", b.hash(), TIME.into());
+    e.bundle_content = Some(serde_json::from_str(b.canonical()).unwrap());
+    e.to_canonical()
+}
+
+fn request(
+    principal: &str,
+    action: Action,
+    fields: &[&str],
+    purpose: &str,
+    basis: Option<&str>,
+) -> DecisionRequest {
+    DecisionRequest {
+        principal: principal.into(),
+        action,
+        region: "eu-fr".into(),
+        fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        purpose: purpose.into(),
+        destination: None,
+        legal_basis: basis.map(str::to_owned),
+        subject_count: 40,
+    }
+}
+
+/// The entry the gateway logs for `req`, covering 40 subjects.
+fn decided(b: &Bundle, req: &DecisionRequest) -> Entry {
+    let d = policy::decide(b, req, time::macros::date!(2026 - 11 - 25)).unwrap();
+    let location = b.principals.principals[&req.principal].location.clone();
+    let who = PrincipalRef {
+        id: req.principal.clone(),
+        location,
+    };
+    let mut e = Entry::decided(b, TIME.into(), who, req, &d);
+    let subjects: Vec<String> = (0..req.subject_count).map(|i| format!("t1.s{i}")).collect();
+    e.cover(&subjects);
+    e
+}
+
+fn reco(b: &Bundle) -> Entry {
+    decided(
+        b,
+        &request(
+            "svc-reco-us",
+            Action::Transfer,
+            &[
+                "account.user_id",
+                "device.language",
+                "device.os_version",
+                "social.contacts",
+            ],
+            "reco-training",
+            Some("adequacy:eu-us-dpf"),
+        ),
+    )
+}
+
+fn beijing(b: &Bundle) -> Entry {
+    decided(
+        b,
+        &request(
+            "eng-beijing",
+            Action::Transfer,
+            &["profile.phone", "social.contacts"],
+            "analytics",
+            None,
+        ),
+    )
+}
+
+/// Replays the bundle, then `e`, returning the findings' messages by kind.
+fn replay(b: &Bundle, e: &Entry) -> Vec<(FindingKind, String)> {
+    let mut r = Replayer::new("eu-fr");
+    assert!(r.replay(0, &bundle_entry(b)).findings.is_empty());
+    let out = r.replay(1, &e.to_canonical());
+    for f in &out.findings {
+        assert_eq!((f.region.as_str(), f.index), ("eu-fr", Some(1)), "{f}");
+    }
+    out.findings
+        .into_iter()
+        .map(|f| (f.kind, f.message))
+        .collect()
+}
+
+#[test]
+fn entries_made_as_the_gateway_makes_them_replay_clean() {
+    let b = bundle();
+    let entries = [
+        reco(&b),
+        beijing(&b),
+        decided(
+            &b,
+            &request(
+                "eng-beijing",
+                Action::Aggregate,
+                &["device.os_version"],
+                "analytics",
+                None,
+            ),
+        ),
+        decided(
+            &b,
+            &request(
+                "support-dublin",
+                Action::Read,
+                &["profile.phone"],
+                "support",
+                None,
+            ),
+        ),
+        decided(
+            &b,
+            &request(
+                "eng-beijing",
+                Action::Read,
+                &["device.language"],
+                "analytics",
+                None,
+            ),
+        ),
+        decided(
+            &b,
+            &request("dpo", Action::Export, &[], "subject-request", None),
+        ),
+        decided(
+            &b,
+            &request("dpo", Action::Erase, &[], "subject-request", None),
+        ),
+    ];
+    assert_eq!(entries[1].decision.as_deref(), Some("deny"));
+    assert_eq!(
+        entries[4].action.as_deref(),
+        Some("transfer"),
+        "a read from China is a transfer"
+    );
+    for e in &entries {
+        assert_eq!(
+            replay(&b, e),
+            vec![],
+            "{}",
+            String::from_utf8_lossy(&e.to_canonical())
+        );
+    }
+    let mut r = Replayer::new("eu-fr");
+    r.replay(0, &bundle_entry(&b));
+    let a = r.replay(1, &reco(&b).to_canonical()).access.unwrap();
+    assert!(a.legal_reference.unwrap().starts_with("C(2023) 4745"));
+    assert_eq!(
+        (a.origin_jurisdiction.as_str(), a.destination.as_str()),
+        ("EEA", "US")
+    );
+    assert_eq!(a.subject_count, 40);
+}
+
+#[test]
+fn a_changed_decision_transform_or_policy_is_a_mismatch_naming_what_differs() {
+    let b = bundle();
+    let mut e = beijing(&b);
+    e.decision = Some("allow".into());
+    let f = replay(&b, &e);
+    assert!(
+        f.iter().any(|(k, m)| *k == FindingKind::Mismatch
+            && m.starts_with("logged allow, the replay decides deny (")),
+        "{f:?}"
+    );
+
+    let mut e = reco(&b);
+    e.fields
+        .insert("social.contacts".into(), Some(Transform::Keep));
+    let f = replay(&b, &e);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        f[0].1,
+        r#"social.contacts logged as {"op":"keep"}, the replay gives {"op":"drop"}"#
+    );
+
+    let mut e = reco(&b);
+    e.policies = vec!["made-up".into()];
+    let f = replay(&b, &e);
+    assert!(
+        f[0].1
+            .starts_with(r#"policies logged ["made-up"], the replay gives ["#),
+        "{f:?}"
+    );
+
+    let mut e = reco(&b);
+    e.destination = Some("CN".into());
+    let f = replay(&b, &e);
+    assert!(f.iter().any(|(k, _)| *k == FindingKind::Mismatch), "{f:?}");
+}
+
+#[test]
+fn unlawful_releases_are_violations_whatever_the_policy_said() {
+    let b = bundle();
+    // Phones to China in clear, with no legal basis.
+    let mut e = beijing(&b);
+    e.decision = Some("allow".into());
+    e.reasons.clear();
+    e.fields
+        .insert("profile.phone".into(), Some(Transform::Keep));
+    let f = replay(&b, &e);
+    let violations: Vec<&String> = f
+        .iter()
+        .filter(|(k, _)| *k == FindingKind::Violation)
+        .map(|(_, m)| m)
+        .collect();
+    assert!(
+        violations.iter().any(|m| m.contains("with no legal basis")),
+        "{f:?}"
+    );
+    assert!(
+        violations
+            .iter()
+            .any(|m| m.contains("protected field profile.phone left in clear for CN")),
+        "{f:?}"
+    );
+
+    // A legal basis that does not cover the destination.
+    let mut e = reco(&b);
+    e.destination = Some("CN".into());
+    let f = replay(&b, &e);
+    assert!(
+        f.iter().any(|(k, m)| *k == FindingKind::Violation
+            && m.contains("legal basis adequacy:eu-us-dpf does not hold")),
+        "{f:?}"
+    );
+
+    // A re-identification without its justification.
+    let mut e = decided(
+        &b,
+        &request(
+            "support-dublin",
+            Action::Reidentify,
+            &["account.user_id"],
+            "reidentification",
+            None,
+        ),
+    );
+    e.justification_digest = Some("ab".repeat(32));
+    let allowed = e.decision.as_deref() == Some("allow");
+    assert_eq!(replay(&b, &e), vec![]);
+    e.justification_digest = None;
+    let f = replay(&b, &e);
+    assert_eq!(
+        f.iter().any(|(k, m)| *k == FindingKind::Violation
+            && m == "a re-identification without a justification"),
+        allowed,
+        "{f:?}"
+    );
+}
+
+#[test]
+fn a_bundle_never_logged_or_not_matching_its_hash_is_flagged() {
+    let b = bundle();
+    let mut r = Replayer::new("eu-fr");
+    let f = r.replay(0, &reco(&b).to_canonical()).findings;
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].kind, FindingKind::Violation);
+    assert!(
+        f[0].message.contains("which was never logged before"),
+        "{}",
+        f[0]
+    );
+
+    let mut e = Entry::new(Kind::PolicyBundle, "eu-fr", &"0".repeat(64), TIME.into());
+    e.bundle_content = Some(serde_json::from_str(b.canonical()).unwrap());
+    let f = r.replay(1, &e.to_canonical()).findings;
+    assert_eq!(f[0].kind, FindingKind::Inconsistency);
+    assert!(
+        f[0].message.contains("the bundle content hashes to"),
+        "{}",
+        f[0]
+    );
+    assert!(!r.knows(&"0".repeat(64)) && !r.knows(b.hash()));
+}
+
+#[test]
+fn garbage_and_other_regions_entries_are_inconsistencies_not_panics() {
+    let b = bundle();
+    let mut r = Replayer::new("eu-fr");
+    for bytes in [&b""[..], b"{", b"null", b"{\"v\":1}", &[0xff, 0xfe]] {
+        let f = r.replay(3, bytes).findings;
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::Inconsistency);
+        assert!(f[0].message.starts_with("not a log entry"), "{}", f[0]);
+    }
+    let mut e = reco(&b);
+    e.region = "us-tx".into();
+    let f = r.replay(4, &e.to_canonical()).findings;
+    assert!(
+        f.iter()
+            .any(|x| x.message == "the entry names region \"us-tx\""),
+        "{f:?}"
+    );
+}
