@@ -144,6 +144,8 @@ impl Monitor {
                 Ok(cp) if cp.checkpoint.size == v.size && cp.checkpoint.root == v.root => {
                     let mut sink = Recheck {
                         replayer: replay::Replayer::new(&cfg.region),
+                        pending: Vec::new(),
+                        first: 0,
                         findings: Vec::new(),
                         done: 0,
                         total: v.size,
@@ -152,7 +154,10 @@ impl Monitor {
                     };
                     let mut edge = Edge::new();
                     match verify::extend(&log.mirror, &mut edge, &cp.checkpoint, &mut sink).await {
-                        Ok(()) => found.extend(sink.findings.clone()),
+                        Ok(()) => {
+                            sink.replay_pending();
+                            found.extend(sink.findings.clone());
+                        }
                         Err(e) => problems.push((
                             match &e {
                                 verify::Stop::Inconsistent { index, .. } => *index,
@@ -216,6 +221,8 @@ impl Monitor {
 /// Receives the mirror's entries when it is verified again.
 struct Recheck<'a> {
     replayer: replay::Replayer,
+    pending: Vec<Vec<u8>>,
+    first: u64,
     findings: Vec<Finding>,
     done: u64,
     total: u64,
@@ -225,8 +232,10 @@ struct Recheck<'a> {
 
 impl verify::Consumer for Recheck<'_> {
     fn entry(&mut self, index: u64, bytes: &[u8]) -> Result<(), String> {
-        self.findings
-            .extend(self.replayer.replay(index, bytes).findings);
+        if self.pending.is_empty() {
+            self.first = index;
+        }
+        self.pending.push(bytes.to_vec());
         self.done += 1;
         if self.done.is_multiple_of(256) || self.done == self.total {
             (self.progress)(self.region, self.done, self.total);
@@ -235,6 +244,18 @@ impl verify::Consumer for Recheck<'_> {
     }
 
     async fn tiles(&mut self, _: Vec<tlog::edge::TileData>) -> Result<(), String> {
+        if self.pending.len() >= 4096 {
+            self.replay_pending();
+        }
         Ok(())
+    }
+}
+
+impl Recheck<'_> {
+    fn replay_pending(&mut self) {
+        let entries = std::mem::take(&mut self.pending);
+        for r in self.replayer.replay_all(self.first, &entries) {
+            self.findings.extend(r.findings);
+        }
     }
 }

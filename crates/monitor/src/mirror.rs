@@ -95,6 +95,8 @@ struct Sink<'a> {
     region: &'a str,
     mirror: &'a LogReader<FsStorage>,
     replayer: &'a mut Replayer,
+    pending: Vec<Vec<u8>>,
+    first: u64,
     batch: Batch,
     tiles: Vec<(String, Vec<u8>)>,
     findings: Vec<Finding>,
@@ -105,8 +107,35 @@ struct Sink<'a> {
 
 const ROWS_PER_WRITE: usize = 4096;
 const TILES_PER_WRITE: usize = 256;
+const REPLAY_BATCH: usize = 4096;
 
 impl Sink<'_> {
+    /// Replays the entries received since the last call, on every core.
+    fn replay_pending(&mut self) -> Result<(), String> {
+        let entries = std::mem::take(&mut self.pending);
+        let replayed = self.replayer.replay_all(self.first, &entries);
+        for (i, (bytes, r)) in entries.iter().zip(replayed).enumerate() {
+            if let Some(hash) = r.bundle {
+                let content = entry::Entry::parse(bytes)
+                    .ok()
+                    .and_then(|e| e.bundle_content)
+                    .map(|v| String::from_utf8_lossy(&entry::canonical(&v)).into_owned())
+                    .unwrap_or_default();
+                self.batch
+                    .bundles
+                    .push((self.first + i as u64, hash, content));
+            }
+            if let Some(a) = r.access {
+                self.batch.accesses.push((self.region.to_owned(), a));
+            }
+            self.batch.findings.extend(r.findings);
+        }
+        if self.batch.len() >= ROWS_PER_WRITE {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
     fn flush_rows(&mut self) -> Result<(), String> {
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
@@ -134,30 +163,21 @@ impl Sink<'_> {
 
 impl Consumer for Sink<'_> {
     fn entry(&mut self, index: u64, bytes: &[u8]) -> Result<(), String> {
-        let r = self.replayer.replay(index, bytes);
-        if let Some(hash) = r.bundle {
-            let content = entry::Entry::parse(bytes)
-                .ok()
-                .and_then(|e| e.bundle_content)
-                .map(|v| String::from_utf8_lossy(&entry::canonical(&v)).into_owned())
-                .unwrap_or_default();
-            self.batch.bundles.push((index, hash, content));
+        if self.pending.is_empty() {
+            self.first = index;
         }
-        if let Some(a) = r.access {
-            self.batch.accesses.push((self.region.to_owned(), a));
-        }
-        self.batch.findings.extend(r.findings);
+        self.pending.push(bytes.to_vec());
         self.done += 1;
         if self.done.is_multiple_of(256) {
             (self.progress)(self.region, self.done, self.total);
-        }
-        if self.batch.len() >= ROWS_PER_WRITE {
-            self.flush_rows()?;
         }
         Ok(())
     }
 
     async fn tiles(&mut self, tiles: Vec<TileData>) -> Result<(), String> {
+        if self.pending.len() >= REPLAY_BATCH {
+            self.replay_pending()?;
+        }
         self.tiles
             .extend(tiles.into_iter().map(|(id, data)| (id.path(), data)));
         if self.tiles.len() >= TILES_PER_WRITE {
@@ -377,6 +397,8 @@ impl Monitor {
             region: &cfg.region,
             mirror: &log.mirror,
             replayer,
+            pending: Vec::new(),
+            first: 0,
             batch: Batch::default(),
             tiles: Vec::new(),
             findings: Vec::new(),
@@ -392,7 +414,7 @@ impl Monitor {
                         .into_iter()
                         .map(|(id, d)| (id.path(), d)),
                 );
-                match sink.flush_rows() {
+                match sink.replay_pending().and_then(|()| sink.flush_rows()) {
                     Ok(()) => sink.flush_tiles().await.map_err(Stop::Sink),
                     Err(e) => Err(Stop::Sink(e)),
                 }

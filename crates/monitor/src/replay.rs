@@ -173,8 +173,85 @@ impl Replayer {
 
     /// Replays the entry at `index`.
     pub fn replay(&mut self, index: u64, bytes: &[u8]) -> Replayed {
+        self.replay_parsed(index, Entry::parse(bytes))
+    }
+
+    /// Replays consecutive entries, the first at index `first`, on every
+    /// core: access entries depend only on the bundles logged before them,
+    /// so each run of them between two bundles is split across threads.
+    pub fn replay_all(&mut self, first: u64, entries: &[Vec<u8>]) -> Vec<Replayed> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = entries.len().div_ceil(threads).max(64);
+        let mut parsed: Vec<Result<Entry, serde_json::Error>> = Vec::with_capacity(entries.len());
+        std::thread::scope(|s| {
+            let parts: Vec<_> = entries
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(|e| Entry::parse(e)).collect::<Vec<_>>()))
+                .collect();
+            for p in parts {
+                parsed.extend(p.join().unwrap_or_default());
+            }
+        });
+        let mut out = Vec::with_capacity(entries.len());
+        let mut rest = parsed.into_iter().enumerate().peekable();
+        while let Some((i, e)) = rest.next() {
+            let index = first + i as u64;
+            let access = matches!(&e, Ok(e) if e.kind == Kind::Access);
+            if !access {
+                out.push(self.replay_parsed(index, e));
+                continue;
+            }
+            // A run of access entries.
+            let mut run = vec![(index, e)];
+            while let Some((j, next)) =
+                rest.next_if(|(_, n)| matches!(n, Ok(n) if n.kind == Kind::Access))
+            {
+                run.push((first + j as u64, next));
+            }
+            let this = &*self;
+            let chunk = run.len().div_ceil(threads).max(64);
+            std::thread::scope(|s| {
+                let parts: Vec<_> = run
+                    .chunks(chunk)
+                    .map(|c| {
+                        s.spawn(move || {
+                            c.iter()
+                                .map(|(index, e)| this.replay_checked(*index, e))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for p in parts {
+                    out.extend(p.join().unwrap_or_default());
+                }
+            });
+        }
+        out
+    }
+
+    /// Replays a parsed access entry (no state changes).
+    fn replay_checked(&self, index: u64, e: &Result<Entry, serde_json::Error>) -> Replayed {
         let mut out = Replayed::default();
-        let e = match Entry::parse(bytes) {
+        if let Ok(e) = e {
+            self.check_region(index, e, &mut out);
+            self.replay_access(index, e, &mut out);
+        }
+        out
+    }
+
+    fn check_region(&self, index: u64, e: &Entry, out: &mut Replayed) {
+        if e.region != self.region {
+            out.findings.push(self.finding(
+                index,
+                FindingKind::Inconsistency,
+                format!("the entry names region {:?}", e.region),
+            ));
+        }
+    }
+
+    fn replay_parsed(&mut self, index: u64, e: Result<Entry, serde_json::Error>) -> Replayed {
+        let mut out = Replayed::default();
+        let e = match e {
             Ok(e) => e,
             Err(err) => {
                 out.findings.push(self.finding(
@@ -185,13 +262,7 @@ impl Replayer {
                 return out;
             }
         };
-        if e.region != self.region {
-            out.findings.push(self.finding(
-                index,
-                FindingKind::Inconsistency,
-                format!("the entry names region {:?}", e.region),
-            ));
-        }
+        self.check_region(index, &e, &mut out);
         match e.kind {
             Kind::PolicyBundle => {
                 let content = e
