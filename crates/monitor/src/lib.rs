@@ -119,11 +119,13 @@ impl Monitor {
     }
 
     /// One round: every log fetched, verified and replayed up to its
-    /// current checkpoint, and the witnesses' views compared.
+    /// current checkpoint, and the witnesses' views compared with it.
     pub async fn sync(&self, progress: Progress<'_>) -> Result<Vec<SyncOutcome>, Error> {
         let mut out = Vec::new();
         for log in &self.logs {
-            out.push(self.sync_log(log, progress).await?);
+            let mut o = self.sync_log(log, progress).await?;
+            o.findings.extend(self.check_witnesses(log).await?);
+            out.push(o);
         }
         Ok(out)
     }

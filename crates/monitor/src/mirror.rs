@@ -303,7 +303,6 @@ impl Monitor {
                 v.checkpoint = served;
                 self.state.commit(&v)?;
             }
-            out.findings.extend(self.check_witnesses(log).await?);
             return Ok(out);
         }
 
@@ -351,7 +350,6 @@ impl Monitor {
                 Err((Stop::Sink(why), _)) => return Err(Error::State(why)),
             }
         }
-        out.findings.extend(self.check_witnesses(log).await?);
         Ok(out)
     }
 
@@ -434,16 +432,54 @@ impl Monitor {
         }
     }
 
+    /// The split views a witness refused for this log: each one whose
+    /// offered checkpoint the log signed becomes a finding, once.
+    async fn witness_evidence(
+        &self,
+        cfg: &LogConfig,
+        w: &crate::config::WitnessConfig,
+    ) -> Result<Vec<Finding>, Error> {
+        let Ok(Some(raw)) = get(&self.http, &format!("{}/evidence", w.url)).await else {
+            return Ok(Vec::new());
+        };
+        let Ok(list) = serde_json::from_slice::<Vec<crate::witness::Evidence>>(&raw) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for ev in list.into_iter().filter(|e| e.origin == cfg.key.name) {
+            let Ok(offered) = SignedCheckpoint::open(ev.offered.as_bytes(), &cfg.key, &[]) else {
+                continue; // not signed by the log: no evidence against it
+            };
+            let f = Finding {
+                region: cfg.region.clone(),
+                index: None,
+                kind: FindingKind::Inconsistency,
+                message: format!(
+                    "split view: witness {} refused a checkpoint of size {} signed by the log: {}",
+                    w.key.name, offered.checkpoint.size, ev.why
+                ),
+            };
+            let evidence = format!("held:\n{}\noffered:\n{}", ev.held, ev.offered);
+            if self.state.add_finding(&cfg.key.name, &f, &evidence)? {
+                tracing::warn!(region = %cfg.region, "{}", f.message);
+                self.alert(&f).await;
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
     /// Compares the checkpoint each witness holds for this log with the
     /// verified tree: a witness shown another tree is a split view, and the
     /// two signed checkpoints are the evidence.
-    async fn check_witnesses(&self, log: &Followed) -> Result<Vec<Finding>, Error> {
+    pub(crate) async fn check_witnesses(&self, log: &Followed) -> Result<Vec<Finding>, Error> {
         let cfg = &log.config;
         let Some(v) = self.state.verified(&cfg.key.name)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for w in &self.config.witnesses {
+            out.extend(self.witness_evidence(cfg, w).await?);
             let req = self
                 .http
                 .get(format!("{}/latest", w.url))

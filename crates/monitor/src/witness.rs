@@ -94,7 +94,7 @@ impl From<rusqlite::Error> for Refusal {
 
 /// Evidence of a split view: two checkpoints the log signed that cannot
 /// both be true.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     /// The log.
     pub origin: String,
@@ -318,10 +318,11 @@ impl Witness {
     }
 }
 
-/// The witness's HTTP endpoints: `POST <prefix>/add-checkpoint`, and
+/// The witness's HTTP endpoints: `POST <prefix>/add-checkpoint`;
 /// `GET <prefix>/latest?origin=…`, the latest checkpoint it cosigned for a
 /// log (signed by the log), so that monitors can compare what witnesses
-/// were shown.
+/// were shown; and `GET <prefix>/evidence`, every split view it refused
+/// (JSON), for monitors to alert on.
 pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
@@ -345,39 +346,56 @@ pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
             }
         }
     });
-    axum::Router::new().route("/latest", latest).route(
-        "/add-checkpoint",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let witness = witness.clone();
-            async move {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let result =
-                    tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
-                match result {
-                    Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
-                    Ok(Err(r)) => {
-                        let status = StatusCode::from_u16(r.status())
-                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                        match r {
-                            Refusal::Conflict { latest }
-                            | Refusal::SplitView {
-                                same_size: true,
-                                latest,
-                                ..
-                            } => (
-                                status,
-                                [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
-                                format!("{latest}\n"),
-                            )
-                                .into_response(),
-                            other => (status, format!("{other}\n")).into_response(),
+    let w = witness.clone();
+    let evidence = axum::routing::get(move || {
+        let witness = w.clone();
+        async move {
+            match tokio::task::spawn_blocking(move || witness.evidence()).await {
+                Ok(Ok(list)) => axum::Json(list).into_response(),
+                Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+            }
+        }
+    });
+    axum::Router::new()
+        .route("/latest", latest)
+        .route("/evidence", evidence)
+        .route(
+            "/add-checkpoint",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let witness = witness.clone();
+                async move {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let result =
+                        tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now))
+                            .await;
+                    match result {
+                        Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
+                        Ok(Err(r)) => {
+                            let status = StatusCode::from_u16(r.status())
+                                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                            match r {
+                                Refusal::Conflict { latest }
+                                | Refusal::SplitView {
+                                    same_size: true,
+                                    latest,
+                                    ..
+                                } => (
+                                    status,
+                                    [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
+                                    format!("{latest}\n"),
+                                )
+                                    .into_response(),
+                                other => (status, format!("{other}\n")).into_response(),
+                            }
+                        }
+                        Err(e) => {
+                            (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
                         }
                     }
-                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
                 }
-            }
-        }),
-    )
+            }),
+        )
 }

@@ -183,6 +183,10 @@ async fn a_clean_cluster_audits_clean_and_the_dashboard_shows_its_figures() {
     let _m = spawn_monitor(&config, &c.dir.path().join("monitor.out"));
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let req = http.get(format!("{base}{path}"));
+        async move { req.send().await.unwrap() }
+    };
     let summary = || async {
         let r = http.get(format!("{base}/api/summary")).send().await.ok()?;
         r.json::<Value>().await.ok()
@@ -200,14 +204,7 @@ async fn a_clean_cluster_audits_clean_and_the_dashboard_shows_its_figures() {
     assert_eq!(fr["witnesses"]["witness.example"], true);
 
     // The Art. 30 record: one transfer, with the decision's reference.
-    let csv = http
-        .get(format!("{base}/api/art30.csv"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = get("/api/art30.csv").await.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[0].starts_with("time,region,from_jurisdiction,to_jurisdiction,recipient"));
@@ -219,14 +216,7 @@ async fn a_clean_cluster_audits_clean_and_the_dashboard_shows_its_figures() {
     assert!(lines[1].contains("C(2023) 4745"), "{csv}");
 
     // An entry with a receipt that verifies against the log's key.
-    let art30: Value = http
-        .get(format!("{base}/api/art30.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let art30: Value = get("/api/art30.json").await.json().await.unwrap();
     let idx: u64 = art30[0]["log_entry"]
         .as_str()
         .unwrap()
@@ -235,20 +225,13 @@ async fn a_clean_cluster_audits_clean_and_the_dashboard_shows_its_figures() {
         .unwrap()
         .parse()
         .unwrap();
-    let e: Value = http
-        .get(format!("{base}/api/entry/eu-fr/{idx}"))
-        .send()
+    let e: Value = get(&format!("/api/entry/eu-fr/{idx}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     c.verify("eu-fr", &e["entry"], &e["receipt"]);
-    let missing = http
-        .get(format!("{base}/api/entry/eu-fr/999999"))
-        .send()
-        .await
-        .unwrap();
+    let missing = get("/api/entry/eu-fr/999999").await;
     assert_eq!(missing.status(), 404);
 
     // The dashboard, as a browser renders it.
@@ -442,6 +425,41 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
         checkpoint: forged.to_text(),
     }
     .to_body();
+    let w1_latest = c
+        .http
+        .get(format!("{}/latest", c.witness_url))
+        .query(&[("origin", signer.name())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let w1_size: u64 = w1_latest.lines().nth(1).unwrap().parse().unwrap();
+    // And the cluster's witness another root at the size it holds: it
+    // refuses, and keeps both as evidence.
+    let other = tlog::Checkpoint {
+        origin: signer.name().to_owned(),
+        size: w1_size,
+        root: tree.root(3),
+        extensions: Vec::new(),
+    }
+    .sign(&signer)
+    .unwrap();
+    let refused = tlog::witness::AddCheckpoint {
+        old_size: w1_size,
+        proof: Vec::new(),
+        checkpoint: other.to_text(),
+    }
+    .to_body();
+    let r = c
+        .http
+        .post(format!("{}/add-checkpoint", c.witness_url))
+        .body(refused)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
     let r = c
         .http
         .post(format!("{w2_url}/add-checkpoint"))
@@ -459,6 +477,12 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
         out.contains("eu-fr: inconsistency: split view: witness witness2.example was shown a checkpoint of size 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "eu-fr: inconsistency: split view: witness witness.example refused a checkpoint of size {w1_size} signed by the log: two checkpoints of size {w1_size} with different roots"
+        )),
         "{out}"
     );
 
