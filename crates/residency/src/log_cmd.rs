@@ -100,7 +100,10 @@ pub(crate) enum LogCommand {
 
 pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
     match cmd {
-        LogCommand::Init { dir, origin } => init(&dir, &origin).await,
+        LogCommand::Init { dir, origin } => {
+            println!("{}", init(&dir, &origin).await?);
+            Ok(())
+        }
         LogCommand::Append { dir, file } => append(&dir, file.as_deref()).await,
         LogCommand::Checkpoint { dir } => {
             let raw = std::fs::read_to_string(dir.join(CHECKPOINT_PATH)).with_context(|| {
@@ -124,7 +127,9 @@ pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn init(dir: &Path, origin: &str) -> anyhow::Result<()> {
+/// Creates a log in `dir` (its signing key, verifier key and first
+/// checkpoint); returns the verifier key.
+pub(crate) async fn init(dir: &Path, origin: &str) -> anyhow::Result<String> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     ensure!(
         !dir.join(CHECKPOINT_PATH).exists(),
@@ -149,8 +154,7 @@ async fn init(dir: &Path, origin: &str) -> anyhow::Result<()> {
     std::fs::write(dir.join(VKEY_FILE), format!("{vkey}\n"))?;
     let storage = FsStorage::open(dir)?;
     sequencer::create(&storage, &signer).await?;
-    println!("{vkey}");
-    Ok(())
+    Ok(vkey)
 }
 
 fn load_signer(dir: &Path) -> anyhow::Result<Signer> {
@@ -388,6 +392,8 @@ fn verify_receipt(
         text = std::fs::read_to_string(receipt)
             .with_context(|| format!("reading {}", receipt.display()))?;
     }
+    // Blank lines after the note (from `jq -r`, an editor) are not part of it.
+    let text = format!("{}\n", text.trim_end_matches('\n'));
     let r = Receipt::parse(&text)?;
     let cp = match r.verify(&entry_bytes, &vkey, &witness_keys) {
         Ok(cp) => cp,

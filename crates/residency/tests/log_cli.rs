@@ -127,6 +127,17 @@ fn init_append_prove_and_verify_a_receipt() {
         .contains("witness")
     );
 
+    // A receipt saved with a blank line after it (`jq -r`, an editor)
+    // still verifies: the blank line is not part of the note.
+    std::fs::write(&rfile, format!("{receipt}\n\n")).unwrap();
+    assert!(
+        ok(
+            &["log", "verify-receipt", "--vkey", &vkey, "--entry", e, r],
+            None
+        )
+        .starts_with("OK: entry 421")
+    );
+
     // A garbled receipt is a clear error, not a panic.
     std::fs::write(&rfile, receipt.replace("index 421", "index 0421")).unwrap();
     assert!(

@@ -1,0 +1,969 @@
+//! The ten steps of shared/design/SCENARIO.md, told against a running
+//! [`Cluster`] over HTTP. Each step checks that what happened is what the
+//! scenario says, and prints one line of what was asked, what was decided
+//! and why; the figures gathered on the way make the summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+
+use super::cluster::{Cluster, REGIONS};
+use super::people::User;
+
+/// The story's state: the cluster, its users, and what the steps found.
+pub(crate) struct Story<'a> {
+    c: &'a mut Cluster,
+    users: Vec<User>,
+    /// Events stored per home region.
+    stored: BTreeMap<String, u64>,
+    forwarded: u64,
+    receipts: u64,
+    /// The French user of steps 5, 7 and 8.
+    subject: usize,
+    /// Log indices, by what they record.
+    fr_transfer: Option<u64>,
+    beijing_view: Option<u64>,
+    dublin_read: Option<u64>,
+    /// The monitor's summary after the audit.
+    audited: Option<Value>,
+    findings_caught: usize,
+}
+
+/// The steps' names, in the scenario's order.
+const STEPS: [&str; 10] = [
+    "collect",
+    "transfer",
+    "blocked",
+    "aggregate",
+    "remote view",
+    "hidden copy",
+    "export",
+    "erasure",
+    "audit",
+    "tampering",
+];
+
+/// The region that homes a country, per the example policy's residency rule.
+fn home_of(country: &str) -> &'static str {
+    match country {
+        "FR" => "eu-fr",
+        "US" => "us-tx",
+        _ => "eu-no",
+    }
+}
+
+/// `12,345`.
+pub(crate) fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// How many of `needles` occur in `haystack`.
+fn found(haystack: &[u8], needles: &[&str]) -> anyhow::Result<usize> {
+    let ac = aho_corasick::AhoCorasick::new(needles)?;
+    let seen: BTreeSet<_> = ac
+        .find_overlapping_iter(haystack)
+        .map(|m| m.pattern())
+        .collect();
+    Ok(seen.len())
+}
+
+/// How many of `needles` occur anywhere in the files under `dir`.
+fn found_in(dir: &Path, needles: &[&str]) -> anyhow::Result<usize> {
+    let ac = aho_corasick::AhoCorasick::new(needles)?;
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                seen.extend(ac.find_overlapping_iter(&bytes).map(|m| m.pattern()));
+            }
+        }
+    }
+    Ok(seen.len())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(to)?;
+    let mut bytes = 0;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            bytes += copy_dir(&e.path(), &target)?;
+        } else {
+            bytes += std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// The fields' transforms of a logged entry, grouped: `token: a, b; drop: c`.
+fn transforms(entry: &Value) -> String {
+    let mut by_op: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (field, t) in entry["fields"].as_object().into_iter().flatten() {
+        let op = t["op"].as_str().unwrap_or("?").to_owned();
+        by_op.entry(op).or_default().push(field);
+    }
+    by_op
+        .iter()
+        .map(|(op, fields)| format!("{op} {}", fields.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn first_reason(problem: &Value) -> String {
+    problem["reasons"][0]
+        .as_str()
+        .or(problem["detail"].as_str())
+        .unwrap_or("no reason given")
+        .to_owned()
+}
+
+impl<'a> Story<'a> {
+    pub(crate) fn new(c: &'a mut Cluster, users: Vec<User>) -> Self {
+        let subject = users
+            .iter()
+            .position(|u| u.country == "FR" && !u.travelling())
+            .unwrap_or(0);
+        Story {
+            c,
+            users,
+            stored: BTreeMap::new(),
+            forwarded: 0,
+            receipts: 0,
+            subject,
+            fr_transfer: None,
+            beijing_view: None,
+            dublin_read: None,
+            audited: None,
+            findings_caught: 0,
+        }
+    }
+
+    /// Tells every step; prints a line for each and the summary. True when
+    /// every step behaved as the scenario says.
+    pub(crate) async fn tell(&mut self) -> bool {
+        let started = Instant::now();
+        let mut failed = Vec::new();
+        for (i, name) in STEPS.into_iter().enumerate() {
+            let told = match i {
+                0 => self.collect().await,
+                1 => self.transfer().await,
+                2 => self.blocked().await,
+                3 => self.aggregate().await,
+                4 => self.remote_view().await,
+                5 => self.hidden_copy().await,
+                6 => self.export().await,
+                7 => self.erasure().await,
+                8 => self.audit().await,
+                _ => self.tampering().await,
+            };
+            match told {
+                Ok(line) => println!("{:>2}. {name:<12} {line}", i + 1),
+                Err(e) => {
+                    println!("{:>2}. {name:<12} FAILED: {e:#}", i + 1);
+                    failed.push(name);
+                }
+            }
+        }
+        self.summary(started.elapsed(), &failed).await;
+        failed.is_empty()
+    }
+
+    /// POSTs a JSON body as a principal; the status and the JSON answer.
+    async fn post(
+        &self,
+        region: &str,
+        path: &str,
+        principal: &str,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let resp = self
+            .c
+            .http
+            .post(format!("{}{path}", self.c.urls[region]))
+            .bearer_auth(self.c.token(principal))
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("{region} {path}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let value = serde_json::from_str(&text)
+            .with_context(|| format!("{region} {path}: answer ({status}) is not JSON"))?;
+        Ok((status, value))
+    }
+
+    async fn get(&self, url: &str) -> anyhow::Result<String> {
+        let resp = self.c.http.get(url).send().await?;
+        ensure!(resp.status() == 200, "GET {url}: {}", resp.status());
+        Ok(resp.text().await?)
+    }
+
+    /// Checks a receipt against the entry as returned and the log's key.
+    fn verify(&mut self, region: &str, entry: &Value, receipt: &Value) -> anyhow::Result<()> {
+        let receipt = tlog::Receipt::parse(receipt.as_str().context("no receipt")?)?;
+        receipt
+            .verify(&entry::canonical(entry), &self.c.log_keys[region], &[])
+            .with_context(|| format!("the receipt of {region}'s entry does not verify"))?;
+        self.receipts += 1;
+        Ok(())
+    }
+
+    fn homed<'u>(&'u self, region: &'u str) -> impl Iterator<Item = &'u User> + 'u {
+        self.users
+            .iter()
+            .filter(move |u| home_of(u.country) == region)
+    }
+
+    /// 1. Every user's events go to the nearest edge; each lands in its
+    ///    home region and the edge keeps nothing of what it forwards.
+    async fn collect(&mut self) -> anyhow::Result<String> {
+        let mut by_edge: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+        for u in &self.users {
+            by_edge.entry(u.edge).or_default().extend(u.events());
+            if u.edge != home_of(u.country) {
+                self.forwarded += u.events().len() as u64;
+            }
+        }
+        let mut stored: BTreeMap<String, u64> = BTreeMap::new();
+        for (edge, events) in &by_edge {
+            for batch in events.chunks(1000) {
+                let (status, body) = self
+                    .post(edge, "/v1/ingest", "app", &json!({ "events": batch }))
+                    .await?;
+                ensure!(status == 202, "ingest at {edge}: {status} {body}");
+                for (region, n) in body["regions"].as_object().into_iter().flatten() {
+                    *stored.entry(region.clone()).or_default() += n.as_u64().unwrap_or(0);
+                }
+            }
+        }
+        for r in REGIONS {
+            let expected: u64 = self.homed(r).map(|u| u.events().len() as u64).sum();
+            let got = stored.get(r).copied().unwrap_or(0);
+            ensure!(
+                got == expected,
+                "{r} stored {got} events, expected {expected}"
+            );
+        }
+        // What each edge forwarded is not in its files; what it homes is.
+        for edge in REGIONS {
+            let away: Vec<&str> = self
+                .users
+                .iter()
+                .filter(|u| u.edge == edge && home_of(u.country) != edge)
+                .flat_map(|u| u.record_ids.iter().map(String::as_str))
+                .collect();
+            if !away.is_empty() {
+                let kept = found_in(&self.c.store_dir(edge), &away)?;
+                ensure!(kept == 0, "{edge} kept {kept} records it forwarded");
+            }
+            let home: Vec<&str> = self
+                .homed(edge)
+                .flat_map(|u| u.record_ids.iter().map(String::as_str))
+                .take(50)
+                .collect();
+            ensure!(
+                found_in(&self.c.store_dir(edge), &home)? > 0,
+                "the search of {edge}'s files finds none of the records it homes: it proves nothing"
+            );
+        }
+        let total: u64 = stored.values().sum();
+        let line = format!(
+            "{} events of {} users from 9 countries, each sent to the nearest edge → stored at home: {} ({} forwarded by an edge, which kept none of them)",
+            thousands(total),
+            thousands(self.users.len() as u64),
+            stored
+                .iter()
+                .map(|(r, n)| format!("{r} {}", thousands(*n)))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            thousands(self.forwarded)
+        );
+        self.stored = stored;
+        Ok(line)
+    }
+
+    /// 2. Recommendation training in the US gets pseudonymised training
+    ///    data from both EEA regions under the EU-US adequacy decision.
+    async fn transfer(&mut self) -> anyhow::Result<String> {
+        let reco = json!({"fields": ["account.user_id", "device.language", "device.os_version",
+                                     "network.wifi_ssid", "social.friends", "social.contacts"],
+                          "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf"});
+        let mut parts = Vec::new();
+        let mut plan = String::new();
+        let mut fr_transfer = None;
+        for region in ["eu-fr", "eu-no"] {
+            let (status, t) = self
+                .post(region, "/v1/transfer", "svc-reco-us", &reco)
+                .await?;
+            ensure!(status == 200, "{region}: {status} {t}");
+            let entry = &t["entry"];
+            self.verify(region, entry, &t["receipt"])?;
+            let homed: Vec<&User> = self.homed(region).collect();
+            ensure!(
+                entry["subject_count"] == homed.len(),
+                "{region}: the entry covers {} subjects, {} are homed there",
+                entry["subject_count"],
+                homed.len()
+            );
+            let text = t["records"].to_string();
+            let ids: Vec<&str> = homed.iter().map(|u| u.id.as_str()).collect();
+            ensure!(
+                found(text.as_bytes(), &ids)? == 0,
+                "{region}: a user id left in clear"
+            );
+            let dropped: Vec<&str> = homed
+                .iter()
+                .flat_map(|u| [u.ssid.as_str(), &u.contact])
+                .collect();
+            ensure!(
+                found(text.as_bytes(), &dropped)? == 0,
+                "{region}: an SSID or a contact left"
+            );
+            let records = t["records"].as_array().context("no records")?;
+            let values = |ds: &str, field: &str| -> BTreeSet<String> {
+                records
+                    .iter()
+                    .filter(|r| r["dataset"] == ds)
+                    .filter_map(|r| r["fields"][field].as_str().map(str::to_owned))
+                    .collect()
+            };
+            ensure!(
+                values("device", "os_version")
+                    .iter()
+                    .all(|v| !v.contains('.')),
+                "{region}: an OS version left with its minor version"
+            );
+            let people = values("account", "user_id");
+            ensure!(
+                !people.is_empty() && values("social", "friends").is_subset(&people),
+                "{region}: friends do not carry the same tokens as the users they are"
+            );
+            plan = transforms(entry);
+            parts.push(format!(
+                "{region} {} subjects, {} records (#{})",
+                thousands(homed.len() as u64),
+                thousands(records.len() as u64),
+                t["log_index"]
+            ));
+            if region == "eu-fr" {
+                fr_transfer = t["log_index"].as_u64();
+            }
+        }
+        self.fr_transfer = fr_transfer;
+        Ok(format!(
+            "svc-reco-us (US, EU-US DPF certified) asks for training data: allowed under adequacy:eu-us-dpf — {}; {plan}; each answer's receipt verified",
+            parts.join(", ")
+        ))
+    }
+
+    /// 3. Phone numbers and contacts to China, in clear: no transfer tool
+    ///    covers it. Denied, and the denial is logged.
+    async fn blocked(&mut self) -> anyhow::Result<String> {
+        let ask = json!({"fields": ["profile.phone", "social.contacts"], "purpose": "analytics"});
+        let mut indices = Vec::new();
+        let mut reason = String::new();
+        for region in ["eu-fr", "eu-no"] {
+            let (status, p) = self
+                .post(region, "/v1/transfer", "eng-beijing", &ask)
+                .await?;
+            ensure!(status == 403, "{region}: {status}, expected 403: {p}");
+            let index = p["log_index"]
+                .as_u64()
+                .context("the denial names no entry")?;
+            let phones: Vec<&str> = self.homed(region).map(|u| u.phone.as_str()).collect();
+            ensure!(
+                found(p.to_string().as_bytes(), &phones)? == 0,
+                "a phone number in the denial"
+            );
+            indices.push(format!("{region} #{index}"));
+            reason = first_reason(&p);
+        }
+        Ok(format!(
+            "eng-beijing (CN) asks for EEA users' phone numbers and contacts in clear: denied — {reason} (logged: {})",
+            indices.join(", ")
+        ))
+    }
+
+    /// 4. How many users run each OS version: an aggregate, with groups
+    ///    smaller than k suppressed; logged.
+    async fn aggregate(&mut self) -> anyhow::Result<String> {
+        let ask = json!({"group_by": ["device.os_version"], "purpose": "analytics"});
+        let (status, a) = self
+            .post("eu-fr", "/v1/aggregate", "eng-beijing", &ask)
+            .await?;
+        ensure!(status == 200, "{status} {a}");
+        let k = a["k"].as_u64().unwrap_or(0);
+        ensure!(k >= 5, "k = {k}");
+        let mut groups = Vec::new();
+        let mut counted = 0;
+        for g in a["groups"].as_array().into_iter().flatten() {
+            let n = g[1].as_u64().unwrap_or(0);
+            ensure!(n >= k, "a group of {n} was reported with k = {k}");
+            counted += n;
+            groups.push(format!("{}: {n}", g[0][0].as_str().unwrap_or("?")));
+        }
+        let suppressed = a["suppressed_subjects"].as_u64().unwrap_or(0);
+        let fr = self.homed("eu-fr").count() as u64;
+        ensure!(
+            counted + suppressed == fr,
+            "{counted} counted + {suppressed} suppressed, {fr} users"
+        );
+        ensure!(suppressed > 0, "the rare OS version was not suppressed");
+        Ok(format!(
+            "eng-beijing asks eu-fr how many users run each OS version: allowed as an aggregate (#{}) — OS {}; {} group(s) of {suppressed} users below k = {k} suppressed",
+            a["log_index"],
+            groups.join(" · "),
+            a["suppressed_groups"]
+        ))
+    }
+
+    /// 5. Remote view is a transfer: Beijing may not open one French
+    ///    user's profile; Dublin, in the same jurisdiction, may.
+    async fn remote_view(&mut self) -> anyhow::Result<String> {
+        let user = &self.users[self.subject];
+        let view = json!({"user_id": user.id, "fields": ["profile.phone", "profile.address"],
+                          "purpose": "support-ticket"});
+        let phone = user.phone.clone();
+        let (status, p) = self.post("eu-fr", "/v1/read", "eng-beijing", &view).await?;
+        ensure!(status == 403, "Beijing's view: {status}, expected 403");
+        self.beijing_view = p["log_index"].as_u64();
+        let (status, r) = self
+            .post("eu-fr", "/v1/read", "support-dublin", &view)
+            .await?;
+        ensure!(status == 200, "Dublin's view: {status} {r}");
+        ensure!(
+            r["entry"]["action"] == "read",
+            "Dublin's view was logged as {}",
+            r["entry"]["action"]
+        );
+        ensure!(
+            r["records"][0]["fields"]["phone"] == phone.as_str(),
+            "Dublin did not see the profile"
+        );
+        self.verify("eu-fr", &r["entry"], &r["receipt"])?;
+        self.dublin_read = r["log_index"].as_u64();
+        Ok(format!(
+            "eng-beijing opens one French user's profile \"for a support ticket\": denied, logged as a transfer attempt (#{}: {}); support-dublin (IE, same jurisdiction) opens it: allowed, logged as a read (#{}), receipt verified",
+            p["log_index"],
+            first_reason(&p),
+            r["log_index"]
+        ))
+    }
+
+    /// 6. A rogue insider copies eu-fr's database files: personal fields
+    ///    are ciphertext.
+    async fn hidden_copy(&mut self) -> anyhow::Result<String> {
+        let copy = self.c.dir.join("hidden-copy-of-eu-fr");
+        let bytes = copy_dir(&self.c.store_dir("eu-fr"), &copy)?;
+        let fr: Vec<&User> = self.homed("eu-fr").collect();
+        let mut needles: Vec<&str> = Vec::new();
+        for u in &fr {
+            needles.extend([u.id.as_str(), &u.phone, &u.address, &u.ssid, &u.contact]);
+        }
+        let found = found_in(&copy, &needles)?;
+        ensure!(
+            found == 0,
+            "{found} personal values found in clear in the copy"
+        );
+        let ids: Vec<&str> = fr
+            .iter()
+            .flat_map(|u| u.record_ids.iter().map(String::as_str))
+            .collect();
+        let control = found_in(&copy, &ids)?;
+        ensure!(
+            control > 0,
+            "the search finds nothing at all: it proves nothing"
+        );
+        Ok(format!(
+            "a copy of eu-fr's database files ({:.1} MB), searched for its {} users' ids, phones, addresses, SSIDs and contacts: none in clear, only AES-SIV ciphertext (the search does find {} of the record ids the app keeps in clear)",
+            bytes as f64 / 1e6,
+            thousands(fr.len() as u64),
+            thousands(control as u64)
+        ))
+    }
+
+    /// 7. Who touched my data: the French user's export, with every access
+    ///    and a receipt for each.
+    async fn export(&mut self) -> anyhow::Result<String> {
+        let me = json!({"user_id": self.users[self.subject].id});
+        let (status, x) = self
+            .post("eu-fr", "/v1/subjects/export", "dpo", &me)
+            .await?;
+        ensure!(status == 200, "{status} {x}");
+        let records = x["records"].as_array().map_or(0, Vec::len);
+        ensure!(records == 5, "{records} records exported, 5 ingested");
+        let accesses = x["accesses"].as_array().context("no accesses")?.clone();
+        let seen: Vec<u64> = accesses
+            .iter()
+            .filter_map(|a| a["log_index"].as_u64())
+            .collect();
+        for (what, index) in [
+            ("step 2's transfer", self.fr_transfer),
+            ("Dublin's read", self.dublin_read),
+        ] {
+            let index = index.with_context(|| format!("{what} has no entry"))?;
+            ensure!(seen.contains(&index), "{what} (#{index}) is not listed");
+        }
+        let mut proofs = 0;
+        let mut listed = Vec::new();
+        for a in &accesses {
+            self.verify("eu-fr", &a["entry"], &a["receipt"])?;
+            if let Some(p) = a.get("subject_proof") {
+                verify_subject_proof(&a["entry"], p)?;
+                proofs += 1;
+            }
+            let e = &a["entry"];
+            let mut item = format!(
+                "#{} {}",
+                a["log_index"],
+                e["action"].as_str().unwrap_or("?")
+            );
+            if e["action"] == "transfer" {
+                let _ = write!(item, " to {}", e["destination"].as_str().unwrap_or("?"));
+            }
+            if e["decision"] == "deny" {
+                item.push_str(" (denied)");
+            } else {
+                let _ = write!(item, " by {}", e["principal"]["id"].as_str().unwrap_or("?"));
+            }
+            listed.push(item);
+        }
+        ensure!(
+            proofs > 0,
+            "no proof that the subject is in a transfer's set"
+        );
+        Ok(format!(
+            "the French user's export: {records} records and {} logged accesses — {}; every receipt verifies against eu-fr's public key, and {proofs} proof(s) that the user is in a transfer's subject set",
+            accesses.len(),
+            listed.join(", ")
+        ))
+    }
+
+    /// 8. Erasure: the user's key is destroyed, and the log records it.
+    async fn erasure(&mut self) -> anyhow::Result<String> {
+        let me = json!({"user_id": self.users[self.subject].id});
+        let (status, e) = self.post("eu-fr", "/v1/subjects/erase", "dpo", &me).await?;
+        ensure!(status == 200 && e["existed"] == true, "{status} {e}");
+        // The entry is in the log: its receipt verifies against the entry
+        // read back from the public log.
+        let index = e["log_index"].as_u64().context("no entry")?;
+        let receipt = tlog::Receipt::parse(e["receipt"].as_str().context("no receipt")?)?;
+        let size = receipt.checkpoint.lines().nth(1).unwrap_or("0").parse()?;
+        let reader = tlog::LogReader::new(tlog::FsStorage::open(self.c.log_dir("eu-fr"))?);
+        let logged = reader.entry(index, size).await?;
+        receipt.verify(&logged, &self.c.log_keys["eu-fr"], &[])?;
+        self.receipts += 1;
+        let (status, _) = self
+            .post("eu-fr", "/v1/subjects/export", "dpo", &me)
+            .await?;
+        ensure!(status == 404, "after erasure the export answers {status}");
+        Ok(format!(
+            "the user asks for erasure: their data key is destroyed and their records deleted, logged as #{index} (receipt verified); their export now answers 404, and nothing left in eu-fr joins the tokens of step 2 to them"
+        ))
+    }
+
+    /// The monitor's summary once it has verified every log up to the
+    /// checkpoint each region serves now, cosigned by the witness.
+    async fn caught_up(&self) -> anyhow::Result<Value> {
+        let mut sizes = BTreeMap::new();
+        for r in REGIONS {
+            let cp = self
+                .get(&format!("{}/log/checkpoint", self.c.urls[r]))
+                .await?;
+            sizes.insert(r, cp.lines().nth(1).unwrap_or("0").parse::<u64>()?);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s: Value = serde_json::from_str(
+                &self
+                    .get(&format!("{}/api/summary", self.c.dashboard))
+                    .await?,
+            )?;
+            let done = REGIONS.iter().all(|r| {
+                s["logs"].as_array().into_iter().flatten().any(|l| {
+                    l["region"] == *r
+                        && l["size"].as_u64() >= Some(sizes[r])
+                        && l["witnesses"]["witness.example"] == true
+                })
+            });
+            if done {
+                return Ok(s);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the monitor did not verify every log within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// 9. The monitor has mirrored, verified, cosigned and replayed
+    ///    everything, and reports.
+    async fn audit(&mut self) -> anyhow::Result<String> {
+        let s = self.caught_up().await?;
+        // Each region serves its checkpoint with the witness's cosignature.
+        for r in REGIONS {
+            let cp = self
+                .get(&format!("{}/log/checkpoint", self.c.urls[r]))
+                .await?;
+            tlog::SignedCheckpoint::open(
+                cp.as_bytes(),
+                &self.c.log_keys[r],
+                std::slice::from_ref(&self.c.witness),
+            )
+            .with_context(|| format!("{r}'s checkpoint is not cosigned by the witness"))?;
+        }
+        ensure!(
+            s["clean"] == true,
+            "the monitor reports findings: {}",
+            s["findings"]
+        );
+        let sizes: Vec<String> = s["logs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| format!("{} {}", l["region"].as_str().unwrap_or("?"), l["size"]))
+            .collect();
+        let replayed: u64 = s["accesses_by_action"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, n)| n.as_u64())
+            .sum();
+        let art30 = self
+            .get(&format!("{}/api/art30.csv", self.c.dashboard))
+            .await?;
+        let line = format!(
+            "the monitor mirrored and verified every log (entries: {}; every entry hashed, every tile recomputed, checkpoints cosigned by witness.example), replayed {replayed} decisions against the logged policy bundle: {}; denials {}; Art. 30 record: {} transfers; violations 0",
+            sizes.join(" · "),
+            transfer_groups(&s),
+            s["denial_count"],
+            art30.lines().count().saturating_sub(1)
+        );
+        self.audited = Some(s);
+        Ok(line)
+    }
+
+    /// Waits until the monitor reports a finding about `region` that
+    /// satisfies `matches`; its message.
+    async fn finding(
+        &self,
+        region: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s: Value = serde_json::from_str(
+                &self
+                    .get(&format!("{}/api/summary", self.c.dashboard))
+                    .await?,
+            )?;
+            if let Some(f) = s["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| f["region"] == region && matches(f))
+            {
+                return Ok(f["message"].as_str().unwrap_or("").to_owned());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the monitor did not report it within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// 10. An edited log entry is caught by the monitor, and a forked log
+    ///     by the witness.
+    async fn tampering(&mut self) -> anyhow::Result<String> {
+        let edited = self.edit_entry().await?;
+        let forked = self.fork().await?;
+        self.findings_caught = 2;
+        Ok(format!("{edited}; {forked}"))
+    }
+
+    /// eu-fr's operator rewrites Beijing's attempt of step 5 in the log's
+    /// files so that it seems to come from Ireland. The node refuses to
+    /// start on the edited files; rewritten with their tiles and a
+    /// checkpoint signed anew with the log's key, it starts, and the
+    /// monitor, which verified the original, flags the difference.
+    async fn edit_entry(&mut self) -> anyhow::Result<String> {
+        use tlog::Storage as _;
+        let index = self.beijing_view.context("step 5 logged no attempt")?;
+        self.c.stop("eu-fr").await;
+        let dir = self.c.log_dir("eu-fr");
+        let storage = tlog::FsStorage::open(&dir)?;
+        let reader = tlog::LogReader::new(storage.clone());
+        let key = self.c.log_keys["eu-fr"].clone();
+        let size = reader.checkpoint(&key).await?.checkpoint.size;
+        let mut entries = Vec::new();
+        for i in 0..size {
+            entries.push(reader.entry(i, size).await?);
+        }
+        let original = String::from_utf8(entries[index as usize].clone())?;
+        ensure!(
+            original.contains(r#""location":"CN""#),
+            "entry #{index} is not Beijing's"
+        );
+        entries[index as usize] = original
+            .replace(r#""location":"CN""#, r#""location":"IE""#)
+            .into_bytes();
+        let mut edge = tlog::edge::Edge::new();
+        let mut tiles = Vec::new();
+        for e in &entries {
+            edge.push(e, &mut tiles)?;
+        }
+        tiles.extend(edge.partial_tiles());
+        let bundle = tiles
+            .iter()
+            .filter(|(id, _)| id.kind == tlog::tile::TileKind::Entries)
+            .map(|(id, data)| (id.path(), data.clone()))
+            .collect();
+        // The entry alone: the node's own check refuses its log.
+        storage.write(bundle).await?;
+        self.c.spawn_region("eu-fr")?;
+        let refused = match self.c.wait_healthy("eu-fr").await {
+            Ok(()) => bail!("eu-fr started on an edited log"),
+            Err(e) => e.to_string(),
+        };
+        ensure!(refused.contains("stopped"), "{refused}");
+        // Every tile, and the checkpoint signed anew.
+        let signer = tlog::Signer::parse(std::fs::read_to_string(dir.join("log.key"))?.trim())?;
+        let checkpoint = tlog::Checkpoint {
+            origin: key.name.clone(),
+            size,
+            root: edge.root()?,
+            extensions: Vec::new(),
+        }
+        .sign(&signer)?;
+        let mut files: Vec<(String, Vec<u8>)> = tiles
+            .into_iter()
+            .map(|(id, data)| (id.path(), data))
+            .collect();
+        files.push(("checkpoint".into(), checkpoint.to_text().into_bytes()));
+        storage.write(files).await?;
+        self.c.spawn_region("eu-fr")?;
+        self.c.wait_healthy("eu-fr").await?;
+        // The monitor's own check, not the witness's refusal of the new
+        // checkpoints (which it reports too).
+        let message = self
+            .finding("eu-fr", |f| {
+                f["index"].as_u64() == Some(index)
+                    || f["message"].as_str().is_some_and(|m| m.starts_with("fork"))
+            })
+            .await?;
+        Ok(format!(
+            "eu-fr's operator rewrites entry #{index} so that Beijing's attempt seems to come from Ireland: the node refuses to start on the edited files; with the tiles rewritten and the checkpoint signed anew it starts, and the monitor flags \"{message}\""
+        ))
+    }
+
+    /// us-tx's operator, who holds its log key, signs a second checkpoint
+    /// of the size the witness holds, with another root, and offers it.
+    async fn fork(&mut self) -> anyhow::Result<String> {
+        let origin = self.c.log_keys["us-tx"].name.clone();
+        let held = self
+            .c
+            .http
+            .get(format!("{}/latest", self.c.witness_url))
+            .query(&[("origin", &origin)])
+            .send()
+            .await?
+            .text()
+            .await?;
+        let size: u64 = held.lines().nth(1).unwrap_or("0").parse()?;
+        ensure!(size > 0, "the witness holds no checkpoint of us-tx");
+        let dir = self.c.log_dir("us-tx");
+        let signer = tlog::Signer::parse(std::fs::read_to_string(dir.join("log.key"))?.trim())?;
+        let reader = tlog::LogReader::new(tlog::FsStorage::open(&dir)?);
+        let mut tree = tlog::merkle::MemoryTree::new();
+        for i in 0..size - 1 {
+            tree.push(tlog::leaf_hash(&reader.entry(i, size).await?));
+        }
+        tree.push(tlog::leaf_hash(br#"{"forged":true}"#));
+        let forged = tlog::Checkpoint {
+            origin: origin.clone(),
+            size,
+            root: tree.root(size),
+            extensions: Vec::new(),
+        }
+        .sign(&signer)?;
+        let body = tlog::witness::AddCheckpoint {
+            old_size: size,
+            proof: Vec::new(),
+            checkpoint: forged.to_text(),
+        }
+        .to_body();
+        let r = self
+            .c
+            .http
+            .post(format!("{}/add-checkpoint", self.c.witness_url))
+            .body(body)
+            .send()
+            .await?;
+        ensure!(r.status() == 409, "the witness answered {}", r.status());
+        // Both signed checkpoints are kept, and anyone with the log's
+        // public key can check them.
+        let evidence: Vec<monitor::witness::Evidence> = serde_json::from_str(
+            &self
+                .get(&format!("{}/evidence", self.c.witness_url))
+                .await?,
+        )?;
+        let ev = evidence
+            .iter()
+            .find(|e| e.origin == origin)
+            .context("the witness kept no evidence")?;
+        let key = &self.c.log_keys["us-tx"];
+        let (a, b) = (
+            tlog::SignedCheckpoint::open(ev.held.as_bytes(), key, &[])?,
+            tlog::SignedCheckpoint::open(ev.offered.as_bytes(), key, &[])?,
+        );
+        ensure!(
+            a.checkpoint.size == b.checkpoint.size && a.checkpoint.root != b.checkpoint.root,
+            "the evidence is not a split view"
+        );
+        let message = self
+            .finding("us-tx", |f| {
+                f["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("split view"))
+            })
+            .await?;
+        Ok(format!(
+            "us-tx's operator signs a second checkpoint of size {size} with another root and offers it to the witness: refused (409), both signed checkpoints kept as evidence that verify with us-tx's public key, and the monitor reports \"{message}\""
+        ))
+    }
+
+    async fn summary(&self, took: Duration, failed: &[&str]) {
+        println!();
+        println!("summary");
+        println!(
+            "  events ingested     {} ({} forwarded by an edge to their home)",
+            self.stored
+                .iter()
+                .map(|(r, n)| format!("{r} {}", thousands(*n)))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            thousands(self.forwarded)
+        );
+        if let Some(s) = &self.audited {
+            println!("  transfers           {}", transfer_groups(s));
+            println!(
+                "  denials             {} (each logged, with its reasons)",
+                s["denial_count"]
+            );
+        }
+        println!("  receipts verified   {}", self.receipts);
+        let verdict = match (&self.audited, self.findings_caught) {
+            (Some(_), 2) => {
+                "clean (0 violations, 0 inconsistencies); then caught the edited entry (eu-fr) and the split view (us-tx)"
+            }
+            (Some(_), _) => "clean (0 violations, 0 inconsistencies)",
+            (None, _) => "no verdict",
+        };
+        println!("  monitor             {verdict}");
+        println!("  time                {:.1} s", took.as_secs_f64());
+        if failed.is_empty() {
+            println!("  every step behaved as the scenario says");
+        } else {
+            println!("  FAILED steps: {}", failed.join(", "));
+            println!(
+                "  (each process's output is in {})",
+                self.c.dir.join("*.out").display()
+            );
+        }
+    }
+}
+
+/// `US under adequacy:eu-us-dpf for reco-training: 2 (2,280 subjects)`.
+fn transfer_groups(s: &Value) -> String {
+    let groups: Vec<String> = s["transfers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            format!(
+                "{} under {} for {}: {} ({} subjects)",
+                t["destination"].as_str().unwrap_or("?"),
+                t["legal_basis"].as_str().unwrap_or("?"),
+                t["purpose"].as_str().unwrap_or("?"),
+                t["transfers"],
+                thousands(t["subjects"].as_u64().unwrap_or(0))
+            )
+        })
+        .collect();
+    if groups.is_empty() {
+        "none".into()
+    } else {
+        groups.join("; ")
+    }
+}
+
+/// Checks that the subject's pseudonym is in the set an entry names by its
+/// `subjects_root` (an RFC 6962 inclusion proof).
+fn verify_subject_proof(entry: &Value, p: &Value) -> anyhow::Result<()> {
+    let hex = entry["subjects_root"]
+        .as_str()
+        .context("the entry has no subjects_root")?;
+    let bytes = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .context("subjects_root is not hex")?;
+    let root = tlog::Hash::from_slice(&bytes)?;
+    let proof = p["proof"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| Ok(tlog::Hash::from_base64(h.as_str().unwrap_or(""))?))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(subject) = p["subject"].as_str() else {
+        bail!("the proof names no subject");
+    };
+    tlog::merkle::verify_inclusion(
+        &tlog::leaf_hash(subject.as_bytes()),
+        p["index"].as_u64().unwrap_or(u64::MAX),
+        p["size"].as_u64().unwrap_or(0),
+        &proof,
+        &root,
+    )
+    .context("the subject-set proof does not verify")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(15_000), "15,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn transforms_are_grouped_by_operation() {
+        let e = json!({"fields": {"a.x": {"op": "drop"}, "a.y": {"op": "token", "domain": "p"},
+                                  "b.z": {"op": "drop"}}});
+        assert_eq!(transforms(&e), "drop a.x, b.z; token a.y");
+    }
+}

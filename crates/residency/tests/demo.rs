@@ -1,0 +1,151 @@
+//! `residency demo --exit` tells the whole scenario with real processes and
+//! says whether every step behaved; nothing it or its processes print holds
+//! the synthetic users' personal data; and the README's two commands are
+//! the ones `.ci/run` runs.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// Pieces of the synthetic users' personal data: every generated phone
+/// number, address, SSID, contact and user id contains one of these.
+const SEEDED: [&str; 14] = [
+    "+33 6 ",
+    "+49 151",
+    "+1 512 555",
+    "rue des Glycines",
+    "Lindenstraße",
+    "Congress Avenue",
+    "Harcourt Street",
+    "Livebox-",
+    "FRITZ!Box-",
+    "NETGEAR-",
+    "friend.",
+    "u-fr-0",
+    "u-de-0",
+    "u-us-0",
+];
+
+#[test]
+fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["demo", "--exit", "--dir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for (i, step) in [
+        "collect",
+        "transfer",
+        "blocked",
+        "aggregate",
+        "remote view",
+        "hidden copy",
+        "export",
+        "erasure",
+        "audit",
+        "tampering",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let prefix = format!("{:>2}. {step:<12} ", i + 1);
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&prefix)),
+            "no line for step {step}:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+    for expected in [
+        "stored at home: eu-fr 6,000 · eu-no 6,450 · us-tx 2,550",
+        "allowed under adequacy:eu-us-dpf",
+        "token account.user_id, social.friends",
+        "denied — a transfer of personal data from EEA to CN must name its transfer tool",
+        "below k = 10 suppressed",
+        "logged as a read",
+        "none in clear",
+        "every receipt verifies against eu-fr's public key",
+        "their export now answers 404",
+        "violations 0",
+        "the monitor flags \"entry",
+        "two checkpoints of size",
+        "every step behaved as the scenario says",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in\n{stdout}");
+    }
+    // The regions, the witness and the monitor were stopped, and what they
+    // and the demo printed carries none of the users' data.
+    let mut printed = format!("{stdout}{stderr}");
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "out") {
+            printed.push_str(&std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    assert!(printed.contains("eu-fr"), "the processes' output was read");
+    for s in SEEDED {
+        assert!(!printed.contains(s), "{s:?} printed");
+    }
+}
+
+#[test]
+fn a_directory_that_holds_a_demo_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster.toml");
+    std::fs::write(&cluster, "# an earlier demo\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["demo", "--exit", "--dir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already holds a demo cluster"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&cluster).unwrap(),
+        "# an earlier demo\n"
+    );
+}
+
+/// The commands of the README's quick start, without their comments.
+fn quick_start() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("the README has a quick start");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the quick start has a sh block");
+    block
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or("").trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_readme_quick_start_is_the_demo_and_the_tests_that_ci_runs() {
+    let commands = quick_start();
+    assert_eq!(commands.len(), 2, "exactly two commands: {commands:?}");
+    let (demo, tests) = (&commands[0], &commands[1]);
+    assert!(demo.ends_with("-- demo"), "the first runs the demo: {demo}");
+    let ci = std::fs::read_to_string(Path::new(ROOT).join(".ci/run")).unwrap();
+    let ci: Vec<&str> = ci.lines().map(str::trim).collect();
+    assert!(
+        ci.contains(&format!("{demo} --exit").as_str()),
+        ".ci/run does not run `{demo} --exit`"
+    );
+    assert!(
+        ci.contains(&tests.as_str()),
+        ".ci/run does not run `{tests}`"
+    );
+}
