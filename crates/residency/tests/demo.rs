@@ -4,7 +4,7 @@
 //! the ones `.ci/run` runs.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -27,15 +27,20 @@ const SEEDED: [&str; 14] = [
     "u-us-0",
 ];
 
+/// `residency demo --exit --dir DIR`.
+fn demo(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["demo", "--exit", "--dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .args(["demo", "--exit", "--dir"])
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = demo(dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -98,12 +103,7 @@ fn a_directory_that_holds_a_demo_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = dir.path().join("cluster.toml");
     std::fs::write(&cluster, "# an earlier demo\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_residency"))
-        .args(["demo", "--exit", "--dir"])
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = demo(dir.path());
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already holds a demo cluster"), "{stderr}");

@@ -284,10 +284,12 @@ impl<'a> Story<'a> {
             );
         }
         let total: u64 = stored.values().sum();
+        let countries: BTreeSet<&str> = self.users.iter().map(|u| u.country).collect();
         let line = format!(
-            "{} events of {} users from 9 countries, each sent to the nearest edge → stored at home: {} ({} forwarded by an edge, which kept none of them)",
+            "{} events of {} users from {} countries, each sent to the nearest edge → stored at home: {} ({} forwarded by an edge, which kept none of them)",
             thousands(total),
             thousands(self.users.len() as u64),
+            countries.len(),
             stored
                 .iter()
                 .map(|(r, n)| format!("{r} {}", thousands(*n)))
@@ -589,13 +591,7 @@ impl<'a> Story<'a> {
                 .await?;
             sizes.insert(r, cp.lines().nth(1).unwrap_or("0").parse::<u64>()?);
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s: Value = serde_json::from_str(
-                &self
-                    .get(&format!("{}/api/summary", self.c.dashboard))
-                    .await?,
-            )?;
+        self.watch_monitor("verify every log", |s| {
             let done = REGIONS.iter().all(|r| {
                 s["logs"].as_array().into_iter().flatten().any(|l| {
                     l["region"] == *r
@@ -603,12 +599,28 @@ impl<'a> Story<'a> {
                         && l["witnesses"]["witness.example"] == true
                 })
             });
-            if done {
-                return Ok(s);
+            done.then(|| s.clone())
+        })
+        .await
+    }
+
+    /// Polls the monitor's summary until `ready` finds what it waits for
+    /// in it (30 s at most).
+    async fn watch_monitor<T>(
+        &self,
+        what: &str,
+        ready: impl Fn(&Value) -> Option<T>,
+    ) -> anyhow::Result<T> {
+        let url = format!("{}/api/summary", self.c.dashboard);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s: Value = serde_json::from_str(&self.get(&url).await?)?;
+            if let Some(found) = ready(&s) {
+                return Ok(found);
             }
             ensure!(
                 Instant::now() < deadline,
-                "the monitor did not verify every log within 30 s"
+                "the monitor did not {what} within 30 s"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -668,27 +680,15 @@ impl<'a> Story<'a> {
         region: &str,
         matches: impl Fn(&Value) -> bool,
     ) -> anyhow::Result<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s: Value = serde_json::from_str(
-                &self
-                    .get(&format!("{}/api/summary", self.c.dashboard))
-                    .await?,
-            )?;
-            if let Some(f) = s["findings"]
+        self.watch_monitor("report it", |s| {
+            s["findings"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .find(|f| f["region"] == region && matches(f))
-            {
-                return Ok(f["message"].as_str().unwrap_or("").to_owned());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the monitor did not report it within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                .map(|f| f["message"].as_str().unwrap_or("").to_owned())
+        })
+        .await
     }
 
     /// 10. An edited log entry is caught by the monitor, and a forked log
