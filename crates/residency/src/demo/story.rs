@@ -577,7 +577,7 @@ impl<'a> Story<'a> {
             .await?;
         ensure!(status == 404, "after erasure the export answers {status}");
         Ok(format!(
-            "the user asks for erasure: their data key is destroyed and their records deleted, logged as #{index} (receipt verified); their export now answers 404, and nothing left in eu-fr joins the tokens of step 2 to them"
+            "the user asks for erasure: their data key is destroyed and their records deleted, logged as #{index} (receipt verified); their export now answers 404; the tokens that left in step 2 are one-way (keyed HMAC): nothing reverses them"
         ))
     }
 
