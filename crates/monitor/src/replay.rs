@@ -133,6 +133,40 @@ pub struct Replayed {
 pub struct Replayer {
     region: String,
     bundles: HashMap<String, Arc<Bundle>>,
+    decisions: Decisions,
+}
+
+/// Decisions made, by bundle, request and day. `policy::decide` is pure,
+/// and a log repeats its requests (the same service asking the same thing
+/// for other subjects, day after day), so each is decided once; what is
+/// checked per entry — the comparison with what was logged, the law — is
+/// not remembered. Each replaying thread keeps its own, so none waits on
+/// another.
+#[derive(Debug, Default)]
+struct Decisions(HashMap<(String, DecisionRequest, time::Date), Arc<Decision>>);
+
+/// How many distinct requests are remembered before starting afresh.
+const DECISIONS: usize = 4096;
+
+impl Decisions {
+    fn decide(
+        &mut self,
+        hash: &str,
+        bundle: &Bundle,
+        req: DecisionRequest,
+        date: time::Date,
+    ) -> Result<Arc<Decision>, policy::Error> {
+        let key = (hash.to_owned(), req, date);
+        if let Some(d) = self.0.get(&key) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(policy::decide(bundle, &key.1, date)?);
+        if self.0.len() >= DECISIONS {
+            self.0.clear();
+        }
+        self.0.insert(key, d.clone());
+        Ok(d)
+    }
 }
 
 impl Replayer {
@@ -141,6 +175,7 @@ impl Replayer {
         Replayer {
             region: region.to_owned(),
             bundles: HashMap::new(),
+            decisions: Decisions::default(),
         }
     }
 
@@ -216,7 +251,9 @@ impl Replayer {
                     .map(|c| {
                         s.spawn(move || {
                             c.iter()
-                                .map(|(index, e)| this.replay_checked(*index, e))
+                                .scan(Decisions::default(), |decisions, (index, e)| {
+                                    Some(this.replay_checked(*index, e, decisions))
+                                })
                                 .collect::<Vec<_>>()
                         })
                     })
@@ -230,11 +267,16 @@ impl Replayer {
     }
 
     /// Replays a parsed access entry (no state changes).
-    fn replay_checked(&self, index: u64, e: &Result<Entry, serde_json::Error>) -> Replayed {
+    fn replay_checked(
+        &self,
+        index: u64,
+        e: &Result<Entry, serde_json::Error>,
+        decisions: &mut Decisions,
+    ) -> Replayed {
         let mut out = Replayed::default();
         if let Ok(e) = e {
             self.check_region(index, e, &mut out);
-            self.replay_access(index, e, &mut out);
+            self.replay_access(index, e, &mut out, decisions);
         }
         out
     }
@@ -287,12 +329,16 @@ impl Replayer {
                     out.bundle = Some(e.bundle.clone());
                 }
             }
-            Kind::Access => self.replay_access(index, &e, &mut out),
+            Kind::Access => {
+                let mut decisions = std::mem::take(&mut self.decisions);
+                self.replay_access(index, &e, &mut out, &mut decisions);
+                self.decisions = decisions;
+            }
         }
         out
     }
 
-    fn replay_access(&self, index: u64, e: &Entry, out: &mut Replayed) {
+    fn replay_access(&self, index: u64, e: &Entry, out: &mut Replayed, decisions: &mut Decisions) {
         let Some(bundle) = self.bundles.get(&e.bundle) else {
             out.findings.push(self.finding(
                 index,
@@ -306,7 +352,7 @@ impl Replayer {
         };
         let mut problems: Vec<(FindingKind, String)> = Vec::new();
         let access = access_of(index, e, bundle);
-        match replay_decision(e, bundle) {
+        match replay_decision(e, bundle, decisions) {
             Ok(differences) => {
                 for d in differences {
                     problems.push((FindingKind::Mismatch, d));
@@ -391,7 +437,11 @@ fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
 }
 
 /// Decides the entry's request again and lists what differs from the log.
-fn replay_decision(e: &Entry, bundle: &Bundle) -> Result<Vec<String>, String> {
+fn replay_decision(
+    e: &Entry,
+    bundle: &Bundle,
+    decisions: &mut Decisions,
+) -> Result<Vec<String>, String> {
     let principal = e
         .principal
         .as_ref()
@@ -448,7 +498,8 @@ fn replay_decision(e: &Entry, bundle: &Bundle) -> Result<Vec<String>, String> {
                 .unwrap_or(usize::MAX)
                 .max(1),
         };
-        let d = policy::decide(bundle, &req, date)
+        let d = decisions
+            .decide(&e.bundle, bundle, req, date)
             .map_err(|err| format!("the request does not replay: {err}"))?;
         let diff = compare(e, logged_action, &d);
         if diff.is_empty() {

@@ -205,6 +205,33 @@ fn a_changed_decision_transform_or_policy_is_a_mismatch_naming_what_differs() {
     assert!(f.iter().any(|(k, _)| *k == FindingKind::Mismatch), "{f:?}");
 }
 
+/// Decisions are remembered per request: a forged entry that repeats an
+/// honest request is still compared with the decision, and flagged.
+#[test]
+fn a_forged_repeat_of_a_replayed_request_is_still_a_mismatch() {
+    let b = bundle();
+    let mut r = Replayer::new("eu-fr");
+    assert!(r.replay(0, &bundle_entry(&b)).findings.is_empty());
+    let honest = beijing(&b);
+    for i in 1..=3 {
+        let out = r.replay(i, &honest.to_canonical());
+        assert!(out.findings.is_empty(), "{:?}", out.findings);
+    }
+    let mut forged = honest.clone();
+    forged.decision = Some("allow".into());
+    let out = r.replay(4, &forged.to_canonical());
+    assert!(
+        out.findings.iter().any(|f| f.kind == FindingKind::Mismatch
+            && f.index == Some(4)
+            && f.message
+                .starts_with("logged allow, the replay decides deny")),
+        "{:?}",
+        out.findings
+    );
+    // And the honest request still replays clean after it.
+    assert!(r.replay(5, &honest.to_canonical()).findings.is_empty());
+}
+
 #[test]
 fn unlawful_releases_are_violations_whatever_the_policy_said() {
     let b = bundle();
