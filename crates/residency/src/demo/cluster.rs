@@ -48,6 +48,8 @@ pub(crate) struct Cluster {
     pub(crate) dashboard: String,
     /// Each log's public key.
     pub(crate) log_keys: BTreeMap<&'static str, tlog::Verifier>,
+    /// The residency rule of the policy: country → home region.
+    pub(crate) homes: BTreeMap<String, String>,
     /// Principal id → API token.
     tokens: BTreeMap<String, String>,
     /// Environment of every process: the credentials' variables.
@@ -101,6 +103,12 @@ impl Cluster {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
         let bundle = policy::Bundle::load(&dir.join("policy"))?;
+        let homes = bundle
+            .regions
+            .regions
+            .iter()
+            .flat_map(|(r, region)| region.homes.iter().map(move |c| (c.clone(), r.clone())))
+            .collect();
         let mut tokens = BTreeMap::new();
         let mut env = Vec::new();
         for (id, p) in &bundle.principals.principals {
@@ -167,6 +175,7 @@ impl Cluster {
             witness: witness.verifier(),
             dashboard: format!("http://{dashboard}"),
             log_keys,
+            homes,
             tokens,
             env,
             children: Vec::new(),

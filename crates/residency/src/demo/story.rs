@@ -47,15 +47,6 @@ const STEPS: [&str; 10] = [
     "tampering",
 ];
 
-/// The region that homes a country, per the example policy's residency rule.
-fn home_of(country: &str) -> &'static str {
-    match country {
-        "FR" => "eu-fr",
-        "US" => "us-tx",
-        _ => "eu-no",
-    }
-}
-
 /// `12,345`.
 pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -225,20 +216,26 @@ impl<'a> Story<'a> {
         Ok(())
     }
 
+    /// The region that homes a country, by the policy's residency rule.
+    fn home_of(&self, country: &str) -> &str {
+        self.c.homes.get(country).map_or("", String::as_str)
+    }
+
     fn homed<'u>(&'u self, region: &'u str) -> impl Iterator<Item = &'u User> + 'u {
         self.users
             .iter()
-            .filter(move |u| home_of(u.country) == region)
+            .filter(move |u| self.home_of(u.country) == region)
     }
 
     /// 1. Every user's events go to the nearest edge; each lands in its
     ///    home region and the edge keeps nothing of what it forwards.
     async fn collect(&mut self) -> anyhow::Result<String> {
         let mut by_edge: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+        let mut forwarded = 0;
         for u in &self.users {
             by_edge.entry(u.edge).or_default().extend(u.events());
-            if u.edge != home_of(u.country) {
-                self.forwarded += u.events().len() as u64;
+            if u.edge != self.home_of(u.country) {
+                forwarded += u.events().len() as u64;
             }
         }
         let mut stored: BTreeMap<String, u64> = BTreeMap::new();
@@ -266,7 +263,7 @@ impl<'a> Story<'a> {
             let away: Vec<&str> = self
                 .users
                 .iter()
-                .filter(|u| u.edge == edge && home_of(u.country) != edge)
+                .filter(|u| u.edge == edge && self.home_of(u.country) != edge)
                 .flat_map(|u| u.record_ids.iter().map(String::as_str))
                 .collect();
             if !away.is_empty() {
@@ -295,9 +292,10 @@ impl<'a> Story<'a> {
                 .map(|(r, n)| format!("{r} {}", thousands(*n)))
                 .collect::<Vec<_>>()
                 .join(" · "),
-            thousands(self.forwarded)
+            thousands(forwarded)
         );
         self.stored = stored;
+        self.forwarded = forwarded;
         Ok(line)
     }
 
