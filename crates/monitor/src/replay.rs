@@ -143,7 +143,11 @@ pub struct Replayer {
 /// not remembered. Each replaying thread keeps its own, so none waits on
 /// another.
 #[derive(Debug, Default)]
-struct Decisions(HashMap<(String, DecisionRequest, time::Date), Arc<Decision>>);
+struct Decisions {
+    /// Bundle hash → (request, day) → decision: a hit allocates nothing.
+    by_bundle: HashMap<String, HashMap<(DecisionRequest, time::Date), Arc<Decision>>>,
+    len: usize,
+}
 
 /// How many distinct requests are remembered before starting afresh.
 const DECISIONS: usize = 4096;
@@ -156,15 +160,20 @@ impl Decisions {
         req: DecisionRequest,
         date: time::Date,
     ) -> Result<Arc<Decision>, policy::Error> {
-        let key = (hash.to_owned(), req, date);
-        if let Some(d) = self.0.get(&key) {
+        let key = (req, date);
+        if let Some(d) = self.by_bundle.get(hash).and_then(|m| m.get(&key)) {
             return Ok(d.clone());
         }
-        let d = Arc::new(policy::decide(bundle, &key.1, date)?);
-        if self.0.len() >= DECISIONS {
-            self.0.clear();
+        let d = Arc::new(policy::decide(bundle, &key.0, date)?);
+        if self.len >= DECISIONS {
+            self.by_bundle.clear();
+            self.len = 0;
         }
-        self.0.insert(key, d.clone());
+        self.len += 1;
+        self.by_bundle
+            .entry(hash.to_owned())
+            .or_default()
+            .insert(key, d.clone());
         Ok(d)
     }
 }

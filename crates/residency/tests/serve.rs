@@ -326,15 +326,7 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
         .iter()
         .map(|h| tlog::Hash::from_base64(h.as_str().unwrap()).unwrap())
         .collect();
-    let root = tlog::Hash::from_slice(
-        &(0..32)
-            .map(|i| {
-                let hex = transfer["entry"]["subjects_root"].as_str().unwrap();
-                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()
-            })
-            .collect::<Vec<u8>>(),
-    )
-    .unwrap();
+    let root = tlog::Hash::from_hex(transfer["entry"]["subjects_root"].as_str().unwrap()).unwrap();
     tlog::merkle::verify_inclusion(
         &tlog::leaf_hash(p["subject"].as_str().unwrap().as_bytes()),
         p["index"].as_u64().unwrap(),

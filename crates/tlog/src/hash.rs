@@ -42,6 +42,21 @@ impl Hash {
         STANDARD.encode(self.0)
     }
 
+    /// Decodes 64 hexadecimal digits (either case), as [`Hash::to_hex`]
+    /// writes them; no sign, prefix or white space.
+    pub fn from_hex(text: &str) -> Result<Self, Error> {
+        let bad = || Error::malformed("hex hash", "expected 64 hexadecimal digits");
+        if text.len() != 2 * Self::LEN || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (o, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+            *o = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+        }
+        Ok(Hash(out))
+    }
+
     /// Lowercase hexadecimal encoding of the hash.
     pub fn to_hex(&self) -> String {
         use fmt::Write as _;
@@ -119,6 +134,24 @@ mod tests {
             empty_root().to_hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn hex_round_trips_and_anything_else_is_an_error() {
+        let h = leaf_hash(b"x");
+        assert_eq!(Hash::from_hex(&h.to_hex()).unwrap(), h);
+        assert_eq!(Hash::from_hex(&h.to_hex().to_uppercase()).unwrap(), h);
+        let hex = h.to_hex();
+        for bad in [
+            &hex[..62],
+            &format!("{hex}00"),
+            &format!("+{}", &hex[1..]),
+            &format!("g{}", &hex[1..]),
+            &format!("é{}", &hex[2..]),
+            "",
+        ] {
+            assert!(Hash::from_hex(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(crate) struct Story<'a> {
     dublin_read: Option<u64>,
     /// The monitor's summary after the audit.
     audited: Option<Value>,
-    findings_caught: usize,
+    tampering_caught: bool,
 }
 
 /// The steps' names, in the scenario's order.
@@ -142,7 +142,7 @@ impl<'a> Story<'a> {
             beijing_view: None,
             dublin_read: None,
             audited: None,
-            findings_caught: 0,
+            tampering_caught: false,
         }
     }
 
@@ -694,7 +694,7 @@ impl<'a> Story<'a> {
     async fn tampering(&mut self) -> anyhow::Result<String> {
         let edited = self.edit_entry().await?;
         let forked = self.fork().await?;
-        self.findings_caught = 2;
+        self.tampering_caught = true;
         Ok(format!("{edited}; {forked}"))
     }
 
@@ -869,11 +869,11 @@ impl<'a> Story<'a> {
             );
         }
         println!("  receipts verified   {}", self.receipts);
-        let verdict = match (&self.audited, self.findings_caught) {
-            (Some(_), 2) => {
+        let verdict = match (&self.audited, self.tampering_caught) {
+            (Some(_), true) => {
                 "clean (0 violations, 0 inconsistencies); then caught the edited entry (eu-fr) and the split view (us-tx)"
             }
-            (Some(_), _) => "clean (0 violations, 0 inconsistencies)",
+            (Some(_), false) => "clean (0 violations, 0 inconsistencies)",
             (None, _) => "no verdict",
         };
         println!("  monitor             {verdict}");
@@ -917,27 +917,22 @@ fn transfer_groups(s: &Value) -> String {
 /// Checks that the subject's pseudonym is in the set an entry names by its
 /// `subjects_root` (an RFC 6962 inclusion proof).
 fn verify_subject_proof(entry: &Value, p: &Value) -> anyhow::Result<()> {
-    let hex = entry["subjects_root"]
-        .as_str()
-        .context("the entry has no subjects_root")?;
-    let bytes = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .context("subjects_root is not hex")?;
-    let root = tlog::Hash::from_slice(&bytes)?;
-    let proof = p["proof"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|h| Ok(tlog::Hash::from_base64(h.as_str().unwrap_or(""))?))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let Some(subject) = p["subject"].as_str() else {
-        bail!("the proof names no subject");
-    };
+    let root = tlog::Hash::from_hex(
+        entry["subjects_root"]
+            .as_str()
+            .context("the entry has no subjects_root")?,
+    )?;
+    let p: node::region::SubjectProof =
+        serde_json::from_value(p.clone()).context("a malformed subject-set proof")?;
+    let proof = p
+        .proof
+        .iter()
+        .map(|h| tlog::Hash::from_base64(h))
+        .collect::<Result<Vec<_>, _>>()?;
     tlog::merkle::verify_inclusion(
-        &tlog::leaf_hash(subject.as_bytes()),
-        p["index"].as_u64().unwrap_or(u64::MAX),
-        p["size"].as_u64().unwrap_or(0),
+        &tlog::leaf_hash(p.subject.as_bytes()),
+        p.index,
+        p.size,
         &proof,
         &root,
     )
