@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use policy::catalog::Catalog;
-use store::backend::SealedRecord;
+use store::backend::{RecordStream, SealedRecord};
 use store::keys::FileKeyProvider;
 use store::{Backend, Event, PgBackend, SqliteBackend, Store};
 
@@ -149,7 +149,7 @@ async fn measure<B: Backend>(
         {
             let start = Instant::now();
             backend
-                .put_records("eu-fr".into(), new, next, rows)
+                .put_records("eu-fr".into(), new, next, RecordStream::of(rows))
                 .await
                 .expect("raw insert");
             spent[i + 1] += start.elapsed();

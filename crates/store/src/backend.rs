@@ -40,6 +40,71 @@ pub struct SealedRecord {
     pub sealed: Vec<u8>,
 }
 
+/// The records of one batch, arriving in chunks as they are sealed, so a
+/// backend writes one chunk while the next is sealed. A backend commits
+/// only once every row announced has arrived: a batch whose sealing
+/// stopped part way is rolled back.
+#[derive(Debug)]
+pub struct RecordStream {
+    chunks: tokio::sync::mpsc::Receiver<Vec<SealedRecord>>,
+    expected: usize,
+    received: usize,
+}
+
+impl RecordStream {
+    /// A stream of `expected` rows and the sender that feeds it, holding
+    /// up to `depth` chunks not yet written.
+    pub fn channel(
+        expected: usize,
+        depth: usize,
+    ) -> (tokio::sync::mpsc::Sender<Vec<SealedRecord>>, RecordStream) {
+        let (tx, chunks) = tokio::sync::mpsc::channel(depth.max(1));
+        (
+            tx,
+            RecordStream {
+                chunks,
+                expected,
+                received: 0,
+            },
+        )
+    }
+
+    /// A stream of rows all at hand.
+    pub fn of(rows: Vec<SealedRecord>) -> RecordStream {
+        let (tx, stream) = Self::channel(rows.len(), 1);
+        // A fresh channel of depth one has room for one chunk.
+        let _ = tx.try_send(rows);
+        stream
+    }
+
+    /// The next chunk, waiting for it (from async code).
+    pub async fn next(&mut self) -> Option<Vec<SealedRecord>> {
+        let chunk = self.chunks.recv().await?;
+        self.received += chunk.len();
+        Some(chunk)
+    }
+
+    /// The next chunk, waiting for it (from a blocking thread).
+    pub fn blocking_next(&mut self) -> Option<Vec<SealedRecord>> {
+        let chunk = self.chunks.blocking_recv()?;
+        self.received += chunk.len();
+        Some(chunk)
+    }
+
+    /// Whether every row announced arrived; a backend checks this, after
+    /// the last chunk, before it commits.
+    pub fn complete(&self) -> Result<(), Error> {
+        if self.received == self.expected {
+            Ok(())
+        } else {
+            Err(Error::Backend(format!(
+                "batch incomplete: {} of {} records arrived",
+                self.received, self.expected
+            )))
+        }
+    }
+}
+
 /// Storage for one region. Every method is one transaction.
 ///
 /// Subjects are numbered: number `sid` is both the subject's directory
@@ -60,14 +125,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Writes a batch, all or nothing: adds `new_subjects` to the directory
     /// (homed in `home`), records that numbers below `next_sid` are given
-    /// out, and writes the records — replacing any with the same subject,
-    /// dataset and id.
+    /// out, and writes the records as they arrive — replacing any with the
+    /// same subject, dataset and id (of two in the batch, the later wins).
     fn put_records(
         &self,
         home: String,
         new_subjects: Vec<(String, u64)>,
         next_sid: u64,
-        records: Vec<SealedRecord>,
+        records: RecordStream,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// A subject's records of one dataset, in any order.

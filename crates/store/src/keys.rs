@@ -10,10 +10,14 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use aes_siv::Aes256SivAead;
-use aes_siv::aead::{Aead, KeyInit, Payload};
+use aes_gcm_siv::Aes256GcmSiv;
+use aes_gcm_siv::aead::AeadInOut;
+use aes_gcm_siv::aead::KeyInit;
 
 use crate::Error;
+
+/// A subject's data key: an AES-256-GCM-SIV key.
+pub type Dek = [u8; 32];
 
 /// A wrapped data key: which KEK wrapped it, and the ciphertext.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,9 +31,9 @@ pub struct WrappedKey {
 /// Where KEKs live. Implementations never hand the KEK out.
 pub trait KeyProvider: Send + Sync {
     /// Wraps a data key under the current KEK; `context` is bound in.
-    fn wrap(&self, dek: &[u8; 64], context: &[u8]) -> Result<WrappedKey, Error>;
+    fn wrap(&self, dek: &Dek, context: &[u8]) -> Result<WrappedKey, Error>;
     /// Unwraps a data key wrapped by any KEK this provider holds.
-    fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<[u8; 64], Error>;
+    fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<Dek, Error>;
     /// The secret subject pseudonyms are derived from (stable across KEK rotation).
     fn pseudonym_secret(&self) -> [u8; 32];
     /// Id of the KEK that [`KeyProvider::wrap`] uses.
@@ -46,17 +50,19 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
     Ok(b)
 }
 
-/// AES-256-SIV with a fresh random nonce: the nonce, then the ciphertext.
-pub(crate) fn seal(key: &[u8; 64], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
-    DataKey::new(key).seal(&mut Nonces::new()?, aad, msg)
-}
+/// Length of a record nonce (RFC 8452: 96 bits).
+const NONCE_LEN: usize = 12;
+/// Length of an AES-GCM-SIV tag.
+const TAG_LEN: usize = 16;
 
-/// Nonces for one batch: a random 64-bit prefix drawn once, then a counter
-/// (AES-SIV stays safe even if a nonce ever repeated: it is
-/// misuse-resistant; the nonce only hides equal plaintexts).
+/// Nonces for one batch: a random 64-bit prefix, then a 32-bit counter;
+/// a fresh prefix is drawn if the counter runs out. AES-GCM-SIV stays
+/// safe even if a nonce ever repeated (RFC 8452 §9: it is
+/// misuse-resistant, a repeat only shows that two equal plaintexts are
+/// equal); the nonce is what hides equal values.
 pub(crate) struct Nonces {
     prefix: [u8; 8],
-    counter: u64,
+    counter: u32,
 }
 
 impl Nonces {
@@ -67,73 +73,105 @@ impl Nonces {
         })
     }
 
-    fn next(&mut self) -> [u8; 16] {
-        let mut nonce = [0u8; 16];
+    fn next(&mut self) -> Result<[u8; NONCE_LEN], Error> {
+        if self.counter == u32::MAX {
+            *self = Nonces::new()?;
+        }
+        let mut nonce = [0u8; NONCE_LEN];
         nonce[..8].copy_from_slice(&self.prefix);
         nonce[8..].copy_from_slice(&self.counter.to_be_bytes());
         self.counter += 1;
-        nonce
+        Ok(nonce)
     }
 }
 
-/// A key set up for AES-256-SIV, sealing many values.
-pub(crate) struct DataKey(Aes256SivAead);
+/// A key set up for AES-256-GCM-SIV (RFC 8452), the one cipher of the
+/// store: records are sealed under their subject's data key, data keys
+/// under a KEK. Sealed bytes are the nonce, the ciphertext, then the tag.
+pub(crate) struct SealingKey(Aes256GcmSiv);
 
-impl DataKey {
-    pub(crate) fn new(key: &[u8; 64]) -> Self {
-        DataKey(Aes256SivAead::new(key.into()))
+impl SealingKey {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        SealingKey(Aes256GcmSiv::new(key.into()))
     }
 
-    /// The nonce, then the ciphertext.
+    /// Seals `msg` with the next of `nonces`.
     pub(crate) fn seal(
         &self,
         nonces: &mut Nonces,
         aad: &[u8],
         msg: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let nonce = nonces.next();
-        let ct = self
-            .0
-            .encrypt((&nonce).into(), Payload { msg, aad })
-            .map_err(|_| Error::Rejected("value too large to encrypt".into()))?;
-        let mut out = Vec::with_capacity(16 + ct.len());
+        self.seal_with(nonces.next()?, aad, msg)
+    }
+
+    fn seal_with(&self, nonce: [u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(NONCE_LEN + msg.len() + TAG_LEN);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(msg);
+        let tag = self
+            .0
+            .encrypt_inout_detached((&nonce).into(), aad, out[NONCE_LEN..].as_mut().into())
+            .map_err(|_| Error::Rejected("value too large to encrypt".into()))?;
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 
-    /// Inverse of [`DataKey::seal`]; `what` names the value in the error
-    /// (never its content).
+    /// Inverse of [`SealingKey::seal`]; `what` names the value in the
+    /// error (never its content).
     pub(crate) fn open(&self, aad: &[u8], sealed: &[u8], what: &str) -> Result<Vec<u8>, Error> {
-        let (nonce, ct) = sealed
-            .split_first_chunk::<16>()
-            .ok_or_else(|| Error::Decrypt(what.into()))?;
+        let fail = || Error::Decrypt(what.into());
+        let (nonce, rest) = sealed.split_first_chunk::<NONCE_LEN>().ok_or_else(fail)?;
+        let (ct, tag) = rest.split_last_chunk::<TAG_LEN>().ok_or_else(fail)?;
+        let mut plain = ct.to_vec();
         self.0
-            .decrypt(nonce.into(), Payload { msg: ct, aad })
-            .map_err(|_| Error::Decrypt(what.into()))
+            .decrypt_inout_detached(nonce.into(), aad, plain.as_mut_slice().into(), tag.into())
+            .map_err(|_| fail())?;
+        Ok(plain)
     }
-}
 
-/// Inverse of [`seal`].
-pub(crate) fn open(
-    key: &[u8; 64],
-    aad: &[u8],
-    sealed: &[u8],
-    what: &str,
-) -> Result<Vec<u8>, Error> {
-    DataKey::new(key).open(aad, sealed, what)
+    /// Seals a data key under this KEK, with a fresh random nonce.
+    fn wrap(&self, aad: &[u8], dek: &Dek) -> Result<Vec<u8>, Error> {
+        self.seal_with(random()?, aad, dek)
+    }
+
+    /// Inverse of [`SealingKey::wrap`].
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<Dek, Error> {
+        let dek = self.open(aad, wrapped, "data key")?;
+        dek.try_into()
+            .map_err(|_| Error::Decrypt("data key".into()))
+    }
 }
 
 /// The default provider: a key file.
 pub struct FileKeyProvider {
     path: PathBuf,
-    keks: Vec<(String, [u8; 64])>,
+    /// Oldest first; the last is current. Never empty.
+    keks: Vec<KekEntry>,
     pseudonym: [u8; 32],
+}
+
+/// One KEK of a key file: its id, its bytes (to write the file back), and
+/// its cipher, set up once.
+struct KekEntry {
+    id: String,
+    key: [u8; 32],
+    cipher: SealingKey,
+}
+
+impl KekEntry {
+    fn new(id: String, key: [u8; 32]) -> Self {
+        KekEntry {
+            id,
+            cipher: SealingKey::new(&key),
+            key,
+        }
+    }
 }
 
 impl std::fmt::Debug for FileKeyProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids: Vec<&str> = self.keks.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = self.keks.iter().map(|k| k.id.as_str()).collect();
         write!(f, "FileKeyProvider({}, keks {ids:?})", self.path.display())
     }
 }
@@ -164,7 +202,7 @@ impl FileKeyProvider {
         };
         let p = FileKeyProvider {
             path: path.to_owned(),
-            keks: vec![("kek-1".into(), random()?)],
+            keks: vec![KekEntry::new("kek-1".into(), random()?)],
             pseudonym: random()?,
         };
         let mut f = std::fs::OpenOptions::new()
@@ -205,10 +243,10 @@ impl FileKeyProvider {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 ["kek", id, key] => {
-                    if keks.iter().any(|(k, _)| k == id) {
+                    if keks.iter().any(|k: &KekEntry| k.id == *id) {
                         return Err(err(format!("line {}: KEK {id} listed twice", n + 1)));
                     }
-                    keks.push((
+                    keks.push(KekEntry::new(
                         (*id).to_owned(),
                         unhex(key).ok_or_else(|| err(format!("line {}: bad KEK", n + 1)))?,
                     ))
@@ -248,12 +286,12 @@ impl FileKeyProvider {
         let next = self
             .keks
             .iter()
-            .filter_map(|(id, _)| id.strip_prefix("kek-")?.parse::<u64>().ok())
+            .filter_map(|k| k.id.strip_prefix("kek-")?.parse::<u64>().ok())
             .max()
             .unwrap_or(0)
             + 1;
         let id = format!("kek-{next}");
-        self.keks.push((id.clone(), random()?));
+        self.keks.push(KekEntry::new(id.clone(), random()?));
         self.save()?;
         Ok(id)
     }
@@ -265,12 +303,12 @@ impl FileKeyProvider {
         let current = self.keks.split_off(self.keks.len() - 1);
         let old = std::mem::replace(&mut self.keks, current);
         self.save()?;
-        Ok(old.into_iter().map(|(id, _)| id).collect())
+        Ok(old.into_iter().map(|k| k.id).collect())
     }
 
     /// Ids of the KEKs in the file, the current one last.
     pub fn kek_ids(&self) -> Vec<&str> {
-        self.keks.iter().map(|(id, _)| id.as_str()).collect()
+        self.keks.iter().map(|k| k.id.as_str()).collect()
     }
 
     /// Writes the file anew: a temporary file (0600, synced), renamed over
@@ -304,13 +342,13 @@ impl FileKeyProvider {
         let mut s =
             String::from("# residency region keys: keep secret, never copy out of the region\n");
         s.push_str(&format!("pseudonym {}\n", hex(&self.pseudonym)));
-        for (id, k) in &self.keks {
-            s.push_str(&format!("kek {id} {}\n", hex(k)));
+        for k in &self.keks {
+            s.push_str(&format!("kek {} {}\n", k.id, hex(&k.key)));
         }
         s
     }
 
-    fn current(&self) -> &(String, [u8; 64]) {
+    fn current(&self) -> &KekEntry {
         // Non-empty by construction.
         &self.keks[self.keks.len() - 1]
     }
@@ -323,26 +361,25 @@ fn kek_aad(kek_id: &str, context: &[u8]) -> Vec<u8> {
 }
 
 impl KeyProvider for FileKeyProvider {
-    fn wrap(&self, dek: &[u8; 64], context: &[u8]) -> Result<WrappedKey, Error> {
-        let (id, kek) = self.current();
+    fn wrap(&self, dek: &Dek, context: &[u8]) -> Result<WrappedKey, Error> {
+        let kek = self.current();
         Ok(WrappedKey {
-            kek_id: id.clone(),
-            bytes: seal(kek, &kek_aad(id, context), dek)?,
+            kek_id: kek.id.clone(),
+            bytes: kek.cipher.wrap(&kek_aad(&kek.id, context), dek)?,
         })
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<[u8; 64], Error> {
-        let (id, kek) = self
+    fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<Dek, Error> {
+        let kek = self
             .keks
             .iter()
-            .find(|(id, _)| *id == wrapped.kek_id)
+            .find(|k| k.id == wrapped.kek_id)
             .ok_or_else(|| Error::Keys {
                 path: self.path.display().to_string(),
                 why: format!("no KEK {}", wrapped.kek_id),
             })?;
-        let dek = open(kek, &kek_aad(id, context), &wrapped.bytes, "data key")?;
-        dek.try_into()
-            .map_err(|_| Error::Decrypt("data key".into()))
+        kek.cipher
+            .unwrap(&kek_aad(&kek.id, context), &wrapped.bytes)
     }
 
     fn pseudonym_secret(&self) -> [u8; 32] {
@@ -350,6 +387,77 @@ impl KeyProvider for FileKeyProvider {
     }
 
     fn current_kek_id(&self) -> String {
-        self.current().0.clone()
+        self.current().id.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// RFC 8452 Appendix C.2 (AEAD_AES_256_GCM_SIV), read through our
+    /// layout: nonce, ciphertext, tag.
+    #[test]
+    fn data_keys_open_the_rfc_8452_vectors() {
+        let mut key = [0u8; 32];
+        key[0] = 1;
+        let key = SealingKey::new(&key);
+        for (plain, ct, tag) in [
+            ("", "", "07f5f4169bbf55a8400cd47ea6fd400f"),
+            (
+                "0100000000000000",
+                "c2ef328e5c71c83b",
+                "843122130f7364b761e0b97427e3df28",
+            ),
+            (
+                "0100000000000000000000000000000002000000000000000000000000000000",
+                "4a6a9db4c8c6549201b9edb53006cba821ec9cf850948a7c86c68ac7539d027f",
+                "e819e63abcd020b006a976397632eb5d",
+            ),
+        ] {
+            let sealed = bytes(&format!("030000000000000000000000{ct}{tag}"));
+            assert_eq!(
+                key.open(b"", &sealed, "vector").expect("opens"),
+                bytes(plain)
+            );
+            let mut tampered = sealed.clone();
+            let last = tampered.len() - 1;
+            tampered[last] ^= 1;
+            assert!(key.open(b"", &tampered, "vector").is_err());
+        }
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_with_its_associated_data() {
+        let key = SealingKey::new(&[7; 32]);
+        let mut nonces = Nonces::new().expect("random");
+        let sealed = key.seal(&mut nonces, b"here", b"value").expect("seals");
+        assert_eq!(sealed.len(), NONCE_LEN + 5 + TAG_LEN);
+        assert_eq!(key.open(b"here", &sealed, "v").expect("opens"), b"value");
+        assert!(key.open(b"there", &sealed, "v").is_err());
+        assert!(
+            key.open(b"here", &sealed[..NONCE_LEN + TAG_LEN - 1], "v")
+                .is_err()
+        );
+        // Equal values under one key seal differently: the nonce moves on.
+        assert_ne!(
+            sealed,
+            key.seal(&mut nonces, b"here", b"value").expect("seals")
+        );
+    }
+
+    #[test]
+    fn a_wrapped_data_key_unwraps_only_in_its_context() {
+        let kek = SealingKey::new(&[9; 32]);
+        let wrapped = kek.wrap(b"slot 1", &[3; 32]).expect("wraps");
+        assert_eq!(kek.unwrap(b"slot 1", &wrapped).expect("unwraps"), [3; 32]);
+        assert!(kek.unwrap(b"slot 2", &wrapped).is_err());
     }
 }

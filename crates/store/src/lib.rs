@@ -5,10 +5,12 @@
 //! [`Store`] validates against the catalog, seals and opens; a
 //! [`Backend`] moves the sealed rows: [`SqliteBackend`] (embedded default)
 //! or [`PgBackend`] (for scale). Every personal or protected value is
-//! encrypted with AES-256-SIV under its subject's data key, with the
-//! record's identity (subject pseudonym, dataset, record id, field) as
-//! associated data, so a ciphertext cannot be moved to another record or
-//! field. Data keys are wrapped by the region's key-encryption key
+//! encrypted with AES-256-GCM-SIV (RFC 8452) under its subject's data key,
+//! the record's personal and protected fields sealed together with the
+//! record's identity (subject number, dataset, record id) as associated
+//! data, so a ciphertext cannot be moved to another record. A batch is
+//! sealed in chunks while the backend writes the chunk before. Data keys
+//! are wrapped by the region's key-encryption key
 //! ([`keys::KeyProvider`]) and kept apart from the records. Decryption needs
 //! a [`LoggedAccess`]: no log entry, no plaintext.
 #![deny(missing_docs)]

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Error;
-use crate::backend::{Backend, SealedRecord, int, uint};
+use crate::backend::{Backend, RecordStream, SealedRecord, int, uint};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of the records database, applied in order and
@@ -193,35 +193,9 @@ impl Backend for PgBackend {
         home: String,
         new_subjects: Vec<(String, u64)>,
         next_sid: u64,
-        records: Vec<SealedRecord>,
+        mut records: RecordStream,
     ) -> Result<(), Error> {
         let (names, sids): (Vec<String>, Vec<u64>) = new_subjects.into_iter().unzip();
-        // One statement cannot touch a row twice: of two records with the
-        // same key, the later wins.
-        let mut seen = HashSet::with_capacity(records.len());
-        let mut latest: Vec<&SealedRecord> = records
-            .iter()
-            .rev()
-            .filter(|r| seen.insert((r.sid, r.dataset.as_str(), r.record_id.as_str())))
-            .collect();
-        latest.reverse();
-        let n = latest.len();
-        let (mut sid, mut dataset, mut record_id, mut time, mut public, mut sealed) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for r in latest {
-            sid.push(int(r.sid)?);
-            dataset.push(r.dataset.as_str());
-            record_id.push(r.record_id.as_str());
-            time.push(r.time);
-            public.push(r.public.as_str());
-            sealed.push(r.sealed.as_slice());
-        }
         let mut db = self.writer.lock().await;
         let tx = db.transaction().await?;
         tx.execute(
@@ -235,14 +209,49 @@ impl Backend for PgBackend {
             &[&int(next_sid)?],
         )
         .await?;
-        tx.execute(
-            "INSERT INTO records (sid, dataset, record_id, time, public, sealed)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bytea[])
-             ON CONFLICT (sid, dataset, record_id)
-             DO UPDATE SET time = EXCLUDED.time, public = EXCLUDED.public, sealed = EXCLUDED.sealed",
-            &[&sid, &dataset, &record_id, &time, &public, &sealed],
-        )
-        .await?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO records (sid, dataset, record_id, time, public, sealed)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bytea[])
+                 ON CONFLICT (sid, dataset, record_id)
+                 DO UPDATE SET time = EXCLUDED.time, public = EXCLUDED.public, sealed = EXCLUDED.sealed",
+            )
+            .await?;
+        while let Some(chunk) = records.next().await {
+            // One statement cannot touch a row twice: of two records with
+            // the same key, the later wins (across chunks, the later
+            // statement wins).
+            let mut seen = HashSet::with_capacity(chunk.len());
+            let mut latest: Vec<&SealedRecord> = chunk
+                .iter()
+                .rev()
+                .filter(|r| seen.insert((r.sid, r.dataset.as_str(), r.record_id.as_str())))
+                .collect();
+            latest.reverse();
+            let n = latest.len();
+            let (mut sid, mut dataset, mut record_id, mut time, mut public, mut sealed) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for r in latest {
+                sid.push(int(r.sid)?);
+                dataset.push(r.dataset.as_str());
+                record_id.push(r.record_id.as_str());
+                time.push(r.time);
+                public.push(r.public.as_str());
+                sealed.push(r.sealed.as_slice());
+            }
+            tx.execute(
+                &insert,
+                &[&sid, &dataset, &record_id, &time, &public, &sealed],
+            )
+            .await?;
+        }
+        records.complete()?;
         tx.commit().await?;
         Ok(())
     }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
-use crate::backend::{Backend, SealedRecord, int, uint};
+use crate::backend::{Backend, RecordStream, SealedRecord, int, uint};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of `records.sqlite`, applied in order and counted in
@@ -303,7 +303,7 @@ impl Backend for SqliteBackend {
         home: String,
         new_subjects: Vec<(String, u64)>,
         next_sid: u64,
-        records: Vec<SealedRecord>,
+        mut records: RecordStream,
     ) -> Result<(), Error> {
         self.run(move |i| {
             let mut db = lock(&i.writer);
@@ -323,17 +323,20 @@ impl Backend for SqliteBackend {
                     "INSERT OR REPLACE INTO records (sid, dataset, record_id, time, public, sealed)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
-                for r in &records {
-                    insert.execute(params![
-                        int(r.sid)?,
-                        r.dataset,
-                        r.record_id,
-                        r.time,
-                        r.public,
-                        r.sealed
-                    ])?;
+                while let Some(chunk) = records.blocking_next() {
+                    for r in &chunk {
+                        insert.execute(params![
+                            int(r.sid)?,
+                            r.dataset,
+                            r.record_id,
+                            r.time,
+                            r.public,
+                            r.sealed
+                        ])?;
+                    }
                 }
             }
+            records.complete()?;
             tx.commit()?;
             Ok(())
         })

@@ -1,16 +1,16 @@
 //! [`Store`]: checks events against the catalog, seals and opens values,
 //! manages data keys — the same code over every [`Backend`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy::catalog::{Catalog, Level};
+use policy::catalog::{Catalog, Dataset, Level};
 use pseudo::token::TokenKey;
 
 use crate::access::LoggedAccess;
-use crate::backend::{Backend, SealedRecord};
-use crate::keys::{self, DataKey, KeyProvider, Nonces};
+use crate::backend::{Backend, RecordStream, SealedRecord};
+use crate::keys::{self, Dek, KeyProvider, Nonces, SealingKey};
 use crate::{Error, Event, Record};
 
 /// Largest value accepted for one field.
@@ -19,12 +19,18 @@ pub const MAX_VALUE_LEN: usize = 64 * 1024;
 /// Data keys made ahead at a time, so new subjects cost no keyring commit.
 const KEY_RESERVE: u64 = 4096;
 
+/// Records sealed at a time while the backend writes the chunk before.
+const SEAL_CHUNK: usize = 128;
+
 /// Where subject numbering stands: numbers below `next` are given out;
-/// the keyring holds keys for slots below `end`.
-#[derive(Clone, Copy, Debug)]
+/// the keyring holds keys for slots below `end`. `made` holds the keys
+/// this process put in the keyring for slots from `next` on, in slot
+/// order, so a new subject's key needs no keyring read or unwrap.
+#[derive(Clone, Debug)]
 struct Numbering {
     next: u64,
     end: u64,
+    made: VecDeque<(u64, Dek)>,
 }
 
 /// A region's record store over backend `B`.
@@ -124,7 +130,7 @@ impl<B: Backend> Store<B> {
         self.pseudonyms.token("subject", user_id)
     }
 
-    fn validate(&self, e: &Event) -> Result<(), Error> {
+    fn validate(&self, e: &Event) -> Result<&Dataset, Error> {
         let ds = self
             .catalog
             .datasets
@@ -154,11 +160,11 @@ impl<B: Backend> Store<B> {
                 "an event needs a user id and a record id".into(),
             ));
         }
-        Ok(())
+        Ok(ds)
     }
 
     /// Unwraps the keys in `slots` (those that hold one).
-    async fn data_keys(&self, slots: Vec<u64>) -> Result<HashMap<u64, DataKey>, Error> {
+    async fn data_keys(&self, slots: Vec<u64>) -> Result<HashMap<u64, SealingKey>, Error> {
         let mut out = HashMap::with_capacity(slots.len());
         self.unwrap_into(self.backend.keys_of(slots).await?, &mut out)?;
         Ok(out)
@@ -167,53 +173,68 @@ impl<B: Backend> Store<B> {
     fn unwrap_into(
         &self,
         wrapped: Vec<(u64, keys::WrappedKey)>,
-        out: &mut HashMap<u64, DataKey>,
+        out: &mut HashMap<u64, SealingKey>,
     ) -> Result<(), Error> {
         for (sid, w) in wrapped {
             let dek = self.keys.unwrap(&w, &slot_context(sid))?;
-            out.insert(sid, DataKey::new(&dek));
+            out.insert(sid, SealingKey::new(&dek));
         }
         Ok(())
     }
 
-    /// Makes `n` data keys in fresh slots from `from`, durably.
-    async fn make_keys(&self, from: u64, n: u64) -> Result<(), Error> {
-        let mut made = Vec::new();
+    /// Makes `n` data keys in fresh slots from `from`, durably; returns them.
+    async fn make_keys(&self, from: u64, n: u64) -> Result<Vec<(u64, Dek)>, Error> {
+        let mut made = Vec::with_capacity(n as usize);
+        let mut wrapped = Vec::with_capacity(n as usize);
         for sid in from..from + n {
-            let dek: [u8; 64] = keys::random()?;
-            made.push((sid, self.keys.wrap(&dek, &slot_context(sid))?));
+            let dek: Dek = keys::random()?;
+            wrapped.push((sid, self.keys.wrap(&dek, &slot_context(sid))?));
+            made.push((sid, dek));
         }
-        self.backend.add_keys(made).await
+        self.backend.add_keys(wrapped).await?;
+        Ok(made)
     }
 
     /// Numbers for `count` new subjects: the next slots that hold a key (a
     /// slot may have lost its key if the records were restored from a
-    /// backup older than an erasure). Returns them, their keys, and the
-    /// numbering after.
+    /// backup older than an erasure). Returns them with their keys, and
+    /// the numbering after.
     async fn allocate(
         &self,
         count: usize,
         mut at: Numbering,
-    ) -> Result<(Vec<u64>, Vec<(u64, keys::WrappedKey)>, Numbering), Error> {
-        let mut sids = Vec::with_capacity(count);
-        let mut wrapped = Vec::with_capacity(count);
-        while sids.len() < count {
-            let want = (count - sids.len()) as u64;
+    ) -> Result<(Vec<(u64, Dek)>, Numbering), Error> {
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let want = (count - out.len()) as u64;
             if at.end < at.next + want {
                 let from = at.end.max(at.next);
                 let n = want.max(KEY_RESERVE);
-                self.make_keys(from, n).await?;
+                at.made.extend(self.make_keys(from, n).await?);
                 at.end = from + n;
             }
-            let held = self
-                .backend
-                .keys_of((at.next..at.next + want).collect())
-                .await?;
-            sids.extend(held.iter().map(|(sid, _)| *sid));
-            wrapped.extend(held);
-            at.next += want;
+            while at.made.front().is_some_and(|(sid, _)| *sid < at.next) {
+                at.made.pop_front();
+            }
+            // Keys this process made: at hand.
+            while out.len() < count && at.made.front().is_some_and(|(sid, _)| *sid == at.next) {
+                out.extend(at.made.pop_front());
+                at.next += 1;
+            }
+            // Keys made before: read from the keyring.
+            let want = (count - out.len()) as u64;
+            if want > 0 {
+                let held = self
+                    .backend
+                    .keys_of((at.next..at.next + want).collect())
+                    .await?;
+                for (sid, w) in held {
+                    out.push((sid, self.keys.unwrap(&w, &slot_context(sid))?));
+                }
+                at.next += want;
+            }
         }
-        Ok((sids, wrapped, at))
+        Ok((out, at))
     }
 
     /// Stores a batch of events for subjects homed in `home`: all or nothing.
@@ -223,78 +244,142 @@ impl<B: Backend> Store<B> {
     /// the same record, the later wins. Returns the subjects' pseudonyms in
     /// event order.
     pub async fn ingest(&self, home: &str, events: &[Event]) -> Result<Vec<String>, Error> {
-        for e in events {
-            self.validate(e)?;
-        }
-        // One pseudonym per distinct user of the batch.
-        let mut refs: HashMap<&str, String> = HashMap::new();
-        for e in events {
-            refs.entry(&e.user_id)
-                .or_insert_with(|| self.subject_ref(&e.user_id));
-        }
+        let datasets = events
+            .iter()
+            .map(|e| self.validate(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        // One pseudonym per distinct user of the batch; each event names
+        // its user by position, so the per-event work does no hashing.
+        let mut subjects: Vec<String> = Vec::new();
+        let of_event: Vec<usize> = {
+            let mut seen: HashMap<&str, usize> = HashMap::new();
+            events
+                .iter()
+                .map(|e| {
+                    *seen.entry(&e.user_id).or_insert_with(|| {
+                        subjects.push(self.subject_ref(&e.user_id));
+                        subjects.len() - 1
+                    })
+                })
+                .collect()
+        };
         let mut writer = self.writer.lock().await;
-        let at = match *writer {
+        let at = match writer.take() {
             Some(at) => at,
             None => Numbering {
                 next: self.backend.next_sid().await?,
                 end: self.backend.key_slots_end().await?,
+                made: VecDeque::new(),
             },
         };
-        // Forgotten unless the batch lands: reloaded from the backend next time.
-        *writer = None;
-        let mut sids: HashMap<String, u64> = self
-            .backend
-            .subject_ids(refs.values().cloned().collect())
-            .await?
-            .into_iter()
-            .collect();
-        let mut new: Vec<&String> = refs.values().filter(|s| !sids.contains_key(*s)).collect();
-        new.sort_unstable();
-        let (fresh, fresh_keys, at) = self.allocate(new.len(), at).await?;
-        let mut keys = self.data_keys(sids.values().copied().collect()).await?;
-        self.unwrap_into(fresh_keys, &mut keys)?;
-        let new_subjects: Vec<(String, u64)> = new.into_iter().cloned().zip(fresh).collect();
-        sids.extend(new_subjects.iter().cloned());
-
-        let mut nonces = Nonces::new()?;
-        let mut aad = Vec::with_capacity(128);
-        let mut sealed = Vec::with_capacity(events.len());
-        for e in events {
-            let sid = *sids
-                .get(&refs[e.user_id.as_str()])
-                .ok_or(Error::UnknownSubject)?;
-            let key = keys.get(&sid).ok_or(Error::UnknownSubject)?;
-            let ds = self
-                .catalog
-                .datasets
-                .get(&e.dataset)
-                .ok_or_else(|| Error::Rejected(format!("unknown dataset {:?}", e.dataset)))?;
-            let (mut public, mut personal) = (BTreeMap::new(), BTreeMap::new());
-            for (name, value) in &e.fields {
-                match ds.fields.get(name).map_or(Level::Protected, |f| f.level) {
-                    Level::Public => public.insert(name, value),
-                    _ => personal.insert(name, value),
-                };
+        // `*writer` stays empty unless the batch lands: the numbering is
+        // then reloaded from the backend.
+        let mut sids: Vec<Option<u64>> = vec![None; subjects.len()];
+        {
+            let position: HashMap<&str, usize> = subjects
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.as_str(), i))
+                .collect();
+            for (s, sid) in self.backend.subject_ids(subjects.clone()).await? {
+                if let Some(&i) = position.get(s.as_str()) {
+                    sids[i] = Some(sid);
+                }
             }
-            record_aad(&mut aad, sid, &e.dataset, &e.record_id);
-            let plain = serde_json::to_vec(&personal).map_err(encoding)?;
-            sealed.push(SealedRecord {
-                sid,
-                dataset: e.dataset.clone(),
-                record_id: e.record_id.clone(),
-                time: e.time,
-                public: serde_json::to_string(&public).map_err(encoding)?,
-                sealed: key.seal(&mut nonces, &aad, &plain)?,
-            });
         }
-        self.backend
-            .put_records(home.to_owned(), new_subjects, at.next, sealed)
-            .await?;
-        *writer = Some(at);
-        Ok(events
+        let mut keys: Vec<Option<SealingKey>> = (0..subjects.len()).map(|_| None).collect();
+        let known: Vec<(usize, u64)> = sids
             .iter()
-            .map(|e| refs[e.user_id.as_str()].clone())
-            .collect())
+            .enumerate()
+            .filter_map(|(i, sid)| Some((i, (*sid)?)))
+            .collect();
+        if !known.is_empty() {
+            let mut unwrapped = self
+                .data_keys(known.iter().map(|(_, sid)| *sid).collect())
+                .await?;
+            for (i, sid) in known {
+                keys[i] = unwrapped.remove(&sid);
+            }
+        }
+        // New subjects are numbered in pseudonym order.
+        let mut new: Vec<usize> = (0..subjects.len()).filter(|i| sids[*i].is_none()).collect();
+        new.sort_unstable_by(|a, b| subjects[*a].cmp(&subjects[*b]));
+        let (fresh, at) = self.allocate(new.len(), at).await?;
+        let mut new_subjects = Vec::with_capacity(new.len());
+        for (i, (sid, dek)) in new.into_iter().zip(fresh) {
+            sids[i] = Some(sid);
+            keys[i] = Some(SealingKey::new(&dek));
+            new_subjects.push((subjects[i].clone(), sid));
+        }
+
+        // Sealing and writing overlap: the backend writes each chunk while
+        // the next is sealed, and commits once the last has arrived.
+        let (chunks, stream) = RecordStream::channel(events.len(), 2);
+        let write = self
+            .backend
+            .put_records(home.to_owned(), new_subjects, at.next, stream);
+        let seal = async {
+            // Owned here, so the stream ends when sealing does.
+            let chunks = chunks;
+            let mut nonces = Nonces::new()?;
+            let mut aad = Vec::with_capacity(128);
+            let mut plain = Vec::with_capacity(256);
+            let batch = events.iter().zip(datasets).zip(&of_event);
+            let mut batch = batch.peekable();
+            while batch.peek().is_some() {
+                let mut chunk = Vec::with_capacity(SEAL_CHUNK);
+                for ((e, ds), &i) in batch.by_ref().take(SEAL_CHUNK) {
+                    let (Some(sid), Some(key)) = (sids[i], keys[i].as_ref()) else {
+                        return Err(Error::UnknownSubject);
+                    };
+                    let public = |name: &String| {
+                        ds.fields
+                            .get(name)
+                            .is_some_and(|f| f.level == Level::Public)
+                    };
+                    record_aad(&mut aad, sid, &e.dataset, &e.record_id);
+                    plain.clear();
+                    json_object(&mut plain, e.fields.iter().filter(|(n, _)| !public(n)))?;
+                    let mut public_json = Vec::new();
+                    json_object(&mut public_json, e.fields.iter().filter(|(n, _)| public(n)))?;
+                    chunk.push(SealedRecord {
+                        sid,
+                        dataset: e.dataset.clone(),
+                        record_id: e.record_id.clone(),
+                        time: e.time,
+                        public: String::from_utf8(public_json)
+                            .map_err(|_| Error::Backend("encoding a record: not UTF-8".into()))?,
+                        sealed: key.seal(&mut nonces, &aad, &plain)?,
+                    });
+                }
+                if chunks.send(chunk).await.is_err() {
+                    // The writer stopped: its error is the one to report.
+                    break;
+                }
+            }
+            Ok(())
+        };
+        // Keys are made ahead while the batch is written (the keyring is
+        // stored apart), once fewer than half a reserve are left.
+        let (next, end) = (at.next, at.end);
+        let refill = async {
+            if end.saturating_sub(next) >= KEY_RESERVE / 2 {
+                return None;
+            }
+            let from = end.max(next);
+            Some(self.make_keys(from, KEY_RESERVE).await)
+        };
+        let (written, sealed, refilled) = tokio::join!(write, seal, refill);
+        sealed?;
+        written?;
+        let mut at = at;
+        // A refill that failed is made again when keys run short.
+        if let Some(Ok(made)) = refilled {
+            at.end = made.last().map_or(at.end, |(sid, _)| sid + 1);
+            at.made.extend(made);
+        }
+        *writer = Some(at);
+        Ok(of_event.into_iter().map(|i| subjects[i].clone()).collect())
     }
 
     /// A subject's records of `dataset`, decrypted — only with a logged
@@ -511,7 +596,18 @@ fn encoding(e: serde_json::Error) -> Error {
     Error::Backend(format!("encoding a record: {e}"))
 }
 
-fn open_record(key: &DataKey, aad: &mut Vec<u8>, r: SealedRecord) -> Result<Record, Error> {
+/// Writes `fields` (in the order given) into `out` as a JSON object.
+fn json_object<'a>(
+    out: &mut Vec<u8>,
+    fields: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), Error> {
+    use serde::Serializer as _;
+    (&mut serde_json::Serializer::new(out))
+        .collect_map(fields)
+        .map_err(encoding)
+}
+
+fn open_record(key: &SealingKey, aad: &mut Vec<u8>, r: SealedRecord) -> Result<Record, Error> {
     let what = || format!("{} record", r.dataset);
     record_aad(aad, r.sid, &r.dataset, &r.record_id);
     let plain = key.open(aad, &r.sealed, &what())?;

@@ -71,6 +71,8 @@ on_both_backends!(
     tampered_or_moved_ciphertexts_fail_authentication,
     bad_input_is_rejected_and_changes_nothing,
     later_event_for_the_same_record_wins_within_a_batch,
+    later_event_for_the_same_record_wins_across_sealing_chunks,
+    a_batch_whose_rows_stop_short_is_rolled_back,
     kek_rotation_is_resumable_and_leaves_records_alone,
     sweep_deletes_only_records_past_their_dataset_retention,
     the_sweeper_sweeps_on_its_own,
@@ -495,6 +497,76 @@ async fn later_event_for_the_same_record_wins_within_a_batch<F: Fixture>(f: F) {
     f.finish().await;
 }
 
+/// Regression: a batch is sealed and written in chunks; a record repeated
+/// in a later chunk must still replace the earlier one.
+async fn later_event_for_the_same_record_wins_across_sealing_chunks<F: Fixture>(f: F) {
+    let store = f.store();
+    let phones: Vec<String> = (0..600).map(|i| format!("+33 1 00 00 {i:04}")).collect();
+    let events: Vec<_> = phones
+        .iter()
+        .enumerate()
+        .map(|(i, phone)| {
+            // Events 0 and 599 are the same record of the same user.
+            let (user, id) = if i == 599 {
+                (0, "p0".to_string())
+            } else {
+                (i % 7, format!("p{i}"))
+            };
+            event(&format!("u{user}"), "profile", &id, &[("phone", phone)])
+        })
+        .collect();
+    let refs = store.ingest("eu-fr", &events).await.unwrap();
+    assert_eq!(refs[0], refs[599]);
+    let seq = log().await;
+    let access = logged(&seq, &[&refs[0]], &["profile"]).await;
+    let records = store.read(&access, &refs[0], "profile").await.unwrap();
+    let p0: Vec<_> = records.iter().filter(|r| r.record_id == "p0").collect();
+    assert_eq!(p0.len(), 1);
+    assert_eq!(p0[0].fields["phone"], phones[599]);
+    // u0 holds events 0, 7, …, 595, and 599 replaced the first.
+    assert_eq!(records.len(), 86);
+    f.finish().await;
+}
+
+/// A backend commits a batch only once every row announced has arrived:
+/// if sealing stops part way, nothing of the batch is written.
+async fn a_batch_whose_rows_stop_short_is_rolled_back<F: Fixture>(f: F) {
+    use store::backend::{Backend as _, RecordStream, SealedRecord};
+    let backend = f.store().backend();
+    let (chunks, stream) = RecordStream::channel(2, 2);
+    let row = SealedRecord {
+        sid: 900,
+        dataset: "profile".into(),
+        record_id: "p1".into(),
+        time: 1,
+        public: "{}".into(),
+        sealed: vec![1, 2, 3],
+    };
+    chunks.send(vec![row]).await.unwrap();
+    drop(chunks);
+    let err = backend
+        .put_records("eu-fr".into(), vec![("t1.short".into(), 900)], 901, stream)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("1 of 2 records"), "{err}");
+    assert!(
+        backend
+            .subject_ids(vec!["t1.short".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        backend
+            .records(900, "profile".into())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(backend.next_sid().await.unwrap(), 0);
+    f.finish().await;
+}
+
 async fn kek_rotation_is_resumable_and_leaves_records_alone<F: Fixture>(mut f: F) {
     let events: Vec<_> = (0..25)
         .map(|i| {
@@ -691,7 +763,7 @@ async fn a_second_process_cannot_open_the_same_sqlite_store() {
 
 #[test]
 fn key_files_are_parsed_strictly() {
-    let key = "00".repeat(64);
+    let key = "00".repeat(32);
     let secret = "11".repeat(32);
     let path = std::path::Path::new("region.keys");
     let parse = |text: &str| store::keys::FileKeyProvider::parse(path, text).map(|_| ());

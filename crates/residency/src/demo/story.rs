@@ -492,7 +492,7 @@ impl<'a> Story<'a> {
             "the search finds nothing at all: it proves nothing"
         );
         Ok(format!(
-            "a copy of eu-fr's database files ({:.1} MB), searched for its {} users' ids, phones, addresses, SSIDs and contacts: none in clear, only AES-SIV ciphertext (the search does find {} of the record ids the app keeps in clear)",
+            "a copy of eu-fr's database files ({:.1} MB), searched for its {} users' ids, phones, addresses, SSIDs and contacts: none in clear, only AES-GCM-SIV ciphertext (the search does find {} of the record ids the app keeps in clear)",
             bytes as f64 / 1e6,
             thousands(fr.len() as u64),
             thousands(control as u64)
