@@ -264,6 +264,18 @@ impl<'a> Naming<'a> {
     }
 }
 
+/// Sealed records read before a decision, while finding the subjects
+/// homed here, kept so that releasing them needs no second read: by
+/// subject, for the datasets they were read for.
+struct ReadAhead {
+    datasets: Vec<String>,
+    sealed: BTreeMap<String, store::Sealed>,
+}
+
+/// Subtree hashes the node's log reader remembers for receipts (about
+/// 64 bytes each).
+const SUBTREES_REMEMBERED: usize = 65_536;
+
 /// An allowed decision, durably logged.
 struct Logged {
     seq: Sequenced,
@@ -394,16 +406,19 @@ impl<B: Backend> Region<B> {
         let egress = egress_keys(&keys.pseudonym_secret());
 
         let signer = open_log_key(&me.log, id, init).await?;
+        let tiles = CachedTiles::new(FsStorage::open(&me.log)?);
         let (seq, _task) = tlog::sequencer::open(
-            FsStorage::open(&me.log)?,
+            tiles.warmed_by(FsStorage::open(&me.log)?),
             signer,
             tlog::SequencerConfig {
-                batch_interval: std::time::Duration::from_millis(2),
+                // No window: a batch is whatever queued while the last
+                // commit ran (group commit), so an idle log adds no wait.
+                batch_interval: std::time::Duration::ZERO,
                 ..Default::default()
             },
         )
         .await?;
-        let reader = LogReader::new(CachedTiles::new(FsStorage::open(&me.log)?));
+        let reader = LogReader::new(tiles).remembering_subtrees(SUBTREES_REMEMBERED);
 
         let mut credentials = Credentials::default();
         for (pid, p) in &bundle.principals.principals {
@@ -621,6 +636,7 @@ impl<B: Backend> Region<B> {
         allow: bool,
         subjects: &[String],
         release: bool,
+        mut ahead: Option<ReadAhead>,
     ) -> Result<Logged, Error> {
         if !allow {
             return Err(self.deny(e, subjects).await);
@@ -629,7 +645,14 @@ impl<B: Backend> Region<B> {
         let mut sealed = Vec::new();
         if release {
             for s in &set {
-                sealed.push(self.store.sealed(s, &e.datasets).await?);
+                let read = ahead
+                    .as_mut()
+                    .filter(|a| a.datasets == e.datasets)
+                    .and_then(|a| a.sealed.remove(s));
+                sealed.push(match read {
+                    Some(read) => read,
+                    None => self.store.sealed(s, &e.datasets).await?,
+                });
             }
             e.payload_digest = Some(payload_digest(&sealed));
         }
@@ -814,6 +837,24 @@ impl<B: Backend> Region<B> {
         }
     }
 
+    /// Reads a user's records of `datasets`, sealed; the user must be
+    /// homed here. One look-up finds the subject, its home and its rows.
+    async fn local_sealed(
+        &self,
+        user_id: &str,
+        datasets: &[String],
+    ) -> Result<store::Sealed, Error> {
+        let subject = self.store.subject_ref(user_id);
+        match self.store.sealed(&subject, datasets).await {
+            Ok(sealed) if sealed.home() == self.id => Ok(sealed),
+            Ok(_) | Err(store::Error::UnknownSubject) => Err(Error::NotFound(format!(
+                "no such subject in region {}",
+                self.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Looks up a user's pseudonym, which must be homed here.
     async fn local_subject(&self, user_id: &str) -> Result<String, Error> {
         let subject = self.store.subject_ref(user_id);
@@ -881,7 +922,13 @@ impl<B: Backend> Region<B> {
     /// A read of one subject by `principal`.
     pub async fn read(&self, principal: &str, req: ReadRequest) -> Result<Release, Error> {
         let who = self.principal(principal)?;
-        let subject = self.local_subject(&req.user_id).await?;
+        let datasets = datasets_of(&req.fields);
+        let sealed = self.local_sealed(&req.user_id, &datasets).await?;
+        let subject = sealed.subject().to_owned();
+        let ahead = ReadAhead {
+            datasets,
+            sealed: BTreeMap::from([(subject.clone(), sealed)]),
+        };
         let dreq = DecisionRequest {
             principal: principal.to_owned(),
             action: Action::Read,
@@ -894,22 +941,34 @@ impl<B: Backend> Region<B> {
         };
         let d = self.decide(&dreq)?;
         let subjects = vec![subject];
-        self.logged_release(&who, &dreq, d, subjects).await
+        self.logged_release(&who, &dreq, d, subjects, Some(ahead))
+            .await
     }
 
     /// A transfer of several subjects' data.
     pub async fn transfer(&self, principal: &str, req: TransferRequest) -> Result<Release, Error> {
         let who = self.principal(principal)?;
         let datasets = datasets_of(&req.fields);
+        let mut ahead = None;
         let subjects: Vec<String> = match &req.user_ids {
             Some(ids) => {
-                let mut found = BTreeSet::new();
+                let mut found = BTreeMap::new();
                 for id in ids {
-                    if let Ok(s) = self.local_subject(id).await {
-                        found.insert(s);
+                    match self.local_sealed(id, &datasets).await {
+                        Ok(sealed) => {
+                            found.insert(sealed.subject().to_owned(), sealed);
+                        }
+                        // Users not homed here are not part of the transfer.
+                        Err(Error::NotFound(_)) => {}
+                        Err(e) => return Err(e),
                     }
                 }
-                found.into_iter().collect()
+                let subjects = found.keys().cloned().collect();
+                ahead = Some(ReadAhead {
+                    datasets: datasets.clone(),
+                    sealed: found,
+                });
+                subjects
             }
             None => {
                 let mut all = BTreeSet::new();
@@ -930,7 +989,7 @@ impl<B: Backend> Region<B> {
             subject_count: subjects.len().max(1),
         };
         let d = self.decide(&dreq)?;
-        self.logged_release(&who, &dreq, d, subjects).await
+        self.logged_release(&who, &dreq, d, subjects, ahead).await
     }
 
     async fn logged_release(
@@ -939,9 +998,12 @@ impl<B: Backend> Region<B> {
         dreq: &DecisionRequest,
         d: Decision,
         subjects: Vec<String>,
+        ahead: Option<ReadAhead>,
     ) -> Result<Release, Error> {
         let e = self.access_entry(who, dreq, &d);
-        let logged = self.log_decision(e, d.allow, &subjects, true).await?;
+        let logged = self
+            .log_decision(e, d.allow, &subjects, true, ahead)
+            .await?;
         let access = logged.access()?;
         let Logged {
             seq: s,
@@ -966,10 +1028,11 @@ impl<B: Backend> Region<B> {
                 })
                 .inc();
         }
+        let receipt = self.receipt(&s).await?;
         Ok(Release {
             log_index: s.index(),
             entry: serde_json::from_slice(&bytes).unwrap_or_default(),
-            receipt: self.receipt(&s).await?,
+            receipt,
             records,
             withheld,
         })
@@ -1001,7 +1064,7 @@ impl<B: Backend> Region<B> {
         };
         let d = self.decide(&dreq)?;
         let e = self.access_entry(&who, &dreq, &d);
-        let logged = self.log_decision(e, d.allow, &subjects, true).await?;
+        let logged = self.log_decision(e, d.allow, &subjects, true, None).await?;
         let access = logged.access()?;
         let s = logged.seq;
         let mut rows = Vec::with_capacity(logged.set.len());
@@ -1088,7 +1151,7 @@ impl<B: Backend> Region<B> {
         let d = self.decide(&dreq)?;
         let mut e = self.access_entry(&who, &dreq, &d);
         e.justification_digest = Some(digest_hex(req.justification.as_bytes()));
-        let s = self.log_decision(e, d.allow, &[], false).await?.seq;
+        let s = self.log_decision(e, d.allow, &[], false, None).await?.seq;
         let value = self.egress.siv.open(&domain, &req.token).map_err(|_| {
             Error::BadRequest("the token does not open with this region's key".into())
         })?;
@@ -1125,7 +1188,7 @@ impl<B: Backend> Region<B> {
         // An export releases everything the subject has.
         let release = action == Action::Export;
         let logged = self
-            .log_decision(e, d.allow, std::slice::from_ref(&subject), release)
+            .log_decision(e, d.allow, std::slice::from_ref(&subject), release, None)
             .await?;
         Ok((subject, logged))
     }

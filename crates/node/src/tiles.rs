@@ -2,8 +2,15 @@
 //! exports, the tile endpoints). Tiles and entry bundles never change once
 //! a checkpoint covers them (a partial tile's path names its width), so
 //! they are cached by path; the checkpoint and listings are not.
+//!
+//! The sequencer writes through [`Warming`], which hands the hash tiles of
+//! each committed batch to the cache: a receipt for a fresh entry needs the
+//! log's edge tiles, just written, and so reads nothing from disk.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use quick_cache::sync::Cache;
+use tlog::reader::CHECKPOINT_PATH;
 use tlog::storage::WriterGuard;
 use tlog::{Error, Storage};
 
@@ -15,7 +22,7 @@ const TILES: usize = 4096;
 /// sequencer can never be handed a cache.
 pub struct CachedTiles<S> {
     inner: S,
-    cache: Cache<String, Vec<u8>>,
+    cache: Arc<Cache<String, Vec<u8>>>,
 }
 
 impl<S> CachedTiles<S> {
@@ -23,8 +30,69 @@ impl<S> CachedTiles<S> {
     pub fn new(inner: S) -> Self {
         CachedTiles {
             inner,
-            cache: Cache::new(TILES),
+            cache: Arc::new(Cache::new(TILES)),
         }
+    }
+
+    /// The storage for the log's sequencer, `writes`: it writes there and
+    /// warms this cache with what it commits.
+    pub fn warmed_by<W>(&self, writes: W) -> Warming<W> {
+        Warming {
+            inner: writes,
+            cache: Arc::clone(&self.cache),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A sequencer's storage that warms a [`CachedTiles`]: the hash tiles of a
+/// write are kept aside, and enter the cache only once a checkpoint is
+/// stored after them — tiles of a batch that failed before its
+/// checkpoint are rewritten by the next and must never be served.
+pub struct Warming<S> {
+    inner: S,
+    cache: Arc<Cache<String, Vec<u8>>>,
+    pending: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl<S: Storage> Storage for Warming<S> {
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.read(path).await
+    }
+
+    async fn write(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        let commits = files.iter().any(|(path, _)| path == CHECKPOINT_PATH);
+        // Entry bundles are left out: receipts need only hashes.
+        let tiles: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .filter(|(path, _)| path.starts_with("tile/") && !path.starts_with("tile/entries/"))
+            .cloned()
+            .collect();
+        let written = self.inner.write(files).await;
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match written {
+            Ok(()) if commits => {
+                for (path, data) in pending.drain(..).chain(tiles) {
+                    self.cache.insert(path, data);
+                }
+            }
+            // The tiles of this batch, replacing any of a failed one.
+            Ok(()) => *pending = tiles,
+            Err(_) => pending.clear(),
+        }
+        written
+    }
+
+    async fn delete(&self, paths: Vec<String>) -> Result<(), Error> {
+        self.inner.delete(paths).await
+    }
+
+    async fn list(&self, dir: &str) -> Result<Vec<String>, Error> {
+        self.inner.list(dir).await
+    }
+
+    async fn claim_writer(&self) -> Result<WriterGuard, Error> {
+        self.inner.claim_writer().await
     }
 }
 
@@ -95,5 +163,41 @@ mod tests {
         assert!(cached.read("tile/0/001").await.unwrap().is_none());
         assert!(cached.write(vec![]).await.is_err());
         assert!(cached.claim_writer().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn committed_tiles_warm_the_cache_and_a_failed_batch_never_does() {
+        let disk = tlog::MemStorage::new();
+        let cached = CachedTiles::new(disk.clone());
+        let writes = cached.warmed_by(disk.clone());
+        // A batch whose checkpoint never came: its tiles stay out.
+        writes
+            .write(vec![("tile/0/000.p/3".into(), b"failed".to_vec())])
+            .await
+            .unwrap();
+        // The next batch rewrites the same path, then commits.
+        writes
+            .write(vec![
+                ("tile/0/000.p/3".into(), b"good".to_vec()),
+                ("tile/entries/000.p/3".into(), b"entries".to_vec()),
+            ])
+            .await
+            .unwrap();
+        writes
+            .write(vec![("checkpoint".into(), b"c".to_vec())])
+            .await
+            .unwrap();
+        // Served from memory even once the file is gone from disk.
+        disk.delete(vec!["tile/0/000.p/3".into(), "tile/entries/000.p/3".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            cached.read("tile/0/000.p/3").await.unwrap().unwrap(),
+            b"good"
+        );
+        assert!(
+            cached.read("tile/entries/000.p/3").await.unwrap().is_none(),
+            "entry bundles are not warmed"
+        );
     }
 }

@@ -167,6 +167,13 @@ async fn main() {
         ingest_rate / 50_000.0
     );
 
+    // The two phases are measured apart: the page cache's write-back of
+    // the ingested data is flushed first, so it does not land in the
+    // middle of the transfers' fsyncs.
+    let flushed = Command::new("sync").status();
+    assert!(flushed.is_ok_and(|s| s.success()), "sync failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
     // Transfers of one subject's records at a fixed rate.
     let subjects = events / 4;
     let total = rate * seconds;

@@ -40,6 +40,18 @@ pub struct SealedRecord {
     pub sealed: Vec<u8>,
 }
 
+/// What [`Backend::subject_records`] reads: a subject's directory entry
+/// and records.
+#[derive(Clone, Debug)]
+pub struct SubjectRecords {
+    /// The subject's number.
+    pub sid: u64,
+    /// The region the subject is homed in.
+    pub home: String,
+    /// The records asked for, in any order.
+    pub rows: Vec<SealedRecord>,
+}
+
 /// The records of one batch, arriving in chunks as they are sealed, so a
 /// backend writes one chunk while the next is sealed. A backend commits
 /// only once every row announced has arrived: a batch whose sealing
@@ -135,12 +147,13 @@ pub trait Backend: Send + Sync + 'static {
         records: RecordStream,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// A subject's records of one dataset, in any order.
-    fn records(
+    /// A subject's number, home and records of `datasets` (in any order),
+    /// read together; `None` if the directory does not hold the subject.
+    fn subject_records(
         &self,
-        sid: u64,
-        dataset: String,
-    ) -> impl Future<Output = Result<Vec<SealedRecord>, Error>> + Send;
+        subject: String,
+        datasets: Vec<String>,
+    ) -> impl Future<Output = Result<Option<SubjectRecords>, Error>> + Send;
 
     /// The region a subject is homed in, if the directory knows it.
     fn home(&self, subject: String) -> impl Future<Output = Result<Option<String>, Error>> + Send;

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Error;
-use crate::backend::{Backend, RecordStream, SealedRecord, int, uint};
+use crate::backend::{Backend, RecordStream, SealedRecord, SubjectRecords, int, uint};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of the records database, applied in order and
@@ -256,26 +256,47 @@ impl Backend for PgBackend {
         Ok(())
     }
 
-    async fn records(&self, sid: u64, dataset: String) -> Result<Vec<SealedRecord>, Error> {
+    async fn subject_records(
+        &self,
+        subject: String,
+        datasets: Vec<String>,
+    ) -> Result<Option<SubjectRecords>, Error> {
+        // One statement: the entry and its records agree. A subject with
+        // no records comes back as one row of NULLs beside its entry.
         let rows = self
             .reader
             .query(
-                "SELECT record_id, time, public, sealed FROM records
-                 WHERE sid = $1 AND dataset = $2",
-                &[&int(sid)?, &dataset],
+                "SELECT s.sid, s.home, r.dataset, r.record_id, r.time, r.public, r.sealed
+                 FROM subjects s
+                 LEFT JOIN records r ON r.sid = s.sid AND r.dataset = ANY($2)
+                 WHERE s.subject = $1",
+                &[&subject, &datasets],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| SealedRecord {
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let sid = uint(first.get(0))?;
+        let home: String = first.get(1);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(dataset) = r.get::<_, Option<String>>(2) else {
+                continue;
+            };
+            out.push(SealedRecord {
                 sid,
-                dataset: dataset.clone(),
-                record_id: r.get(0),
-                time: r.get(1),
-                public: r.get(2),
-                sealed: r.get(3),
-            })
-            .collect())
+                dataset,
+                record_id: r.get(3),
+                time: r.get(4),
+                public: r.get(5),
+                sealed: r.get(6),
+            });
+        }
+        Ok(Some(SubjectRecords {
+            sid,
+            home,
+            rows: out,
+        }))
     }
 
     async fn home(&self, subject: String) -> Result<Option<String>, Error> {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
-use crate::backend::{Backend, RecordStream, SealedRecord, int, uint};
+use crate::backend::{Backend, RecordStream, SealedRecord, SubjectRecords, int, uint};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of `records.sqlite`, applied in order and counted in
@@ -343,21 +343,43 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn records(&self, sid: u64, dataset: String) -> Result<Vec<SealedRecord>, Error> {
-        let id = int(sid)?;
+    async fn subject_records(
+        &self,
+        subject: String,
+        datasets: Vec<String>,
+    ) -> Result<Option<SubjectRecords>, Error> {
         self.read(move |db| {
-            let mut stmt = db.prepare_cached(RECORDS_OF_SUBJECT)?;
-            let rows = stmt.query_map(params![id, dataset], |r| {
-                Ok(SealedRecord {
-                    sid,
-                    dataset: dataset.clone(),
-                    record_id: r.get(0)?,
-                    time: r.get(1)?,
-                    public: r.get(2)?,
-                    sealed: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            // One read transaction: the entry and its records agree.
+            let tx = db.unchecked_transaction()?;
+            let Some((sid, home)) = tx
+                .prepare_cached("SELECT sid, home FROM subjects WHERE subject = ?1")?
+                .query_row(params![subject], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = tx.prepare_cached(RECORDS_OF_SUBJECT)?;
+            let mut rows = Vec::new();
+            for dataset in datasets {
+                let of_dataset = stmt.query_map(params![sid, dataset], |r| {
+                    Ok(SealedRecord {
+                        sid: 0,
+                        dataset: dataset.clone(),
+                        record_id: r.get(0)?,
+                        time: r.get(1)?,
+                        public: r.get(2)?,
+                        sealed: r.get(3)?,
+                    })
+                })?;
+                for row in of_dataset {
+                    rows.push(row?);
+                }
+            }
+            let sid = uint(sid)?;
+            for r in &mut rows {
+                r.sid = sid;
+            }
+            Ok(Some(SubjectRecords { sid, home, rows }))
         })
         .await
     }

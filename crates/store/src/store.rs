@@ -73,6 +73,7 @@ impl<B> std::fmt::Debug for Store<B> {
 pub struct Sealed {
     subject: String,
     sid: u64,
+    home: String,
     rows: Vec<SealedRecord>,
 }
 
@@ -80,6 +81,11 @@ impl Sealed {
     /// The subject's pseudonym.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The region the subject is homed in.
+    pub fn home(&self) -> &str {
+        &self.home
     }
 
     /// The rows: identities, public fields, ciphertexts.
@@ -416,21 +422,26 @@ impl<B: Backend> Store<B> {
     /// it will release (a digest in the log entry) before opening them
     /// with [`Store::open`].
     pub async fn sealed(&self, subject: &str, datasets: &[String]) -> Result<Sealed, Error> {
-        let (_, sid) = self
+        let found = self
             .backend
-            .subject_ids(vec![subject.to_owned()])
+            .subject_records(subject.to_owned(), datasets.to_vec())
             .await?
-            .pop()
             .ok_or(Error::UnknownSubject)?;
-        let mut rows = Vec::new();
+        let mut rows = Vec::with_capacity(found.rows.len());
         for dataset in datasets {
-            let mut of_dataset = self.backend.records(sid, dataset.clone()).await?;
+            let mut of_dataset: Vec<SealedRecord> = found
+                .rows
+                .iter()
+                .filter(|r| r.dataset == *dataset)
+                .cloned()
+                .collect();
             of_dataset.sort_unstable_by(|a, b| (a.time, &a.record_id).cmp(&(b.time, &b.record_id)));
             rows.extend(of_dataset);
         }
         Ok(Sealed {
             subject: subject.to_owned(),
-            sid,
+            sid: found.sid,
+            home: found.home,
             rows,
         })
     }

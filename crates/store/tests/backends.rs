@@ -558,10 +558,10 @@ async fn a_batch_whose_rows_stop_short_is_rolled_back<F: Fixture>(f: F) {
     );
     assert!(
         backend
-            .records(900, "profile".into())
+            .subject_records("t1.short".into(), vec!["profile".into()])
             .await
             .unwrap()
-            .is_empty()
+            .is_none()
     );
     assert_eq!(backend.next_sid().await.unwrap(), 0);
     f.finish().await;

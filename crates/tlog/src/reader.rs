@@ -2,11 +2,14 @@
 //! any tree size, computed from tiles.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
 
 use crate::Error;
 use crate::checkpoint::SignedCheckpoint;
 use crate::hash::Hash;
-use crate::merkle::ProofPlan;
+use crate::merkle::{ProofPlan, Subtree};
 use crate::note::Verifier;
 use crate::receipt::Receipt;
 use crate::storage::Storage;
@@ -16,15 +19,41 @@ use crate::tile::{self, TILE_WIDTH, TileId};
 pub const CHECKPOINT_PATH: &str = "checkpoint";
 
 /// Read access to a log in storage.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LogReader<S> {
     storage: S,
+    /// Hashes of complete subtrees already computed for proofs.
+    subtrees: Option<Arc<Cache<Subtree, Hash>>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for LogReader<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("storage", &self.storage)
+            .field("remembers_subtrees", &self.subtrees.is_some())
+            .finish()
+    }
 }
 
 impl<S: Storage> LogReader<S> {
     /// A reader over `storage`.
     pub fn new(storage: S) -> Self {
-        LogReader { storage }
+        LogReader {
+            storage,
+            subtrees: None,
+        }
+    }
+
+    /// This reader, remembering up to `capacity` hashes of the complete
+    /// subtrees it computes for proofs. A complete subtree's hash never
+    /// changes, and proofs for neighbouring entries share most of theirs,
+    /// so a log's own server need not hash them again for every receipt.
+    /// Only for a reader over storage that is the log of record (its
+    /// sequencer's output): a verifier re-reading storage it does not
+    /// trust must not remember.
+    pub fn remembering_subtrees(mut self, capacity: usize) -> Self {
+        self.subtrees = Some(Arc::new(Cache::new(capacity.max(1))));
+        self
     }
 
     /// The storage read from.
@@ -100,18 +129,32 @@ impl<S: Storage> LogReader<S> {
 
     /// Runs a plan at tree size `size`, fetching each tile it needs once.
     pub async fn run(&self, plan: &ProofPlan, size: u64) -> Result<Vec<Hash>, Error> {
+        let remembered = |st: &Subtree| self.subtrees.as_ref().and_then(|c| c.get(st));
         let mut tiles: HashMap<TileId, Vec<Hash>> = HashMap::new();
         let needed = plan.subtrees();
         for st in &needed {
+            if remembered(st).is_some() {
+                continue;
+            }
             let (id, _) = tile::locate(*st, size)?;
             if let std::collections::hash_map::Entry::Vacant(slot) = tiles.entry(id) {
                 slot.insert(self.read_hashes(id).await?);
             }
         }
         plan.finish(|st| {
+            if let Some(hash) = remembered(&st) {
+                return Ok(hash);
+            }
             let (id, _) = tile::locate(st, size)?;
             let hashes = tiles.get(&id).ok_or_else(|| Error::NotFound(id.path()))?;
-            tile::subtree_from_tile(st, size, hashes)
+            let hash = tile::subtree_from_tile(st, size, hashes)?;
+            // A leaf's hash is read as it is; only folds are worth keeping.
+            if let Some(cache) = &self.subtrees
+                && st.level > 0
+            {
+                cache.insert(st, hash);
+            }
+            Ok(hash)
         })
     }
 

@@ -303,3 +303,40 @@ async fn partial_tiles_are_removed_once_their_tile_is_full() {
     r.verify(b"entry 0", &signer.verifier(), &[]).unwrap();
     assert_eq!(reader.entry(0, 1).await.unwrap(), b"entry 0");
 }
+
+/// A reader that remembers subtree hashes gives the proofs a plain reader
+/// gives, while the log grows under it: at every acknowledged size, for
+/// entries old and new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_remembering_subtrees_proves_what_a_plain_reader_proves() {
+    let (_dir, storage, signer) = new_log().await;
+    let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    let plain = LogReader::new(storage.clone());
+    let remembering = LogReader::new(storage.clone()).remembering_subtrees(64);
+    let vkey = signer.verifier();
+    let mut entries = Vec::new();
+    for i in 0..700u32 {
+        let entry = format!("entry {i}").into_bytes();
+        let s = seq.add(entry.clone()).await.unwrap();
+        entries.push(entry);
+        let size = s.checkpoint().checkpoint.size;
+        for index in [s.index(), s.index() / 2, s.index().saturating_sub(255)] {
+            let r = remembering.receipt(index, s.checkpoint()).await.unwrap();
+            assert_eq!(
+                r.proof,
+                plain.inclusion_proof(index, size).await.unwrap(),
+                "inclusion of {index} at {size}"
+            );
+            r.verify(&entries[index as usize], &vkey, &[]).unwrap();
+        }
+        if size > 1 {
+            let old = size / 3 + 1;
+            assert_eq!(
+                remembering.consistency_proof(old, size).await.unwrap(),
+                plain.consistency_proof(old, size).await.unwrap()
+            );
+        }
+    }
+}
