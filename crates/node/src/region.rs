@@ -857,14 +857,7 @@ impl<B: Backend> Region<B> {
 
     /// Looks up a user's pseudonym, which must be homed here.
     async fn local_subject(&self, user_id: &str) -> Result<String, Error> {
-        let subject = self.store.subject_ref(user_id);
-        match self.store.home(&subject).await? {
-            Some(h) if h == self.id => Ok(subject),
-            _ => Err(Error::NotFound(format!(
-                "no such subject in region {}",
-                self.id
-            ))),
-        }
+        Ok(self.local_sealed(user_id, &[]).await?.subject().to_owned())
     }
 
     fn plan_apply(

@@ -351,19 +351,20 @@ impl Backend for SqliteBackend {
         self.read(move |db| {
             // One read transaction: the entry and its records agree.
             let tx = db.unchecked_transaction()?;
-            let Some((sid, home)) = tx
+            let Some((stored_sid, home)) = tx
                 .prepare_cached("SELECT sid, home FROM subjects WHERE subject = ?1")?
                 .query_row(params![subject], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))
                 .optional()?
             else {
                 return Ok(None);
             };
+            let sid = uint(stored_sid)?;
             let mut stmt = tx.prepare_cached(RECORDS_OF_SUBJECT)?;
             let mut rows = Vec::new();
             for dataset in datasets {
-                let of_dataset = stmt.query_map(params![sid, dataset], |r| {
+                let of_dataset = stmt.query_map(params![stored_sid, dataset], |r| {
                     Ok(SealedRecord {
-                        sid: 0,
+                        sid,
                         dataset: dataset.clone(),
                         record_id: r.get(0)?,
                         time: r.get(1)?,
@@ -374,10 +375,6 @@ impl Backend for SqliteBackend {
                 for row in of_dataset {
                     rows.push(row?);
                 }
-            }
-            let sid = uint(sid)?;
-            for r in &mut rows {
-                r.sid = sid;
             }
             Ok(Some(SubjectRecords { sid, home, rows }))
         })

@@ -328,8 +328,7 @@ impl<B: Backend> Store<B> {
             // Owned here, so the stream ends when sealing does.
             let chunks = chunks;
             let mut nonces = Nonces::new()?;
-            let mut aad = Vec::with_capacity(128);
-            let mut plain = Vec::with_capacity(256);
+            let mut buf = SealBuffers::default();
             let batch = events.iter().zip(datasets).zip(&of_event);
             let mut batch = batch.peekable();
             while batch.peek().is_some() {
@@ -338,25 +337,7 @@ impl<B: Backend> Store<B> {
                     let (Some(sid), Some(key)) = (sids[i], keys[i].as_ref()) else {
                         return Err(Error::UnknownSubject);
                     };
-                    let public = |name: &String| {
-                        ds.fields
-                            .get(name)
-                            .is_some_and(|f| f.level == Level::Public)
-                    };
-                    record_aad(&mut aad, sid, &e.dataset, &e.record_id);
-                    plain.clear();
-                    json_object(&mut plain, e.fields.iter().filter(|(n, _)| !public(n)))?;
-                    let mut public_json = Vec::new();
-                    json_object(&mut public_json, e.fields.iter().filter(|(n, _)| public(n)))?;
-                    chunk.push(SealedRecord {
-                        sid,
-                        dataset: e.dataset.clone(),
-                        record_id: e.record_id.clone(),
-                        time: e.time,
-                        public: String::from_utf8(public_json)
-                            .map_err(|_| Error::Backend("encoding a record: not UTF-8".into()))?,
-                        sealed: key.seal(&mut nonces, &aad, &plain)?,
-                    });
+                    chunk.push(seal_record(e, ds, sid, key, &mut nonces, &mut buf)?);
                 }
                 if chunks.send(chunk).await.is_err() {
                     // The writer stopped: its error is the one to report.
@@ -427,17 +408,12 @@ impl<B: Backend> Store<B> {
             .subject_records(subject.to_owned(), datasets.to_vec())
             .await?
             .ok_or(Error::UnknownSubject)?;
-        let mut rows = Vec::with_capacity(found.rows.len());
-        for dataset in datasets {
-            let mut of_dataset: Vec<SealedRecord> = found
-                .rows
-                .iter()
-                .filter(|r| r.dataset == *dataset)
-                .cloned()
-                .collect();
-            of_dataset.sort_unstable_by(|a, b| (a.time, &a.record_id).cmp(&(b.time, &b.record_id)));
-            rows.extend(of_dataset);
-        }
+        // Dataset by dataset as asked, each by time then id.
+        let mut rows = found.rows;
+        let asked = |r: &SealedRecord| datasets.iter().position(|d| *d == r.dataset);
+        rows.sort_unstable_by(|a, b| {
+            (asked(a), a.time, &a.record_id).cmp(&(asked(b), b.time, &b.record_id))
+        });
         Ok(Sealed {
             subject: subject.to_owned(),
             sid: found.sid,
@@ -605,6 +581,46 @@ impl<B: Backend> Store<B> {
 
 fn encoding(e: serde_json::Error) -> Error {
     Error::Backend(format!("encoding a record: {e}"))
+}
+
+/// Scratch space reused across a batch's records.
+#[derive(Default)]
+struct SealBuffers {
+    aad: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+/// An event as stored: public fields in clear, the others sealed together
+/// under the subject's key, bound to the record's place.
+fn seal_record(
+    e: &Event,
+    ds: &Dataset,
+    sid: u64,
+    key: &SealingKey,
+    nonces: &mut Nonces,
+    buf: &mut SealBuffers,
+) -> Result<SealedRecord, Error> {
+    // A field the catalog does not know counts as personal (validation
+    // has refused such events already).
+    let public = |name: &String| {
+        ds.fields
+            .get(name)
+            .is_some_and(|f| f.level == Level::Public)
+    };
+    record_aad(&mut buf.aad, sid, &e.dataset, &e.record_id);
+    buf.plain.clear();
+    json_object(&mut buf.plain, e.fields.iter().filter(|(n, _)| !public(n)))?;
+    let mut public_json = Vec::new();
+    json_object(&mut public_json, e.fields.iter().filter(|(n, _)| public(n)))?;
+    Ok(SealedRecord {
+        sid,
+        dataset: e.dataset.clone(),
+        record_id: e.record_id.clone(),
+        time: e.time,
+        public: String::from_utf8(public_json)
+            .map_err(|_| Error::Backend("encoding a record: not UTF-8".into()))?,
+        sealed: key.seal(nonces, &buf.aad, &buf.plain)?,
+    })
 }
 
 /// Writes `fields` (in the order given) into `out` as a JSON object.

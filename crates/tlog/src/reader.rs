@@ -129,11 +129,14 @@ impl<S: Storage> LogReader<S> {
 
     /// Runs a plan at tree size `size`, fetching each tile it needs once.
     pub async fn run(&self, plan: &ProofPlan, size: u64) -> Result<Vec<Hash>, Error> {
-        let remembered = |st: &Subtree| self.subtrees.as_ref().and_then(|c| c.get(st));
+        // Remembered hashes are taken once, here: one evicted before the
+        // plan finishes must not leave it without its tile.
+        let mut remembered: HashMap<Subtree, Hash> = HashMap::new();
         let mut tiles: HashMap<TileId, Vec<Hash>> = HashMap::new();
         let needed = plan.subtrees();
         for st in &needed {
-            if remembered(st).is_some() {
+            if let Some(hash) = self.subtrees.as_ref().and_then(|c| c.get(st)) {
+                remembered.insert(*st, hash);
                 continue;
             }
             let (id, _) = tile::locate(*st, size)?;
@@ -142,8 +145,8 @@ impl<S: Storage> LogReader<S> {
             }
         }
         plan.finish(|st| {
-            if let Some(hash) = remembered(&st) {
-                return Ok(hash);
+            if let Some(hash) = remembered.get(&st) {
+                return Ok(*hash);
             }
             let (id, _) = tile::locate(st, size)?;
             let hashes = tiles.get(&id).ok_or_else(|| Error::NotFound(id.path()))?;
