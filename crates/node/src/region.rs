@@ -310,6 +310,8 @@ pub struct Region<B> {
     store: Store<B>,
     seq: Sequencer,
     reader: LogReader<CachedTiles<FsStorage>>,
+    /// The sequencer's (journaled) storage, to settle when stopping.
+    log_writes: FsStorage,
     egress: pseudo::Keys,
     credentials: Credentials,
     node_token: String,
@@ -407,8 +409,11 @@ impl<B: Backend> Region<B> {
 
         let signer = open_log_key(&me.log, id, init).await?;
         let tiles = CachedTiles::new(FsStorage::open(&me.log)?);
+        // Journaled: a batch is durable after one flush, not one per tile
+        // file and directory.
+        let log_writes = FsStorage::open(&me.log)?.journaled(tlog::JOURNAL_SEGMENT_BYTES);
         let (seq, _task) = tlog::sequencer::open(
-            tiles.warmed_by(FsStorage::open(&me.log)?),
+            tiles.warmed_by(log_writes.clone()),
             signer,
             tlog::SequencerConfig {
                 // No window: a batch is whatever queued while the last
@@ -453,6 +458,7 @@ impl<B: Backend> Region<B> {
             store,
             seq,
             reader,
+            log_writes,
             egress,
             credentials,
             node_token,
@@ -463,6 +469,14 @@ impl<B: Backend> Region<B> {
         };
         region.log_bundle().await?;
         Ok(region)
+    }
+
+    /// Makes the log's files durable in place and empties its journal, so
+    /// that a stopped region's log directory holds the log alone (an edit
+    /// made while it is stopped is then caught at the next start, not
+    /// repaired by a replay). Call once requests have stopped.
+    pub async fn settle_log(&self) -> Result<(), Error> {
+        Ok(self.log_writes.settle().await?)
     }
 
     /// The region's id.

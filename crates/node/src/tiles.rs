@@ -55,31 +55,59 @@ pub struct Warming<S> {
     pending: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
+/// The hash tiles among `files` (receipts need no entry bundles).
+fn hash_tiles(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    files
+        .iter()
+        .filter(|(path, _)| path.starts_with("tile/") && !path.starts_with("tile/entries/"))
+        .cloned()
+        .collect()
+}
+
+impl<S> Warming<S> {
+    /// After a write of `tiles`: a stored checkpoint lets them, and those
+    /// kept aside, into the cache; a failed write discards them all.
+    fn warm(&self, tiles: Vec<(String, Vec<u8>)>, commits: bool, written: bool) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match (written, commits) {
+            (true, true) => {
+                for (path, data) in pending.drain(..).chain(tiles) {
+                    self.cache.insert(path, data);
+                }
+            }
+            // The tiles of this batch, replacing any of a failed one.
+            (true, false) => *pending = tiles,
+            (false, _) => pending.clear(),
+        }
+    }
+}
+
 impl<S: Storage> Storage for Warming<S> {
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         self.inner.read(path).await
     }
 
     async fn write(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        let tiles = hash_tiles(&files);
         let commits = files.iter().any(|(path, _)| path == CHECKPOINT_PATH);
-        // Entry bundles are left out: receipts need only hashes.
-        let tiles: Vec<(String, Vec<u8>)> = files
-            .iter()
-            .filter(|(path, _)| path.starts_with("tile/") && !path.starts_with("tile/entries/"))
-            .cloned()
-            .collect();
         let written = self.inner.write(files).await;
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        match written {
-            Ok(()) if commits => {
-                for (path, data) in pending.drain(..).chain(tiles) {
-                    self.cache.insert(path, data);
-                }
-            }
-            // The tiles of this batch, replacing any of a failed one.
-            Ok(()) => *pending = tiles,
-            Err(_) => pending.clear(),
-        }
+        self.warm(tiles, commits, written.is_ok());
+        written
+    }
+
+    async fn write_then(
+        &self,
+        files: Vec<(String, Vec<u8>)>,
+        last: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), Error> {
+        let mut tiles = hash_tiles(&files);
+        tiles.extend(hash_tiles(&last));
+        let commits = files
+            .iter()
+            .chain(&last)
+            .any(|(path, _)| path == CHECKPOINT_PATH);
+        let written = self.inner.write_then(files, last).await;
+        self.warm(tiles, commits, written.is_ok());
         written
     }
 
@@ -198,6 +226,25 @@ mod tests {
         assert!(
             cached.read("tile/entries/000.p/3").await.unwrap().is_none(),
             "entry bundles are not warmed"
+        );
+    }
+
+    #[tokio::test]
+    async fn tiles_written_with_their_checkpoint_warm_the_cache() {
+        let disk = tlog::MemStorage::new();
+        let cached = CachedTiles::new(disk.clone());
+        let writes = cached.warmed_by(disk.clone());
+        writes
+            .write_then(
+                vec![("tile/0/000.p/1".into(), b"hashes".to_vec())],
+                vec![("checkpoint".into(), b"c".to_vec())],
+            )
+            .await
+            .unwrap();
+        disk.delete(vec!["tile/0/000.p/1".into()]).await.unwrap();
+        assert_eq!(
+            cached.read("tile/0/000.p/1").await.unwrap().unwrap(),
+            b"hashes"
         );
     }
 }

@@ -105,6 +105,10 @@ async fn serve<B: Backend>(
         .await?;
     sweeper.abort();
     witnesses.abort();
+    region
+        .settle_log()
+        .await
+        .with_context(|| format!("settling the log in {}", me.log.display()))?;
     tracing::info!(region = %me.id, "stopped");
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Durable append throughput and add-to-checkpoint latency with concurrent
 //! submitters, entries of ~300 bytes, on the local filesystem.
 //!
-//! Side by side, a raw baseline: the same bytes appended to one file with
-//! one `fdatasync` per batch of the same size — the least any durable log
-//! must do. Prints both and the ratio.
+//! Side by side: the log on plain file storage (a flush per file and
+//! directory) and journaled (one flush of one journal record per write),
+//! and a raw baseline: the same bytes appended to one file with one
+//! `fdatasync` per batch of the same size — the least any durable log must
+//! do. Prints all three and the ratios.
 //!
 //! `cargo bench -p tlog --bench append` (env: ENTRIES, SUBMITTERS, INTERVAL_MS).
 
@@ -54,33 +56,41 @@ fn main() {
     .unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (elapsed, mut latencies, size) = rt.block_on(async {
-        let storage = FsStorage::open(dir.path()).unwrap();
-        let signer = Signer::generate("bench.example/log", TYPE_ED25519).unwrap();
-        sequencer::create(&storage, &signer).await.unwrap();
-        let config = SequencerConfig {
-            batch_interval: interval,
-            ..SequencerConfig::default()
-        };
-        let (seq, task) = sequencer::open(storage, signer, config).await.unwrap();
-        let next = Arc::new(AtomicU64::new(0));
-        let start = Instant::now();
-        let handles: Vec<_> = (0..submitters)
-            .map(|_| tokio::spawn(submitter(seq.clone(), next.clone(), total)))
-            .collect();
-        let mut latencies = Vec::new();
-        for h in handles {
-            latencies.extend(h.await.unwrap());
-        }
-        let elapsed = start.elapsed();
-        let size = seq.checkpoint().checkpoint.size;
-        drop(seq);
-        task.await.unwrap();
-        (elapsed, latencies, size)
-    });
-    assert_eq!(size, total);
-    latencies.sort();
-    let rate = total as f64 / elapsed.as_secs_f64();
+    let run = |journaled: bool| {
+        let dir = tempfile::tempdir_in(dir.path()).unwrap();
+        rt.block_on(async {
+            let storage = FsStorage::open(dir.path()).unwrap();
+            let signer = Signer::generate("bench.example/log", TYPE_ED25519).unwrap();
+            sequencer::create(&storage, &signer).await.unwrap();
+            let storage = if journaled {
+                storage.journaled(tlog::JOURNAL_SEGMENT_BYTES)
+            } else {
+                storage
+            };
+            let config = SequencerConfig {
+                batch_interval: interval,
+                ..SequencerConfig::default()
+            };
+            let (seq, task) = sequencer::open(storage, signer, config).await.unwrap();
+            let next = Arc::new(AtomicU64::new(0));
+            let start = Instant::now();
+            let handles: Vec<_> = (0..submitters)
+                .map(|_| tokio::spawn(submitter(seq.clone(), next.clone(), total)))
+                .collect();
+            let mut latencies = Vec::new();
+            for h in handles {
+                latencies.extend(h.await.unwrap());
+            }
+            let elapsed = start.elapsed();
+            assert_eq!(seq.checkpoint().checkpoint.size, total);
+            drop(seq);
+            task.await.unwrap();
+            latencies.sort();
+            (total as f64 / elapsed.as_secs_f64(), latencies)
+        })
+    };
+    let (rate, latencies) = run(false);
+    let (journaled_rate, journaled_latencies) = run(true);
     let batches_estimate = (rate * interval.as_secs_f64()).max(1.0) as usize;
 
     // Raw baseline: same bytes, one file, one fdatasync per batch.
@@ -105,15 +115,26 @@ fn main() {
     println!(
         "durable append, {total} entries of ~300 bytes, {submitters} concurrent submitters, batch interval {interval:?}"
     );
+    let line = |name: &str, rate: f64, latencies: &[Duration]| {
+        println!(
+            "  {name} : {rate:>10.0} entries/s   add-to-checkpoint latency p50 {:?}  p99 {:?}  max {:?}",
+            percentile(latencies, 0.50),
+            percentile(latencies, 0.99),
+            latencies.last().unwrap()
+        );
+    };
+    line("tlog, plain files", rate, &latencies);
+    line("tlog, journaled  ", journaled_rate, &journaled_latencies);
     println!(
-        "  tlog sequencer : {rate:>10.0} entries/s   add-to-checkpoint latency p50 {:?}  p99 {:?}  max {:?}",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        latencies.last().unwrap()
+        "  raw file+fsync   : {raw_rate:>10.0} entries/s   (batches of {batches_estimate}, no tiles, no signature)"
     );
     println!(
-        "  raw file+fsync : {raw_rate:>10.0} entries/s   (batches of {batches_estimate}, no tiles, no signature)"
+        "  ratio plain/raw {:.2}   journaled/raw {:.2}   journaled/plain {:.2} (throughput), {:.2} (p99 latency)",
+        rate / raw_rate,
+        journaled_rate / raw_rate,
+        journaled_rate / rate,
+        percentile(&journaled_latencies, 0.99).as_secs_f64()
+            / percentile(&latencies, 0.99).as_secs_f64()
     );
-    println!("  ratio tlog/raw : {:.2}", rate / raw_rate);
     println!("  goals: >= 50000 entries/s, p99 <= 100ms");
 }

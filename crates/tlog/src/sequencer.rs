@@ -179,8 +179,9 @@ pub async fn open<S: Storage>(
     config: SequencerConfig,
 ) -> Result<(Sequencer, JoinHandle<()>), Error> {
     let reader = LogReader::new(storage);
-    let cp = reader.checkpoint(&signer.verifier()).await?;
+    // Claim first: claiming repairs what a crash left (a journal replay).
     let claim = reader.storage().claim_writer().await?;
+    let cp = reader.checkpoint(&signer.verifier()).await?;
     let edge = recover(&reader, &cp).await?;
     let (tx, rx) = mpsc::channel(config.queue.max(1));
     let (latest_tx, latest) = watch::channel(Arc::new(cp));
@@ -301,7 +302,11 @@ async fn run<S: Storage>(
         let previous = latest.borrow().clone();
         let before = edge.clone();
         match commit(&reader, &signer, &mut edge, &previous, &batch).await {
-            Ok((cp, leaves)) => {
+            Ok(Committed {
+                checkpoint: cp,
+                leaves,
+                superseded,
+            }) => {
                 let cp = Arc::new(cp);
                 latest.send_replace(cp.clone());
                 let first_index = previous.checkpoint.size;
@@ -311,6 +316,11 @@ async fn run<S: Storage>(
                         leaf_hash,
                         checkpoint: cp.clone(),
                     }));
+                }
+                // After the acknowledgements, as no reader needs them gone;
+                // a failed clean-up only leaves spare files.
+                if !superseded.is_empty() {
+                    let _ = reader.storage().delete(superseded).await;
                 }
             }
             Err(e) => {
@@ -328,6 +338,15 @@ async fn run<S: Storage>(
     }
 }
 
+/// A batch stored under its signed checkpoint.
+struct Committed {
+    checkpoint: SignedCheckpoint,
+    /// The leaf hashes of the batch's entries, in order.
+    leaves: Vec<Hash>,
+    /// Partial tiles the batch made redundant, to delete.
+    superseded: Vec<String>,
+}
+
 /// Appends a batch, persists it and signs its checkpoint.
 async fn commit<S: Storage>(
     reader: &LogReader<S>,
@@ -335,7 +354,7 @@ async fn commit<S: Storage>(
     edge: &mut Edge,
     previous: &SignedCheckpoint,
     batch: &[Request],
-) -> Result<(SignedCheckpoint, Vec<Hash>), Error> {
+) -> Result<Committed, Error> {
     let old_partials = edge.partial_tiles();
     let mut files: Vec<TileData> = Vec::new();
     let mut leaves = Vec::with_capacity(batch.len());
@@ -364,14 +383,6 @@ async fn commit<S: Storage>(
         .filter(|(id, _)| id.is_full())
         .map(|(id, _)| format!("{}.p", id.path()))
         .collect();
-    storage
-        .write(
-            files
-                .into_iter()
-                .map(|(id, data)| (id.path(), data))
-                .collect(),
-        )
-        .await?;
     let cp = Checkpoint {
         origin: old.origin.clone(),
         size: new_size,
@@ -380,16 +391,19 @@ async fn commit<S: Storage>(
     }
     .sign(signer)?;
     storage
-        .write(vec![(
-            CHECKPOINT_PATH.to_owned(),
-            cp.to_text().into_bytes(),
-        )])
+        .write_then(
+            files
+                .into_iter()
+                .map(|(id, data)| (id.path(), data))
+                .collect(),
+            vec![(CHECKPOINT_PATH.to_owned(), cp.to_text().into_bytes())],
+        )
         .await?;
-    // The batch is committed: a failed clean-up only leaves spare files.
-    if !superseded.is_empty() {
-        let _ = storage.delete(superseded).await;
-    }
-    Ok((cp, leaves))
+    Ok(Committed {
+        checkpoint: cp,
+        leaves,
+        superseded,
+    })
 }
 
 /// The guard behind "never sign a checkpoint inconsistent with an earlier

@@ -4,6 +4,9 @@
 //! it is consistent with every checkpoint the child reported before dying.
 //!
 //! The child is this same test binary, re-run with `TLOG_CRASH_CHILD` set.
+//! It runs twice: on plain file storage, and journaled with small segments
+//! (`TLOG_CRASH_JOURNAL`), so that kills land mid-record, between a record
+//! and its files, and during a segment's retirement.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -27,7 +30,10 @@ fn crash_child() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
-        let storage = FsStorage::open(&dir).unwrap();
+        let mut storage = FsStorage::open(&dir).unwrap();
+        if let Ok(bytes) = std::env::var("TLOG_CRASH_JOURNAL") {
+            storage = storage.journaled(bytes.parse().unwrap());
+        }
         let signer = Signer::parse(SKEY).unwrap();
         let config = SequencerConfig {
             batch_interval: Duration::from_millis(5),
@@ -79,6 +85,15 @@ impl XorShift {
 
 #[test]
 fn acknowledged_entries_survive_sigkill() {
+    survive_sigkill(None);
+}
+
+#[test]
+fn acknowledged_entries_survive_sigkill_with_a_journal() {
+    survive_sigkill(Some(256 << 10));
+}
+
+fn survive_sigkill(journal: Option<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let signer = Signer::parse(SKEY).unwrap();
     let vkey = signer.verifier();
@@ -98,10 +113,12 @@ fn acknowledged_entries_survive_sigkill() {
     let mut acked: BTreeMap<u64, Hash> = BTreeMap::new();
     let mut checkpoints: Vec<(u64, Hash)> = Vec::new();
     let mut mid_batch_kills = 0;
+    let mut replays = 0;
     for round in 0..KILLS {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env("TLOG_CRASH_CHILD", dir.path())
+            .envs(journal.map(|b| ("TLOG_CRASH_JOURNAL", b.to_string())))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -142,6 +159,10 @@ fn acknowledged_entries_survive_sigkill() {
             }
         }
 
+        let journal_dir = dir.path().join(".journal");
+        if std::fs::read_dir(&journal_dir).is_ok_and(|mut d| d.next().is_some()) {
+            replays += 1;
+        }
         rt.block_on(async {
             let storage = FsStorage::open(dir.path()).unwrap();
             // Recovery runs here, exactly as a restarted process would run it.
@@ -202,5 +223,10 @@ fn acknowledged_entries_survive_sigkill() {
         "the child acknowledged too little to test anything: {}",
         acked.len()
     );
-    eprintln!("{mid_batch_kills} kills between signing and reporting");
+    eprintln!("{mid_batch_kills} kills between signing and reporting, {replays} replays");
+    assert_eq!(
+        replays > 0,
+        journal.is_some(),
+        "a journaled child leaves a journal to replay, a plain one none"
+    );
 }

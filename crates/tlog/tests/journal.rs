@@ -1,0 +1,219 @@
+//! The journaled file storage: a write is durable once its journal record
+//! is, and claiming the log as its writer repairs files a crash lost.
+//! (A process cannot drop its own page cache, so these tests lose files by
+//! deleting or truncating them, as a power cut may.)
+
+use std::path::Path;
+
+use tlog::journal::Record;
+use tlog::note::{Signer, TYPE_ED25519};
+use tlog::sequencer::{self, SequencerConfig};
+use tlog::{Error, FsStorage, LogReader, Storage};
+
+fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    list.iter()
+        .map(|(p, d)| (p.to_string(), d.as_bytes().to_vec()))
+        .collect()
+}
+
+fn segments(root: &Path) -> Vec<(String, u64)> {
+    let mut s: Vec<_> = std::fs::read_dir(root.join(".journal"))
+        .map(|d| {
+            d.map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                (name, e.metadata().unwrap().len())
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    s.sort();
+    s
+}
+
+async fn read(storage: &FsStorage, path: &str) -> Option<String> {
+    storage
+        .read(path)
+        .await
+        .unwrap()
+        .map(|d| String::from_utf8(d).unwrap())
+}
+
+#[tokio::test]
+async fn a_journaled_write_is_restored_when_its_files_are_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap().journaled(1 << 20);
+    let claim = storage.claim_writer().await.unwrap();
+    storage
+        .write(files(&[
+            ("tile/0/000.p/1", "one"),
+            ("checkpoint", "size 1"),
+        ]))
+        .await
+        .unwrap();
+    storage
+        .write(files(&[("checkpoint", "size 2")]))
+        .await
+        .unwrap();
+    assert_eq!(read(&storage, "checkpoint").await.unwrap(), "size 2");
+    assert!(
+        storage.read(".journal/00000000000000000000").await.is_err(),
+        "the journal is not a log path"
+    );
+    drop(claim);
+    drop(storage);
+
+    // What a power cut may leave of files written but never flushed.
+    std::fs::remove_file(dir.path().join("tile/0/000.p/1")).unwrap();
+    std::fs::write(dir.path().join("checkpoint"), "").unwrap();
+
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let _claim = storage.claim_writer().await.unwrap();
+    assert_eq!(read(&storage, "tile/0/000.p/1").await.unwrap(), "one");
+    assert_eq!(read(&storage, "checkpoint").await.unwrap(), "size 2");
+    assert!(
+        segments(dir.path()).is_empty(),
+        "replayed segments are deleted"
+    );
+}
+
+#[tokio::test]
+async fn an_append_cut_short_by_a_crash_is_ignored_and_earlier_writes_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap().journaled(1 << 20);
+    let claim = storage.claim_writer().await.unwrap();
+    storage
+        .write(files(&[("checkpoint", "kept")]))
+        .await
+        .unwrap();
+    drop(claim);
+    drop(storage);
+    // A second record, cut in the middle: its write never returned.
+    let mut torn = Vec::new();
+    Record::encode(&files(&[("checkpoint", "never acknowledged")]), &mut torn).unwrap();
+    let [(name, _)] = segments(dir.path()).try_into().unwrap();
+    let segment = dir.path().join(".journal").join(name);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes.extend_from_slice(&torn[..torn.len() / 2]);
+    std::fs::write(&segment, bytes).unwrap();
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let _claim = storage.claim_writer().await.unwrap();
+    assert_eq!(read(&storage, "checkpoint").await.unwrap(), "kept");
+}
+
+#[tokio::test]
+async fn damage_before_the_newest_segment_stops_the_claim_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join(".journal");
+    std::fs::create_dir(&journal).unwrap();
+    let mut older = Vec::new();
+    Record::encode(&files(&[("checkpoint", "older")]), &mut older).unwrap();
+    Record::encode(&files(&[("tile/0/000", "older")]), &mut older).unwrap();
+    let last = older.len() - 1;
+    older[last] ^= 0x20;
+    let mut newer = Vec::new();
+    Record::encode(&files(&[("checkpoint", "newer")]), &mut newer).unwrap();
+    std::fs::write(journal.join(format!("{:020}", 0)), &older).unwrap();
+    std::fs::write(journal.join(format!("{:020}", 1)), &newer).unwrap();
+    std::fs::write(dir.path().join("checkpoint"), "as it was").unwrap();
+
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let err = storage.claim_writer().await.unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("journal segment"), "{err}");
+    assert_eq!(read(&storage, "checkpoint").await.unwrap(), "as it was");
+    assert_eq!(
+        segments(dir.path()).len(),
+        2,
+        "the journal is kept for repair"
+    );
+}
+
+#[tokio::test]
+async fn full_segments_are_retired_and_settle_empties_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A segment fills with every write.
+    let storage = FsStorage::open(dir.path()).unwrap().journaled(1);
+    let _claim = storage.claim_writer().await.unwrap();
+    for i in 0..50 {
+        storage
+            .write(files(&[
+                (&format!("tile/0/{i:03}"), "x"),
+                ("checkpoint", &i.to_string()),
+            ]))
+            .await
+            .unwrap();
+        // The current segment and at most the one being retired.
+        assert!(segments(dir.path()).len() <= 2);
+    }
+    storage.settle().await.unwrap();
+    let left = segments(dir.path());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].1, 0, "the one segment left is the new, empty one");
+    assert_eq!(read(&storage, "checkpoint").await.unwrap(), "49");
+    assert_eq!(read(&storage, "tile/0/017").await.unwrap(), "x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_log_whose_tiles_were_lost_opens_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = Signer::generate("test.example/journal", TYPE_ED25519).unwrap();
+    sequencer::create(&FsStorage::open(dir.path()).unwrap(), &signer)
+        .await
+        .unwrap();
+    {
+        let storage = FsStorage::open(dir.path()).unwrap().journaled(1 << 20);
+        let (seq, task) = sequencer::open(storage, signer.clone(), SequencerConfig::default())
+            .await
+            .unwrap();
+        for i in 0..300u32 {
+            seq.add(format!("entry {i}").into_bytes()).await.unwrap();
+        }
+        drop(seq);
+        task.await.unwrap();
+    }
+    // Every tile and bundle gone, as if none had reached the disk.
+    std::fs::remove_dir_all(dir.path().join("tile")).unwrap();
+
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let (seq, task) = sequencer::open(storage.clone(), signer.clone(), SequencerConfig::default())
+        .await
+        .unwrap();
+    let reader = LogReader::new(storage);
+    let cp = reader.checkpoint(&signer.verifier()).await.unwrap();
+    assert_eq!(cp.checkpoint.size, 300);
+    assert_eq!(reader.tree_hash(300).await.unwrap(), cp.checkpoint.root);
+    assert_eq!(seq.add(b"after".to_vec()).await.unwrap().index(), 300);
+    drop(seq);
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_checkpoint_written_after_its_tiles_shares_their_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap().journaled(1 << 20);
+    let _claim = storage.claim_writer().await.unwrap();
+    storage
+        .write_then(
+            files(&[
+                ("tile/0/000.p/2", "hashes"),
+                ("tile/entries/000.p/2", "entries"),
+            ]),
+            files(&[("checkpoint", "size 2")]),
+        )
+        .await
+        .unwrap();
+    let [(name, _)] = segments(dir.path()).try_into().unwrap();
+    let bytes = std::fs::read(dir.path().join(".journal").join(name)).unwrap();
+    let segment = tlog::journal::Segment::decode(&bytes).unwrap();
+    let [record] = segment.records.try_into().unwrap();
+    let paths: Vec<&str> = record.files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["tile/0/000.p/2", "tile/entries/000.p/2", "checkpoint"],
+        "one record, the checkpoint last"
+    );
+    assert_eq!(read(&storage, "checkpoint").await.unwrap(), "size 2");
+}
