@@ -83,6 +83,11 @@ pub struct TransferRequest {
     /// here with records in the datasets asked for.
     #[serde(default)]
     pub user_ids: Option<Vec<String>>,
+    /// Only the subjects with a record whose public fields (stored in
+    /// clear) equal these values: `dataset.field` to a JSON string, number
+    /// or boolean. Conditions on one dataset hold in one record; all hold.
+    #[serde(default)]
+    pub filter: Option<BTreeMap<String, serde_json::Value>>,
     /// Fields as `dataset.field`.
     pub fields: Vec<String>,
     /// Purpose.
@@ -952,12 +957,63 @@ impl<B: Backend> Region<B> {
             .await
     }
 
+    /// The subjects every condition of a transfer's filter selects. Only
+    /// public fields can be named: they are stored in clear, so selecting
+    /// opens nothing before the transfer is logged.
+    async fn subjects_matching(
+        &self,
+        filter: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<BTreeSet<String>, Error> {
+        if filter.is_empty() {
+            return Err(Error::BadRequest(
+                "filter: name at least one dataset.field".into(),
+            ));
+        }
+        let mut by_dataset: BTreeMap<&str, Vec<(String, serde_json::Value)>> = BTreeMap::new();
+        for (name, value) in filter {
+            let (ds, field) = name.split_once('.').ok_or_else(|| {
+                Error::BadRequest(format!("filter: {name:?} is not dataset.field"))
+            })?;
+            if !(value.is_string() || value.is_number() || value.is_boolean()) {
+                return Err(Error::BadRequest(format!(
+                    "filter: the value for {name} must be a string, number or boolean"
+                )));
+            }
+            by_dataset
+                .entry(ds)
+                .or_default()
+                .push((field.to_owned(), value.clone()));
+        }
+        let mut matching: Option<BTreeSet<String>> = None;
+        for (ds, equal) in by_dataset {
+            let found: BTreeSet<String> = self
+                .store
+                .subjects_where(ds, &equal)
+                .await
+                .map_err(|e| match e {
+                    store::Error::Rejected(why) => Error::BadRequest(format!("filter: {why}")),
+                    e => e.into(),
+                })?
+                .into_iter()
+                .collect();
+            matching = Some(match matching {
+                None => found,
+                Some(m) => m.intersection(&found).cloned().collect(),
+            });
+        }
+        Ok(matching.unwrap_or_default())
+    }
+
     /// A transfer of several subjects' data.
     pub async fn transfer(&self, principal: &str, req: TransferRequest) -> Result<Release, Error> {
         let who = self.principal(principal)?;
         let datasets = datasets_of(&req.fields);
+        let matching = match &req.filter {
+            Some(filter) => Some(self.subjects_matching(filter).await?),
+            None => None,
+        };
         let mut ahead = None;
-        let subjects: Vec<String> = match &req.user_ids {
+        let mut subjects: Vec<String> = match &req.user_ids {
             Some(ids) => {
                 let mut found = BTreeMap::new();
                 for id in ids {
@@ -985,6 +1041,12 @@ impl<B: Backend> Region<B> {
                 all.into_iter().collect()
             }
         };
+        if let Some(matching) = &matching {
+            subjects.retain(|s| matching.contains(s));
+            if let Some(ahead) = &mut ahead {
+                ahead.sealed.retain(|s, _| matching.contains(s));
+            }
+        }
         let dreq = DecisionRequest {
             principal: principal.to_owned(),
             action: Action::Transfer,

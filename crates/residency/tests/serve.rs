@@ -507,8 +507,8 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
     }
 }
 
-/// The example policy plus a field that leaves as a reversible token.
-fn policy_with_a_reversible_field(dir: &Path) -> PathBuf {
+/// The example policy with `fields` added to its catalog.
+fn policy_with(dir: &Path, fields: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
     let dst = dir.join("policy");
     std::fs::create_dir_all(dst.join("policies")).unwrap();
@@ -520,12 +520,127 @@ fn policy_with_a_reversible_field(dir: &Path) -> PathBuf {
     ] {
         std::fs::copy(src.join(f), dst.join(f)).unwrap();
     }
-    let catalog = std::fs::read_to_string(src.join("catalog.toml")).unwrap()
-        + "\n[datasets.account.fields.support_ref]\ncategory = \"identifier\"\nlevel = \"personal\"\n\
-           egress.same = { op = \"keep\" }\negress.adequate = { op = \"reversible\", domain = \"support\" }\n\
-           egress.other = { op = \"drop\" }\n";
+    let catalog = std::fs::read_to_string(src.join("catalog.toml")).unwrap() + "\n" + fields;
     std::fs::write(dst.join("catalog.toml"), catalog).unwrap();
     dst
+}
+
+/// The example policy plus a field that leaves as a reversible token.
+fn policy_with_a_reversible_field(dir: &Path) -> PathBuf {
+    policy_with(
+        dir,
+        "[datasets.account.fields.support_ref]\ncategory = \"identifier\"\nlevel = \"personal\"\n\
+         egress.same = { op = \"keep\" }\negress.adequate = { op = \"reversible\", domain = \"support\" }\n\
+         egress.other = { op = \"drop\" }\n",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_filter_selects_subjects_by_public_fields_only() {
+    let scratch = tempfile::tempdir().unwrap();
+    let policy = policy_with(
+        scratch.path(),
+        "[datasets.device.fields.app_version]\ncategory = \"device\"\nlevel = \"public\"\n\
+         egress.same = { op = \"keep\" }\negress.adequate = { op = \"keep\" }\negress.other = { op = \"keep\" }\n",
+    );
+    let c = Cluster::with_policy(None, "body_bytes = 1000000", &policy).await;
+    let mut events = Vec::new();
+    for (i, version) in [Some("4.2"), Some("4.2"), Some("4.1"), None]
+        .into_iter()
+        .enumerate()
+    {
+        let user = format!("fr-user-{i:04}");
+        let mut device = json!({"language": "fr-FR"});
+        if let Some(v) = version {
+            device["app_version"] = json!(v);
+        }
+        for (ds, fields) in [("account", json!({"user_id": user})), ("device", device)] {
+            events.push(json!({"user_id": user, "country": "FR", "dataset": ds,
+                               "record_id": format!("{user}-{ds}"), "time": 1_764_000_000, "fields": fields}));
+        }
+    }
+    let (status, _) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": events}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let transfer = |extra: Value| {
+        let mut body = json!({"fields": ["account.user_id", "device.language"], "purpose": "reco-training",
+                              "legal_basis": "adequacy:eu-us-dpf"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let subjects = |t: &Value| t["entry"]["subject_count"].as_u64().unwrap();
+
+    let (status, t) = c
+        .post(
+            "eu-fr",
+            "/v1/transfer",
+            Some("svc-reco-us"),
+            &transfer(json!({"filter": {"device.app_version": "4.2"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(subjects(&t), 2, "{t}");
+    assert_eq!(
+        t["records"].as_array().unwrap().len(),
+        4,
+        "two datasets of two users: {t}"
+    );
+    c.verify("eu-fr", &t["entry"], &t["receipt"]);
+
+    // Within a list of users, and with conditions on two fields of one record.
+    let (status, t) = c
+        .post("eu-fr", "/v1/transfer", Some("svc-reco-us"),
+              &transfer(json!({"user_ids": ["fr-user-0000", "fr-user-0002", "fr-user-0003"],
+                               "filter": {"device.app_version": "4.1", "device.language": "fr-FR"}})))
+        .await;
+    assert_eq!(status, 400, "language is personal: {t}");
+    let (status, t) = c
+        .post(
+            "eu-fr",
+            "/v1/transfer",
+            Some("svc-reco-us"),
+            &transfer(
+                json!({"user_ids": ["fr-user-0000", "fr-user-0002", "fr-user-0003"],
+                               "filter": {"device.app_version": "4.1"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(subjects(&t), 1, "{t}");
+
+    // Refusals name what was wrong, and log nothing.
+    for (filter, says) in [
+        (json!({"device.language": "fr-FR"}), "not public"),
+        (json!({"device.nope": "x"}), "not in the catalog"),
+        (json!({"nowhere.app_version": "4.2"}), "unknown dataset"),
+        (json!({"app_version": "4.2"}), "not dataset.field"),
+        (
+            json!({"device.app_version": ["4.2"]}),
+            "string, number or boolean",
+        ),
+        (json!({}), "at least one"),
+    ] {
+        let (status, p) = c
+            .post(
+                "eu-fr",
+                "/v1/transfer",
+                Some("svc-reco-us"),
+                &transfer(json!({"filter": filter})),
+            )
+            .await;
+        assert_eq!(status, 400, "{filter}: {p}");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{filter}: {detail}");
+        assert!(p.get("log_index").is_none(), "{p}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,6 +177,13 @@ pub trait Backend: Send + Sync + 'static {
         dataset: String,
     ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 
+    /// Every record of `dataset` as `(subject, public fields)`, the public
+    /// fields as stored (a JSON object), in any order.
+    fn public_fields(
+        &self,
+        dataset: String,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
+
     /// The log entries that touched `subject`, in log order.
     fn accesses(&self, subject: String) -> impl Future<Output = Result<Vec<u64>, Error>> + Send;
 

@@ -349,6 +349,18 @@ impl Backend for PgBackend {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    async fn public_fields(&self, dataset: String) -> Result<Vec<(String, String)>, Error> {
+        let rows = self
+            .reader
+            .query(
+                "SELECT s.subject, r.public FROM records r JOIN subjects s ON s.sid = r.sid \
+                 WHERE r.dataset = $1",
+                &[&dataset],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     async fn accesses(&self, subject: String) -> Result<Vec<u64>, Error> {
         self.reader
             .query(

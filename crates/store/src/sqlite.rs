@@ -436,6 +436,18 @@ impl Backend for SqliteBackend {
         .await
     }
 
+    async fn public_fields(&self, dataset: String) -> Result<Vec<(String, String)>, Error> {
+        self.read(move |db| {
+            let mut q = db.prepare_cached(
+                "SELECT s.subject, r.public FROM records r JOIN subjects s ON s.sid = r.sid \
+                 WHERE r.dataset = ?1",
+            )?;
+            let rows = q.query_map(params![dataset], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<(String, String)>, _>>()?)
+        })
+        .await
+    }
+
     async fn accesses(&self, subject: String) -> Result<Vec<u64>, Error> {
         self.read(move |db| {
             let mut stmt = db.prepare_cached(

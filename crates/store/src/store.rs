@@ -1,7 +1,7 @@
 //! [`Store`]: checks events against the catalog, seals and opens values,
 //! manages data keys — the same code over every [`Backend`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -497,6 +497,56 @@ impl<B: Backend> Store<B> {
         Ok(subjects)
     }
 
+    /// The subjects homed here with a record in `dataset` whose public
+    /// fields hold every `(field, value)` of `equal`, in pseudonym order.
+    ///
+    /// Public fields are stored in clear, so this opens nothing; a field
+    /// that is not public is refused, as matching it would mean decrypting
+    /// before any access is logged.
+    pub async fn subjects_where(
+        &self,
+        dataset: &str,
+        equal: &[(String, serde_json::Value)],
+    ) -> Result<Vec<String>, Error> {
+        let ds = self
+            .catalog
+            .datasets
+            .get(dataset)
+            .ok_or_else(|| Error::Rejected(format!("unknown dataset {dataset:?}")))?;
+        for (field, _) in equal {
+            match ds.fields.get(field) {
+                None => {
+                    return Err(Error::Rejected(format!(
+                        "{dataset}.{field} is not in the catalog"
+                    )));
+                }
+                Some(f) if f.level != Level::Public => {
+                    return Err(Error::Rejected(format!(
+                        "{dataset}.{field} is {}, not public: only public fields, stored in clear, can select subjects",
+                        f.level.as_str()
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut subjects = BTreeSet::new();
+        for (subject, public) in self.backend.public_fields(dataset.to_owned()).await? {
+            let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&public)
+                .map_err(|_| {
+                    Error::Backend(format!(
+                        "the public fields of a {dataset} record are not a JSON object"
+                    ))
+                })?;
+            if equal
+                .iter()
+                .all(|(f, v)| fields.get(f).is_some_and(|have| same_value(have, v)))
+            {
+                subjects.insert(subject);
+            }
+        }
+        Ok(subjects.into_iter().collect())
+    }
+
     /// The log entries that touched `subject`, in log order.
     pub async fn accesses(&self, subject: &str) -> Result<Vec<u64>, Error> {
         self.backend.accesses(subject.to_owned()).await
@@ -588,6 +638,14 @@ fn encoding(e: serde_json::Error) -> Error {
 struct SealBuffers {
     aad: Vec<u8>,
     plain: Vec<u8>,
+}
+
+/// JSON equality, except that numbers compare by value (`1` is `1.0`).
+fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
 }
 
 /// An event as stored: public fields in clear, the others sealed together

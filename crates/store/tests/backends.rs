@@ -77,6 +77,7 @@ on_both_backends!(
     sweep_deletes_only_records_past_their_dataset_retention,
     the_sweeper_sweeps_on_its_own,
     subjects_are_listed_by_dataset,
+    subjects_are_selected_by_public_fields_only,
     an_access_logged_by_subject_set_root_reads_only_that_set,
     concurrent_access_notes_are_all_committed,
     sealed_records_open_only_under_an_access_naming_them,
@@ -145,6 +146,64 @@ async fn subjects_are_listed_by_dataset<F: Fixture>(f: F) {
         vec![subject]
     );
     assert!(f.store().subjects_with("social").await.unwrap().is_empty());
+}
+
+async fn subjects_are_selected_by_public_fields_only<F: Fixture>(f: F) {
+    let store = f.store();
+    store
+        .ingest(
+            "eu-fr",
+            &[
+                event(
+                    EMAIL,
+                    "device",
+                    "d1",
+                    &[("language", "fr-FR"), ("app_version", "4.2")],
+                ),
+                event(
+                    "user-7",
+                    "device",
+                    "d7",
+                    &[("language", "nb-NO"), ("app_version", "4.1")],
+                ),
+                event("user-8", "device", "d8", &[("language", "fr-FR")]),
+            ],
+        )
+        .await
+        .unwrap();
+    let version = |v: &str| vec![("app_version".to_owned(), serde_json::json!(v))];
+    assert_eq!(
+        store
+            .subjects_where("device", &version("4.2"))
+            .await
+            .unwrap(),
+        vec![store.subject_ref(EMAIL)]
+    );
+    assert!(
+        store
+            .subjects_where("device", &version("5.0"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .subjects_where("profile", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A personal field would have to be decrypted to match: refused.
+    let language = vec![("language".to_owned(), serde_json::json!("fr-FR"))];
+    match store.subjects_where("device", &language).await {
+        Err(Error::Rejected(why)) => assert!(why.contains("not public"), "{why}"),
+        other => panic!("a personal field selected subjects: {other:?}"),
+    }
+    assert!(matches!(
+        store.subjects_where("nowhere", &version("4.2")).await,
+        Err(Error::Rejected(_))
+    ));
+    f.finish().await;
 }
 
 async fn an_access_logged_by_subject_set_root_reads_only_that_set<F: Fixture>(f: F) {

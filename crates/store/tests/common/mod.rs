@@ -18,11 +18,14 @@ use tlog::{MemStorage, Sequencer};
 
 pub const PG_ENV: &str = "RESIDENCY_TEST_POSTGRES";
 
+/// The example catalog, plus one public field (stored in clear).
 pub fn catalog() -> Arc<Catalog> {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy/catalog.toml"),
     )
-    .unwrap();
+    .unwrap()
+        + "\n[datasets.device.fields.app_version]\ncategory = \"device\"\nlevel = \"public\"\n\
+           egress.same = { op = \"keep\" }\negress.adequate = { op = \"keep\" }\negress.other = { op = \"keep\" }\n";
     Arc::new(Catalog::from_toml("catalog.toml", &text).unwrap())
 }
 
