@@ -207,16 +207,7 @@ impl FsStorage {
         if !tmp_dir.is_dir() {
             self.create_dirs(&tmp_dir)?;
         }
-        let mut targets = Vec::with_capacity(files.len());
-        for (path, _) in &files {
-            let target = self.resolve(path)?;
-            if let Some(parent) = target.parent()
-                && !parent.is_dir()
-            {
-                self.create_dirs(parent)?;
-            }
-            targets.push(target);
-        }
+        let targets = self.targets(&files)?;
         match &self.journal {
             None => self.put_files(&files, &targets, true),
             Some(journal) => {
@@ -243,6 +234,21 @@ impl FsStorage {
                 Ok(())
             }
         }
+    }
+
+    /// Where `files` go, their directories created.
+    fn targets(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<PathBuf>, Error> {
+        let mut targets = Vec::with_capacity(files.len());
+        for (path, _) in files {
+            let target = self.resolve(path)?;
+            if let Some(parent) = target.parent()
+                && !parent.is_dir()
+            {
+                self.create_dirs(parent)?;
+            }
+            targets.push(target);
+        }
+        Ok(targets)
     }
 
     /// Stores each file under a temporary name and renames it into place;
@@ -287,8 +293,9 @@ impl FsStorage {
         }
         let tmp_dir = self.root.join(TMP_DIR);
         self.create_dirs(&tmp_dir)?;
-        let mut written = BTreeSet::new();
+        // Every segment is checked before anything is applied.
         let last = segments.len() - 1;
+        let mut decoded = Vec::with_capacity(segments.len());
         for (i, (_, path)) in segments.iter().enumerate() {
             let bytes =
                 std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?;
@@ -302,20 +309,13 @@ impl FsStorage {
                     segment.torn_tail
                 )));
             }
-            for record in segment.records {
-                let mut targets = Vec::with_capacity(record.files.len());
-                for (p, _) in &record.files {
-                    let target = self.resolve(p)?;
-                    if let Some(parent) = target.parent()
-                        && !parent.is_dir()
-                    {
-                        self.create_dirs(parent)?;
-                    }
-                    targets.push(target);
-                }
-                self.put_files(&record.files, &targets, false)?;
-                written.extend(targets);
-            }
+            decoded.push(segment);
+        }
+        let mut written = BTreeSet::new();
+        for record in decoded.into_iter().flat_map(|s| s.records) {
+            let targets = self.targets(&record.files)?;
+            self.put_files(&record.files, &targets, false)?;
+            written.extend(targets);
         }
         make_durable(&written, None)?;
         for (_, path) in &segments {

@@ -113,10 +113,14 @@ async fn damage_before_the_newest_segment_stops_the_claim_and_changes_nothing() 
     Record::encode(&files(&[("tile/0/000", "older")]), &mut older).unwrap();
     let last = older.len() - 1;
     older[last] ^= 0x20;
+    let mut oldest = Vec::new();
+    Record::encode(&files(&[("checkpoint", "oldest")]), &mut oldest).unwrap();
     let mut newer = Vec::new();
     Record::encode(&files(&[("checkpoint", "newer")]), &mut newer).unwrap();
-    std::fs::write(journal.join(format!("{:020}", 0)), &older).unwrap();
-    std::fs::write(journal.join(format!("{:020}", 1)), &newer).unwrap();
+    // A whole segment, a damaged one, the newest: none is applied.
+    std::fs::write(journal.join(format!("{:020}", 0)), &oldest).unwrap();
+    std::fs::write(journal.join(format!("{:020}", 1)), &older).unwrap();
+    std::fs::write(journal.join(format!("{:020}", 2)), &newer).unwrap();
     std::fs::write(dir.path().join("checkpoint"), "as it was").unwrap();
 
     let storage = FsStorage::open(dir.path()).unwrap();
@@ -124,9 +128,10 @@ async fn damage_before_the_newest_segment_stops_the_claim_and_changes_nothing() 
     assert!(matches!(err, Error::Corrupt(_)), "{err}");
     assert!(err.to_string().contains("journal segment"), "{err}");
     assert_eq!(read(&storage, "checkpoint").await.unwrap(), "as it was");
+    assert!(err.to_string().contains("00000000000000000001"), "{err}");
     assert_eq!(
         segments(dir.path()).len(),
-        2,
+        3,
         "the journal is kept for repair"
     );
 }
