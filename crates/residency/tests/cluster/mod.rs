@@ -180,11 +180,28 @@ impl Cluster {
     }
 
     /// Stops a region's process.
+    /// Stops a region as an operator would (SIGINT): it settles its log's
+    /// journal, so what a test then does to the log's files is what the
+    /// next start finds. A region that does not stop in time is killed.
     pub(crate) fn stop(&mut self, region: &str) {
-        if let Some(mut c) = self.children.remove(region) {
-            let _ = c.kill();
-            let _ = c.wait();
+        let Some(mut c) = self.children.remove(region) else {
+            return;
+        };
+        if let Some(pid) = i32::try_from(c.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
         }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
     }
 
     /// The directory of a region's log.
