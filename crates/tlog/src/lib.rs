@@ -15,7 +15,8 @@
 //! | [`witness`] | [C2SP tlog-witness](https://c2sp.org/tlog-witness) `add-checkpoint`, client side |
 //!
 //! [`sequencer`] is the log's single durable writer, [`reader`] reads it
-//! back, and [`storage`] is where the files live. Only `storage` and the
+//! back, and [`storage`] is where the files live ([`journal`] is the
+//! format of its write-ahead journal). Only `storage` and the
 //! witness client do I/O; everything else is pure computation.
 #![deny(missing_docs)]
 #![cfg_attr(
