@@ -1012,11 +1012,16 @@ impl<B: Backend> Region<B> {
             Some(filter) => Some(self.subjects_matching(filter).await?),
             None => None,
         };
+        // Subjects the filter leaves out are not read at all.
+        let selected = |subject: &str| matching.as_ref().is_none_or(|m| m.contains(subject));
         let mut ahead = None;
-        let mut subjects: Vec<String> = match &req.user_ids {
+        let subjects: Vec<String> = match &req.user_ids {
             Some(ids) => {
                 let mut found = BTreeMap::new();
                 for id in ids {
+                    if !selected(&self.store.subject_ref(id)) {
+                        continue;
+                    }
                     match self.local_sealed(id, &datasets).await {
                         Ok(sealed) => {
                             found.insert(sealed.subject().to_owned(), sealed);
@@ -1038,15 +1043,9 @@ impl<B: Backend> Region<B> {
                 for ds in &datasets {
                     all.extend(self.store.subjects_with(ds).await?);
                 }
-                all.into_iter().collect()
+                all.into_iter().filter(|s| selected(s)).collect()
             }
         };
-        if let Some(matching) = &matching {
-            subjects.retain(|s| matching.contains(s));
-            if let Some(ahead) = &mut ahead {
-                ahead.sealed.retain(|s, _| matching.contains(s));
-            }
-        }
         let dreq = DecisionRequest {
             principal: principal.to_owned(),
             action: Action::Transfer,

@@ -205,7 +205,7 @@ impl FsStorage {
     fn write_blocking(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
         let tmp_dir = self.root.join(TMP_DIR);
         if !tmp_dir.is_dir() {
-            self.create_dirs(&tmp_dir)?;
+            create_dirs(&tmp_dir)?;
         }
         let targets = self.targets(&files)?;
         match &self.journal {
@@ -244,7 +244,7 @@ impl FsStorage {
             if let Some(parent) = target.parent()
                 && !parent.is_dir()
             {
-                self.create_dirs(parent)?;
+                create_dirs(parent)?;
             }
             targets.push(target);
         }
@@ -292,7 +292,7 @@ impl FsStorage {
             return Ok(());
         }
         let tmp_dir = self.root.join(TMP_DIR);
-        self.create_dirs(&tmp_dir)?;
+        create_dirs(&tmp_dir)?;
         // Every segment is checked before anything is applied.
         let last = segments.len() - 1;
         let mut decoded = Vec::with_capacity(segments.len());
@@ -323,29 +323,29 @@ impl FsStorage {
         }
         sync_dir(&dir)
     }
+}
 
-    /// Creates missing directories and makes each new entry durable.
-    fn create_dirs(&self, dir: &Path) -> Result<(), Error> {
-        let mut missing = Vec::new();
-        let mut cur = dir;
-        while !cur.is_dir() {
-            missing.push(cur.to_path_buf());
-            cur = cur
-                .parent()
-                .ok_or_else(|| Error::NotFound(dir.display().to_string()))?;
-        }
-        for d in missing.iter().rev() {
-            match std::fs::create_dir(d) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io(d.display().to_string(), e)),
-            }
-            if let Some(parent) = d.parent() {
-                sync_dir(parent)?;
-            }
-        }
-        Ok(())
+/// Creates missing directories and makes each new entry durable.
+fn create_dirs(dir: &Path) -> Result<(), Error> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.is_dir() {
+        missing.push(cur.to_path_buf());
+        cur = cur
+            .parent()
+            .ok_or_else(|| Error::NotFound(dir.display().to_string()))?;
     }
+    for d in missing.iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(d.display().to_string(), e)),
+        }
+        if let Some(parent) = d.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// The journal of a [journaled](FsStorage::journaled) storage.
@@ -407,11 +407,10 @@ impl Journal {
                 std::io::Error::other("no segment"),
             )
         })?;
-        let path = self.dir.join(format!("{seq:020}"));
         let appended = encoded.and_then(|()| {
             file.write_all(&buf)
                 .and_then(|()| file.sync_data())
-                .map_err(|e| Error::io(path.display().to_string(), e))
+                .map_err(|e| Error::io(self.path(*seq).display().to_string(), e))
         });
         if let Err(e) = appended {
             // Cut the segment back to its last whole record, or stop.
@@ -432,13 +431,7 @@ impl Journal {
 
     /// Opens a new, empty segment after every existing one.
     fn start_segment(&self, state: &mut JournalState) -> Result<(), Error> {
-        if !self.dir.is_dir() {
-            std::fs::create_dir_all(&self.dir)
-                .map_err(|e| Error::io(self.dir.display().to_string(), e))?;
-            if let Some(parent) = self.dir.parent() {
-                sync_dir(parent)?;
-            }
-        }
+        create_dirs(&self.dir)?;
         let next = match &state.current {
             Some((seq, _)) => seq + 1,
             None => journal_segments(&self.dir)?
@@ -483,12 +476,10 @@ impl Journal {
         let written = std::mem::take(&mut state.written);
         let (dir, full) = (self.dir.clone(), self.path(seq));
         let hurry = Arc::new(AtomicBool::new(false));
-        let pace = Pace {
-            hurry: Arc::clone(&hurry),
-        };
+        let paced = Arc::clone(&hurry);
         state.retiring = Some(Retirement {
             hurry,
-            thread: std::thread::spawn(move || retire(&dir, &full, &written, Some(&pace))),
+            thread: std::thread::spawn(move || retire(&dir, &full, &written, Some(&paced))),
         });
     }
 
@@ -517,9 +508,9 @@ fn retire(
     dir: &Path,
     segment: &Path,
     written: &BTreeSet<PathBuf>,
-    pace: Option<&Pace>,
+    hurry: Option<&AtomicBool>,
 ) -> Result<(), Error> {
-    make_durable(written, pace)?;
+    make_durable(written, hurry)?;
     std::fs::remove_file(segment).map_err(|e| Error::io(segment.display().to_string(), e))?;
     sync_dir(dir)
 }
@@ -541,20 +532,6 @@ impl Retirement {
                 std::io::Error::other("the segment retirement panicked"),
             ))
         })
-    }
-}
-
-/// The pauses of a retirement, until the writer waits for it.
-#[derive(Debug)]
-struct Pace {
-    hurry: Arc<AtomicBool>,
-}
-
-impl Pace {
-    fn pause(&self) {
-        if !self.hurry.load(Ordering::Relaxed) {
-            std::thread::sleep(RETIRE_PACE);
-        }
     }
 }
 
@@ -582,16 +559,17 @@ fn journal_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
 }
 
 /// Flushes each file that still exists (deleted ones need not survive)
-/// and the directories that name them, pausing after each file if paced.
-fn make_durable(files: &BTreeSet<PathBuf>, pace: Option<&Pace>) -> Result<(), Error> {
+/// and the directories that name them. Given `hurry`, it pauses for
+/// [`RETIRE_PACE`] after each file until `hurry` is set.
+fn make_durable(files: &BTreeSet<PathBuf>, hurry: Option<&AtomicBool>) -> Result<(), Error> {
     let mut dirs = BTreeSet::new();
     for path in files {
         match std::fs::File::open(path) {
             Ok(f) => {
                 f.sync_data()
                     .map_err(|e| Error::io(path.display().to_string(), e))?;
-                if let Some(pace) = pace {
-                    pace.pause();
+                if hurry.is_some_and(|h| !h.load(Ordering::Relaxed)) {
+                    std::thread::sleep(RETIRE_PACE);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
