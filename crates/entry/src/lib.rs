@@ -17,11 +17,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Version of the entry schema.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the entry schema written today: 2, where every access entry
+/// commits to its subjects by a salted set root ([`SubjectSet`]). Version 1
+/// entries (pseudonyms listed, or an unsalted root) still parse, verify
+/// and replay.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Above this many subjects, an entry names them by the root of a Merkle
-/// tree over their pseudonyms instead of listing them.
+/// In version 1 entries, above this many subjects the entry named them by
+/// the root of a Merkle tree over their pseudonyms instead of listing them.
 pub const MAX_LISTED_SUBJECTS: usize = 32;
 
 /// What an entry records.
@@ -73,9 +76,19 @@ pub struct Entry {
     /// Purpose given.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub purpose: String,
-    /// Destination jurisdiction.
+    /// Destination jurisdiction: the declared destination's, else the
+    /// principal's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
+    /// The destination country as declared in the request (an ISO 3166-1
+    /// alpha-2 code, checked at the gateway's edge), so that a monitor
+    /// replays the very request; absent when none was declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_destination: Option<String>,
+    /// Every jurisdiction the request reaches, sorted: the principal's, from
+    /// its configured location, and the declared destination's (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<String>,
     /// Legal basis (transfer tool) as checked, for an allowed transfer; as
     /// named, for a denied one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,11 +100,13 @@ pub struct Entry {
     /// each leaves with; `null` when denied.
     #[serde(default)]
     pub fields: BTreeMap<String, Option<Transform>>,
-    /// Subjects covered, as keyed pseudonyms (up to [`MAX_LISTED_SUBJECTS`]).
+    /// Version 1 only: subjects covered, as keyed pseudonyms (up to
+    /// [`MAX_LISTED_SUBJECTS`]). Always empty in version 2.
     #[serde(default)]
     pub subjects: Vec<String>,
-    /// For larger sets: the Merkle root over the pseudonyms
-    /// ([`subject_set_root`]), hex.
+    /// Version 2: the root of the salted subject set ([`SubjectSet`]), hex.
+    /// Version 1: for sets above [`MAX_LISTED_SUBJECTS`], the root over the
+    /// pseudonyms ([`subject_set_root`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subjects_root: Option<String>,
     /// How many subjects are covered.
@@ -130,6 +145,8 @@ impl Entry {
             action: None,
             purpose: String::new(),
             destination: None,
+            declared_destination: None,
+            destinations: Vec::new(),
             legal_basis: None,
             datasets: Vec::new(),
             fields: BTreeMap::new(),
@@ -163,6 +180,8 @@ impl Entry {
         e.action = Some(action.to_owned());
         e.purpose = req.purpose.clone();
         e.destination = Some(d.destination.clone()).filter(|s| !s.is_empty());
+        e.declared_destination = req.destination.clone();
+        e.destinations = d.destinations.clone();
         // As named (a law-table id), so that a monitor replays the request;
         // the bundle's law table gives its reference.
         e.legal_basis = req.legal_basis.clone();
@@ -183,8 +202,24 @@ impl Entry {
         e
     }
 
-    /// Names `subjects` (pseudonyms): listed when few, else by their root.
-    /// Returns the sorted set, which a rooted entry needs to be opened.
+    /// Commits to a salted subject set: the entry carries its root and size
+    /// only, so the public log holds no identifier of anyone.
+    /// An empty set (a re-identification names no one) leaves no root.
+    pub fn commit_to(&mut self, set: &SubjectSet) {
+        self.subjects = Vec::new();
+        self.subjects_root = (!set.is_empty()).then(|| set.root().to_hex());
+        self.subject_count = set.len() as u64;
+    }
+
+    /// Whether this entry commits to its subjects by a salted set root
+    /// (version 2 and later).
+    pub fn salted(&self) -> bool {
+        self.v >= 2
+    }
+
+    /// Version 1: names `subjects` (pseudonyms), listed when few, else by
+    /// their root. Returns the sorted set, which a rooted entry needs to be
+    /// opened. Kept to build version 1 entries in tests and fixtures.
     pub fn cover(&mut self, subjects: &[String]) -> Vec<String> {
         let (set, root) = subject_set_root(subjects);
         self.subject_count = set.len() as u64;
@@ -267,6 +302,97 @@ pub fn subject_set_root(subjects: &[String]) -> (Vec<String>, tlog::Hash) {
     }
     let root = tree.root(tree.size());
     (set, root)
+}
+
+/// One subject's opening of a salted commitment: the subject's pseudonym
+/// and a random salt drawn for this entry alone. Kept in the region (and
+/// deleted when the subject is erased); given to the subject, or to a party
+/// acting for them, to prove they are in an entry's set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// The subject's keyed pseudonym; empty for a filler leaf (a subject
+    /// asked for but not known here, committed to like any other).
+    pub subject: String,
+    /// 32 random bytes, fresh for each subject of each entry.
+    pub salt: [u8; 32],
+}
+
+impl std::fmt::Debug for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither half is printed: together they link an entry to a person.
+        f.write_str("Opening(..)")
+    }
+}
+
+impl Opening {
+    /// The leaf: the RFC 6962 leaf hash of `salt || pseudonym`. Without the
+    /// salt it links to no one, not even for someone who knows the
+    /// pseudonym.
+    pub fn leaf(&self) -> tlog::Hash {
+        let mut bytes = Vec::with_capacity(32 + self.subject.len());
+        bytes.extend_from_slice(&self.salt);
+        bytes.extend_from_slice(self.subject.as_bytes());
+        tlog::leaf_hash(&bytes)
+    }
+}
+
+/// A salted subject set: the RFC 6962 tree whose leaves are the
+/// [`Opening::leaf`] hashes, sorted by value (so a leaf's position says
+/// nothing about who it is). An entry carries its root and size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectSet {
+    leaves: Vec<tlog::Hash>,
+}
+
+impl SubjectSet {
+    /// The set of these leaves (in any order; duplicates kept once).
+    pub fn from_leaves(mut leaves: Vec<tlog::Hash>) -> Self {
+        leaves.sort_unstable();
+        leaves.dedup();
+        SubjectSet { leaves }
+    }
+
+    /// The set of these openings.
+    pub fn of(openings: &[Opening]) -> Self {
+        Self::from_leaves(openings.iter().map(Opening::leaf).collect())
+    }
+
+    /// How many leaves.
+    pub fn len(&self) -> usize {
+        self.leaves.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.leaves.is_empty()
+    }
+
+    /// The leaves, sorted.
+    pub fn leaves(&self) -> &[tlog::Hash] {
+        &self.leaves
+    }
+
+    /// The root an entry commits to.
+    pub fn root(&self) -> tlog::Hash {
+        let mut tree = tlog::merkle::MemoryTree::new();
+        for l in &self.leaves {
+            tree.push(*l);
+        }
+        tree.root(tree.size())
+    }
+
+    /// The inclusion proof of `leaf`: its position and the proof's hashes;
+    /// `None` if the leaf is not in the set.
+    pub fn prove(&self, leaf: &tlog::Hash) -> Option<(u64, Vec<tlog::Hash>)> {
+        let position = self.leaves.binary_search(leaf).ok()? as u64;
+        let mut tree = tlog::merkle::MemoryTree::new();
+        for l in &self.leaves {
+            tree.push(*l);
+        }
+        let size = tree.size();
+        let plan = tlog::merkle::ProofPlan::inclusion(position, size).ok()?;
+        Some((position, tree.run(&plan).ok()?))
+    }
 }
 
 /// SHA-256 of bytes, hex.

@@ -30,9 +30,13 @@ pub enum FindingKind {
     /// The log itself does not hold together: a bad signature, a tile or
     /// entry that does not hash as it should, a rollback, a fork.
     Inconsistency,
-    /// An entry whose decision does not replay to what was logged.
+    /// An entry whose decision does not replay to what was logged, where
+    /// the log is not more permissive than the replay (e.g. a denial the
+    /// replay denies for another reason, other reasons or policies).
     Mismatch,
-    /// A logged access the law does not allow, whatever the policies say.
+    /// A logged access the law does not allow, whatever the policies say;
+    /// or a logged decision more permissive than its replay: something
+    /// released that the replay would not release.
     Violation,
 }
 
@@ -362,11 +366,7 @@ impl Replayer {
         let mut problems: Vec<(FindingKind, String)> = Vec::new();
         let access = access_of(index, e, bundle);
         match replay_decision(e, bundle, decisions) {
-            Ok(differences) => {
-                for d in differences {
-                    problems.push((FindingKind::Mismatch, d));
-                }
-            }
+            Ok(differences) => problems.extend(differences),
             Err(why) => problems.push((FindingKind::Mismatch, why)),
         }
         if e.decision.as_deref() == Some("allow") {
@@ -419,6 +419,15 @@ fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
                 Some(id) => bundle.law.adequacy.get(id).map(|a| a.reference.clone()),
                 None => bundle.law.tools.get(b).map(|t| t.reference.clone()),
             });
+    let reached: Vec<String> = reached(e, bundle)
+        .into_iter()
+        .filter(|j| *j != origin_jurisdiction)
+        .collect();
+    let destination = if reached.is_empty() {
+        e.destination.clone().unwrap_or_default()
+    } else {
+        reached.join(", ")
+    };
     Access {
         index,
         time: e.time.clone(),
@@ -428,7 +437,7 @@ fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
         organisation,
         purpose: e.purpose.clone(),
         origin_jurisdiction,
-        destination: e.destination.clone().unwrap_or_default(),
+        destination,
         legal_basis: e.legal_basis.clone(),
         legal_reference,
         datasets: e.datasets.clone(),
@@ -445,12 +454,38 @@ fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
     }
 }
 
-/// Decides the entry's request again and lists what differs from the log.
+/// The jurisdictions an access reached, judged from the configuration:
+/// the principal's, from its location in the logged bundle (not the
+/// entry's claim), and the declared destination's. Sorted, each once.
+pub fn reached(e: &Entry, bundle: &Bundle) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(j) = e
+        .principal
+        .as_ref()
+        .and_then(|p| bundle.principals.principals.get(&p.id))
+        .and_then(|p| bundle.law.jurisdiction_of(&p.location))
+    {
+        out.insert(j.to_owned());
+    }
+    // Version 2 logs the declared country; version 1, only the
+    // jurisdiction (of the declared destination, else the principal's).
+    let declared = match &e.declared_destination {
+        Some(country) => bundle.law.jurisdiction_of(country).map(str::to_owned),
+        None if !e.salted() => e.destination.clone(),
+        None => None,
+    };
+    out.extend(declared);
+    out.into_iter().collect()
+}
+
+/// Decides the entry's request again and lists what differs from the log,
+/// each as a violation (the log is more permissive than the replay) or a
+/// mismatch.
 fn replay_decision(
     e: &Entry,
     bundle: &Bundle,
     decisions: &mut Decisions,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<(FindingKind, String)>, String> {
     let principal = e
         .principal
         .as_ref()
@@ -460,10 +495,11 @@ fn replay_decision(
         .as_deref()
         .ok_or("an access entry without an action")?;
     let date = date_of(e)?;
-    // The request named a country; the entry names its jurisdiction, and a
-    // decision depends on the jurisdiction only.
-    let destination = match e.destination.as_deref() {
-        Some(j) => Some(
+    // Version 2 logs the country as declared. Version 1 logged only its
+    // jurisdiction, and a decision depends on the jurisdiction only.
+    let destination = match (&e.declared_destination, e.destination.as_deref()) {
+        (Some(country), _) => Some(country.clone()),
+        (None, Some(j)) if !e.salted() => Some(
             bundle
                 .law
                 .jurisdictions
@@ -471,15 +507,18 @@ fn replay_decision(
                 .and_then(|j| j.countries.first().cloned())
                 .ok_or_else(|| format!("destination {j:?} is not a jurisdiction of the bundle"))?,
         ),
-        None => None,
+        (None, _) => None,
     };
     let mut differences = Vec::new();
     if let Some(p) = bundle.principals.principals.get(&principal.id)
         && p.location != principal.location
     {
-        differences.push(format!(
-            "principal {} is located in {}, the entry says {}",
-            principal.id, p.location, principal.location
+        differences.push((
+            FindingKind::Mismatch,
+            format!(
+                "principal {} is located in {}, the entry says {}",
+                principal.id, p.location, principal.location
+            ),
         ));
     }
     // A read from outside the data's jurisdiction is logged as a transfer:
@@ -493,7 +532,7 @@ fn replay_decision(
         "erase" => &[Action::Erase],
         other => return Err(format!("unknown action {other:?}")),
     };
-    let mut first: Option<Vec<String>> = None;
+    let mut first: Option<Vec<(FindingKind, String)>> = None;
     for &action in candidates {
         let req = DecisionRequest {
             principal: principal.id.clone(),
@@ -520,36 +559,65 @@ fn replay_decision(
     Ok(differences)
 }
 
-/// What differs between a logged entry and the replayed decision.
-fn compare(e: &Entry, logged_action: &str, d: &Decision) -> Vec<String> {
+/// What differs between a logged entry and the replayed decision. Where
+/// the log released something the replay would not — an allow the replay
+/// denies, a field left in a form the replay does not give (other than
+/// dropped), a transfer logged as a read — it is a violation; any other
+/// difference is a mismatch.
+fn compare(e: &Entry, logged_action: &str, d: &Decision) -> Vec<(FindingKind, String)> {
     let mut out = Vec::new();
     let replayed = if d.allow { "allow" } else { "deny" };
     let logged = e.decision.as_deref().unwrap_or("none");
+    let released = logged == "allow";
     if logged != replayed {
         let why = if d.reasons.is_empty() {
             String::new()
         } else {
             format!(" ({})", d.reasons.join("; "))
         };
-        out.push(format!(
-            "logged {logged}, the replay decides {replayed}{why}"
+        let kind = if released {
+            FindingKind::Violation
+        } else {
+            FindingKind::Mismatch
+        };
+        out.push((
+            kind,
+            format!("logged {logged}, the replay decides {replayed}{why}"),
         ));
         return out;
     }
     let action = match (logged_action, d.transfer) {
-        ("read", true) => Some("a transfer"),
-        ("transfer", false) => Some("not a transfer"),
+        ("read", true) => Some((FindingKind::Violation, "a transfer")),
+        ("transfer", false) => Some((FindingKind::Mismatch, "not a transfer")),
         _ => None,
     };
-    if let Some(a) = action {
-        out.push(format!(
-            "logged as {logged_action}, but the replay finds {a}"
+    if let Some((kind, a)) = action {
+        let kind = if released {
+            kind
+        } else {
+            FindingKind::Mismatch
+        };
+        out.push((
+            kind,
+            format!("logged as {logged_action}, but the replay finds {a}"),
         ));
     }
     if d.destination != e.destination.clone().unwrap_or_default() {
-        out.push(format!(
-            "destination logged {:?}, the replay gives {:?}",
-            e.destination, d.destination
+        out.push((
+            FindingKind::Mismatch,
+            format!(
+                "destination logged {:?}, the replay gives {:?}",
+                e.destination, d.destination
+            ),
+        ));
+    }
+    if e.salted() && e.destinations != d.destinations {
+        out.push((
+            FindingKind::Mismatch,
+            format!(
+                "destinations logged {:?}, the replay gives {:?}",
+                e.destinations, d.destinations
+            ),
         ));
     }
     let expected: BTreeMap<&String, Option<&Transform>> = e
@@ -560,23 +628,38 @@ fn compare(e: &Entry, logged_action: &str, d: &Decision) -> Vec<String> {
     for (f, t) in &e.fields {
         let want = expected.get(f).copied().flatten();
         if t.as_ref() != want {
-            out.push(format!(
-                "{f} logged as {}, the replay gives {}",
-                op(t.as_ref()),
-                op(want)
+            let more = released && !matches!(t, None | Some(Transform::Drop));
+            let kind = if more {
+                FindingKind::Violation
+            } else {
+                FindingKind::Mismatch
+            };
+            out.push((
+                kind,
+                format!(
+                    "{f} logged as {}, the replay gives {}",
+                    op(t.as_ref()),
+                    op(want)
+                ),
             ));
         }
     }
     if e.policies != d.policies {
-        out.push(format!(
-            "policies logged {:?}, the replay gives {:?}",
-            e.policies, d.policies
+        out.push((
+            FindingKind::Mismatch,
+            format!(
+                "policies logged {:?}, the replay gives {:?}",
+                e.policies, d.policies
+            ),
         ));
     }
     if e.reasons != d.reasons {
-        out.push(format!(
-            "reasons logged {:?}, the replay gives {:?}",
-            e.reasons, d.reasons
+        out.push((
+            FindingKind::Mismatch,
+            format!(
+                "reasons logged {:?}, the replay gives {:?}",
+                e.reasons, d.reasons
+            ),
         ));
     }
     out
@@ -611,7 +694,6 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
         .get(&e.region)
         .and_then(|r| bundle.law.jurisdiction_of(&r.country))
         .unwrap_or("unknown");
-    let dest_j = e.destination.as_deref().unwrap_or(data_j);
     let principal = e
         .principal
         .as_ref()
@@ -628,7 +710,14 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
             .and_then(|(d, n)| bundle.catalog.field(d, n))
             .map(|f| f.level)
     };
-    let crosses = dest_j != data_j;
+    // Every jurisdiction reached other than the data's, from the bundle's
+    // truth about the principal's location and the declared destination.
+    let targets: Vec<String> = reached(e, bundle)
+        .into_iter()
+        .filter(|j| j != data_j)
+        .collect();
+    let crosses = !targets.is_empty();
+    let dest_j = targets.join(" and ");
 
     if action == "reidentify" {
         if e.justification_digest.is_none() {
@@ -656,19 +745,24 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
                 let count = usize::try_from(e.subject_count)
                     .unwrap_or(usize::MAX)
                     .max(1);
-                if let Err(why) = bundle.law.check_basis(basis, dest_j, r, count, date) {
-                    out.push(format!("legal basis {basis} does not hold: {why}"));
+                for j in &targets {
+                    if let Err(why) = bundle.law.check_basis(basis, j, r, count, date) {
+                        out.push(format!("legal basis {basis} does not hold for {j}: {why}"));
+                    }
                 }
             }
             (Some(_), None) => out.push("a transfer to an unknown principal".to_owned()),
         }
     }
-    let adequate = recipient.is_some_and(|r| bundle.law.adequacy_for(dest_j, &r, date).is_some());
-    if !adequate {
+    for j in &targets {
+        let adequate = recipient.is_some_and(|r| bundle.law.adequacy_for(j, &r, date).is_some());
+        if adequate {
+            continue;
+        }
         for (f, t) in &e.fields {
             if t.as_ref() == Some(&Transform::Keep) && level(f) == Some(Level::Protected) {
                 out.push(format!(
-                    "protected field {f} left in clear for {dest_j}, which has no adequacy decision for this recipient"
+                    "protected field {f} left in clear for {j}, which has no adequacy decision for this recipient"
                 ));
             }
         }

@@ -169,25 +169,54 @@ fn entries_made_as_the_gateway_makes_them_replay_clean() {
 }
 
 #[test]
-fn a_changed_decision_transform_or_policy_is_a_mismatch_naming_what_differs() {
+fn a_more_permissive_log_is_a_violation_and_other_differences_are_mismatches_naming_them() {
     let b = bundle();
+    // Released what the replay refuses: a violation, not a mismatch.
     let mut e = beijing(&b);
     e.decision = Some("allow".into());
     let f = replay(&b, &e);
     assert!(
-        f.iter().any(|(k, m)| *k == FindingKind::Mismatch
+        f.iter().any(|(k, m)| *k == FindingKind::Violation
             && m.starts_with("logged allow, the replay decides deny (")),
         "{f:?}"
     );
+    // Refused what the replay allows: a mismatch.
+    let mut e = reco(&b);
+    e.decision = Some("deny".into());
+    let f = replay(&b, &e);
+    assert!(
+        f.iter().any(|(k, m)| *k == FindingKind::Mismatch
+            && m.starts_with("logged deny, the replay decides allow")),
+        "{f:?}"
+    );
+    // A denial the replay denies too, for other reasons: a mismatch.
+    let mut e = beijing(&b);
+    e.reasons = vec!["another reason".into()];
+    let f = replay(&b, &e);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, FindingKind::Mismatch);
 
+    // A field released in clear where the replay drops it.
     let mut e = reco(&b);
     e.fields
         .insert("social.contacts".into(), Some(Transform::Keep));
     let f = replay(&b, &e);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(
-        f[0].1,
-        r#"social.contacts logged as {"op":"keep"}, the replay gives {"op":"drop"}"#
+        f[0],
+        (
+            FindingKind::Violation,
+            r#"social.contacts logged as {"op":"keep"}, the replay gives {"op":"drop"}"#.to_owned()
+        )
+    );
+    // Dropped where the replay would send a token: less released, a mismatch.
+    let mut e = reco(&b);
+    e.fields
+        .insert("account.user_id".into(), Some(Transform::Drop));
+    let f = replay(&b, &e);
+    assert!(
+        f.iter().all(|(k, _)| *k == FindingKind::Mismatch) && !f.is_empty(),
+        "{f:?}"
     );
 
     let mut e = reco(&b);
@@ -208,7 +237,7 @@ fn a_changed_decision_transform_or_policy_is_a_mismatch_naming_what_differs() {
 /// Decisions are remembered per request: a forged entry that repeats an
 /// honest request is still compared with the decision, and flagged.
 #[test]
-fn a_forged_repeat_of_a_replayed_request_is_still_a_mismatch() {
+fn a_forged_repeat_of_a_replayed_request_is_still_flagged() {
     let b = bundle();
     let mut r = Replayer::new("eu-fr");
     assert!(r.replay(0, &bundle_entry(&b)).findings.is_empty());
@@ -221,7 +250,7 @@ fn a_forged_repeat_of_a_replayed_request_is_still_a_mismatch() {
     forged.decision = Some("allow".into());
     let out = r.replay(4, &forged.to_canonical());
     assert!(
-        out.findings.iter().any(|f| f.kind == FindingKind::Mismatch
+        out.findings.iter().any(|f| f.kind == FindingKind::Violation
             && f.index == Some(4)
             && f.message
                 .starts_with("logged allow, the replay decides deny")),
@@ -258,9 +287,11 @@ fn unlawful_releases_are_violations_whatever_the_policy_said() {
         "{f:?}"
     );
 
-    // A legal basis that does not cover the destination.
+    // A legal basis that does not cover a declared destination.
     let mut e = reco(&b);
     e.destination = Some("CN".into());
+    e.declared_destination = Some("CN".into());
+    e.destinations = vec!["CN".into(), "US".into()];
     let f = replay(&b, &e);
     assert!(
         f.iter().any(|(k, m)| *k == FindingKind::Violation
@@ -334,5 +365,51 @@ fn garbage_and_other_regions_entries_are_inconsistencies_not_panics() {
         f.iter()
             .any(|x| x.message == "the entry names region \"us-tx\""),
         "{f:?}"
+    );
+}
+
+/// Regression: a principal in Beijing declared "FR" and the old gateway
+/// released phones and addresses in clear, logging `"destination":"EEA"`
+/// (schema 1). The monitor called it a mismatch and the Art. 30 record an
+/// EEA→EEA transfer. The law is judged on where the principal is.
+#[test]
+fn a_release_to_beijing_logged_as_toward_the_eea_is_a_violation_toward_china() {
+    let b = bundle();
+    let mut e: serde_json::Value = serde_json::from_str(include_str!(
+        "../../residency/tests/fixtures/beijing-declares-fr.json"
+    ))
+    .unwrap();
+    e["bundle"] = b.hash().into();
+    let e = Entry::parse(&entry::canonical(&e)).unwrap();
+    let f = replay(&b, &e);
+    let violations: Vec<&String> = f
+        .iter()
+        .filter(|(k, _)| *k == FindingKind::Violation)
+        .map(|(_, m)| m)
+        .collect();
+    assert!(
+        violations
+            .iter()
+            .any(|m| m.starts_with("logged allow, the replay decides deny")),
+        "{f:?}"
+    );
+    assert!(
+        violations
+            .iter()
+            .any(|m| m == &"a transfer of personal data from EEA to CN with no legal basis"),
+        "{f:?}"
+    );
+    assert!(
+        violations
+            .iter()
+            .any(|m| m.contains("protected field profile.phone left in clear for CN")),
+        "{f:?}"
+    );
+    let mut r = Replayer::new("eu-fr");
+    r.replay(0, &bundle_entry(&b));
+    let a = r.replay(1, &e.to_canonical()).access.unwrap();
+    assert_eq!(
+        (a.origin_jurisdiction.as_str(), a.destination.as_str()),
+        ("EEA", "CN")
     );
 }

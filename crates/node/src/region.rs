@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use store::{Backend, Event, LoggedAccess, Store};
 use tlog::{FsStorage, LogReader, Sequenced, Sequencer, Signer};
 
-use entry::{Entry, Kind, PrincipalRef, digest_hex};
+use entry::{Entry, Kind, Opening, PrincipalRef, SubjectSet, digest_hex};
 
 use crate::Error;
 use crate::auth::{Caller, Credentials};
@@ -195,18 +195,49 @@ pub struct AccessRecord {
     pub subject_proof: Option<SubjectProof>,
 }
 
-/// Proof that a subject (its pseudonym, the leaf) is in the set an entry's
-/// `subjects_root` commits to: an RFC 6962 inclusion proof.
+/// Proof that a subject is in the set an entry's `subjects_root` commits
+/// to: an RFC 6962 inclusion proof of its leaf. In a salted entry (schema
+/// version 2) the leaf is the leaf hash of `salt || subject`; in a version
+/// 1 entry, of the pseudonym alone.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SubjectProof {
     /// The subject's pseudonym.
     pub subject: String,
+    /// The subject's salt in this entry, hex (salted entries only): with
+    /// the pseudonym, the opening of the commitment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
     /// Its position in the sorted set.
     pub index: u64,
     /// The size of the set.
     pub size: u64,
     /// The inclusion proof, base64 hashes.
     pub proof: Vec<String>,
+}
+
+impl SubjectProof {
+    /// The leaf proven: the leaf hash of `salt || subject` for a salted
+    /// entry, of the pseudonym alone for a version 1 entry.
+    pub fn leaf(&self) -> Result<tlog::Hash, tlog::Error> {
+        Ok(match &self.salt {
+            Some(salt) => entry::Opening {
+                subject: self.subject.clone(),
+                salt: tlog::Hash::from_hex(salt)?.0,
+            }
+            .leaf(),
+            None => tlog::leaf_hash(self.subject.as_bytes()),
+        })
+    }
+
+    /// Checks the proof against the `subjects_root` of an entry.
+    pub fn verify(&self, root: &tlog::Hash) -> Result<(), tlog::Error> {
+        let proof = self
+            .proof
+            .iter()
+            .map(|h| tlog::Hash::from_base64(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        tlog::merkle::verify_inclusion(&self.leaf()?, self.index, self.size, &proof, root)
+    }
 }
 
 /// A subject's export.
@@ -285,8 +316,8 @@ const SUBTREES_REMEMBERED: usize = 65_536;
 struct Logged {
     seq: Sequenced,
     bytes: Vec<u8>,
-    /// The subjects the entry covers, sorted.
-    set: Vec<String>,
+    /// The openings of the subject set the entry commits to.
+    openings: Vec<Opening>,
     /// For a release, the records the entry's payload digest commits to.
     sealed: Vec<store::Sealed>,
 }
@@ -294,11 +325,59 @@ struct Logged {
 impl Logged {
     /// The proof the store opens records with.
     fn access(&self) -> Result<LoggedAccess, Error> {
-        Ok(LoggedAccess::with_subjects(
+        Ok(LoggedAccess::with_openings(
             &self.seq,
             &self.bytes,
-            &self.set,
+            &self.openings,
         )?)
+    }
+}
+
+/// The openings of a salted subject set: one per subject (pseudonyms),
+/// plus `fillers` that stand for subjects asked for but not known here, so
+/// that an entry has the same shape whoever exists. Salts are fresh.
+fn openings(
+    subjects: impl IntoIterator<Item = String>,
+    fillers: usize,
+) -> Result<Vec<Opening>, Error> {
+    let salt = || {
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+        Ok::<_, Error>(salt)
+    };
+    let mut out = Vec::new();
+    for subject in subjects {
+        out.push(Opening {
+            subject,
+            salt: salt()?,
+        });
+    }
+    for _ in 0..fillers {
+        out.push(Opening {
+            subject: String::new(),
+            salt: salt()?,
+        });
+    }
+    Ok(out)
+}
+
+/// One reading of the clock for a request: the decision's date and the
+/// entry's time both come from it, so a replay decides on the same day.
+struct Now {
+    time: String,
+    date: time::Date,
+}
+
+impl Now {
+    fn read() -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        Now {
+            time: now
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            date: now.date(),
+        }
     }
 }
 
@@ -338,13 +417,6 @@ impl<B> std::fmt::Debug for Region<B> {
 /// under a label of their own (apart from the subject pseudonyms).
 fn egress_keys(secret: &[u8; 32]) -> pseudo::Keys {
     pseudo::Keys::derive(1, &pseudo::token::hmac_sha256(secret, b"residency/egress"))
-}
-
-fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Opens (with `init`, creating if missing) the log in `dir`; returns the
@@ -575,7 +647,7 @@ impl<B: Backend> Region<B> {
             Kind::PolicyBundle,
             &self.id,
             self.bundle.hash(),
-            now_rfc3339(),
+            Now::read().time,
         );
         e.bundle_content = Some(
             serde_json::from_str(self.bundle.canonical())
@@ -621,9 +693,8 @@ impl<B: Backend> Region<B> {
         })
     }
 
-    fn decide(&self, req: &DecisionRequest) -> Result<Decision, Error> {
-        let today = time::OffsetDateTime::now_utc().date();
-        let d = policy::decide(&self.bundle, req, today).map_err(|e| match e {
+    fn decide(&self, req: &DecisionRequest, date: time::Date) -> Result<Decision, Error> {
+        let d = policy::decide(&self.bundle, req, date).map_err(|e| match e {
             policy::Error::UnknownFields(_) | policy::Error::InvalidRequest(_) => {
                 Error::BadRequest(e.to_string())
             }
@@ -633,8 +704,14 @@ impl<B: Backend> Region<B> {
     }
 
     /// The entry for a decided request, before subjects are named.
-    fn access_entry(&self, principal: &PrincipalRef, req: &DecisionRequest, d: &Decision) -> Entry {
-        let e = Entry::decided(&self.bundle, now_rfc3339(), principal.clone(), req, d);
+    fn access_entry(
+        &self,
+        principal: &PrincipalRef,
+        req: &DecisionRequest,
+        d: &Decision,
+        now: &Now,
+    ) -> Entry {
+        let e = Entry::decided(&self.bundle, now.time.clone(), principal.clone(), req, d);
         self.metrics
             .decisions
             .get_or_create(&DecisionLabels {
@@ -645,59 +722,91 @@ impl<B: Backend> Region<B> {
         e
     }
 
-    /// Logs a decided request covering `subjects`. A denial comes back as
-    /// the error that carries it. An allowed request that will `release`
+    /// Logs a decided request committing to the subjects of `openings`,
+    /// and notes the entry in the access index. A denial comes back as the
+    /// error that carries it. An allowed request that will `release`
     /// records first reads them sealed and puts their digest in the entry,
     /// so the entry commits to exactly what is opened after it.
     async fn log_decision(
         &self,
         mut e: Entry,
         allow: bool,
-        subjects: &[String],
+        mut openings: Vec<Opening>,
         release: bool,
         mut ahead: Option<ReadAhead>,
     ) -> Result<Logged, Error> {
+        e.commit_to(&SubjectSet::of(&openings));
         if !allow {
-            return Err(self.deny(e, subjects).await);
+            return Err(self.deny(e, &openings).await);
         }
-        let set = e.cover(subjects);
+        // Release order: by pseudonym.
+        openings.sort_by(|a, b| a.subject.cmp(&b.subject));
         let mut sealed = Vec::new();
         if release {
-            for s in &set {
+            for s in openings.iter().filter(|o| !o.subject.is_empty()) {
                 let read = ahead
                     .as_mut()
                     .filter(|a| a.datasets == e.datasets)
-                    .and_then(|a| a.sealed.remove(s));
+                    .and_then(|a| a.sealed.remove(&s.subject));
                 sealed.push(match read {
                     Some(read) => read,
-                    None => self.store.sealed(s, &e.datasets).await?,
+                    None => self.store.sealed(&s.subject, &e.datasets).await?,
                 });
             }
             e.payload_digest = Some(payload_digest(&sealed));
         }
         let (seq, bytes) = self.append(&e).await?;
+        self.store.note_access(seq.index(), &openings).await?;
         Ok(Logged {
             seq,
             bytes,
-            set,
+            openings,
             sealed,
         })
     }
 
-    /// Logs a denial and returns the error that carries it.
-    async fn deny(&self, mut e: Entry, subjects: &[String]) -> Error {
-        e.cover(subjects);
+    /// Logs a denial, notes it for the subjects it names (their export
+    /// lists it), and returns the error that carries it.
+    async fn deny(&self, e: Entry, openings: &[Opening]) -> Error {
         let reasons = e.reasons.clone();
-        match self.append(&e).await {
-            Ok((s, _)) => {
-                tracing::info!(region = %self.id, index = s.index(), "denial logged");
-                Error::Denied {
-                    reasons,
-                    log_index: Some(s.index()),
-                }
-            }
-            Err(err) => err,
+        let logged = match self.append(&e).await {
+            Ok((s, _)) => s,
+            Err(err) => return err,
+        };
+        tracing::info!(region = %self.id, index = logged.index(), "denial logged");
+        if let Err(err) = self.store.note_access(logged.index(), openings).await {
+            return err.into();
         }
+        Error::Denied {
+            reasons,
+            log_index: Some(logged.index()),
+        }
+    }
+
+    /// The pseudonym of a user homed here, or `None` for anyone else: for
+    /// naming the subject of a denial, which must look the same either way.
+    async fn homed_subject(&self, user_id: &str) -> Result<Option<String>, Error> {
+        match self.local_subject(user_id).await {
+            Ok(s) => Ok(Some(s)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Openings for the users asked for: the subjects homed here and a
+    /// filler for each of the others.
+    async fn asked_openings(&self, user_ids: &[String]) -> Result<Vec<Opening>, Error> {
+        let mut known = BTreeSet::new();
+        let mut unknown = 0;
+        for id in user_ids {
+            match self.homed_subject(id).await? {
+                Some(s) => {
+                    known.insert(s);
+                }
+                None => unknown += 1,
+            }
+        }
+        openings(known, unknown)
     }
 
     /// The region homing residents of `country`.
@@ -745,16 +854,19 @@ impl<B: Backend> Region<B> {
                     .flatten()
                     .flat_map(|e| e.fields.keys().map(move |f| format!("{}.{f}", e.dataset)))
                     .collect();
-                let d = self.decide(&DecisionRequest {
-                    principal: p.clone(),
-                    action: Action::Ingest,
-                    region: self.id.clone(),
-                    fields: fields.into_iter().collect(),
-                    purpose: String::new(),
-                    destination: None,
-                    legal_basis: None,
-                    subject_count: 1,
-                })?;
+                let d = self.decide(
+                    &DecisionRequest {
+                        principal: p.clone(),
+                        action: Action::Ingest,
+                        region: self.id.clone(),
+                        fields: fields.into_iter().collect(),
+                        purpose: String::new(),
+                        destination: None,
+                        legal_basis: None,
+                        subject_count: 1,
+                    },
+                    Now::read().date,
+                )?;
                 self.metrics
                     .decisions
                     .get_or_create(&DecisionLabels {
@@ -931,16 +1043,11 @@ impl<B: Backend> Region<B> {
         Ok((out, withheld))
     }
 
-    /// A read of one subject by `principal`.
+    /// A read of one subject by `principal`. Decided before the subject is
+    /// looked up: a denial names a known and an unknown user alike.
     pub async fn read(&self, principal: &str, req: ReadRequest) -> Result<Release, Error> {
         let who = self.principal(principal)?;
-        let datasets = datasets_of(&req.fields);
-        let sealed = self.local_sealed(&req.user_id, &datasets).await?;
-        let subject = sealed.subject().to_owned();
-        let ahead = ReadAhead {
-            datasets,
-            sealed: BTreeMap::from([(subject.clone(), sealed)]),
-        };
+        let now = Now::read();
         let dreq = DecisionRequest {
             principal: principal.to_owned(),
             action: Action::Read,
@@ -951,9 +1058,22 @@ impl<B: Backend> Region<B> {
             legal_basis: req.legal_basis.clone(),
             subject_count: 1,
         };
-        let d = self.decide(&dreq)?;
-        let subjects = vec![subject];
-        self.logged_release(&who, &dreq, d, subjects, Some(ahead))
+        let d = self.decide(&dreq, now.date)?;
+        let e = self.access_entry(&who, &dreq, &d, &now);
+        if !d.allow {
+            let asked = self
+                .asked_openings(std::slice::from_ref(&req.user_id))
+                .await?;
+            return Err(self.deny(e, &asked).await);
+        }
+        let datasets = datasets_of(&req.fields);
+        let sealed = self.local_sealed(&req.user_id, &datasets).await?;
+        let subject = sealed.subject().to_owned();
+        let ahead = ReadAhead {
+            datasets,
+            sealed: BTreeMap::from([(subject.clone(), sealed)]),
+        };
+        self.logged_release(e, &dreq, d, openings([subject], 0)?, Some(ahead))
             .await
     }
 
@@ -1004,47 +1124,42 @@ impl<B: Backend> Region<B> {
         Ok(matching.unwrap_or_default())
     }
 
-    /// A transfer of several subjects' data.
+    /// A transfer of several subjects' data. Users asked for by id are
+    /// counted and decided on as asked, before any is looked up: a denial
+    /// names them all (unknown ones as fillers), and an allowed transfer
+    /// releases those homed here that the filter selects.
     pub async fn transfer(&self, principal: &str, req: TransferRequest) -> Result<Release, Error> {
         let who = self.principal(principal)?;
+        let now = Now::read();
         let datasets = datasets_of(&req.fields);
-        let matching = match &req.filter {
-            Some(filter) => Some(self.subjects_matching(filter).await?),
-            None => None,
+        let asked: Option<Vec<String>> = req.user_ids.as_ref().map(|ids| {
+            let set: BTreeSet<&String> = ids.iter().collect();
+            set.into_iter().cloned().collect()
+        });
+        // Without user ids, the subjects are selected from what the region
+        // holds (public fields only): no caller-named person is looked up.
+        let matching = match (&req.filter, &asked) {
+            (Some(filter), None) => Some(self.subjects_matching(filter).await?),
+            _ => None,
         };
-        // Subjects the filter leaves out are not read at all.
-        let selected = |subject: &str| matching.as_ref().is_none_or(|m| m.contains(subject));
-        let mut ahead = None;
-        let subjects: Vec<String> = match &req.user_ids {
-            Some(ids) => {
-                let mut found = BTreeMap::new();
-                for id in ids {
-                    if !selected(&self.store.subject_ref(id)) {
-                        continue;
-                    }
-                    match self.local_sealed(id, &datasets).await {
-                        Ok(sealed) => {
-                            found.insert(sealed.subject().to_owned(), sealed);
-                        }
-                        // Users not homed here are not part of the transfer.
-                        Err(Error::NotFound(_)) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                let subjects = found.keys().cloned().collect();
-                ahead = Some(ReadAhead {
-                    datasets: datasets.clone(),
-                    sealed: found,
-                });
-                subjects
-            }
+        let selected: Option<Vec<String>> = match &asked {
+            Some(_) => None,
             None => {
                 let mut all = BTreeSet::new();
                 for ds in &datasets {
                     all.extend(self.store.subjects_with(ds).await?);
                 }
-                all.into_iter().filter(|s| selected(s)).collect()
+                Some(
+                    all.into_iter()
+                        .filter(|s| matching.as_ref().is_none_or(|m| m.contains(s)))
+                        .collect(),
+                )
             }
+        };
+        let count = match (&asked, &selected) {
+            (Some(ids), _) => ids.len(),
+            (None, Some(s)) => s.len(),
+            (None, None) => 0,
         };
         let dreq = DecisionRequest {
             principal: principal.to_owned(),
@@ -1054,30 +1169,65 @@ impl<B: Backend> Region<B> {
             purpose: req.purpose.clone(),
             destination: req.destination.clone(),
             legal_basis: req.legal_basis.clone(),
-            subject_count: subjects.len().max(1),
+            subject_count: count.max(1),
         };
-        let d = self.decide(&dreq)?;
-        self.logged_release(&who, &dreq, d, subjects, ahead).await
+        let d = self.decide(&dreq, now.date)?;
+        let e = self.access_entry(&who, &dreq, &d, &now);
+        let Some(ids) = asked else {
+            let subjects = selected.unwrap_or_default();
+            return self
+                .logged_release(e, &dreq, d, openings(subjects, 0)?, None)
+                .await;
+        };
+        if !d.allow {
+            let asked = self.asked_openings(&ids).await?;
+            return Err(self.deny(e, &asked).await);
+        }
+        // Allowed: now find who is homed here (and selected by the filter);
+        // the others stay in the set as fillers.
+        let matching = match &req.filter {
+            Some(filter) => Some(self.subjects_matching(filter).await?),
+            None => None,
+        };
+        let mut found = BTreeMap::new();
+        for id in &ids {
+            let subject = self.store.subject_ref(id);
+            if matching.as_ref().is_some_and(|m| !m.contains(&subject)) {
+                continue;
+            }
+            match self.local_sealed(id, &datasets).await {
+                Ok(sealed) => {
+                    found.insert(sealed.subject().to_owned(), sealed);
+                }
+                // Users not homed here are not part of the transfer.
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let fillers = ids.len() - found.len();
+        let set = openings(found.keys().cloned(), fillers)?;
+        let ahead = ReadAhead {
+            datasets,
+            sealed: found,
+        };
+        self.logged_release(e, &dreq, d, set, Some(ahead)).await
     }
 
     async fn logged_release(
         &self,
-        who: &PrincipalRef,
+        e: Entry,
         dreq: &DecisionRequest,
         d: Decision,
-        subjects: Vec<String>,
+        openings: Vec<Opening>,
         ahead: Option<ReadAhead>,
     ) -> Result<Release, Error> {
-        let e = self.access_entry(who, dreq, &d);
-        let logged = self
-            .log_decision(e, d.allow, &subjects, true, ahead)
-            .await?;
+        let logged = self.log_decision(e, d.allow, openings, true, ahead).await?;
         let access = logged.access()?;
         let Logged {
             seq: s,
             bytes,
-            set,
             sealed,
+            ..
         } = logged;
         let purpose = dreq.purpose.clone();
         let transfer = d.transfer;
@@ -1087,7 +1237,6 @@ impl<B: Backend> Region<B> {
             Naming::clear()
         };
         let (records, withheld) = self.release(&access, sealed, &d.plan, &naming).await?;
-        self.store.note_access(&set, s.index()).await?;
         if transfer {
             self.metrics
                 .transfers
@@ -1119,6 +1268,7 @@ impl<B: Backend> Region<B> {
                 "group_by needs fields of exactly one dataset".into(),
             ));
         };
+        let now = Now::read();
         let subjects = self.store.subjects_with(dataset).await?;
         let dreq = DecisionRequest {
             principal: principal.to_owned(),
@@ -1130,12 +1280,16 @@ impl<B: Backend> Region<B> {
             legal_basis: None,
             subject_count: subjects.len().max(1),
         };
-        let d = self.decide(&dreq)?;
-        let e = self.access_entry(&who, &dreq, &d);
-        let logged = self.log_decision(e, d.allow, &subjects, true, None).await?;
+        let d = self.decide(&dreq, now.date)?;
+        let e = self.access_entry(&who, &dreq, &d, &now);
+        // Every member's latest record is opened: the entry names them all
+        // (allowed or denied), so each one's export lists it.
+        let logged = self
+            .log_decision(e, d.allow, openings(subjects, 0)?, true, None)
+            .await?;
         let access = logged.access()?;
         let s = logged.seq;
-        let mut rows = Vec::with_capacity(logged.set.len());
+        let mut rows = Vec::with_capacity(logged.openings.len());
         for sealed in logged.sealed {
             let subject = sealed.subject().to_owned();
             // A subject counts once, with its latest record.
@@ -1216,10 +1370,14 @@ impl<B: Backend> Region<B> {
             legal_basis: None,
             subject_count: 1,
         };
-        let d = self.decide(&dreq)?;
-        let mut e = self.access_entry(&who, &dreq, &d);
+        let now = Now::read();
+        let d = self.decide(&dreq, now.date)?;
+        let mut e = self.access_entry(&who, &dreq, &d, &now);
         e.justification_digest = Some(digest_hex(req.justification.as_bytes()));
-        let s = self.log_decision(e, d.allow, &[], false, None).await?.seq;
+        let s = self
+            .log_decision(e, d.allow, Vec::new(), false, None)
+            .await?
+            .seq;
         let value = self.egress.siv.open(&domain, &req.token).map_err(|_| {
             Error::BadRequest("the token does not open with this region's key".into())
         })?;
@@ -1240,7 +1398,7 @@ impl<B: Backend> Region<B> {
         action: Action,
     ) -> Result<(String, Logged), Error> {
         let who = self.principal(principal)?;
-        let subject = self.local_subject(user_id).await?;
+        let now = Now::read();
         let dreq = DecisionRequest {
             principal: principal.to_owned(),
             action,
@@ -1251,12 +1409,17 @@ impl<B: Backend> Region<B> {
             legal_basis: None,
             subject_count: 1,
         };
-        let d = self.decide(&dreq)?;
-        let e = self.access_entry(&who, &dreq, &d);
+        let d = self.decide(&dreq, now.date)?;
+        let e = self.access_entry(&who, &dreq, &d, &now);
+        if !d.allow {
+            let asked = self.asked_openings(&[user_id.to_owned()]).await?;
+            return Err(self.deny(e, &asked).await);
+        }
+        let subject = self.local_subject(user_id).await?;
         // An export releases everything the subject has.
         let release = action == Action::Export;
         let logged = self
-            .log_decision(e, d.allow, std::slice::from_ref(&subject), release, None)
+            .log_decision(e, true, openings([subject.clone()], 0)?, release, None)
             .await?;
         Ok((subject, logged))
     }
@@ -1268,12 +1431,7 @@ impl<B: Backend> Region<B> {
             .logged_subject_request(principal, &req.user_id, Action::Export)
             .await?;
         let access = logged.access()?;
-        let Logged {
-            seq: s,
-            set: subjects,
-            sealed,
-            ..
-        } = logged;
+        let Logged { seq: s, sealed, .. } = logged;
         let all_fields: BTreeMap<String, Transform> = self
             .bundle
             .catalog
@@ -1288,17 +1446,19 @@ impl<B: Backend> Region<B> {
         let (records, _) = self
             .release(&access, sealed, &all_fields, &Naming::clear())
             .await?;
-        self.store.note_access(&subjects, s.index()).await?;
         let cp = self.seq.checkpoint();
         let mut accesses = Vec::new();
-        for index in self.store.accesses(&subject).await? {
+        for (index, opening) in self.store.accesses(&subject).await? {
             let entry = self.reader.entry(index, cp.checkpoint.size).await?;
             let receipt = self.reader.receipt(index, &cp).await?.to_text();
             let entry = Entry::parse(&entry)
                 .map_err(|e| Error::Internal(format!("log entry {index} does not parse: {e}")))?;
-            let subject_proof = match &entry.subjects_root {
-                Some(root) => Some(self.subject_proof(&subject, index, root).await?),
-                None => None,
+            let subject_proof = match (&entry.subjects_root, opening) {
+                (Some(root), Some(opening)) => {
+                    Some(self.salted_subject_proof(&opening, index, root).await?)
+                }
+                (Some(root), None) => Some(self.subject_proof(&subject, index, root).await?),
+                (None, _) => None,
             };
             accesses.push(AccessRecord {
                 log_index: index,
@@ -1315,8 +1475,35 @@ impl<B: Backend> Region<B> {
         })
     }
 
-    /// Proves `subject` is in the set entry `index` commits to by `root`,
-    /// from the access index (which keeps every subject an entry touched).
+    /// Proves the subject of `opening` is in the salted set entry `index`
+    /// commits to by `root`, from the leaves the access index keeps.
+    async fn salted_subject_proof(
+        &self,
+        opening: &Opening,
+        index: u64,
+        root: &str,
+    ) -> Result<SubjectProof, Error> {
+        let set = self.store.subject_set_at(index).await?;
+        if set.root().to_hex() != root {
+            return Err(Error::Internal(format!(
+                "the access index does not reproduce the subject set of log entry {index}"
+            )));
+        }
+        let (position, proof) = set.prove(&opening.leaf()).ok_or_else(|| {
+            Error::Internal(format!("log entry {index} does not cover the subject"))
+        })?;
+        Ok(SubjectProof {
+            subject: opening.subject.clone(),
+            salt: Some(tlog::Hash(opening.salt).to_hex()),
+            index: position,
+            size: set.len() as u64,
+            proof: proof.iter().map(tlog::Hash::to_base64).collect(),
+        })
+    }
+
+    /// Version 1 entries: proves `subject` is in the unsalted set entry
+    /// `index` commits to by `root`, from the access index (which keeps
+    /// every subject an entry touched).
     async fn subject_proof(
         &self,
         subject: &str,
@@ -1342,6 +1529,7 @@ impl<B: Backend> Region<B> {
         let proof = tree.run(&tlog::merkle::ProofPlan::inclusion(position, size)?)?;
         Ok(SubjectProof {
             subject: subject.to_owned(),
+            salt: None,
             index: position,
             size,
             proof: proof.iter().map(tlog::Hash::to_base64).collect(),

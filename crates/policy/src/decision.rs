@@ -99,8 +99,14 @@ pub struct Decision {
     pub transfer: bool,
     /// The data's jurisdiction.
     pub data_jurisdiction: String,
-    /// The destination's jurisdiction.
+    /// The destination's jurisdiction: the declared destination's, else
+    /// the principal's.
     pub destination: String,
+    /// Every jurisdiction the request reaches: the principal's (from its
+    /// configured location, whatever it declares) and the declared
+    /// destination's, sorted. The request is a transfer toward each one
+    /// that is not the data's, and must be lawful toward each.
+    pub destinations: Vec<String>,
     /// Same, adequate or other.
     pub destination_class: DestinationClass,
     /// For an allow: what each field becomes.
@@ -166,6 +172,7 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
         transfer: false,
         data_jurisdiction: data_j.clone(),
         destination: String::new(),
+        destinations: Vec::new(),
         destination_class: DestinationClass::Same,
         plan: BTreeMap::new(),
         k: None,
@@ -174,17 +181,44 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
     let Some(principal) = bundle.principals.principals.get(&req.principal) else {
         return Ok(decision.deny(format!("unknown principal {:?}", req.principal)));
     };
-    let dest_country = req.destination.as_deref().unwrap_or(&principal.location);
-    let Some(dest_j) = bundle.law.jurisdiction_of(dest_country) else {
+    // Where the principal is (the configuration's truth) always counts; a
+    // declared destination can only add a jurisdiction, never replace it.
+    let Some(located_j) = bundle.law.jurisdiction_of(&principal.location) else {
         return Ok(decision.deny(format!(
-            "destination {dest_country} is not in the law table"
+            "the location of principal {} is not in the law table",
+            req.principal
         )));
     };
-    decision.destination = dest_j.to_owned();
-    // Built-in: a principal outside the data's jurisdiction, or a destination
-    // outside it, makes the request a transfer; remote viewing is a transfer.
+    let declared_j = match req.destination.as_deref() {
+        None => None,
+        Some(country) => match bundle.law.jurisdiction_of(country) {
+            Some(j) => Some(j),
+            None => {
+                return Ok(
+                    decision.deny("the declared destination is not a country of the law table")
+                );
+            }
+        },
+    };
+    decision.destination = declared_j.unwrap_or(located_j).to_owned();
+    decision.destinations = [Some(located_j), declared_j]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // Built-in: the request is a transfer toward every one of those
+    // jurisdictions that is not the data's; remote viewing is a transfer.
     // Ingest brings data in; erase destroys it.
-    decision.transfer = dest_j != data_j && !matches!(req.action, Action::Ingest | Action::Erase);
+    let moves = !matches!(req.action, Action::Ingest | Action::Erase);
+    let targets: Vec<String> = decision
+        .destinations
+        .iter()
+        .filter(|j| moves && **j != data_j)
+        .cloned()
+        .collect();
+    decision.transfer = !targets.is_empty();
 
     let recipient = Recipient {
         organisation: &principal.organisation,
@@ -193,9 +227,13 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
         certifications: &principal.certifications,
         contracts: &principal.contracts,
     };
+    // The class of the least protected destination decides the transforms.
     decision.destination_class = if !decision.transfer {
         DestinationClass::Same
-    } else if bundle.law.adequacy_for(dest_j, &recipient, date).is_some() {
+    } else if targets
+        .iter()
+        .all(|j| bundle.law.adequacy_for(j, &recipient, date).is_some())
+    {
         DestinationClass::Adequate
     } else {
         DestinationClass::Other
@@ -207,7 +245,9 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
         );
     }
 
-    // Cedar: one authorization for the request, on the region's data.
+    // Cedar: one authorization per jurisdiction the request reaches (one or
+    // two); every one must permit, so a declared destination only adds
+    // policies that can forbid.
     let field_defs: Vec<_> = fields
         .iter()
         .filter_map(|(d, f)| bundle.catalog.field(d, f))
@@ -215,48 +255,52 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
     let mut datasets: Vec<String> = fields.iter().map(|(d, _)| (*d).to_owned()).collect();
     datasets.sort();
     datasets.dedup();
-    let cx = CedarContext {
-        region: &req.region,
-        data_jurisdiction: &data_j,
-        destination: dest_j,
-        is_transfer: decision.transfer,
-        purpose: &req.purpose,
-        legal_basis: req.legal_basis.as_deref().unwrap_or(""),
-        datasets,
-        fields: fields.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
-        levels: field_defs
-            .iter()
-            .map(|f| f.level.as_str().to_owned())
-            .collect(),
-        categories: field_defs
-            .iter()
-            .map(|f| f.category.as_str().to_owned())
-            .collect(),
-        subject_count: i64::try_from(req.subject_count).unwrap_or(i64::MAX),
-    };
-    let a = cedar::authorize(
-        &bundle.policies,
-        &bundle.entities,
-        &req.principal,
-        req.action.as_str(),
-        cedar::uid("Region", &req.region),
-        cx,
-    )?;
-    decision.policies = a.policies;
-    if !a.allow {
-        let why = if !a.errors.is_empty() {
-            format!("policy evaluation failed: {}", a.errors.join("; "))
-        } else if decision.policies.is_empty() {
-            format!(
-                "no policy permits {} on {} for {}",
-                req.action.as_str(),
-                req.region,
-                req.principal
-            )
-        } else {
-            format!("forbidden by {}", decision.policies.join(", "))
+    let evaluated: Vec<String> = decision.destinations.clone();
+    for dest_j in &evaluated {
+        let cx = CedarContext {
+            region: &req.region,
+            data_jurisdiction: &data_j,
+            destination: dest_j,
+            is_transfer: moves && *dest_j != data_j,
+            purpose: &req.purpose,
+            legal_basis: req.legal_basis.as_deref().unwrap_or(""),
+            datasets: datasets.clone(),
+            fields: fields.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
+            levels: field_defs
+                .iter()
+                .map(|f| f.level.as_str().to_owned())
+                .collect(),
+            categories: field_defs
+                .iter()
+                .map(|f| f.category.as_str().to_owned())
+                .collect(),
+            subject_count: i64::try_from(req.subject_count).unwrap_or(i64::MAX),
         };
-        return Ok(decision.deny(why));
+        let a = cedar::authorize(
+            &bundle.policies,
+            &bundle.entities,
+            &req.principal,
+            req.action.as_str(),
+            cedar::uid("Region", &req.region),
+            cx,
+        )?;
+        if !a.allow {
+            decision.policies = a.policies;
+            let why = if !a.errors.is_empty() {
+                format!("policy evaluation failed: {}", a.errors.join("; "))
+            } else if decision.policies.is_empty() {
+                format!(
+                    "no policy permits {} on {} for {}",
+                    req.action.as_str(),
+                    req.region,
+                    req.principal
+                )
+            } else {
+                format!("forbidden by {}", decision.policies.join(", "))
+            };
+            return Ok(decision.deny(why));
+        }
+        decision.policies.extend(a.policies);
     }
     decision.policies.sort();
     decision.policies.dedup();
@@ -270,16 +314,21 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
     if decision.transfer && personal && req.action != Action::Aggregate {
         let Some(basis) = req.legal_basis.as_deref() else {
             return Ok(decision.deny(format!(
-                "a transfer of personal data from {data_j} to {dest_j} must name its transfer tool (adequacy decision, SCC, BCR or Art. 49 derogation)"
+                "a transfer of personal data from {data_j} to {} must name its transfer tool (adequacy decision, SCC, BCR or Art. 49 derogation)",
+                targets.join(" and ")
             )));
         };
-        match bundle
-            .law
-            .check_basis(basis, dest_j, &recipient, req.subject_count, date)
-        {
-            Ok(checked) => decision.legal_basis = Some(checked),
-            Err(why) => {
-                return Ok(decision.deny(format!("no valid transfer tool for {dest_j}: {why}")));
+        // One named tool must hold for every jurisdiction reached.
+        for dest_j in &targets {
+            match bundle
+                .law
+                .check_basis(basis, dest_j, &recipient, req.subject_count, date)
+            {
+                Ok(checked) => decision.legal_basis = Some(checked),
+                Err(why) => {
+                    decision.legal_basis = None;
+                    return Ok(decision.deny(format!("no valid transfer tool for {dest_j}: {why}")));
+                }
             }
         }
     }
@@ -295,7 +344,8 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
             && t == Transform::Keep
         {
             decision.reasons.push(format!(
-                "{d}.{f} is protected and {dest_j} has no adequacy decision: dropped instead of sent in clear"
+                "{d}.{f} is protected and {} has no adequacy decision: dropped instead of sent in clear",
+                targets.join(" and ")
             ));
             t = Transform::Drop;
         }

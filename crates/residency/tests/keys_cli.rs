@@ -82,9 +82,10 @@ async fn phones(dir: &std::path::Path, users: &[String]) -> Vec<String> {
     let (seq, _task) = tlog::sequencer::open(storage, signer, Default::default())
         .await
         .unwrap();
-    let entry =
-        serde_json::to_vec(&serde_json::json!({"subjects": subjects, "datasets": ["profile"]}))
-            .unwrap();
+    let entry = serde_json::to_vec(
+        &serde_json::json!({"decision": "allow", "subjects": subjects, "datasets": ["profile"]}),
+    )
+    .unwrap();
     let s = seq.add(entry.clone()).await.unwrap();
     let access = store::LoggedAccess::new(&s, &entry).unwrap();
     let mut out = Vec::new();

@@ -4,11 +4,12 @@
 //! sequenced. The store then checks that the entry names the subject and
 //! dataset being read.
 //!
-//! An entry names its subjects either as a list (`subjects`) or, for large
-//! sets, by the root of a Merkle tree over them (`subjects_root`, see
-//! [`entry::subject_set_root`]): the log then does not even reveal who was in the
-//! set, yet one subject can later be shown to be covered by an inclusion
-//! proof.
+//! Only an allowed decision opens anything: an entry whose `decision` is
+//! not `allow` is refused. An entry (schema version 2) commits to its
+//! subjects by a salted set root ([`entry::SubjectSet`]): opening it takes
+//! the subjects' openings, which only the region holds. Version 1 entries
+//! named them as a list (`subjects`) or by an unsalted root
+//! ([`entry::subject_set_root`]).
 
 use std::collections::BTreeSet;
 
@@ -20,6 +21,8 @@ use crate::Error;
 /// (Log entries carry more; the node's schema embeds these fields.)
 #[derive(Deserialize)]
 struct Scope {
+    #[serde(default)]
+    decision: Option<String>,
     #[serde(default)]
     subjects: Vec<String>,
     #[serde(default)]
@@ -55,6 +58,10 @@ impl LoggedAccess {
     /// the subjects (pseudonyms) and datasets it lists.
     pub fn new(sequenced: &tlog::Sequenced, entry: &[u8]) -> Result<Self, Error> {
         let scope = Self::scope(sequenced, entry)?;
+        Self::listed(sequenced, scope)
+    }
+
+    fn listed(sequenced: &tlog::Sequenced, scope: Scope) -> Result<Self, Error> {
         if scope.subjects_root.is_some() {
             return Err(Error::NotLogged(
                 "the entry names its subjects by a root: give the set".into(),
@@ -75,8 +82,8 @@ impl LoggedAccess {
         subjects: &[String],
     ) -> Result<Self, Error> {
         let scope = Self::scope(sequenced, entry)?;
-        let Some(root) = scope.subjects_root else {
-            return Self::new(sequenced, entry);
+        let Some(root) = scope.subjects_root.as_deref() else {
+            return Self::listed(sequenced, scope);
         };
         let (set, computed) = subject_set_root(subjects);
         if computed.to_hex() != root {
@@ -93,17 +100,58 @@ impl LoggedAccess {
         })
     }
 
+    /// For an entry that commits to a salted subject set: `openings` must
+    /// be the very set its root commits to; the subjects they name (not the
+    /// fillers) may be read.
+    pub fn with_openings(
+        sequenced: &tlog::Sequenced,
+        entry: &[u8],
+        openings: &[entry::Opening],
+    ) -> Result<Self, Error> {
+        let scope = Self::scope(sequenced, entry)?;
+        let set = entry::SubjectSet::of(openings);
+        let root = if set.is_empty() {
+            None
+        } else {
+            Some(set.root().to_hex())
+        };
+        if scope.subjects_root != root || !scope.subjects.is_empty() {
+            return Err(Error::NotLogged(format!(
+                "the {} openings given are not the set log entry {} commits to",
+                openings.len(),
+                sequenced.index()
+            )));
+        }
+        Ok(LoggedAccess {
+            index: sequenced.index(),
+            subjects: openings
+                .iter()
+                .filter(|o| !o.subject.is_empty())
+                .map(|o| o.subject.clone())
+                .collect(),
+            datasets: scope.datasets.into_iter().collect(),
+        })
+    }
+
     fn scope(sequenced: &tlog::Sequenced, entry: &[u8]) -> Result<Scope, Error> {
         if !sequenced.is_entry(entry) {
             return Err(Error::NotLogged(
                 "the entry is not the one the log sequenced".into(),
             ));
         }
-        serde_json::from_slice(entry).map_err(|e| {
+        let scope: Scope = serde_json::from_slice(entry).map_err(|e| {
             Error::NotLogged(format!(
                 "the entry does not name subjects and datasets: {e}"
             ))
-        })
+        })?;
+        // A denial is logged too, and must open nothing.
+        if scope.decision.as_deref() != Some("allow") {
+            return Err(Error::NotLogged(format!(
+                "log entry {} does not record an allowed decision",
+                sequenced.index()
+            )));
+        }
+        Ok(scope)
     }
 
     /// The log index of the entry.

@@ -22,6 +22,13 @@ pub(crate) fn uint(n: i64) -> Result<u64, Error> {
     u64::try_from(n).map_err(|_| Error::Schema(format!("negative number {n} stored")))
 }
 
+/// A stored 32-byte hash or salt.
+pub(crate) fn hash32(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::Schema(format!("a stored hash of {} bytes", bytes.len())))
+}
+
 /// A record as stored: the subject as its number, public fields in
 /// clear, the others sealed together under the subject's data key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,14 +165,20 @@ pub trait Backend: Send + Sync + 'static {
     /// The region a subject is homed in, if the directory knows it.
     fn home(&self, subject: String) -> impl Future<Output = Result<Option<String>, Error>> + Send;
 
-    /// Records, in one transaction, that each log entry touched each
-    /// subject: (subject, log index) pairs.
-    fn note_access(
-        &self,
-        accesses: Vec<(String, u64)>,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Records, in one transaction, which subjects each log entry touched
+    /// (with each one's salt, for a salted entry) and the leaves of each
+    /// entry's salted subject set.
+    fn note_access(&self, notes: AccessNotes) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// The subjects noted as touched by log entry `log_index`, in any order.
+    /// The leaves of log entry `log_index`'s salted subject set, in any
+    /// order.
+    fn leaves_at(
+        &self,
+        log_index: u64,
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>, Error>> + Send;
+
+    /// The subjects noted as touched by log entry `log_index`, in any order
+    /// (for version 1 entries, which named their subjects unsalted).
     fn subjects_at(
         &self,
         log_index: u64,
@@ -184,8 +197,12 @@ pub trait Backend: Send + Sync + 'static {
         dataset: String,
     ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
 
-    /// The log entries that touched `subject`, in log order.
-    fn accesses(&self, subject: String) -> impl Future<Output = Result<Vec<u64>, Error>> + Send;
+    /// The log entries that touched `subject`, in log order, each with the
+    /// subject's salt in it (salted entries).
+    fn accesses(
+        &self,
+        subject: String,
+    ) -> impl Future<Output = Result<Vec<(u64, Option<[u8; 32]>)>, Error>> + Send;
 
     /// Deletes the records of `dataset` older than `before`; returns how many.
     fn sweep(
@@ -236,4 +253,23 @@ pub trait Backend: Send + Sync + 'static {
     /// Destroys a subject's data key (committed first), then deletes its
     /// records and directory entry. Returns whether the subject was known.
     fn erase(&self, subject: String) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+/// Access-index rows to write together: the subjects each entry touched,
+/// and the leaves of each entry's salted subject set (fillers included, so
+/// the set can be rebuilt for a proof; a leaf alone links to no one).
+#[derive(Clone, Debug, Default)]
+pub struct AccessNotes {
+    /// (subject, log index, the subject's salt in that entry).
+    pub touched: Vec<(String, u64, Option<[u8; 32]>)>,
+    /// (log index, leaf hash).
+    pub leaves: Vec<(u64, [u8; 32])>,
+}
+
+impl AccessNotes {
+    /// Appends `other`'s rows.
+    pub fn extend(&mut self, other: AccessNotes) {
+        self.touched.extend(other.touched);
+        self.leaves.extend(other.leaves);
+    }
 }

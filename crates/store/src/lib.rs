@@ -30,7 +30,7 @@ mod store;
 use std::collections::BTreeMap;
 
 pub use access::{LoggedAccess, subject_set_root};
-pub use backend::Backend;
+pub use backend::{AccessNotes, Backend};
 pub use error::Error;
 pub use postgres::PgBackend;
 pub use sqlite::SqliteBackend;

@@ -14,7 +14,9 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Error;
-use crate::backend::{Backend, RecordStream, SealedRecord, SubjectRecords, int, uint};
+use crate::backend::{
+    AccessNotes, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
+};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of the records database, applied in order and
@@ -49,6 +51,14 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
 ",
     // 2: the subjects of a log entry, for proofs that a subject is in a set.
     "CREATE INDEX access_by_entry ON access_index (log_index);",
+    // 3: salted subject sets: each subject's salt per entry, and each
+    // entry's leaves (erasure deletes the salts; the leaves link to no one).
+    "ALTER TABLE access_index ADD COLUMN salt BYTEA;
+     CREATE TABLE entry_leaves (
+         log_index BIGINT NOT NULL,
+         leaf      BYTEA NOT NULL,
+         PRIMARY KEY (log_index, leaf)
+     );",
 ];
 
 /// Schema migrations of the keyring database, recorded in
@@ -307,23 +317,49 @@ impl Backend for PgBackend {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn note_access(&self, accesses: Vec<(String, u64)>) -> Result<(), Error> {
-        let mut subjects = Vec::with_capacity(accesses.len());
-        let mut indices = Vec::with_capacity(accesses.len());
-        for (s, i) in accesses {
+    async fn note_access(&self, notes: AccessNotes) -> Result<(), Error> {
+        let mut subjects = Vec::with_capacity(notes.touched.len());
+        let mut indices = Vec::with_capacity(notes.touched.len());
+        let mut salts: Vec<Option<Vec<u8>>> = Vec::with_capacity(notes.touched.len());
+        for (s, i, salt) in notes.touched {
             subjects.push(s);
             indices.push(int(i)?);
+            salts.push(salt.map(|s| s.to_vec()));
         }
-        self.writer
-            .lock()
-            .await
-            .execute(
-                "INSERT INTO access_index (subject, log_index) \
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
-                &[&subjects, &indices],
-            )
-            .await?;
+        let mut leaf_indices = Vec::with_capacity(notes.leaves.len());
+        let mut leaves = Vec::with_capacity(notes.leaves.len());
+        for (i, leaf) in notes.leaves {
+            leaf_indices.push(int(i)?);
+            leaves.push(leaf.to_vec());
+        }
+        let mut db = self.writer.lock().await;
+        let tx = db.transaction().await?;
+        tx.execute(
+            "INSERT INTO access_index (subject, log_index, salt) \
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT DO NOTHING",
+            &[&subjects, &indices, &salts],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO entry_leaves (log_index, leaf) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bytea[]) ON CONFLICT DO NOTHING",
+            &[&leaf_indices, &leaves],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn leaves_at(&self, log_index: u64) -> Result<Vec<[u8; 32]>, Error> {
+        self.reader
+            .query(
+                "SELECT leaf FROM entry_leaves WHERE log_index = $1",
+                &[&int(log_index)?],
+            )
+            .await?
+            .iter()
+            .map(|r| hash32(r.get::<_, &[u8]>(0)))
+            .collect()
     }
 
     async fn subjects_at(&self, log_index: u64) -> Result<Vec<String>, Error> {
@@ -361,15 +397,18 @@ impl Backend for PgBackend {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    async fn accesses(&self, subject: String) -> Result<Vec<u64>, Error> {
+    async fn accesses(&self, subject: String) -> Result<Vec<(u64, Option<[u8; 32]>)>, Error> {
         self.reader
             .query(
-                "SELECT log_index FROM access_index WHERE subject = $1 ORDER BY log_index",
+                "SELECT log_index, salt FROM access_index WHERE subject = $1 ORDER BY log_index",
                 &[&subject],
             )
             .await?
             .iter()
-            .map(|r| uint(r.get(0)))
+            .map(|r| {
+                let salt: Option<&[u8]> = r.get(1);
+                Ok((uint(r.get(0))?, salt.map(hash32).transpose()?))
+            })
             .collect()
     }
 
@@ -508,6 +547,9 @@ impl Backend for PgBackend {
         tx.execute("DELETE FROM records WHERE sid = $1", &[&sid])
             .await?;
         tx.execute("DELETE FROM subjects WHERE sid = $1", &[&sid])
+            .await?;
+        // Without its salts, the log's commitments link to no one.
+        tx.execute("DELETE FROM access_index WHERE subject = $1", &[&subject])
             .await?;
         tx.commit().await?;
         Ok(true)

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
-use crate::backend::{Backend, RecordStream, SealedRecord, SubjectRecords, int, uint};
+use crate::backend::{
+    AccessNotes, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
+};
 use crate::keys::WrappedKey;
 
 /// Schema migrations of `records.sqlite`, applied in order and counted in
@@ -53,6 +55,14 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
 ",
     // 2: the subjects of a log entry, for proofs that a subject is in a set.
     "CREATE INDEX access_by_entry ON access_index (log_index);",
+    // 3: salted subject sets: each subject's salt per entry, and each
+    // entry's leaves (erasure deletes the salts; the leaves link to no one).
+    "ALTER TABLE access_index ADD COLUMN salt BLOB;
+     CREATE TABLE entry_leaves (
+         log_index INTEGER NOT NULL,
+         leaf      BLOB NOT NULL,
+         PRIMARY KEY (log_index, leaf)
+     ) WITHOUT ROWID;",
 ];
 
 /// A subject's records of one dataset. No `ORDER BY`: with one, the
@@ -391,24 +401,47 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn note_access(&self, accesses: Vec<(String, u64)>) -> Result<(), Error> {
-        let accesses = accesses
+    async fn note_access(&self, notes: AccessNotes) -> Result<(), Error> {
+        let touched = notes
+            .touched
             .into_iter()
-            .map(|(s, i)| Ok((s, int(i)?)))
+            .map(|(s, i, salt)| Ok((s, int(i)?, salt)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let leaves = notes
+            .leaves
+            .into_iter()
+            .map(|(i, leaf)| Ok((int(i)?, leaf)))
             .collect::<Result<Vec<_>, Error>>()?;
         self.run(move |i| {
             let mut db = lock(&i.writer);
             let tx = db.transaction()?;
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO access_index (subject, log_index) VALUES (?1, ?2)",
+                    "INSERT OR IGNORE INTO access_index (subject, log_index, salt) \
+                     VALUES (?1, ?2, ?3)",
                 )?;
-                for (subject, index) in &accesses {
-                    insert.execute(params![subject, index])?;
+                for (subject, index, salt) in &touched {
+                    insert.execute(params![subject, index, salt.as_ref().map(|s| &s[..])])?;
+                }
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO entry_leaves (log_index, leaf) VALUES (?1, ?2)",
+                )?;
+                for (index, leaf) in &leaves {
+                    insert.execute(params![index, &leaf[..]])?;
                 }
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn leaves_at(&self, log_index: u64) -> Result<Vec<[u8; 32]>, Error> {
+        let index = int(log_index)?;
+        self.read(move |db| {
+            let mut q = db.prepare_cached("SELECT leaf FROM entry_leaves WHERE log_index = ?1")?;
+            let rows = q.query_map(params![index], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|r| hash32(&r?)).collect()
         })
         .await
     }
@@ -448,13 +481,19 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn accesses(&self, subject: String) -> Result<Vec<u64>, Error> {
+    async fn accesses(&self, subject: String) -> Result<Vec<(u64, Option<[u8; 32]>)>, Error> {
         self.read(move |db| {
             let mut stmt = db.prepare_cached(
-                "SELECT log_index FROM access_index WHERE subject = ?1 ORDER BY log_index",
+                "SELECT log_index, salt FROM access_index WHERE subject = ?1 ORDER BY log_index",
             )?;
-            let rows = stmt.query_map(params![subject], |r| r.get::<_, i64>(0))?;
-            rows.map(|r| uint(r?)).collect()
+            let rows = stmt.query_map(params![subject], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+            })?;
+            rows.map(|r| {
+                let (i, salt) = r?;
+                Ok((uint(i)?, salt.as_deref().map(hash32).transpose()?))
+            })
+            .collect()
         })
         .await
     }
@@ -597,6 +636,11 @@ impl Backend for SqliteBackend {
             let tx = db.transaction()?;
             tx.execute("DELETE FROM records WHERE sid = ?1", params![sid])?;
             tx.execute("DELETE FROM subjects WHERE sid = ?1", params![sid])?;
+            // Without its salts, the log's commitments link to no one.
+            tx.execute(
+                "DELETE FROM access_index WHERE subject = ?1",
+                params![subject],
+            )?;
             tx.commit()?;
             Ok(true)
         })

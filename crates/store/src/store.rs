@@ -9,7 +9,7 @@ use policy::catalog::{Catalog, Dataset, Level};
 use pseudo::token::TokenKey;
 
 use crate::access::LoggedAccess;
-use crate::backend::{Backend, RecordStream, SealedRecord};
+use crate::backend::{AccessNotes, Backend, RecordStream, SealedRecord};
 use crate::keys::{self, Dek, KeyProvider, Nonces, SealingKey};
 use crate::{Error, Event, Record};
 
@@ -52,7 +52,7 @@ pub struct Store<B> {
 /// they queue; `committed` is the number of the last call written.
 #[derive(Default)]
 struct AccessQueue {
-    pending: Vec<(String, u64)>,
+    pending: AccessNotes,
     queued: u64,
     committed: u64,
 }
@@ -447,16 +447,49 @@ impl<B: Backend> Store<B> {
         self.backend.home(subject.to_owned()).await
     }
 
-    /// Records, durably, that log entry `log_index` touched `subjects`
-    /// (for "who accessed my data"). Concurrent calls are committed
-    /// together: while one commit runs, later calls queue, and the next
-    /// caller to get the commit lock writes everything queued in one
-    /// transaction.
-    pub async fn note_access(&self, subjects: &[String], log_index: u64) -> Result<(), Error> {
+    /// Records, durably, that log entry `log_index` touched the subjects
+    /// of `openings` (for "who accessed my data"), with each one's salt and
+    /// every leaf of the entry's salted set (fillers too). Concurrent calls
+    /// are committed together: while one commit runs, later calls queue,
+    /// and the next caller to get the commit lock writes everything queued
+    /// in one transaction.
+    pub async fn note_access(
+        &self,
+        log_index: u64,
+        openings: &[entry::Opening],
+    ) -> Result<(), Error> {
+        let notes = AccessNotes {
+            touched: openings
+                .iter()
+                .filter(|o| !o.subject.is_empty())
+                .map(|o| (o.subject.clone(), log_index, Some(o.salt)))
+                .collect(),
+            leaves: openings.iter().map(|o| (log_index, o.leaf().0)).collect(),
+        };
+        self.queue_access(notes).await
+    }
+
+    /// Records, durably, that version 1 log entry `log_index` (subjects
+    /// listed or under an unsalted root) touched `subjects`.
+    pub async fn note_listed_access(
+        &self,
+        subjects: &[String],
+        log_index: u64,
+    ) -> Result<(), Error> {
+        let notes = AccessNotes {
+            touched: subjects
+                .iter()
+                .map(|s| (s.clone(), log_index, None))
+                .collect(),
+            leaves: Vec::new(),
+        };
+        self.queue_access(notes).await
+    }
+
+    async fn queue_access(&self, notes: AccessNotes) -> Result<(), Error> {
         let mine = {
             let mut q = lock(&self.accesses);
-            q.pending
-                .extend(subjects.iter().map(|s| (s.clone(), log_index)));
+            q.pending.extend(notes);
             q.queued += 1;
             q.queued
         };
@@ -547,13 +580,40 @@ impl<B: Backend> Store<B> {
         Ok(subjects.into_iter().collect())
     }
 
-    /// The log entries that touched `subject`, in log order.
-    pub async fn accesses(&self, subject: &str) -> Result<Vec<u64>, Error> {
-        self.backend.accesses(subject.to_owned()).await
+    /// The log entries that touched `subject`, in log order, each with the
+    /// subject's opening for a salted entry.
+    pub async fn accesses(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<(u64, Option<entry::Opening>)>, Error> {
+        Ok(self
+            .backend
+            .accesses(subject.to_owned())
+            .await?
+            .into_iter()
+            .map(|(i, salt)| {
+                let opening = salt.map(|salt| entry::Opening {
+                    subject: subject.to_owned(),
+                    salt,
+                });
+                (i, opening)
+            })
+            .collect())
+    }
+
+    /// The salted subject set of log entry `log_index`, rebuilt from the
+    /// leaves noted with it.
+    pub async fn subject_set_at(&self, log_index: u64) -> Result<entry::SubjectSet, Error> {
+        let leaves = self.backend.leaves_at(log_index).await?;
+        Ok(entry::SubjectSet::from_leaves(
+            leaves.into_iter().map(tlog::Hash).collect(),
+        ))
     }
 
     /// Crypto-shreds a subject: destroys its data key (durably, first), then
-    /// deletes its records. Returns whether the subject existed.
+    /// deletes its records and its openings of the log's salted
+    /// commitments (which then link to no one). Returns whether the
+    /// subject existed.
     pub async fn erase(&self, subject: &str) -> Result<bool, Error> {
         let _writer = self.writer.lock().await;
         self.backend.erase(subject.to_owned()).await

@@ -81,7 +81,106 @@ on_both_backends!(
     an_access_logged_by_subject_set_root_reads_only_that_set,
     concurrent_access_notes_are_all_committed,
     sealed_records_open_only_under_an_access_naming_them,
+    a_salted_entry_opens_only_with_its_openings,
+    a_denied_entry_opens_nothing,
+    erasure_deletes_the_openings_and_keeps_the_leaves,
 );
+
+fn opening(subject: &str, salt: u8) -> entry::Opening {
+    entry::Opening {
+        subject: subject.to_owned(),
+        salt: [salt; 32],
+    }
+}
+
+fn indices(accesses: Vec<(u64, Option<entry::Opening>)>) -> Vec<u64> {
+    accesses.into_iter().map(|(i, _)| i).collect()
+}
+
+async fn a_salted_entry_opens_only_with_its_openings<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    let openings = vec![opening(&subject, 1), opening("", 2)];
+    let set = entry::SubjectSet::of(&openings);
+    let entry = serde_json::to_vec(&serde_json::json!({
+        "kind": "access", "decision": "allow", "subjects": [], "subjects_root": set.root().to_hex(),
+        "subject_count": 2, "datasets": ["profile"],
+    }))
+    .unwrap();
+    let seq = log().await;
+    let s = seq.add(entry.clone()).await.unwrap();
+    // Another salt, or the pseudonym alone, is not the opening.
+    for wrong in [
+        vec![opening(&subject, 3), opening("", 2)],
+        vec![opening(&subject, 1)],
+        vec![opening(&subject, 1), opening(&other, 2)],
+    ] {
+        assert!(matches!(
+            store::LoggedAccess::with_openings(&s, &entry, &wrong),
+            Err(Error::NotLogged(_))
+        ));
+    }
+    assert!(matches!(
+        store::LoggedAccess::with_subjects(&s, &entry, std::slice::from_ref(&subject)),
+        Err(Error::NotLogged(_))
+    ));
+    let access = store::LoggedAccess::with_openings(&s, &entry, &openings).unwrap();
+    let profile = f.store().read(&access, &subject, "profile").await.unwrap();
+    assert_eq!(profile[0].fields["phone"], PHONE);
+    assert!(matches!(
+        f.store().read(&access, &other, "profile").await,
+        Err(Error::NotLogged(_))
+    ));
+    // The region keeps the openings; the proof is rebuilt from the leaves.
+    f.store().note_access(s.index(), &openings).await.unwrap();
+    let accesses = f.store().accesses(&subject).await.unwrap();
+    assert_eq!(accesses.len(), 1);
+    let (index, mine) = accesses[0].clone();
+    assert_eq!(index, s.index());
+    let mine = mine.expect("a salted entry's opening");
+    assert_eq!(mine, openings[0]);
+    let rebuilt = f.store().subject_set_at(index).await.unwrap();
+    assert_eq!(rebuilt, set);
+    let (position, proof) = rebuilt.prove(&mine.leaf()).unwrap();
+    tlog::merkle::verify_inclusion(&mine.leaf(), position, 2, &proof, &set.root()).unwrap();
+}
+
+/// Regression: `LoggedAccess` accepted a denial's entry.
+async fn a_denied_entry_opens_nothing<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let seq = log().await;
+    for decision in [Some("deny"), None, Some("Allow")] {
+        let entry = serde_json::to_vec(&serde_json::json!({
+            "kind": "access", "decision": decision, "subjects": [&subject], "datasets": ["profile"],
+        }))
+        .unwrap();
+        let s = seq.add(entry.clone()).await.unwrap();
+        assert!(
+            matches!(
+                store::LoggedAccess::new(&s, &entry),
+                Err(Error::NotLogged(_))
+            ),
+            "{decision:?}"
+        );
+    }
+    f.finish().await;
+}
+
+async fn erasure_deletes_the_openings_and_keeps_the_leaves<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    let openings = vec![opening(&subject, 1), opening(&other, 2)];
+    f.store().note_access(7, &openings).await.unwrap();
+    assert!(f.store().erase(&subject).await.unwrap());
+    assert!(f.store().accesses(&subject).await.unwrap().is_empty());
+    // The other subject can still prove membership: the erased one's leaf
+    // stays, without anything that links it to anyone.
+    let set = f.store().subject_set_at(7).await.unwrap();
+    assert_eq!(set, entry::SubjectSet::of(&openings));
+    let (_, theirs) = f.store().accesses(&other).await.unwrap().remove(0);
+    assert!(set.prove(&theirs.unwrap().leaf()).is_some());
+    f.finish().await;
+}
 
 async fn sealed_records_open_only_under_an_access_naming_them<F: Fixture>(f: F) {
     let subject = seed(f.store()).await;
@@ -113,19 +212,24 @@ async fn concurrent_access_notes_are_all_committed<F: Fixture>(f: F) {
     let subject = seed(f.store()).await;
     let other = f.store().subject_ref("user-7");
     let both = [subject.clone(), other.clone()];
+    let openings: Vec<entry::Opening> = both.iter().map(|s| opening(s, 9)).collect();
     let notes = (0..64u64).map(|i| {
-        let who = if i % 2 == 0 { &both[..] } else { &both[..1] };
-        f.store().note_access(who, i)
+        let who = if i % 2 == 0 {
+            &openings[..]
+        } else {
+            &openings[..1]
+        };
+        f.store().note_access(i, who)
     });
     for r in futures::future::join_all(notes).await {
         r.unwrap();
     }
     assert_eq!(
-        f.store().accesses(&subject).await.unwrap(),
+        indices(f.store().accesses(&subject).await.unwrap()),
         (0..64).collect::<Vec<_>>()
     );
     assert_eq!(
-        f.store().accesses(&other).await.unwrap(),
+        indices(f.store().accesses(&other).await.unwrap()),
         (0..64).step_by(2).collect::<Vec<_>>()
     );
     let mut sorted = both.to_vec();
@@ -212,7 +316,7 @@ async fn an_access_logged_by_subject_set_root_reads_only_that_set<F: Fixture>(f:
     let set = vec![subject.clone(), "t1.someone-else".to_string()];
     let (_, root) = store::subject_set_root(&set);
     let entry = serde_json::to_vec(&serde_json::json!({
-        "kind": "transfer", "subjects_root": root.to_hex(), "subject_count": 2, "datasets": ["profile"],
+        "kind": "transfer", "decision": "allow", "subjects_root": root.to_hex(), "subject_count": 2, "datasets": ["profile"],
     }))
     .unwrap();
     let seq = log().await;
@@ -261,19 +365,19 @@ async fn round_trip_under_a_logged_access<F: Fixture>(mut f: F) {
     assert_eq!(device[0].fields["os_version"], "17.4.1");
     let later = logged(&seq, &[&subject], &["profile"]).await;
     f.store()
-        .note_access(std::slice::from_ref(&subject), later.index())
+        .note_listed_access(std::slice::from_ref(&subject), later.index())
         .await
         .unwrap();
     f.store()
-        .note_access(std::slice::from_ref(&subject), access.index())
+        .note_listed_access(std::slice::from_ref(&subject), access.index())
         .await
         .unwrap();
     f.store()
-        .note_access(std::slice::from_ref(&subject), access.index())
+        .note_access(access.index(), &[opening(&subject, 4)])
         .await
         .unwrap();
     assert_eq!(
-        f.store().accesses(&subject).await.unwrap(),
+        indices(f.store().accesses(&subject).await.unwrap()),
         vec![access.index(), later.index()],
         "in log order, each once"
     );
@@ -303,13 +407,15 @@ async fn no_log_entry_no_plaintext<F: Fixture>(f: F) {
         Err(Error::NotLogged(_))
     ));
     // An acknowledgement shown with another entry than the one sequenced.
-    let entry =
-        serde_json::to_vec(&serde_json::json!({"subjects": [&other], "datasets": ["profile"]}))
-            .unwrap();
+    let entry = serde_json::to_vec(
+        &serde_json::json!({"decision": "allow", "subjects": [&other], "datasets": ["profile"]}),
+    )
+    .unwrap();
     let s = seq.add(entry).await.unwrap();
-    let forged =
-        serde_json::to_vec(&serde_json::json!({"subjects": [&subject], "datasets": ["profile"]}))
-            .unwrap();
+    let forged = serde_json::to_vec(
+        &serde_json::json!({"decision": "allow", "subjects": [&subject], "datasets": ["profile"]}),
+    )
+    .unwrap();
     assert!(matches!(
         store::LoggedAccess::new(&s, &forged),
         Err(Error::NotLogged(_))

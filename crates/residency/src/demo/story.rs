@@ -516,6 +516,7 @@ impl<'a> Story<'a> {
             .collect();
         for (what, index) in [
             ("step 2's transfer", self.fr_transfer),
+            ("Beijing's refused view", self.beijing_view),
             ("Dublin's read", self.dublin_read),
         ] {
             let index = index.with_context(|| format!("{what} has no entry"))?;
@@ -539,18 +540,23 @@ impl<'a> Story<'a> {
                 let _ = write!(item, " to {}", e["destination"].as_str().unwrap_or("?"));
             }
             if e["decision"] == "deny" {
-                item.push_str(" (denied)");
+                let _ = write!(
+                    item,
+                    " by {} (refused)",
+                    e["principal"]["id"].as_str().unwrap_or("?")
+                );
             } else {
                 let _ = write!(item, " by {}", e["principal"]["id"].as_str().unwrap_or("?"));
             }
             listed.push(item);
         }
         ensure!(
-            proofs > 0,
-            "no proof that the subject is in a transfer's set"
+            proofs == accesses.len(),
+            "{proofs} proofs that the subject is in an entry's set, for {} entries",
+            accesses.len()
         );
         Ok(format!(
-            "the French user's export: {records} records and {} logged accesses — {}; every receipt verifies against eu-fr's public key, and {proofs} proof(s) that the user is in a transfer's subject set",
+            "the French user's export: {records} records and {} logged accesses — {}; every receipt verifies against eu-fr's public key, and {proofs} proof(s) that the user is in the entry's salted subject set",
             accesses.len(),
             listed.join(", ")
         ))
@@ -914,8 +920,8 @@ fn transfer_groups(s: &Value) -> String {
     }
 }
 
-/// Checks that the subject's pseudonym is in the set an entry names by its
-/// `subjects_root` (an RFC 6962 inclusion proof).
+/// Checks that the subject is in the set an entry commits to by its
+/// `subjects_root` (an RFC 6962 inclusion proof of its salted leaf).
 fn verify_subject_proof(entry: &Value, p: &Value) -> anyhow::Result<()> {
     let root = tlog::Hash::from_hex(
         entry["subjects_root"]
@@ -924,19 +930,8 @@ fn verify_subject_proof(entry: &Value, p: &Value) -> anyhow::Result<()> {
     )?;
     let p: node::region::SubjectProof =
         serde_json::from_value(p.clone()).context("a malformed subject-set proof")?;
-    let proof = p
-        .proof
-        .iter()
-        .map(|h| tlog::Hash::from_base64(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    tlog::merkle::verify_inclusion(
-        &tlog::leaf_hash(p.subject.as_bytes()),
-        p.index,
-        p.size,
-        &proof,
-        &root,
-    )
-    .context("the subject-set proof does not verify")?;
+    p.verify(&root)
+        .context("the subject-set proof does not verify")?;
     Ok(())
 }
 

@@ -52,7 +52,7 @@ pub async fn log() -> Sequencer {
 /// Logs an access entry naming `subjects` and `datasets` and returns its proof.
 pub async fn logged(seq: &Sequencer, subjects: &[&str], datasets: &[&str]) -> LoggedAccess {
     let entry = serde_json::to_vec(
-        &serde_json::json!({"kind": "read", "subjects": subjects, "datasets": datasets}),
+        &serde_json::json!({"kind": "read", "decision": "allow", "subjects": subjects, "datasets": datasets}),
     )
     .unwrap();
     let s = seq.add(entry.clone()).await.unwrap();
