@@ -15,7 +15,7 @@ use tlog::tile::{self, TILE_WIDTH, TileId};
 use tlog::{Error as TlogError, LogReader, SignedCheckpoint, Storage};
 
 use crate::mirror::Followed;
-use crate::replay::{Finding, FindingKind, Replayer};
+use crate::replay::{Finding, Replayer};
 use crate::{Error, Monitor};
 
 /// A log's served tiles over HTTP, read-only, each fetched once.
