@@ -830,6 +830,10 @@ async fn a_c2sp_only_witness_is_reported_with_the_checks_that_were_made_and_no_o
         &["--c2sp-only"],
     );
     let w2_url = format!("http://127.0.0.1:{port}");
+    wait_for("the C2SP-only witness", async || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
     let r = c
         .http
         .get(format!("{w2_url}/evidence"))
