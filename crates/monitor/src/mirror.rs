@@ -607,7 +607,9 @@ impl Monitor {
                     out,
                     (
                         false,
-                        format!("split-view check not made: its /latest does not verify with the log's key: {e}"),
+                        format!(
+                            "split-view check not made: its /latest does not verify with the log's key: {e}"
+                        ),
                     ),
                 ));
             }
@@ -624,7 +626,10 @@ impl Monitor {
                 out,
                 (
                     false,
-                    format!("split-view check not made yet: the witness holds size {s}, beyond the verified size {}", v.size),
+                    format!(
+                        "split-view check not made yet: the witness holds size {s}, beyond the verified size {}",
+                        v.size
+                    ),
                 ),
             ));
         }

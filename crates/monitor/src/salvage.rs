@@ -153,7 +153,9 @@ impl Monitor {
             let message = if a == z {
                 format!("entry {a} is not the one the signed checkpoint commits to: {why}")
             } else {
-                format!("entries {a}..={z} are not the ones the signed checkpoint commits to: {why}")
+                format!(
+                    "entries {a}..={z} are not the ones the signed checkpoint commits to: {why}"
+                )
             };
             found.extend(
                 self.inconsistency(cfg, Some(a), message, &cp.to_text())

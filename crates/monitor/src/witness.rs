@@ -370,41 +370,38 @@ pub fn c2sp_router(witness: std::sync::Arc<Witness>) -> axum::Router {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
     axum::Router::new().route(
-            "/add-checkpoint",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let witness = witness.clone();
-                async move {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    let result =
-                        tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now))
-                            .await;
-                    match result {
-                        Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
-                        Ok(Err(r)) => {
-                            let status = StatusCode::from_u16(r.status())
-                                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                            match r {
-                                Refusal::Conflict { latest }
-                                | Refusal::SplitView {
-                                    same_size: true,
-                                    latest,
-                                    ..
-                                } => (
-                                    status,
-                                    [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
-                                    format!("{latest}\n"),
-                                )
-                                    .into_response(),
-                                other => (status, format!("{other}\n")).into_response(),
-                            }
-                        }
-                        Err(e) => {
-                            (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+        "/add-checkpoint",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let witness = witness.clone();
+            async move {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let result =
+                    tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
+                match result {
+                    Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
+                    Ok(Err(r)) => {
+                        let status = StatusCode::from_u16(r.status())
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                        match r {
+                            Refusal::Conflict { latest }
+                            | Refusal::SplitView {
+                                same_size: true,
+                                latest,
+                                ..
+                            } => (
+                                status,
+                                [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
+                                format!("{latest}\n"),
+                            )
+                                .into_response(),
+                            other => (status, format!("{other}\n")).into_response(),
                         }
                     }
+                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
                 }
-            }),
-        )
+            }
+        }),
+    )
 }

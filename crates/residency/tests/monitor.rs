@@ -808,7 +808,9 @@ async fn a_tampered_entry_is_reported_once_and_the_entries_after_it_are_still_re
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        out.contains(&format!("eu-fr #200: inconsistency: {tampered}: its hash is not in the signed tree")),
+        out.contains(&format!(
+            "eu-fr #200: inconsistency: {tampered}: its hash is not in the signed tree"
+        )),
         "{out}"
     );
     assert!(
