@@ -8,6 +8,8 @@
 //! - [`verify`]: verification of a tiled log from its entries up.
 //! - [`replay`]: decisions decided again and the law checked again.
 //! - [`state`]: the verified state, in SQLite.
+//! - `salvage`: entries checked one by one when a log's tree does not
+//!   verify from its entries up.
 //! - [`report`]: the summary, the dashboard and the Art. 30 record.
 //! - [`witness`]: a C2SP tlog-witness that cosigns only consistent
 //!   checkpoints and keeps the evidence of a split view.
@@ -21,6 +23,7 @@ pub mod config;
 mod mirror;
 pub mod replay;
 pub mod report;
+mod salvage;
 pub mod state;
 pub mod verify;
 pub mod witness;
@@ -33,7 +36,7 @@ use tlog::storage::WriterGuard;
 use tlog::{FsStorage, LogReader, SignedCheckpoint, Storage};
 
 pub use config::MonitorConfig;
-pub use mirror::SyncOutcome;
+pub use mirror::{SyncOutcome, WitnessCheck};
 pub use replay::{Finding, FindingKind};
 pub use witness::Witness;
 
@@ -71,6 +74,10 @@ pub struct Monitor {
     pub(crate) state: state::State,
     pub(crate) http: reqwest::Client,
     pub(crate) logs: Vec<mirror::Followed>,
+    /// What could be checked of each witness, per (region, witness name),
+    /// as of this process's last round.
+    pub(crate) witness_checks:
+        std::sync::Mutex<std::collections::BTreeMap<(String, String), WitnessCheck>>,
     _locks: Vec<WriterGuard>,
 }
 
@@ -109,6 +116,7 @@ impl Monitor {
             state,
             http,
             logs,
+            witness_checks: Default::default(),
             _locks: locks,
         })
     }
@@ -181,7 +189,7 @@ impl Monitor {
                 }
             }
             for (index, message) in problems {
-                found.push(
+                found.extend(
                     self.inconsistency(cfg, index, message, &v.checkpoint)
                         .await?,
                 );

@@ -100,6 +100,9 @@ struct Sink<'a> {
     batch: Batch,
     tiles: Vec<(String, Vec<u8>)>,
     findings: Vec<Finding>,
+    /// Served hash tiles that differ from the entries' (findings if the
+    /// entries then give the signed root).
+    tiles_differ: Vec<(Option<u64>, String)>,
     done: u64,
     total: u64,
     progress: &'a (dyn Fn(&str, u64, u64) + Sync),
@@ -139,11 +142,12 @@ impl Sink<'_> {
     fn flush_rows(&mut self) -> Result<(), String> {
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
-            self.monitor
+            let new = self
+                .monitor
                 .state
                 .put_replayed(self.origin, &batch)
                 .map_err(|e| e.to_string())?;
-            self.findings.extend(batch.findings);
+            self.findings.extend(new);
         }
         Ok(())
     }
@@ -185,28 +189,36 @@ impl Consumer for Sink<'_> {
         }
         Ok(())
     }
+
+    fn tile_differs(&mut self, index: Option<u64>, message: &str) -> bool {
+        self.tiles_differ.push((index, message.to_owned()));
+        true
+    }
 }
 
 impl Monitor {
-    /// Records a finding about a log itself and alerts if it is new.
+    /// Records a finding about a log itself; if it is new, logs it, alerts
+    /// and returns it (a log that stays inconsistent is reported once, not
+    /// on every poll).
     pub(crate) async fn inconsistency(
         &self,
         log: &LogConfig,
         index: Option<u64>,
         message: String,
         evidence: &str,
-    ) -> Result<Finding, Error> {
+    ) -> Result<Option<Finding>, Error> {
         let f = Finding {
             region: log.region.clone(),
             index,
             kind: FindingKind::Inconsistency,
             message,
         };
-        tracing::warn!(region = %log.region, index, "{}", f.message);
-        if self.state.add_finding(&log.key.name, &f, evidence)? {
-            self.alert(&f).await;
+        if !self.state.add_finding(&log.key.name, &f, evidence)? {
+            return Ok(None);
         }
-        Ok(f)
+        tracing::warn!(region = %log.region, index, "{}", f.message);
+        self.alert(&f).await;
+        Ok(Some(f))
     }
 
     /// Syncs one log: see the module docs.
@@ -251,7 +263,7 @@ impl Monitor {
                         &served,
                     )
                     .await?;
-                out.findings.push(f);
+                out.findings.extend(f);
                 return Ok(out);
             }
         };
@@ -278,7 +290,7 @@ impl Monitor {
                     &evidence(&held),
                 )
                 .await?;
-            out.findings.push(f);
+            out.findings.extend(f);
             return Ok(out);
         }
         if n == old {
@@ -295,7 +307,7 @@ impl Monitor {
                         &evidence(&held),
                     )
                     .await?;
-                out.findings.push(f);
+                out.findings.extend(f);
             } else if let Some(mut v) = held
                 && v.cosigners != cosigners
             {
@@ -337,10 +349,15 @@ impl Monitor {
                     cached = false;
                 }
                 Err((Stop::Inconsistent { index, message }, false)) => {
-                    let f = self
-                        .inconsistency(cfg, index, message, &evidence(&held))
-                        .await?;
-                    out.findings.push(f);
+                    let (bad, found) = self.salvage(log, old, &cp).await?;
+                    out.findings.extend(found);
+                    if !bad {
+                        // No entry could be blamed: the stop itself is the finding.
+                        let f = self
+                            .inconsistency(cfg, index, message, &evidence(&held))
+                            .await?;
+                        out.findings.extend(f);
+                    }
                     return Ok(out);
                 }
                 Err((Stop::Unavailable(why), _)) => {
@@ -400,6 +417,7 @@ impl Monitor {
             batch: Batch::default(),
             tiles: Vec::new(),
             findings: Vec::new(),
+            tiles_differ: Vec::new(),
             done: 0,
             total: target.size - old,
             progress,
@@ -420,10 +438,29 @@ impl Monitor {
             Err(e) => Err(e),
         };
         (progress)(&cfg.region, sink.done, sink.total);
-        let findings = std::mem::take(&mut sink.findings);
+        let mut findings = std::mem::take(&mut sink.findings);
+        let tiles_differ = std::mem::take(&mut sink.tiles_differ);
         drop(sink);
         match result {
-            Ok(()) => Ok(Ok(findings)),
+            Ok(()) => {
+                // The entries gave the signed root: they are the log's, and
+                // only the served tiles are wrong (the mirror keeps the
+                // recomputed ones).
+                for (index, message) in tiles_differ {
+                    let evidence = format!("served:\n{}", target.to_text());
+                    let f = Finding {
+                        region: cfg.region.clone(),
+                        index,
+                        kind: FindingKind::Inconsistency,
+                        message,
+                    };
+                    if self.state.add_finding(origin, &f, &evidence)? {
+                        tracing::warn!(region = %cfg.region, index, "{}", f.message);
+                        findings.push(f);
+                    }
+                }
+                Ok(Ok(findings))
+            }
             Err(stop) => {
                 *slot = None;
                 self.state.discard_provisional(origin, old)?;
@@ -433,17 +470,24 @@ impl Monitor {
     }
 
     /// The split views a witness refused for this log: each one whose
-    /// offered checkpoint the log signed becomes a finding, once.
+    /// offered checkpoint the log signed becomes a finding, once. `None`
+    /// when the witness does not offer `/evidence` (not C2SP: our
+    /// witness's extension) or it could not be read.
     async fn witness_evidence(
         &self,
         cfg: &LogConfig,
         w: &crate::config::WitnessConfig,
-    ) -> Result<Vec<Finding>, Error> {
-        let Ok(Some(raw)) = get(&self.http, &format!("{}/evidence", w.url)).await else {
-            return Ok(Vec::new());
+    ) -> Result<(Vec<Finding>, Extension), Error> {
+        let raw = match get(&self.http, &format!("{}/evidence", w.url)).await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Ok((Vec::new(), Extension::Absent)),
+            Err(e) => return Ok((Vec::new(), Extension::Failed(e.to_string()))),
         };
         let Ok(list) = serde_json::from_slice::<Vec<crate::witness::Evidence>>(&raw) else {
-            return Ok(Vec::new());
+            return Ok((
+                Vec::new(),
+                Extension::Failed("its /evidence is not a list of evidence".into()),
+            ));
         };
         let mut out = Vec::new();
         for ev in list.into_iter().filter(|e| e.origin == cfg.key.name) {
@@ -466,12 +510,15 @@ impl Monitor {
                 out.push(f);
             }
         }
-        Ok(out)
+        Ok((out, Extension::Read))
     }
 
-    /// Compares the checkpoint each witness holds for this log with the
-    /// verified tree: a witness shown another tree is a split view, and the
-    /// two signed checkpoints are the evidence.
+    /// Checks each witness as far as it can be checked, and records how
+    /// ([`WitnessCheck`]): the cosignature on the served checkpoint (C2SP:
+    /// every witness), and, for a witness that offers our `/latest` and
+    /// `/evidence` extensions, the checkpoint it holds against the verified
+    /// tree (a witness shown another tree is a split view, and the two
+    /// signed checkpoints are the evidence) and the split views it refused.
     pub(crate) async fn check_witnesses(&self, log: &Followed) -> Result<Vec<Finding>, Error> {
         let cfg = &log.config;
         let Some(v) = self.state.verified(&cfg.key.name)? else {
@@ -479,64 +526,202 @@ impl Monitor {
         };
         let mut out = Vec::new();
         for w in &self.config.witnesses {
-            out.extend(self.witness_evidence(cfg, w).await?);
-            let req = self
-                .http
-                .get(format!("{}/latest", w.url))
-                .query(&[("origin", &cfg.key.name)]);
-            let Ok(Some(raw)) = send(req).await else {
-                continue;
-            };
-            let Ok(seen) = SignedCheckpoint::open(&raw, &cfg.key, &[]) else {
-                continue;
-            };
-            let s = seen.checkpoint.size;
-            if s > v.size {
-                continue; // checked once the monitor has verified that far
-            }
-            let consistent = if s == v.size {
-                seen.checkpoint.root == v.root
+            let (found, evidence) = self.witness_evidence(cfg, w).await?;
+            out.extend(found);
+            let (found, split_view) = self.witness_latest(log, &v, w, &evidence).await?;
+            out.extend(found);
+            let key = (cfg.region.clone(), w.key.name.clone());
+            let mut checks = self
+                .witness_checks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let previous = checks.get(&key).and_then(|c| c.cosigned);
+            // Every checkpoint the monitor commits was shown consistent
+            // with the ones before, so each cosigned one it verified is in
+            // the same tree: the latest is the one to name.
+            let cosigned = if v.cosigners.contains(&w.key.name) {
+                Some(v.size)
             } else {
-                match log.mirror.consistency_proof(s, v.size).await {
-                    Ok(proof) => tlog::merkle::verify_consistency(
-                        s,
-                        v.size,
-                        &proof,
-                        &seen.checkpoint.root,
-                        &v.root,
-                    )
-                    .is_ok(),
-                    Err(e) => {
-                        return Err(Error::State(format!(
-                            "{}: mirror proof from {s} to {}: {e}",
-                            cfg.region, v.size
-                        )));
-                    }
-                }
+                previous
             };
-            if !consistent {
-                let f = self
-                    .inconsistency(
-                        cfg,
-                        None,
-                        format!(
-                            "split view: witness {} was shown a checkpoint of size {s} with root {}, which is not in the tree the log serves (size {}, root {})",
-                            w.key.name,
-                            seen.checkpoint.root.to_base64(),
-                            v.size,
-                            v.root.to_base64()
-                        ),
-                        &format!(
-                            "shown to {}:\n{}\nserved:\n{}",
-                            w.key.name,
-                            String::from_utf8_lossy(&raw),
-                            v.checkpoint
-                        ),
-                    )
-                    .await?;
-                out.push(f);
-            }
+            checks.insert(
+                key,
+                WitnessCheck {
+                    cosigned,
+                    split_view_checked: split_view.0,
+                    split_view: split_view.1,
+                },
+            );
         }
         Ok(out)
+    }
+
+    /// Compares the checkpoint a witness holds (`GET /latest`) with the
+    /// verified tree; says whether the check was made, and how or why not.
+    async fn witness_latest(
+        &self,
+        log: &Followed,
+        v: &Verified,
+        w: &crate::config::WitnessConfig,
+        evidence: &Extension,
+    ) -> Result<(Vec<Finding>, (bool, String)), Error> {
+        let cfg = &log.config;
+        let mut out = Vec::new();
+        let req = self
+            .http
+            .get(format!("{}/latest", w.url))
+            .query(&[("origin", &cfg.key.name)]);
+        let raw = match (send(req).await, evidence) {
+            (Ok(Some(raw)), _) => raw,
+            (Ok(None), Extension::Absent) => {
+                return Ok((
+                    out,
+                    (
+                        false,
+                        "split-view check not available (C2SP-only: no /latest or /evidence)"
+                            .into(),
+                    ),
+                ));
+            }
+            (Ok(None), _) => {
+                return Ok((
+                    out,
+                    (
+                        false,
+                        "split-view check not made: the witness holds no checkpoint of this log"
+                            .into(),
+                    ),
+                ));
+            }
+            (Err(e), _) => {
+                return Ok((
+                    out,
+                    (false, format!("split-view check not made: /latest: {e}")),
+                ));
+            }
+        };
+        let seen = match SignedCheckpoint::open(&raw, &cfg.key, &[]) {
+            Ok(seen) => seen,
+            Err(e) => {
+                return Ok((
+                    out,
+                    (
+                        false,
+                        format!(
+                            "split-view check not made: its /latest does not verify with the log's key: {e}"
+                        ),
+                    ),
+                ));
+            }
+        };
+        let how = match evidence {
+            Extension::Read => "its refused split views read".to_owned(),
+            Extension::Absent => "it offers no /evidence".to_owned(),
+            Extension::Failed(why) => format!("its /evidence could not be read: {why}"),
+        };
+        let s = seen.checkpoint.size;
+        if s > v.size {
+            // Checked once the monitor has verified that far.
+            return Ok((
+                out,
+                (
+                    false,
+                    format!(
+                        "split-view check not made yet: the witness holds size {s}, beyond the verified size {}",
+                        v.size
+                    ),
+                ),
+            ));
+        }
+        let consistent = if s == v.size {
+            seen.checkpoint.root == v.root
+        } else {
+            match log.mirror.consistency_proof(s, v.size).await {
+                Ok(proof) => tlog::merkle::verify_consistency(
+                    s,
+                    v.size,
+                    &proof,
+                    &seen.checkpoint.root,
+                    &v.root,
+                )
+                .is_ok(),
+                Err(e) => {
+                    return Err(Error::State(format!(
+                        "{}: mirror proof from {s} to {}: {e}",
+                        cfg.region, v.size
+                    )));
+                }
+            }
+        };
+        if !consistent {
+            let f = self
+                .inconsistency(
+                    cfg,
+                    None,
+                    format!(
+                        "split view: witness {} was shown a checkpoint of size {s} with root {}, which is not in the tree the log serves (size {}, root {})",
+                        w.key.name,
+                        seen.checkpoint.root.to_base64(),
+                        v.size,
+                        v.root.to_base64()
+                    ),
+                    &format!(
+                        "shown to {}:\n{}\nserved:\n{}",
+                        w.key.name,
+                        String::from_utf8_lossy(&raw),
+                        v.checkpoint
+                    ),
+                )
+                .await?;
+            out.extend(f);
+            return Ok((
+                out,
+                (
+                    true,
+                    format!("split view: its latest (size {s}) is not in the verified tree"),
+                ),
+            ));
+        }
+        Ok((
+            out,
+            (
+                true,
+                format!("split-view checked: its latest (size {s}) is in the verified tree; {how}"),
+            ),
+        ))
+    }
+}
+
+/// Whether a witness's `/evidence` extension could be read.
+enum Extension {
+    /// Read.
+    Read,
+    /// Not offered (404): a C2SP-only witness.
+    Absent,
+    /// Failed: why.
+    Failed(String),
+}
+
+/// What the monitor could check of one witness for one log, and how.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WitnessCheck {
+    /// The size of the newest checkpoint served by the log and verified by
+    /// the monitor on which this witness's cosignature verified with its
+    /// key (C2SP tlog-cosignature: checkable for every witness).
+    pub cosigned: Option<u64>,
+    /// Whether the witness's own view was compared with the verified tree
+    /// (needs our `/latest` extension).
+    pub split_view_checked: bool,
+    /// How the split-view check was made, or why it was not.
+    pub split_view: String,
+}
+
+impl std::fmt::Display for WitnessCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cosigned {
+            Some(n) => write!(f, "cosignature verified on checkpoint {n}; ")?,
+            None => write!(f, "no cosignature verified on a served checkpoint; ")?,
+        }
+        f.write_str(&self.split_view)
     }
 }

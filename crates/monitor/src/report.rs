@@ -34,6 +34,9 @@ pub struct LogStatus {
     pub verified_at: String,
     /// Each configured witness, and whether it cosigned the checkpoint.
     pub witnesses: BTreeMap<String, bool>,
+    /// Each configured witness checked in this process's last round: what
+    /// could be checked and how (absent: not checked yet).
+    pub witness_checks: BTreeMap<String, crate::WitnessCheck>,
 }
 
 /// Transfers grouped by destination, legal basis and purpose.
@@ -118,9 +121,19 @@ impl Monitor {
     pub fn summary(&self) -> Result<Summary, Error> {
         let accesses = self.state.accesses()?;
         let findings = self.state.findings()?;
+        let checks = self
+            .witness_checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let mut logs = Vec::new();
         for v in self.state.logs()? {
             logs.push(LogStatus {
+                witness_checks: checks
+                    .iter()
+                    .filter(|((region, _), _)| *region == v.region)
+                    .map(|((_, w), c)| (w.clone(), c.clone()))
+                    .collect(),
                 region: v.region,
                 origin: v.origin,
                 size: v.size,
@@ -361,6 +374,10 @@ pub fn dashboard(s: &Summary) -> Markup {
                             td {
                                 @for (w, ok) in &l.witnesses {
                                     span class=(if *ok { "ok" } else { "bad" }) { (w) (if *ok { " ✓" } else { " ✗" }) } " "
+                                }
+                                @for (w, c) in &l.witness_checks {
+                                    br;
+                                    small class="witness-check" data-witness=(w) { (w) ": " (c.to_string()) }
                                 }
                             }
                         }

@@ -117,6 +117,15 @@ impl State {
         let db = Connection::open(path)?;
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         db.execute_batch(SCHEMA)?;
+        // `final`: a finding on an entry checked on its own above the
+        // verified size (a log whose tree does not verify from its entries
+        // up): not a provisional row. Added to databases made before it.
+        let has_final = db
+            .prepare("SELECT 1 FROM pragma_table_info('findings') WHERE name = 'final'")?
+            .exists([])?;
+        if !has_final {
+            db.execute_batch("ALTER TABLE findings ADD COLUMN final INTEGER NOT NULL DEFAULT 0")?;
+        }
         Ok(State { db: Mutex::new(db) })
     }
 
@@ -168,7 +177,8 @@ impl State {
     }
 
     /// Drops what an unfinished sync wrote above the verified `size`
-    /// (inconsistencies stay: they are about the log, not an entry's row).
+    /// (inconsistencies and final findings stay: they are about the log,
+    /// or about entries checked on their own).
     pub fn discard_provisional(&self, origin: &str, size: u64) -> Result<(), Error> {
         let mut db = self.db();
         let tx = db.transaction()?;
@@ -181,15 +191,16 @@ impl State {
             params![origin, int(size)],
         )?;
         tx.execute(
-            "DELETE FROM findings WHERE origin = ?1 AND idx >= ?2 AND kind != 'inconsistency'",
+            "DELETE FROM findings WHERE origin = ?1 AND idx >= ?2 AND kind != 'inconsistency' AND final = 0",
             params![origin, int(size)],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Writes provisional rows of replayed entries in one transaction.
-    pub fn put_replayed(&self, origin: &str, batch: &Batch) -> Result<(), Error> {
+    /// Writes provisional rows of replayed entries in one transaction;
+    /// returns the findings not recorded before.
+    pub fn put_replayed(&self, origin: &str, batch: &Batch) -> Result<Vec<Finding>, Error> {
         let mut db = self.db();
         let tx = db.transaction()?;
         {
@@ -217,17 +228,27 @@ impl State {
                 ])?;
             }
         }
+        let mut new = Vec::new();
         for f in &batch.findings {
-            insert_finding(&tx, origin, f, "")?;
+            if insert_finding(&tx, origin, f, "", false)? {
+                new.push(f.clone());
+            }
         }
         tx.commit()?;
-        Ok(())
+        Ok(new)
     }
 
     /// Records a finding with its evidence; true if it is new.
     pub fn add_finding(&self, origin: &str, f: &Finding, evidence: &str) -> Result<bool, Error> {
         let db = self.db();
-        insert_finding(&db, origin, f, evidence)
+        insert_finding(&db, origin, f, evidence, false)
+    }
+
+    /// Records a finding on an entry checked on its own above the verified
+    /// size, kept whatever later syncs discard; true if it is new.
+    pub fn add_final_finding(&self, origin: &str, f: &Finding) -> Result<bool, Error> {
+        let db = self.db();
+        insert_finding(&db, origin, f, "", true)
     }
 
     /// Commits a verified checkpoint: every row below its size is final.
@@ -275,7 +296,7 @@ impl State {
         let mut q = db.prepare(
             "SELECT f.region, f.idx, f.kind, f.message, f.found_at, f.evidence FROM findings f
              LEFT JOIN logs l ON l.origin = f.origin
-             WHERE f.kind = 'inconsistency' OR f.idx < COALESCE(l.size, 0)
+             WHERE f.kind = 'inconsistency' OR f.final = 1 OR f.idx < COALESCE(l.size, 0)
              ORDER BY f.id DESC",
         )?;
         let rows = q.query_map([], |r| {
@@ -333,10 +354,11 @@ fn insert_finding(
     origin: &str,
     f: &Finding,
     evidence: &str,
+    is_final: bool,
 ) -> Result<bool, Error> {
     let n = db.execute(
-        "INSERT OR IGNORE INTO findings (origin, region, idx, kind, message, evidence, found_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR IGNORE INTO findings (origin, region, idx, kind, message, evidence, found_at, final)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             origin,
             f.region,
@@ -344,7 +366,8 @@ fn insert_finding(
             f.kind.as_str(),
             f.message,
             evidence,
-            now()
+            now(),
+            is_final
         ],
     )?;
     Ok(n == 1)

@@ -318,13 +318,14 @@ impl Witness {
     }
 }
 
-/// The witness's HTTP endpoints: `POST <prefix>/add-checkpoint`;
-/// `GET <prefix>/latest?origin=…`, the latest checkpoint it cosigned for a
-/// log (signed by the log), so that monitors can compare what witnesses
-/// were shown; and `GET <prefix>/evidence`, every split view it refused
-/// (JSON), for monitors to alert on.
+/// The witness's HTTP endpoints: `POST <prefix>/add-checkpoint`
+/// ([`c2sp_router`]); and our extensions, `GET <prefix>/latest?origin=…`,
+/// the latest checkpoint it cosigned for a log (signed by the log), so that
+/// monitors can compare what witnesses were shown, and `GET
+/// <prefix>/evidence`, every split view it refused (JSON), for monitors to
+/// alert on.
 pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
-    use axum::http::{StatusCode, header};
+    use axum::http::StatusCode;
     use axum::response::IntoResponse;
     #[derive(serde::Deserialize)]
     struct Origin {
@@ -357,45 +358,50 @@ pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
             }
         }
     });
-    axum::Router::new()
+    c2sp_router(witness)
         .route("/latest", latest)
         .route("/evidence", evidence)
-        .route(
-            "/add-checkpoint",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let witness = witness.clone();
-                async move {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    let result =
-                        tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now))
-                            .await;
-                    match result {
-                        Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
-                        Ok(Err(r)) => {
-                            let status = StatusCode::from_u16(r.status())
-                                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                            match r {
-                                Refusal::Conflict { latest }
-                                | Refusal::SplitView {
-                                    same_size: true,
-                                    latest,
-                                    ..
-                                } => (
-                                    status,
-                                    [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
-                                    format!("{latest}\n"),
-                                )
-                                    .into_response(),
-                                other => (status, format!("{other}\n")).into_response(),
-                            }
-                        }
-                        Err(e) => {
-                            (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+}
+
+/// Only what C2SP tlog-witness specifies, `POST <prefix>/add-checkpoint`:
+/// a witness as a third party runs it, for testing monitors against one
+/// (`residency witness --c2sp-only`).
+pub fn c2sp_router(witness: std::sync::Arc<Witness>) -> axum::Router {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    axum::Router::new().route(
+        "/add-checkpoint",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let witness = witness.clone();
+            async move {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let result =
+                    tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
+                match result {
+                    Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
+                    Ok(Err(r)) => {
+                        let status = StatusCode::from_u16(r.status())
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                        match r {
+                            Refusal::Conflict { latest }
+                            | Refusal::SplitView {
+                                same_size: true,
+                                latest,
+                                ..
+                            } => (
+                                status,
+                                [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
+                                format!("{latest}\n"),
+                            )
+                                .into_response(),
+                            other => (status, format!("{other}\n")).into_response(),
                         }
                     }
+                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
                 }
-            }),
-        )
+            }
+        }),
+    )
 }

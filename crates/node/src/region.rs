@@ -187,8 +187,12 @@ pub struct AccessRecord {
     pub log_index: u64,
     /// The entry.
     pub entry: serde_json::Value,
-    /// A C2SP tlog-proof of its inclusion in the current checkpoint.
+    /// A C2SP tlog-proof of its inclusion in the latest checkpoint a
+    /// witness cosigned (see [`Region::cosigned_receipt`]).
     pub receipt: String,
+    /// Whether the receipt's checkpoint carries a witness cosignature.
+    #[serde(default)]
+    pub cosigned: bool,
     /// For an entry that names its subjects by `subjects_root`: the proof
     /// that this subject is in the set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,8 +249,12 @@ impl SubjectProof {
 pub struct Export {
     /// The export's own log entry.
     pub log_index: u64,
-    /// Its receipt.
+    /// Its receipt, cosigned when a witness cosigned in time (see
+    /// [`Region::cosigned_receipt`]).
     pub receipt: String,
+    /// Whether that receipt's checkpoint carries a witness cosignature.
+    #[serde(default)]
+    pub receipt_cosigned: bool,
     /// Every record, decrypted.
     pub records: Vec<Released>,
     /// Every logged access to the subject's data, with receipts.
@@ -402,10 +410,24 @@ pub struct Region<B> {
     peers: BTreeMap<String, Peer>,
     http: reqwest::Client,
     metrics: Metrics,
-    /// Witness cosignatures of the latest checkpoint pushed: its size and
-    /// the signature lines.
-    cosigned: std::sync::RwLock<(u64, Vec<tlog::note::NoteSignature>)>,
+    /// What the witnesses cosigned: see [`Cosigned`].
+    cosigned: tokio::sync::watch::Sender<Cosigned>,
 }
+
+/// The witnesses' view of the log, as the node keeps it for serving and
+/// for receipts.
+#[derive(Clone, Debug, Default)]
+struct Cosigned {
+    /// Size of the newest checkpoint the push to the witnesses has finished
+    /// with, cosigned or not (`u64::MAX` when no witness is configured).
+    tried: u64,
+    /// The newest checkpoint a witness cosigned, its cosignatures attached.
+    latest: Option<tlog::SignedCheckpoint>,
+}
+
+/// How long a receipt waits for the witnesses to cosign a checkpoint that
+/// covers its entry (a push takes one round trip per witness).
+const COSIGN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<B> std::fmt::Debug for Region<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -542,7 +564,14 @@ impl<B: Backend> Region<B> {
             peers,
             http,
             metrics: Metrics::default(),
-            cosigned: std::sync::RwLock::new((0, Vec::new())),
+            cosigned: tokio::sync::watch::Sender::new(Cosigned {
+                tried: if cluster.witnesses.is_empty() {
+                    u64::MAX
+                } else {
+                    0
+                },
+                latest: None,
+            }),
         };
         region.log_bundle().await?;
         Ok(region)
@@ -584,15 +613,35 @@ impl<B: Backend> Region<B> {
     /// The latest checkpoint as served: with the witnesses' cosignatures
     /// when they have cosigned it.
     pub fn cosigned_checkpoint(&self) -> tlog::SignedCheckpoint {
-        let mut cp = (*self.seq.checkpoint()).clone();
-        let cosigned = self
-            .cosigned
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cosigned.0 == cp.checkpoint.size {
-            tlog::witness::attach(&mut cp.note, cosigned.1.iter().cloned());
+        let cp = self.seq.checkpoint();
+        match &self.cosigned.borrow().latest {
+            Some(c) if c.checkpoint == cp.checkpoint => c.clone(),
+            _ => (*cp).clone(),
         }
-        cp
+    }
+
+    /// A receipt for entry `index` proven against the newest checkpoint a
+    /// witness cosigned, and whether it is cosigned. An entry newer than
+    /// that checkpoint waits (up to [`COSIGN_WAIT`]) for the push of a
+    /// checkpoint covering it; if no witness cosigns one in time (or none
+    /// is configured), the receipt is proven against the log's own
+    /// checkpoint and carries the log's signature only.
+    pub async fn cosigned_receipt(&self, index: u64) -> Result<(String, bool), Error> {
+        let mut rx = self.cosigned.subscribe();
+        let _ = tokio::time::timeout(COSIGN_WAIT, rx.wait_for(|c| c.tried > index)).await;
+        let latest = rx.borrow().latest.clone();
+        Ok(match latest {
+            Some(cp) if cp.checkpoint.size > index => {
+                (self.reader.receipt(index, &cp).await?.to_text(), true)
+            }
+            _ => (
+                self.reader
+                    .receipt(index, &self.seq.checkpoint())
+                    .await?
+                    .to_text(),
+                false,
+            ),
+        })
     }
 
     /// Pushes every new checkpoint to the witnesses and keeps their
@@ -632,10 +681,16 @@ impl<B: Backend> Region<B> {
                     }
                 }
             }
-            *self
-                .cosigned
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = (cp.checkpoint.size, sigs);
+            // A round without cosignatures keeps the older cosigned
+            // checkpoint: it still proves the entries it covers.
+            self.cosigned.send_modify(|c| {
+                c.tried = cp.checkpoint.size;
+                if !sigs.is_empty() {
+                    let mut signed = (*cp).clone();
+                    tlog::witness::attach(&mut signed.note, sigs);
+                    c.latest = Some(signed);
+                }
+            });
             if updates.changed().await.is_err() {
                 return;
             }
@@ -1447,10 +1502,13 @@ impl<B: Backend> Region<B> {
             .release(&access, sealed, &all_fields, &Naming::clear())
             .await?;
         let cp = self.seq.checkpoint();
+        // The export's own entry is the newest: once a cosigned checkpoint
+        // covers it, it covers every access below.
+        let (own_receipt, receipt_cosigned) = self.cosigned_receipt(s.index()).await?;
         let mut accesses = Vec::new();
         for (index, opening) in self.store.accesses(&subject).await? {
             let entry = self.reader.entry(index, cp.checkpoint.size).await?;
-            let receipt = self.reader.receipt(index, &cp).await?.to_text();
+            let (receipt, cosigned) = self.cosigned_receipt(index).await?;
             let entry = Entry::parse(&entry)
                 .map_err(|e| Error::Internal(format!("log entry {index} does not parse: {e}")))?;
             let subject_proof = match (&entry.subjects_root, opening) {
@@ -1464,12 +1522,14 @@ impl<B: Backend> Region<B> {
                 log_index: index,
                 entry: serde_json::to_value(&entry).unwrap_or_default(),
                 receipt,
+                cosigned,
                 subject_proof,
             });
         }
         Ok(Export {
             log_index: s.index(),
-            receipt: self.receipt(&s).await?,
+            receipt: own_receipt,
+            receipt_cosigned,
             records,
             accesses,
         })

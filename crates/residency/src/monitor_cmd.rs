@@ -122,6 +122,9 @@ pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
                     cosigned.join(", ")
                 }
             );
+            for (w, c) in &l.witness_checks {
+                println!("  witness {w}: {c}");
+            }
         }
         let actions: Vec<String> = s
             .accesses_by_action

@@ -29,6 +29,11 @@ pub(crate) struct WitnessArgs {
     /// A log to witness: its vkey, or a file holding it. Repeat per log.
     #[arg(long = "log", required = true)]
     logs: Vec<String>,
+    /// Serve only C2SP tlog-witness (`add-checkpoint`), without this
+    /// witness's `/latest` and `/evidence` extensions: for testing monitors
+    /// and logs against a witness as a third party runs it.
+    #[arg(long)]
+    c2sp_only: bool,
 }
 
 pub(crate) async fn run(args: WitnessArgs) -> anyhow::Result<()> {
@@ -69,7 +74,12 @@ pub(crate) async fn run(args: WitnessArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, "witness serving");
-    axum::serve(listener, monitor::witness::router(witness))
+    let app = if args.c2sp_only {
+        monitor::witness::c2sp_router(witness)
+    } else {
+        monitor::witness::router(witness)
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -321,12 +321,12 @@ async fn a_flipped_tile_byte_an_edited_bundle_and_a_truncated_log_are_detected()
                 entry[pos..pos + 4].copy_from_slice(b"DENY");
                 std::fs::write(&bundle, b).unwrap();
             }),
-            "eu-fr #200: inconsistency: tile tile/0/000 hash 200 (entries 200..=200) differs".into(),
+            "eu-fr #200: inconsistency: entry 200 is not the one the signed checkpoint commits to: its hash is not in the signed tree".into(),
         ),
         (
             "truncated",
             Box::new(|| std::fs::write(&bundle, &bundle_bytes[..starts[100]]).unwrap()),
-            "eu-fr #100: inconsistency: entry bundle tile/entries/000 holds 100 entries, the checkpoint of size".into(),
+            "eu-fr #100: inconsistency: entries 100..=255 are not the ones the signed checkpoint commits to: not served".into(),
         ),
     ];
     for (name, tamper, expected) in cases {
@@ -356,6 +356,16 @@ async fn a_flipped_tile_byte_an_edited_bundle_and_a_truncated_log_are_detected()
 }
 
 fn start_witness(dir: &Path, name: &str, port: u16, log_vkey: &Path) -> (Process, tlog::Verifier) {
+    start_witness_with(dir, name, port, log_vkey, &[])
+}
+
+fn start_witness_with(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    log_vkey: &Path,
+    extra: &[&str],
+) -> (Process, tlog::Verifier) {
     let signer = tlog::Signer::generate(name, tlog::note::TYPE_COSIGNATURE_V1).unwrap();
     let key = dir.join(format!("{name}.key"));
     std::fs::write(&key, signer.to_skey()).unwrap();
@@ -367,6 +377,7 @@ fn start_witness(dir: &Path, name: &str, port: u16, log_vkey: &Path) -> (Process
         .arg(dir.join(format!("{name}.sqlite")))
         .arg("--log")
         .arg(log_vkey)
+        .args(extra)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
@@ -702,4 +713,191 @@ fn rusqlite_count(db: &Path) -> Option<(u64, bool)> {
         )
         .ok()?;
     Some((u64::try_from(rows).unwrap_or(0), committed > 0))
+}
+
+/// Appends `lines` (entries) to a stopped region's log; returns the new size.
+fn append_entries(c: &Cluster, region: &str, name: &str, lines: &[Vec<u8>]) -> u64 {
+    let file = c.dir.path().join(name);
+    let mut input = Vec::new();
+    for l in lines {
+        input.extend_from_slice(l);
+        input.push(b'\n');
+    }
+    std::fs::write(&file, input).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["log", "append", "--dir"])
+        .arg(c.log_dir(region))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    checkpoint_size_on_disk(&c.log_dir(region))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_entry_is_reported_once_and_the_entries_after_it_are_still_replayed() {
+    let mut c = Cluster::start(None).await;
+    let denied = activity(&c).await;
+    c.stop("eu-fr");
+    // A full first entry bundle (the node checks only its partial one on
+    // start), then entry 200 edited in place.
+    let line = log_entry(&c, "eu-fr", denied).await;
+    append_entries(&c, "eu-fr", "copies.jsonl", &vec![line.clone(); 300]);
+    let bundle = c.log_dir("eu-fr").join("tile/entries/000");
+    let mut b = std::fs::read(&bundle).unwrap();
+    let mut at = 0;
+    for _ in 0..200 {
+        at += 2 + usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    }
+    let len = usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    let entry = &mut b[at + 2..at + 2 + len];
+    let pos = entry.windows(4).position(|w| w == b"deny").unwrap();
+    entry[pos..pos + 4].copy_from_slice(b"DENY");
+    std::fs::write(&bundle, b).unwrap();
+    // After it, more entries, one of them a release the replay refuses:
+    // Beijing's denial logged as allowed, the phones in clear.
+    let mut e: Value = serde_json::from_slice(&line).unwrap();
+    e["decision"] = "allow".into();
+    e["reasons"] = json!([]);
+    e["fields"] = json!({"profile.phone": {"op": "keep"}, "social.contacts": {"op": "keep"}});
+    let size = append_entries(
+        &c,
+        "eu-fr",
+        "later.jsonl",
+        &[line.clone(), entry::canonical(&e), line.clone()],
+    );
+    let forged_index = size - 2;
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+
+    let (hook_url, received) = webhook().await;
+    let port = free_port();
+    let witnesses = vec![(c.witness_url.clone(), c.witness.clone())];
+    let live = monitor_config(
+        &c,
+        "live",
+        &witnesses,
+        &format!("listen = \"127.0.0.1:{port}\"\npoll_ms = 100\nwebhook = \"{hook_url}\""),
+    );
+    let out = c.dir.path().join("live.out");
+    let _m = spawn_monitor(&live, &out);
+    wait_for("the violation after the tampered entry", async || {
+        received.lock().unwrap().iter().any(|f: &Value| {
+            f["kind"] == "violation" && f["region"] == "eu-fr" && f["index"] == forged_index
+        })
+    })
+    .await;
+    // Many polls later, the tampered entry was still reported only once.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let tampered = "entry 200 is not the one the signed checkpoint commits to";
+    let alerts = received.lock().unwrap().clone();
+    let about = alerts
+        .iter()
+        .filter(|f| f["message"].as_str().unwrap().contains(tampered))
+        .count();
+    assert_eq!(about, 1, "{alerts:?}");
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(printed.matches(tampered).count(), 1, "{printed}");
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &alerts {
+        assert!(seen.insert(f.to_string()), "alerted twice: {f}");
+    }
+
+    // The audit reports both: the tampered entry and the violation after it.
+    let o = audit(&monitor_config(&c, "audit", &witnesses, ""), &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "eu-fr #200: inconsistency: {tampered}: its hash is not in the signed tree"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("eu-fr #{forged_index}: violation:"))
+            && out.contains("protected field profile.phone left in clear for CN"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_c2sp_only_witness_is_reported_with_the_checks_that_were_made_and_no_others() {
+    let mut c = Cluster::start(None).await;
+    let port = free_port();
+    let (_w2, w2_key) = start_witness_with(
+        c.dir.path(),
+        "c2sp.example",
+        port,
+        &c.log_dir("eu-fr").join("log.vkey"),
+        &["--c2sp-only"],
+    );
+    let w2_url = format!("http://127.0.0.1:{port}");
+    wait_for("the C2SP-only witness", async || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    let r = c
+        .http
+        .get(format!("{w2_url}/evidence"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a C2SP-only witness has no extensions");
+    // eu-fr pushes its checkpoints to it too.
+    c.stop("eu-fr");
+    let file = c.dir.path().join("cluster.toml");
+    let toml = std::fs::read_to_string(&file).unwrap();
+    let at = toml.find("[regions.").unwrap();
+    let toml = format!(
+        "{}[[witnesses]]\nurl = \"{w2_url}\"\nvkey = \"{}\"\n{}",
+        &toml[..at],
+        w2_key.to_vkey(),
+        &toml[at..]
+    );
+    std::fs::write(&file, toml).unwrap();
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    activity(&c).await;
+    let size = checkpoint_size(&c, "eu-fr").await;
+    wait_for("both cosignatures on eu-fr's checkpoint", async || {
+        let raw = c
+            .http
+            .get(format!("{}/log/checkpoint", c.urls["eu-fr"]))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let cp = tlog::SignedCheckpoint::open(&raw, &c.log_key("eu-fr"), &[]).unwrap();
+        cp.note
+            .verify(&[c.witness.clone(), w2_key.clone()])
+            .is_ok_and(|s| s.len() == 2)
+    })
+    .await;
+
+    let witnesses = vec![
+        (c.witness_url.clone(), c.witness.clone()),
+        (w2_url.clone(), w2_key.clone()),
+    ];
+    let o = audit(&monitor_config(&c, "m", &witnesses, ""), &[]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "  witness c2sp.example: cosignature verified on checkpoint {size}; split-view check not available (C2SP-only: no /latest or /evidence)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "  witness witness.example: cosignature verified on checkpoint {size}; split-view checked: its latest (size {size}) is in the verified tree; its refused split views read"
+        )),
+        "{out}"
+    );
+    // Another region, which never pushes to it: no cosignature is claimed.
+    assert!(
+        out.contains("  witness c2sp.example: no cosignature verified on a served checkpoint; split-view check not available"),
+        "{out}"
+    );
 }
