@@ -790,10 +790,10 @@ impl<B: Backend> Region<B> {
         release: bool,
         mut ahead: Option<ReadAhead>,
     ) -> Result<Logged, Error> {
-        e.commit_to(&SubjectSet::of(&openings));
         if !allow {
             return Err(self.deny(e, &openings).await);
         }
+        e.commit_to(&SubjectSet::of(&openings));
         // Release order: by pseudonym.
         openings.sort_by(|a, b| a.subject.cmp(&b.subject));
         let mut sealed = Vec::new();
@@ -822,7 +822,8 @@ impl<B: Backend> Region<B> {
 
     /// Logs a denial, notes it for the subjects it names (their export
     /// lists it), and returns the error that carries it.
-    async fn deny(&self, e: Entry, openings: &[Opening]) -> Error {
+    async fn deny(&self, mut e: Entry, openings: &[Opening]) -> Error {
+        e.commit_to(&SubjectSet::of(openings));
         let reasons = e.reasons.clone();
         let logged = match self.append(&e).await {
             Ok((s, _)) => s,
@@ -1191,11 +1192,12 @@ impl<B: Backend> Region<B> {
             let set: BTreeSet<&String> = ids.iter().collect();
             set.into_iter().cloned().collect()
         });
-        // Without user ids, the subjects are selected from what the region
-        // holds (public fields only): no caller-named person is looked up.
-        let matching = match (&req.filter, &asked) {
-            (Some(filter), None) => Some(self.subjects_matching(filter).await?),
-            _ => None,
+        // The filter selects from what the region holds (public fields
+        // only), checked before anything is decided; no caller-named person
+        // is looked up until the decision allows it.
+        let matching = match &req.filter {
+            Some(filter) => Some(self.subjects_matching(filter).await?),
+            None => None,
         };
         let selected: Option<Vec<String>> = match &asked {
             Some(_) => None,
@@ -1240,10 +1242,6 @@ impl<B: Backend> Region<B> {
         }
         // Allowed: now find who is homed here (and selected by the filter);
         // the others stay in the set as fillers.
-        let matching = match &req.filter {
-            Some(filter) => Some(self.subjects_matching(filter).await?),
-            None => None,
-        };
         let mut found = BTreeMap::new();
         for id in &ids {
             let subject = self.store.subject_ref(id);

@@ -272,3 +272,66 @@ async fn a_log_holding_a_release_abroad_under_a_declared_destination_audits_as_a
     );
     assert!(!out.contains("mismatch: logged allow"), "{out}");
 }
+
+/// Entry `index` of a region's log, as the region serves it.
+async fn served_entry(c: &Cluster, region: &str, index: u64) -> Value {
+    let text = c
+        .http
+        .get(format!("{}/log/checkpoint", c.urls[region]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
+    let reader = tlog::LogReader::new(tlog::FsStorage::open(c.log_dir(region)).unwrap());
+    serde_json::from_slice(&reader.entry(index, size).await.unwrap()).unwrap()
+}
+
+/// Regression: a denied caller told known users (403, logged, naming the
+/// subject's pseudonym) from unknown ones (404, not logged), and learnt
+/// the pseudonym, which then linked the person's whole access history in
+/// the public log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_caller_cannot_tell_known_users_from_unknown_ones_nor_learn_a_pseudonym() {
+    let c = Cluster::start(None).await;
+    ingest(&c, "eu-fr", "FR", 2).await;
+    let pseudonym_like = |e: &Value| e.to_string().contains("t1.");
+    for (path, body) in [
+        (
+            "/v1/read",
+            json!({"fields": ["profile.phone"], "purpose": "support-ticket"}),
+        ),
+        ("/v1/subjects/export", json!({})),
+        ("/v1/subjects/erase", json!({})),
+        (
+            "/v1/transfer",
+            json!({"fields": ["profile.phone"], "purpose": "debugging"}),
+        ),
+    ] {
+        let mut shapes = Vec::new();
+        for user in ["fr-user-0001", "nobody-at-all"] {
+            let mut body = body.clone();
+            if path == "/v1/transfer" {
+                body["user_ids"] = json!([user]);
+            } else {
+                body["user_id"] = json!(user);
+            }
+            let (status, p) = c.post("eu-fr", path, Some("eng-beijing"), &body).await;
+            assert_eq!(status, 403, "{path} {user}: {p}");
+            let mut e = served_entry(&c, "eu-fr", p["log_index"].as_u64().unwrap()).await;
+            assert!(!pseudonym_like(&e), "{e}");
+            assert_eq!(e["subject_count"], 1, "{e}");
+            assert_eq!(e["subjects"], json!([]), "{e}");
+            assert!(e["subjects_root"].is_string(), "{e}");
+            for varying in ["subjects_root", "time"] {
+                e.as_object_mut().unwrap().remove(varying);
+            }
+            let mut p = p.clone();
+            p.as_object_mut().unwrap().remove("log_index");
+            shapes.push((p, e));
+        }
+        assert_eq!(shapes[0], shapes[1], "{path}");
+    }
+}

@@ -528,10 +528,10 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
     );
     let _m = spawn_monitor(&live, &c.dir.path().join("live.out"));
     let expected =
-        format!("eu-fr #{forged_index}: mismatch: logged allow, the replay decides deny");
+        format!("eu-fr #{forged_index}: violation: logged allow, the replay decides deny");
     wait_for("the alert", async || {
         received.lock().unwrap().iter().any(|f: &Value| {
-            f["kind"] == "mismatch" && f["region"] == "eu-fr" && f["index"] == forged_index
+            f["kind"] == "violation" && f["region"] == "eu-fr" && f["index"] == forged_index
         })
     })
     .await;
