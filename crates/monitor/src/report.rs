@@ -213,9 +213,9 @@ impl Monitor {
     }
 
     /// The Art. 30 record as CSV (RFC 4180, a header line first), safe to
-    /// open in a spreadsheet: see [`art30_csv`].
+    /// open in a spreadsheet: see [`art30_to_csv`].
     pub fn art30_csv(&self) -> Result<String, Error> {
-        art30_csv(self.art30()?)
+        art30_to_csv(self.art30()?)
     }
 
     /// An entry of a verified log, with a tlog-proof receipt against the
@@ -254,7 +254,7 @@ impl Monitor {
 /// spreadsheet would take for a formula (starting with `=`, `+`, `-`, `@`,
 /// a tab or a carriage return) is prefixed with `'` (OWASP's rule against
 /// CSV injection) and so shown as text.
-pub fn art30_csv(rows: Vec<Art30Transfer>) -> Result<String, Error> {
+pub fn art30_to_csv(rows: Vec<Art30Transfer>) -> Result<String, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for t in rows {
         w.serialize(t.neutralised())
@@ -550,7 +550,7 @@ mod tests {
             "\t=1+1",
             "\r=1+1",
         ] {
-            let csv = art30_csv(vec![row(formula)]).unwrap();
+            let csv = art30_to_csv(vec![row(formula)]).unwrap();
             let mut r = csv::Reader::from_reader(csv.as_bytes());
             let record = r.records().next().unwrap().unwrap();
             for (i, cell) in record.iter().enumerate() {
@@ -561,7 +561,7 @@ mod tests {
             }
         }
         // Ordinary cells are left as they are.
-        let csv = art30_csv(vec![row("reco-training")]).unwrap();
+        let csv = art30_to_csv(vec![row("reco-training")]).unwrap();
         assert!(csv.lines().nth(1).unwrap().starts_with("reco-training,"), "{csv}");
         assert!(!csv.contains('\''), "{csv}");
     }
