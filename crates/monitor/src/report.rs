@@ -562,7 +562,10 @@ mod tests {
         }
         // Ordinary cells are left as they are.
         let csv = art30_to_csv(vec![row("reco-training")]).unwrap();
-        assert!(csv.lines().nth(1).unwrap().starts_with("reco-training,"), "{csv}");
+        assert!(
+            csv.lines().nth(1).unwrap().starts_with("reco-training,"),
+            "{csv}"
+        );
         assert!(!csv.contains('\''), "{csv}");
     }
 }

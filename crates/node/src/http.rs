@@ -143,7 +143,10 @@ pub fn router<B: Backend>(region: Arc<Region<B>>, limits: &Limits) -> Router {
         .route("/v1/subjects/erase", post(erase::<B>))
         .method_not_allowed_fallback(method_not_allowed)
         // Only the routes above; their bodies are read after this.
-        .route_layer(middleware::from_fn_with_state(app.clone(), authenticate::<B>))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            authenticate::<B>,
+        ))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::<B>))
         .route("/openapi.json", get(openapi))
@@ -370,7 +373,9 @@ fn json_error(e: &serde_json::Error) -> String {
         // These describe the JSON's shape, not a value in it.
         Category::Syntax | Category::Eof | Category::Io => msg,
         // Named by the schema, not by the caller.
-        Category::Data if msg.starts_with("missing field") || msg.starts_with("duplicate field") => {
+        Category::Data
+            if msg.starts_with("missing field") || msg.starts_with("duplicate field") =>
+        {
             msg
         }
         // serde quotes the caller's field name.

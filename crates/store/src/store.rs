@@ -522,10 +522,11 @@ impl<B: Backend> Store<B> {
         equal: &[(String, serde_json::Value)],
     ) -> Result<Vec<String>, Error> {
         // Names the catalog does not know are the caller's text: not repeated.
-        let ds =
-            self.catalog.datasets.get(dataset).ok_or_else(|| {
-                Error::Rejected("unknown dataset (not in the catalog)".into())
-            })?;
+        let ds = self
+            .catalog
+            .datasets
+            .get(dataset)
+            .ok_or_else(|| Error::Rejected("unknown dataset (not in the catalog)".into()))?;
         let mut wanted = Vec::with_capacity(equal.len());
         for (field, value) in equal {
             match ds.fields.get(field) {

@@ -207,9 +207,7 @@ async fn subjects_are_selected_by_public_fields_only<F: Fixture>(f: F) {
     f.finish().await;
 }
 
-async fn a_number_or_boolean_filter_matches_the_stored_string_of_its_canonical_form<
-    F: Fixture,
->(
+async fn a_number_or_boolean_filter_matches_the_stored_string_of_its_canonical_form<F: Fixture>(
     f: F,
 ) {
     let store = f.store();
@@ -231,9 +229,15 @@ async fn a_number_or_boolean_filter_matches_the_stored_string_of_its_canonical_f
     };
     let one = |user: &str| vec![store.subject_ref(user)];
     assert_eq!(select(serde_json::json!(4.2)).await.unwrap(), one("user-1"));
-    assert_eq!(select(serde_json::json!("4.2")).await.unwrap(), one("user-1"));
+    assert_eq!(
+        select(serde_json::json!("4.2")).await.unwrap(),
+        one("user-1")
+    );
     assert_eq!(select(serde_json::json!(42)).await.unwrap(), one("user-2"));
-    assert_eq!(select(serde_json::json!(true)).await.unwrap(), one("user-3"));
+    assert_eq!(
+        select(serde_json::json!(true)).await.unwrap(),
+        one("user-3")
+    );
     // The canonical form of 42.0 is "42.0", which no record holds.
     assert!(select(serde_json::json!(42.0)).await.unwrap().is_empty());
     assert!(select(serde_json::json!(false)).await.unwrap().is_empty());
@@ -251,7 +255,10 @@ async fn a_number_or_boolean_filter_matches_the_stored_string_of_its_canonical_f
         }
     }
     // Names the catalog does not know are not repeated.
-    for (ds, field) in [("jane.roe@example.com", "app_version"), ("device", "jane.roe@example.com")] {
+    for (ds, field) in [
+        ("jane.roe@example.com", "app_version"),
+        ("device", "jane.roe@example.com"),
+    ] {
         match store
             .subjects_where(ds, &[(field.to_owned(), serde_json::json!("x"))])
             .await
