@@ -69,9 +69,6 @@ pub struct Problem {
     /// For denials: why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
-    /// For an ingest not stored whole: what was stored where, and what not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ingest: Option<IngestOutcome>,
 }
 
 impl Problem {
@@ -84,7 +81,6 @@ impl Problem {
             detail: detail.into(),
             log_index: None,
             reasons: Vec::new(),
-            ingest: None,
         }
     }
 }
@@ -210,7 +206,7 @@ async fn authenticate<B: Backend>(
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
@@ -301,17 +297,22 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The authenticated, rate-limited caller, or the answer refusing it.
-fn caller<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, Response> {
+fn caller<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     let token = bearer(headers).ok_or_else(|| {
-        Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "this endpoint needs `Authorization: Bearer <token>`",
+        Box::new(
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "this endpoint needs `Authorization: Bearer <token>`",
+            )
+            .into_response(),
         )
-        .into_response()
     })?;
     let caller = app.region.credentials().check(token).ok_or_else(|| {
-        Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token").into_response()
+        Box::new(
+            Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
+                .into_response(),
+        )
     })?;
     let key = match &caller {
         Caller::Principal(p) => format!("principal:{p}"),
@@ -330,7 +331,7 @@ fn caller<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, Respo
         refused
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        return Err(refused);
+        return Err(Box::new(refused));
     }
     Ok(caller)
 }
@@ -442,21 +443,27 @@ async fn ingest<B: Backend>(
     };
     match run.await {
         Ok(Ok(outcome)) if outcome.not_stored.is_empty() => json(StatusCode::ACCEPTED, &outcome),
-        Ok(Ok(outcome)) => incomplete(outcome).into_response(),
+        Ok(Ok(outcome)) => incomplete(outcome),
         Ok(Err(e)) => Problem::from(e).into_response(),
         Err(p) => p.into_response(),
     }
 }
 
 /// The answer to an ingest a home region did not take its part of: 400
-/// when a region refused its events, 503 when one could not take them;
-/// the problem's `ingest` member says what was stored where.
-fn incomplete(outcome: IngestOutcome) -> Problem {
+/// when a region refused its events, 503 when one could not take them; a
+/// problem document whose `ingest` member says what was stored where.
+fn incomplete(outcome: IngestOutcome) -> Response {
+    #[derive(Serialize)]
+    struct Incomplete {
+        #[serde(flatten)]
+        problem: Problem,
+        ingest: IngestOutcome,
+    }
     let refused = outcome.not_stored.values().any(|n| n.outcome == "refused");
-    let (status, slug) = if refused {
-        (StatusCode::BAD_REQUEST, "ingest-incomplete")
+    let status = if refused {
+        StatusCode::BAD_REQUEST
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "ingest-incomplete")
+        StatusCode::SERVICE_UNAVAILABLE
     };
     let stored: Vec<String> = outcome
         .regions
@@ -473,13 +480,17 @@ fn incomplete(outcome: IngestOutcome) -> Problem {
     } else {
         stored.join(", ")
     };
-    let mut p = Problem::new(
+    let problem = Problem::new(
         status,
-        slug,
+        "ingest-incomplete",
         format!("events by home region: {stored}; {}", not.join("; ")),
     );
-    p.ingest = Some(outcome);
-    p
+    let body = serde_json::to_vec(&Incomplete {
+        problem,
+        ingest: outcome,
+    })
+    .unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
 }
 
 /// A handler of a principal's JSON request.
