@@ -3,8 +3,11 @@
 //! the OpenAPI document (`openapi.json`, served at `/openapi.json`).
 //!
 //! Every route but `/healthz`, `/metrics`, `/openapi.json` and `/log/…`
-//! needs `Authorization: Bearer <token>`; callers are rate limited by
-//! identity. Tracing records route, status and caller id — never a body.
+//! needs `Authorization: Bearer <token>` (the scheme in any case), checked
+//! before the body is read; callers are rate limited by identity (a 429
+//! says when to retry). Request targets and header sections above this
+//! node's bounds get 414 and 431 problems, an unsupported method 405.
+//! Tracing records route, status and caller id — never a body.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -12,11 +15,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,8 +32,8 @@ use crate::auth::Caller;
 use crate::config::Limits;
 use crate::metrics::RequestLabels;
 use crate::region::{
-    AggregateRequest, IncomingEvent, ReadRequest, Region, ReidentifyRequest, SubjectRequest,
-    TransferRequest,
+    AggregateRequest, IncomingEvent, IngestOutcome, ReadRequest, Region, ReidentifyRequest,
+    SubjectRequest, TransferRequest,
 };
 
 /// The OpenAPI document of this API.
@@ -37,6 +41,15 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Content type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Longest request target (path and query) answered; longer ones get 414.
+/// (The HTTP library's own limit, 64 KiB, is far above it.)
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// Most header fields answered; more get 431 (the HTTP library's own
+/// limit is 100).
+pub const MAX_HEADERS: usize = 64;
+/// Largest header section answered (names and values); larger get 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize)]
@@ -117,11 +130,6 @@ pub fn router<B: Backend>(region: Arc<Region<B>>, limits: &Limits) -> Router {
         limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
     });
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics::<B>))
-        .route("/openapi.json", get(openapi))
-        .route("/log/checkpoint", get(checkpoint::<B>))
-        .route("/log/tile/{*path}", get(tile::<B>))
         .route("/v1/ingest", post(ingest::<B>))
         .route("/v1/read", post(read::<B>))
         .route("/v1/transfer", post(transfer::<B>))
@@ -129,10 +137,77 @@ pub fn router<B: Backend>(region: Arc<Region<B>>, limits: &Limits) -> Router {
         .route("/v1/reidentify", post(reidentify::<B>))
         .route("/v1/subjects/export", post(export::<B>))
         .route("/v1/subjects/erase", post(erase::<B>))
+        .method_not_allowed_fallback(method_not_allowed)
+        // Only the routes above; their bodies are read after this.
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            authenticate::<B>,
+        ))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::<B>))
+        .route("/openapi.json", get(openapi))
+        .route("/log/checkpoint", get(checkpoint::<B>))
+        .route("/log/tile/{*path}", get(tile::<B>))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(middleware::from_fn_with_state(app.clone(), count::<B>))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn(bounded))
         .with_state(app)
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this route does not take this method (see the Allow header)",
+    )
+}
+
+/// Refuses request targets and header sections above this node's bounds,
+/// as problem documents.
+async fn bounded(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return Problem::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("the request target is longer than {MAX_TARGET_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header-fields-too-large",
+            format!(
+                "the request has more than {MAX_HEADERS} header fields or more than {MAX_HEADER_BYTES} bytes of them"
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Authenticates and rate-limits the caller of a `/v1/…` route before its
+/// body is read; the handler finds the caller in the request's extensions.
+async fn authenticate<B: Backend>(
+    State(app): State<Shared<B>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match caller(&app, req.headers()) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(refused) => *refused,
+    }
 }
 
 /// Counts and traces every request: route, status, nothing of the body.
@@ -213,36 +288,50 @@ async fn tile<B: Backend>(State(app): State<Shared<B>>, Path(path): Path<String>
     }
 }
 
-/// The authenticated, rate-limited caller.
-fn caller<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, Problem> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
+/// The token of an `Authorization: Bearer <token>` header; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The authenticated, rate-limited caller, or the answer refusing it.
+fn caller<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+    let token = bearer(headers).ok_or_else(|| {
+        Box::new(
             Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "this endpoint needs `Authorization: Bearer <token>`",
             )
-        })?;
-    let caller = app
-        .region
-        .credentials()
-        .check(token.trim())
-        .ok_or_else(|| {
+            .into_response(),
+        )
+    })?;
+    let caller = app.region.credentials().check(token).ok_or_else(|| {
+        Box::new(
             Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
-        })?;
+                .into_response(),
+        )
+    })?;
     let key = match &caller {
         Caller::Principal(p) => format!("principal:{p}"),
         Caller::Region(r) => format!("region:{r}"),
     };
-    if app.limiter.check_key(&key).is_err() {
-        return Err(Problem::new(
+    if let Err(not_until) = app.limiter.check_key(&key) {
+        let wait = not_until.wait_time_from(app.limiter.clock().now());
+        // Whole seconds (RFC 9110 §10.2.3), rounded up, at least one.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut refused = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
-            "too many requests from this caller; retry shortly",
-        ));
+            "too many requests from this caller; retry after the time in Retry-After",
+        )
+        .into_response();
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return Err(Box::new(refused));
     }
     Ok(caller)
 }
@@ -278,16 +367,24 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 }
 
 fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
     let msg = e.to_string();
-    // serde quotes offending values in "invalid type/value" messages.
-    if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
-        format!(
-            "a value has the wrong type or form at line {} column {}",
-            e.line(),
-            e.column()
-        )
-    } else {
-        msg
+    let at = format!("at line {} column {}", e.line(), e.column());
+    match e.classify() {
+        // These describe the JSON's shape, not a value in it.
+        Category::Syntax | Category::Eof | Category::Io => msg,
+        // Named by the schema, not by the caller.
+        Category::Data
+            if msg.starts_with("missing field") || msg.starts_with("duplicate field") =>
+        {
+            msg
+        }
+        // serde quotes the caller's field name.
+        Category::Data if msg.starts_with("unknown field") => {
+            format!("a field this request does not take {at} (see the OpenAPI document)")
+        }
+        // serde quotes offending values in "invalid type/value" messages.
+        Category::Data => format!("a value has the wrong type or form {at}"),
     }
 }
 
@@ -314,11 +411,11 @@ struct IngestBody {
 
 async fn ingest<B: Backend>(
     State(app): State<Shared<B>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let caller = caller(&app, &headers)?;
         let bytes = body(raw)?;
         let ndjson = headers
             .get(header::CONTENT_TYPE)
@@ -345,15 +442,61 @@ async fn ingest<B: Backend>(
         Ok::<_, Problem>(app.region.ingest(&caller, events).await)
     };
     match run.await {
-        Ok(r) => answer(r, StatusCode::ACCEPTED),
+        Ok(Ok(outcome)) if outcome.not_stored.is_empty() => json(StatusCode::ACCEPTED, &outcome),
+        Ok(Ok(outcome)) => incomplete(outcome),
+        Ok(Err(e)) => Problem::from(e).into_response(),
         Err(p) => p.into_response(),
     }
+}
+
+/// The answer to an ingest a home region did not take its part of: 400
+/// when a region refused its events, 503 when one could not take them; a
+/// problem document whose `ingest` member says what was stored where.
+fn incomplete(outcome: IngestOutcome) -> Response {
+    #[derive(Serialize)]
+    struct Incomplete {
+        #[serde(flatten)]
+        problem: Problem,
+        ingest: IngestOutcome,
+    }
+    let refused = outcome.not_stored.values().any(|n| n.outcome == "refused");
+    let status = if refused {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let stored: Vec<String> = outcome
+        .regions
+        .iter()
+        .map(|(r, n)| format!("{r} stored {n}"))
+        .collect();
+    let not: Vec<String> = outcome
+        .not_stored
+        .iter()
+        .map(|(r, n)| format!("{r} {} {} ({})", n.outcome, n.events, n.detail))
+        .collect();
+    let stored = if stored.is_empty() {
+        "nothing stored".to_owned()
+    } else {
+        stored.join(", ")
+    };
+    let problem = Problem::new(
+        status,
+        "ingest-incomplete",
+        format!("events by home region: {stored}; {}", not.join("; ")),
+    );
+    let body = serde_json::to_vec(&Incomplete {
+        problem,
+        ingest: outcome,
+    })
+    .unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
 }
 
 /// A handler of a principal's JSON request.
 async fn principal_call<B, Req, Resp, F, Fut>(
     app: Shared<B>,
-    headers: HeaderMap,
+    caller: Caller,
     raw: Result<Bytes, BytesRejection>,
     f: F,
 ) -> Response
@@ -365,7 +508,6 @@ where
     Fut: std::future::Future<Output = Result<Resp, Error>>,
 {
     let run = async {
-        let caller = caller(&app, &headers)?;
         let who = principal(&caller)?.to_owned();
         let req: Req = parse(&body(raw)?)?;
         Ok::<_, Problem>(f(app.region.clone(), who, req).await)
@@ -381,10 +523,10 @@ macro_rules! principal_route {
     ($($name:ident: $req:ty;)*) => {$(
         async fn $name<B: Backend>(
             State(app): State<Shared<B>>,
-            headers: HeaderMap,
+            Extension(caller): Extension<Caller>,
             raw: Result<Bytes, BytesRejection>,
         ) -> Response {
-            principal_call(app, headers, raw, |r, who, req: $req| async move {
+            principal_call(app, caller, raw, |r, who, req: $req| async move {
                 r.$name(&who, req).await
             })
             .await

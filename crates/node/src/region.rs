@@ -50,13 +50,35 @@ pub struct IncomingEvent {
     pub fields: BTreeMap<String, String>,
 }
 
-/// What an ingest did: events stored per home region.
+/// What an ingest did: events stored per home region, and the parts not
+/// stored. Every part is checked against the catalog (which every region
+/// shares) before any is stored; a part can still fail at its home (the
+/// region is down, or refuses), and then the others stay stored: the answer
+/// says exactly which.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestOutcome {
     /// Events accepted (stored durably in their home region).
     pub accepted: usize,
     /// Of which, per home region.
     pub regions: BTreeMap<String, usize>,
+    /// The parts not stored, per home region.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_stored: BTreeMap<String, NotStored>,
+}
+
+/// A home region's part of an ingest that was not stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotStored {
+    /// Events of the part.
+    pub events: usize,
+    /// `refused`: the home region refused them (resending the same events
+    /// will not help); `unavailable`: the home region could not be reached
+    /// or did not answer (sending them again is safe: an event for a
+    /// record already stored replaces it).
+    pub outcome: String,
+    /// Why, as the home region said (field names, and event indices
+    /// counted within the part sent there; no values).
+    pub detail: String,
 }
 
 /// A read of one subject's data (in the region's jurisdiction a read;
@@ -876,8 +898,12 @@ impl<B: Backend> Region<B> {
     }
 
     /// Stores events homed here and forwards the others to their home
-    /// regions; returns once every event is durably stored in its home.
-    /// A forwarding peer may only send events homed here.
+    /// regions; returns once every part is durably stored in its home or
+    /// known not to be. Every part is checked against the catalog before
+    /// any is stored or forwarded, so a batch with a bad event is refused
+    /// whole; a part its home then refuses or cannot take is named in the
+    /// outcome's `not_stored`, beside the parts that were stored. A
+    /// forwarding peer may only send events homed here.
     pub async fn ingest(
         &self,
         caller: &Caller,
@@ -886,28 +912,42 @@ impl<B: Backend> Region<B> {
         if events.is_empty() {
             return Err(Error::BadRequest("no events".into()));
         }
-        let mut by_home: BTreeMap<String, Vec<IncomingEvent>> = BTreeMap::new();
-        for (i, e) in events.into_iter().enumerate() {
+        let mut homes = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
             let home = self.home_of(&e.country).ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "event {i}: country {:?} is homed by no region",
-                    e.country
-                ))
+                Error::BadRequest(format!("event {i}: country is homed by no region"))
             })?;
-            by_home.entry(home.to_owned()).or_default().push(e);
+            homes.push(home.to_owned());
         }
+        // The whole batch is checked against the catalog (which every
+        // region shares) before anything is decided, stored or forwarded:
+        // a bad event anywhere refuses the batch whole, naming its index.
+        let mut countries = Vec::with_capacity(events.len());
+        let events: Vec<Event> = events
+            .into_iter()
+            .map(|e| {
+                countries.push(e.country);
+                Event {
+                    user_id: e.user_id,
+                    dataset: e.dataset,
+                    record_id: e.record_id,
+                    time: e.time,
+                    fields: e.fields,
+                }
+            })
+            .collect();
+        self.store.check(&events).map_err(rejected)?;
         match caller {
             Caller::Region(from) => {
-                if let Some(other) = by_home.keys().find(|h| **h != self.id) {
+                if let Some(other) = homes.iter().find(|h| **h != self.id) {
                     return Err(Error::BadRequest(format!(
                         "region {from} forwarded events homed in {other}, not here"
                     )));
                 }
             }
             Caller::Principal(p) => {
-                let fields: BTreeSet<String> = by_home
-                    .values()
-                    .flatten()
+                let fields: BTreeSet<String> = events
+                    .iter()
                     .flat_map(|e| e.fields.keys().map(move |f| format!("{}.{f}", e.dataset)))
                     .collect();
                 let d = self.decide(
@@ -938,52 +978,57 @@ impl<B: Backend> Region<B> {
                 }
             }
         }
-        // Validate the local part before anything is forwarded, so a bad
-        // batch is refused whole where it can be.
-        let mut outcome = IngestOutcome::default();
-        let mut remote = Vec::new();
-        for (home, events) in by_home {
+        let mut local = Vec::new();
+        let mut remote: BTreeMap<String, Vec<IncomingEvent>> = BTreeMap::new();
+        for ((e, home), country) in events.into_iter().zip(homes).zip(countries) {
             if home == self.id {
-                let n = events.len();
-                let events: Vec<Event> = events
-                    .into_iter()
-                    .map(|e| Event {
-                        user_id: e.user_id,
-                        dataset: e.dataset,
-                        record_id: e.record_id,
-                        time: e.time,
-                        fields: e.fields,
-                    })
-                    .collect();
-                self.store
-                    .ingest(&self.id, &events)
-                    .await
-                    .map_err(|e| match e {
-                        store::Error::Rejected(why) => Error::BadRequest(why),
-                        other => Error::Store(other),
-                    })?;
-                outcome.regions.insert(home, n);
-                outcome.accepted += n;
+                local.push(e);
             } else {
-                remote.push((home, events));
+                remote.entry(home).or_default().push(IncomingEvent {
+                    user_id: e.user_id,
+                    country,
+                    dataset: e.dataset,
+                    record_id: e.record_id,
+                    time: e.time,
+                    fields: e.fields,
+                });
             }
+        }
+        let mut outcome = IngestOutcome::default();
+        // The local part first: if it cannot be stored, nothing is
+        // forwarded.
+        if !local.is_empty() {
+            self.store
+                .ingest(&self.id, &local)
+                .await
+                .map_err(rejected)?;
+            outcome.regions.insert(self.id.clone(), local.len());
+            outcome.accepted += local.len();
         }
         // One peer after another: a cluster has a handful of regions, and a
         // peer that is down must not keep the others from their events.
-        let mut failed = None;
         for (home, events) in remote {
+            let n = events.len();
             match self.forward(&home, &events).await {
                 Ok(()) => {
-                    outcome.regions.insert(home, events.len());
-                    outcome.accepted += events.len();
+                    outcome.regions.insert(home, n);
+                    outcome.accepted += n;
                 }
-                Err(e) => failed = Some(e),
+                Err(e) => {
+                    let refused = matches!(e, Error::BadRequest(_));
+                    let outcome_of = if refused { "refused" } else { "unavailable" };
+                    outcome.not_stored.insert(
+                        home,
+                        NotStored {
+                            events: n,
+                            outcome: outcome_of.into(),
+                            detail: e.to_string(),
+                        },
+                    );
+                }
             }
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(outcome),
-        }
+        Ok(outcome)
     }
 
     async fn forward(&self, home: &str, events: &[IncomingEvent]) -> Result<(), Error> {
@@ -1015,7 +1060,10 @@ impl<B: Backend> Region<B> {
             .ok()
             .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
             .unwrap_or_default();
-        if status.is_client_error() {
+        // Only a refusal of the events themselves is the caller's to fix;
+        // a rate limit, or a peer that does not accept this node's
+        // credential, is the cluster's state.
+        if status == 400 || status == 413 {
             Err(Error::BadRequest(format!(
                 "region {home} refused the events: {detail}"
             )))
@@ -1147,9 +1195,15 @@ impl<B: Backend> Region<B> {
         }
         let mut by_dataset: BTreeMap<&str, Vec<(String, serde_json::Value)>> = BTreeMap::new();
         for (name, value) in filter {
+            // A name is repeated in a message only once the catalog knows it.
             let (ds, field) = name.split_once('.').ok_or_else(|| {
-                Error::BadRequest(format!("filter: {name:?} is not dataset.field"))
+                Error::BadRequest("filter: a condition's name is not dataset.field".into())
             })?;
+            if self.bundle.catalog.field(ds, field).is_none() {
+                return Err(Error::BadRequest(
+                    "filter: a condition names a field that is not in the catalog".into(),
+                ));
+            }
             if !(value.is_string() || value.is_number() || value.is_boolean()) {
                 return Err(Error::BadRequest(format!(
                     "filter: the value for {name} must be a string, number or boolean"
@@ -1640,6 +1694,14 @@ fn datasets_of(fields: &[String]) -> Vec<String> {
         .filter_map(|f| f.split_once('.').map(|(d, _)| d.to_owned()))
         .collect();
     set.into_iter().collect()
+}
+
+/// A store error of an ingest: a refusal is the caller's to fix.
+fn rejected(e: store::Error) -> Error {
+    match e {
+        store::Error::Rejected(why) => Error::BadRequest(why),
+        other => Error::Store(other),
+    }
 }
 
 /// A reqwest error's message without the URL (which is ours anyway, but

@@ -200,7 +200,7 @@ impl LawTable {
             let a = self
                 .adequacy
                 .get(id)
-                .ok_or_else(|| format!("no adequacy decision {id:?} in the law table"))?;
+                .ok_or_else(|| "the adequacy decision named is not in the law table".to_owned())?;
             if a.destination != destination {
                 return Err(format!(
                     "adequacy decision {id} covers {}, not {destination}",
@@ -224,7 +224,8 @@ impl LawTable {
         let t = self
             .tools
             .get(basis)
-            .ok_or_else(|| format!("no transfer tool {basis:?} in the law table"))?;
+            // The caller's text is not repeated: it goes into the log.
+            .ok_or_else(|| "the transfer tool named is not in the law table".to_owned())?;
         if !within(date, t.from, t.until) {
             return Err(format!(
                 "transfer tool {basis} ({}) is not usable on {date}",

@@ -96,6 +96,33 @@ fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
     for s in SEEDED {
         assert!(!printed.contains(s), "{s:?} printed");
     }
+    every_private_key_the_demo_wrote_is_readable_by_its_owner_only(dir.path());
+}
+
+/// The witness's, the logs' and the regions' keys and the credentials:
+/// mode 0600 (the demo wrote `witness.key` 0644 once).
+fn every_private_key_the_demo_wrote_is_readable_by_its_owner_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".key") || name.ends_with(".keys") || name == "credentials.env" {
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{} has mode {mode:o}", p.display());
+                found.push(name);
+            }
+        }
+    }
+    for name in ["witness.key", "log.key", "region.keys", "credentials.env"] {
+        assert!(found.iter().any(|f| f == name), "no {name} in {found:?}");
+    }
 }
 
 #[test]

@@ -136,37 +136,46 @@ impl<B: Backend> Store<B> {
         self.pseudonyms.token("subject", user_id)
     }
 
-    fn validate(&self, e: &Event) -> Result<&Dataset, Error> {
-        let ds = self
-            .catalog
-            .datasets
-            .get(&e.dataset)
-            .ok_or_else(|| Error::Rejected(format!("unknown dataset {:?}", e.dataset)))?;
-        let unknown: Vec<&str> = e
+    /// Checks event `i` against the catalog. Messages name the event's
+    /// index and catalog names only: a name the catalog does not know is
+    /// the caller's text, so it is counted, not repeated.
+    fn validate(&self, i: usize, e: &Event) -> Result<&Dataset, Error> {
+        let ds = self.catalog.datasets.get(&e.dataset).ok_or_else(|| {
+            Error::Rejected(format!("event {i}: unknown dataset (not in the catalog)"))
+        })?;
+        let unknown = e
             .fields
             .keys()
             .filter(|f| !ds.fields.contains_key(*f))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
+            .count();
+        if unknown > 0 {
             return Err(Error::Rejected(format!(
-                "fields not in the catalog for {}: {}",
-                e.dataset,
-                unknown.join(", ")
+                "event {i}: {unknown} field(s) not in the catalog for {}",
+                e.dataset
             )));
         }
         if let Some((f, _)) = e.fields.iter().find(|(_, v)| v.len() > MAX_VALUE_LEN) {
             return Err(Error::Rejected(format!(
-                "{}.{f} is larger than {MAX_VALUE_LEN} bytes",
+                "event {i}: {}.{f} is larger than {MAX_VALUE_LEN} bytes",
                 e.dataset
             )));
         }
         if e.record_id.is_empty() || e.user_id.is_empty() {
-            return Err(Error::Rejected(
-                "an event needs a user id and a record id".into(),
-            ));
+            return Err(Error::Rejected(format!(
+                "event {i}: an event needs a user id and a record id"
+            )));
         }
         Ok(ds)
+    }
+
+    /// Checks a batch against the catalog, writing nothing: what
+    /// [`Store::ingest`] would refuse, it refuses too (so a batch split
+    /// across regions can be checked whole before any part is stored).
+    pub fn check(&self, events: &[Event]) -> Result<(), Error> {
+        for (i, e) in events.iter().enumerate() {
+            self.validate(i, e)?;
+        }
+        Ok(())
     }
 
     /// Unwraps the keys in `slots` (those that hold one).
@@ -252,7 +261,8 @@ impl<B: Backend> Store<B> {
     pub async fn ingest(&self, home: &str, events: &[Event]) -> Result<Vec<String>, Error> {
         let datasets = events
             .iter()
-            .map(|e| self.validate(e))
+            .enumerate()
+            .map(|(i, e)| self.validate(i, e))
             .collect::<Result<Vec<_>, _>>()?;
         // One pseudonym per distinct user of the batch; each event names
         // its user by position, so the per-event work does no hashing.
@@ -535,22 +545,27 @@ impl<B: Backend> Store<B> {
     ///
     /// Public fields are stored in clear, so this opens nothing; a field
     /// that is not public is refused, as matching it would mean decrypting
-    /// before any access is logged.
+    /// before any access is logged. Values are stored as the strings events
+    /// carry, so a number or boolean matches the string of its canonical
+    /// JSON form (`4.2` matches `"4.2"`, `42` matches `"42"`, `true` matches
+    /// `"true"`); any other JSON type is refused, naming the field.
     pub async fn subjects_where(
         &self,
         dataset: &str,
         equal: &[(String, serde_json::Value)],
     ) -> Result<Vec<String>, Error> {
+        // Names the catalog does not know are the caller's text: not repeated.
         let ds = self
             .catalog
             .datasets
             .get(dataset)
-            .ok_or_else(|| Error::Rejected(format!("unknown dataset {dataset:?}")))?;
-        for (field, _) in equal {
+            .ok_or_else(|| Error::Rejected("unknown dataset (not in the catalog)".into()))?;
+        let mut wanted = Vec::with_capacity(equal.len());
+        for (field, value) in equal {
             match ds.fields.get(field) {
                 None => {
                     return Err(Error::Rejected(format!(
-                        "{dataset}.{field} is not in the catalog"
+                        "a field named for {dataset} is not in the catalog"
                     )));
                 }
                 Some(f) if f.level != Level::Public => {
@@ -561,18 +576,28 @@ impl<B: Backend> Store<B> {
                 }
                 Some(_) => {}
             }
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(Error::Rejected(format!(
+                        "{dataset}.{field}: the value must be a string, number or boolean"
+                    )));
+                }
+            };
+            wanted.push((field.as_str(), text));
         }
         let mut subjects = BTreeSet::new();
         for (subject, public) in self.backend.public_fields(dataset.to_owned()).await? {
-            let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&public)
-                .map_err(|_| {
-                    Error::Backend(format!(
-                        "the public fields of a {dataset} record are not a JSON object"
-                    ))
-                })?;
-            if equal
+            let fields: BTreeMap<String, String> = serde_json::from_str(&public).map_err(|_| {
+                Error::Backend(format!(
+                    "the public fields of a {dataset} record are not a JSON object of strings"
+                ))
+            })?;
+            if wanted
                 .iter()
-                .all(|(f, v)| fields.get(f).is_some_and(|have| same_value(have, v)))
+                .all(|(f, v)| fields.get(*f).is_some_and(|have| have == v))
             {
                 subjects.insert(subject);
             }
@@ -698,14 +723,6 @@ fn encoding(e: serde_json::Error) -> Error {
 struct SealBuffers {
     aad: Vec<u8>,
     plain: Vec<u8>,
-}
-
-/// JSON equality, except that numbers compare by value (`1` is `1.0`).
-fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    match (a, b) {
-        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
 }
 
 /// An event as stored: public fields in clear, the others sealed together

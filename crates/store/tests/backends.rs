@@ -78,6 +78,7 @@ on_both_backends!(
     the_sweeper_sweeps_on_its_own,
     subjects_are_listed_by_dataset,
     subjects_are_selected_by_public_fields_only,
+    a_number_or_boolean_filter_matches_the_stored_string_of_its_canonical_form,
     an_access_logged_by_subject_set_root_reads_only_that_set,
     concurrent_access_notes_are_all_committed,
     sealed_records_open_only_under_an_access_naming_them,
@@ -307,6 +308,69 @@ async fn subjects_are_selected_by_public_fields_only<F: Fixture>(f: F) {
         store.subjects_where("nowhere", &version("4.2")).await,
         Err(Error::Rejected(_))
     ));
+    f.finish().await;
+}
+
+async fn a_number_or_boolean_filter_matches_the_stored_string_of_its_canonical_form<F: Fixture>(
+    f: F,
+) {
+    let store = f.store();
+    store
+        .ingest(
+            "eu-fr",
+            &[
+                event("user-1", "device", "d1", &[("app_version", "4.2")]),
+                event("user-2", "device", "d2", &[("app_version", "42")]),
+                event("user-3", "device", "d3", &[("app_version", "true")]),
+            ],
+        )
+        .await
+        .unwrap();
+    let select = |v: serde_json::Value| async move {
+        store
+            .subjects_where("device", &[("app_version".to_owned(), v)])
+            .await
+    };
+    let one = |user: &str| vec![store.subject_ref(user)];
+    assert_eq!(select(serde_json::json!(4.2)).await.unwrap(), one("user-1"));
+    assert_eq!(
+        select(serde_json::json!("4.2")).await.unwrap(),
+        one("user-1")
+    );
+    assert_eq!(select(serde_json::json!(42)).await.unwrap(), one("user-2"));
+    assert_eq!(
+        select(serde_json::json!(true)).await.unwrap(),
+        one("user-3")
+    );
+    // The canonical form of 42.0 is "42.0", which no record holds.
+    assert!(select(serde_json::json!(42.0)).await.unwrap().is_empty());
+    assert!(select(serde_json::json!(false)).await.unwrap().is_empty());
+    for v in [
+        serde_json::json!(null),
+        serde_json::json!(["4.2"]),
+        serde_json::json!({"v": "4.2"}),
+    ] {
+        match select(v).await {
+            Err(Error::Rejected(why)) => {
+                assert!(why.contains("device.app_version"), "{why}");
+                assert!(why.contains("string, number or boolean"), "{why}");
+            }
+            other => panic!("a filter of another JSON type was taken: {other:?}"),
+        }
+    }
+    // Names the catalog does not know are not repeated.
+    for (ds, field) in [
+        ("jane.roe@example.com", "app_version"),
+        ("device", "jane.roe@example.com"),
+    ] {
+        match store
+            .subjects_where(ds, &[(field.to_owned(), serde_json::json!("x"))])
+            .await
+        {
+            Err(Error::Rejected(why)) => assert!(!why.contains("jane"), "{why}"),
+            other => panic!("an unknown name was taken: {other:?}"),
+        }
+    }
     f.finish().await;
 }
 
@@ -592,7 +656,7 @@ async fn bad_input_is_rejected_and_changes_nothing<F: Fixture>(f: F) {
     for (events, want) in [
         (
             vec![event("u", "health", "h1", &[("pulse", "60")])],
-            "unknown dataset \"health\"",
+            "event 1: unknown dataset (not in the catalog)",
         ),
         (
             vec![event(
@@ -601,11 +665,11 @@ async fn bad_input_is_rejected_and_changes_nothing<F: Fixture>(f: F) {
                 "p1",
                 &[("phone", PHONE), ("shoe_size", "44")],
             )],
-            "fields not in the catalog for profile: shoe_size",
+            "event 1: 1 field(s) not in the catalog for profile",
         ),
         (
             vec![event("u", "profile", "p1", &[("address", &big)])],
-            "profile.address is larger than",
+            "event 1: profile.address is larger than",
         ),
         (
             vec![event("", "profile", "p1", &[("phone", PHONE)])],
@@ -618,6 +682,9 @@ async fn bad_input_is_rejected_and_changes_nothing<F: Fixture>(f: F) {
         let err = store.ingest("eu-fr", &batch).await.unwrap_err();
         assert!(err.to_string().contains(want), "{err}");
         assert!(!err.to_string().contains(PHONE));
+        for echoed in ["health", "shoe_size", "pulse"] {
+            assert!(!err.to_string().contains(echoed), "{err}");
+        }
     }
     let seq = log().await;
     let nine = store.subject_ref("user-99");

@@ -132,7 +132,7 @@ impl Cluster {
             log_keys.insert(r, tlog::Verifier::parse(&vkey)?);
         }
         let witness = tlog::Signer::generate("witness.example", tlog::note::TYPE_COSIGNATURE_V1)?;
-        std::fs::write(dir.join("witness.key"), witness.to_skey() + "\n")?;
+        write_private(&dir.join("witness.key"), &(witness.to_skey() + "\n"))?;
         let witness_port = free_port()?;
         let witness_url = format!("http://127.0.0.1:{witness_port}");
 
@@ -332,6 +332,26 @@ impl Cluster {
     }
 }
 
+/// A new file readable by its owner only (mode 0600): for private keys.
+fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Writes `text` to a new private file (mode 0600), durably.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = create_private(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
 /// `credentials.env` (mode 0600): the demo's credentials and the regions'
 /// URLs, for a shell (`source`) that explores the running cluster.
 fn write_credentials(
@@ -340,13 +360,7 @@ fn write_credentials(
     urls: &BTreeMap<&str, String>,
 ) -> anyhow::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut f = create_private(path)?;
     writeln!(
         f,
         "# The demo's credentials (fresh each run) and the regions' URLs."
