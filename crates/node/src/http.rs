@@ -4,7 +4,7 @@
 //!
 //! Every route but `/healthz`, `/metrics`, `/openapi.json` and `/log/…`
 //! needs `Authorization: Bearer <token>` (the scheme in any case), checked
-//! before the body is read; callers are rate limited by identity (a 429
+//! before the body is read; principals are rate limited by identity (a 429
 //! says when to retry). Request targets and header sections above this
 //! node's bounds get 414 and 431 problems, an unsupported method 405.
 //! Tracing records route, status and caller id — never a body.
@@ -314,11 +314,12 @@ fn caller<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, Box<R
                 .into_response(),
         )
     })?;
-    let key = match &caller {
-        Caller::Principal(p) => format!("principal:{p}"),
-        Caller::Region(r) => format!("region:{r}"),
+    // Peers forward what their own edge already rate-limited: limiting
+    // them again would turn one principal's burst into another's 503.
+    let Caller::Principal(p) = &caller else {
+        return Ok(caller);
     };
-    if let Err(not_until) = app.limiter.check_key(&key) {
+    if let Err(not_until) = app.limiter.check_key(&format!("principal:{p}")) {
         let wait = not_until.wait_time_from(app.limiter.clock().now());
         // Whole seconds (RFC 9110 §10.2.3), rounded up, at least one.
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
