@@ -174,6 +174,11 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
     let Some(principal) = bundle.principals.principals.get(&req.principal) else {
         return Ok(decision.deny(format!("unknown principal {:?}", req.principal)));
     };
+    if let Err(why) =
+        crate::purpose::check(bundle, &req.principal, principal, req.action, &req.purpose)
+    {
+        return Ok(decision.deny(why));
+    }
     let dest_country = req.destination.as_deref().unwrap_or(&principal.location);
     let Some(dest_j) = bundle.law.jurisdiction_of(dest_country) else {
         return Ok(decision.deny(format!(

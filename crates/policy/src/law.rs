@@ -186,8 +186,20 @@ impl LawTable {
             .map(|(id, a)| (id.as_str(), a))
     }
 
+    /// Whether `basis` names an entry of this table: `adequacy:<id>` of an
+    /// adequacy decision, or the id of a tool. Anything else is not a legal
+    /// basis at all, and is refused before a request is decided.
+    pub fn knows_basis(&self, basis: &str) -> bool {
+        match basis.strip_prefix("adequacy:") {
+            Some(id) => self.adequacy.contains_key(id),
+            None => self.tools.contains_key(basis),
+        }
+    }
+
     /// Checks a named legal basis (`adequacy:<id>` or `<tool id>`) for a
     /// transfer to `destination`; on success returns the basis as logged.
+    /// The error names the basis only once it is known to be an id of this
+    /// table (it becomes a denial's reason, in the public log).
     pub fn check_basis(
         &self,
         basis: &str,
@@ -200,7 +212,7 @@ impl LawTable {
             let a = self
                 .adequacy
                 .get(id)
-                .ok_or_else(|| format!("no adequacy decision {id:?} in the law table"))?;
+                .ok_or_else(|| "the law table has no such adequacy decision".to_owned())?;
             if a.destination != destination {
                 return Err(format!(
                     "adequacy decision {id} covers {}, not {destination}",
@@ -224,7 +236,7 @@ impl LawTable {
         let t = self
             .tools
             .get(basis)
-            .ok_or_else(|| format!("no transfer tool {basis:?} in the law table"))?;
+            .ok_or_else(|| "the law table has no such transfer tool".to_owned())?;
         if !within(date, t.from, t.until) {
             return Err(format!(
                 "transfer tool {basis} ({}) is not usable on {date}",
