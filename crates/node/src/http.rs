@@ -25,6 +25,7 @@ use tlog::Storage;
 
 use crate::Error;
 use crate::auth::Caller;
+use crate::bounds::Bounded;
 use crate::config::Limits;
 use crate::metrics::RequestLabels;
 use crate::region::{
@@ -90,6 +91,7 @@ impl From<Error> for Problem {
             Error::PeerUnavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "region-unavailable")
             }
+            Error::NotLogged => (StatusCode::SERVICE_UNAVAILABLE, "not-logged"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut p = Problem::new(status, slug, e.to_string());
@@ -279,10 +281,17 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 
 fn json_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
-    // serde quotes offending values in "invalid type/value" messages.
+    // serde quotes offending values in "invalid type/value" messages, and
+    // the caller's own key in "unknown field" ones.
     if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
         format!(
             "a value has the wrong type or form at line {} column {}",
+            e.line(),
+            e.column()
+        )
+    } else if msg.starts_with("unknown field") {
+        format!(
+            "a field this request does not take at line {} column {}",
             e.line(),
             e.column()
         )
@@ -342,6 +351,9 @@ async fn ingest<B: Backend>(
         } else {
             parse::<IngestBody>(&bytes)?.events
         };
+        events
+            .check(app.region.bundle())
+            .map_err(Problem::from)?;
         Ok::<_, Problem>(app.region.ingest(&caller, events).await)
     };
     match run.await {
@@ -359,7 +371,7 @@ async fn principal_call<B, Req, Resp, F, Fut>(
 ) -> Response
 where
     B: Backend,
-    Req: DeserializeOwned,
+    Req: DeserializeOwned + Bounded,
     Resp: Serialize,
     F: FnOnce(Arc<Region<B>>, String, Req) -> Fut,
     Fut: std::future::Future<Output = Result<Resp, Error>>,
@@ -368,6 +380,8 @@ where
         let caller = caller(&app, &headers)?;
         let who = principal(&caller)?.to_owned();
         let req: Req = parse(&body(raw)?)?;
+        // Bounded, and ids of the bundle, before anything is decided.
+        req.check(app.region.bundle()).map_err(Problem::from)?;
         Ok::<_, Problem>(f(app.region.clone(), who, req).await)
     };
     match run.await {
