@@ -360,3 +360,72 @@ async fn inputs_out_of_bounds_are_refused_naming_the_field_and_limit() {
     )
     .await;
 }
+
+/// The example policy plus a field that leaves as a reversible token.
+fn policy_with_a_reversible_field(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+    let dst = dir.join("policy");
+    std::fs::create_dir_all(dst.join("policies")).unwrap();
+    for f in [
+        "principals.toml",
+        "regions.toml",
+        "policies/access.cedar",
+        "policies/guardrails.cedar",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let catalog = std::fs::read_to_string(src.join("catalog.toml")).unwrap()
+        + "\n[datasets.account.fields.support_ref]\ncategory = \"identifier\"\nlevel = \"personal\"\n\
+           egress.same = { op = \"keep\" }\negress.adequate = { op = \"reversible\", domain = \"support\" }\n\
+           egress.other = { op = \"drop\" }\n";
+    std::fs::write(dst.join("catalog.toml"), catalog).unwrap();
+    dst
+}
+
+/// A short justification cannot be found again from the log by hashing
+/// guesses: its digest is keyed by the region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_justification_is_logged_as_a_keyed_digest_that_guesses_do_not_find() {
+    let scratch = tempfile::tempdir().unwrap();
+    let policy = policy_with_a_reversible_field(scratch.path());
+    let c = Cluster::with_policy(None, "body_bytes = 1000000", &policy).await;
+    let ev = json!({"user_id": "fr-user-0001", "country": "FR", "dataset": "account", "record_id": "a1",
+                    "time": 1_764_000_000, "fields": {"user_id": "fr-user-0001", "support_ref": "TICKET-4711"}});
+    let (status, _) = c
+        .post("eu-fr", "/v1/ingest", Some("app"), &json!({"events": [ev]}))
+        .await;
+    assert_eq!(status, 202);
+    let (status, t) = c
+        .post("eu-fr", "/v1/transfer", Some("svc-reco-us"),
+              &json!({"fields": ["account.support_ref"], "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf"}))
+        .await;
+    assert_eq!(status, 200, "{t}");
+    let token = t["records"][0]["fields"]["support_ref"].as_str().unwrap();
+    let justification = "ticket 4711";
+    let (status, r) = c
+        .post(
+            "eu-fr",
+            "/v1/reidentify",
+            Some("dpo"),
+            &json!({"field": "account.support_ref", "token": token, "justification": justification}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let e = log_entry(&c, "eu-fr", r["log_index"].as_u64().unwrap()).await;
+    let digest = e["justification_digest"].as_str().unwrap();
+    assert_eq!(digest.len(), 64);
+    assert_ne!(digest, entry::digest_hex(justification.as_bytes()));
+    assert!(!e.to_string().contains(justification));
+    // The same text gives the same digest in this region, so the region can
+    // show a justification matches.
+    let (_, again) = c
+        .post(
+            "eu-fr",
+            "/v1/reidentify",
+            Some("dpo"),
+            &json!({"field": "account.support_ref", "token": token, "justification": justification}),
+        )
+        .await;
+    let e2 = log_entry(&c, "eu-fr", again["log_index"].as_u64().unwrap()).await;
+    assert_eq!(e2["justification_digest"], e["justification_digest"]);
+}
