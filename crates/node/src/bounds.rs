@@ -126,7 +126,7 @@ fn purpose(bundle: &Bundle, value: &str) -> Result<(), Error> {
     length("purpose", value, MAX_PURPOSE_BYTES)?;
     if !bundle.declares_purpose(value) {
         return Err(bad(
-            "purpose: not a purpose the policy bundle declares".into(),
+            "purpose: not a purpose the policy bundle declares".into()
         ));
     }
     Ok(())
@@ -218,7 +218,10 @@ impl Bounded for [IncomingEvent] {
             name(&at("dataset"), &e.dataset)?;
             length(&at("record_id"), &e.record_id, MAX_EVENT_NAME_BYTES)?;
             if e.fields.len() > MAX_FIELDS {
-                return Err(bad(format!("{}: more than {MAX_FIELDS} fields", at("fields"))));
+                return Err(bad(format!(
+                    "{}: more than {MAX_FIELDS} fields",
+                    at("fields")
+                )));
             }
             for (field, value) in &e.fields {
                 name(&at("fields: a name"), field)?;
@@ -268,9 +271,9 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n")
             .replace(
-            "roles = [",
-            &format!("purposes = [\"{purpose}\"]\ncontracts = [\"{tool}\"]\nroles = ["),
-        );
+                "roles = [",
+                &format!("purposes = [\"{purpose}\"]\ncontracts = [\"{tool}\"]\nroles = ["),
+            );
         let law = format!(
             "{}\n[tools.{tool}]\nkind = \"scc\"\nreference = \"the longest\"\nfrom = \"2000-01-01\"\n",
             policy::law::DEFAULT_LAW_TABLE
@@ -330,9 +333,9 @@ mod tests {
                             legal_basis: basis.map(str::to_owned),
                             subject_count: MAX_USER_IDS,
                         };
-                        let day = time::Date::from_calendar_date(2026, time::Month::November, 24).unwrap();
-                        let d = policy::decide(&bundle, &req, day)
+                        let day = time::Date::from_calendar_date(2026, time::Month::November, 24)
                             .unwrap();
+                        let d = policy::decide(&bundle, &req, day).unwrap();
                         let who = PrincipalRef {
                             id: id.clone(),
                             location: p.location.clone(),

@@ -351,9 +351,7 @@ async fn ingest<B: Backend>(
         } else {
             parse::<IngestBody>(&bytes)?.events
         };
-        events
-            .check(app.region.bundle())
-            .map_err(Problem::from)?;
+        events.check(app.region.bundle()).map_err(Problem::from)?;
         Ok::<_, Problem>(app.region.ingest(&caller, events).await)
     };
     match run.await {

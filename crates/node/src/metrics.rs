@@ -118,8 +118,7 @@ mod tests {
         let m = Metrics::default();
         m.log_append_failures.inc();
         assert!(
-            m.render()
-                .contains("residency_log_append_failures_total 1"),
+            m.render().contains("residency_log_append_failures_total 1"),
             "{}",
             m.render()
         );

@@ -86,7 +86,10 @@ fn a_purpose_id_that_is_built_in_or_not_an_id_fails_to_load_naming_it() {
         (&"x".repeat(65), "not a purpose id"),
     ] {
         let mut src = demo_sources();
-        src.catalog = format!("[purposes.{declared}]\ndescription = \"x\"\n\n{}", src.catalog);
+        src.catalog = format!(
+            "[purposes.{declared}]\ndescription = \"x\"\n\n{}",
+            src.catalog
+        );
         let err = Bundle::from_sources(src).unwrap_err().to_string();
         assert!(err.contains("catalog.toml") && err.contains(says), "{err}");
     }

@@ -28,7 +28,10 @@ async fn log_size(c: &Cluster, region: &str) -> u64 {
 /// Entry `index` of a region's log, read from its directory.
 async fn log_entry(c: &Cluster, region: &str, index: u64) -> Value {
     let reader = tlog::LogReader::new(tlog::FsStorage::open(c.log_dir(region)).unwrap());
-    let bytes = reader.entry(index, log_size(c, region).await).await.unwrap();
+    let bytes = reader
+        .entry(index, log_size(c, region).await)
+        .await
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -114,7 +117,11 @@ async fn purposes_and_legal_bases_that_are_not_ids_of_the_bundle_are_refused_wit
                 who,
                 &with(body, "purpose", json!(purpose)),
                 &["purpose", "declares"],
-                if purpose.is_empty() { PERSONAL } else { purpose },
+                if purpose.is_empty() {
+                    PERSONAL
+                } else {
+                    purpose
+                },
             )
             .await;
         }
@@ -253,7 +260,11 @@ async fn inputs_out_of_bounds_are_refused_naming_the_field_and_limit() {
         ),
         (
             "/v1/transfer",
-            with(&transfer, "fields", json!([format!("account.{}", long(200))])),
+            with(
+                &transfer,
+                "fields",
+                json!([format!("account.{}", long(200))]),
+            ),
             vec!["fields[0]", "128 bytes"],
         ),
         (
@@ -263,7 +274,11 @@ async fn inputs_out_of_bounds_are_refused_naming_the_field_and_limit() {
         ),
         (
             "/v1/transfer",
-            with(&transfer, "filter", json!({"device.app_version": long(2_000)})),
+            with(
+                &transfer,
+                "filter",
+                json!({"device.app_version": long(2_000)}),
+            ),
             vec!["filter", "1024 bytes"],
         ),
         (
@@ -271,7 +286,11 @@ async fn inputs_out_of_bounds_are_refused_naming_the_field_and_limit() {
             with(
                 &transfer,
                 "filter",
-                json!((0..17).map(|i| (format!("device.f{i}"), json!("1"))).collect::<serde_json::Map<_, _>>()),
+                json!(
+                    (0..17)
+                        .map(|i| (format!("device.f{i}"), json!("1")))
+                        .collect::<serde_json::Map<_, _>>()
+                ),
             ),
             vec!["filter", "16 conditions"],
         ),
