@@ -73,7 +73,7 @@ pub struct Entry {
     /// jurisdiction is one), `aggregate`, `reidentify`, `export`, `erase`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    /// Purpose given.
+    /// Purpose: an id of the bundle (declared in its catalog, or built in).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub purpose: String,
     /// Destination jurisdiction: the declared destination's, else the
@@ -117,7 +117,8 @@ pub struct Entry {
     /// what leaves without decrypting anything first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_digest: Option<String>,
-    /// SHA-256 of the justification given for a re-identification, hex.
+    /// Keyed digest (HMAC-SHA-256 under the region's justification key, hex)
+    /// of the justification given for a re-identification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification_digest: Option<String>,
     /// `allow` or `deny`.

@@ -66,7 +66,7 @@ fn main() {
             "support-dublin",
             Action::Read,
             &["profile.phone", "profile.address"],
-            "support",
+            "support-ticket",
             None,
         ),
         req("dpo", Action::Export, &[], "subject-request", None),

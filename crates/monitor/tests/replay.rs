@@ -120,7 +120,7 @@ fn entries_made_as_the_gateway_makes_them_replay_clean() {
                 "support-dublin",
                 Action::Read,
                 &["profile.phone"],
-                "support",
+                "support-ticket",
                 None,
             ),
         ),

@@ -29,6 +29,7 @@ use tlog::Storage;
 
 use crate::Error;
 use crate::auth::Caller;
+use crate::bounds::Bounded;
 use crate::config::Limits;
 use crate::metrics::RequestLabels;
 use crate::region::{
@@ -103,6 +104,7 @@ impl From<Error> for Problem {
             Error::PeerUnavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "region-unavailable")
             }
+            Error::NotLogged => (StatusCode::SERVICE_UNAVAILABLE, "not-logged"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut p = Problem::new(status, slug, e.to_string());
@@ -440,6 +442,7 @@ async fn ingest<B: Backend>(
         } else {
             parse::<IngestBody>(&bytes)?.events
         };
+        events.check(app.region.bundle()).map_err(Problem::from)?;
         Ok::<_, Problem>(app.region.ingest(&caller, events).await)
     };
     match run.await {
@@ -503,7 +506,7 @@ async fn principal_call<B, Req, Resp, F, Fut>(
 ) -> Response
 where
     B: Backend,
-    Req: DeserializeOwned,
+    Req: DeserializeOwned + Bounded,
     Resp: Serialize,
     F: FnOnce(Arc<Region<B>>, String, Req) -> Fut,
     Fut: std::future::Future<Output = Result<Resp, Error>>,
@@ -511,6 +514,8 @@ where
     let run = async {
         let who = principal(&caller)?.to_owned();
         let req: Req = parse(&body(raw)?)?;
+        // Bounded, and ids of the bundle, before anything is decided.
+        req.check(app.region.bundle()).map_err(Problem::from)?;
         Ok::<_, Problem>(f(app.region.clone(), who, req).await)
     };
     match run.await {

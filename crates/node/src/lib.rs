@@ -3,6 +3,8 @@
 //! region's transparency log (entries as the `entry` crate defines them).
 //!
 //! - [`config`]: the cluster file.
+//! - [`bounds`]: the bounds of every caller-controlled input, checked at
+//!   the edge before anything is decided.
 //! - [`auth`]: API tokens, stored hashed, compared in constant time.
 //! - [`region`]: what a region does — ingest and routing, reads,
 //!   transfers, aggregates, re-identification, subject requests — with the
@@ -15,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod bounds;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -70,6 +73,10 @@ pub enum Error {
     /// The log failed.
     #[error("log: {0}")]
     Log(#[from] tlog::Error),
+    /// A decided request could not be logged, so nothing was released
+    /// (the log's error is traced and counted, not shown to the caller).
+    #[error("the decision could not be logged, so nothing was released; retry later")]
+    NotLogged,
     /// The policy bundle failed to load or decide.
     #[error("policy: {0}")]
     Policy(#[from] policy::Error),

@@ -1,5 +1,5 @@
 //! Prometheus metrics of a node: requests, decisions by outcome, transfers
-//! by destination, log size, sequencing latency.
+//! by destination, log size, sequencing latency, failed log appends.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -47,6 +47,9 @@ pub struct Metrics {
     pub log_size: Gauge,
     /// Seconds from submitting an entry to its acknowledgement.
     pub sequencing: Histogram,
+    /// Entries the log did not take (nothing was released for them): an
+    /// alert, since every decision must be logged.
+    pub log_append_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -57,6 +60,7 @@ impl Default for Metrics {
         let transfers = Family::default();
         let log_size = Gauge::default();
         let sequencing = Histogram::new(exponential_buckets(0.000_5, 2.0, 14));
+        let log_append_failures = Counter::default();
         registry.register(
             "requests",
             "HTTP requests by route and status",
@@ -78,8 +82,14 @@ impl Default for Metrics {
             "Time to sequence a log entry durably",
             sequencing.clone(),
         );
+        registry.register(
+            "log_append_failures",
+            "Entries the log did not take; nothing was released for them",
+            log_append_failures.clone(),
+        );
         Metrics {
             registry,
+            log_append_failures,
             requests,
             decisions,
             transfers,
@@ -96,5 +106,21 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_log_appends_are_exposed_for_alerting() {
+        let m = Metrics::default();
+        m.log_append_failures.inc();
+        assert!(
+            m.render().contains("residency_log_append_failures_total 1"),
+            "{}",
+            m.render()
+        );
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use store::{Backend, Event, LoggedAccess, Store};
 use tlog::{FsStorage, LogReader, Sequenced, Sequencer, Signer};
 
-use entry::{Entry, Kind, Opening, PrincipalRef, SubjectSet, digest_hex};
+use entry::{Entry, Kind, Opening, PrincipalRef, SubjectSet};
 
 use crate::Error;
 use crate::auth::{Caller, Credentials};
@@ -427,6 +427,8 @@ pub struct Region<B> {
     /// The sequencer's (journaled) storage, to settle when stopping.
     log_writes: FsStorage,
     egress: pseudo::Keys,
+    /// Keys the digest of re-identification justifications in entries.
+    justification_key: [u8; 32],
     credentials: Credentials,
     node_token: String,
     peers: BTreeMap<String, Peer>,
@@ -461,6 +463,13 @@ impl<B> std::fmt::Debug for Region<B> {
 /// under a label of their own (apart from the subject pseudonyms).
 fn egress_keys(secret: &[u8; 32]) -> pseudo::Keys {
     pseudo::Keys::derive(1, &pseudo::token::hmac_sha256(secret, b"residency/egress"))
+}
+
+/// The key of justification digests, derived from the region secret under
+/// a label of its own: the region can show a justification matches its
+/// digest; without the key, the public cannot guess short texts.
+fn justification_key(secret: &[u8; 32]) -> [u8; 32] {
+    pseudo::token::hmac_sha256(secret, b"residency/justification")
 }
 
 /// Opens (with `init`, creating if missing) the log in `dir`; returns the
@@ -519,6 +528,11 @@ impl<B: Backend> Region<B> {
         init: bool,
     ) -> Result<Self, Error> {
         cluster.check_against(&bundle)?;
+        if bundle.catalog.purposes.is_empty() {
+            tracing::warn!(
+                "the policy bundle declares no purposes: every read, transfer and aggregate will be refused"
+            );
+        }
         let me = cluster.regions.get(id).ok_or_else(|| Error::Config {
             file: cluster.file.display().to_string(),
             field: "regions".into(),
@@ -527,6 +541,7 @@ impl<B: Backend> Region<B> {
         let bundle = Arc::new(bundle);
         let store = Store::new(backend, Arc::new(bundle.catalog.clone()), keys.clone());
         let egress = egress_keys(&keys.pseudonym_secret());
+        let justification_key = justification_key(&keys.pseudonym_secret());
 
         let signer = open_log_key(&me.log, id, init).await?;
         let tiles = CachedTiles::new(FsStorage::open(&me.log)?);
@@ -581,6 +596,7 @@ impl<B: Backend> Region<B> {
             reader,
             log_writes,
             egress,
+            justification_key,
             credentials,
             node_token,
             peers,
@@ -610,6 +626,11 @@ impl<B: Backend> Region<B> {
     /// The region's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The policy bundle in force.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
     }
 
     /// The metrics.
@@ -735,11 +756,22 @@ impl<B: Backend> Region<B> {
         Ok(())
     }
 
-    /// Appends an entry and waits until it is durably sequenced.
+    /// Appends an entry and waits until it is durably sequenced. A failure
+    /// is counted and traced (kind, action and the log's error: sizes and
+    /// paths, nothing of the entry), and answered as [`Error::NotLogged`].
     async fn append(&self, e: &Entry) -> Result<(Sequenced, Vec<u8>), Error> {
         let bytes = e.to_canonical();
         let start = Instant::now();
-        let s = self.seq.add(bytes.clone()).await?;
+        let s = self.seq.add(bytes.clone()).await.map_err(|err| {
+            self.metrics.log_append_failures.inc();
+            tracing::error!(
+                region = %self.id,
+                kind = ?e.kind,
+                action = e.action.as_deref().unwrap_or(""),
+                "a decided entry could not be logged; nothing released: {err}"
+            );
+            Error::NotLogged
+        })?;
         self.metrics
             .sequencing
             .observe(start.elapsed().as_secs_f64());
@@ -1472,7 +1504,7 @@ impl<B: Backend> Region<B> {
             action: Action::Reidentify,
             region: self.id.clone(),
             fields: vec![req.field.clone()],
-            purpose: "reidentification".into(),
+            purpose: policy::purpose::REIDENTIFICATION.into(),
             destination: None,
             legal_basis: None,
             subject_count: 1,
@@ -1480,7 +1512,10 @@ impl<B: Backend> Region<B> {
         let now = Now::read();
         let d = self.decide(&dreq, now.date)?;
         let mut e = self.access_entry(&who, &dreq, &d, &now);
-        e.justification_digest = Some(digest_hex(req.justification.as_bytes()));
+        e.justification_digest = Some(justification_digest(
+            &self.justification_key,
+            &req.justification,
+        ));
         let s = self
             .log_decision(e, d.allow, Vec::new(), false, None)
             .await?
@@ -1511,7 +1546,7 @@ impl<B: Backend> Region<B> {
             action,
             region: self.id.clone(),
             fields: Vec::new(),
-            purpose: "subject-request".into(),
+            purpose: policy::purpose::SUBJECT_REQUEST.into(),
             destination: None,
             legal_basis: None,
             subject_count: 1,
@@ -1686,6 +1721,16 @@ pub fn payload_digest(sealed: &[store::Sealed]) -> String {
         }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The keyed digest of a re-identification's justification
+/// (`justification_digest` in `docs/log-entries.md`): HMAC-SHA-256 under the
+/// region's justification key, hex.
+pub fn justification_digest(key: &[u8; 32], justification: &str) -> String {
+    pseudo::token::hmac_sha256(key, justification.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn datasets_of(fields: &[String]) -> Vec<String> {

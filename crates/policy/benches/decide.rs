@@ -41,13 +41,17 @@ fn main() {
     // Realistic growth: one service principal per team, each with its own
     // permit (purpose, datasets, destination) and some forbids.
     let mut principals = read("principals.toml");
+    let mut catalog = read("catalog.toml");
     let mut generated = String::new();
     let datasets = ["account", "device", "network", "profile", "social"];
     for i in 0..extra {
         principals.push_str(&format!(
-            "\n[principals.team-{i}]\ncredential = \"env:T{i}\"\nlocation = \"{}\"\norganisation = \"Team {i}\"\nsector = \"commercial\"\nroles = [\"team-{i}\", \"analytics\"]\ncertifications = [{}]\n",
+            "\n[principals.team-{i}]\ncredential = \"env:T{i}\"\nlocation = \"{}\"\norganisation = \"Team {i}\"\nsector = \"commercial\"\nroles = [\"team-{i}\", \"analytics\"]\npurposes = [\"purpose-{i}\"]\ncertifications = [{}]\n",
             ["FR", "DE", "US", "IE", "NO"][i % 5],
             if i % 3 == 0 { "\"EU-US DPF\"" } else { "" }
+        ));
+        catalog.push_str(&format!(
+            "\n[purposes.purpose-{i}]\ndescription = \"Team {i}'s\"\n"
         ));
         let ds = datasets[i % datasets.len()];
         if i % 10 == 9 {
@@ -62,7 +66,7 @@ fn main() {
     }
     let start = Instant::now();
     let bundle = Bundle::from_sources(Sources {
-        catalog: read("catalog.toml"),
+        catalog,
         law: None,
         principals,
         regions: read("regions.toml"),

@@ -118,7 +118,7 @@ impl Bundle {
         let law = LawTable::from_toml("law.toml", src.law.as_deref().unwrap_or(DEFAULT_LAW_TABLE))?;
         let principals: Principals = crate::parse_toml("principals.toml", &src.principals)?;
         let regions: Regions = crate::parse_toml("regions.toml", &src.regions)?;
-        check_references(&law, &principals, &regions)?;
+        check_references(&catalog, &law, &principals, &regions)?;
         let policies = Policies::load(&src.policies)?;
         let entities = cedar::entities(&catalog, &principals, &regions, &law, policies.schema())?;
         let policy_texts: BTreeMap<String, String> = src.policies.into_iter().collect();
@@ -201,6 +201,12 @@ impl Bundle {
     pub fn policy_texts(&self) -> &BTreeMap<String, String> {
         &self.policy_texts
     }
+
+    /// Whether `purpose` is one the catalog declares (built-in purposes are
+    /// the node's own, not a caller's: see [`crate::purpose`]).
+    pub fn declares_purpose(&self, purpose: &str) -> bool {
+        self.catalog.purposes.contains_key(purpose)
+    }
 }
 
 fn to_toml<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
@@ -208,6 +214,7 @@ fn to_toml<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
 }
 
 fn check_references(
+    catalog: &Catalog,
     law: &LawTable,
     principals: &Principals,
     regions: &Regions,
@@ -218,6 +225,13 @@ fn check_references(
                 "principal {id} is located in {}, a country the law table does not know",
                 p.location
             )));
+        }
+        for purpose in &p.purposes {
+            if !catalog.purposes.contains_key(purpose) {
+                return Err(Error::Inconsistent(format!(
+                    "principals.toml: principal {id} names purpose {purpose}, which catalog.toml does not declare"
+                )));
+            }
         }
         for c in &p.contracts {
             if !law.tools.contains_key(c) {

@@ -7,6 +7,7 @@ use pseudo::Transform;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::purpose::{self, Purpose};
 
 /// What kind of data a field holds (GDPR-relevant categories).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -145,18 +146,36 @@ fn default_k() -> usize {
     10
 }
 
-/// The catalog: datasets by name.
+/// The catalog: datasets by name, and the purposes data may be used for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     /// Datasets by name.
     pub datasets: BTreeMap<String, Dataset>,
+    /// Purposes by id ([`crate::purpose`]). Left out of the canonical form
+    /// when empty, so bundles written before purposes hash as they did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub purposes: BTreeMap<String, Purpose>,
 }
 
 impl Catalog {
-    /// Parses and checks a catalog (k never below [`pseudo::kanon::MIN_K`]).
+    /// Parses and checks a catalog (k never below [`pseudo::kanon::MIN_K`];
+    /// purpose ids of the right shape, none built in).
     pub fn from_toml(file: &str, text: &str) -> Result<Self, Error> {
         let c: Catalog = crate::parse_toml(file, text)?;
+        for id in c.purposes.keys() {
+            let why = if !purpose::is_id(id) {
+                "is not a purpose id (1 to 64 lowercase letters, digits and '-', starting with a letter)"
+            } else if purpose::BUILT_IN.contains(&id.as_str()) {
+                "is built in and may not be declared"
+            } else {
+                continue;
+            };
+            return Err(Error::Config {
+                file: file.to_owned(),
+                message: format!("purposes.{id} {why}"),
+            });
+        }
         for (name, d) in &c.datasets {
             if d.min_group < pseudo::kanon::MIN_K {
                 return Err(Error::Config {

@@ -181,6 +181,11 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
     let Some(principal) = bundle.principals.principals.get(&req.principal) else {
         return Ok(decision.deny(format!("unknown principal {:?}", req.principal)));
     };
+    if let Err(why) =
+        crate::purpose::check(bundle, &req.principal, principal, req.action, &req.purpose)
+    {
+        return Ok(decision.deny(why));
+    }
     // Where the principal is (the configuration's truth) always counts; a
     // declared destination can only add a jurisdiction, never replace it.
     let Some(located_j) = bundle.law.jurisdiction_of(&principal.location) else {

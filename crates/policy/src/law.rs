@@ -186,8 +186,20 @@ impl LawTable {
             .map(|(id, a)| (id.as_str(), a))
     }
 
+    /// Whether `basis` names an entry of this table: `adequacy:<id>` of an
+    /// adequacy decision, or the id of a tool. Anything else is not a legal
+    /// basis at all, and is refused before a request is decided.
+    pub fn knows_basis(&self, basis: &str) -> bool {
+        match basis.strip_prefix("adequacy:") {
+            Some(id) => self.adequacy.contains_key(id),
+            None => self.tools.contains_key(basis),
+        }
+    }
+
     /// Checks a named legal basis (`adequacy:<id>` or `<tool id>`) for a
     /// transfer to `destination`; on success returns the basis as logged.
+    /// The error names the basis only once it is known to be an id of this
+    /// table (it becomes a denial's reason, in the public log).
     pub fn check_basis(
         &self,
         basis: &str,

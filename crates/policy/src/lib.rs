@@ -4,10 +4,11 @@
 //!
 //! An operator writes a policy directory ([`Bundle::load`]): the
 //! [`catalog`] (TOML), the [`law`] table (TOML; a default ships), the
-//! [`principals`] and regions (TOML) and Cedar policies validated against
-//! residency's schema ([`cedar`]). [`decide`] applies the policies and the
-//! rules that hold whatever they say (remote viewing is a transfer; a
-//! transfer of personal data names a valid tool; protected fields never
+//! [`principals`] and regions (TOML), the [`purpose`]s requests may name,
+//! and Cedar policies validated against residency's schema ([`cedar`]).
+//! [`decide`] applies the policies and the rules that hold whatever they
+//! say (remote viewing is a transfer; a transfer of personal data names a
+//! valid tool; protected fields never
 //! leave in clear toward a jurisdiction without adequacy; aggregates are
 //! k-anonymous with k ≥ 5).
 //!
@@ -25,6 +26,7 @@ pub mod decision;
 mod error;
 pub mod law;
 pub mod principals;
+pub mod purpose;
 
 pub use bundle::{Bundle, Sources};
 pub use decision::{Action, Decision, DecisionRequest, decide};

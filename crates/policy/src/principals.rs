@@ -31,6 +31,10 @@ pub struct Principal {
     /// Transfer contracts signed (ids of SCC tools in the law table).
     #[serde(default)]
     pub contracts: Vec<String>,
+    /// Purposes it may use (ids declared in the catalog). Left out of the
+    /// canonical form when empty, so older bundles hash as they did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purposes: Vec<String>,
 }
 
 /// The principals file: principals by id.

@@ -346,13 +346,15 @@ proptest! {
         }
         // Every principal holds every tool, so the legal check passes.
         src.principals = src.principals.replace("roles = [", "contracts = [\"scc-2021-module-1\"]\nroles = [");
+        // Every principal may use the purpose asked for.
+        src.principals = src.principals.replace("purposes = [", "purposes = [\"debugging\", ");
         let bundle = Bundle::from_sources(src).unwrap();
         let req = DecisionRequest {
             principal: principal.into(),
             action,
             region: "eu-fr".into(),
             fields: fields.iter().map(|s| s.to_string()).collect(),
-            purpose: "anything".into(),
+            purpose: "debugging".into(),
             destination: Some(dest.into()),
             legal_basis: Some("scc-2021-module-1".into()),
             subject_count: 1,
@@ -391,7 +393,7 @@ fn permit_all_with_sccs_allows_but_drops_protected_fields_in_clear() {
         action: Action::Transfer,
         region: "eu-fr".into(),
         fields: vec!["profile.address".into(), "device.language".into()],
-        purpose: "x".into(),
+        purpose: "debugging".into(),
         destination: None,
         legal_basis: Some("scc-2021-module-1".into()),
         subject_count: 10,

@@ -138,7 +138,8 @@ fn step2_reco_training_transfer_under_the_dpf_adequacy_decision() {
         !d.allow && d.reasons[0].contains("must name its transfer tool"),
         "{d:?}"
     );
-    // Another purpose: no policy permits it.
+    // Another purpose: an undeclared one is denied without being named;
+    // a declared one the principal may not use, naming both ids.
     let d = run(&req(
         "svc-reco-us",
         Action::Transfer,
@@ -147,9 +148,19 @@ fn step2_reco_training_transfer_under_the_dpf_adequacy_decision() {
         "ads",
         Some("adequacy:eu-us-dpf"),
     ));
-    assert!(
-        !d.allow && d.reasons[0].contains("no policy permits"),
-        "{d:?}"
+    assert!(!d.allow && d.reasons[0].contains("not declared"), "{d:?}");
+    assert!(!d.reasons[0].contains("ads"), "{d:?}");
+    let d = run(&req(
+        "svc-reco-us",
+        Action::Transfer,
+        "eu-fr",
+        &fields,
+        "analytics",
+        Some("adequacy:eu-us-dpf"),
+    ));
+    assert_eq!(
+        d.reasons,
+        vec!["principal svc-reco-us may not use purpose analytics"]
     );
 }
 
@@ -203,7 +214,7 @@ fn step4_beijing_gets_a_k_anonymous_aggregate() {
         Action::Aggregate,
         "eu-fr",
         &["device.os_version"],
-        "capacity-planning",
+        "analytics",
         None,
     ));
     assert!(d.allow, "{d:?}");
@@ -264,7 +275,7 @@ fn steps7_and_8_export_and_erasure_by_the_dpo() {
         Action::Export,
         "eu-fr",
         &[],
-        "art-15-request",
+        "subject-request",
         None,
     ));
     assert!(d.allow, "{d:?}");
@@ -274,7 +285,7 @@ fn steps7_and_8_export_and_erasure_by_the_dpo() {
         Action::Erase,
         "eu-fr",
         &[],
-        "art-17-request",
+        "subject-request",
         None,
     ));
     assert!(d.allow, "{d:?}");
@@ -284,7 +295,7 @@ fn steps7_and_8_export_and_erasure_by_the_dpo() {
             Action::Erase,
             "eu-fr",
             &[],
-            "art-17-request",
+            "subject-request",
             None
         ))
         .allow
@@ -298,7 +309,7 @@ fn reidentification_stays_in_the_home_jurisdiction() {
         Action::Reidentify,
         "eu-fr",
         &["account.user_id"],
-        "fraud",
+        "reidentification",
         None,
     );
     assert!(run(&r).allow);
