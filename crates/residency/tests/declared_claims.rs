@@ -211,7 +211,7 @@ async fn a_log_holding_a_release_abroad_under_a_declared_destination_audits_as_a
     let bundle_hash = match first {
         Ok(bytes) => {
             let e = tlog::tile::parse_bundle(&bytes).unwrap();
-            let e: Value = serde_json::from_slice(&e[0]).unwrap();
+            let e: Value = serde_json::from_slice(e[0]).unwrap();
             e["bundle"].as_str().unwrap().to_owned()
         }
         Err(_) => panic!("no entry bundle"),

@@ -202,7 +202,7 @@ pub trait Backend: Send + Sync + 'static {
     fn accesses(
         &self,
         subject: String,
-    ) -> impl Future<Output = Result<Vec<(u64, Option<[u8; 32]>)>, Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<AccessRow>, Error>> + Send;
 
     /// Deletes the records of `dataset` older than `before`; returns how many.
     fn sweep(
@@ -254,6 +254,10 @@ pub trait Backend: Send + Sync + 'static {
     /// records and directory entry. Returns whether the subject was known.
     fn erase(&self, subject: String) -> impl Future<Output = Result<bool, Error>> + Send;
 }
+
+/// A log entry that touched a subject: its index, and the subject's salt in
+/// it (salted entries).
+pub type AccessRow = (u64, Option<[u8; 32]>);
 
 /// Access-index rows to write together: the subjects each entry touched,
 /// and the leaves of each entry's salted subject set (fillers included, so

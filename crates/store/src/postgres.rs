@@ -15,7 +15,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Error;
 use crate::backend::{
-    AccessNotes, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
+    AccessNotes, AccessRow, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
 };
 use crate::keys::WrappedKey;
 
@@ -397,7 +397,7 @@ impl Backend for PgBackend {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    async fn accesses(&self, subject: String) -> Result<Vec<(u64, Option<[u8; 32]>)>, Error> {
+    async fn accesses(&self, subject: String) -> Result<Vec<AccessRow>, Error> {
         self.reader
             .query(
                 "SELECT log_index, salt FROM access_index WHERE subject = $1 ORDER BY log_index",

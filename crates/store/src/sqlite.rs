@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 use crate::backend::{
-    AccessNotes, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
+    AccessNotes, AccessRow, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
 };
 use crate::keys::WrappedKey;
 
@@ -481,7 +481,7 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn accesses(&self, subject: String) -> Result<Vec<(u64, Option<[u8; 32]>)>, Error> {
+    async fn accesses(&self, subject: String) -> Result<Vec<AccessRow>, Error> {
         self.read(move |db| {
             let mut stmt = db.prepare_cached(
                 "SELECT log_index, salt FROM access_index WHERE subject = ?1 ORDER BY log_index",
