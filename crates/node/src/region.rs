@@ -862,7 +862,14 @@ impl<B: Backend> Region<B> {
                     None => self.store.sealed(&s.subject, &e.datasets).await?,
                 });
             }
-            e.payload_digest = Some(payload_digest(&sealed));
+            let leaves: BTreeMap<&str, tlog::Hash> = openings
+                .iter()
+                .map(|o| (o.subject.as_str(), o.leaf()))
+                .collect();
+            let root = SubjectSet::of(&openings).root();
+            e.payload_digest = Some(payload_digest(&root, &sealed, |subject| {
+                leaves.get(subject).copied().unwrap_or_default()
+            }));
         }
         let (seq, bytes) = self.append(&e).await?;
         self.store.note_access(seq.index(), &openings).await?;
@@ -1699,20 +1706,29 @@ impl<B: Backend> Region<B> {
 }
 
 /// The payload digest of sealed records (`payload_digest` in
-/// `docs/log-entries.md`): SHA-256 over, for each record in release order,
-/// its subject pseudonym, dataset, record id, time (decimal), public fields
-/// (JSON) and sealed bytes, each preceded by its length as a 4-byte
-/// big-endian integer.
-pub fn payload_digest(sealed: &[store::Sealed]) -> String {
+/// `docs/log-entries.md`): SHA-256 over the entry's salted subject-set
+/// root, then, for each record in release order, its subject's salted leaf
+/// in this entry, dataset, record id, time (decimal), public fields (JSON)
+/// and sealed bytes, each preceded by its length as a 4-byte big-endian
+/// integer. The salts make it differ from entry to entry, so it neither
+/// links two accesses to the same records nor tells an empty release (no
+/// such subject) from another.
+pub fn payload_digest(
+    root: &tlog::Hash,
+    sealed: &[store::Sealed],
+    leaf_of: impl Fn(&str) -> tlog::Hash,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
+    h.update(root.0);
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u32).to_be_bytes());
         h.update(bytes);
     };
     for s in sealed {
+        let leaf = leaf_of(s.subject());
         for r in s.rows() {
-            field(s.subject().as_bytes());
+            field(&leaf.0);
             field(r.dataset.as_bytes());
             field(r.record_id.as_bytes());
             field(r.time.to_string().as_bytes());

@@ -41,10 +41,25 @@ fn open_bundle() -> Bundle {
         "policies/open.cedar".into(),
         "permit (principal, action, resource);".into(),
     )];
-    src.principals = src.principals.replace(
-        "roles = [",
-        "contracts = [\"scc-2021-module-1\"]\nroles = [",
-    );
+    // Every principal holds SCCs and may use every purpose the demo declares.
+    let every_purpose =
+        "purposes = [\"analytics\", \"debugging\", \"reco-training\", \"support-ticket\"]";
+    src.principals = src
+        .principals
+        .lines()
+        .map(|l| {
+            if l.starts_with("purposes =") {
+                every_purpose
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "roles = [",
+            "contracts = [\"scc-2021-module-1\"]\nroles = [",
+        );
     Bundle::from_sources(src).unwrap()
 }
 

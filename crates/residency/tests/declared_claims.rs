@@ -335,3 +335,38 @@ async fn a_denied_caller_cannot_tell_known_users_from_unknown_ones_nor_learn_a_p
         assert_eq!(shapes[0], shapes[1], "{path}");
     }
 }
+
+/// Regression (red team): the payload digest was a plain hash of the
+/// sealed records, the same for every access to one person's records and
+/// the hash of nothing for an unknown one — linking entries to a person
+/// and telling known users from unknown ones in the public log.
+#[tokio::test(flavor = "multi_thread")]
+async fn payload_digests_link_no_two_accesses_and_an_empty_release_looks_like_any_other() {
+    let c = Cluster::start(None).await;
+    ingest(&c, "eu-fr", "FR", 2).await;
+    let read = json!({"user_id": "fr-user-0001", "fields": ["profile.phone"], "purpose": "support-ticket"});
+    let mut digests = Vec::new();
+    for _ in 0..2 {
+        let (status, r) = c
+            .post("eu-fr", "/v1/read", Some("support-dublin"), &read)
+            .await;
+        assert_eq!(status, 200, "{r}");
+        digests.push(r["entry"]["payload_digest"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(digests[0], digests[1]);
+    let (status, t) = c
+        .post(
+            "eu-fr",
+            "/v1/transfer",
+            Some("svc-reco-us"),
+            &json!({"user_ids": ["nobody-at-all"], "fields": ["device.language"],
+                    "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert!(t["records"].as_array().unwrap().is_empty());
+    assert_ne!(
+        t["entry"]["payload_digest"],
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+}
