@@ -900,6 +900,20 @@ impl<B: Backend> Region<B> {
         }
     }
 
+    /// Logs an allowed decision about a user not homed here — every
+    /// decision is logged — committing to a filler, as for anyone unknown;
+    /// nothing is released. Returns the 404 to answer.
+    async fn allowed_but_absent(&self, e: Entry, why: String) -> Error {
+        let filler = match openings(Vec::new(), 1) {
+            Ok(o) => o,
+            Err(err) => return err,
+        };
+        match self.log_decision(e, true, filler, false, None).await {
+            Ok(_) => Error::NotFound(why),
+            Err(err) => err,
+        }
+    }
+
     /// The pseudonym of a user homed here, or `None` for anyone else: for
     /// naming the subject of a denial, which must look the same either way.
     async fn homed_subject(&self, user_id: &str) -> Result<Option<String>, Error> {
@@ -1210,7 +1224,11 @@ impl<B: Backend> Region<B> {
             return Err(self.deny(e, &asked).await);
         }
         let datasets = datasets_of(&req.fields);
-        let sealed = self.local_sealed(&req.user_id, &datasets).await?;
+        let sealed = match self.local_sealed(&req.user_id, &datasets).await {
+            Ok(sealed) => sealed,
+            Err(Error::NotFound(why)) => return Err(self.allowed_but_absent(e, why).await),
+            Err(e) => return Err(e),
+        };
         let subject = sealed.subject().to_owned();
         let ahead = ReadAhead {
             datasets,
@@ -1564,7 +1582,11 @@ impl<B: Backend> Region<B> {
             let asked = self.asked_openings(&[user_id.to_owned()]).await?;
             return Err(self.deny(e, &asked).await);
         }
-        let subject = self.local_subject(user_id).await?;
+        let subject = match self.local_subject(user_id).await {
+            Ok(subject) => subject,
+            Err(Error::NotFound(why)) => return Err(self.allowed_but_absent(e, why).await),
+            Err(e) => return Err(e),
+        };
         // An export releases everything the subject has.
         let release = action == Action::Export;
         let logged = self

@@ -370,3 +370,49 @@ async fn payload_digests_link_no_two_accesses_and_an_empty_release_looks_like_an
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     );
 }
+
+/// Regression (red team): an allowed read, export or erasure of a user not
+/// homed here was decided and answered 404 with no entry — a decision the
+/// log did not hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_allowed_request_about_an_unknown_user_is_logged_too() {
+    let c = Cluster::start(None).await;
+    ingest(&c, "eu-fr", "FR", 1).await;
+    for (principal, path, body) in [
+        (
+            "support-dublin",
+            "/v1/read",
+            json!({"user_id": "nobody-at-all", "fields": ["profile.phone"], "purpose": "support-ticket"}),
+        ),
+        (
+            "dpo",
+            "/v1/subjects/export",
+            json!({"user_id": "nobody-at-all"}),
+        ),
+        (
+            "dpo",
+            "/v1/subjects/erase",
+            json!({"user_id": "nobody-at-all"}),
+        ),
+    ] {
+        let size = |text: String| -> u64 { text.lines().nth(1).unwrap().parse().unwrap() };
+        let checkpoint = || async {
+            c.http
+                .get(format!("{}/log/checkpoint", c.urls["eu-fr"]))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let before = size(checkpoint().await);
+        let (status, p) = c.post("eu-fr", path, Some(principal), &body).await;
+        assert_eq!(status, 404, "{path}: {p}");
+        assert_eq!(size(checkpoint().await), before + 1, "{path}: not logged");
+        let e = served_entry(&c, "eu-fr", before).await;
+        assert_eq!(e["decision"], "allow", "{e}");
+        assert_eq!(e["subject_count"], 1, "{e}");
+        assert!(e["subjects_root"].is_string(), "{e}");
+    }
+}
