@@ -847,12 +847,15 @@ impl<B: Backend> Region<B> {
         if !allow {
             return Err(self.deny(e, &openings).await);
         }
-        e.commit_to(&SubjectSet::of(&openings));
+        let set = SubjectSet::of(&openings);
+        e.commit_to(&set);
         // Release order: by pseudonym.
         openings.sort_by(|a, b| a.subject.cmp(&b.subject));
         let mut sealed = Vec::new();
         if release {
+            let mut leaves = Vec::new();
             for s in openings.iter().filter(|o| !o.subject.is_empty()) {
+                leaves.push(s.leaf());
                 let read = ahead
                     .as_mut()
                     .filter(|a| a.datasets == e.datasets)
@@ -862,14 +865,7 @@ impl<B: Backend> Region<B> {
                     None => self.store.sealed(&s.subject, &e.datasets).await?,
                 });
             }
-            let leaves: BTreeMap<&str, tlog::Hash> = openings
-                .iter()
-                .map(|o| (o.subject.as_str(), o.leaf()))
-                .collect();
-            let root = SubjectSet::of(&openings).root();
-            e.payload_digest = Some(payload_digest(&root, &sealed, |subject| {
-                leaves.get(subject).copied().unwrap_or_default()
-            }));
+            e.payload_digest = Some(payload_digest(&set.root(), &leaves, &sealed));
         }
         let (seq, bytes) = self.append(&e).await?;
         self.store.note_access(seq.index(), &openings).await?;
@@ -1735,10 +1731,11 @@ impl<B: Backend> Region<B> {
 /// integer. The salts make it differ from entry to entry, so it neither
 /// links two accesses to the same records nor tells an empty release (no
 /// such subject) from another.
+/// `leaves[i]` is the salted leaf of `sealed[i]`'s subject.
 pub fn payload_digest(
     root: &tlog::Hash,
+    leaves: &[tlog::Hash],
     sealed: &[store::Sealed],
-    leaf_of: impl Fn(&str) -> tlog::Hash,
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -1747,8 +1744,7 @@ pub fn payload_digest(
         h.update((bytes.len() as u32).to_be_bytes());
         h.update(bytes);
     };
-    for s in sealed {
-        let leaf = leaf_of(s.subject());
+    for (leaf, s) in leaves.iter().zip(sealed) {
         for r in s.rows() {
             field(&leaf.0);
             field(r.dataset.as_bytes());

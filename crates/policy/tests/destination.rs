@@ -3,35 +3,16 @@
 //! French users' phone numbers in clear by declaring `"destination": "FR"`,
 //! and a property over principals × declared destinations × fields.
 
-use std::path::Path;
+mod common;
+
+use common::demo_sources;
 
 use policy::catalog::Level;
 use policy::law::Recipient;
-use policy::{Action, Bundle, DecisionRequest, Sources, decide};
+use policy::{Action, Bundle, DecisionRequest, decide};
 use proptest::prelude::*;
 use pseudo::Transform;
 use time::macros::date;
-
-fn demo_sources() -> Sources {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
-    Sources {
-        catalog: read("catalog.toml"),
-        law: None,
-        principals: read("principals.toml"),
-        regions: read("regions.toml"),
-        policies: vec![
-            (
-                "policies/access.cedar".into(),
-                read("policies/access.cedar"),
-            ),
-            (
-                "policies/guardrails.cedar".into(),
-                read("policies/guardrails.cedar"),
-            ),
-        ],
-    }
-}
 
 /// The demo's bundle with a permit-all policy and every principal holding
 /// SCCs: only the built-in rules stand between a request and a release.

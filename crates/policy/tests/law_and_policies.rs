@@ -3,37 +3,15 @@
 //! the property that no policy file can make a protected field leave in
 //! clear toward a jurisdiction without adequacy.
 
-use std::path::Path;
+mod common;
+
+use common::{demo_dir, demo_sources};
 
 use policy::law::{DEFAULT_LAW_TABLE, LawTable, Recipient};
-use policy::{Action, Bundle, DecisionRequest, Error, Sources, decide};
+use policy::{Action, Bundle, DecisionRequest, Error, decide};
 use proptest::prelude::*;
 use pseudo::Transform;
 use time::macros::date;
-
-fn demo_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy")
-}
-
-fn demo_sources() -> Sources {
-    let read = |f: &str| std::fs::read_to_string(demo_dir().join(f)).unwrap();
-    Sources {
-        catalog: read("catalog.toml"),
-        law: None,
-        principals: read("principals.toml"),
-        regions: read("regions.toml"),
-        policies: vec![
-            (
-                "policies/access.cedar".into(),
-                read("policies/access.cedar"),
-            ),
-            (
-                "policies/guardrails.cedar".into(),
-                read("policies/guardrails.cedar"),
-            ),
-        ],
-    }
-}
 
 fn law() -> LawTable {
     LawTable::from_toml("law.toml", DEFAULT_LAW_TABLE).unwrap()

@@ -1,34 +1,13 @@
 //! Purposes are ids declared in the bundle, and legal bases ids of the law
 //! table: loading, hashing, and what decisions say about them.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use policy::{Action, Bundle, DecisionRequest, Sources, decide};
+use common::{demo_dir, demo_sources};
+use std::path::Path;
+
+use policy::{Action, Bundle, DecisionRequest, decide};
 use time::macros::date;
-
-fn demo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy")
-}
-
-fn demo_sources() -> Sources {
-    let read = |f: &str| std::fs::read_to_string(demo_dir().join(f)).unwrap();
-    Sources {
-        catalog: read("catalog.toml"),
-        law: None,
-        principals: read("principals.toml"),
-        regions: read("regions.toml"),
-        policies: vec![
-            (
-                "policies/access.cedar".into(),
-                read("policies/access.cedar"),
-            ),
-            (
-                "policies/guardrails.cedar".into(),
-                read("policies/guardrails.cedar"),
-            ),
-        ],
-    }
-}
 
 fn req(principal: &str, action: Action, purpose: &str) -> DecisionRequest {
     DecisionRequest {

@@ -273,22 +273,6 @@ async fn a_log_holding_a_release_abroad_under_a_declared_destination_audits_as_a
     assert!(!out.contains("mismatch: logged allow"), "{out}");
 }
 
-/// Entry `index` of a region's log, as the region serves it.
-async fn served_entry(c: &Cluster, region: &str, index: u64) -> Value {
-    let text = c
-        .http
-        .get(format!("{}/log/checkpoint", c.urls[region]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
-    let reader = tlog::LogReader::new(tlog::FsStorage::open(c.log_dir(region)).unwrap());
-    serde_json::from_slice(&reader.entry(index, size).await.unwrap()).unwrap()
-}
-
 /// Regression: a denied caller told known users (403, logged, naming the
 /// subject's pseudonym) from unknown ones (404, not logged), and learnt
 /// the pseudonym, which then linked the person's whole access history in
@@ -320,7 +304,7 @@ async fn a_denied_caller_cannot_tell_known_users_from_unknown_ones_nor_learn_a_p
             }
             let (status, p) = c.post("eu-fr", path, Some("eng-beijing"), &body).await;
             assert_eq!(status, 403, "{path} {user}: {p}");
-            let mut e = served_entry(&c, "eu-fr", p["log_index"].as_u64().unwrap()).await;
+            let mut e = c.log_entry("eu-fr", p["log_index"].as_u64().unwrap()).await;
             assert!(!pseudonym_like(&e), "{e}");
             assert_eq!(e["subject_count"], 1, "{e}");
             assert_eq!(e["subjects"], json!([]), "{e}");
@@ -395,22 +379,11 @@ async fn an_allowed_request_about_an_unknown_user_is_logged_too() {
             json!({"user_id": "nobody-at-all"}),
         ),
     ] {
-        let size = |text: String| -> u64 { text.lines().nth(1).unwrap().parse().unwrap() };
-        let checkpoint = || async {
-            c.http
-                .get(format!("{}/log/checkpoint", c.urls["eu-fr"]))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        };
-        let before = size(checkpoint().await);
+        let before = c.log_size("eu-fr").await;
         let (status, p) = c.post("eu-fr", path, Some(principal), &body).await;
         assert_eq!(status, 404, "{path}: {p}");
-        assert_eq!(size(checkpoint().await), before + 1, "{path}: not logged");
-        let e = served_entry(&c, "eu-fr", before).await;
+        assert_eq!(c.log_size("eu-fr").await, before + 1, "{path}: not logged");
+        let e = c.log_entry("eu-fr", before).await;
         assert_eq!(e["decision"], "allow", "{e}");
         assert_eq!(e["subject_count"], 1, "{e}");
         assert!(e["subjects_root"].is_string(), "{e}");

@@ -12,29 +12,6 @@ mod cluster;
 
 use cluster::*;
 
-async fn log_size(c: &Cluster, region: &str) -> u64 {
-    let text = c
-        .http
-        .get(format!("{}/log/checkpoint", c.urls[region]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines().nth(1).unwrap().parse().unwrap()
-}
-
-/// Entry `index` of a region's log, read from its directory.
-async fn log_entry(c: &Cluster, region: &str, index: u64) -> Value {
-    let reader = tlog::LogReader::new(tlog::FsStorage::open(c.log_dir(region)).unwrap());
-    let bytes = reader
-        .entry(index, log_size(c, region).await)
-        .await
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// Every file under a directory, concatenated.
 fn files(dir: &std::path::Path) -> Vec<u8> {
     let mut out = Vec::new();
@@ -69,7 +46,7 @@ async fn refused(
     says: &[&str],
     secret: &str,
 ) {
-    let before = log_size(c, "eu-fr").await;
+    let before = c.log_size("eu-fr").await;
     let (status, p) = c.post("eu-fr", path, Some(principal), body).await;
     assert_eq!(status, 400, "{path}: {p}");
     let detail = p["detail"].as_str().unwrap();
@@ -81,7 +58,7 @@ async fn refused(
         "{path}: the value is echoed: {p}"
     );
     assert!(p.get("log_index").is_none(), "{p}");
-    assert_eq!(log_size(c, "eu-fr").await, before, "{path}: the log grew");
+    assert_eq!(c.log_size("eu-fr").await, before, "{path}: the log grew");
 }
 
 const PERSONAL: &str = "call jane.roe@example.com at +33 6 99 88 77 66";
@@ -201,7 +178,7 @@ async fn a_declared_purpose_the_principal_may_not_use_is_a_logged_denial_of_ids_
         .await;
     assert_eq!(status, 202);
     // support-ticket is declared; svc-reco-us may not use it.
-    let before = log_size(&c, "eu-fr").await;
+    let before = c.log_size("eu-fr").await;
     let ask = json!({"fields": ["account.user_id", "device.language"], "purpose": "support-ticket",
                      "legal_basis": "adequacy:eu-us-dpf", "destination": "US"});
     let (status, p) = c
@@ -210,7 +187,7 @@ async fn a_declared_purpose_the_principal_may_not_use_is_a_logged_denial_of_ids_
     assert_eq!(status, 403, "{p}");
     let index = p["log_index"].as_u64().unwrap();
     assert!(index >= before, "the denial is logged");
-    let e = log_entry(&c, "eu-fr", index).await;
+    let e = c.log_entry("eu-fr", index).await;
     assert_eq!(e["decision"], "deny", "{e}");
     assert_eq!(e["purpose"], "support-ticket");
     assert_eq!(e["legal_basis"], "adequacy:eu-us-dpf");
@@ -435,7 +412,7 @@ async fn a_justification_is_logged_as_a_keyed_digest_that_guesses_do_not_find() 
         )
         .await;
     assert_eq!(status, 200, "{r}");
-    let e = log_entry(&c, "eu-fr", r["log_index"].as_u64().unwrap()).await;
+    let e = c.log_entry("eu-fr", r["log_index"].as_u64().unwrap()).await;
     let digest = e["justification_digest"].as_str().unwrap();
     assert_eq!(digest.len(), 64);
     assert_ne!(digest, entry::digest_hex(justification.as_bytes()));
@@ -450,6 +427,8 @@ async fn a_justification_is_logged_as_a_keyed_digest_that_guesses_do_not_find() 
             &json!({"field": "account.support_ref", "token": token, "justification": justification}),
         )
         .await;
-    let e2 = log_entry(&c, "eu-fr", again["log_index"].as_u64().unwrap()).await;
+    let e2 = c
+        .log_entry("eu-fr", again["log_index"].as_u64().unwrap())
+        .await;
     assert_eq!(e2["justification_digest"], e["justification_digest"]);
 }

@@ -91,19 +91,6 @@ async fn denial(c: &Cluster) -> u64 {
     p["log_index"].as_u64().unwrap()
 }
 
-async fn checkpoint_size(c: &Cluster, region: &str) -> u64 {
-    let text = c
-        .http
-        .get(format!("{}/log/checkpoint", c.urls[region]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines().nth(1).unwrap().parse().unwrap()
-}
-
 /// Entry `index` of a region's log, read from its directory.
 async fn log_entry(c: &Cluster, region: &str, index: u64) -> Vec<u8> {
     let reader = tlog::LogReader::new(tlog::FsStorage::open(c.log_dir(region)).unwrap());
@@ -167,7 +154,7 @@ async fn a_clean_cluster_audits_clean_and_the_dashboard_shows_its_figures() {
     let o = audit(&config, &[]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    let fr_size = checkpoint_size(&c, "eu-fr").await;
+    let fr_size = c.log_size("eu-fr").await;
     assert!(
         out.contains(&format!("eu-fr: {fr_size} entries verified")),
         "{out}"
@@ -407,7 +394,7 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
     assert!(o.status.success(), "{}", text(&o));
     let backup = c.dir.path().join("eu-fr-log-backup");
     copy_dir(&c.log_dir("eu-fr"), &backup);
-    let backup_size = checkpoint_size(&c, "eu-fr").await;
+    let backup_size = c.log_size("eu-fr").await;
 
     // A fork: the operator, who holds the log's key, shows the second
     // witness a tree whose third entry differs.
@@ -647,7 +634,7 @@ async fn a_monitor_killed_mid_sync_resumes_and_loses_or_repeats_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     c.spawn("eu-fr");
     c.wait_healthy("eu-fr").await;
-    let size = checkpoint_size(&c, "eu-fr").await;
+    let size = c.log_size("eu-fr").await;
 
     let port = free_port();
     let config = monitor_config(&c, "m", &[], &format!("listen = \"127.0.0.1:{port}\""));
@@ -858,7 +845,7 @@ async fn a_c2sp_only_witness_is_reported_with_the_checks_that_were_made_and_no_o
     c.spawn("eu-fr");
     c.wait_healthy("eu-fr").await;
     activity(&c).await;
-    let size = checkpoint_size(&c, "eu-fr").await;
+    let size = c.log_size("eu-fr").await;
     wait_for("both cosignatures on eu-fr's checkpoint", async || {
         let raw = c
             .http

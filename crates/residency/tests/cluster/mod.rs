@@ -204,6 +204,27 @@ impl Cluster {
         let _ = c.wait();
     }
 
+    /// The size of the checkpoint a region serves.
+    pub(crate) async fn log_size(&self, region: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/log/checkpoint", self.urls[region]))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Entry `index` of a running region's log, as JSON.
+    pub(crate) async fn log_entry(&self, region: &str, index: u64) -> Value {
+        let reader = tlog::LogReader::new(tlog::FsStorage::open(self.log_dir(region)).unwrap());
+        let size = self.log_size(region).await;
+        serde_json::from_slice(&reader.entry(index, size).await.unwrap()).unwrap()
+    }
+
     /// The directory of a region's log.
     pub(crate) fn log_dir(&self, region: &str) -> PathBuf {
         self.dir.path().join(region).join("log")
