@@ -38,6 +38,26 @@ pub enum Kind {
     PolicyBundle,
 }
 
+/// A decision's outcome, as an entry records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Allowed: the entry is the release's proof.
+    Allow,
+    /// Denied: nothing was released.
+    Deny,
+}
+
+impl Outcome {
+    /// The outcome's name, as in entries and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
 /// Who asked, and from where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +92,7 @@ pub struct Entry {
     /// The action as decided: `read`, `transfer` (a read from outside the
     /// jurisdiction is one), `aggregate`, `reidentify`, `export`, `erase`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    pub action: Option<policy::Action>,
     /// Purpose: an id of the bundle (declared in its catalog, or built in).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub purpose: String,
@@ -123,7 +143,7 @@ pub struct Entry {
     pub justification_digest: Option<String>,
     /// `allow` or `deny`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<String>,
+    pub decision: Option<Outcome>,
     /// Why, in plain words (no personal data).
     #[serde(default)]
     pub reasons: Vec<String>,
@@ -174,11 +194,10 @@ impl Entry {
         let mut e = Entry::new(Kind::Access, &req.region, bundle.hash(), time);
         e.principal = Some(principal);
         // A read from outside the data's jurisdiction is a transfer.
-        let action = match req.action {
-            policy::Action::Read if d.transfer => "transfer",
-            other => other.as_str(),
-        };
-        e.action = Some(action.to_owned());
+        e.action = Some(match req.action {
+            policy::Action::Read if d.transfer => policy::Action::Transfer,
+            other => other,
+        });
         e.purpose = req.purpose.clone();
         e.destination = Some(d.destination.clone()).filter(|s| !s.is_empty());
         e.declared_destination = req.destination.clone();
@@ -188,16 +207,19 @@ impl Entry {
         e.legal_basis = req.legal_basis.clone();
         let mut datasets = std::collections::BTreeSet::new();
         for f in &req.fields {
-            if let Some((ds, _)) = f.split_once('.') {
-                datasets.insert(ds.to_owned());
-            }
-            e.fields.insert(f.clone(), d.plan.get(f).cloned());
+            datasets.insert(f.dataset().to_owned());
+            e.fields
+                .insert(f.to_string(), d.plan.get(f.as_str()).cloned());
         }
         if req.fields.is_empty() {
             datasets.extend(bundle.catalog.datasets.keys().cloned());
         }
         e.datasets = datasets.into_iter().collect();
-        e.decision = Some(if d.allow { "allow" } else { "deny" }.to_owned());
+        e.decision = Some(if d.allow {
+            Outcome::Allow
+        } else {
+            Outcome::Deny
+        });
         e.reasons = d.reasons.clone();
         e.policies = d.policies.clone();
         e
@@ -420,7 +442,7 @@ mod tests {
     #[test]
     fn entries_round_trip_through_their_canonical_form() {
         let mut e = Entry::new(Kind::Access, "eu-fr", "abc", "2026-11-25T00:00:00Z".into());
-        e.action = Some("transfer".into());
+        e.action = Some(policy::Action::Transfer);
         e.fields
             .insert("profile.phone".into(), Some(Transform::Drop));
         e.fields.insert("device.language".into(), None);

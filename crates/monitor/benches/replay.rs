@@ -29,7 +29,7 @@ fn main() {
             principal: p.into(),
             action,
             region: "eu-fr".into(),
-            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            fields: fields.iter().map(|f| f.parse().unwrap()).collect(),
             purpose: purpose.into(),
             destination: None,
             legal_basis: basis.map(str::to_owned),

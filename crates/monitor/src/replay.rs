@@ -369,7 +369,7 @@ impl Replayer {
             Ok(differences) => problems.extend(differences),
             Err(why) => problems.push((FindingKind::Mismatch, why)),
         }
-        if e.decision.as_deref() == Some("allow") {
+        if e.decision == Some(entry::Outcome::Allow) {
             problems.extend(
                 law_violations(e, bundle)
                     .into_iter()
@@ -431,8 +431,8 @@ fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
     Access {
         index,
         time: e.time.clone(),
-        action: e.action.clone().unwrap_or_default(),
-        allowed: e.decision.as_deref() == Some("allow"),
+        action: e.action.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+        allowed: e.decision == Some(entry::Outcome::Allow),
         principal,
         organisation,
         purpose: e.purpose.clone(),
@@ -492,7 +492,7 @@ fn replay_decision(
         .ok_or("an access entry without a principal")?;
     let logged_action = e
         .action
-        .as_deref()
+        .map(policy::Action::as_str)
         .ok_or("an access entry without an action")?;
     let date = date_of(e)?;
     // Version 2 logs the country as declared. Version 1 logged only its
@@ -532,13 +532,20 @@ fn replay_decision(
         "erase" => &[Action::Erase],
         other => return Err(format!("unknown action {other:?}")),
     };
+    // Parsed once: a name that is not `dataset.field` cannot be replayed.
+    let fields = e
+        .fields
+        .keys()
+        .map(|f| f.parse::<policy::FieldRef>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "a field the entry names is not dataset.field".to_owned())?;
     let mut first: Option<Vec<(FindingKind, String)>> = None;
     for &action in candidates {
         let req = DecisionRequest {
             principal: principal.id.clone(),
             action,
             region: e.region.clone(),
-            fields: e.fields.keys().cloned().collect(),
+            fields: fields.clone(),
             purpose: e.purpose.clone(),
             destination: destination.clone(),
             legal_basis: e.legal_basis.clone(),
@@ -567,7 +574,7 @@ fn replay_decision(
 fn compare(e: &Entry, logged_action: &str, d: &Decision) -> Vec<(FindingKind, String)> {
     let mut out = Vec::new();
     let replayed = if d.allow { "allow" } else { "deny" };
-    let logged = e.decision.as_deref().unwrap_or("none");
+    let logged = e.decision.map_or("none", entry::Outcome::as_str);
     let released = logged == "allow";
     if logged != replayed {
         let why = if d.reasons.is_empty() {
@@ -687,7 +694,7 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
     let Ok(date) = date_of(e) else {
         return out;
     };
-    let action = e.action.as_deref().unwrap_or("");
+    let action = e.action.map_or("", policy::Action::as_str);
     let data_j = bundle
         .regions
         .regions
@@ -706,8 +713,9 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
         contracts: &p.contracts,
     });
     let level = |f: &str| {
-        f.split_once('.')
-            .and_then(|(d, n)| bundle.catalog.field(d, n))
+        f.parse::<policy::FieldRef>()
+            .ok()
+            .and_then(|f| bundle.catalog.field(f.dataset(), f.field()))
             .map(|f| f.level)
     };
     // Every jurisdiction reached other than the data's, from the bundle's

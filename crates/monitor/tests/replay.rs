@@ -31,7 +31,7 @@ fn request(
         principal: principal.into(),
         action,
         region: "eu-fr".into(),
-        fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        fields: fields.iter().map(|f| f.parse().unwrap()).collect(),
         purpose: purpose.into(),
         destination: None,
         legal_basis: basis.map(str::to_owned),
@@ -143,10 +143,10 @@ fn entries_made_as_the_gateway_makes_them_replay_clean() {
             &request("dpo", Action::Erase, &[], "subject-request", None),
         ),
     ];
-    assert_eq!(entries[1].decision.as_deref(), Some("deny"));
+    assert_eq!(entries[1].decision, Some(entry::Outcome::Deny));
     assert_eq!(
-        entries[4].action.as_deref(),
-        Some("transfer"),
+        entries[4].action,
+        Some(policy::Action::Transfer),
         "a read from China is a transfer"
     );
     for e in &entries {
@@ -173,7 +173,7 @@ fn a_more_permissive_log_is_a_violation_and_other_differences_are_mismatches_nam
     let b = bundle();
     // Released what the replay refuses: a violation, not a mismatch.
     let mut e = beijing(&b);
-    e.decision = Some("allow".into());
+    e.decision = Some(entry::Outcome::Allow);
     let f = replay(&b, &e);
     assert!(
         f.iter().any(|(k, m)| *k == FindingKind::Violation
@@ -182,7 +182,7 @@ fn a_more_permissive_log_is_a_violation_and_other_differences_are_mismatches_nam
     );
     // Refused what the replay allows: a mismatch.
     let mut e = reco(&b);
-    e.decision = Some("deny".into());
+    e.decision = Some(entry::Outcome::Deny);
     let f = replay(&b, &e);
     assert!(
         f.iter().any(|(k, m)| *k == FindingKind::Mismatch
@@ -247,7 +247,7 @@ fn a_forged_repeat_of_a_replayed_request_is_still_flagged() {
         assert!(out.findings.is_empty(), "{:?}", out.findings);
     }
     let mut forged = honest.clone();
-    forged.decision = Some("allow".into());
+    forged.decision = Some(entry::Outcome::Allow);
     let out = r.replay(4, &forged.to_canonical());
     assert!(
         out.findings.iter().any(|f| f.kind == FindingKind::Violation
@@ -266,7 +266,7 @@ fn unlawful_releases_are_violations_whatever_the_policy_said() {
     let b = bundle();
     // Phones to China in clear, with no legal basis.
     let mut e = beijing(&b);
-    e.decision = Some("allow".into());
+    e.decision = Some(entry::Outcome::Allow);
     e.reasons.clear();
     e.fields
         .insert("profile.phone".into(), Some(Transform::Keep));
@@ -311,7 +311,7 @@ fn unlawful_releases_are_violations_whatever_the_policy_said() {
         ),
     );
     e.justification_digest = Some("ab".repeat(32));
-    let allowed = e.decision.as_deref() == Some("allow");
+    let allowed = e.decision == Some(entry::Outcome::Allow);
     assert_eq!(replay(&b, &e), vec![]);
     e.justification_digest = None;
     let f = replay(&b, &e);

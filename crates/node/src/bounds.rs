@@ -7,7 +7,7 @@
 //! personal data, and a purpose or legal basis that is not an id of the
 //! policy bundle is free text that must not reach the public log.
 
-use policy::Bundle;
+use policy::{Bundle, FieldRef};
 
 use crate::Error;
 use crate::region::{
@@ -73,18 +73,9 @@ fn user_id(field: &str, value: &str) -> Result<(), Error> {
     length(field, value, MAX_USER_ID_BYTES)
 }
 
-/// A catalog name's shape: ASCII letters, digits, `_` and `-`. Only names
-/// of this shape are ever repeated in an answer (e.g. as unknown to the
-/// catalog), so no caller's free text is.
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 fn name(field: &str, value: &str) -> Result<(), Error> {
     length(field, value, MAX_EVENT_NAME_BYTES)?;
-    if !is_name(value) {
+    if !policy::is_catalog_name(value) {
         return Err(bad(format!(
             "{field}: not a catalog name (ASCII letters, digits, '_' and '-')"
         )));
@@ -92,19 +83,13 @@ fn name(field: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// `dataset.field`: at most [`MAX_FIELD_NAME_BYTES`], two catalog names
-/// joined by a dot.
-fn field_name(field: &str, value: &str) -> Result<(), Error> {
-    length(field, value, MAX_FIELD_NAME_BYTES)?;
-    match value.split_once('.') {
-        Some((d, f)) if is_name(d) && is_name(f) => Ok(()),
-        _ => Err(bad(format!(
-            "{field}: not dataset.field (ASCII letters, digits, '_' and '-')"
-        ))),
-    }
+/// `dataset.field` (its shape is the type's, parsed with the body): at
+/// most [`MAX_FIELD_NAME_BYTES`].
+fn field_name(field: &str, value: &FieldRef) -> Result<(), Error> {
+    length(field, value.as_str(), MAX_FIELD_NAME_BYTES)
 }
 
-fn field_names(field: &str, values: &[String]) -> Result<(), Error> {
+fn field_names(field: &str, values: &[FieldRef]) -> Result<(), Error> {
     count(field, values, MAX_FIELDS)?;
     for (i, v) in values.iter().enumerate() {
         field_name(&format!("{field}[{i}]"), v)?;
@@ -250,7 +235,7 @@ mod tests {
     /// [`MAX_LEGAL_BASIS_BYTES`] long that every principal signed, and a
     /// policy that permits everything (so that every field is in the plan
     /// with a reason of its own).
-    fn largest_bundle() -> (Bundle, String, String, Vec<String>) {
+    fn largest_bundle() -> (Bundle, String, String, Vec<FieldRef>) {
         let purpose = "p".repeat(MAX_PURPOSE_BYTES);
         let tool = "t".repeat(MAX_LEGAL_BASIS_BYTES);
         let mut catalog = format!("[purposes.{purpose}]\ndescription = \"the longest\"\n");
@@ -263,7 +248,7 @@ mod tests {
                  egress.same = {{ op = \"keep\" }}\negress.adequate = {{ op = \"keep\" }}\n\
                  egress.other = {{ op = \"keep\" }}\n"
             ));
-            fields.push(format!("{ds}.{f}"));
+            fields.push(FieldRef::new(&ds, &f).unwrap());
         }
         let principals = example("principals.toml")
             .lines()

@@ -363,10 +363,56 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
     })
 }
 
-/// Parses JSON; the message names the place and the problem, never a value.
+/// Parses JSON into the request's types (a `dataset.field` into a
+/// [`policy::FieldRef`], once, here); the message names the place and the
+/// problem, never a value.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed", json_error(&e)))
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // Residency's own parse errors name a shape, never the text
+        // refused; serde's may quote it.
+        let ours = policy::Error::NotAFieldRef.to_string();
+        let detail = if e.inner().to_string().starts_with(&ours) {
+            match place(e.path()) {
+                Some(place) => format!("{place}: {ours}"),
+                None => ours,
+            }
+        } else {
+            json_error(e.inner())
+        };
+        Problem::new(StatusCode::BAD_REQUEST, "malformed", detail)
+    })?;
+    de.end()
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed", json_error(&e)))?;
+    Ok(parsed)
+}
+
+/// Where in a request body a value was refused, as a path like
+/// `fields[2]` — named by the schema only: a key of a map the caller
+/// chose (a filter's field names) is not repeated.
+fn place(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    let mut in_struct = true;
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                in_struct = true;
+            }
+            // A struct's field (at the top, or an element of a list); a
+            // key below one is a map's, the caller's.
+            Segment::Map { key } if in_struct => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+                in_struct = false;
+            }
+            _ => break,
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn json_error(e: &serde_json::Error) -> String {

@@ -103,7 +103,7 @@ fn main() {
                 "social.friends",
                 "social.contacts",
             ]
-            .map(String::from)
+            .map(|f| f.parse().unwrap())
             .to_vec(),
             purpose: "reco-training".into(),
             destination: None,
@@ -114,7 +114,10 @@ fn main() {
             principal: "eng-beijing".into(),
             action: Action::Transfer,
             region: "eu-fr".into(),
-            fields: vec!["profile.phone".into(), "social.contacts".into()],
+            fields: vec![
+                "profile.phone".parse().unwrap(),
+                "social.contacts".parse().unwrap(),
+            ],
             purpose: "debugging".into(),
             destination: None,
             legal_basis: None,
@@ -124,7 +127,10 @@ fn main() {
             principal: "support-dublin".into(),
             action: Action::Read,
             region: "eu-fr".into(),
-            fields: vec!["profile.address".into(), "profile.phone".into()],
+            fields: vec![
+                "profile.address".parse().unwrap(),
+                "profile.phone".parse().unwrap(),
+            ],
             purpose: "support-ticket".into(),
             destination: None,
             legal_basis: None,
@@ -134,7 +140,7 @@ fn main() {
             principal: "team-42".into(),
             action: Action::Read,
             region: "eu-no".into(),
-            fields: vec!["social.friends".into()],
+            fields: vec!["social.friends".parse().unwrap()],
             purpose: "purpose-42".into(),
             destination: None,
             legal_basis: None,

@@ -8,11 +8,11 @@ use pseudo::Transform;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use crate::Error;
 use crate::bundle::Bundle;
 use crate::catalog::{DestinationClass, Level};
 use crate::cedar::{self, CedarContext};
 use crate::law::Recipient;
+use crate::{Error, FieldRef};
 
 /// The actions of the gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ pub struct DecisionRequest {
     /// Fields as `dataset.field` (for aggregates: the group-by fields).
     /// Empty for export and erase: all of the subject's data.
     #[serde(default)]
-    pub fields: Vec<String>,
+    pub fields: Vec<FieldRef>,
     /// Purpose, e.g. `reco-training`.
     #[serde(default)]
     pub purpose: String,
@@ -140,13 +140,11 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
         .to_owned();
 
     // Fields, checked against the catalog; export and erase cover everything.
-    let mut fields: Vec<(&str, &str)> = Vec::new();
-    for f in &req.fields {
-        let (d, n) = f
-            .split_once('.')
-            .ok_or_else(|| Error::UnknownFields(format!("{f} (expected dataset.field)")))?;
-        fields.push((d, n));
-    }
+    let mut fields: Vec<(&str, &str)> = req
+        .fields
+        .iter()
+        .map(|f| (f.dataset(), f.field()))
+        .collect();
     bundle.catalog.check_fields(fields.iter().copied())?;
     if fields.is_empty() {
         if matches!(req.action, Action::Export | Action::Erase | Action::Ingest) {

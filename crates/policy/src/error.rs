@@ -32,6 +32,10 @@ pub enum Error {
     /// A request naming datasets or fields the catalog does not have.
     #[error("unknown to the catalog: {0}")]
     UnknownFields(String),
+    /// A field reference that is not `dataset.field` (two catalog names:
+    /// ASCII letters, digits, `_` and `-`). The text is not repeated.
+    #[error("not dataset.field (ASCII letters, digits, '_' and '-')")]
+    NotAFieldRef,
     /// A request that is malformed (e.g. an unknown region).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

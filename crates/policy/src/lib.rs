@@ -24,6 +24,7 @@ pub mod catalog;
 pub mod cedar;
 pub mod decision;
 mod error;
+mod field_ref;
 pub mod law;
 pub mod principals;
 pub mod purpose;
@@ -31,6 +32,7 @@ pub mod purpose;
 pub use bundle::{Bundle, Sources};
 pub use decision::{Action, Decision, DecisionRequest, decide};
 pub use error::Error;
+pub use field_ref::{FieldRef, is_catalog_name};
 
 /// Parses a TOML file into `T`, naming the file (and the line, from the
 /// parser) on error.

@@ -49,7 +49,7 @@ fn request(principal: &str, destination: Option<&str>, fields: &[&str]) -> Decis
         principal: principal.into(),
         action: Action::Transfer,
         region: "eu-fr".into(),
-        fields: fields.iter().map(|f| f.to_string()).collect(),
+        fields: fields.iter().map(|f| f.parse().unwrap()).collect(),
         purpose: "debugging".into(),
         destination: destination.map(str::to_owned),
         legal_basis: None,

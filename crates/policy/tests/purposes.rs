@@ -14,7 +14,7 @@ fn req(principal: &str, action: Action, purpose: &str) -> DecisionRequest {
         principal: principal.into(),
         action,
         region: "eu-fr".into(),
-        fields: vec!["device.language".into()],
+        fields: vec!["device.language".parse().unwrap()],
         purpose: purpose.into(),
         destination: None,
         legal_basis: None,

@@ -27,7 +27,7 @@ fn req(
         principal: principal.into(),
         action,
         region: region.into(),
-        fields: fields.iter().map(|s| s.to_string()).collect(),
+        fields: fields.iter().map(|s| s.parse().unwrap()).collect(),
         purpose: purpose.into(),
         destination: None,
         legal_basis: basis.map(str::to_owned),

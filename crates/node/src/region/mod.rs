@@ -1,0 +1,359 @@
+//! What a region does, without HTTP: ingest and routing to home regions,
+//! and every release of data — each decided by policy, logged, and only
+//! then decrypted and transformed.
+//!
+//! - [`api`]: the requests and answers.
+//! - `ingest`: storing events homed here, forwarding the others.
+//! - `release`: the release pipeline of reads and transfers, phase by
+//!   phase — select → decide → read sealed → log → open → transform →
+//!   receipt.
+//! - `entries`: making the log entry of a decision — appending it,
+//!   noting it in the access index, denials.
+//! - `aggregate`: k-anonymous counts and re-identification.
+//! - `subject`: a subject's export (with a proof of every access) and
+//!   erasure.
+//! - `witnesses`: pushing checkpoints to witnesses, cosigned receipts.
+//!
+//! Nothing is opened before its log entry is durably sequenced: the store
+//! opens records only with the [`store::LoggedAccess`] built from the
+//! sequencer's acknowledgement. A denial is logged the same way, and
+//! nothing is decrypted.
+
+mod aggregate;
+pub mod api;
+mod entries;
+mod ingest;
+mod release;
+mod subject;
+mod witnesses;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use policy::{Bundle, Decision, DecisionRequest};
+use store::{Backend, Store};
+use tlog::{FsStorage, LogReader, Sequencer, Signer};
+
+use entry::PrincipalRef;
+
+pub use api::*;
+pub use entries::{justification_digest, payload_digest};
+
+use crate::Error;
+use crate::auth::{Caller, Credentials};
+use crate::config::{ClusterConfig, resolve_secret};
+use crate::metrics::Metrics;
+use crate::tiles::CachedTiles;
+use witnesses::Cosigned;
+
+/// The log's signing key, in the log directory (as `residency log init`
+/// writes it).
+pub const LOG_KEY_FILE: &str = "log.key";
+/// The log's public key, beside it.
+pub const LOG_VKEY_FILE: &str = "log.vkey";
+
+/// Subtree hashes the node's log reader remembers for receipts (about
+/// 64 bytes each).
+const SUBTREES_REMEMBERED: usize = 65_536;
+
+/// A running region.
+pub struct Region<B> {
+    id: String,
+    bundle: Arc<Bundle>,
+    store: Store<B>,
+    seq: Sequencer,
+    reader: LogReader<CachedTiles<FsStorage>>,
+    /// The sequencer's (journaled) storage, to settle when stopping.
+    log_writes: FsStorage,
+    egress: pseudo::Keys,
+    /// Keys the digest of re-identification justifications in entries.
+    justification_key: [u8; 32],
+    credentials: Credentials,
+    node_token: String,
+    peers: BTreeMap<String, Peer>,
+    http: reqwest::Client,
+    metrics: Metrics,
+    /// What the witnesses cosigned: see [`Cosigned`].
+    cosigned: tokio::sync::watch::Sender<Cosigned>,
+}
+
+/// A peer region, as this node reaches it.
+#[derive(Clone, Debug)]
+struct Peer {
+    url: String,
+}
+
+/// One reading of the clock for a request: the decision's date and the
+/// entry's time both come from it, so a replay decides on the same day.
+struct Now {
+    time: String,
+    date: time::Date,
+}
+
+impl Now {
+    fn read() -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        Now {
+            time: now
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            date: now.date(),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for Region<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Region({})", self.id)
+    }
+}
+
+/// The keys of what leaves the region, derived from the region secret
+/// under a label of their own (apart from the subject pseudonyms).
+fn egress_keys(secret: &[u8; 32]) -> pseudo::Keys {
+    pseudo::Keys::derive(1, &pseudo::token::hmac_sha256(secret, b"residency/egress"))
+}
+
+/// The key of justification digests, derived from the region secret under
+/// a label of its own: the region can show a justification matches its
+/// digest; without the key, the public cannot guess short texts.
+fn justification_key(secret: &[u8; 32]) -> [u8; 32] {
+    pseudo::token::hmac_sha256(secret, b"residency/justification")
+}
+
+/// Opens (with `init`, creating if missing) the log in `dir`; returns the
+/// signer.
+pub async fn open_log_key(dir: &Path, region: &str, init: bool) -> Result<Signer, Error> {
+    let key_path = dir.join(LOG_KEY_FILE);
+    let io = |e: std::io::Error| Error::Internal(format!("{}: {e}", key_path.display()));
+    if !key_path.exists() {
+        if !init {
+            return Err(Error::Internal(format!(
+                "no log key at {}: run `residency log init` or start with --init",
+                key_path.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let signer = Signer::generate(
+            &format!("residency.example/{region}"),
+            tlog::note::TYPE_ED25519,
+        )?;
+        write_private(&key_path, &format!("{}\n", signer.to_skey())).map_err(io)?;
+        std::fs::write(
+            dir.join(LOG_VKEY_FILE),
+            format!("{}\n", signer.verifier().to_vkey()),
+        )
+        .map_err(io)?;
+        let storage = FsStorage::open(dir)?;
+        tlog::sequencer::create(&storage, &signer).await?;
+        return Ok(signer);
+    }
+    let text = std::fs::read_to_string(&key_path).map_err(io)?;
+    Ok(Signer::parse(text.trim())?)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+impl<B: Backend> Region<B> {
+    /// Starts region `id` of `cluster` over `backend`: loads and checks the
+    /// bundle, opens keys and log, resolves credentials, and logs the
+    /// policy bundle in force.
+    pub async fn start(
+        cluster: &ClusterConfig,
+        id: &str,
+        bundle: Bundle,
+        backend: B,
+        keys: Arc<dyn store::keys::KeyProvider>,
+        init: bool,
+    ) -> Result<Self, Error> {
+        cluster.check_against(&bundle)?;
+        if bundle.catalog.purposes.is_empty() {
+            tracing::warn!(
+                "the policy bundle declares no purposes: every read, transfer and aggregate will be refused"
+            );
+        }
+        let me = cluster.regions.get(id).ok_or_else(|| Error::Config {
+            file: cluster.file.display().to_string(),
+            field: "regions".into(),
+            why: format!("no region {id:?}"),
+        })?;
+        let bundle = Arc::new(bundle);
+        let store = Store::new(backend, Arc::new(bundle.catalog.clone()), keys.clone());
+        let egress = egress_keys(&keys.pseudonym_secret());
+        let justification_key = justification_key(&keys.pseudonym_secret());
+
+        let signer = open_log_key(&me.log, id, init).await?;
+        let tiles = CachedTiles::new(FsStorage::open(&me.log)?);
+        // Journaled: a batch is durable after one flush, not one per tile
+        // file and directory.
+        let log_writes = FsStorage::open(&me.log)?.journaled(tlog::JOURNAL_SEGMENT_BYTES);
+        let (seq, _task) = tlog::sequencer::open(
+            tiles.warmed_by(log_writes.clone()),
+            signer,
+            tlog::SequencerConfig {
+                // No window: a batch is whatever queued while the last
+                // commit ran (group commit), so an idle log adds no wait.
+                batch_interval: std::time::Duration::ZERO,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let reader = LogReader::new(tiles).remembering_subtrees(SUBTREES_REMEMBERED);
+
+        let mut credentials = Credentials::default();
+        for (pid, p) in &bundle.principals.principals {
+            match resolve_secret(&p.credential) {
+                Ok(token) => credentials.add(Caller::Principal(pid.clone()), &token),
+                Err(why) => tracing::warn!(principal = %pid, "principal cannot sign in: {why}"),
+            }
+        }
+        let mut node_token = String::new();
+        let mut peers = BTreeMap::new();
+        for (rid, r) in &cluster.regions {
+            let token = resolve_secret(&r.token).map_err(|why| Error::Config {
+                file: cluster.file.display().to_string(),
+                field: format!("regions.{rid}.token"),
+                why,
+            })?;
+            if rid == id {
+                node_token = token;
+            } else {
+                credentials.add(Caller::Region(rid.clone()), &token);
+                peers.insert(rid.clone(), Peer { url: r.url.clone() });
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+
+        let region = Region {
+            id: id.to_owned(),
+            bundle,
+            store,
+            seq,
+            reader,
+            log_writes,
+            egress,
+            justification_key,
+            credentials,
+            node_token,
+            peers,
+            http,
+            metrics: Metrics::default(),
+            cosigned: tokio::sync::watch::Sender::new(Cosigned::new(!cluster.witnesses.is_empty())),
+        };
+        region.log_bundle().await?;
+        Ok(region)
+    }
+
+    /// Makes the log's files durable in place and empties its journal, so
+    /// that a stopped region's log directory holds the log alone (an edit
+    /// made while it is stopped is then caught at the next start, not
+    /// repaired by a replay). Call once requests have stopped.
+    pub async fn settle_log(&self) -> Result<(), Error> {
+        Ok(self.log_writes.settle().await?)
+    }
+
+    /// The region's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The policy bundle in force.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The credentials this node accepts.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// The store (for maintenance: sweeps).
+    pub fn store(&self) -> &Store<B> {
+        &self.store
+    }
+
+    /// The log reader (for the log endpoints).
+    pub fn log(&self) -> &LogReader<CachedTiles<FsStorage>> {
+        &self.reader
+    }
+
+    /// The region homing residents of `country`.
+    pub fn home_of(&self, country: &str) -> Option<&str> {
+        self.bundle
+            .regions
+            .regions
+            .iter()
+            .find(|(_, r)| r.homes.iter().any(|c| c == country))
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// The principal as the bundle configures it: its location is the
+    /// configuration's, never the caller's claim.
+    fn principal(&self, id: &str) -> Result<PrincipalRef, Error> {
+        let p = self
+            .bundle
+            .principals
+            .principals
+            .get(id)
+            .ok_or_else(|| Error::Unauthenticated(format!("unknown principal {id}")))?;
+        Ok(PrincipalRef {
+            id: id.to_owned(),
+            location: p.location.clone(),
+        })
+    }
+
+    /// Decides by the bundle in force; a request the policy cannot parse
+    /// is the caller's to fix.
+    fn decide(&self, req: &DecisionRequest, date: time::Date) -> Result<Decision, Error> {
+        let d = policy::decide(&self.bundle, req, date).map_err(|e| match e {
+            policy::Error::UnknownFields(_) | policy::Error::InvalidRequest(_) => {
+                Error::BadRequest(e.to_string())
+            }
+            other => Error::Policy(other),
+        })?;
+        Ok(d)
+    }
+
+    /// Reads a user's records of `datasets`, sealed; the user must be
+    /// homed here. One look-up finds the subject, its home and its rows.
+    async fn local_sealed(
+        &self,
+        user_id: &str,
+        datasets: &[String],
+    ) -> Result<store::Sealed, Error> {
+        let subject = self.store.subject_ref(user_id);
+        match self.store.sealed(&subject, datasets).await {
+            Ok(sealed) if sealed.home() == self.id => Ok(sealed),
+            Ok(_) | Err(store::Error::UnknownSubject) => Err(Error::NotFound(format!(
+                "no such subject in region {}",
+                self.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Looks up a user's pseudonym, which must be homed here.
+    async fn local_subject(&self, user_id: &str) -> Result<String, Error> {
+        Ok(self.local_sealed(user_id, &[]).await?.subject().to_owned())
+    }
+}

@@ -1,0 +1,190 @@
+//! Subject requests, made on a subject's behalf: the export (all its data,
+//! and every logged access to it with a receipt and a proof that the entry
+//! names it) and the erasure (crypto-shredding). Each is logged first.
+
+use std::collections::BTreeMap;
+
+use entry::{Entry, Opening};
+use policy::{Action, DecisionRequest};
+use pseudo::Transform;
+use store::Backend;
+
+use super::entries::{Logged, openings};
+use super::release::Naming;
+use super::{AccessRecord, Erased, Export, Now, Region, SubjectProof, SubjectRequest};
+use crate::Error;
+
+impl<B: Backend> Region<B> {
+    /// Decides and logs a subject request (export, erasure) for a subject
+    /// homed here; returns the subject's pseudonym, the logged entry and,
+    /// for an export, the sealed records it commits to.
+    async fn logged_subject_request(
+        &self,
+        principal: &str,
+        user_id: &str,
+        action: Action,
+    ) -> Result<(String, Logged, Vec<store::Sealed>), Error> {
+        let who = self.principal(principal)?;
+        let now = Now::read();
+        let dreq = DecisionRequest {
+            principal: principal.to_owned(),
+            action,
+            region: self.id.clone(),
+            fields: Vec::new(),
+            purpose: policy::purpose::SUBJECT_REQUEST.into(),
+            destination: None,
+            legal_basis: None,
+            subject_count: 1,
+        };
+        let d = self.decide(&dreq, now.date)?;
+        let e = self.access_entry(&who, &dreq, &d, &now);
+        if !d.allow {
+            return Err(self.deny_asked(e, &[user_id.to_owned()]).await);
+        }
+        let subject = match self.local_subject(user_id).await {
+            Ok(subject) => subject,
+            Err(Error::NotFound(why)) => return Err(self.allowed_but_absent(e, why).await),
+            Err(e) => return Err(e),
+        };
+        // An export releases everything the subject has.
+        if action == Action::Export {
+            let payload = self.read_sealed(vec![subject.clone()], &e.datasets).await?;
+            let logged = self
+                .log_allowed(e, payload.openings, Some(&payload.sealed))
+                .await?;
+            return Ok((subject, logged, payload.sealed));
+        }
+        let logged = self
+            .log_allowed(e, openings([subject.clone()], 0)?, None)
+            .await?;
+        Ok((subject, logged, Vec::new()))
+    }
+
+    /// A subject's export: all its data, and every logged access to it
+    /// with a receipt.
+    pub async fn export(&self, principal: &str, req: SubjectRequest) -> Result<Export, Error> {
+        let (subject, logged, sealed) = self
+            .logged_subject_request(principal, &req.user_id, Action::Export)
+            .await?;
+        let all_fields: BTreeMap<String, Transform> = self
+            .bundle
+            .catalog
+            .datasets
+            .iter()
+            .flat_map(|(ds, d)| {
+                d.fields
+                    .keys()
+                    .map(move |f| (format!("{ds}.{f}"), Transform::Keep))
+            })
+            .collect();
+        let (records, _) = self
+            .open_and_transform(&logged.access()?, sealed, &all_fields, &Naming::clear())
+            .await?;
+        let cp = self.seq.checkpoint();
+        // The export's own entry is the newest: once a cosigned checkpoint
+        // covers it, it covers every access below.
+        let (own_receipt, receipt_cosigned) = self.cosigned_receipt(logged.seq.index()).await?;
+        let mut accesses = Vec::new();
+        for (index, opening) in self.store.accesses(&subject).await? {
+            let entry = self.reader.entry(index, cp.checkpoint.size).await?;
+            let (receipt, cosigned) = self.cosigned_receipt(index).await?;
+            let entry = Entry::parse(&entry)
+                .map_err(|e| Error::Internal(format!("log entry {index} does not parse: {e}")))?;
+            let subject_proof = match (&entry.subjects_root, opening) {
+                (Some(root), Some(opening)) => {
+                    Some(self.salted_subject_proof(&opening, index, root).await?)
+                }
+                (Some(root), None) => Some(self.subject_proof(&subject, index, root).await?),
+                (None, _) => None,
+            };
+            accesses.push(AccessRecord {
+                log_index: index,
+                entry: serde_json::to_value(&entry).unwrap_or_default(),
+                receipt,
+                cosigned,
+                subject_proof,
+            });
+        }
+        Ok(Export {
+            log_index: logged.seq.index(),
+            receipt: own_receipt,
+            receipt_cosigned,
+            records,
+            accesses,
+        })
+    }
+
+    /// Proves the subject of `opening` is in the salted set entry `index`
+    /// commits to by `root`, from the leaves the access index keeps.
+    async fn salted_subject_proof(
+        &self,
+        opening: &Opening,
+        index: u64,
+        root: &str,
+    ) -> Result<SubjectProof, Error> {
+        let set = self.store.subject_set_at(index).await?;
+        if set.root().to_hex() != root {
+            return Err(Error::Internal(format!(
+                "the access index does not reproduce the subject set of log entry {index}"
+            )));
+        }
+        let (position, proof) = set.prove(&opening.leaf()).ok_or_else(|| {
+            Error::Internal(format!("log entry {index} does not cover the subject"))
+        })?;
+        Ok(SubjectProof {
+            subject: opening.subject.clone(),
+            salt: Some(tlog::Hash(opening.salt).to_hex()),
+            index: position,
+            size: set.len() as u64,
+            proof: proof.iter().map(tlog::Hash::to_base64).collect(),
+        })
+    }
+
+    /// Version 1 entries: proves `subject` is in the unsalted set entry
+    /// `index` commits to by `root`, from the access index (which keeps
+    /// every subject an entry touched).
+    async fn subject_proof(
+        &self,
+        subject: &str,
+        index: u64,
+        root: &str,
+    ) -> Result<SubjectProof, Error> {
+        let set = self.store.subjects_at(index).await?;
+        let (set, computed) = store::subject_set_root(&set);
+        if computed.to_hex() != root {
+            return Err(Error::Internal(format!(
+                "the access index does not reproduce the subjects of log entry {index}"
+            )));
+        }
+        let position = set
+            .binary_search_by(|s| s.as_str().cmp(subject))
+            .map_err(|_| Error::Internal(format!("log entry {index} does not cover the subject")))?
+            as u64;
+        let mut tree = tlog::merkle::MemoryTree::new();
+        for s in &set {
+            tree.push(tlog::leaf_hash(s.as_bytes()));
+        }
+        let size = set.len() as u64;
+        let proof = tree.run(&tlog::merkle::ProofPlan::inclusion(position, size)?)?;
+        Ok(SubjectProof {
+            subject: subject.to_owned(),
+            salt: None,
+            index: position,
+            size,
+            proof: proof.iter().map(tlog::Hash::to_base64).collect(),
+        })
+    }
+
+    /// Erases a subject (crypto-shredding), logged first.
+    pub async fn erase(&self, principal: &str, req: SubjectRequest) -> Result<Erased, Error> {
+        let (subject, logged, _) = self
+            .logged_subject_request(principal, &req.user_id, Action::Erase)
+            .await?;
+        let existed = self.store.erase(&subject).await?;
+        Ok(Erased {
+            log_index: logged.seq.index(),
+            receipt: self.receipt(&logged.seq).await?,
+            existed,
+        })
+    }
+}
