@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, REGIONS};
-use super::people::User;
+use cluster::{Cluster, REGIONS};
+
+use crate::example::Example;
+use crate::people::User;
 
 /// The story's state: the cluster, its users, and what the steps found.
 pub(crate) struct Story<'a> {
     c: &'a mut Cluster,
+    example: &'a Example,
     users: Vec<User>,
     /// Events stored per home region.
     stored: BTreeMap<String, u64>,
@@ -126,13 +129,14 @@ fn first_reason(problem: &Value) -> String {
 }
 
 impl<'a> Story<'a> {
-    pub(crate) fn new(c: &'a mut Cluster, users: Vec<User>) -> Self {
+    pub(crate) fn new(c: &'a mut Cluster, example: &'a Example, users: Vec<User>) -> Self {
         let subject = users
             .iter()
             .position(|u| u.country == "FR" && !u.travelling())
             .unwrap_or(0);
         Story {
             c,
+            example,
             users,
             stored: BTreeMap::new(),
             forwarded: 0,
@@ -188,7 +192,7 @@ impl<'a> Story<'a> {
             .c
             .http
             .post(format!("{}{path}", self.c.urls[region]))
-            .bearer_auth(self.c.token(principal))
+            .bearer_auth(self.example.token(principal))
             .json(body)
             .send()
             .await
@@ -198,6 +202,11 @@ impl<'a> Story<'a> {
         let value = serde_json::from_str(&text)
             .with_context(|| format!("{region} {path}: answer ({status}) is not JSON"))?;
         Ok((status, value))
+    }
+
+    /// The monitor's dashboard.
+    fn dashboard(&self) -> &str {
+        self.c.dashboard.as_deref().unwrap_or_default()
     }
 
     async fn get(&self, url: &str) -> anyhow::Result<String> {
@@ -218,7 +227,7 @@ impl<'a> Story<'a> {
 
     /// The region that homes a country, by the policy's residency rule.
     fn home_of(&self, country: &str) -> &str {
-        self.c.homes.get(country).map_or("", String::as_str)
+        self.example.homes.get(country).map_or("", String::as_str)
     }
 
     fn homed<'u>(&'u self, region: &'u str) -> impl Iterator<Item = &'u User> + 'u {
@@ -615,7 +624,7 @@ impl<'a> Story<'a> {
         what: &str,
         ready: impl Fn(&Value) -> Option<T>,
     ) -> anyhow::Result<T> {
-        let url = format!("{}/api/summary", self.c.dashboard);
+        let url = format!("{}/api/summary", self.dashboard());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s: Value = serde_json::from_str(&self.get(&url).await?)?;
@@ -664,7 +673,7 @@ impl<'a> Story<'a> {
             .filter_map(|(_, n)| n.as_u64())
             .sum();
         let art30 = self
-            .get(&format!("{}/api/art30.csv", self.c.dashboard))
+            .get(&format!("{}/api/art30.csv", self.dashboard()))
             .await?;
         let line = format!(
             "the monitor mirrored and verified every log (entries: {}; every entry hashed, every tile recomputed, checkpoints cosigned by witness.example), replayed {replayed} decisions against the logged policy bundle: {}; denials {}; Art. 30 record: {} transfers; violations 0",
@@ -712,7 +721,7 @@ impl<'a> Story<'a> {
     async fn edit_entry(&mut self) -> anyhow::Result<String> {
         use tlog::Storage as _;
         let index = self.beijing_view.context("step 5 logged no attempt")?;
-        self.c.stop("eu-fr").await;
+        self.c.stop("eu-fr");
         let dir = self.c.log_dir("eu-fr");
         let storage = tlog::FsStorage::open(&dir)?;
         let reader = tlog::LogReader::new(storage.clone());
@@ -825,7 +834,7 @@ impl<'a> Story<'a> {
         ensure!(r.status() == 409, "the witness answered {}", r.status());
         // Both signed checkpoints are kept, and anyone with the log's
         // public key can check them.
-        let evidence: Vec<monitor::witness::Evidence> = serde_json::from_str(
+        let evidence: Vec<witness::Evidence> = serde_json::from_str(
             &self
                 .get(&format!("{}/evidence", self.c.witness_url))
                 .await?,
