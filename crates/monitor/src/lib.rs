@@ -11,8 +11,6 @@
 //! - `salvage`: entries checked one by one when a log's tree does not
 //!   verify from its entries up.
 //! - [`report`]: the summary, the dashboard and the Art. 30 record.
-//! - [`witness`]: a C2SP tlog-witness that cosigns only consistent
-//!   checkpoints and keeps the evidence of a split view.
 //!
 //! [`Monitor`] ties them: [`Monitor::sync`] is one round over every log,
 //! [`Monitor::reverify`] checks the mirror again from scratch.
@@ -26,7 +24,6 @@ pub mod report;
 mod salvage;
 pub mod state;
 pub mod verify;
-pub mod witness;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +35,6 @@ use tlog::{FsStorage, LogReader, SignedCheckpoint, Storage};
 pub use config::MonitorConfig;
 pub use mirror::{SyncOutcome, WitnessCheck};
 pub use replay::{Finding, FindingKind};
-pub use witness::Witness;
 
 /// What can go wrong in the monitor itself (what it finds in the logs are
 /// [`Finding`]s, not errors).

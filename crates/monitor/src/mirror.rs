@@ -483,7 +483,7 @@ impl Monitor {
             Ok(None) => return Ok((Vec::new(), Extension::Absent)),
             Err(e) => return Ok((Vec::new(), Extension::Failed(e.to_string()))),
         };
-        let Ok(list) = serde_json::from_slice::<Vec<crate::witness::Evidence>>(&raw) else {
+        let Ok(list) = serde_json::from_slice::<Vec<witness::Evidence>>(&raw) else {
             return Ok((
                 Vec::new(),
                 Extension::Failed("its /evidence is not a list of evidence".into()),

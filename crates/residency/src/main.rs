@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-mod demo;
+mod demo_cmd;
 mod keys_cmd;
 mod log_cmd;
 mod monitor_cmd;
@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Tell the whole story on one machine: three regions, a witness and a
     /// monitor, synthetic users, every step of the scenario.
-    Demo(demo::DemoArgs),
+    Demo(demo_cmd::DemoArgs),
     /// Create a region's key file, or rotate its key-encryption key.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
@@ -82,7 +82,7 @@ fn init_tracing_with(default: &str) {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => demo::run(args).await,
+        Command::Demo(args) => demo_cmd::run(args).await,
         Command::Log(cmd) => log_cmd::run(cmd)
             .await
             .map(|()| std::process::ExitCode::SUCCESS),

@@ -1,5 +1,5 @@
-//! `residency witness`: a C2SP tlog-witness for the regions' logs (the
-//! monitor's witness, runnable on its own).
+//! `residency witness`: the `witness` crate's C2SP tlog-witness, serving
+//! the regions' logs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,15 +69,15 @@ pub(crate) async fn run(args: WitnessArgs) -> anyhow::Result<()> {
         };
         logs.push(Verifier::parse(text.trim()).with_context(|| format!("--log {l}: not a vkey"))?);
     }
-    let witness = Arc::new(monitor::Witness::open(&args.state, signer, logs)?);
+    let witness = Arc::new(witness::Witness::open(&args.state, signer, logs)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, "witness serving");
     let app = if args.c2sp_only {
-        monitor::witness::c2sp_router(witness)
+        witness::c2sp_router(witness)
     } else {
-        monitor::witness::router(witness)
+        witness::router(witness)
     };
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

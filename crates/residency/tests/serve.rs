@@ -387,9 +387,7 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
     assert_eq!(status, 403, "the app may only ingest: {p}");
 
     // A region down: its subjects' events get 503, the others are stored.
-    let mut us = c.children.remove("us-tx").unwrap();
-    us.kill().unwrap();
-    us.wait().unwrap();
+    c.kill("us-tx");
     let mut mixed = events("US", 1);
     mixed.extend(events("DE", 1));
     let (status, p) = c

@@ -1,16 +1,13 @@
-//! A cluster of real processes for integration tests: a witness and the
-//! three regions of the example policy, each a `residency serve` process
-//! on loopback, with their credentials in the environment.
+//! The integration tests' cluster: the `cluster` crate's, with this
+//! crate's binary, fixed credentials and a temporary directory, and the
+//! tests' helpers over it (they panic: a failure is the test's).
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
 
+pub(crate) use cluster::REGIONS;
 use serde_json::{Value, json};
-
-pub(crate) const REGIONS: [&str; 3] = ["eu-fr", "eu-no", "us-tx"];
 
 /// Principals' credentials, as the example principals.toml references them.
 pub(crate) const TOKENS: [(&str, &str, &str); 5] = [
@@ -41,37 +38,30 @@ pub(crate) fn token(principal: &str) -> &'static str {
         .unwrap()
 }
 
-pub(crate) fn node_env(region: &str) -> String {
-    format!(
-        "RESIDENCY_NODE_TOKEN_{}",
-        region.to_uppercase().replace('-', "_")
-    )
+/// A node's own token, as the nodes' environment holds it.
+pub(crate) fn node_token(region: &str) -> String {
+    format!("node-token-of-{region}-0123456789")
 }
 
+/// A running cluster in a temporary directory, removed once its processes
+/// are killed.
 pub(crate) struct Cluster {
+    cluster: cluster::Cluster,
     pub(crate) dir: tempfile::TempDir,
-    pub(crate) witness: tlog::Verifier,
-    pub(crate) witness_url: String,
-    pub(crate) urls: BTreeMap<&'static str, String>,
-    pub(crate) children: BTreeMap<&'static str, Child>,
-    pub(crate) http: reqwest::Client,
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for c in self.children.values_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+impl Deref for Cluster {
+    type Target = cluster::Cluster;
+
+    fn deref(&self) -> &cluster::Cluster {
+        &self.cluster
     }
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+impl DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut cluster::Cluster {
+        &mut self.cluster
+    }
 }
 
 impl Cluster {
@@ -92,116 +82,35 @@ impl Cluster {
         policy: &Path,
     ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let mut file = format!("policy = {:?}\n", policy.display().to_string());
-        // The logs exist before the witness, which must know their keys.
-        let mut witness_logs = Vec::new();
-        for r in REGIONS {
-            let log = dir.path().join(r).join("log");
-            let status = Command::new(env!("CARGO_BIN_EXE_residency"))
-                .args([
-                    "log",
-                    "init",
-                    "--origin",
-                    &format!("residency.example/{r}"),
-                    "--dir",
-                ])
-                .arg(&log)
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success());
-            witness_logs.push("--log".into());
-            witness_logs.push(log.join("log.vkey").into_os_string());
+        let mut setup = cluster::Setup::new(env!("CARGO_BIN_EXE_residency"), dir.path(), policy);
+        if let Some(pg) = eu_fr_store {
+            setup.stores.insert("eu-fr", pg.to_owned());
         }
-        let witness =
-            tlog::Signer::generate("witness.example", tlog::note::TYPE_COSIGNATURE_V1).unwrap();
-        std::fs::write(dir.path().join("witness.key"), witness.to_skey()).unwrap();
-        let witness_port = free_port();
-        let witness_out = std::fs::File::create(dir.path().join("witness.out")).unwrap();
-        let witness_child = Command::new(env!("CARGO_BIN_EXE_residency"))
-            .args([
-                "witness",
-                "--listen",
-                &format!("127.0.0.1:{witness_port}"),
-                "--key",
-            ])
-            .arg(dir.path().join("witness.key"))
-            .arg("--state")
-            .arg(dir.path().join("witness.sqlite"))
-            .args(&witness_logs)
-            .stdout(witness_out.try_clone().unwrap())
-            .stderr(witness_out)
-            .spawn()
-            .unwrap();
-        file.push_str(&format!(
-            "[[witnesses]]\nurl = \"http://127.0.0.1:{witness_port}\"\nvkey = \"{}\"\n",
-            witness.verifier().to_vkey()
-        ));
-        let mut urls = BTreeMap::new();
-        for r in REGIONS {
-            let port = free_port();
-            let url = format!("http://127.0.0.1:{port}");
-            let store = match eu_fr_store {
-                Some(pg) if r == "eu-fr" => pg.to_owned(),
-                _ => format!("sqlite:{r}/store"),
-            };
-            file.push_str(&format!(
-                "[regions.{r}]\nlisten = \"127.0.0.1:{port}\"\nurl = \"{url}\"\n\
-                 store = {store:?}\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
-                 token = \"env:{}\"\n",
-                node_env(r)
-            ));
-            urls.insert(r, url);
-        }
-        file.push_str(&format!("[limits]\n{limits}\n"));
-        std::fs::write(dir.path().join("cluster.toml"), file).unwrap();
-        let mut children = BTreeMap::new();
-        children.insert("witness", witness_child);
-        let mut cluster = Cluster {
-            dir,
-            witness: witness.verifier(),
-            witness_url: format!("http://127.0.0.1:{witness_port}"),
-            urls,
-            children,
-            http: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", witness_port)).is_err() {
-            assert!(Instant::now() < deadline, "the witness did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for r in REGIONS {
-            cluster.spawn(r);
-        }
-        for r in REGIONS {
-            cluster.wait_healthy(r).await;
-        }
-        cluster
+        setup.limits = limits.to_owned();
+        setup.credentials = TOKENS
+            .iter()
+            .map(|(_, var, value)| (var.to_string(), value.to_string()))
+            .chain(REGIONS.map(|r| (cluster::node_token_var(r), node_token(r))))
+            .collect();
+        setup.log_filter = Some("debug".into());
+        let cluster = cluster::Cluster::start(setup).await.unwrap();
+        Cluster { cluster, dir }
     }
 
-    /// Stops a region's process.
-    /// Stops a region as an operator would (SIGINT): it settles its log's
-    /// journal, so what a test then does to the log's files is what the
-    /// next start finds. A region that does not stop in time is killed.
-    pub(crate) fn stop(&mut self, region: &str) {
-        let Some(mut c) = self.children.remove(region) else {
-            return;
-        };
-        if let Some(pid) = i32::try_from(c.id())
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+    /// Restarts a region's node.
+    pub(crate) fn spawn(&mut self, region: &'static str) {
+        self.cluster.spawn_region(region).unwrap();
+    }
+
+    /// Waits until a region answers its health check; panics with its
+    /// output if it does not.
+    pub(crate) async fn wait_healthy(&mut self, region: &str) {
+        if let Err(e) = self.cluster.wait_healthy(region).await {
+            panic!(
+                "{e}:\n{}",
+                std::fs::read_to_string(self.output(region)).unwrap_or_default()
+            );
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = c.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
     }
 
     /// The size of the checkpoint a region serves.
@@ -223,50 +132,6 @@ impl Cluster {
         let reader = tlog::LogReader::new(tlog::FsStorage::open(self.log_dir(region)).unwrap());
         let size = self.log_size(region).await;
         serde_json::from_slice(&reader.entry(index, size).await.unwrap()).unwrap()
-    }
-
-    /// The directory of a region's log.
-    pub(crate) fn log_dir(&self, region: &str) -> PathBuf {
-        self.dir.path().join(region).join("log")
-    }
-
-    pub(crate) fn spawn(&mut self, region: &'static str) {
-        let out = std::fs::File::create(self.output(region)).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_residency"));
-        cmd.args(["serve", "--config"])
-            .arg(self.dir.path().join("cluster.toml"))
-            .args(["--region", region, "--init"])
-            .env("RESIDENCY_LOG", "debug")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null());
-        for (_, var, value) in TOKENS {
-            cmd.env(var, value);
-        }
-        for r in REGIONS {
-            cmd.env(node_env(r), format!("node-token-of-{r}-0123456789"));
-        }
-        self.children.insert(region, cmd.spawn().unwrap());
-    }
-
-    pub(crate) fn output(&self, region: &str) -> PathBuf {
-        self.dir.path().join(format!("{region}.out"))
-    }
-
-    pub(crate) async fn wait_healthy(&self, region: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let health = self.http.get(format!("{}/healthz", self.urls[region]));
-            if health.send().await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{region} did not start: {}",
-                std::fs::read_to_string(self.output(region)).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     pub(crate) async fn post(
@@ -327,9 +192,7 @@ impl Cluster {
     }
 
     pub(crate) fn log_key(&self, region: &str) -> tlog::Verifier {
-        let text =
-            std::fs::read_to_string(self.dir.path().join(region).join("log/log.vkey")).unwrap();
-        tlog::Verifier::parse(text.trim()).unwrap()
+        self.log_keys[region].clone()
     }
 
     /// Checks a receipt against the entry as returned and the log's key.

@@ -1,22 +1,28 @@
 //! The ten steps of shared/design/SCENARIO.md, told against a running
 //! [`Cluster`] over HTTP. Each step checks that what happened is what the
 //! scenario says, and prints one line of what was asked, what was decided
-//! and why; the figures gathered on the way make the summary.
+//! and why; the figures gathered on the way make the summary. Steps 9
+//! and 10, what the monitor and the witness see, are in `monitored`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, REGIONS};
-use super::people::User;
+use cluster::{Cluster, REGIONS};
+
+use crate::example::Example;
+use crate::people::User;
+
+mod monitored;
 
 /// The story's state: the cluster, its users, and what the steps found.
 pub(crate) struct Story<'a> {
     c: &'a mut Cluster,
+    example: &'a Example,
     users: Vec<User>,
     /// Events stored per home region.
     stored: BTreeMap<String, u64>,
@@ -126,13 +132,14 @@ fn first_reason(problem: &Value) -> String {
 }
 
 impl<'a> Story<'a> {
-    pub(crate) fn new(c: &'a mut Cluster, users: Vec<User>) -> Self {
+    pub(crate) fn new(c: &'a mut Cluster, example: &'a Example, users: Vec<User>) -> Self {
         let subject = users
             .iter()
             .position(|u| u.country == "FR" && !u.travelling())
             .unwrap_or(0);
         Story {
             c,
+            example,
             users,
             stored: BTreeMap::new(),
             forwarded: 0,
@@ -188,7 +195,7 @@ impl<'a> Story<'a> {
             .c
             .http
             .post(format!("{}{path}", self.c.urls[region]))
-            .bearer_auth(self.c.token(principal))
+            .bearer_auth(self.example.token(principal))
             .json(body)
             .send()
             .await
@@ -198,6 +205,11 @@ impl<'a> Story<'a> {
         let value = serde_json::from_str(&text)
             .with_context(|| format!("{region} {path}: answer ({status}) is not JSON"))?;
         Ok((status, value))
+    }
+
+    /// The monitor's dashboard.
+    fn dashboard(&self) -> &str {
+        self.c.dashboard.as_deref().unwrap_or_default()
     }
 
     async fn get(&self, url: &str) -> anyhow::Result<String> {
@@ -218,7 +230,7 @@ impl<'a> Story<'a> {
 
     /// The region that homes a country, by the policy's residency rule.
     fn home_of(&self, country: &str) -> &str {
-        self.c.homes.get(country).map_or("", String::as_str)
+        self.example.homes.get(country).map_or("", String::as_str)
     }
 
     fn homed<'u>(&'u self, region: &'u str) -> impl Iterator<Item = &'u User> + 'u {
@@ -582,276 +594,6 @@ impl<'a> Story<'a> {
         ensure!(status == 404, "after erasure the export answers {status}");
         Ok(format!(
             "the user asks for erasure: their data key is destroyed and their records deleted, logged as #{index} (receipt verified); their export now answers 404; the tokens that left in step 2 are one-way (keyed HMAC): nothing reverses them"
-        ))
-    }
-
-    /// The monitor's summary once it has verified every log up to the
-    /// checkpoint each region serves now, cosigned by the witness.
-    async fn caught_up(&self) -> anyhow::Result<Value> {
-        let mut sizes = BTreeMap::new();
-        for r in REGIONS {
-            let cp = self
-                .get(&format!("{}/log/checkpoint", self.c.urls[r]))
-                .await?;
-            sizes.insert(r, cp.lines().nth(1).unwrap_or("0").parse::<u64>()?);
-        }
-        self.watch_monitor("verify every log", |s| {
-            let done = REGIONS.iter().all(|r| {
-                s["logs"].as_array().into_iter().flatten().any(|l| {
-                    l["region"] == *r
-                        && l["size"].as_u64() >= Some(sizes[r])
-                        && l["witnesses"]["witness.example"] == true
-                })
-            });
-            done.then(|| s.clone())
-        })
-        .await
-    }
-
-    /// Polls the monitor's summary until `ready` finds what it waits for
-    /// in it (30 s at most).
-    async fn watch_monitor<T>(
-        &self,
-        what: &str,
-        ready: impl Fn(&Value) -> Option<T>,
-    ) -> anyhow::Result<T> {
-        let url = format!("{}/api/summary", self.c.dashboard);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s: Value = serde_json::from_str(&self.get(&url).await?)?;
-            if let Some(found) = ready(&s) {
-                return Ok(found);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the monitor did not {what} within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// 9. The monitor has mirrored, verified, cosigned and replayed
-    ///    everything, and reports.
-    async fn audit(&mut self) -> anyhow::Result<String> {
-        let s = self.caught_up().await?;
-        // Each region serves its checkpoint with the witness's cosignature.
-        for r in REGIONS {
-            let cp = self
-                .get(&format!("{}/log/checkpoint", self.c.urls[r]))
-                .await?;
-            tlog::SignedCheckpoint::open(
-                cp.as_bytes(),
-                &self.c.log_keys[r],
-                std::slice::from_ref(&self.c.witness),
-            )
-            .with_context(|| format!("{r}'s checkpoint is not cosigned by the witness"))?;
-        }
-        ensure!(
-            s["clean"] == true,
-            "the monitor reports findings: {}",
-            s["findings"]
-        );
-        let sizes: Vec<String> = s["logs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|l| format!("{} {}", l["region"].as_str().unwrap_or("?"), l["size"]))
-            .collect();
-        let replayed: u64 = s["accesses_by_action"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, n)| n.as_u64())
-            .sum();
-        let art30 = self
-            .get(&format!("{}/api/art30.csv", self.c.dashboard))
-            .await?;
-        let line = format!(
-            "the monitor mirrored and verified every log (entries: {}; every entry hashed, every tile recomputed, checkpoints cosigned by witness.example), replayed {replayed} decisions against the logged policy bundle: {}; denials {}; Art. 30 record: {} transfers; violations 0",
-            sizes.join(" · "),
-            transfer_groups(&s),
-            s["denial_count"],
-            art30.lines().count().saturating_sub(1)
-        );
-        self.audited = Some(s);
-        Ok(line)
-    }
-
-    /// Waits until the monitor reports a finding about `region` that
-    /// satisfies `matches`; its message.
-    async fn finding(
-        &self,
-        region: &str,
-        matches: impl Fn(&Value) -> bool,
-    ) -> anyhow::Result<String> {
-        self.watch_monitor("report it", |s| {
-            s["findings"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|f| f["region"] == region && matches(f))
-                .map(|f| f["message"].as_str().unwrap_or("").to_owned())
-        })
-        .await
-    }
-
-    /// 10. An edited log entry is caught by the monitor, and a forked log
-    ///     by the witness.
-    async fn tampering(&mut self) -> anyhow::Result<String> {
-        let edited = self.edit_entry().await?;
-        let forked = self.fork().await?;
-        self.tampering_caught = true;
-        Ok(format!("{edited}; {forked}"))
-    }
-
-    /// eu-fr's operator rewrites Beijing's attempt of step 5 in the log's
-    /// files so that it seems to come from Ireland. The node refuses to
-    /// start on the edited files; rewritten with their tiles and a
-    /// checkpoint signed anew with the log's key, it starts, and the
-    /// monitor, which verified the original, flags the difference.
-    async fn edit_entry(&mut self) -> anyhow::Result<String> {
-        use tlog::Storage as _;
-        let index = self.beijing_view.context("step 5 logged no attempt")?;
-        self.c.stop("eu-fr").await;
-        let dir = self.c.log_dir("eu-fr");
-        let storage = tlog::FsStorage::open(&dir)?;
-        let reader = tlog::LogReader::new(storage.clone());
-        let key = self.c.log_keys["eu-fr"].clone();
-        let size = reader.checkpoint(&key).await?.checkpoint.size;
-        let mut entries = Vec::new();
-        for i in 0..size {
-            entries.push(reader.entry(i, size).await?);
-        }
-        let original = String::from_utf8(entries[index as usize].clone())?;
-        ensure!(
-            original.contains(r#""location":"CN""#),
-            "entry #{index} is not Beijing's"
-        );
-        entries[index as usize] = original
-            .replace(r#""location":"CN""#, r#""location":"IE""#)
-            .into_bytes();
-        let mut edge = tlog::edge::Edge::new();
-        let mut tiles = Vec::new();
-        for e in &entries {
-            edge.push(e, &mut tiles)?;
-        }
-        tiles.extend(edge.partial_tiles());
-        let bundle = tiles
-            .iter()
-            .filter(|(id, _)| id.kind == tlog::tile::TileKind::Entries)
-            .map(|(id, data)| (id.path(), data.clone()))
-            .collect();
-        // The entry alone: the node's own check refuses its log.
-        storage.write(bundle).await?;
-        self.c.spawn_region("eu-fr")?;
-        let refused = match self.c.wait_healthy("eu-fr").await {
-            Ok(()) => bail!("eu-fr started on an edited log"),
-            Err(e) => e.to_string(),
-        };
-        ensure!(refused.contains("stopped"), "{refused}");
-        // Every tile, and the checkpoint signed anew.
-        let signer = tlog::Signer::parse(std::fs::read_to_string(dir.join("log.key"))?.trim())?;
-        let checkpoint = tlog::Checkpoint {
-            origin: key.name.clone(),
-            size,
-            root: edge.root()?,
-            extensions: Vec::new(),
-        }
-        .sign(&signer)?;
-        let mut files: Vec<(String, Vec<u8>)> = tiles
-            .into_iter()
-            .map(|(id, data)| (id.path(), data))
-            .collect();
-        files.push(("checkpoint".into(), checkpoint.to_text().into_bytes()));
-        storage.write(files).await?;
-        self.c.spawn_region("eu-fr")?;
-        self.c.wait_healthy("eu-fr").await?;
-        // The monitor's own check, not the witness's refusal of the new
-        // checkpoints (which it reports too).
-        let message = self
-            .finding("eu-fr", |f| {
-                f["index"].as_u64() == Some(index)
-                    || f["message"].as_str().is_some_and(|m| m.starts_with("fork"))
-            })
-            .await?;
-        Ok(format!(
-            "eu-fr's operator rewrites entry #{index} so that Beijing's attempt seems to come from Ireland: the node refuses to start on the edited files; with the tiles rewritten and the checkpoint signed anew it starts, and the monitor flags \"{message}\""
-        ))
-    }
-
-    /// us-tx's operator, who holds its log key, signs a second checkpoint
-    /// of the size the witness holds, with another root, and offers it.
-    async fn fork(&mut self) -> anyhow::Result<String> {
-        let origin = self.c.log_keys["us-tx"].name.clone();
-        let held = self
-            .c
-            .http
-            .get(format!("{}/latest", self.c.witness_url))
-            .query(&[("origin", &origin)])
-            .send()
-            .await?
-            .text()
-            .await?;
-        let size: u64 = held.lines().nth(1).unwrap_or("0").parse()?;
-        ensure!(size > 0, "the witness holds no checkpoint of us-tx");
-        let dir = self.c.log_dir("us-tx");
-        let signer = tlog::Signer::parse(std::fs::read_to_string(dir.join("log.key"))?.trim())?;
-        let reader = tlog::LogReader::new(tlog::FsStorage::open(&dir)?);
-        let mut tree = tlog::merkle::MemoryTree::new();
-        for i in 0..size - 1 {
-            tree.push(tlog::leaf_hash(&reader.entry(i, size).await?));
-        }
-        tree.push(tlog::leaf_hash(br#"{"forged":true}"#));
-        let forged = tlog::Checkpoint {
-            origin: origin.clone(),
-            size,
-            root: tree.root(size),
-            extensions: Vec::new(),
-        }
-        .sign(&signer)?;
-        let body = tlog::witness::AddCheckpoint {
-            old_size: size,
-            proof: Vec::new(),
-            checkpoint: forged.to_text(),
-        }
-        .to_body();
-        let r = self
-            .c
-            .http
-            .post(format!("{}/add-checkpoint", self.c.witness_url))
-            .body(body)
-            .send()
-            .await?;
-        ensure!(r.status() == 409, "the witness answered {}", r.status());
-        // Both signed checkpoints are kept, and anyone with the log's
-        // public key can check them.
-        let evidence: Vec<monitor::witness::Evidence> = serde_json::from_str(
-            &self
-                .get(&format!("{}/evidence", self.c.witness_url))
-                .await?,
-        )?;
-        let ev = evidence
-            .iter()
-            .find(|e| e.origin == origin)
-            .context("the witness kept no evidence")?;
-        let key = &self.c.log_keys["us-tx"];
-        let (a, b) = (
-            tlog::SignedCheckpoint::open(ev.held.as_bytes(), key, &[])?,
-            tlog::SignedCheckpoint::open(ev.offered.as_bytes(), key, &[])?,
-        );
-        ensure!(
-            a.checkpoint.size == b.checkpoint.size && a.checkpoint.root != b.checkpoint.root,
-            "the evidence is not a split view"
-        );
-        let message = self
-            .finding("us-tx", |f| {
-                f["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("split view"))
-            })
-            .await?;
-        Ok(format!(
-            "us-tx's operator signs a second checkpoint of size {size} with another root and offers it to the witness: refused (409), both signed checkpoints kept as evidence that verify with us-tx's public key, and the monitor reports \"{message}\""
         ))
     }
 

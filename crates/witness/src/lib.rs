@@ -1,12 +1,30 @@
-//! A witness (<https://c2sp.org/tlog-witness>): for each log it knows, it
-//! keeps the latest checkpoint it cosigned, and cosigns
-//! (<https://c2sp.org/tlog-cosignature>) a new one only if the log signed
-//! it and it provably extends that one. The check and the new state are
-//! committed in one SQLite transaction before the answer, so a restart
-//! never lets it cosign a fork. Every signed checkpoint it is shown is
-//! kept; two of the same size with different roots, or one that does not
-//! extend the last, is a **split view**: refused, and both notes are kept
-//! as evidence anyone can check with the log's public key.
+//! A witness for transparency logs, to the C2SP specifications:
+//! [tlog-witness](https://c2sp.org/tlog-witness) (`add-checkpoint`) over
+//! HTTP, [tlog-cosignature](https://c2sp.org/tlog-cosignature)
+//! (cosignature/v1) for what it signs.
+//!
+//! For each log it knows, a [`Witness`] keeps the latest checkpoint it
+//! cosigned, and cosigns a new one only if the log signed it and it
+//! provably extends that one. The check and the new state are committed in
+//! one SQLite transaction before the answer, so a restart never lets it
+//! cosign a fork. Every signed checkpoint it is shown is kept; two of the
+//! same size with different roots, or one that does not extend the last,
+//! is a **split view**: refused, and both notes are kept as [`Evidence`]
+//! anyone can check with the log's public key.
+//!
+//! [`router`] serves it with this witness's `/latest` and `/evidence`
+//! extensions, for monitors; [`c2sp_router`] serves only what the
+//! specification says. The witness trusts nothing but the logs' public
+//! keys it is given, and knows nothing of what the logs hold.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod http;
+
+pub use http::{c2sp_router, router};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -316,92 +334,4 @@ impl Witness {
             .optional()?;
         Ok(size.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
     }
-}
-
-/// The witness's HTTP endpoints: `POST <prefix>/add-checkpoint`
-/// ([`c2sp_router`]); and our extensions, `GET <prefix>/latest?origin=…`,
-/// the latest checkpoint it cosigned for a log (signed by the log), so that
-/// monitors can compare what witnesses were shown, and `GET
-/// <prefix>/evidence`, every split view it refused (JSON), for monitors to
-/// alert on.
-pub fn router(witness: std::sync::Arc<Witness>) -> axum::Router {
-    use axum::http::StatusCode;
-    use axum::response::IntoResponse;
-    #[derive(serde::Deserialize)]
-    struct Origin {
-        origin: String,
-    }
-    let w = witness.clone();
-    let latest = axum::routing::get(move |q: axum::extract::Query<Origin>| {
-        let witness = w.clone();
-        async move {
-            match tokio::task::spawn_blocking(move || witness.latest(&q.origin)).await {
-                Ok(Ok(Some(text))) => (StatusCode::OK, text).into_response(),
-                Ok(Ok(None)) => (
-                    StatusCode::NOT_FOUND,
-                    "no checkpoint cosigned for this log\n",
-                )
-                    .into_response(),
-                Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-            }
-        }
-    });
-    let w = witness.clone();
-    let evidence = axum::routing::get(move || {
-        let witness = w.clone();
-        async move {
-            match tokio::task::spawn_blocking(move || witness.evidence()).await {
-                Ok(Ok(list)) => axum::Json(list).into_response(),
-                Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-            }
-        }
-    });
-    c2sp_router(witness)
-        .route("/latest", latest)
-        .route("/evidence", evidence)
-}
-
-/// Only what C2SP tlog-witness specifies, `POST <prefix>/add-checkpoint`:
-/// a witness as a third party runs it, for testing monitors against one
-/// (`residency witness --c2sp-only`).
-pub fn c2sp_router(witness: std::sync::Arc<Witness>) -> axum::Router {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    axum::Router::new().route(
-        "/add-checkpoint",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let witness = witness.clone();
-            async move {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let result =
-                    tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
-                match result {
-                    Ok(Ok(sig)) => (StatusCode::OK, sig.to_line()).into_response(),
-                    Ok(Err(r)) => {
-                        let status = StatusCode::from_u16(r.status())
-                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                        match r {
-                            Refusal::Conflict { latest }
-                            | Refusal::SplitView {
-                                same_size: true,
-                                latest,
-                                ..
-                            } => (
-                                status,
-                                [(header::CONTENT_TYPE, tlog::witness::SIZE_CONTENT_TYPE)],
-                                format!("{latest}\n"),
-                            )
-                                .into_response(),
-                            other => (status, format!("{other}\n")).into_response(),
-                        }
-                    }
-                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-                }
-            }
-        }),
-    )
 }

@@ -2,11 +2,11 @@
 //! and keeps the evidence of a fork, and answers each bad request with the
 //! status tlog-witness gives it.
 
-use monitor::witness::Refusal;
 use tlog::merkle::{MemoryTree, ProofPlan};
 use tlog::note::{TYPE_COSIGNATURE_V1, TYPE_ED25519};
 use tlog::witness::AddCheckpoint;
 use tlog::{Checkpoint, Note, Signer};
+use witness::{Refusal, Witness};
 
 struct Log {
     signer: Signer,
@@ -58,9 +58,9 @@ impl Log {
     }
 }
 
-fn witness(dir: &std::path::Path, log: &Log) -> monitor::Witness {
+fn witness(dir: &std::path::Path, log: &Log) -> Witness {
     let signer = Signer::from_seed("witness.example", TYPE_COSIGNATURE_V1, &[9; 32]).unwrap();
-    monitor::Witness::open(
+    Witness::open(
         &dir.join("witness.sqlite"),
         signer,
         vec![log.signer.verifier()],

@@ -1,0 +1,125 @@
+//! The cluster's files: the witness's key, `cluster.toml` (the regions and
+//! the witness, for the nodes), `monitor.toml` (the logs' URLs and public
+//! keys, nothing else) and `credentials.env` (for a shell exploring the
+//! running cluster). Private files are mode 0600 from their creation.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::{Error, REGIONS, Setup, io, node_token_var};
+
+/// Generates the witness's key into `witness.key`: its public key.
+pub(crate) fn witness_key(dir: &Path) -> Result<tlog::Verifier, Error> {
+    let witness = tlog::Signer::generate("witness.example", tlog::note::TYPE_COSIGNATURE_V1)
+        .map_err(|e| Error::Key(format!("the witness's key: {e}")))?;
+    let path = dir.join("witness.key");
+    let mut f = create_private(&path)?;
+    f.write_all((witness.to_skey() + "\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(io(format!("writing {}", path.display())))?;
+    Ok(witness.verifier())
+}
+
+/// What the configuration files say.
+pub(crate) struct Layout<'a> {
+    pub(crate) setup: &'a Setup,
+    pub(crate) witness_url: String,
+    pub(crate) witness: tlog::Verifier,
+    pub(crate) urls: &'a BTreeMap<&'static str, String>,
+    pub(crate) log_keys: &'a BTreeMap<&'static str, tlog::Verifier>,
+}
+
+impl Layout<'_> {
+    /// Writes `cluster.toml`, `monitor.toml` (if the cluster has a
+    /// monitor) and `credentials.env`.
+    pub(crate) fn write(&self) -> Result<(), Error> {
+        let dir = &self.setup.dir;
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(io(format!("writing {}", path.display())))
+        };
+        write("cluster.toml", self.cluster_toml())?;
+        if let Some(monitor) = self.monitor_toml() {
+            write("monitor.toml", monitor)?;
+        }
+        self.write_credentials()
+    }
+
+    fn cluster_toml(&self) -> String {
+        let mut toml = format!(
+            "# A cluster on loopback.\npolicy = {:?}\n\n\
+             [[witnesses]]\nurl = \"{}\"\nvkey = \"{}\"\n",
+            self.setup.policy.display().to_string(),
+            self.witness_url,
+            self.witness.to_vkey()
+        );
+        for r in REGIONS {
+            let url = &self.urls[r];
+            let listen = url.trim_start_matches("http://");
+            let store = self
+                .setup
+                .stores
+                .get(r)
+                .cloned()
+                .unwrap_or_else(|| format!("sqlite:{r}/store"));
+            toml.push_str(&format!(
+                "\n[regions.{r}]\nlisten = \"{listen}\"\nurl = \"{url}\"\n\
+                 store = {store:?}\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
+                 token = \"env:{}\"\n",
+                node_token_var(r)
+            ));
+        }
+        toml.push_str(&format!("\n[limits]\n{}\n", self.setup.limits));
+        toml
+    }
+
+    fn monitor_toml(&self) -> Option<String> {
+        let dashboard = self.setup.dashboard?;
+        let mut toml = format!(
+            "# The monitor: nothing but the logs' URLs and public keys.\n\
+             state = \"monitor\"\nlisten = \"{dashboard}\"\npoll_ms = 200\n\n\
+             [[witnesses]]\nurl = \"{}\"\nkey = \"{}\"\n",
+            self.witness_url,
+            self.witness.to_vkey()
+        );
+        for r in REGIONS {
+            toml.push_str(&format!(
+                "\n[[logs]]\nregion = \"{r}\"\nurl = \"{}\"\nkey = \"{}\"\n",
+                self.urls[r],
+                self.log_keys[r].to_vkey()
+            ));
+        }
+        Some(toml)
+    }
+
+    /// `credentials.env` (mode 0600): the credentials and the regions'
+    /// URLs, for a shell (`source`).
+    fn write_credentials(&self) -> Result<(), Error> {
+        let path = self.setup.dir.join("credentials.env");
+        let mut text = String::from("# The cluster's credentials and the regions' URLs.\n");
+        for (k, v) in &self.setup.credentials {
+            text.push_str(&format!("export {k}={v}\n"));
+        }
+        for (r, url) in self.urls {
+            text.push_str(&format!(
+                "export RESIDENCY_{}={url}\n",
+                r.to_uppercase().replace('-', "_")
+            ));
+        }
+        create_private(&path)?
+            .write_all(text.as_bytes())
+            .map_err(io(format!("writing {}", path.display())))
+    }
+}
+
+/// A new file readable by its owner only (mode 0600).
+fn create_private(path: &Path) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(format!("creating {}", path.display())))
+}

@@ -1,0 +1,366 @@
+//! A residency cluster on loopback, for `residency demo` and the
+//! integration tests: the logs, keys and configuration of a witness, the
+//! three regions of the example policy and, if asked, a monitor, written
+//! into one directory; then each started as a real process, waited for
+//! until it answers, and stopped as an operator would stop it.
+//!
+//! Every process runs the binary the caller names (the demo its own
+//! executable, the tests `CARGO_BIN_EXE_residency`) and is driven only
+//! through its command line, its files and HTTP, as an operator would
+//! drive it: this crate links no part of the node, the witness or the
+//! monitor. It knows nothing of the story told against the cluster.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod files;
+mod process;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use process::Children;
+
+/// The regions of the example policy, in the scenario's order.
+pub const REGIONS: [&str; 3] = ["eu-fr", "eu-no", "us-tx"];
+
+/// The variable that holds a region node's own token (in every process's
+/// environment; `cluster.toml` refers to it).
+pub fn node_token_var(region: &str) -> String {
+    format!(
+        "RESIDENCY_NODE_TOKEN_{}",
+        region.to_uppercase().replace('-', "_")
+    )
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Why a cluster could not be laid out or a process did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The directory already holds a cluster; nothing was written.
+    #[error("{} already holds a cluster", .0.display())]
+    Occupied(PathBuf),
+    /// A file could not be written, or a process not started.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A log or the witness's key could not be made.
+    #[error("{0}")]
+    Key(String),
+    /// A process stopped before it answered.
+    #[error("{name} stopped ({status}); its output is in {}", .output.display())]
+    Stopped {
+        /// The process.
+        name: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// The file that holds its output.
+        output: PathBuf,
+    },
+    /// A process did not answer in time.
+    #[error("{name} did not start within 30 s; its output is in {}", .output.display())]
+    Late {
+        /// The process.
+        name: String,
+        /// The file that holds its output.
+        output: PathBuf,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// What a cluster is made of; [`Cluster::start`] lays it out and starts it.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// The `residency` binary every process runs.
+    pub program: PathBuf,
+    /// Where the logs, stores, keys, configuration and each process's
+    /// output (`NAME.out`) go. It must not hold an earlier cluster.
+    pub dir: PathBuf,
+    /// The policy directory, as `cluster.toml` names it: absolute, or
+    /// relative to `dir`.
+    pub policy: PathBuf,
+    /// A region's store other than its SQLite store in `REGION/store`
+    /// (e.g. a `postgres:` location).
+    pub stores: BTreeMap<&'static str, String>,
+    /// The `[limits]` of `cluster.toml`, as TOML lines.
+    pub limits: String,
+    /// The credentials in every process's environment, also written to
+    /// `credentials.env`: the principals' tokens under the variables the
+    /// policy names, and each node's own under [`node_token_var`].
+    pub credentials: Vec<(String, String)>,
+    /// The processes' `RESIDENCY_LOG` filter (default: their own).
+    pub log_filter: Option<String>,
+    /// Where the monitor's dashboard listens; no monitor if `None`.
+    pub dashboard: Option<SocketAddr>,
+}
+
+impl Setup {
+    /// A cluster of `program`'s processes in `dir` under the policy
+    /// directory `policy`: SQLite stores, no limits, no credentials, no
+    /// monitor.
+    pub fn new(program: impl Into<PathBuf>, dir: &Path, policy: impl Into<PathBuf>) -> Self {
+        Setup {
+            program: program.into(),
+            dir: dir.to_owned(),
+            policy: policy.into(),
+            stores: BTreeMap::new(),
+            limits: String::new(),
+            credentials: Vec::new(),
+            log_filter: None,
+            dashboard: None,
+        }
+    }
+}
+
+/// A running cluster. Dropping it kills what is still running.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The cluster's directory.
+    pub dir: PathBuf,
+    /// Each region's base URL.
+    pub urls: BTreeMap<&'static str, String>,
+    /// Each region's log's public key.
+    pub log_keys: BTreeMap<&'static str, tlog::Verifier>,
+    /// The witness's submission prefix.
+    pub witness_url: String,
+    /// The witness's public key.
+    pub witness: tlog::Verifier,
+    /// The monitor's dashboard, if it runs one.
+    pub dashboard: Option<String>,
+    /// A client for the cluster's HTTP interfaces.
+    pub http: reqwest::Client,
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    children: Children,
+}
+
+impl Cluster {
+    /// Writes the cluster's logs, keys and configuration into
+    /// `setup.dir`, then starts the witness, the regions and the monitor,
+    /// each once the one before answers.
+    pub async fn start(setup: Setup) -> Result<Self, Error> {
+        let dir = setup.dir.clone();
+        if dir.join("cluster.toml").exists() {
+            return Err(Error::Occupied(dir));
+        }
+        let mut log_keys = BTreeMap::new();
+        for r in REGIONS {
+            log_keys.insert(r, log_init(&setup.program, &dir, r)?);
+        }
+        let witness = files::witness_key(&dir)?;
+        let witness_port = free_port().map_err(io("choosing the witness's port"))?;
+        let mut urls = BTreeMap::new();
+        for r in REGIONS {
+            let port = free_port().map_err(io("choosing a region's port"))?;
+            urls.insert(r, format!("http://127.0.0.1:{port}"));
+        }
+        let layout = files::Layout {
+            setup: &setup,
+            witness_url: format!("http://127.0.0.1:{witness_port}"),
+            witness: witness.clone(),
+            urls: &urls,
+            log_keys: &log_keys,
+        };
+        layout.write()?;
+
+        let mut env = setup.credentials.clone();
+        env.push(("NO_COLOR".into(), "1".into())); // the output goes to files
+        if let Some(filter) = &setup.log_filter {
+            env.push(("RESIDENCY_LOG".into(), filter.clone()));
+        }
+        let mut cluster = Cluster {
+            witness_url: layout.witness_url,
+            dir,
+            urls,
+            log_keys,
+            witness,
+            dashboard: setup.dashboard.map(|a| format!("http://{a}")),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(std::io::Error::other)
+                .map_err(io("building an HTTP client"))?,
+            program: setup.program,
+            env,
+            children: Children::default(),
+        };
+        let mut args: Vec<String> = vec![
+            "witness".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{witness_port}"),
+            "--key".into(),
+            "witness.key".into(),
+            "--state".into(),
+            "witness.sqlite".into(),
+        ];
+        for r in REGIONS {
+            args.extend(["--log".into(), format!("{r}/log/log.vkey")]);
+        }
+        cluster.spawn("witness", &args)?;
+        cluster
+            .children
+            .wait_until("witness", &cluster.dir, || async {
+                std::net::TcpStream::connect(("127.0.0.1", witness_port)).is_ok()
+            })
+            .await?;
+        for r in REGIONS {
+            cluster.spawn_region(r)?;
+        }
+        for r in REGIONS {
+            cluster.wait_healthy(r).await?;
+        }
+        if let Some(dashboard) = cluster.dashboard.clone() {
+            cluster.spawn("monitor", &["monitor", "--config", "monitor.toml"])?;
+            let summary = format!("{dashboard}/api/summary");
+            cluster.wait_ok("monitor", &summary).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// Starts `PROGRAM ARGS…` in the cluster's directory, its output
+    /// appended to `NAME.out` there.
+    fn spawn<S: AsRef<std::ffi::OsStr>>(
+        &mut self,
+        name: &'static str,
+        args: &[S],
+    ) -> Result<(), Error> {
+        let output = self.output(name);
+        let out = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&output)
+            .map_err(io(format!("creating {}", output.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(io(format!("opening {}", output.display())))?;
+        let child = Command::new(&self.program)
+            .args(args)
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(io(format!("starting {name}")))?;
+        self.children.push(name, child);
+        Ok(())
+    }
+
+    /// Starts (or restarts) a region's node.
+    pub fn spawn_region(&mut self, region: &'static str) -> Result<(), Error> {
+        self.spawn(
+            region,
+            &[
+                "serve",
+                "--config",
+                "cluster.toml",
+                "--region",
+                region,
+                "--init",
+            ],
+        )
+    }
+
+    /// Waits until a region answers its health check (30 s at most), or
+    /// says why it did not: it stopped, or it was too slow.
+    pub async fn wait_healthy(&mut self, region: &str) -> Result<(), Error> {
+        let url = format!(
+            "{}/healthz",
+            self.urls.get(region).map_or("", String::as_str)
+        );
+        self.wait_ok(region, &url).await
+    }
+
+    /// Waits until `url` answers 200, while process `name` runs.
+    async fn wait_ok(&mut self, name: &str, url: &str) -> Result<(), Error> {
+        let http = self.http.clone();
+        self.children
+            .wait_until(name, &self.dir, || {
+                let req = http.get(url);
+                async move { req.send().await.is_ok_and(|r| r.status() == 200) }
+            })
+            .await
+    }
+
+    /// Stops a process as an operator would (SIGINT, as Ctrl-C): a region
+    /// settles its log's journal first. One that has not stopped within
+    /// ten seconds is killed.
+    pub fn stop(&mut self, name: &str) {
+        self.children.stop(name);
+    }
+
+    /// Kills a process at once, as a crash would.
+    pub fn kill(&mut self, name: &str) {
+        self.children.kill(name);
+    }
+
+    /// Stops every process, the last started first.
+    pub fn stop_all(&mut self) {
+        self.children.stop_all();
+    }
+
+    /// The file that holds a process's output.
+    pub fn output(&self, name: &str) -> PathBuf {
+        process::output(&self.dir, name)
+    }
+
+    /// The directory of a region's log.
+    pub fn log_dir(&self, region: &str) -> PathBuf {
+        self.dir.join(region).join("log")
+    }
+
+    /// The directory of a region's SQLite store.
+    pub fn store_dir(&self, region: &str) -> PathBuf {
+        self.dir.join(region).join("store")
+    }
+}
+
+/// `residency log init` of a region's log, in `REGION/log`: its public
+/// key.
+fn log_init(program: &Path, dir: &Path, region: &str) -> Result<tlog::Verifier, Error> {
+    let out = Command::new(program)
+        .args(["log", "init", "--origin"])
+        .arg(format!("residency.example/{region}"))
+        .arg("--dir")
+        .arg(Path::new(region).join("log"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io(format!("creating {region}'s log")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(Error::Key(format!(
+            "creating {region}'s log: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    tlog::Verifier::parse(stdout.trim())
+        .map_err(|e| Error::Key(format!("{region}'s log key {:?}: {e}", stdout.trim())))
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.children.kill_all();
+    }
+}
