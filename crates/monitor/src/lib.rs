@@ -16,6 +16,10 @@
 //! [`Monitor::reverify`] checks the mirror again from scratch.
 
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod config;
 mod mirror;

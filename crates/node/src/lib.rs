@@ -15,6 +15,10 @@
 //! - [`tiles`]: a read cache of the log's immutable tiles.
 
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod auth;
 pub mod bounds;
