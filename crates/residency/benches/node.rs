@@ -10,7 +10,10 @@
 //!    Goal: P99 ≤ 20 ms at 2,000 requests/s.
 //!
 //! `cargo bench -p residency --bench node` (env: EVENTS, BATCH, CLIENTS,
-//! RATE, SECONDS).
+//! RATE, SECONDS). With `BASELINE_BIN=<path to an earlier residency
+//! binary>`, each of `RUNS` rounds measures that binary and then this
+//! build's, one after the other, and prints the ratios: a change measured
+//! before and after in one sitting.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -38,7 +41,7 @@ impl Drop for Node {
     }
 }
 
-fn start(dir: &Path) -> (Node, String) {
+fn start(bin: &Path, dir: &Path) -> (Node, String) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
@@ -60,7 +63,7 @@ fn start(dir: &Path) -> (Node, String) {
     }
     file.push_str("[limits]\nrequests_per_second = 1000000\nburst = 1000000\n");
     std::fs::write(dir.join("cluster.toml"), file).expect("cluster file");
-    let child = Command::new(env!("CARGO_BIN_EXE_residency"))
+    let child = Command::new(bin)
         .args(["serve", "--config"])
         .arg(dir.join("cluster.toml"))
         .args(["--region", "eu-fr", "--init"])
@@ -103,6 +106,37 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    let this = Path::new(env!("CARGO_BIN_EXE_residency")).to_path_buf();
+    let baseline = std::env::var_os("BASELINE_BIN").map(std::path::PathBuf::from);
+    let Some(baseline) = baseline else {
+        run(&this).await;
+        return;
+    };
+    let mut rounds = Vec::new();
+    for round in 1..=env("RUNS", 1) {
+        println!("== round {round}: baseline {}", baseline.display());
+        let before = run(&baseline).await;
+        println!("== round {round}: this build");
+        let after = run(&this).await;
+        rounds.push((before, after));
+    }
+    println!("this build / baseline, per round:");
+    for (i, (b, a)) in rounds.iter().enumerate() {
+        println!(
+            "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P99 {:.2} / {:.2} ms ({:.2}x)",
+            i + 1,
+            a.0,
+            b.0,
+            a.0 / b.0,
+            a.1 * 1e3,
+            b.1 * 1e3,
+            a.1 / b.1
+        );
+    }
+}
+
+/// One measurement of `bin`: ingest rate (events/s) and transfer P99 (s).
+async fn run(bin: &Path) -> (f64, f64) {
     let quick = !std::env::args().any(|a| a == "--bench");
     let events = env("EVENTS", if quick { 20_000 } else { 400_000 });
     let batch = env("BATCH", 1_000);
@@ -111,7 +145,7 @@ async fn main() {
     let seconds = env("SECONDS", if quick { 2 } else { 15 });
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_node, url) = start(dir.path());
+    let (_node, url) = start(bin, dir.path());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -224,4 +258,5 @@ async fn main() {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3 / 20.0,
     );
+    (ingest_rate, p99.as_secs_f64())
 }
