@@ -37,11 +37,16 @@ use crate::region::{
     SubjectRequest, TransferRequest,
 };
 
-/// The OpenAPI document of this API.
-pub const OPENAPI: &str = include_str!("openapi.json");
+mod body;
+mod problem;
 
-/// Content type of problem documents.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use problem::{PROBLEM_JSON, Problem};
+
+use body::{body, json_error, parse};
+use problem::{answer, json};
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Longest request target (path and query) answered; longer ones get 414.
 /// (The HTTP library's own limit, 64 KiB, is far above it.)
@@ -51,70 +56,6 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// Largest header section answered (names and values); larger get 431.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
-pub struct Problem {
-    /// A URI naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary of the kind.
-    pub title: String,
-    /// HTTP status.
-    pub status: u16,
-    /// What was wrong with this request.
-    pub detail: String,
-    /// For denials: the log entry recording it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_index: Option<u64>,
-    /// For denials: why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
-}
-
-impl Problem {
-    /// A problem of `status`, with a kind slug and details.
-    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
-        Problem {
-            kind: format!("https://residency.example/problems/{slug}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            log_index: None,
-            reasons: Vec::new(),
-        }
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
-    }
-}
-
-impl From<Error> for Problem {
-    fn from(e: Error) -> Self {
-        let (status, slug) = match &e {
-            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
-            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            Error::Denied { .. } => (StatusCode::FORBIDDEN, "denied"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
-            Error::PeerUnavailable { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "region-unavailable")
-            }
-            Error::NotLogged => (StatusCode::SERVICE_UNAVAILABLE, "not-logged"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        let mut p = Problem::new(status, slug, e.to_string());
-        if let Error::Denied { reasons, log_index } = e {
-            p.reasons = reasons;
-            p.log_index = log_index;
-        }
-        p
-    }
-}
 
 struct App<B> {
     region: Arc<Region<B>>,
@@ -347,108 +288,6 @@ fn principal(caller: &Caller) -> Result<&str, Problem> {
             "denied",
             format!("region {r}'s node credential may only forward ingests"),
         )),
-    }
-}
-
-/// The body, or a problem naming what was wrong with it.
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
-    body.map_err(|r| {
-        let status = r.status();
-        let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "the body is larger than this node accepts".to_owned()
-        } else {
-            r.body_text()
-        };
-        Problem::new(status, "bad-body", detail)
-    })
-}
-
-/// Parses JSON into the request's types (a `dataset.field` into a
-/// [`policy::FieldRef`], once, here); the message names the place and the
-/// problem, never a value.
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        // Residency's own parse errors name a shape, never the text
-        // refused; serde's may quote it.
-        let ours = policy::Error::NotAFieldRef.to_string();
-        let detail = if e.inner().to_string().starts_with(&ours) {
-            match place(e.path()) {
-                Some(place) => format!("{place}: {ours}"),
-                None => ours,
-            }
-        } else {
-            json_error(e.inner())
-        };
-        Problem::new(StatusCode::BAD_REQUEST, "malformed", detail)
-    })?;
-    de.end()
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed", json_error(&e)))?;
-    Ok(parsed)
-}
-
-/// Where in a request body a value was refused, as a path like
-/// `fields[2]` — named by the schema only: a key of a map the caller
-/// chose (a filter's field names) is not repeated.
-fn place(path: &serde_path_to_error::Path) -> Option<String> {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    let mut in_struct = true;
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => {
-                out.push_str(&format!("[{index}]"));
-                in_struct = true;
-            }
-            // A struct's field (at the top, or an element of a list); a
-            // key below one is a map's, the caller's.
-            Segment::Map { key } if in_struct => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-                in_struct = false;
-            }
-            _ => break,
-        }
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-fn json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let msg = e.to_string();
-    let at = format!("at line {} column {}", e.line(), e.column());
-    match e.classify() {
-        // These describe the JSON's shape, not a value in it.
-        Category::Syntax | Category::Eof | Category::Io => msg,
-        // Named by the schema, not by the caller.
-        Category::Data
-            if msg.starts_with("missing field") || msg.starts_with("duplicate field") =>
-        {
-            msg
-        }
-        // serde quotes the caller's field name.
-        Category::Data if msg.starts_with("unknown field") => {
-            format!("a field this request does not take {at} (see the OpenAPI document)")
-        }
-        // serde quotes offending values in "invalid type/value" messages.
-        Category::Data => format!("a value has the wrong type or form {at}"),
-    }
-}
-
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            .into_response(),
-    }
-}
-
-fn answer<T: Serialize>(r: Result<T, Error>, ok: StatusCode) -> Response {
-    match r {
-        Ok(v) => json(ok, &v),
-        Err(e) => Problem::from(e).into_response(),
     }
 }
 
