@@ -36,6 +36,9 @@ pub enum Error {
     /// ASCII letters, digits, `_` and `-`). The text is not repeated.
     #[error("not dataset.field (ASCII letters, digits, '_' and '-')")]
     NotAFieldRef,
+    /// A field reference longer than [`crate::FieldRef::MAX_BYTES`].
+    #[error("longer than {} bytes", crate::FieldRef::MAX_BYTES)]
+    FieldRefTooLong,
     /// A request that is malformed (e.g. an unknown region).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// A reference to a field of the catalog: two catalog names (ASCII
-/// letters, digits, `_` and `-`) joined by one dot. Whether the catalog
+/// letters, digits, `_` and `-`) joined by one dot, at most
+/// [`FieldRef::MAX_BYTES`] long. Whether the catalog
 /// has the field is checked where it is decided on.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -30,6 +31,9 @@ pub fn is_catalog_name(s: &str) -> bool {
 }
 
 impl FieldRef {
+    /// The longest reference, in bytes.
+    pub const MAX_BYTES: usize = 128;
+
     /// The dataset's name.
     pub fn dataset(&self) -> &str {
         &self.text[..self.dot]
@@ -55,6 +59,9 @@ impl FromStr for FieldRef {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
+        if s.len() > Self::MAX_BYTES {
+            return Err(Error::FieldRefTooLong);
+        }
         match s.split_once('.') {
             Some((d, f)) if is_catalog_name(d) && is_catalog_name(f) => Ok(FieldRef {
                 text: s.to_owned(),
@@ -102,6 +109,17 @@ mod tests {
         assert_eq!((f.dataset(), f.field()), ("profile", "phone"));
         assert_eq!(f.to_string(), "profile.phone");
         assert_eq!(serde_json::to_string(&f).unwrap(), r#""profile.phone""#);
+    }
+
+    #[test]
+    fn a_reference_too_long_is_refused_before_its_shape_is_read() {
+        let long = format!("d.{}", "f".repeat(FieldRef::MAX_BYTES));
+        assert!(matches!(
+            long.parse::<FieldRef>(),
+            Err(Error::FieldRefTooLong)
+        ));
+        let longest = format!("d.{}", "f".repeat(FieldRef::MAX_BYTES - 2));
+        assert!(longest.parse::<FieldRef>().is_ok());
     }
 
     #[test]

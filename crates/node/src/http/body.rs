@@ -29,14 +29,15 @@ pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         // Residency's own parse errors name a shape, never the text
         // refused; serde's may quote it.
-        let ours = policy::Error::NotAFieldRef.to_string();
-        let detail = if e.inner().to_string().starts_with(&ours) {
-            match place(e.path()) {
-                Some(place) => format!("{place}: {ours}"),
-                None => ours,
-            }
-        } else {
-            json_error(e.inner())
+        let message = e.inner().to_string();
+        let ours = [policy::Error::FieldRefTooLong, policy::Error::NotAFieldRef]
+            .map(|e| e.to_string())
+            .into_iter()
+            .find(|ours| message.starts_with(ours.as_str()));
+        let detail = match (ours, place(e.path())) {
+            (Some(ours), Some(place)) => format!("{place}: {ours}"),
+            (Some(ours), None) => ours,
+            (None, _) => json_error(e.inner()),
         };
         Problem::new(StatusCode::BAD_REQUEST, "malformed", detail)
     })?;
