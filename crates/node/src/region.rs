@@ -24,7 +24,7 @@ use crate::Error;
 use crate::auth::{Caller, Credentials};
 use crate::config::{ClusterConfig, resolve_secret};
 use crate::metrics::{DecisionLabels, Metrics, TransferLabels};
-use crate::tiles::CachedTiles;
+use tlog::CachedTiles;
 
 /// The log's signing key, in the log directory (as `residency log init`
 /// writes it).

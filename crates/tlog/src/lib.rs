@@ -15,9 +15,9 @@
 //! | [`witness`] | [C2SP tlog-witness](https://c2sp.org/tlog-witness) `add-checkpoint`, client side |
 //!
 //! [`sequencer`] is the log's single durable writer, [`reader`] reads it
-//! back, and [`storage`] is where the files live ([`journal`] is the
-//! format of its write-ahead journal). Only `storage` and the
-//! witness client do I/O; everything else is pure computation.
+//! back, and [`storage`] is where the files live, one module per driver.
+//! Only `storage` and the witness client do I/O; everything else is pure
+//! computation.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -29,7 +29,6 @@ pub mod cosignature;
 pub mod edge;
 mod error;
 pub mod hash;
-pub mod journal;
 pub mod merkle;
 pub mod note;
 pub mod reader;
@@ -46,4 +45,4 @@ pub use note::{Note, Signer, Verifier};
 pub use reader::LogReader;
 pub use receipt::Receipt;
 pub use sequencer::{Sequenced, Sequencer, SequencerConfig};
-pub use storage::{FsStorage, JOURNAL_SEGMENT_BYTES, MemStorage, Storage};
+pub use storage::{CachedTiles, FsStorage, JOURNAL_SEGMENT_BYTES, MemStorage, Storage};
