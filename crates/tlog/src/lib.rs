@@ -41,7 +41,7 @@ pub mod witness;
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use error::Error;
 pub use hash::{Hash, leaf_hash, node_hash};
-pub use note::{Note, Signer, Verifier};
+pub use note::{Note, NoteVerifier, Signer, Verifier};
 pub use reader::LogReader;
 pub use receipt::Receipt;
 pub use sequencer::{Sequenced, Sequencer, SequencerConfig};
