@@ -4,22 +4,20 @@
 //! it, the signing key `log.key` (mode 0600) and the verifier key `log.vkey`.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::io::{BufRead, Read as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::progress::progress;
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, anyhow, bail, ensure};
 use clap::Subcommand;
 use tlog::edge::Edge;
-use tlog::note::{Signer, TYPE_ED25519, Verifier};
+use tlog::keyfile::{self, SIGNING_KEY_FILE, VERIFIER_KEY_FILE};
+use tlog::note::{Signer, Verifier};
 use tlog::reader::CHECKPOINT_PATH;
 use tlog::sequencer::{self, SequencerConfig};
 use tlog::tile::{self, TILE_WIDTH, TileId, TileKind};
 use tlog::{FsStorage, LogReader, Receipt, SignedCheckpoint, Storage};
-
-const KEY_FILE: &str = "log.key";
-const VKEY_FILE: &str = "log.vkey";
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum LogCommand {
@@ -130,35 +128,19 @@ pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
 /// Creates a log in `dir` (its signing key, verifier key and first
 /// checkpoint); returns the verifier key.
 pub(crate) async fn init(dir: &Path, origin: &str) -> anyhow::Result<String> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    ensure!(
-        !dir.join(CHECKPOINT_PATH).exists(),
-        "{} already holds a log; refusing to overwrite it",
-        dir.display()
-    );
-    let signer = Signer::generate(origin, TYPE_ED25519).context("invalid origin")?;
-    let mut key = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dir.join(KEY_FILE))
-        .with_context(|| {
-            format!(
-                "creating {} (is a key already there?)",
-                dir.join(KEY_FILE).display()
-            )
-        })?;
-    writeln!(key, "{}", signer.to_skey())?;
-    key.sync_all()?;
-    let vkey = signer.verifier().to_vkey();
-    std::fs::write(dir.join(VKEY_FILE), format!("{vkey}\n"))?;
-    let storage = FsStorage::open(dir)?;
-    sequencer::create(&storage, &signer).await?;
-    Ok(vkey)
+    tlog::note::check_key_name(origin).context("invalid origin")?;
+    let signer = keyfile::create(dir, origin).await.map_err(|e| match e {
+        tlog::Error::AlreadyInitialized(_) => anyhow!(
+            "{} already holds a log; refusing to overwrite it",
+            dir.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("creating a log in {}", dir.display())),
+    })?;
+    Ok(signer.verifier().to_vkey())
 }
 
 fn load_signer(dir: &Path) -> anyhow::Result<Signer> {
-    let path = dir.join(KEY_FILE);
+    let path = dir.join(SIGNING_KEY_FILE);
     let meta = std::fs::metadata(&path).with_context(|| {
         format!(
             "no signing key at {}: run `residency log init` first",
@@ -171,9 +153,7 @@ fn load_signer(dir: &Path) -> anyhow::Result<Signer> {
             path.display()
         );
     }
-    let skey = std::fs::read_to_string(&path)?;
-    Signer::parse(skey.trim())
-        .with_context(|| format!("reading the signing key {}", path.display()))
+    keyfile::open(dir).with_context(|| format!("reading the signing key {}", path.display()))
 }
 
 /// A verifier key given inline or as a file path.
@@ -187,7 +167,7 @@ fn load_vkey(arg: &str) -> anyhow::Result<Verifier> {
 }
 
 fn log_vkey(dir: &Path) -> anyhow::Result<Verifier> {
-    let path = dir.join(VKEY_FILE);
+    let path = dir.join(VERIFIER_KEY_FILE);
     load_vkey(
         &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
     )

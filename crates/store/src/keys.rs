@@ -6,13 +6,12 @@
 //! subject pseudonyms are derived from. The trait admits an external KMS or
 //! HSM: the store only asks it to wrap and unwrap.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use aes_gcm_siv::Aes256GcmSiv;
 use aes_gcm_siv::aead::AeadInOut;
 use aes_gcm_siv::aead::KeyInit;
+use tlog::keyfile::create_private;
 
 use crate::Error;
 
@@ -205,15 +204,7 @@ impl FileKeyProvider {
             keks: vec![KekEntry::new("kek-1".into(), random()?)],
             pseudonym: random()?,
         };
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| err(e.to_string()))?;
-        f.write_all(p.render().as_bytes())
-            .map_err(|e| err(e.to_string()))?;
-        f.sync_all().map_err(|e| err(e.to_string()))?;
+        create_private(path, p.render().as_bytes()).map_err(|e| err(e.to_string()))?;
         Ok(p)
     }
 
@@ -311,23 +302,21 @@ impl FileKeyProvider {
         self.keks.iter().map(|k| k.id.as_str()).collect()
     }
 
-    /// Writes the file anew: a temporary file (0600, synced), renamed over
-    /// the old one, then the directory synced — never a half-written file.
+    /// Writes the file anew: a temporary file (0600, synced; one a crash
+    /// left is replaced), renamed over the old one, then the directory
+    /// synced — never a half-written file.
     fn save(&self) -> Result<(), Error> {
         let err = |e: std::io::Error| Error::Keys {
             path: self.path.display().to_string(),
             why: e.to_string(),
         };
         let tmp = self.path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(self.render().as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
+        if let Err(e) = std::fs::remove_file(&tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(err(e));
+        }
+        create_private(&tmp, self.render().as_bytes()).map_err(err)?;
         std::fs::rename(&tmp, &self.path).map_err(err)?;
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,

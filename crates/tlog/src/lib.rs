@@ -15,9 +15,9 @@
 //! | [`witness`] | [C2SP tlog-witness](https://c2sp.org/tlog-witness) `add-checkpoint`, client side |
 //!
 //! [`sequencer`] is the log's single durable writer, [`reader`] reads it
-//! back, and [`storage`] is where the files live, one module per driver.
-//! Only `storage` and the witness client do I/O; everything else is pure
-//! computation.
+//! back, and [`storage`] is where the files live, one module per driver;
+//! [`keyfile`] keeps a log's keys beside them. Only these two and the
+//! witness client do I/O; everything else is pure computation.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -29,6 +29,7 @@ pub mod cosignature;
 pub mod edge;
 mod error;
 pub mod hash;
+pub mod keyfile;
 pub mod merkle;
 pub mod note;
 pub mod reader;
