@@ -16,8 +16,10 @@
 //!
 //! [`sequencer`] is the log's single durable writer, [`reader`] reads it
 //! back, and [`storage`] is where the files live, one module per driver;
-//! [`keyfile`] keeps a log's keys beside them. Only these two and the
-//! witness client do I/O; everything else is pure computation.
+//! [`keyfile`] keeps a log's keys beside them. [`verify`] checks a whole
+//! log from its entries up, as a monitor or an auditor does. Only
+//! `storage`, `keyfile` and the witness client do I/O of their own;
+//! everything else is pure computation (or reads through a [`Storage`]).
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -37,6 +39,7 @@ pub mod receipt;
 pub mod sequencer;
 pub mod storage;
 pub mod tile;
+pub mod verify;
 pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
