@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use aes_gcm_siv::Aes256GcmSiv;
 use aes_gcm_siv::aead::AeadInOut;
 use aes_gcm_siv::aead::KeyInit;
+use hex::FromHex as _;
 use tlog::keyfile::create_private;
 
 use crate::Error;
@@ -175,22 +176,6 @@ impl std::fmt::Debug for FileKeyProvider {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    // from_str_radix alone would take a sign ("+f").
-    if s.len() != 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 impl FileKeyProvider {
     /// Creates a new key file (mode 0600) with one KEK and a pseudonym secret.
     /// Refuses to overwrite an existing file.
@@ -239,7 +224,8 @@ impl FileKeyProvider {
                     }
                     keks.push(KekEntry::new(
                         (*id).to_owned(),
-                        unhex(key).ok_or_else(|| err(format!("line {}: bad KEK", n + 1)))?,
+                        <[u8; 32]>::from_hex(key)
+                            .map_err(|_| err(format!("line {}: bad KEK", n + 1)))?,
                     ))
                 }
                 ["pseudonym", _] if pseudonym.is_some() => {
@@ -247,8 +233,8 @@ impl FileKeyProvider {
                 }
                 ["pseudonym", key] => {
                     pseudonym = Some(
-                        unhex(key)
-                            .ok_or_else(|| err(format!("line {}: bad pseudonym secret", n + 1)))?,
+                        <[u8; 32]>::from_hex(key)
+                            .map_err(|_| err(format!("line {}: bad pseudonym secret", n + 1)))?,
                     )
                 }
                 _ => {
@@ -330,9 +316,9 @@ impl FileKeyProvider {
     fn render(&self) -> String {
         let mut s =
             String::from("# residency region keys: keep secret, never copy out of the region\n");
-        s.push_str(&format!("pseudonym {}\n", hex(&self.pseudonym)));
+        s.push_str(&format!("pseudonym {}\n", hex::encode(self.pseudonym)));
         for k in &self.keks {
-            s.push_str(&format!("kek {} {}\n", k.id, hex(&k.key)));
+            s.push_str(&format!("kek {} {}\n", k.id, hex::encode(k.key)));
         }
         s
     }
