@@ -2,7 +2,7 @@
 //! bytes they came from.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tlog::journal::{Record, Segment};
+use tlog::storage::journal::{Record, Segment};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(segment) = Segment::decode(data) {

@@ -4,7 +4,6 @@
 //! running cluster). Private files are mode 0600 from their creation.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::{Error, REGIONS, Setup, io, node_token_var};
@@ -14,9 +13,7 @@ pub(crate) fn witness_key(dir: &Path) -> Result<tlog::Verifier, Error> {
     let witness = tlog::Signer::generate("witness.example", tlog::note::TYPE_COSIGNATURE_V1)
         .map_err(|e| Error::Key(format!("the witness's key: {e}")))?;
     let path = dir.join("witness.key");
-    let mut f = create_private(&path)?;
-    f.write_all((witness.to_skey() + "\n").as_bytes())
-        .and_then(|()| f.sync_all())
+    tlog::keyfile::create_private(&path, (witness.to_skey() + "\n").as_bytes())
         .map_err(io(format!("writing {}", path.display())))?;
     Ok(witness.verifier())
 }
@@ -107,19 +104,7 @@ impl Layout<'_> {
                 r.to_uppercase().replace('-', "_")
             ));
         }
-        create_private(&path)?
-            .write_all(text.as_bytes())
+        tlog::keyfile::create_private(&path, text.as_bytes())
             .map_err(io(format!("writing {}", path.display())))
     }
-}
-
-/// A new file readable by its owner only (mode 0600).
-fn create_private(path: &Path) -> Result<std::fs::File, Error> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io(format!("creating {}", path.display())))
 }

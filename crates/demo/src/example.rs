@@ -89,5 +89,5 @@ impl Example {
 fn secret() -> anyhow::Result<String> {
     let mut b = [0u8; 24];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(hex::encode(b))
 }

@@ -420,10 +420,7 @@ impl SubjectSet {
 
 /// SHA-256 of bytes, hex.
 pub fn digest_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 
 use std::time::Instant;
 
-use monitor::verify::{self, Consumer};
 use tlog::edge::{Edge, TileData};
 use tlog::tile::{TILE_WIDTH, TileId};
+use tlog::verify::{self, Consumer};
 use tlog::{Checkpoint, FsStorage, LogReader, SignedCheckpoint, Signer, Storage};
 
 struct Count(u64);

@@ -5,7 +5,7 @@
 //! reports what it finds.
 //!
 //! - [`config`]: the logs and witnesses to follow.
-//! - [`verify`]: verification of a tiled log from its entries up.
+//! - [`tlog::verify`]: verification of a tiled log from its entries up.
 //! - [`replay`]: decisions decided again and the law checked again.
 //! - [`state`]: the verified state, in SQLite.
 //! - `salvage`: entries checked one by one when a log's tree does not
@@ -27,13 +27,13 @@ pub mod replay;
 pub mod report;
 mod salvage;
 pub mod state;
-pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tlog::edge::Edge;
 use tlog::storage::WriterGuard;
+use tlog::verify;
 use tlog::{FsStorage, LogReader, SignedCheckpoint, Storage};
 
 pub use config::MonitorConfig;
@@ -170,7 +170,7 @@ impl Monitor {
                         }
                         Err(e) => problems.push((
                             match &e {
-                                verify::Stop::Inconsistent { index, .. } => *index,
+                                verify::Stop::Inconsistent(found) => found.index(),
                                 _ => None,
                             },
                             format!("the mirror copy does not verify: {e}"),

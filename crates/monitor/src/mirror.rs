@@ -1,7 +1,7 @@
 //! Mirroring one region's log: fetch its signed checkpoint, check it
 //! against the last one verified (a smaller size is a rollback, the same
 //! size with another root a fork), fetch and verify everything new
-//! ([`crate::verify`]), replay each new entry ([`crate::replay`]), keep a
+//! ([`tlog::verify`]), replay each new entry ([`crate::replay`]), keep a
 //! copy of the tiles, and commit the checkpoint only once every entry it
 //! covers is verified. Then compare what the witnesses were shown.
 
@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tlog::edge::TileData;
 use tlog::tile::TileId;
+use tlog::verify::{self, Consumer, Discrepancy, Fetch, Stop, TileSource};
 use tlog::{Checkpoint, FsStorage, LogReader, SignedCheckpoint, Storage};
 
 use crate::config::LogConfig;
 use crate::replay::{Finding, FindingKind, Replayer};
 use crate::state::{Batch, Verified};
-use crate::verify::{self, Consumer, Fetch, Stop, TileSource};
 use crate::{Error, Monitor};
 
 /// A log followed: its configuration, the local mirror, and the replayer
@@ -190,8 +190,8 @@ impl Consumer for Sink<'_> {
         Ok(())
     }
 
-    fn tile_differs(&mut self, index: Option<u64>, message: &str) -> bool {
-        self.tiles_differ.push((index, message.to_owned()));
+    fn tile_differs(&mut self, found: &Discrepancy) -> bool {
+        self.tiles_differ.push((found.index(), found.to_string()));
         true
     }
 }
@@ -343,18 +343,23 @@ impl Monitor {
                     tracing::info!(region = %cfg.region, size = n, "log verified");
                     break;
                 }
-                Err((Stop::Inconsistent { .. }, true)) => {
+                Err((Stop::Inconsistent(_), true)) => {
                     // Tiles cached by an interrupted sync were never
                     // verified against a signed root: fetch again.
                     cached = false;
                 }
-                Err((Stop::Inconsistent { index, message }, false)) => {
+                Err((Stop::Inconsistent(discrepancy), false)) => {
                     let (bad, found) = self.salvage(log, old, &cp).await?;
                     out.findings.extend(found);
                     if !bad {
                         // No entry could be blamed: the stop itself is the finding.
                         let f = self
-                            .inconsistency(cfg, index, message, &evidence(&held))
+                            .inconsistency(
+                                cfg,
+                                discrepancy.index(),
+                                discrepancy.to_string(),
+                                &evidence(&held),
+                            )
                             .await?;
                         out.findings.extend(f);
                     }

@@ -12,7 +12,6 @@
 //! - [`http`]: the HTTP API (axum), its problem documents (RFC 9457) and
 //!   its OpenAPI document.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`tiles`]: a read cache of the log's immutable tiles.
 
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -26,7 +25,6 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod region;
-pub mod tiles;
 
 pub use config::ClusterConfig;
 pub use region::Region;

@@ -131,10 +131,7 @@ impl Bundle {
             schema: cedar::SCHEMA,
         })
         .map_err(|e| Error::Inconsistent(format!("serialising the bundle: {e}")))?;
-        let hash = Sha256::digest(canonical.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
         Ok(Bundle {
             catalog,
             law,

@@ -4,22 +4,22 @@
 //! it, the signing key `log.key` (mode 0600) and the verifier key `log.vkey`.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::io::{BufRead, Read as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::progress::progress;
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, anyhow, bail, ensure};
 use clap::Subcommand;
-use tlog::edge::Edge;
-use tlog::note::{Signer, TYPE_ED25519, Verifier};
+use indicatif::ProgressBar;
+use tlog::edge::{Edge, TileData};
+use tlog::keyfile::{self, SIGNING_KEY_FILE, VERIFIER_KEY_FILE};
+use tlog::note::{Signer, Verifier};
 use tlog::reader::CHECKPOINT_PATH;
 use tlog::sequencer::{self, SequencerConfig};
-use tlog::tile::{self, TILE_WIDTH, TileId, TileKind};
+use tlog::tile::TileKind;
+use tlog::verify::{self, Consumer, Discrepancy, Stop};
 use tlog::{FsStorage, LogReader, Receipt, SignedCheckpoint, Storage};
-
-const KEY_FILE: &str = "log.key";
-const VKEY_FILE: &str = "log.vkey";
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum LogCommand {
@@ -130,35 +130,19 @@ pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
 /// Creates a log in `dir` (its signing key, verifier key and first
 /// checkpoint); returns the verifier key.
 pub(crate) async fn init(dir: &Path, origin: &str) -> anyhow::Result<String> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    ensure!(
-        !dir.join(CHECKPOINT_PATH).exists(),
-        "{} already holds a log; refusing to overwrite it",
-        dir.display()
-    );
-    let signer = Signer::generate(origin, TYPE_ED25519).context("invalid origin")?;
-    let mut key = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dir.join(KEY_FILE))
-        .with_context(|| {
-            format!(
-                "creating {} (is a key already there?)",
-                dir.join(KEY_FILE).display()
-            )
-        })?;
-    writeln!(key, "{}", signer.to_skey())?;
-    key.sync_all()?;
-    let vkey = signer.verifier().to_vkey();
-    std::fs::write(dir.join(VKEY_FILE), format!("{vkey}\n"))?;
-    let storage = FsStorage::open(dir)?;
-    sequencer::create(&storage, &signer).await?;
-    Ok(vkey)
+    tlog::note::check_key_name(origin).context("invalid origin")?;
+    let signer = keyfile::create(dir, origin).await.map_err(|e| match e {
+        tlog::Error::AlreadyInitialized(_) => anyhow!(
+            "{} already holds a log; refusing to overwrite it",
+            dir.display()
+        ),
+        e => anyhow::Error::new(e).context(format!("creating a log in {}", dir.display())),
+    })?;
+    Ok(signer.verifier().to_vkey())
 }
 
 fn load_signer(dir: &Path) -> anyhow::Result<Signer> {
-    let path = dir.join(KEY_FILE);
+    let path = dir.join(SIGNING_KEY_FILE);
     let meta = std::fs::metadata(&path).with_context(|| {
         format!(
             "no signing key at {}: run `residency log init` first",
@@ -171,9 +155,7 @@ fn load_signer(dir: &Path) -> anyhow::Result<Signer> {
             path.display()
         );
     }
-    let skey = std::fs::read_to_string(&path)?;
-    Signer::parse(skey.trim())
-        .with_context(|| format!("reading the signing key {}", path.display()))
+    keyfile::open(dir).with_context(|| format!("reading the signing key {}", path.display()))
 }
 
 /// A verifier key given inline or as a file path.
@@ -187,7 +169,7 @@ fn load_vkey(arg: &str) -> anyhow::Result<Verifier> {
 }
 
 fn log_vkey(dir: &Path) -> anyhow::Result<Verifier> {
-    let path = dir.join(VKEY_FILE);
+    let path = dir.join(VERIFIER_KEY_FILE);
     load_vkey(
         &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
     )
@@ -252,7 +234,6 @@ async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
         None => log_vkey(dir)?,
     };
     let storage = FsStorage::open(dir)?;
-    let reader = LogReader::new(storage.clone());
     let raw = storage
         .read(CHECKPOINT_PATH)
         .await?
@@ -262,39 +243,23 @@ async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
         .checkpoint;
     let n = cp.size;
 
-    let bar = progress(n, "verifying");
+    let mut tally = Tally {
+        bar: progress(n, "verifying"),
+        entries: 0,
+        hash_tiles: 0,
+    };
     let mut edge = Edge::new();
-    let mut done = Vec::new();
-    let mut tiles_checked = 0u64;
-    for b in 0..n.div_ceil(TILE_WIDTH) {
-        let id = TileId::entries_at(b, n).context("bundle beyond the tree")?;
-        let entries = reader.read_entries(id).await.with_context(|| id.path())?;
-        for e in &entries {
-            edge.push(e, &mut done)?;
-        }
-        for (tid, data) in done.drain(..) {
-            if tid.kind == TileKind::Entries {
-                continue;
-            }
-            compare_tile(&reader, tid, &data).await?;
-            tiles_checked += 1;
-        }
-        bar.inc(entries.len() as u64);
-    }
-    for (tid, data) in edge.partial_tiles() {
-        if tid.kind != TileKind::Entries {
-            compare_tile(&reader, tid, &data).await?;
-            tiles_checked += 1;
-        }
-    }
-    bar.finish_and_clear();
-    let root = edge.root()?;
-    ensure!(
-        root == cp.root,
-        "the root recomputed from the {n} entries is {}, the checkpoint says {}",
-        root.to_base64(),
-        cp.root.to_base64()
-    );
+    let verified = verify::extend(&LogReader::new(storage), &mut edge, &cp, &mut tally).await;
+    tally.bar.finish_and_clear();
+    verified.map_err(|stop| match stop {
+        Stop::Inconsistent(found) => anyhow!(describe(&found)),
+        other => anyhow!(other),
+    })?;
+    let partial = edge.partial_tiles().into_iter();
+    let tiles_checked = tally.hash_tiles
+        + partial
+            .filter(|(id, _)| id.kind != TileKind::Entries)
+            .count() as u64;
     println!(
         "OK: {} at size {n}, root {}: entries {n}, tiles {tiles_checked}, all recomputed; checkpoint signed by {}",
         cp.origin,
@@ -304,30 +269,57 @@ async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Compares a tile recomputed from entries with the stored one.
-async fn compare_tile(
-    reader: &LogReader<FsStorage>,
-    id: TileId,
-    computed: &[u8],
-) -> anyhow::Result<()> {
-    let stored = reader.read_hashes(id).await.with_context(|| id.path())?;
-    let computed = tile::parse_hashes(&id, computed)?;
-    if let Some(i) = (0..computed.len()).find(|&i| stored.get(i) != Some(&computed[i])) {
-        let level = id.level().unwrap_or(0);
-        let span = 1u64 << (8 * u32::from(level));
-        let first = (id.index * TILE_WIDTH + i as u64) * span;
-        bail!(
-            "{} hash {i} (covering entries {first}..{}) is {}, but the entries give {}",
+/// What `log verify` has seen so far: entries for its progress bar, and
+/// the hash tiles compared.
+struct Tally {
+    bar: ProgressBar,
+    entries: u64,
+    hash_tiles: u64,
+}
+
+impl Consumer for Tally {
+    fn entry(&mut self, _: u64, _: &[u8]) -> Result<(), String> {
+        self.entries += 1;
+        Ok(())
+    }
+
+    async fn tiles(&mut self, tiles: Vec<TileData>) -> Result<(), String> {
+        let hash_tiles = tiles.iter().filter(|(id, _)| id.kind != TileKind::Entries);
+        self.hash_tiles += hash_tiles.count() as u64;
+        self.bar.set_position(self.entries);
+        Ok(())
+    }
+}
+
+/// A discrepancy as this command words it: a differing tile hash and a
+/// differing root name both values.
+fn describe(found: &Discrepancy) -> String {
+    match found {
+        Discrepancy::TileHash {
+            id,
+            hash,
+            first,
+            span,
+            served,
+            computed,
+        } => format!(
+            "{} hash {hash} (covering entries {first}..{}) is {}, but the entries give {}",
             id.path(),
             first + span - 1,
-            stored
-                .get(i)
-                .map(|h| h.to_base64())
-                .unwrap_or_else(|| "missing".into()),
-            computed[i].to_base64()
-        );
+            served.to_base64(),
+            computed.to_base64()
+        ),
+        Discrepancy::Root {
+            size,
+            computed,
+            signed,
+        } => format!(
+            "the root recomputed from the {size} entries is {}, the checkpoint says {}",
+            computed.to_base64(),
+            signed.to_base64()
+        ),
+        other => other.to_string(),
     }
-    Ok(())
 }
 
 async fn prove(dir: &Path, index: u64, size: Option<u64>) -> anyhow::Result<()> {

@@ -40,16 +40,8 @@ pub(crate) async fn run(args: WitnessArgs) -> anyhow::Result<()> {
     let signer = match (&args.init, args.key.exists()) {
         (Some(name), false) => {
             let signer = Signer::generate(name, TYPE_COSIGNATURE_V1)?;
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&args.key)
+            tlog::keyfile::create_private(&args.key, format!("{}\n", signer.to_skey()).as_bytes())
                 .with_context(|| format!("creating {}", args.key.display()))?;
-            writeln!(f, "{}", signer.to_skey())?;
-            f.sync_all()?;
             signer
         }
         _ => {

@@ -6,13 +6,13 @@
 //! subject pseudonyms are derived from. The trait admits an external KMS or
 //! HSM: the store only asks it to wrap and unwrap.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use aes_gcm_siv::Aes256GcmSiv;
 use aes_gcm_siv::aead::AeadInOut;
 use aes_gcm_siv::aead::KeyInit;
+use hex::FromHex as _;
+use tlog::keyfile::create_private;
 
 use crate::Error;
 
@@ -176,22 +176,6 @@ impl std::fmt::Debug for FileKeyProvider {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    // from_str_radix alone would take a sign ("+f").
-    if s.len() != 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 impl FileKeyProvider {
     /// Creates a new key file (mode 0600) with one KEK and a pseudonym secret.
     /// Refuses to overwrite an existing file.
@@ -205,15 +189,7 @@ impl FileKeyProvider {
             keks: vec![KekEntry::new("kek-1".into(), random()?)],
             pseudonym: random()?,
         };
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| err(e.to_string()))?;
-        f.write_all(p.render().as_bytes())
-            .map_err(|e| err(e.to_string()))?;
-        f.sync_all().map_err(|e| err(e.to_string()))?;
+        create_private(path, p.render().as_bytes()).map_err(|e| err(e.to_string()))?;
         Ok(p)
     }
 
@@ -248,7 +224,8 @@ impl FileKeyProvider {
                     }
                     keks.push(KekEntry::new(
                         (*id).to_owned(),
-                        unhex(key).ok_or_else(|| err(format!("line {}: bad KEK", n + 1)))?,
+                        <[u8; 32]>::from_hex(key)
+                            .map_err(|_| err(format!("line {}: bad KEK", n + 1)))?,
                     ))
                 }
                 ["pseudonym", _] if pseudonym.is_some() => {
@@ -256,8 +233,8 @@ impl FileKeyProvider {
                 }
                 ["pseudonym", key] => {
                     pseudonym = Some(
-                        unhex(key)
-                            .ok_or_else(|| err(format!("line {}: bad pseudonym secret", n + 1)))?,
+                        <[u8; 32]>::from_hex(key)
+                            .map_err(|_| err(format!("line {}: bad pseudonym secret", n + 1)))?,
                     )
                 }
                 _ => {
@@ -311,23 +288,21 @@ impl FileKeyProvider {
         self.keks.iter().map(|k| k.id.as_str()).collect()
     }
 
-    /// Writes the file anew: a temporary file (0600, synced), renamed over
-    /// the old one, then the directory synced — never a half-written file.
+    /// Writes the file anew: a temporary file (0600, synced; one a crash
+    /// left is replaced), renamed over the old one, then the directory
+    /// synced — never a half-written file.
     fn save(&self) -> Result<(), Error> {
         let err = |e: std::io::Error| Error::Keys {
             path: self.path.display().to_string(),
             why: e.to_string(),
         };
         let tmp = self.path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(self.render().as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
+        if let Err(e) = std::fs::remove_file(&tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(err(e));
+        }
+        create_private(&tmp, self.render().as_bytes()).map_err(err)?;
         std::fs::rename(&tmp, &self.path).map_err(err)?;
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -341,9 +316,9 @@ impl FileKeyProvider {
     fn render(&self) -> String {
         let mut s =
             String::from("# residency region keys: keep secret, never copy out of the region\n");
-        s.push_str(&format!("pseudonym {}\n", hex(&self.pseudonym)));
+        s.push_str(&format!("pseudonym {}\n", hex::encode(self.pseudonym)));
         for k in &self.keks {
-            s.push_str(&format!("kek {} {}\n", k.id, hex(&k.key)));
+            s.push_str(&format!("kek {} {}\n", k.id, hex::encode(k.key)));
         }
         s
     }

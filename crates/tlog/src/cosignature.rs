@@ -4,9 +4,18 @@
 //! The signed message is `cosignature/v1\ntime <T>\n` followed by the
 //! checkpoint's note text; the signature line carries
 //! `key ID || uint64 timestamp || signature`.
+//!
+//! Cosignatures are note signatures of their own type: checking one is an
+//! implementation of [`NoteVerifier`], here, so that [`note`](crate::note)
+//! needs nothing of this module.
+
+use ed25519_dalek::VerifyingKey;
 
 use crate::Error;
-use crate::note::{NoteSignature, Signer, TYPE_COSIGNATURE_V1};
+use crate::note::{
+    NoteSignature, NoteVerifier, Signer, TYPE_COSIGNATURE_V1, TYPE_ED25519, Verifier,
+    verify_ed25519,
+};
 
 /// The message a cosigner signs for checkpoint `text` at `timestamp`.
 pub fn signed_message(timestamp: u64, text: &[u8]) -> Vec<u8> {
@@ -36,6 +45,43 @@ pub fn cosign(cosigner: &Signer, text: &str, timestamp: u64) -> Result<NoteSigna
     })
 }
 
+/// Checks a cosignature/v1 signature (`uint64 timestamp || Ed25519
+/// signature` of the [signed message](signed_message)) of `text` by `key`.
+fn verify_cosignature(key: &VerifyingKey, text: &[u8], sig: &[u8]) -> bool {
+    let Some((ts, sig)) = sig.split_first_chunk::<8>() else {
+        return false;
+    };
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+        return false;
+    };
+    let timestamp = u64::from_be_bytes(*ts);
+    if timestamp > i64::MAX as u64 {
+        return false;
+    }
+    key.verify_strict(&signed_message(timestamp, text), &sig)
+        .is_ok()
+}
+
+/// A vkey's key checks signatures of its type: Ed25519 note signatures
+/// ([`note`](crate::note)) or cosignatures (this module).
+impl NoteVerifier for Verifier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    fn verify(&self, text: &[u8], sig: &[u8]) -> bool {
+        match self.sig_type {
+            TYPE_ED25519 => verify_ed25519(self.public_key(), text, sig),
+            TYPE_COSIGNATURE_V1 => verify_cosignature(self.public_key(), text, sig),
+            _ => false,
+        }
+    }
+}
+
 /// The timestamp of a cosignature line, if it is long enough to have one.
 pub fn timestamp(sig: &NoteSignature) -> Option<u64> {
     sig.signature
@@ -46,7 +92,7 @@ pub fn timestamp(sig: &NoteSignature) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::note::{Note, TYPE_ED25519};
+    use crate::note::Note;
 
     const TEXT: &str =
         "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";

@@ -45,25 +45,15 @@ impl Hash {
     /// Decodes 64 hexadecimal digits (either case), as [`Hash::to_hex`]
     /// writes them; no sign, prefix or white space.
     pub fn from_hex(text: &str) -> Result<Self, Error> {
-        let bad = || Error::malformed("hex hash", "expected 64 hexadecimal digits");
-        if text.len() != 2 * Self::LEN || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
         let mut out = [0u8; 32];
-        for (o, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
-            *o = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
-        }
+        hex::decode_to_slice(text, &mut out)
+            .map_err(|_| Error::malformed("hex hash", "expected 64 hexadecimal digits"))?;
         Ok(Hash(out))
     }
 
     /// Lowercase hexadecimal encoding of the hash.
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        hex::encode(self.0)
     }
 }
 

@@ -15,9 +15,11 @@
 //! | [`witness`] | [C2SP tlog-witness](https://c2sp.org/tlog-witness) `add-checkpoint`, client side |
 //!
 //! [`sequencer`] is the log's single durable writer, [`reader`] reads it
-//! back, and [`storage`] is where the files live ([`journal`] is the
-//! format of its write-ahead journal). Only `storage` and the
-//! witness client do I/O; everything else is pure computation.
+//! back, and [`storage`] is where the files live, one module per driver;
+//! [`keyfile`] keeps a log's keys beside them. [`verify`] checks a whole
+//! log from its entries up, as a monitor or an auditor does. Only
+//! `storage`, `keyfile` and the witness client do I/O of their own;
+//! everything else is pure computation (or reads through a [`Storage`]).
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -29,7 +31,7 @@ pub mod cosignature;
 pub mod edge;
 mod error;
 pub mod hash;
-pub mod journal;
+pub mod keyfile;
 pub mod merkle;
 pub mod note;
 pub mod reader;
@@ -37,13 +39,14 @@ pub mod receipt;
 pub mod sequencer;
 pub mod storage;
 pub mod tile;
+pub mod verify;
 pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use error::Error;
 pub use hash::{Hash, leaf_hash, node_hash};
-pub use note::{Note, Signer, Verifier};
+pub use note::{Note, NoteVerifier, Signer, Verifier};
 pub use reader::LogReader;
 pub use receipt::Receipt;
 pub use sequencer::{Sequenced, Sequencer, SequencerConfig};
-pub use storage::{FsStorage, JOURNAL_SEGMENT_BYTES, MemStorage, Storage};
+pub use storage::{CachedTiles, FsStorage, JOURNAL_SEGMENT_BYTES, MemStorage, Storage};

@@ -3,8 +3,12 @@
 //!
 //! A note is text followed by a blank line and signature lines
 //! `— <name> base64(key ID || signature)`. Parsing ([`Note::parse`]) checks
-//! syntax only; [`Note::verify`] checks signatures against trusted keys,
-//! ignoring unknown ones, as the spec requires.
+//! syntax only; [`Note::verify`] checks signatures against trusted keys
+//! ([`NoteVerifier`]s), ignoring unknown ones, as the spec requires.
+//!
+//! This module knows Ed25519 note signatures (type 0x01) only; the
+//! timestamped cosignatures of witnesses (type 0x04) are checked in
+//! [`cosignature`](crate::cosignature), which builds on this one.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -167,12 +171,12 @@ impl Note {
     /// (name and key ID not both matching) are ignored; a signature by a
     /// known key that fails rejects the whole note; at least one must verify.
     /// Returns the verifiers that signed, in the order given.
-    pub fn verify<'v>(&self, verifiers: &'v [Verifier]) -> Result<Vec<&'v Verifier>, Error> {
-        let mut ok: Vec<&Verifier> = Vec::new();
+    pub fn verify<'v, V: NoteVerifier>(&self, verifiers: &'v [V]) -> Result<Vec<&'v V>, Error> {
+        let mut ok: Vec<&V> = Vec::new();
         for sig in &self.signatures {
             let Some(v) = verifiers
                 .iter()
-                .find(|v| v.name == sig.name && v.key_id == sig.key_id)
+                .find(|v| v.name() == sig.name && v.key_id() == sig.key_id)
             else {
                 continue;
             };
@@ -193,6 +197,28 @@ impl Note {
         }
         Ok(ok)
     }
+}
+
+/// A trusted key that checks note signatures, one implementation per
+/// signature type (as in the Go `note.Verifier`, and azul's `NoteVerifier`).
+/// [`Verifier`], a key of either type read from a vkey, implements it in
+/// [`cosignature`](crate::cosignature), which knows both types.
+pub trait NoteVerifier {
+    /// The key's name.
+    fn name(&self) -> &str;
+    /// The key's ID.
+    fn key_id(&self) -> u32;
+    /// Whether `sig` (a signature line's bytes after the key ID) is this
+    /// key's valid signature of the note `text`.
+    fn verify(&self, text: &[u8], sig: &[u8]) -> bool;
+}
+
+/// Checks an Ed25519 note signature (type 0x01) of `text` by `key`.
+pub(crate) fn verify_ed25519(key: &VerifyingKey, text: &[u8], sig: &[u8]) -> bool {
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+        return false;
+    };
+    key.verify_strict(text, &sig).is_ok()
 }
 
 /// Signs note text and makes a note with one signature.
@@ -218,7 +244,8 @@ fn check_text(text: &str) -> Result<(), Error> {
 }
 
 /// A trusted public key: an Ed25519 note key (type 0x01) or a
-/// tlog-cosignature/v1 key (type 0x04).
+/// tlog-cosignature/v1 key (type 0x04). It checks signatures as a
+/// [`NoteVerifier`], by its type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verifier {
     /// Key name.
@@ -272,33 +299,6 @@ impl Verifier {
     /// The Ed25519 public key.
     pub fn public_key(&self) -> &VerifyingKey {
         &self.key
-    }
-
-    /// Checks `sig` (the bytes after the key ID) over the note `text`.
-    pub fn verify(&self, text: &[u8], sig: &[u8]) -> bool {
-        match self.sig_type {
-            TYPE_ED25519 => {
-                let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
-                    return false;
-                };
-                self.key.verify_strict(text, &sig).is_ok()
-            }
-            TYPE_COSIGNATURE_V1 => {
-                let Some((ts, sig)) = sig.split_first_chunk::<8>() else {
-                    return false;
-                };
-                let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
-                    return false;
-                };
-                let timestamp = u64::from_be_bytes(*ts);
-                if timestamp > i64::MAX as u64 {
-                    return false;
-                }
-                let msg = crate::cosignature::signed_message(timestamp, text);
-                self.key.verify_strict(&msg, &sig).is_ok()
-            }
-            _ => false,
-        }
     }
 }
 

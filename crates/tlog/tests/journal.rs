@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use tlog::journal::Record;
 use tlog::note::{Signer, TYPE_ED25519};
 use tlog::sequencer::{self, SequencerConfig};
+use tlog::storage::journal::Record;
 use tlog::{Error, FsStorage, LogReader, Storage};
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
@@ -212,7 +212,7 @@ async fn a_checkpoint_written_after_its_tiles_shares_their_one_record() {
         .unwrap();
     let [(name, _)] = segments(dir.path()).try_into().unwrap();
     let bytes = std::fs::read(dir.path().join(".journal").join(name)).unwrap();
-    let segment = tlog::journal::Segment::decode(&bytes).unwrap();
+    let segment = tlog::storage::journal::Segment::decode(&bytes).unwrap();
     let [record] = segment.records.try_into().unwrap();
     let paths: Vec<&str> = record.files.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use policy::{Bundle, Decision, DecisionRequest};
 use store::{Backend, Store};
-use tlog::{FsStorage, LogReader, Sequencer, Signer};
+use tlog::{CachedTiles, FsStorage, LogReader, Sequencer, Signer};
 
 use entry::PrincipalRef;
 
@@ -44,14 +44,7 @@ use crate::Error;
 use crate::auth::{Caller, Credentials};
 use crate::config::{ClusterConfig, resolve_secret};
 use crate::metrics::Metrics;
-use crate::tiles::CachedTiles;
 use witnesses::Cosigned;
-
-/// The log's signing key, in the log directory (as `residency log init`
-/// writes it).
-pub const LOG_KEY_FILE: &str = "log.key";
-/// The log's public key, beside it.
-pub const LOG_VKEY_FILE: &str = "log.vkey";
 
 /// Subtree hashes the node's log reader remembers for receipts (about
 /// 64 bytes each).
@@ -123,47 +116,21 @@ fn justification_key(secret: &[u8; 32]) -> [u8; 32] {
     pseudo::token::hmac_sha256(secret, b"residency/justification")
 }
 
-/// Opens (with `init`, creating if missing) the log in `dir`; returns the
-/// signer.
-pub async fn open_log_key(dir: &Path, region: &str, init: bool) -> Result<Signer, Error> {
-    let key_path = dir.join(LOG_KEY_FILE);
-    let io = |e: std::io::Error| Error::Internal(format!("{}: {e}", key_path.display()));
-    if !key_path.exists() {
-        if !init {
-            return Err(Error::Internal(format!(
-                "no log key at {}: run `residency log init` or start with --init",
-                key_path.display()
-            )));
-        }
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let signer = Signer::generate(
-            &format!("residency.example/{region}"),
-            tlog::note::TYPE_ED25519,
-        )?;
-        write_private(&key_path, &format!("{}\n", signer.to_skey())).map_err(io)?;
-        std::fs::write(
-            dir.join(LOG_VKEY_FILE),
-            format!("{}\n", signer.verifier().to_vkey()),
-        )
-        .map_err(io)?;
-        let storage = FsStorage::open(dir)?;
-        tlog::sequencer::create(&storage, &signer).await?;
-        return Ok(signer);
-    }
-    let text = std::fs::read_to_string(&key_path).map_err(io)?;
-    Ok(Signer::parse(text.trim())?)
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
+/// Opens the region's log in `dir` (with `init`, creating it if missing:
+/// keys by [`tlog::keyfile`]); returns the signer.
+async fn open_log(dir: &Path, region: &str, init: bool) -> Result<Signer, Error> {
+    let origin = format!("residency.example/{region}");
+    let signer = if init {
+        tlog::keyfile::open_or_create(dir, &origin).await
+    } else {
+        tlog::keyfile::open(dir)
+    };
+    signer.map_err(|e| match e {
+        tlog::Error::NotInitialized(why) => Error::Internal(format!(
+            "{why}: run `residency log init` or start with --init"
+        )),
+        e => e.into(),
+    })
 }
 
 impl<B: Backend> Region<B> {
@@ -194,7 +161,7 @@ impl<B: Backend> Region<B> {
         let egress = egress_keys(&keys.pseudonym_secret());
         let justification_key = justification_key(&keys.pseudonym_secret());
 
-        let signer = open_log_key(&me.log, id, init).await?;
+        let signer = open_log(&me.log, id, init).await?;
         let tiles = CachedTiles::new(FsStorage::open(&me.log)?);
         // Journaled: a batch is durable after one flush, not one per tile
         // file and directory.

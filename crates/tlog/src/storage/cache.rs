@@ -1,7 +1,7 @@
-//! A read cache over a log's storage for the node's own reads (receipts,
-//! exports, the tile endpoints). Tiles and entry bundles never change once
-//! a checkpoint covers them (a partial tile's path names its width), so
-//! they are cached by path; the checkpoint and listings are not.
+//! A read cache over a log's storage, for a log server's own reads
+//! (receipts, exports, the tile endpoints). Tiles and entry bundles never
+//! change once a checkpoint covers them (a partial tile's path names its
+//! width), so they are cached by path; the checkpoint and listings are not.
 //!
 //! The sequencer writes through [`Warming`], which hands the hash tiles of
 //! each committed batch to the cache: a receipt for a fresh entry needs the
@@ -10,9 +10,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use quick_cache::sync::Cache;
-use tlog::reader::CHECKPOINT_PATH;
-use tlog::storage::WriterGuard;
-use tlog::{Error, Storage};
+
+use super::{Storage, WriterGuard};
+use crate::Error;
+use crate::reader::CHECKPOINT_PATH;
 
 /// How many tiles the cache holds (a full tile is 8 KiB of hashes; entry
 /// bundles vary): bounds its memory to tens of MiB.
@@ -162,7 +163,7 @@ mod tests {
 
     #[tokio::test]
     async fn tiles_are_read_once_and_the_checkpoint_always() {
-        let mem = tlog::MemStorage::new();
+        let mem = crate::MemStorage::new();
         mem.write(vec![
             ("tile/0/000".into(), b"v1".to_vec()),
             ("checkpoint".into(), b"c1".to_vec()),
@@ -195,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn committed_tiles_warm_the_cache_and_a_failed_batch_never_does() {
-        let disk = tlog::MemStorage::new();
+        let disk = crate::MemStorage::new();
         let cached = CachedTiles::new(disk.clone());
         let writes = cached.warmed_by(disk.clone());
         // A batch whose checkpoint never came: its tiles stay out.
@@ -231,7 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn tiles_written_with_their_checkpoint_warm_the_cache() {
-        let disk = tlog::MemStorage::new();
+        let disk = crate::MemStorage::new();
         let cached = CachedTiles::new(disk.clone());
         let writes = cached.warmed_by(disk.clone());
         writes

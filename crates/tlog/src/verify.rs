@@ -2,14 +2,18 @@
 //! every entry is hashed, every tile is recomputed and compared byte for
 //! byte with the one the log serves, and the root is compared with a
 //! checkpoint whose signature was checked. The same code verifies a log
-//! over HTTP and the monitor's own mirror on disk ([`TileSource`]).
+//! over HTTP, a monitor's mirror and a log directory ([`TileSource`]).
+//!
+//! What the log gets wrong is a [`Discrepancy`]: data, so that each caller
+//! words it for its readers.
 
 use std::future::Future;
 
-use futures::StreamExt;
-use tlog::edge::{Edge, TileData};
-use tlog::tile::{self, TILE_WIDTH, TileId, TileKind};
-use tlog::{Checkpoint, Hash, LogReader, Storage};
+use futures::StreamExt as _;
+
+use crate::edge::{Edge, TileData};
+use crate::tile::{self, TILE_WIDTH, TileId, TileKind};
+use crate::{Checkpoint, Hash, LogReader, Storage};
 
 /// Where a log's checkpoint, tiles and entry bundles come from.
 pub trait TileSource: Sync {
@@ -33,8 +37,8 @@ pub trait Consumer: Send {
     /// entries are still checked against the signed root, so a consumer
     /// may note it and go on (`true`); by default it stops the
     /// verification.
-    fn tile_differs(&mut self, index: Option<u64>, message: &str) -> bool {
-        let _ = (index, message);
+    fn tile_differs(&mut self, found: &Discrepancy) -> bool {
+        let _ = found;
         false
     }
 }
@@ -50,11 +54,11 @@ pub enum Fetch {
     Unavailable(String),
 }
 
-/// A tiled log in a [`Storage`] (the monitor's mirror, or a log directory).
+/// A tiled log in a [`Storage`] (a monitor's mirror, or a log directory).
 impl<S: Storage> TileSource for LogReader<S> {
     async fn tile(&self, id: TileId) -> Result<Vec<u8>, Fetch> {
         self.read_tile(id).await.map_err(|e| match e {
-            tlog::Error::NotFound(p) => Fetch::Missing(p),
+            crate::Error::NotFound(p) => Fetch::Missing(p),
             other => Fetch::Unavailable(other.to_string()),
         })
     }
@@ -63,15 +67,9 @@ impl<S: Storage> TileSource for LogReader<S> {
 /// What stops a verification.
 #[derive(Debug, thiserror::Error)]
 pub enum Stop {
-    /// The log contradicts itself or its checkpoint: `index` is the first
-    /// entry concerned, when there is one.
-    #[error("{message}")]
-    Inconsistent {
-        /// The entry concerned.
-        index: Option<u64>,
-        /// What differs.
-        message: String,
-    },
+    /// The log contradicts itself or its checkpoint.
+    #[error("{0}")]
+    Inconsistent(Discrepancy),
     /// A tile could not be fetched; nothing is wrong with the log as far as
     /// is known.
     #[error("{0}")]
@@ -81,8 +79,132 @@ pub enum Stop {
     Sink(String),
 }
 
-fn inconsistent(index: Option<u64>, message: String) -> Stop {
-    Stop::Inconsistent { index, message }
+/// How a log contradicts itself or its checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Discrepancy {
+    /// The checkpoint is smaller than the tree already verified.
+    #[error("size {size} is below the verified size {verified}")]
+    Shrunk {
+        /// The checkpoint's size.
+        size: u64,
+        /// The size verified before.
+        verified: u64,
+    },
+    /// A tile or bundle the tree needs is not served.
+    #[error("{path} is missing from the log")]
+    Missing {
+        /// Its path.
+        path: String,
+        /// The first entry it covers.
+        first: u64,
+    },
+    /// An entry bundle does not parse.
+    #[error("entry bundle {path}: {why}")]
+    Bundle {
+        /// Its path.
+        path: String,
+        /// Its first entry.
+        first: u64,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An entry bundle holds fewer entries than the checkpoint needs.
+    #[error(
+        "entry bundle {path} holds {held} entries, the checkpoint of size {size} needs {needed}: the log is truncated"
+    )]
+    Truncated {
+        /// Its path.
+        path: String,
+        /// Its first entry.
+        first: u64,
+        /// How many entries it holds.
+        held: usize,
+        /// How many the checkpoint needs.
+        needed: usize,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// An entry verified before is served changed.
+    #[error("entry {index} differs from the one verified at size {verified}")]
+    Changed {
+        /// The entry.
+        index: u64,
+        /// The size verified before.
+        verified: u64,
+    },
+    /// An entry cannot be hashed into the tree.
+    #[error("entry {index}: {why}")]
+    Entry {
+        /// The entry.
+        index: u64,
+        /// Why.
+        why: String,
+    },
+    /// A served hash tile has another length than the recomputed one.
+    #[error("tile {path} is {served} bytes, the entries give {computed}")]
+    TileLength {
+        /// Its path.
+        path: String,
+        /// The first entry under its first differing hash.
+        first: u64,
+        /// The served tile's length.
+        served: usize,
+        /// The recomputed tile's length.
+        computed: usize,
+    },
+    /// A hash of a served tile is not the one the entries give.
+    #[error(
+        "tile {} hash {hash} (entries {first}..={}) differs from the hash of the entries",
+        id.path(),
+        first + span - 1
+    )]
+    TileHash {
+        /// The tile.
+        id: TileId,
+        /// The hash's position in the tile.
+        hash: usize,
+        /// The first entry under the hash.
+        first: u64,
+        /// How many entries are under it.
+        span: u64,
+        /// The served hash.
+        served: Hash,
+        /// The hash the entries give.
+        computed: Hash,
+    },
+    /// The tree's root cannot be computed.
+    #[error("computing the root: {0}")]
+    NoRoot(String),
+    /// The entries give another root than the checkpoint's.
+    #[error(
+        "the {size} entries hash to root {}, the checkpoint says {}",
+        computed.to_base64(),
+        signed.to_base64()
+    )]
+    Root {
+        /// The checkpoint's size.
+        size: u64,
+        /// The root the entries give.
+        computed: Hash,
+        /// The checkpoint's root.
+        signed: Hash,
+    },
+}
+
+impl Discrepancy {
+    /// The first entry concerned, when there is one.
+    pub fn index(&self) -> Option<u64> {
+        match self {
+            Discrepancy::Missing { first, .. }
+            | Discrepancy::Bundle { first, .. }
+            | Discrepancy::TileLength { first, .. }
+            | Discrepancy::TileHash { first, .. } => Some(*first),
+            Discrepancy::Truncated { first, held, .. } => Some(first + *held as u64),
+            Discrepancy::Changed { index, .. } | Discrepancy::Entry { index, .. } => Some(*index),
+            Discrepancy::Shrunk { .. } | Discrepancy::NoRoot(_) | Discrepancy::Root { .. } => None,
+        }
+    }
 }
 
 /// How many bundles are fetched ahead of the one being hashed.
@@ -91,8 +213,9 @@ const PREFETCH: usize = 16;
 /// Extends `edge`, a verified tree, to the checkpoint `target`: fetches the
 /// new entries and tiles from `src`, hashes every entry, recomputes every
 /// tile and compares it with the served one, and checks the root. Entries
-/// and the tiles they complete go to `out`, in order. On success `edge` is at `target.size`
-/// and its root is `target.root`; on failure `edge` is undefined.
+/// and the tiles they complete go to `out`, in order. On success `edge` is
+/// at `target.size` and its root is `target.root`; on failure `edge` is
+/// undefined.
 pub async fn extend<S: TileSource>(
     src: &S,
     edge: &mut Edge,
@@ -102,10 +225,10 @@ pub async fn extend<S: TileSource>(
     let old = edge.size();
     let n = target.size;
     if n < old {
-        return Err(inconsistent(
-            None,
-            format!("size {n} is below the verified size {old}"),
-        ));
+        return Err(Stop::Inconsistent(Discrepancy::Shrunk {
+            size: n,
+            verified: old,
+        }));
     }
     let held: Vec<Hash> = edge.tile_hashes(0).to_vec();
     let first_bundle = old / TILE_WIDTH;
@@ -123,18 +246,22 @@ pub async fn extend<S: TileSource>(
     while let Some(next) = fetched.next().await {
         let (id, data) = next?;
         let first = id.index * TILE_WIDTH;
-        let entries = tile::parse_bundle(&data)
-            .map_err(|e| inconsistent(Some(first), format!("entry bundle {}: {e}", id.path())))?;
+        let entries = tile::parse_bundle(&data).map_err(|e| {
+            Stop::Inconsistent(Discrepancy::Bundle {
+                path: id.path(),
+                first,
+                why: e.to_string(),
+            })
+        })?;
         let width = usize::from(id.width);
         if entries.len() < width {
-            return Err(inconsistent(
-                Some(first + entries.len() as u64),
-                format!(
-                    "entry bundle {} holds {} entries, the checkpoint of size {n} needs {width}: the log is truncated",
-                    id.path(),
-                    entries.len()
-                ),
-            ));
+            return Err(Stop::Inconsistent(Discrepancy::Truncated {
+                path: id.path(),
+                first,
+                held: entries.len(),
+                needed: width,
+                size: n,
+            }));
         }
         // Entries verified before must be served unchanged.
         let skip = if id.index == first_bundle {
@@ -143,20 +270,21 @@ pub async fn extend<S: TileSource>(
             0
         };
         for (i, (e, h)) in entries.iter().zip(&held).take(skip).enumerate() {
-            if tlog::leaf_hash(e) != *h {
-                return Err(inconsistent(
-                    Some(first + i as u64),
-                    format!(
-                        "entry {} differs from the one verified at size {old}",
-                        first + i as u64
-                    ),
-                ));
+            if crate::leaf_hash(e) != *h {
+                return Err(Stop::Inconsistent(Discrepancy::Changed {
+                    index: first + i as u64,
+                    verified: old,
+                }));
             }
         }
         for (i, e) in entries.iter().enumerate().take(width).skip(skip) {
             let index = first + i as u64;
-            edge.push(e, &mut done)
-                .map_err(|err| inconsistent(Some(index), format!("entry {index}: {err}")))?;
+            edge.push(e, &mut done).map_err(|err| {
+                Stop::Inconsistent(Discrepancy::Entry {
+                    index,
+                    why: err.to_string(),
+                })
+            })?;
             out.entry(index, e).map_err(Stop::Sink)?;
         }
         for (tid, bytes) in &done {
@@ -175,16 +303,13 @@ pub async fn extend<S: TileSource>(
     }
     let root = edge
         .root()
-        .map_err(|e| inconsistent(None, format!("computing the root: {e}")))?;
+        .map_err(|e| Stop::Inconsistent(Discrepancy::NoRoot(e.to_string())))?;
     if root != target.root {
-        return Err(inconsistent(
-            None,
-            format!(
-                "the {n} entries hash to root {}, the checkpoint says {}",
-                root.to_base64(),
-                target.root.to_base64()
-            ),
-        ));
+        return Err(Stop::Inconsistent(Discrepancy::Root {
+            size: n,
+            computed: root,
+            signed: target.root,
+        }));
     }
     Ok(())
 }
@@ -192,17 +317,17 @@ pub async fn extend<S: TileSource>(
 /// A tile comparison's outcome, passed to the consumer when it differs.
 fn lenient(r: Result<(), Stop>, out: &mut impl Consumer) -> Result<(), Stop> {
     match r {
-        Err(Stop::Inconsistent { index, message }) if out.tile_differs(index, &message) => Ok(()),
+        Err(Stop::Inconsistent(found)) if out.tile_differs(&found) => Ok(()),
         other => other,
     }
 }
 
 async fn get<S: TileSource>(src: &S, id: TileId) -> Result<Vec<u8>, Stop> {
     src.tile(id).await.map_err(|e| match e {
-        Fetch::Missing(p) => inconsistent(
-            Some(id.index * TILE_WIDTH),
-            format!("{p} is missing from the log"),
-        ),
+        Fetch::Missing(path) => Stop::Inconsistent(Discrepancy::Missing {
+            path,
+            first: id.index * TILE_WIDTH,
+        }),
         Fetch::Unavailable(why) => Stop::Unavailable(format!("{}: {why}", id.path())),
     })
 }
@@ -220,28 +345,28 @@ async fn compare<S: TileSource>(src: &S, id: TileId, computed: &[u8]) -> Result<
     }
     let level = id.level().unwrap_or(0);
     let span = 1u64 << (8 * u32::from(level));
-    let i = served
-        .chunks(Hash::LEN)
-        .zip(computed.chunks(Hash::LEN))
-        .position(|(a, b)| a != b)
-        .unwrap_or(served.len().min(want) / Hash::LEN);
+    let mut pairs = served.chunks(Hash::LEN).zip(computed.chunks(Hash::LEN));
+    let differing = pairs.position(|(a, b)| a != b);
+    let i = differing.unwrap_or(served.len().min(want) / Hash::LEN);
     let first = (id.index * TILE_WIDTH + i as u64) * span;
-    Err(inconsistent(
-        Some(first),
-        if served.len() != want {
-            format!(
-                "tile {} is {} bytes, the entries give {want}",
-                id.path(),
-                served.len()
-            )
-        } else {
-            format!(
-                "tile {} hash {i} (entries {first}..={}) differs from the hash of the entries",
-                id.path(),
-                first + span - 1
-            )
+    let hashes = |tile: &[u8]| Hash::from_slice(tile.get(i * Hash::LEN..(i + 1) * Hash::LEN)?).ok();
+    let found = match (hashes(&served), hashes(computed)) {
+        (Some(served_hash), Some(computed_hash)) if served.len() == want => Discrepancy::TileHash {
+            id,
+            hash: i,
+            first,
+            span,
+            served: served_hash,
+            computed: computed_hash,
         },
-    ))
+        _ => Discrepancy::TileLength {
+            path: id.path(),
+            first,
+            served: served.len(),
+            computed: want,
+        },
+    };
+    Err(Stop::Inconsistent(found))
 }
 
 /// Rebuilds the verified edge at `size` from a mirror's stored partial

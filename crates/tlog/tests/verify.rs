@@ -2,9 +2,9 @@
 //! steps verifies to the same tree and yields every entry once, in order;
 //! any flipped byte in any tile or bundle is found.
 
-use monitor::verify::{self, Consumer, Stop};
 use proptest::prelude::*;
 use tlog::edge::{Edge, TileData};
+use tlog::verify::{self, Consumer, Discrepancy, Stop};
 use tlog::{Checkpoint, LogReader, MemStorage, Storage};
 
 struct Collect(Vec<(u64, Vec<u8>)>);
@@ -100,7 +100,7 @@ proptest! {
             data[at] ^= 1 << bit;
             reader.storage().write(vec![(id.path(), data)]).await.unwrap();
             let r = verify::extend(&reader, &mut Edge::new(), cp, &mut Collect(Vec::new())).await;
-            prop_assert!(matches!(r, Err(Stop::Inconsistent { .. })), "{} byte {} not found: {:?}", id.path(), at, r);
+            prop_assert!(matches!(r, Err(Stop::Inconsistent(_))), "{} byte {} not found: {:?}", id.path(), at, r);
             Ok(())
         })?;
     }
@@ -134,7 +134,39 @@ async fn a_missing_bundle_names_its_path() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, Stop::Inconsistent { index: Some(256), message } if message == "tile/entries/001 is missing from the log"),
+        matches!(&e, Stop::Inconsistent(found @ Discrepancy::Missing { .. })
+            if found.index() == Some(256) && found.to_string() == "tile/entries/001 is missing from the log"),
         "{e:?}"
     );
+}
+
+#[tokio::test]
+async fn a_differing_tile_hash_names_the_entries_under_it_and_both_hashes() {
+    let (reader, cps) = log(300, &[]).await;
+    let id = tlog::tile::TileId::hashes_at(0, 0, 300).unwrap();
+    let mut tile = reader.read_tile(id).await.unwrap();
+    tile[5 * 32] ^= 1;
+    reader
+        .storage()
+        .write(vec![(id.path(), tile.clone())])
+        .await
+        .unwrap();
+    let e = verify::extend(&reader, &mut Edge::new(), &cps[0], &mut Collect(Vec::new()))
+        .await
+        .unwrap_err();
+    let Stop::Inconsistent(
+        found @ Discrepancy::TileHash {
+            served, computed, ..
+        },
+    ) = &e
+    else {
+        panic!("{e:?}");
+    };
+    assert_eq!(found.index(), Some(5));
+    assert_eq!(
+        found.to_string(),
+        "tile tile/0/000 hash 5 (entries 5..=5) differs from the hash of the entries"
+    );
+    assert_eq!(served.0[..], tile[5 * 32..6 * 32]);
+    assert_eq!(*computed, tlog::leaf_hash(&entry(5)));
 }

@@ -1,12 +1,6 @@
-//! The record format of [`FsStorage`](crate::FsStorage)'s write-ahead
-//! journal. Pure encoding and decoding; the journal's files are handled
-//! in [`storage`](crate::storage).
-//!
-//! A journaled write is made durable by one flush of one record appended
-//! to a segment file, instead of a flush of every file and directory it
-//! touches; the files themselves are written in place later made durable
-//! in the background, and a crash is repaired by applying the records
-//! again. Each segment is a sequence of records:
+//! The record format of the journal: pure encoding and decoding; the
+//! segment files are handled by the [journal](super) itself. Each segment
+//! is a sequence of records:
 //!
 //! ```text
 //! record = body-length:u32le  crc32(body):u32le  body

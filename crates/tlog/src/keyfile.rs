@@ -1,0 +1,130 @@
+//! A log's key files, kept in its directory beside the tiles: the signing
+//! key `log.key` (readable by its owner only, never overwritten) and the
+//! verifier key `log.vkey` that the log's readers are given.
+//!
+//! `residency log init` and a node started with `--init` both create a
+//! log here, so that a log made by either opens in the other.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+
+use crate::note::{Signer, TYPE_ED25519};
+use crate::reader::CHECKPOINT_PATH;
+use crate::{Error, FsStorage, sequencer};
+
+/// The signing key's file name in a log directory.
+pub const SIGNING_KEY_FILE: &str = "log.key";
+/// The verifier key's file name in a log directory.
+pub const VERIFIER_KEY_FILE: &str = "log.vkey";
+
+/// Creates a log in `dir` (created if missing): a fresh Ed25519 signing key
+/// named `origin`, its verifier key, and the first, empty checkpoint.
+/// Refuses, changing nothing, if `dir` holds a log or a signing key
+/// ([`Error::AlreadyInitialized`]).
+pub async fn create(dir: &Path, origin: &str) -> Result<Signer, Error> {
+    let signer = Signer::generate(origin, TYPE_ED25519)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    let checkpoint = dir.join(CHECKPOINT_PATH);
+    if checkpoint.exists() {
+        return Err(Error::AlreadyInitialized(checkpoint.display().to_string()));
+    }
+    let key = dir.join(SIGNING_KEY_FILE);
+    create_private(&key, format!("{}\n", signer.to_skey()).as_bytes()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::AlreadyInitialized(key.display().to_string())
+        } else {
+            Error::io(key.display().to_string(), e)
+        }
+    })?;
+    let vkey = dir.join(VERIFIER_KEY_FILE);
+    std::fs::write(&vkey, format!("{}\n", signer.verifier().to_vkey()))
+        .map_err(|e| Error::io(vkey.display().to_string(), e))?;
+    sequencer::create(&FsStorage::open(dir)?, &signer).await?;
+    Ok(signer)
+}
+
+/// The signing key of the log in `dir`; [`Error::NotInitialized`] if it
+/// has none.
+pub fn open(dir: &Path) -> Result<Signer, Error> {
+    let key = dir.join(SIGNING_KEY_FILE);
+    let text = std::fs::read_to_string(&key).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotInitialized(format!("no signing key at {}", key.display()))
+        } else {
+            Error::io(key.display().to_string(), e)
+        }
+    })?;
+    Signer::parse(text.trim())
+}
+
+/// The signing key of the log in `dir`, the log [created](create) first,
+/// named `origin`, if `dir` has no signing key.
+pub async fn open_or_create(dir: &Path, origin: &str) -> Result<Signer, Error> {
+    if dir.join(SIGNING_KEY_FILE).exists() {
+        open(dir)
+    } else {
+        create(dir, origin).await
+    }
+}
+
+/// Writes `contents` to a new file at `path` that only its owner can read
+/// (mode 0600), for secrets: never over an existing file, and durable when
+/// this returns.
+pub fn create_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_created_log_opens_with_its_key_and_is_never_created_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let signer = create(&dir, "keys.example/log").await.unwrap();
+        let mode = std::fs::metadata(dir.join(SIGNING_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let vkey = std::fs::read_to_string(dir.join(VERIFIER_KEY_FILE)).unwrap();
+        assert_eq!(vkey, format!("{}\n", signer.verifier().to_vkey()));
+        assert_eq!(open(&dir).unwrap().to_skey(), signer.to_skey());
+        assert_eq!(
+            open_or_create(&dir, "other.example/log")
+                .await
+                .unwrap()
+                .to_skey(),
+            signer.to_skey()
+        );
+        assert!(matches!(
+            create(&dir, "keys.example/log").await,
+            Err(Error::AlreadyInitialized(_))
+        ));
+        assert_eq!(open(&dir).unwrap().to_skey(), signer.to_skey());
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_is_not_initialized_and_a_key_without_a_log_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(matches!(open(tmp.path()), Err(Error::NotInitialized(_))));
+        create_private(&tmp.path().join(SIGNING_KEY_FILE), b"kept\n").unwrap();
+        assert!(matches!(
+            create(tmp.path(), "keys.example/log").await,
+            Err(Error::AlreadyInitialized(_))
+        ));
+        let kept = std::fs::read(tmp.path().join(SIGNING_KEY_FILE)).unwrap();
+        assert_eq!(kept, b"kept\n");
+        assert!(create(tmp.path(), "has space").await.is_err());
+    }
+}

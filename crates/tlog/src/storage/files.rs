@@ -1,0 +1,293 @@
+//! The files driver: a log in a local directory, optionally made durable
+//! by a write-ahead [journal](super::journal).
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::durable::{create_dirs, sync_dir};
+use super::journal::{self, Journal};
+use super::{Storage, WriterGuard};
+use crate::Error;
+
+/// A log in a local directory. Each file is written whole under a temporary
+/// name and renamed into place, so a reader sees it wholly old or wholly new.
+///
+/// Durability comes one of two ways:
+/// - by default, a write flushes every file and directory it touches
+///   before it returns;
+/// - [journaled](FsStorage::journaled), a write appends one
+///   [record](journal::Record) to a journal segment under `.journal/` and
+///   flushes that alone; the files are made durable in the background once
+///   the segment is full, and the segment is then deleted. After a crash,
+///   [`Storage::claim_writer`] applies what the journal holds again, so
+///   until a writer has claimed the log, its files may be older than its
+///   journal.
+#[derive(Clone, Debug)]
+pub struct FsStorage {
+    root: Arc<PathBuf>,
+    journal: Option<Arc<Journal>>,
+}
+
+const TMP_DIR: &str = ".tmp";
+const LOCK_FILE: &str = ".lock";
+const JOURNAL_DIR: &str = ".journal";
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl FsStorage {
+    /// Storage rooted at `root`, which must exist. Opening changes nothing
+    /// on disk; see [`Storage::claim_writer`].
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
+        let root: PathBuf = root.into();
+        if !root.is_dir() {
+            return Err(Error::NotInitialized(root.display().to_string()));
+        }
+        Ok(FsStorage {
+            root: Arc::new(root),
+            journal: None,
+        })
+    }
+
+    /// This storage, made durable by a write-ahead journal whose segments
+    /// grow to about `segment_bytes` (see the type's documentation and
+    /// [`JOURNAL_SEGMENT_BYTES`](super::JOURNAL_SEGMENT_BYTES)). Only the
+    /// log's one writer should write through it.
+    pub fn journaled(self, segment_bytes: u64) -> Self {
+        let journal = Journal::new(self.root.join(JOURNAL_DIR), segment_bytes);
+        FsStorage {
+            journal: Some(Arc::new(journal)),
+            ..self
+        }
+    }
+
+    /// Makes every file written so far durable in place and empties the
+    /// journal (a no-op without one). A writer may call it before it stops;
+    /// nothing is lost if it does not.
+    pub async fn settle(&self) -> Result<(), Error> {
+        let Some(journal) = self.journal.clone() else {
+            return Ok(());
+        };
+        blocking(move || journal.settle()).await
+    }
+
+    fn claim_blocking(&self) -> Result<WriterGuard, Error> {
+        let path = self.root.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked(self.root.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(path.display().to_string(), e));
+            }
+        }
+        // Leftovers of writes a crash interrupted; no other writer runs.
+        let tmp = self.root.join(TMP_DIR);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
+        }
+        self.replay_journal()?;
+        Ok(WriterGuard(Some(Box::new(file))))
+    }
+
+    /// The directory this storage lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn resolve(&self, path: &str) -> Result<PathBuf, Error> {
+        // Paths come from this crate's tile ids, but refuse anything that
+        // could leave the root all the same.
+        if path.is_empty()
+            || path.starts_with('/')
+            || path.split('/').any(|c| {
+                c.is_empty()
+                    || c == "."
+                    || c == ".."
+                    || c == TMP_DIR
+                    || c == LOCK_FILE
+                    || c == JOURNAL_DIR
+            })
+        {
+            return Err(Error::malformed(
+                "storage path",
+                format!("{path:?} is not a relative log path"),
+            ));
+        }
+        Ok(self.root.join(path))
+    }
+
+    fn write_blocking(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        let tmp_dir = self.root.join(TMP_DIR);
+        if !tmp_dir.is_dir() {
+            create_dirs(&tmp_dir)?;
+        }
+        let targets = self.targets(&files)?;
+        match &self.journal {
+            None => self.put_files(&files, &targets, true),
+            Some(journal) => journal.write(&files, targets, |targets| {
+                self.put_files(&files, targets, false)
+            }),
+        }
+    }
+
+    /// Where `files` go, their directories created.
+    fn targets(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<PathBuf>, Error> {
+        let mut targets = Vec::with_capacity(files.len());
+        for (path, _) in files {
+            let target = self.resolve(path)?;
+            if let Some(parent) = target.parent()
+                && !parent.is_dir()
+            {
+                create_dirs(parent)?;
+            }
+            targets.push(target);
+        }
+        Ok(targets)
+    }
+
+    /// Stores each file under a temporary name and renames it into place;
+    /// with `flush`, the files and their directories are durable on return.
+    fn put_files(
+        &self,
+        files: &[(String, Vec<u8>)],
+        targets: &[PathBuf],
+        flush: bool,
+    ) -> Result<(), Error> {
+        let tmp_dir = self.root.join(TMP_DIR);
+        let mut staged = Vec::with_capacity(files.len());
+        for (i, ((path, data), target)) in files.iter().zip(targets).enumerate() {
+            let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let tmp = tmp_dir.join(format!("{}-{n}-{i}", std::process::id()));
+            let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(path.clone(), e))?;
+            f.write_all(data).map_err(|e| Error::io(path.clone(), e))?;
+            if flush {
+                f.sync_data().map_err(|e| Error::io(path.clone(), e))?;
+            }
+            staged.push((tmp, target));
+        }
+        for (tmp, target) in &staged {
+            std::fs::rename(tmp, target).map_err(|e| Error::io(target.display().to_string(), e))?;
+        }
+        if flush {
+            let dirs: BTreeSet<&Path> = targets.iter().filter_map(|t| t.parent()).collect();
+            for dir in dirs {
+                sync_dir(dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies every record the journal holds, in order, makes the files
+    /// durable, and deletes the segments.
+    fn replay_journal(&self) -> Result<(), Error> {
+        let tmp_dir = self.root.join(TMP_DIR);
+        journal::replay(&self.root.join(JOURNAL_DIR), |record| {
+            if !tmp_dir.is_dir() {
+                create_dirs(&tmp_dir)?;
+            }
+            let targets = self.targets(&record.files)?;
+            self.put_files(&record.files, &targets, false)?;
+            Ok(targets)
+        })
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io("storage task", std::io::Error::other(e.to_string())))?
+}
+
+impl Storage for FsStorage {
+    async fn claim_writer(&self) -> Result<WriterGuard, Error> {
+        let this = self.clone();
+        blocking(move || this.claim_blocking()).await
+    }
+
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        let p = self.resolve(path)?;
+        let path = path.to_owned();
+        blocking(move || match std::fs::read(&p) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            // A directory where a file is expected (e.g. `tile/0/001.p`).
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        })
+        .await
+    }
+
+    async fn write(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        let this = self.clone();
+        blocking(move || this.write_blocking(files)).await
+    }
+
+    async fn write_then(
+        &self,
+        mut files: Vec<(String, Vec<u8>)>,
+        last: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), Error> {
+        if self.journal.is_none() {
+            self.write(files).await?;
+            return self.write(last).await;
+        }
+        // One journal record is replayed whole, and its files are put in
+        // place in order: `last` goes after the others.
+        files.extend(last);
+        self.write(files).await
+    }
+
+    async fn delete(&self, paths: Vec<String>) -> Result<(), Error> {
+        let resolved = paths
+            .iter()
+            .map(|p| self.resolve(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        blocking(move || {
+            for p in resolved {
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                match r {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(p.display().to_string(), e)),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, dir: &str) -> Result<Vec<String>, Error> {
+        let p = self.resolve(dir)?;
+        let dir = dir.to_owned();
+        blocking(move || {
+            let entries = match std::fs::read_dir(&p) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(Error::io(dir, e)),
+            };
+            let mut names = Vec::new();
+            for e in entries {
+                let e = e.map_err(|err| Error::io(dir.clone(), err))?;
+                names.push(e.file_name().to_string_lossy().into_owned());
+            }
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+}
