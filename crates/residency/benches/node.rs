@@ -123,20 +123,24 @@ async fn main() {
     println!("this build / baseline, per round:");
     for (i, (b, a)) in rounds.iter().enumerate() {
         println!(
-            "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P99 {:.2} / {:.2} ms ({:.2}x)",
+            "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x)",
             i + 1,
             a.0,
             b.0,
             a.0 / b.0,
             a.1 * 1e3,
             b.1 * 1e3,
-            a.1 / b.1
+            a.1 / b.1,
+            a.2 * 1e3,
+            b.2 * 1e3,
+            a.2 / b.2
         );
     }
 }
 
-/// One measurement of `bin`: ingest rate (events/s) and transfer P99 (s).
-async fn run(bin: &Path) -> (f64, f64) {
+/// One measurement of `bin`: ingest rate (events/s), transfer P50 and
+/// P99 (s).
+async fn run(bin: &Path) -> (f64, f64, f64) {
     let quick = !std::env::args().any(|a| a == "--bench");
     let events = env("EVENTS", if quick { 20_000 } else { 400_000 });
     let batch = env("BATCH", 1_000);
@@ -258,5 +262,9 @@ async fn run(bin: &Path) -> (f64, f64) {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3 / 20.0,
     );
-    (ingest_rate, p99.as_secs_f64())
+    (
+        ingest_rate,
+        percentile(&latencies, 0.5).as_secs_f64(),
+        p99.as_secs_f64(),
+    )
 }
