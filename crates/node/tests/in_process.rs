@@ -241,3 +241,44 @@ async fn the_router_authenticates_then_parses_then_decides() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
     assert!(!p.to_string().contains("+33"), "{p}");
 }
+
+/// A subject's export lists every access with a membership proof against
+/// its entry; after the erasure, nothing of the subject is found.
+#[tokio::test]
+async fn an_export_proves_each_access_and_an_erasure_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = region(dir.path()).await;
+    ingest_jeanne(&r).await;
+    let read = r
+        .read(
+            "support-dublin",
+            ReadRequest {
+                user_id: "jeanne".into(),
+                fields: vec!["profile.phone".parse().unwrap()],
+                purpose: "support-ticket".into(),
+                legal_basis: None,
+            },
+        )
+        .await
+        .unwrap();
+    let me = || node::region::SubjectRequest {
+        user_id: "jeanne".into(),
+    };
+    let export = r.export("dpo", me()).await.unwrap();
+    assert_eq!(export.records.len(), 2, "both records, decrypted");
+    let access = export
+        .accesses
+        .iter()
+        .find(|a| a.log_index == read.log_index)
+        .expect("the read is listed");
+    let root = access.entry["subjects_root"].as_str().unwrap();
+    let proof = access.subject_proof.as_ref().unwrap();
+    proof.verify(&tlog::Hash::from_hex(root).unwrap()).unwrap();
+
+    let erased = r.erase("dpo", me()).await.unwrap();
+    assert!(erased.existed);
+    match r.export("dpo", me()).await {
+        Err(node::Error::NotFound(_)) => {}
+        other => panic!("{other:?}"),
+    }
+}
