@@ -7,6 +7,7 @@
 //! listen = "127.0.0.1:7400"        # dashboard and JSON API
 //! poll_ms = 1000                   # how often the logs are fetched
 //! webhook = "http://127.0.0.1:9000/alerts"   # optional: POST each finding
+//! law = "law.toml"                 # optional: the monitor's own law table
 //!
 //! [[logs]]
 //! region = "eu-fr"
@@ -36,6 +37,8 @@ struct File {
     poll_ms: u64,
     #[serde(default)]
     webhook: Option<String>,
+    #[serde(default)]
+    law: Option<PathBuf>,
     logs: Vec<LogFile>,
     #[serde(default)]
     witnesses: Vec<WitnessFile>,
@@ -91,6 +94,8 @@ pub struct MonitorConfig {
     pub poll_ms: u64,
     /// Webhook for alerts.
     pub webhook: Option<String>,
+    /// The monitor's own law table, which legality is judged against.
+    pub law: std::sync::Arc<policy::law::LawTable>,
     /// Logs followed.
     pub logs: Vec<LogConfig>,
     /// Witnesses checked.
@@ -167,11 +172,23 @@ impl MonitorConfig {
         if let Some(w) = &f.webhook {
             url("webhook".into(), w)?;
         }
+        let law = match &f.law {
+            None => crate::replay::reference_law(),
+            Some(p) => {
+                let p = base.join(p);
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| err(format!("law: {}: {e}", p.display())))?;
+                let table = policy::law::LawTable::from_toml(&p.display().to_string(), &text)
+                    .map_err(|e| err(format!("law: {e}")))?;
+                std::sync::Arc::new(table)
+            }
+        };
         Ok(MonitorConfig {
             state: base.join(&f.state),
             listen: f.listen,
             poll_ms: f.poll_ms,
             webhook: f.webhook,
+            law,
             logs,
             witnesses,
         })

@@ -153,7 +153,8 @@ impl Monitor {
             match SignedCheckpoint::open(v.checkpoint.as_bytes(), &cfg.key, &[]) {
                 Ok(cp) if cp.checkpoint.size == v.size && cp.checkpoint.root == v.root => {
                     let mut sink = Recheck {
-                        replayer: replay::Replayer::new(&cfg.region),
+                        replayer: replay::Replayer::new(&cfg.region)
+                            .judging_by(self.config.law.clone()),
                         pending: Vec::new(),
                         first: 0,
                         findings: Vec::new(),

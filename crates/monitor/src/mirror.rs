@@ -395,7 +395,7 @@ impl Monitor {
         self.state.discard_provisional(origin, old)?;
         let mut slot = log.replayer.lock().await;
         if slot.is_none() {
-            let mut r = Replayer::new(&cfg.region);
+            let mut r = Replayer::new(&cfg.region).judging_by(self.config.law.clone());
             for (hash, content) in self.state.bundles(origin, old)? {
                 r.add_bundle(&hash, &content)
                     .map_err(|e| Error::State(format!("stored bundle {hash}: {e}")))?;

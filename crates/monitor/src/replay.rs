@@ -1,7 +1,10 @@
 //! Replay of logged decisions: every access entry is decided again with
 //! the `policy` crate, under the policy bundle the log says was in force,
 //! on the entry's date, and compared with what the region logged. The law
-//! is checked again on its own terms, whatever the policies say:
+//! is checked again on its own terms, whatever the policies say, and
+//! against the monitor's own reference law table ([`reference_law`] unless
+//! configured), whatever the operator's logged table says — a release
+//! that only a doctored table allows is a violation:
 //!
 //! - a transfer of personal data names a transfer tool that the law table
 //!   accepts for that destination, recipient and date;
@@ -18,7 +21,7 @@ use std::sync::Arc;
 
 use entry::{Entry, Kind};
 use policy::catalog::Level;
-use policy::law::Recipient;
+use policy::law::{LawTable, Recipient};
 use policy::{Action, Bundle, Decision, DecisionRequest};
 use pseudo::Transform;
 use serde::Serialize;
@@ -132,10 +135,25 @@ pub struct Replayed {
     pub findings: Vec<Finding>,
 }
 
+/// The project's default law table, as a monitor's reference when its
+/// configuration names none.
+pub fn reference_law() -> Arc<LawTable> {
+    static DEFAULT: std::sync::LazyLock<Arc<LawTable>> = std::sync::LazyLock::new(|| {
+        // The shipped table parses: the policy crate's tests load it.
+        Arc::new(
+            LawTable::from_toml("law.toml", policy::law::DEFAULT_LAW_TABLE)
+                .unwrap_or_else(|e| unreachable!("the default law table: {e}")),
+        )
+    });
+    DEFAULT.clone()
+}
+
 /// Replays one region's log, entry by entry, in order.
 #[derive(Debug)]
 pub struct Replayer {
     region: String,
+    /// The law table legality is judged against.
+    law: Arc<LawTable>,
     bundles: HashMap<String, Arc<Bundle>>,
     decisions: Decisions,
 }
@@ -187,9 +205,16 @@ impl Replayer {
     pub fn new(region: &str) -> Self {
         Replayer {
             region: region.to_owned(),
+            law: reference_law(),
             bundles: HashMap::new(),
             decisions: Decisions::default(),
         }
+    }
+
+    /// Judges legality against `law` instead of the default table.
+    pub fn judging_by(mut self, law: Arc<LawTable>) -> Self {
+        self.law = law;
+        self
     }
 
     /// Whether the bundle of this hash has been logged.
@@ -371,7 +396,7 @@ impl Replayer {
         }
         if e.decision == Some(entry::Outcome::Allow) {
             problems.extend(
-                law_violations(e, bundle)
+                law_violations(e, bundle, &self.law)
                     .into_iter()
                     .map(|v| (FindingKind::Violation, v)),
             );
@@ -419,7 +444,7 @@ fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
                 Some(id) => bundle.law.adequacy.get(id).map(|a| a.reference.clone()),
                 None => bundle.law.tools.get(b).map(|t| t.reference.clone()),
             });
-    let reached: Vec<String> = reached(e, bundle)
+    let reached: Vec<String> = reached(e, bundle, &bundle.law)
         .into_iter()
         .filter(|j| *j != origin_jurisdiction)
         .collect();
@@ -456,21 +481,22 @@ fn access_of(index: u64, e: &Entry, bundle: &Bundle) -> Access {
 
 /// The jurisdictions an access reached, judged from the configuration:
 /// the principal's, from its location in the logged bundle (not the
-/// entry's claim), and the declared destination's. Sorted, each once.
-pub fn reached(e: &Entry, bundle: &Bundle) -> Vec<String> {
+/// entry's claim), and the declared destination's, each country placed by
+/// `law`. Sorted, each once.
+pub fn reached(e: &Entry, bundle: &Bundle, law: &LawTable) -> Vec<String> {
     let mut out = std::collections::BTreeSet::new();
     if let Some(j) = e
         .principal
         .as_ref()
         .and_then(|p| bundle.principals.principals.get(&p.id))
-        .and_then(|p| bundle.law.jurisdiction_of(&p.location))
+        .and_then(|p| law.jurisdiction_of(&p.location))
     {
         out.insert(j.to_owned());
     }
     // Version 2 logs the declared country; version 1, only the
     // jurisdiction (of the declared destination, else the principal's).
     let declared = match &e.declared_destination {
-        Some(country) => bundle.law.jurisdiction_of(country).map(str::to_owned),
+        Some(country) => law.jurisdiction_of(country).map(str::to_owned),
         None if !e.salted() => e.destination.clone(),
         None => None,
     };
@@ -688,8 +714,10 @@ fn op_name(t: &Transform) -> String {
         .unwrap_or_default()
 }
 
-/// The law's rules, checked on an allowed entry whatever the policies say.
-fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
+/// What the law forbids in an allowed entry, judged by `law` (the
+/// monitor's own table): the bundle gives only who the principal is and
+/// how the catalog classes each field.
+fn law_violations(e: &Entry, bundle: &Bundle, law: &LawTable) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(date) = date_of(e) else {
         return out;
@@ -699,7 +727,7 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
         .regions
         .regions
         .get(&e.region)
-        .and_then(|r| bundle.law.jurisdiction_of(&r.country))
+        .and_then(|r| law.jurisdiction_of(&r.country))
         .unwrap_or("unknown");
     let principal = e
         .principal
@@ -720,7 +748,7 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
     };
     // Every jurisdiction reached other than the data's, from the bundle's
     // truth about the principal's location and the declared destination.
-    let targets: Vec<String> = reached(e, bundle)
+    let targets: Vec<String> = reached(e, bundle, law)
         .into_iter()
         .filter(|j| j != data_j)
         .collect();
@@ -754,7 +782,7 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
                     .unwrap_or(usize::MAX)
                     .max(1);
                 for j in &targets {
-                    if let Err(why) = bundle.law.check_basis(basis, j, r, count, date) {
+                    if let Err(why) = law.check_basis(basis, j, r, count, date) {
                         out.push(format!("legal basis {basis} does not hold for {j}: {why}"));
                     }
                 }
@@ -763,7 +791,7 @@ fn law_violations(e: &Entry, bundle: &Bundle) -> Vec<String> {
         }
     }
     for j in &targets {
-        let adequate = recipient.is_some_and(|r| bundle.law.adequacy_for(j, &r, date).is_some());
+        let adequate = recipient.is_some_and(|r| law.adequacy_for(j, &r, date).is_some());
         if adequate {
             continue;
         }

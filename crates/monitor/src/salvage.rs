@@ -101,7 +101,7 @@ impl Monitor {
             base: cfg.url.clone(),
             fetched: Mutex::new(HashMap::new()),
         });
-        let mut replayer = Replayer::new(&cfg.region);
+        let mut replayer = Replayer::new(&cfg.region).judging_by(self.config.law.clone());
         for (hash, content) in self.state.bundles(origin, old)? {
             replayer
                 .add_bundle(&hash, &content)

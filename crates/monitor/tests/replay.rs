@@ -413,3 +413,57 @@ fn a_release_to_beijing_logged_as_toward_the_eea_is_a_violation_toward_china() {
         ("EEA", "CN")
     );
 }
+
+/// The operator's bundle carries a law table of its own making — here an
+/// "adequacy decision" for China. A transfer that only this table allows
+/// replays as logged, but the monitor judges the law by its own reference
+/// table and reports it.
+#[test]
+fn a_release_only_a_doctored_law_table_allows_is_a_violation() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+    let mut sources = policy::Sources {
+        catalog: std::fs::read_to_string(dir.join("catalog.toml")).unwrap(),
+        law: Some(format!(
+            "{}\n[adequacy.china]\nreference = \"the operator's own\"\ndestination = \"CN\"\nfrom = \"2000-01-01\"\n",
+            policy::law::DEFAULT_LAW_TABLE
+        )),
+        principals: std::fs::read_to_string(dir.join("principals.toml")).unwrap(),
+        regions: std::fs::read_to_string(dir.join("regions.toml")).unwrap(),
+        policies: Vec::new(),
+    };
+    for f in ["access.cedar", "guardrails.cedar"] {
+        let text = std::fs::read_to_string(dir.join("policies").join(f)).unwrap();
+        sources.policies.push((format!("policies/{f}"), text));
+    }
+    let doctored = Bundle::from_sources(sources).unwrap();
+    let e = decided(
+        &doctored,
+        &request(
+            "eng-beijing",
+            Action::Transfer,
+            &["profile.phone"],
+            "debugging",
+            Some("adequacy:china"),
+        ),
+    );
+    assert_eq!(
+        e.decision,
+        Some(entry::Outcome::Allow),
+        "the doctored bundle allows it"
+    );
+
+    let findings = replay(&doctored, &e);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].0, FindingKind::Violation);
+    assert!(
+        findings[0]
+            .1
+            .starts_with("legal basis adequacy:china does not hold for CN"),
+        "{findings:?}"
+    );
+
+    // Judged by the operator's own table, it would have passed.
+    let mut r = Replayer::new("eu-fr").judging_by(std::sync::Arc::new(doctored.law.clone()));
+    r.replay(0, &bundle_entry(&doctored));
+    assert!(r.replay(1, &e.to_canonical()).findings.is_empty());
+}
