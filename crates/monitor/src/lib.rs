@@ -23,7 +23,7 @@
 
 pub mod config;
 mod mirror;
-pub mod replay;
+pub use ::replay;
 pub mod report;
 mod salvage;
 pub mod state;

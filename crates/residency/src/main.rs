@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod custodian_cmd;
 mod demo_cmd;
 mod keys_cmd;
 mod log_cmd;
@@ -26,6 +27,10 @@ enum Command {
     /// Tell the whole story on one machine: three regions, a witness and a
     /// monitor, synthetic users, every step of the scenario.
     Demo(demo_cmd::DemoArgs),
+    /// Run the key custodian: the only holder of the keys that open a
+    /// region's records, releasing them only for logged, lawful accesses.
+    #[command(subcommand)]
+    Custodian(custodian_cmd::CustodianCommand),
     /// Create a region's key file, or rotate its key-encryption key.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
@@ -102,6 +107,12 @@ async fn main() -> std::process::ExitCode {
         Command::Audit(args) => {
             init_tracing_quiet();
             monitor_cmd::audit(args).await
+        }
+        Command::Custodian(cmd) => {
+            init_tracing();
+            custodian_cmd::run(cmd)
+                .await
+                .map(|()| std::process::ExitCode::SUCCESS)
         }
         Command::Witness(args) => {
             init_tracing();

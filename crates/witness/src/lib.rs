@@ -137,6 +137,12 @@ CREATE TABLE IF NOT EXISTS seen (
     checkpoint TEXT NOT NULL,
     PRIMARY KEY (origin, size, checkpoint)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cosigned (
+    origin     TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    root       BLOB NOT NULL,
+    PRIMARY KEY (origin, size)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS evidence (
     id      INTEGER PRIMARY KEY,
     origin  TEXT NOT NULL,
@@ -276,6 +282,10 @@ impl Witness {
                      ON CONFLICT (origin) DO UPDATE SET size = ?2, root = ?3, checkpoint = ?4",
                     params![origin, int(size)?, cp.checkpoint.root.0.to_vec(), text],
                 )?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO cosigned (origin, size, root) VALUES (?1, ?2, ?3)",
+                    params![origin, int(size)?, cp.checkpoint.root.0.to_vec()],
+                )?;
                 tx.commit()?;
             }
             Err(e) => {
@@ -293,6 +303,106 @@ impl Witness {
         drop(db);
         tlog::cosignature::cosign(&self.signer, &cp.note.text, now)
             .map_err(|e| Refusal::Storage(e.to_string()))
+    }
+
+    /// Vouches for a checkpoint the log signed, as a gate that releases
+    /// something against it must: the checkpoint is one this witness has
+    /// cosigned before, or it extends the latest (then `consistency`, the
+    /// size the caller believes the witness holds and the proof from it,
+    /// is required, and the checkpoint is cosigned as by
+    /// [`Witness::add_checkpoint`]). An older checkpoint never cosigned is
+    /// refused as a [`Refusal::Conflict`] naming the latest size (prove
+    /// against a newer one); a different root at a size cosigned before is
+    /// a split view, kept as evidence. Returns the checkpoint, verified,
+    /// and the cosignature.
+    pub fn vouch(
+        &self,
+        checkpoint: &str,
+        consistency: Option<(u64, Vec<Hash>)>,
+        now: u64,
+    ) -> Result<(SignedCheckpoint, NoteSignature), Refusal> {
+        let unverified = SignedCheckpoint::parse_unverified(checkpoint.as_bytes())
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let origin = unverified.checkpoint.origin.clone();
+        let key = self
+            .logs
+            .get(&origin)
+            .ok_or_else(|| Refusal::UnknownOrigin(origin.clone()))?;
+        let cp = SignedCheckpoint::open(checkpoint.as_bytes(), key, &[])
+            .map_err(|e| Refusal::NotSigned(e.to_string()))?;
+        let size = cp.checkpoint.size;
+        let known: Option<Vec<u8>> = {
+            let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+            db.query_row(
+                "SELECT root FROM cosigned WHERE origin = ?1 AND size = ?2",
+                params![origin, int(size)?],
+                |r| r.get(0),
+            )
+            .optional()?
+        };
+        match known {
+            Some(root) if root == cp.checkpoint.root.0.to_vec() => {
+                let sig = tlog::cosignature::cosign(&self.signer, &cp.note.text, now)
+                    .map_err(|e| Refusal::Storage(e.to_string()))?;
+                Ok((cp, sig))
+            }
+            // A second root at a size cosigned before: add_checkpoint
+            // records the evidence when it is the latest; otherwise it is
+            // recorded here.
+            Some(_) => {
+                let latest = self.latest_size(&origin)?;
+                if latest != size {
+                    let held: Option<String> = {
+                        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+                        db.query_row(
+                            "SELECT checkpoint FROM seen WHERE origin = ?1 AND size = ?2 LIMIT 1",
+                            params![origin, int(size)?],
+                            |r| r.get(0),
+                        )
+                        .optional()?
+                    };
+                    let why = format!("two checkpoints of size {size} with different roots");
+                    let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+                    db.execute(
+                        "INSERT OR IGNORE INTO evidence (origin, held, offered, why) VALUES (?1, ?2, ?3, ?4)",
+                        params![origin, held.unwrap_or_default(), cp.to_text(), why],
+                    )?;
+                    return Err(Refusal::SplitView {
+                        origin,
+                        size,
+                        why,
+                        same_size: true,
+                        latest,
+                    });
+                }
+                let body = AddCheckpoint {
+                    old_size: size,
+                    proof: Vec::new(),
+                    checkpoint: checkpoint.to_owned(),
+                };
+                self.add_checkpoint(body.to_body().as_bytes(), now)
+                    .map(|sig| (cp, sig))
+            }
+            None => {
+                let latest = self.latest_size(&origin)?;
+                let (old_size, proof) = if size == latest {
+                    // The latest, held from before this table was kept.
+                    (size, Vec::new())
+                } else {
+                    match consistency.filter(|_| size > latest) {
+                        Some(c) => c,
+                        None => return Err(Refusal::Conflict { latest }),
+                    }
+                };
+                let body = AddCheckpoint {
+                    old_size,
+                    proof,
+                    checkpoint: checkpoint.to_owned(),
+                };
+                self.add_checkpoint(body.to_body().as_bytes(), now)
+                    .map(|sig| (cp, sig))
+            }
+        }
     }
 
     /// Every split view recorded, oldest first.

@@ -3,9 +3,9 @@
 //! release is flagged with what differs.
 
 use entry::{Entry, Kind, PrincipalRef};
-use monitor::replay::{FindingKind, Replayer};
 use policy::{Action, Bundle, DecisionRequest};
 use pseudo::Transform;
+use replay::{FindingKind, Replayer};
 
 const TIME: &str = "2026-11-25T04:00:00Z";
 

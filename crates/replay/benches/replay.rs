@@ -7,13 +7,13 @@
 //! (a purpose of its own), so no decision is made twice. Goal: ≥ 50,000
 //! entries/s.
 //!
-//! `cargo bench -p monitor --bench replay` (env: ENTRIES).
+//! `cargo bench -p replay --bench replay` (env: ENTRIES).
 
 use std::time::Instant;
 
 use entry::{Entry, Kind, PrincipalRef};
-use monitor::replay::Replayer;
 use policy::{Action, Bundle, DecisionRequest};
+use replay::Replayer;
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");

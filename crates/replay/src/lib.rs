@@ -2,9 +2,11 @@
 //! the `policy` crate, under the policy bundle the log says was in force,
 //! on the entry's date, and compared with what the region logged. The law
 //! is checked again on its own terms, whatever the policies say, and
-//! against the monitor's own reference law table ([`reference_law`] unless
-//! configured), whatever the operator's logged table says — a release
-//! that only a doctored table allows is a violation:
+//! against the checker's own law table ([`reference_law`] unless
+//! [`Replayer::judging_by`] another), whatever the operator's logged table
+//! says — a release that only a doctored table allows is a violation. The
+//! monitor reports what it finds; the key custodian refuses to release
+//! keys for an entry with any finding.
 //!
 //! - a transfer of personal data names a transfer tool that the law table
 //!   accepts for that destination, recipient and date;
@@ -15,6 +17,11 @@
 //! - a bundle is logged before a decision uses it.
 //!
 //! Pure computation: entries and bundles come in as values.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -1,0 +1,463 @@
+//! The checks a release must pass, in order: the checkpoint (vouched for
+//! as a witness), the entry's inclusion, what the entry decided, each
+//! key's subject (membership, dataset, erasure list), then the replay.
+//! Nothing is opened before every check of the request has passed, so a
+//! refusal releases nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use custody::protocol::{
+    Consistency, EraseAnswer, EraseRequest, LoggedEntry, Membership, ReleaseAnswer, ReleaseRequest,
+};
+use custody::{BatchSecret, WrappedSecret};
+use entry::{Entry, Kind, Opening, Outcome};
+use policy::Action;
+use replay::Replayer;
+use tlog::{Hash, SignedCheckpoint};
+
+use crate::config::CustodianConfig;
+use crate::keys::KeyProvider;
+use crate::state::State;
+
+/// Why a request is refused. Each names what failed — an index, a
+/// position, a dataset — never a subject or a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The body is not a request (400).
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The caller is not the region's gateway (401).
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+    /// The checkpoint is not signed by a log the custodian serves (403).
+    #[error("checkpoint not signed by the region's log: {0}")]
+    NotSigned(String),
+    /// The checkpoint is older than the latest the custodian holds and was
+    /// never shown to it, or the consistency proof starts elsewhere (409):
+    /// prove against a newer checkpoint, from `latest`.
+    #[error("the custodian holds checkpoint size {latest}: prove against it or a newer one")]
+    Stale {
+        /// The size the custodian holds.
+        latest: u64,
+    },
+    /// The checkpoint contradicts one the custodian has seen (409): kept
+    /// as evidence.
+    #[error("split view: {0}")]
+    SplitView(String),
+    /// The entry is not in the log at the checkpoint (403).
+    #[error("not logged: {0}")]
+    NotLogged(String),
+    /// The entry does not allow this release (403).
+    #[error("not allowed by the entry: {0}")]
+    NotAllowed(String),
+    /// The custodian does not hold the entry's policy bundle: send it
+    /// (409).
+    #[error("the custodian does not hold policy bundle {0}: send its entry")]
+    UnknownBundle(String),
+    /// The entry's decision does not replay, or the law (by the
+    /// custodian's own table) does not allow it (403).
+    #[error("the decision does not replay: {0}")]
+    DoesNotReplay(String),
+    /// A key asked for is of a subject whose erasure was logged (410).
+    #[error("key {0}: the subject was erased by log entry {1}")]
+    Erased(usize, u64),
+    /// A wrapped secret does not open (422).
+    #[error("key {0}: {1}")]
+    DoesNotOpen(usize, String),
+    /// The custodian's own storage failed (500).
+    #[error("custodian storage: {0}")]
+    Storage(String),
+}
+
+impl Refusal {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::Malformed(_) => 400,
+            Refusal::Unauthenticated(_) => 401,
+            Refusal::NotSigned(_)
+            | Refusal::NotLogged(_)
+            | Refusal::NotAllowed(_)
+            | Refusal::DoesNotReplay(_) => 403,
+            Refusal::Stale { .. } | Refusal::SplitView(_) | Refusal::UnknownBundle(_) => 409,
+            Refusal::Erased(..) => 410,
+            Refusal::DoesNotOpen(..) => 422,
+            Refusal::Storage(_) => 500,
+        }
+    }
+
+    /// A short code for clients and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Malformed(_) => "malformed",
+            Refusal::Unauthenticated(_) => "unauthenticated",
+            Refusal::NotSigned(_) => "not_signed",
+            Refusal::Stale { .. } => "stale_checkpoint",
+            Refusal::SplitView(_) => "split_view",
+            Refusal::NotLogged(_) => "not_logged",
+            Refusal::NotAllowed(_) => "not_allowed",
+            Refusal::UnknownBundle(_) => "unknown_bundle",
+            Refusal::DoesNotReplay(_) => "does_not_replay",
+            Refusal::Erased(..) => "erased",
+            Refusal::DoesNotOpen(..) => "does_not_open",
+            Refusal::Storage(_) => "storage",
+        }
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> Refusal {
+    Refusal::Storage(e.to_string())
+}
+
+/// The actions whose allowed entries open records.
+fn opens_records(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Read | Action::Transfer | Action::Export | Action::Aggregate
+    )
+}
+
+/// The custodian's checks over its keys and state.
+pub struct Gate {
+    config: CustodianConfig,
+    keys: Arc<dyn KeyProvider>,
+    witness: witness::Witness,
+    state: State,
+    /// One replayer per region, holding the bundles seen.
+    replayers: Mutex<HashMap<String, Replayer>>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gate({} logs)", self.config.logs.len())
+    }
+}
+
+/// A checkpoint the custodian vouched for, and its cosignature.
+struct Vouched {
+    checkpoint: SignedCheckpoint,
+    cosignature: String,
+    region: String,
+}
+
+impl Gate {
+    /// Opens the gate's state in `config.state`, cosigning with `cosigner`.
+    pub fn open(
+        config: CustodianConfig,
+        keys: Arc<dyn KeyProvider>,
+        cosigner: tlog::Signer,
+    ) -> Result<Self, String> {
+        std::fs::create_dir_all(&config.state)
+            .map_err(|e| format!("{}: {e}", config.state.display()))?;
+        let logs: Vec<tlog::Verifier> = config.logs.values().map(|l| l.key.clone()).collect();
+        let witness = witness::Witness::open(&config.state.join("witness.db"), cosigner, logs)
+            .map_err(|e| e.to_string())?;
+        let state = State::open(&config.state.join("custodian.db")).map_err(|e| e.to_string())?;
+        let mut replayers: HashMap<String, Replayer> = HashMap::new();
+        let bundles = state.bundles().map_err(|e| e.to_string())?;
+        for log in config.logs.values() {
+            let mut r = Replayer::new(&log.region).judging_by(config.law.clone());
+            for (hash, content) in &bundles {
+                r.add_bundle(hash, content)
+                    .map_err(|e| format!("stored bundle {hash}: {e}"))?;
+            }
+            replayers.insert(log.region.clone(), r);
+        }
+        Ok(Gate {
+            config,
+            keys,
+            witness,
+            state,
+            replayers: Mutex::new(replayers),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CustodianConfig {
+        &self.config
+    }
+
+    /// The key provider.
+    pub fn keys(&self) -> &dyn KeyProvider {
+        &*self.keys
+    }
+
+    /// The witness state (for its evidence and latest checkpoints).
+    pub fn witness(&self) -> &witness::Witness {
+        &self.witness
+    }
+
+    /// The durable state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The region whose gateway holds `token`, if any.
+    pub fn authenticate(&self, token: &str) -> Option<&str> {
+        use sha2::Digest as _;
+        use subtle::ConstantTimeEq as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        self.config
+            .logs
+            .values()
+            .find(|l| bool::from(l.token_sha256.ct_eq(&digest)))
+            .map(|l| l.region.as_str())
+    }
+
+    fn vouch(
+        &self,
+        caller: &str,
+        checkpoint: &str,
+        consistency: Option<&Consistency>,
+        now: u64,
+    ) -> Result<Vouched, Refusal> {
+        let consistency = consistency.map(|c| (c.old_size, c.proof.iter().map(|h| h.0).collect()));
+        let (checkpoint, sig) = self
+            .witness
+            .vouch(checkpoint, consistency, now)
+            .map_err(|r| match r {
+                witness::Refusal::Malformed(m) => Refusal::Malformed(format!("checkpoint: {m}")),
+                witness::Refusal::UnknownOrigin(_) => {
+                    Refusal::NotSigned("not a log this custodian serves".into())
+                }
+                witness::Refusal::NotSigned(m) => Refusal::NotSigned(m),
+                witness::Refusal::Conflict { latest } => Refusal::Stale { latest },
+                witness::Refusal::BadOldSize { old, size } => Refusal::Malformed(format!(
+                    "consistency: old size {old} above the checkpoint's {size}"
+                )),
+                witness::Refusal::SplitView { why, .. } => Refusal::SplitView(why),
+                other => Refusal::Storage(other.to_string()),
+            })?;
+        let region = self
+            .config
+            .logs
+            .get(&checkpoint.checkpoint.origin)
+            .map(|l| l.region.clone())
+            .ok_or_else(|| Refusal::NotSigned("not a log this custodian serves".into()))?;
+        if region != caller {
+            return Err(Refusal::Unauthenticated(format!(
+                "the caller is {caller}'s gateway, the log is {region}'s"
+            )));
+        }
+        Ok(Vouched {
+            checkpoint,
+            cosignature: sig.to_line(),
+            region,
+        })
+    }
+
+    /// Checks that `logged` is in the log at the vouched checkpoint and
+    /// parses it.
+    fn included(v: &Vouched, logged: &LoggedEntry, what: &str) -> Result<Entry, Refusal> {
+        let cp = &v.checkpoint.checkpoint;
+        let proof: Vec<Hash> = logged.inclusion.iter().map(|h| h.0).collect();
+        tlog::merkle::verify_inclusion(
+            &tlog::leaf_hash(&logged.bytes.0),
+            logged.index,
+            cp.size,
+            &proof,
+            &cp.root,
+        )
+        .map_err(|e| {
+            Refusal::NotLogged(format!(
+                "{what} {} is not in the log at size {}: {e}",
+                logged.index, cp.size
+            ))
+        })?;
+        Entry::parse(&logged.bytes.0)
+            .map_err(|_| Refusal::NotLogged(format!("{what} {} is not a log entry", logged.index)))
+    }
+
+    /// Checks that `member` is in the entry's salted subject set.
+    fn member_of(e: &Entry, index: u64, m: &Membership, n: usize) -> Result<(), Refusal> {
+        let Some(root) = e.subjects_root.as_deref().filter(|_| e.salted()) else {
+            return Err(Refusal::NotAllowed(format!(
+                "entry {index} does not commit to a salted subject set"
+            )));
+        };
+        let root = Hash::from_hex(root).map_err(|_| {
+            Refusal::NotAllowed(format!("entry {index}: its subject root is not a hash"))
+        })?;
+        if m.subject.is_empty() {
+            return Err(Refusal::NotAllowed(format!(
+                "key {n}: a filler leaf opens nothing"
+            )));
+        }
+        let leaf = Opening {
+            subject: m.subject.clone(),
+            salt: m.salt.0,
+        }
+        .leaf();
+        let proof: Vec<Hash> = m.proof.iter().map(|h| h.0).collect();
+        tlog::merkle::verify_inclusion(&leaf, m.position, e.subject_count, &proof, &root).map_err(
+            |_| {
+                Refusal::NotAllowed(format!(
+                    "key {n}: the subject is not in entry {index}'s set at position {}",
+                    m.position
+                ))
+            },
+        )
+    }
+
+    /// Learns the entry's bundle from the request if it is new, then
+    /// replays the entry under it.
+    fn replays(
+        &self,
+        v: &Vouched,
+        index: u64,
+        bytes: &[u8],
+        e: &Entry,
+        bundle: Option<&LoggedEntry>,
+    ) -> Result<(), Refusal> {
+        let mut replayers = self
+            .replayers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let replayer = replayers
+            .get_mut(&v.region)
+            .ok_or_else(|| Refusal::Storage("no replayer for the region".into()))?;
+        if !replayer.knows(&e.bundle) {
+            let Some(b) = bundle else {
+                return Err(Refusal::UnknownBundle(e.bundle.clone()));
+            };
+            if b.index >= index {
+                return Err(Refusal::NotLogged(format!(
+                    "bundle entry {} is not before entry {index}",
+                    b.index
+                )));
+            }
+            let be = Self::included(v, b, "bundle entry")?;
+            let content = match (&be.kind, &be.bundle_content) {
+                (Kind::PolicyBundle, Some(c)) if be.bundle == e.bundle && be.region == v.region => {
+                    String::from_utf8(entry::canonical(c)).map_err(storage)?
+                }
+                _ => {
+                    return Err(Refusal::NotLogged(format!(
+                        "entry {} is not the logging of bundle {}",
+                        b.index, e.bundle
+                    )));
+                }
+            };
+            replayer
+                .add_bundle(&e.bundle, &content)
+                .map_err(|why| Refusal::NotLogged(format!("bundle entry {}: {why}", b.index)))?;
+            self.state
+                .put_bundle(&e.bundle, &content)
+                .map_err(storage)?;
+        }
+        let replayed = replayer.replay(index, bytes);
+        if !replayed.findings.is_empty() {
+            let why: Vec<String> = replayed
+                .findings
+                .iter()
+                .map(|f| f.message.clone())
+                .collect();
+            return Err(Refusal::DoesNotReplay(why.join("; ")));
+        }
+        Ok(())
+    }
+
+    /// Decides a release: every check, then the keys.
+    pub fn release(
+        &self,
+        caller: &str,
+        req: &ReleaseRequest,
+        now: u64,
+    ) -> Result<ReleaseAnswer, Refusal> {
+        let v = self.vouch(caller, &req.checkpoint, req.consistency.as_ref(), now)?;
+        let index = req.entry.index;
+        let e = Self::included(&v, &req.entry, "entry")?;
+        if e.kind != Kind::Access || e.region != v.region {
+            return Err(Refusal::NotAllowed(format!(
+                "entry {index} is not an access of region {}",
+                v.region
+            )));
+        }
+        if e.decision != Some(Outcome::Allow) {
+            return Err(Refusal::NotAllowed(format!(
+                "entry {index} is not an allowed decision"
+            )));
+        }
+        match e.action {
+            Some(a) if opens_records(a) => {}
+            _ => {
+                return Err(Refusal::NotAllowed(format!(
+                    "entry {index}'s action opens no records"
+                )));
+            }
+        }
+        for (n, k) in req.keys.iter().enumerate() {
+            Self::member_of(&e, index, &k.member, n)?;
+            if !e.datasets.contains(&k.dataset) {
+                return Err(Refusal::NotAllowed(format!(
+                    "key {n}: entry {index} does not name this dataset"
+                )));
+            }
+        }
+        for (n, k) in req.keys.iter().enumerate() {
+            if let Some(at) = self
+                .state
+                .erased(&v.region, &k.member.subject)
+                .map_err(storage)?
+            {
+                return Err(Refusal::Erased(n, at));
+            }
+        }
+        self.replays(&v, index, &req.entry.bytes.0, &e, req.bundle.as_ref())?;
+        // Every check passed: open each distinct secret once.
+        let mut opened: HashMap<Vec<u8>, BatchSecret> = HashMap::new();
+        let mut keys = Vec::with_capacity(req.keys.len());
+        for (n, k) in req.keys.iter().enumerate() {
+            let w: &WrappedSecret = &k.wrapped.0;
+            let id = w.to_bytes();
+            let secret = match opened.get(&id) {
+                Some(s) => s,
+                None => {
+                    let s = self
+                        .keys
+                        .open(w, &v.region)
+                        .map_err(|e| Refusal::DoesNotOpen(n, e.to_string()))?;
+                    opened.entry(id).or_insert(s)
+                }
+            };
+            let key = secret.record_key(&k.member.subject, &k.dataset);
+            keys.push(custody::protocol::Base64(key.0.to_vec()));
+        }
+        Ok(ReleaseAnswer {
+            cosignature: v.cosignature,
+            keys,
+        })
+    }
+
+    /// Records a logged erasure: from the answer on, no key of the
+    /// subject is released.
+    pub fn erase(
+        &self,
+        caller: &str,
+        req: &EraseRequest,
+        now: u64,
+    ) -> Result<EraseAnswer, Refusal> {
+        let v = self.vouch(caller, &req.checkpoint, req.consistency.as_ref(), now)?;
+        let index = req.entry.index;
+        let e = Self::included(&v, &req.entry, "entry")?;
+        if e.kind != Kind::Access
+            || e.region != v.region
+            || e.action != Some(Action::Erase)
+            || e.decision != Some(Outcome::Allow)
+        {
+            return Err(Refusal::NotAllowed(format!(
+                "entry {index} is not an allowed erasure of region {}",
+                v.region
+            )));
+        }
+        Self::member_of(&e, index, &req.member, 0)?;
+        self.state
+            .add_erasure(&v.region, &req.member.subject, index)
+            .map_err(storage)?;
+        Ok(EraseAnswer {
+            cosignature: v.cosignature,
+        })
+    }
+}

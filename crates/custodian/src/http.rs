@@ -1,0 +1,194 @@
+//! The custodian over HTTP. Every route but `/v1/keys`, `/healthz` and
+//! `/metrics` takes the region gateway's bearer token; a refusal is an
+//! RFC 9457 problem (`application/problem+json`) with the refusal's
+//! `code`, and for a stale checkpoint the size the custodian holds.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::gate::{Gate, Refusal};
+
+/// Largest request body: a release of some 20,000 keys.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Code {
+    code: String,
+}
+
+/// What the custodian counts, for `/metrics` and the demo's summary.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Record keys released.
+    pub keys_released: Counter,
+    /// Record keys asked for in refused requests.
+    pub keys_refused: Counter,
+    requests_refused: Family<Code, Counter>,
+    /// Erasures recorded.
+    pub erasures: Counter,
+}
+
+struct App {
+    gate: Gate,
+    metrics: Metrics,
+    registry: Registry,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn problem(r: &Refusal) -> Response {
+    let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = serde_json::json!({
+        "type": format!("https://residency.example/problems/custodian/{}", r.code()),
+        "title": status.canonical_reason().unwrap_or("refused"),
+        "status": r.status(),
+        "code": r.code(),
+        "detail": r.to_string(),
+    });
+    if let Refusal::Stale { latest } = r {
+        body["latest"] = (*latest).into();
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn caller<'a>(gate: &'a Gate, headers: &HeaderMap) -> Result<&'a str, Refusal> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Refusal::Unauthenticated("no bearer token".into()))?;
+    gate.authenticate(token)
+        .ok_or_else(|| Refusal::Unauthenticated("unknown token".into()))
+}
+
+impl App {
+    fn refused(&self, r: &Refusal, keys: usize) -> Response {
+        self.metrics
+            .requests_refused
+            .get_or_create(&Code {
+                code: r.code().into(),
+            })
+            .inc();
+        self.metrics.keys_refused.inc_by(keys as u64);
+        tracing::info!(code = r.code(), keys, "release refused");
+        problem(r)
+    }
+}
+
+async fn release(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let a = app.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let caller = caller(&a.gate, &headers).map_err(|r| (r, 0))?.to_owned();
+        let req: custody::ReleaseRequest =
+            custody::protocol::parse(&body).map_err(|e| (Refusal::Malformed(e.to_string()), 0))?;
+        let n = req.keys.len();
+        a.gate.release(&caller, &req, now()).map_err(|r| (r, n))
+    })
+    .await;
+    match out {
+        Ok(Ok(answer)) => {
+            app.metrics.keys_released.inc_by(answer.keys.len() as u64);
+            axum::Json(answer).into_response()
+        }
+        Ok(Err((r, n))) => app.refused(&r, n),
+        Err(e) => problem(&Refusal::Storage(e.to_string())),
+    }
+}
+
+async fn erase(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let a = app.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let caller = caller(&a.gate, &headers)?.to_owned();
+        let req: custody::EraseRequest =
+            custody::protocol::parse(&body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        a.gate.erase(&caller, &req, now())
+    })
+    .await;
+    match out {
+        Ok(Ok(answer)) => {
+            app.metrics.erasures.inc();
+            axum::Json(answer).into_response()
+        }
+        Ok(Err(r)) => app.refused(&r, 0),
+        Err(e) => problem(&Refusal::Storage(e.to_string())),
+    }
+}
+
+async fn keys(State(app): State<Arc<App>>) -> Response {
+    let mut text = String::new();
+    for k in app.gate.keys().public_keys() {
+        text.push_str(&format!("kem {}\n", k.to_text()));
+    }
+    text.push_str(&format!(
+        "cosigner {}\n",
+        app.gate.witness().verifier().to_vkey()
+    ));
+    text.into_response()
+}
+
+async fn serve_metrics(State(app): State<Arc<App>>) -> Response {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, &app.registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// The custodian's router over `gate`.
+pub fn router(gate: Gate) -> axum::Router {
+    let metrics = Metrics::default();
+    let mut registry = Registry::with_prefix("custodian");
+    registry.register(
+        "keys_released",
+        "Record keys released",
+        metrics.keys_released.clone(),
+    );
+    registry.register(
+        "keys_refused",
+        "Record keys asked for in refused requests",
+        metrics.keys_refused.clone(),
+    );
+    registry.register(
+        "requests_refused",
+        "Requests refused, by code",
+        metrics.requests_refused.clone(),
+    );
+    registry.register("erasures", "Erasures recorded", metrics.erasures.clone());
+    let app = Arc::new(App {
+        gate,
+        metrics,
+        registry,
+    });
+    axum::Router::new()
+        .route("/v1/release", axum::routing::post(release))
+        .route("/v1/erase", axum::routing::post(erase))
+        .route("/v1/keys", axum::routing::get(keys))
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/metrics", axum::routing::get(serve_metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}

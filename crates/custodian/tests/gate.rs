@@ -1,0 +1,606 @@
+//! The custodian's gate against a real signed tree of real entries, made
+//! as the gateway makes them under the example policy: it releases only
+//! what a logged, allowed, replaying, lawful entry names, and refuses
+//! everything else with a clear reason, releasing nothing.
+
+use std::sync::Arc;
+
+use custodian::keys::{KeyFile, KeyProvider as _};
+use custodian::{CustodianConfig, Gate, Refusal};
+use custody::protocol::{
+    Base64, Consistency, EraseRequest, HexHash, KeyAsk, LoggedEntry, Membership, ReleaseRequest,
+    Salt, Wrapped,
+};
+use custody::{BatchSecret, Suite};
+use entry::{Entry, Kind, Opening, PrincipalRef, SubjectSet};
+use policy::{Action, Bundle, DecisionRequest};
+use tlog::merkle::{MemoryTree, ProofPlan};
+use tlog::{Checkpoint, Signer};
+
+const TIME: &str = "2026-11-25T04:00:00Z";
+const ORIGIN: &str = "eu-fr.residency.example";
+const TOKEN: &str = "eu-fr-gateway-token";
+
+fn policy_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy")
+}
+
+/// A region's log: a real RFC 6962 tree and signed checkpoints.
+struct Log {
+    signer: Signer,
+    tree: MemoryTree,
+    entries: Vec<Vec<u8>>,
+}
+
+impl Log {
+    fn new() -> Self {
+        Log {
+            signer: Signer::generate(ORIGIN, tlog::note::TYPE_ED25519).unwrap(),
+            tree: MemoryTree::new(),
+            entries: Vec::new(),
+        }
+    }
+    fn append(&mut self, bytes: Vec<u8>) -> u64 {
+        self.tree.push(tlog::leaf_hash(&bytes));
+        self.entries.push(bytes);
+        self.tree.size() - 1
+    }
+    fn size(&self) -> u64 {
+        self.tree.size()
+    }
+    fn checkpoint_at(&self, size: u64, signer: &Signer) -> String {
+        Checkpoint {
+            origin: ORIGIN.into(),
+            size,
+            root: self.tree.root(size),
+            extensions: vec![],
+        }
+        .sign(signer)
+        .unwrap()
+        .to_text()
+    }
+    fn checkpoint(&self) -> String {
+        self.checkpoint_at(self.size(), &self.signer)
+    }
+    fn logged(&self, index: u64, size: u64) -> LoggedEntry {
+        let proof = self
+            .tree
+            .run(&ProofPlan::inclusion(index, size).unwrap())
+            .unwrap();
+        LoggedEntry {
+            index,
+            bytes: Base64(self.entries[index as usize].clone()),
+            inclusion: proof.into_iter().map(HexHash).collect(),
+        }
+    }
+    fn consistency(&self, old: u64) -> Consistency {
+        let proof = if old == 0 || old == self.size() {
+            vec![]
+        } else {
+            self.tree
+                .run(&ProofPlan::consistency(old, self.size()).unwrap())
+                .unwrap()
+        };
+        Consistency {
+            old_size: old,
+            proof: proof.into_iter().map(HexHash).collect(),
+        }
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    gate: Gate,
+    keys: Arc<KeyFile>,
+    log: Log,
+    bundle: Bundle,
+    bundle_index: u64,
+    /// The custodian's latest size, as the region tracks it.
+    seen: u64,
+}
+
+fn bundle_entry(b: &Bundle) -> Vec<u8> {
+    let mut e = Entry::new(Kind::PolicyBundle, "eu-fr", b.hash(), TIME.into());
+    e.bundle_content = Some(serde_json::from_str(b.canonical()).unwrap());
+    e.to_canonical()
+}
+
+fn world_with(bundle: Bundle) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::new();
+    let token = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(TOKEN.as_bytes()));
+    let cfg = CustodianConfig::parse(
+        &format!(
+            "state = \"state\"\nlisten = \"127.0.0.1:0\"\n[[logs]]\nregion = \"eu-fr\"\nkey = \"{}\"\ntoken_sha256 = \"{token}\"\n",
+            log.signer.verifier().to_vkey()
+        ),
+        dir.path(),
+    )
+    .unwrap();
+    let keys = Arc::new(
+        KeyFile::create(
+            &dir.path().join("custodian.key"),
+            "custodian.example",
+            Suite::X25519,
+        )
+        .unwrap(),
+    );
+    let gate = Gate::open(cfg, keys.clone(), keys.cosigner().clone()).unwrap();
+    let mut log = log;
+    let bundle_index = log.append(bundle_entry(&bundle));
+    World {
+        _dir: dir,
+        gate,
+        keys,
+        log,
+        bundle_index,
+        bundle,
+        seen: 0,
+    }
+}
+
+fn world() -> World {
+    world_with(Bundle::load(&policy_dir()).unwrap())
+}
+
+struct Logged {
+    index: u64,
+    openings: Vec<Opening>,
+    set: SubjectSet,
+}
+
+impl World {
+    /// Logs the entry the gateway makes for `req` over `subjects`.
+    fn log_access(&mut self, req: &DecisionRequest, subjects: &[&str]) -> Logged {
+        let mut req = req.clone();
+        req.subject_count = subjects.len() as _;
+        let req = &req;
+        let d = policy::decide(&self.bundle, req, time::macros::date!(2026 - 11 - 25)).unwrap();
+        let location = self.bundle.principals.principals[&req.principal]
+            .location
+            .clone();
+        let who = PrincipalRef {
+            id: req.principal.clone(),
+            location,
+        };
+        let mut e = Entry::decided(&self.bundle, TIME.into(), who, req, &d);
+        let openings: Vec<Opening> = subjects
+            .iter()
+            .map(|s| Opening {
+                subject: s.to_string(),
+                salt: rand_salt(),
+            })
+            .collect();
+        let set = SubjectSet::of(&openings);
+        e.commit_to(&set);
+        let index = self.log.append(e.to_canonical());
+        Logged {
+            index,
+            openings,
+            set,
+        }
+    }
+
+    fn member(&self, l: &Logged, subject: &str) -> Membership {
+        let o = l.openings.iter().find(|o| o.subject == subject).unwrap();
+        let (position, proof) = l.set.prove(&o.leaf()).unwrap();
+        Membership {
+            subject: subject.into(),
+            salt: Salt(o.salt),
+            position,
+            proof: proof.into_iter().map(HexHash).collect(),
+        }
+    }
+
+    fn ask(
+        &self,
+        l: &Logged,
+        subject: &str,
+        dataset: &str,
+        wrapped: &custody::WrappedSecret,
+    ) -> KeyAsk {
+        KeyAsk {
+            member: self.member(l, subject),
+            dataset: dataset.into(),
+            wrapped: Wrapped(wrapped.clone()),
+        }
+    }
+
+    fn request(&self, l: &Logged, keys: Vec<KeyAsk>, with_bundle: bool) -> ReleaseRequest {
+        ReleaseRequest {
+            checkpoint: self.log.checkpoint(),
+            consistency: Some(self.log.consistency(self.seen)),
+            entry: self.log.logged(l.index, self.log.size()),
+            bundle: with_bundle.then(|| self.log.logged(self.bundle_index, self.log.size())),
+            keys,
+        }
+    }
+
+    fn release(&mut self, req: &ReleaseRequest) -> Result<Vec<[u8; 32]>, Refusal> {
+        let out = self.gate.release("eu-fr", req, 1_800_000_000)?;
+        self.seen = self.seen.max(self.log.size());
+        Ok(out
+            .record_keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| k.0)
+            .collect())
+    }
+}
+
+fn rand_salt() -> [u8; 32] {
+    let mut s = [0u8; 32];
+    getrandom::fill(&mut s).unwrap();
+    s
+}
+
+fn req(
+    principal: &str,
+    action: Action,
+    fields: &[&str],
+    purpose: &str,
+    basis: Option<&str>,
+) -> DecisionRequest {
+    DecisionRequest {
+        principal: principal.into(),
+        action,
+        region: "eu-fr".into(),
+        fields: fields.iter().map(|f| f.parse().unwrap()).collect(),
+        purpose: purpose.into(),
+        destination: None,
+        legal_basis: basis.map(str::to_owned),
+        subject_count: 2,
+    }
+}
+
+/// Support in Dublin reads one French user's e-mail address for a ticket.
+fn support_read() -> DecisionRequest {
+    req(
+        "support-dublin",
+        Action::Read,
+        &["profile.address"],
+        "support-ticket",
+        None,
+    )
+}
+
+/// The DPO in Paris reads several users' profiles.
+fn dpo_read() -> DecisionRequest {
+    req(
+        "dpo",
+        Action::Read,
+        &["profile.address"],
+        "support-ticket",
+        None,
+    )
+}
+
+#[test]
+fn a_logged_allowed_read_releases_exactly_the_keys_asked_for() {
+    let mut w = world();
+    let secret = BatchSecret::generate().unwrap();
+    let wrapped = secret.wrap(w.keys.current(), "eu-fr").unwrap();
+    let l = w.log_access(&dpo_read(), &["t3.alice", "t3.bob"]);
+    let keys = vec![
+        w.ask(&l, "t3.alice", "profile", &wrapped),
+        w.ask(&l, "t3.bob", "profile", &wrapped),
+    ];
+    let r = w.request(&l, keys, true);
+    let got = w.release(&r).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got[0], secret.record_key("t3.alice", "profile").0);
+    assert_eq!(got[1], secret.record_key("t3.bob", "profile").0);
+    // The bundle is now held: the next release need not carry it.
+    let l2 = w.log_access(&support_read(), &["t3.alice"]);
+    let r2 = w.request(
+        &l2,
+        vec![w.ask(&l2, "t3.alice", "profile", &wrapped)],
+        false,
+    );
+    assert!(w.release(&r2).is_ok());
+}
+
+fn refused(w: &mut World, r: &ReleaseRequest) -> Refusal {
+    match w.gate.release("eu-fr", r, 1_800_000_000) {
+        Ok(_) => panic!("released"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_dataset_or_subject_the_entry_does_not_name_is_refused() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(&support_read(), &["t3.alice"]);
+    let other = w.log_access(&support_read(), &["t3.mallory"]);
+    // Another dataset than the entry's.
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "network", &wrapped)], true);
+    assert!(matches!(refused(&mut w, &r), Refusal::NotAllowed(m) if m.contains("dataset")));
+    // A subject of another entry, with its own valid opening.
+    let mut ask = w.ask(&other, "t3.mallory", "profile", &wrapped);
+    let r = w.request(&l, vec![ask.clone()], true);
+    assert!(matches!(refused(&mut w, &r), Refusal::NotAllowed(m) if m.contains("not in entry")));
+    // A subject renamed under a valid salt.
+    ask = w.ask(&l, "t3.alice", "profile", &wrapped);
+    ask.member.subject = "t3.mallory".into();
+    let r = w.request(&l, vec![ask], true);
+    assert!(matches!(refused(&mut w, &r), Refusal::NotAllowed(_)));
+    // None of the refusals names a subject.
+    let r = w.request(
+        &l,
+        vec![w.ask(&other, "t3.mallory", "profile", &wrapped)],
+        true,
+    );
+    assert!(!refused(&mut w, &r).to_string().contains("mallory"));
+}
+
+#[test]
+fn an_entry_not_in_the_log_or_under_a_foreign_checkpoint_is_refused() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(&support_read(), &["t3.alice"]);
+    // The entry's bytes changed after logging (another dataset claimed).
+    let mut r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    let mut e = Entry::parse(&r.entry.bytes.0).unwrap();
+    e.datasets.push("network".into());
+    r.entry.bytes = Base64(e.to_canonical());
+    assert!(matches!(refused(&mut w, &r), Refusal::NotLogged(_)));
+    // A checkpoint signed by another key under the region's name.
+    let mut r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    let rogue = Signer::generate(ORIGIN, tlog::note::TYPE_ED25519).unwrap();
+    r.checkpoint = w.log.checkpoint_at(w.log.size(), &rogue);
+    assert!(matches!(refused(&mut w, &r), Refusal::NotSigned(_)));
+    // The wrong token's region.
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    assert!(matches!(
+        w.gate.release("us", &r, 0),
+        Err(Refusal::Unauthenticated(_))
+    ));
+}
+
+#[test]
+fn a_rollback_or_fork_is_refused_and_kept_as_evidence() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(&support_read(), &["t3.alice"]);
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    w.release(&r).unwrap();
+    let held = w.log.size();
+    // The log grows; the custodian sees the newer checkpoint.
+    let l2 = w.log_access(&support_read(), &["t3.bob"]);
+    let r2 = w.request(&l2, vec![w.ask(&l2, "t3.bob", "profile", &wrapped)], false);
+    w.release(&r2).unwrap();
+    // An older checkpoint it never saw: stale, naming the size it holds.
+    let mut stale = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], false);
+    stale.checkpoint = w.log.checkpoint_at(held, &w.log.signer);
+    stale.entry = w.log.logged(l.index, held);
+    stale.consistency = None;
+    // `held` was seen: fine.
+    assert!(w.gate.release("eu-fr", &stale, 0).is_ok());
+    // A fork: a different tree at the size held.
+    let mut forked = Log {
+        signer: w.log.signer.clone(),
+        tree: MemoryTree::new(),
+        entries: vec![],
+    };
+    for e in &w.log.entries {
+        forked.append(e.clone());
+    }
+    forked.entries[0] = b"rewritten".to_vec();
+    let mut t = MemoryTree::new();
+    for e in &forked.entries {
+        t.push(tlog::leaf_hash(e));
+    }
+    forked.tree = t;
+    let l3 = Logged {
+        index: l2.index,
+        openings: l2.openings.clone(),
+        set: l2.set.clone(),
+    };
+    let mut r = ReleaseRequest {
+        checkpoint: forked.checkpoint(),
+        consistency: None,
+        entry: forked.logged(l3.index, forked.size()),
+        bundle: None,
+        keys: vec![w.ask(&l3, "t3.bob", "profile", &wrapped)],
+    };
+    assert!(matches!(refused(&mut w, &r), Refusal::SplitView(_)));
+    assert_eq!(w.gate.witness().evidence().unwrap().len(), 1);
+    r.consistency = Some(forked.consistency(0));
+    assert!(matches!(refused(&mut w, &r), Refusal::SplitView(_)));
+}
+
+#[test]
+fn a_denied_entry_or_one_that_opens_nothing_is_refused() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    // Beijing asking for phone numbers: denied, and logged as denied.
+    let l = w.log_access(
+        &req(
+            "eng-beijing",
+            Action::Transfer,
+            &["profile.phone"],
+            "debugging",
+            None,
+        ),
+        &["t3.alice"],
+    );
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    assert!(matches!(refused(&mut w, &r), Refusal::NotAllowed(m) if m.contains("not an allowed")));
+}
+
+#[test]
+fn an_entry_whose_decision_does_not_replay_is_refused() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    // The gateway logs Beijing's denied request as an allow.
+    let d = policy::decide(
+        &w.bundle,
+        &req(
+            "eng-beijing",
+            Action::Transfer,
+            &["profile.phone"],
+            "debugging",
+            None,
+        ),
+        time::macros::date!(2026 - 11 - 25),
+    )
+    .unwrap();
+    assert!(!d.allow);
+    let r0 = req(
+        "eng-beijing",
+        Action::Transfer,
+        &["profile.phone"],
+        "debugging",
+        None,
+    );
+    let who = PrincipalRef {
+        id: r0.principal.clone(),
+        location: "CN".into(),
+    };
+    let mut e = Entry::decided(&w.bundle, TIME.into(), who, &r0, &d);
+    e.decision = Some(entry::Outcome::Allow);
+    e.reasons.clear();
+    let openings = vec![Opening {
+        subject: "t3.alice".into(),
+        salt: rand_salt(),
+    }];
+    let set = SubjectSet::of(&openings);
+    e.commit_to(&set);
+    let index = w.log.append(e.to_canonical());
+    let l = Logged {
+        index,
+        openings,
+        set,
+    };
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    assert!(matches!(refused(&mut w, &r), Refusal::DoesNotReplay(_)));
+}
+
+#[test]
+fn a_release_only_a_doctored_law_table_allows_is_refused() {
+    let dir = policy_dir();
+    let mut sources = policy::Sources {
+        catalog: std::fs::read_to_string(dir.join("catalog.toml")).unwrap(),
+        law: Some(format!(
+            "{}\n[adequacy.china]\nreference = \"the operator's own\"\ndestination = \"CN\"\nfrom = \"2000-01-01\"\n",
+            policy::law::DEFAULT_LAW_TABLE
+        )),
+        principals: std::fs::read_to_string(dir.join("principals.toml")).unwrap(),
+        regions: std::fs::read_to_string(dir.join("regions.toml")).unwrap(),
+        policies: Vec::new(),
+    };
+    for f in ["access.cedar", "guardrails.cedar"] {
+        let text = std::fs::read_to_string(dir.join("policies").join(f)).unwrap();
+        sources.policies.push((format!("policies/{f}"), text));
+    }
+    let mut w = world_with(Bundle::from_sources(sources).unwrap());
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(
+        &req(
+            "eng-beijing",
+            Action::Transfer,
+            &["profile.phone"],
+            "debugging",
+            Some("adequacy:china"),
+        ),
+        &["t3.alice"],
+    );
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    match refused(&mut w, &r) {
+        Refusal::DoesNotReplay(m) => {
+            assert!(m.contains("adequacy:china does not hold for CN"), "{m}")
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
+    let mut w = world();
+    let secret = BatchSecret::generate().unwrap();
+    let wrapped = secret.wrap(w.keys.current(), "eu-fr").unwrap();
+    // A read logged before the erasure: replayed later, as from a backup.
+    let before = w.log_access(&dpo_read(), &["t3.alice", "t3.bob"]);
+    let old = w.request(
+        &before,
+        vec![w.ask(&before, "t3.alice", "profile", &wrapped)],
+        true,
+    );
+    let erase_req = req("dpo", Action::Erase, &[], "support-ticket", None);
+    let erased = w.log_access(&erase_req, &["t3.alice"]);
+    let er = EraseRequest {
+        checkpoint: w.log.checkpoint(),
+        consistency: Some(w.log.consistency(w.seen)),
+        entry: w.log.logged(erased.index, w.log.size()),
+        member: w.member(&erased, "t3.alice"),
+    };
+    let e = w.gate.erase("eu-fr", &er, 0);
+    assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
+    w.seen = w.log.size();
+    // The old request, replayed: refused.
+    let mut old = old;
+    old.checkpoint = w.log.checkpoint();
+    old.consistency = None;
+    old.entry = w.log.logged(before.index, w.log.size());
+    old.bundle = None;
+    match refused(&mut w, &old) {
+        Refusal::Erased(0, i) => assert_eq!(i, erased.index),
+        other => panic!("{other}"),
+    }
+    // A new logged read of the erased subject: refused too; Bob's is fine.
+    let after = w.log_access(&dpo_read(), &["t3.alice", "t3.bob"]);
+    let r = w.request(
+        &after,
+        vec![w.ask(&after, "t3.alice", "profile", &wrapped)],
+        false,
+    );
+    assert!(matches!(refused(&mut w, &r), Refusal::Erased(..)));
+    let r = w.request(
+        &after,
+        vec![w.ask(&after, "t3.bob", "profile", &wrapped)],
+        true,
+    );
+    assert_eq!(
+        w.release(&r).unwrap()[0],
+        secret.record_key("t3.bob", "profile").0
+    );
+    // An erasure entry that erases someone else does not count for Alice,
+    // and a read entry is not an erasure.
+    let er2 = EraseRequest {
+        checkpoint: w.log.checkpoint(),
+        consistency: None,
+        entry: w.log.logged(after.index, w.log.size()),
+        member: w.member(&after, "t3.bob"),
+    };
+    assert!(matches!(
+        w.gate.erase("eu-fr", &er2, 0),
+        Err(Refusal::NotAllowed(_))
+    ));
+    // The erasure list survives a restart of the custodian.
+    let cfg = w.gate.config().clone();
+    let keys = w.keys.clone();
+    drop(std::mem::replace(
+        &mut w.gate,
+        Gate::open(cfg, keys.clone(), keys.cosigner().clone()).unwrap(),
+    ));
+    assert!(matches!(refused(&mut w, &old), Refusal::Erased(..)));
+    let _ = keys.public_keys();
+}

@@ -1,0 +1,336 @@
+//! The custodian's request and answer bodies (JSON), parsed once into
+//! types: hashes are 64 hex digits, entries and wrapped secrets base64,
+//! salts 64 hex digits. A malformed body is refused naming the part, never
+//! echoing it.
+//!
+//! `POST /v1/release` takes a [`ReleaseRequest`]: one log entry, the proof
+//! that it is in the region's log, and the record keys asked for under it
+//! (each with the subject's opening of the entry's salted set and its
+//! membership proof), answered by a [`ReleaseAnswer`] — the keys in the
+//! order asked, and the custodian's cosignature on the checkpoint.
+//! `POST /v1/erase` takes an [`EraseRequest`]: a logged erasure and the
+//! erased subject's opening; from its answer on, no key of that subject is
+//! released again.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+
+use crate::{RecordKey, WrappedSecret};
+
+/// An RFC 6962 hash, as 64 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HexHash(pub tlog::Hash);
+
+impl TryFrom<String> for HexHash {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        tlog::Hash::from_hex(&s)
+            .map(HexHash)
+            .map_err(|_| "not a hash (64 hex digits)".into())
+    }
+}
+
+impl From<HexHash> for String {
+    fn from(h: HexHash) -> String {
+        h.0.to_hex()
+    }
+}
+
+/// 32 bytes as 64 hex digits: an opening's salt.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Salt(pub [u8; 32]);
+
+impl std::fmt::Debug for Salt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Salt(..)")
+    }
+}
+
+impl TryFrom<String> for Salt {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        <[u8; 32] as hex::FromHex>::from_hex(&s)
+            .map(Salt)
+            .map_err(|_| "not a salt (64 hex digits)".into())
+    }
+}
+
+impl From<Salt> for String {
+    fn from(s: Salt) -> String {
+        hex::encode(s.0)
+    }
+}
+
+/// Bytes as standard base64.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Base64(pub Vec<u8>);
+
+impl std::fmt::Debug for Base64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Base64({} bytes)", self.0.len())
+    }
+}
+
+impl TryFrom<String> for Base64 {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        B64.decode(s).map(Base64).map_err(|_| "not base64".into())
+    }
+}
+
+impl From<Base64> for String {
+    fn from(b: Base64) -> String {
+        B64.encode(b.0)
+    }
+}
+
+/// A [`WrappedSecret`] in base64.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Wrapped(pub WrappedSecret);
+
+impl TryFrom<String> for Wrapped {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bytes = B64.decode(s).map_err(|_| "not base64".to_owned())?;
+        WrappedSecret::from_bytes(&bytes)
+            .map(Wrapped)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl From<Wrapped> for String {
+    fn from(w: Wrapped) -> String {
+        B64.encode(w.0.to_bytes())
+    }
+}
+
+/// A consistency proof from the checkpoint the region believes the
+/// custodian holds to the one a request carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consistency {
+    /// The size the proof starts from.
+    pub old_size: u64,
+    /// The proof's hashes (RFC 6962 §2.1.4).
+    pub proof: Vec<HexHash>,
+}
+
+/// One entry of the region's log and its inclusion proof to the request's
+/// checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggedEntry {
+    /// Its index in the log.
+    pub index: u64,
+    /// The entry's bytes, as logged.
+    pub bytes: Base64,
+    /// The inclusion proof's hashes (RFC 6962 §2.1.3).
+    pub inclusion: Vec<HexHash>,
+}
+
+/// A subject's opening of an entry's salted subject set, and the proof
+/// that its leaf is in the set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Membership {
+    /// The subject's pseudonym.
+    pub subject: String,
+    /// The subject's salt in this entry.
+    pub salt: Salt,
+    /// The leaf's position in the set.
+    pub position: u64,
+    /// The inclusion proof of the leaf in the set.
+    pub proof: Vec<HexHash>,
+}
+
+/// One record key asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAsk {
+    /// The subject, as a member of the entry's set.
+    pub member: Membership,
+    /// The dataset.
+    pub dataset: String,
+    /// The batch secret the record was sealed under.
+    pub wrapped: Wrapped,
+}
+
+/// `POST /v1/release`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// The region's signed checkpoint (note text) the proofs are against.
+    pub checkpoint: String,
+    /// Needed when the checkpoint is newer than the custodian's latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Consistency>,
+    /// The entry that describes the release.
+    pub entry: LoggedEntry,
+    /// The policy bundle's entry, when the custodian does not hold it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<LoggedEntry>,
+    /// The record keys asked for.
+    pub keys: Vec<KeyAsk>,
+}
+
+/// The answer to a release.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseAnswer {
+    /// The custodian's cosignature on the checkpoint (a note signature
+    /// line, tlog-cosignature).
+    pub cosignature: String,
+    /// The record keys, in the order asked, base64.
+    pub keys: Vec<Base64>,
+}
+
+impl ReleaseAnswer {
+    /// The keys, checked to be 32 bytes each.
+    pub fn record_keys(&self) -> Result<Vec<RecordKey>, crate::Error> {
+        self.keys
+            .iter()
+            .map(|k| {
+                <[u8; 32]>::try_from(k.0.as_slice())
+                    .map(RecordKey)
+                    .map_err(|_| crate::Error::Malformed("record key (32 bytes)".into()))
+            })
+            .collect()
+    }
+}
+
+/// `POST /v1/erase`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// The region's signed checkpoint (note text) the proofs are against.
+    pub checkpoint: String,
+    /// Needed when the checkpoint is newer than the custodian's latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Consistency>,
+    /// The logged erasure.
+    pub entry: LoggedEntry,
+    /// The erased subject, as a member of the entry's set.
+    pub member: Membership,
+}
+
+/// The answer to an erasure: from now on no key of the subject is
+/// released.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseAnswer {
+    /// The custodian's cosignature on the checkpoint.
+    pub cosignature: String,
+}
+
+/// Parses a JSON body, naming where it is malformed (a path such as
+/// `keys[2].member.salt`) and never echoing a value.
+pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, crate::Error> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let why = if inner.is_data() {
+            // serde's data errors quote values ("invalid value: string \"…\""):
+            // keep only our own messages, which never quote.
+            let msg = inner.to_string();
+            [
+                "not a hash",
+                "not a salt",
+                "not base64",
+                "malformed wrapped",
+                "missing field",
+                "unknown field",
+            ]
+            .iter()
+            .find(|m| msg.contains(*m))
+            .map_or_else(|| "wrong type or value".to_owned(), |m| m.to_string())
+        } else if inner.is_eof() {
+            "truncated".into()
+        } else {
+            "not JSON".into()
+        };
+        crate::Error::Malformed(format!("request at {path}: {why}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_bodies_name_the_place_and_never_echo() {
+        let secret = "0123456789secretvalue";
+        let bodies = [
+            format!(
+                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"{secret}!","inclusion":[]}},"keys":[]}}"#
+            ),
+            format!(
+                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"","inclusion":["{secret}"]}},"keys":[]}}"#
+            ),
+            format!(
+                r#"{{"checkpoint":"x","entry":{{"index":-1,"bytes":"","inclusion":[]}},"keys":[],"{secret}":1}}"#
+            ),
+            format!(
+                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"","inclusion":[]}},"keys":[{{"member":{{"subject":"a","salt":"{secret}","position":0,"proof":[]}},"dataset":"d","wrapped":""}}]}}"#
+            ),
+        ];
+        for b in &bodies {
+            let e = parse::<ReleaseRequest>(b.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("malformed request at "), "{e}");
+            assert!(!e.contains(secret), "{e}");
+        }
+        let e = parse::<ReleaseRequest>(bodies[3].as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keys[0].member.salt"), "{e}");
+    }
+
+    #[test]
+    fn a_request_round_trips() {
+        let key = crate::CustodianKey::generate("c", crate::Suite::X25519).unwrap();
+        let w = crate::BatchSecret::generate()
+            .unwrap()
+            .wrap(key.public(), "r")
+            .unwrap();
+        let req = ReleaseRequest {
+            checkpoint: "cp".into(),
+            consistency: Some(Consistency {
+                old_size: 3,
+                proof: vec![HexHash(tlog::Hash::default())],
+            }),
+            entry: LoggedEntry {
+                index: 4,
+                bytes: Base64(b"{}".to_vec()),
+                inclusion: vec![],
+            },
+            bundle: None,
+            keys: vec![KeyAsk {
+                member: Membership {
+                    subject: "s".into(),
+                    salt: Salt([1; 32]),
+                    position: 0,
+                    proof: vec![],
+                },
+                dataset: "profile".into(),
+                wrapped: Wrapped(w),
+            }],
+        };
+        let text = serde_json::to_vec(&req).unwrap();
+        assert_eq!(parse::<ReleaseRequest>(&text).unwrap(), req);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse::<ReleaseRequest>(&bytes);
+            let _ = parse::<EraseRequest>(&bytes);
+        }
+    }
+}
