@@ -248,6 +248,16 @@ pub trait Backend: Send + Sync + 'static {
         updates: Vec<(u64, WrappedKey, WrappedKey)>,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
+    /// Stores a batch secret wrapped to the custodian, durably; returns
+    /// its id (records sealed under it carry the id).
+    fn add_batch_key(&self, key: WrappedKey) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// The wrapped batch secrets of those of `ids` that exist.
+    fn batch_keys(
+        &self,
+        ids: Vec<u64>,
+    ) -> impl Future<Output = Result<Vec<(u64, WrappedKey)>, Error>> + Send;
+
     // --- Both.
 
     /// Destroys a subject's data key (committed first), then deletes its

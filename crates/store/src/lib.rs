@@ -11,8 +11,11 @@
 //! data, so a ciphertext cannot be moved to another record. A batch is
 //! sealed in chunks while the backend writes the chunk before. Data keys
 //! are wrapped by the region's key-encryption key
-//! ([`keys::KeyProvider`]) and kept apart from the records. Decryption needs
-//! a [`LoggedAccess`]: no log entry, no plaintext.
+//! ([`keys::KeyProvider`]) and kept apart from the records — or, when a
+//! key custodian holds the keys ([`Store::sealing_to`]), records are sealed
+//! under keys derived from batch secrets only the custodian opens
+//! ([`custody`]). Decryption needs a [`LoggedAccess`]: no log entry, no
+//! plaintext.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -21,6 +24,7 @@
 
 pub mod access;
 pub mod backend;
+pub mod custody;
 mod error;
 pub mod keys;
 pub mod postgres;

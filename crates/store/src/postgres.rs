@@ -63,13 +63,21 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
 
 /// Schema migrations of the keyring database, recorded in
 /// `residency_keyring_schema`.
-const KEYRING_MIGRATIONS: &[&str] = &["
+const KEYRING_MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE deks (
     sid     BIGINT PRIMARY KEY,
     kek_id  TEXT NOT NULL,
     wrapped BYTEA NOT NULL
 );
-"];
+",
+    // 2: batch secrets sealed to a key custodian (`kek_id` is its key's id).
+    "CREATE TABLE batch_keys (
+         id      BIGSERIAL PRIMARY KEY,
+         kek_id  TEXT NOT NULL,
+         wrapped BYTEA NOT NULL
+     );",
+];
 
 fn ints(ns: &[u64]) -> Result<Vec<i64>, Error> {
     ns.iter().map(|n| int(*n)).collect()
@@ -453,6 +461,33 @@ impl Backend for PgBackend {
             )
             .await?;
         Ok(())
+    }
+
+    async fn add_batch_key(&self, key: WrappedKey) -> Result<u64, Error> {
+        let row = self
+            .keyring
+            .lock()
+            .await
+            .query_one(
+                "INSERT INTO batch_keys (kek_id, wrapped) VALUES ($1, $2) RETURNING id",
+                &[&key.kek_id, &key.bytes],
+            )
+            .await?;
+        uint(row.get(0))
+    }
+
+    async fn batch_keys(&self, ids: Vec<u64>) -> Result<Vec<(u64, WrappedKey)>, Error> {
+        self.keyring
+            .lock()
+            .await
+            .query(
+                "SELECT id, kek_id, wrapped FROM batch_keys WHERE id = ANY($1)",
+                &[&ints(&ids)?],
+            )
+            .await?
+            .iter()
+            .map(wrapped)
+            .collect()
     }
 
     async fn keys_of(&self, slots: Vec<u64>) -> Result<Vec<(u64, WrappedKey)>, Error> {

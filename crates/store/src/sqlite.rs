@@ -72,13 +72,21 @@ const RECORDS_OF_SUBJECT: &str =
     "SELECT record_id, time, public, sealed FROM records WHERE sid = ?1 AND dataset = ?2";
 
 /// Schema migrations of `keyring.sqlite`.
-const KEYRING_MIGRATIONS: &[&str] = &["
+const KEYRING_MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE deks (
     sid     INTEGER PRIMARY KEY,
     kek_id  TEXT NOT NULL,
     wrapped BLOB NOT NULL
 );
-"];
+",
+    // 2: batch secrets sealed to a key custodian (`kek_id` is its key's id).
+    "CREATE TABLE batch_keys (
+         id      INTEGER PRIMARY KEY,
+         kek_id  TEXT NOT NULL,
+         wrapped BLOB NOT NULL
+     );",
+];
 
 fn open_db(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
     let mut db = Connection::open(path)?;
@@ -535,6 +543,34 @@ impl Backend for SqliteBackend {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn add_batch_key(&self, key: WrappedKey) -> Result<u64, Error> {
+        self.run(move |i| {
+            let db = lock(&i.keyring);
+            db.execute(
+                "INSERT INTO batch_keys (kek_id, wrapped) VALUES (?1, ?2)",
+                params![key.kek_id, key.bytes],
+            )?;
+            uint(db.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn batch_keys(&self, ids: Vec<u64>) -> Result<Vec<(u64, WrappedKey)>, Error> {
+        self.run(move |i| {
+            let db = lock(&i.keyring);
+            let mut stmt =
+                db.prepare_cached("SELECT id, kek_id, wrapped FROM batch_keys WHERE id = ?1")?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some((_, k)) = stmt.query_row(params![int(id)?], wrapped).optional()? {
+                    out.push((id, k));
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -10,6 +10,7 @@ use pseudo::token::TokenKey;
 
 use crate::access::LoggedAccess;
 use crate::backend::{AccessNotes, Backend, RecordStream, SealedRecord};
+use crate::custody::{self, Custody, KeyNeed, RecordKeys};
 use crate::keys::{self, Dek, KeyProvider, Nonces, SealingKey};
 use crate::{Error, Event, Record};
 
@@ -37,6 +38,8 @@ struct Numbering {
 pub struct Store<B> {
     backend: B,
     keys: Arc<dyn KeyProvider>,
+    /// When set, new batches are sealed for the custodian.
+    custody: Option<Custody>,
     pseudonyms: TokenKey,
     catalog: Arc<Catalog>,
     /// One writer at a time: a batch, an erasure, a page of rewrapping
@@ -117,12 +120,27 @@ impl<B: Backend> Store<B> {
         Store {
             backend,
             keys,
+            custody: None,
             pseudonyms,
             catalog,
             writer: tokio::sync::Mutex::new(None),
             accesses: std::sync::Mutex::new(AccessQueue::default()),
             access_commit: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Seals every new batch for a key custodian: under record keys derived
+    /// from a fresh batch secret sealed to `custody.key`, which this store
+    /// never sees again. Ingest then unwraps nothing; opening those records
+    /// takes the custodian's record keys ([`Store::open_with`]).
+    pub fn sealing_to(mut self, custody: Custody) -> Self {
+        self.seal_for(custody);
+        self
+    }
+
+    /// Like [`Store::sealing_to`], on a store at hand.
+    pub fn seal_for(&mut self, custody: Custody) {
+        self.custody = Some(custody);
     }
 
     /// The backend (for its own maintenance calls).
@@ -252,6 +270,122 @@ impl<B: Backend> Store<B> {
         Ok((out, at))
     }
 
+    /// A fresh batch secret sealed to the custodian and stored (durably,
+    /// before any record that needs it); the record key of each (subject,
+    /// dataset) of the batch, by the subject's position. The secret itself
+    /// is dropped when this returns.
+    async fn batch_keys<'e>(
+        &self,
+        custody: &Custody,
+        subjects: &[String],
+        of_event: &[usize],
+        events: &'e [Event],
+    ) -> Result<(u64, HashMap<(usize, &'e str), SealingKey>), Error> {
+        let secret = ::custody::BatchSecret::generate().map_err(|e| Error::Keys {
+            path: "batch secret".into(),
+            why: e.to_string(),
+        })?;
+        let wrapped = secret
+            .wrap(&custody.key, &custody.region)
+            .map_err(|e| Error::Keys {
+                path: "batch secret".into(),
+                why: e.to_string(),
+            })?;
+        let id = self
+            .backend
+            .add_batch_key(keys::WrappedKey {
+                kek_id: custody.key.id().to_owned(),
+                bytes: wrapped.to_bytes(),
+            })
+            .await?;
+        let mut out = HashMap::new();
+        for (e, &i) in events.iter().zip(of_event) {
+            out.entry((i, e.dataset.as_str()))
+                .or_insert_with(|| SealingKey::new(&secret.record_key(&subjects[i], &e.dataset).0));
+        }
+        Ok((id, out))
+    }
+
+    /// The record keys a custodian must release to open `sealed`: each
+    /// (batch, dataset) of its rows sealed under a batch secret, once, with
+    /// the secret as wrapped.
+    pub async fn record_keys_needed(&self, sealed: &Sealed) -> Result<Vec<KeyNeed>, Error> {
+        let mut pairs: Vec<(u64, &str)> = sealed
+            .rows
+            .iter()
+            .filter_map(|r| Some((custody::batch_of(&r.sealed)?.0, r.dataset.as_str())))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut ids: Vec<u64> = pairs.iter().map(|(b, _)| *b).collect();
+        ids.dedup();
+        let wrapped: HashMap<u64, keys::WrappedKey> =
+            self.backend.batch_keys(ids).await?.into_iter().collect();
+        pairs
+            .into_iter()
+            .map(|(batch, dataset)| {
+                let w = wrapped.get(&batch).ok_or_else(|| {
+                    Error::Decrypt(format!(
+                        "{dataset} record: its batch key {batch} is missing"
+                    ))
+                })?;
+                Ok(KeyNeed {
+                    batch,
+                    dataset: dataset.to_owned(),
+                    wrapped: custody::parse_wrapped(batch, &w.bytes)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Opens sealed records with the record keys a custodian released —
+    /// only with a logged access that names their subject and every
+    /// dataset among them. Rows sealed under the subject's data key (from
+    /// before the store moved under a custodian) are opened with it.
+    pub async fn open_with(
+        &self,
+        access: &LoggedAccess,
+        sealed: Sealed,
+        record_keys: &RecordKeys,
+    ) -> Result<Vec<Record>, Error> {
+        for r in &sealed.rows {
+            access.check(&sealed.subject, &r.dataset)?;
+        }
+        access.check_subject(&sealed.subject)?;
+        let legacy = sealed
+            .rows
+            .iter()
+            .any(|r| custody::batch_of(&r.sealed).is_none());
+        let subject_key = if legacy {
+            self.data_keys(vec![sealed.sid]).await?.remove(&sealed.sid)
+        } else {
+            None
+        };
+        let mut aad = Vec::with_capacity(128);
+        let mut out = Vec::with_capacity(sealed.rows.len());
+        for mut r in sealed.rows {
+            let released;
+            let key = match custody::batch_of(&r.sealed) {
+                Some((batch, rest)) => {
+                    let k = record_keys
+                        .get(&(batch, r.dataset.clone()))
+                        .ok_or_else(|| {
+                            Error::Decrypt(format!(
+                                "{} record: no record key released for it",
+                                r.dataset
+                            ))
+                        })?;
+                    r.sealed = rest.to_vec();
+                    released = SealingKey::new(&k.0);
+                    &released
+                }
+                None => subject_key.as_ref().ok_or(Error::UnknownSubject)?,
+            };
+            out.push(open_record(key, &mut aad, r)?);
+        }
+        Ok(out)
+    }
+
     /// Stores a batch of events for subjects homed in `home`: all or nothing.
     /// Every event is checked against the catalog before anything is
     /// written; personal and protected values are sealed together under the
@@ -309,7 +443,7 @@ impl<B: Backend> Store<B> {
             .enumerate()
             .filter_map(|(i, sid)| Some((i, (*sid)?)))
             .collect();
-        if !known.is_empty() {
+        if !known.is_empty() && self.custody.is_none() {
             let mut unwrapped = self
                 .data_keys(known.iter().map(|(_, sid)| *sid).collect())
                 .await?;
@@ -320,13 +454,34 @@ impl<B: Backend> Store<B> {
         // New subjects are numbered in pseudonym order.
         let mut new: Vec<usize> = (0..subjects.len()).filter(|i| sids[*i].is_none()).collect();
         new.sort_unstable_by(|a, b| subjects[*a].cmp(&subjects[*b]));
-        let (fresh, at) = self.allocate(new.len(), at).await?;
         let mut new_subjects = Vec::with_capacity(new.len());
-        for (i, (sid, dek)) in new.into_iter().zip(fresh) {
-            sids[i] = Some(sid);
-            keys[i] = Some(SealingKey::new(&dek));
-            new_subjects.push((subjects[i].clone(), sid));
-        }
+        let (batch, at) = match &self.custody {
+            None => {
+                let (fresh, at) = self.allocate(new.len(), at).await?;
+                for (i, (sid, dek)) in new.into_iter().zip(fresh) {
+                    sids[i] = Some(sid);
+                    keys[i] = Some(SealingKey::new(&dek));
+                    new_subjects.push((subjects[i].clone(), sid));
+                }
+                (None, at)
+            }
+            Some(custody) => {
+                // New subjects need a number, not a key.
+                let mut at = at;
+                for i in new {
+                    sids[i] = Some(at.next);
+                    new_subjects.push((subjects[i].clone(), at.next));
+                    at.next += 1;
+                }
+                (
+                    Some(
+                        self.batch_keys(custody, &subjects, &of_event, events)
+                            .await?,
+                    ),
+                    at,
+                )
+            }
+        };
 
         // Sealing and writing overlap: the backend writes each chunk while
         // the next is sealed, and commits once the last has arrived.
@@ -339,15 +494,29 @@ impl<B: Backend> Store<B> {
             let chunks = chunks;
             let mut nonces = Nonces::new()?;
             let mut buf = SealBuffers::default();
-            let batch = events.iter().zip(datasets).zip(&of_event);
-            let mut batch = batch.peekable();
-            while batch.peek().is_some() {
+            let rows = events.iter().zip(datasets).zip(&of_event);
+            let mut rows = rows.peekable();
+            while rows.peek().is_some() {
                 let mut chunk = Vec::with_capacity(SEAL_CHUNK);
-                for ((e, ds), &i) in batch.by_ref().take(SEAL_CHUNK) {
-                    let (Some(sid), Some(key)) = (sids[i], keys[i].as_ref()) else {
+                for ((e, ds), &i) in rows.by_ref().take(SEAL_CHUNK) {
+                    let Some(sid) = sids[i] else {
                         return Err(Error::UnknownSubject);
                     };
-                    chunk.push(seal_record(e, ds, sid, key, &mut nonces, &mut buf)?);
+                    let record = match &batch {
+                        None => {
+                            let key = keys[i].as_ref().ok_or(Error::UnknownSubject)?;
+                            seal_record(e, ds, sid, key, &mut nonces, &mut buf)?
+                        }
+                        Some((id, record_keys)) => {
+                            let key = record_keys
+                                .get(&(i, e.dataset.as_str()))
+                                .ok_or(Error::UnknownSubject)?;
+                            let mut r = seal_record(e, ds, sid, key, &mut nonces, &mut buf)?;
+                            r.sealed = custody::mark(*id, r.sealed);
+                            r
+                        }
+                    };
+                    chunk.push(record);
                 }
                 if chunks.send(chunk).await.is_err() {
                     // The writer stopped: its error is the one to report.
@@ -360,7 +529,7 @@ impl<B: Backend> Store<B> {
         // stored apart), once fewer than half a reserve are left.
         let (next, end) = (at.next, at.end);
         let refill = async {
-            if end.saturating_sub(next) >= KEY_RESERVE / 2 {
+            if self.custody.is_some() || end.saturating_sub(next) >= KEY_RESERVE / 2 {
                 return None;
             }
             let from = end.max(next);

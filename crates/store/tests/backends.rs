@@ -85,6 +85,7 @@ on_both_backends!(
     a_salted_entry_opens_only_with_its_openings,
     a_denied_entry_opens_nothing,
     erasure_deletes_the_openings_and_keeps_the_leaves,
+    records_sealed_for_a_custodian_open_only_with_its_record_keys,
 );
 
 fn opening(subject: &str, salt: u8) -> entry::Opening {
@@ -1024,4 +1025,112 @@ fn key_files_are_parsed_strictly() {
         assert!(err.contains(want), "{err}");
         assert!(!err.contains(&key) && !err.contains(&secret), "{err}");
     }
+}
+
+/// Under a custodian, every batch is sealed under keys derived from a
+/// batch secret sealed to the custodian: the store's own keys open none of
+/// it; the record keys the custodian derives for exactly the subject and
+/// dataset open it; a key of another dataset or subject does not.
+async fn records_sealed_for_a_custodian_open_only_with_its_record_keys<F: Fixture>(mut f: F) {
+    use store::custody::{Custody, RecordKeys};
+    let custodian = custody::CustodianKey::generate("custodian", custody::Suite::X25519).unwrap();
+    f.store_mut().seal_for(Custody {
+        key: custodian.public().clone(),
+        region: "eu-fr".into(),
+    });
+    let subject = seed(f.store()).await;
+    // A later batch of the same subject: sealed without any unwrap.
+    f.store()
+        .ingest(
+            "eu-fr",
+            &[event(EMAIL, "profile", "p2", &[("phone", PHONE)])],
+        )
+        .await
+        .unwrap();
+    let seq = log().await;
+    let access = logged(&seq, &[&subject], &["profile", "device"]).await;
+    let datasets = ["profile".to_owned(), "device".to_owned()];
+    let sealed = f.store().sealed(&subject, &datasets).await.unwrap();
+    assert_eq!(sealed.rows().len(), 3);
+    assert!(
+        f.store().open(&access, sealed.clone()).await.is_err(),
+        "the region's own keys opened a record sealed for the custodian"
+    );
+    let needs = f.store().record_keys_needed(&sealed).await.unwrap();
+    let mut pairs: Vec<(u64, &str)> = needs
+        .iter()
+        .map(|n| (n.batch, n.dataset.as_str()))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs.len(),
+        3,
+        "two batches of profile, one of device: {pairs:?}"
+    );
+    // What the custodian releases: derived per (subject, dataset).
+    let released: RecordKeys = needs
+        .iter()
+        .map(|n| {
+            let secret = n.wrapped.open(&custodian, "eu-fr").unwrap();
+            (
+                (n.batch, n.dataset.clone()),
+                secret.record_key(&subject, &n.dataset),
+            )
+        })
+        .collect();
+    let records = f
+        .store()
+        .open_with(&access, sealed.clone(), &released)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.dataset == "profile")
+            .all(|r| r.fields["phone"] == PHONE)
+    );
+    // Another dataset's key, or another subject's, opens nothing.
+    let swapped: RecordKeys = needs
+        .iter()
+        .map(|n| {
+            let secret = n.wrapped.open(&custodian, "eu-fr").unwrap();
+            let other = if n.dataset == "profile" {
+                "device"
+            } else {
+                "profile"
+            };
+            (
+                (n.batch, n.dataset.clone()),
+                secret.record_key(&subject, other),
+            )
+        })
+        .collect();
+    assert!(matches!(
+        f.store().open_with(&access, sealed.clone(), &swapped).await,
+        Err(Error::Decrypt(_))
+    ));
+    let someone_else: RecordKeys = needs
+        .iter()
+        .map(|n| {
+            let secret = n.wrapped.open(&custodian, "eu-fr").unwrap();
+            (
+                (n.batch, n.dataset.clone()),
+                secret.record_key("t1.someone-else", &n.dataset),
+            )
+        })
+        .collect();
+    assert!(
+        f.store()
+            .open_with(&access, sealed.clone(), &someone_else)
+            .await
+            .is_err()
+    );
+    // And nothing opens without a logged access naming the subject.
+    let other_access = logged(&seq, &["t1.someone-else"], &["profile", "device"]).await;
+    assert!(matches!(
+        f.store().open_with(&other_access, sealed, &released).await,
+        Err(Error::NotLogged(_))
+    ));
+    f.finish().await;
 }

@@ -78,6 +78,8 @@ pub trait Fixture: Sized {
     /// None when the backend is not available here.
     async fn new() -> Option<Self>;
     fn store(&self) -> &Store<Self::B>;
+    /// The store, to change how it seals.
+    fn store_mut(&mut self) -> &mut Store<Self::B>;
     /// Closes and reopens the store with the same keys.
     async fn reopen(&mut self);
     /// Everything the backend holds, as (where, bytes).
@@ -159,6 +161,10 @@ impl Fixture for SqliteFixture {
 
     fn store(&self) -> &Store<SqliteBackend> {
         self.store.as_ref().unwrap()
+    }
+
+    fn store_mut(&mut self) -> &mut Store<SqliteBackend> {
+        self.store.as_mut().unwrap()
     }
 
     async fn reopen(&mut self) {
@@ -306,6 +312,10 @@ impl Fixture for PgFixture {
 
     fn store(&self) -> &Store<PgBackend> {
         self.store.as_ref().unwrap()
+    }
+
+    fn store_mut(&mut self) -> &mut Store<PgBackend> {
+        self.store.as_mut().unwrap()
     }
 
     async fn reopen(&mut self) {
