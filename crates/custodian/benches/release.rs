@@ -25,6 +25,7 @@ use tlog::{Checkpoint, Signer};
 
 const ORIGIN: &str = "eu-fr.residency.example";
 const TIME: &str = "2026-11-25T04:00:00Z";
+const NOW: u64 = 1_795_579_200 + 5;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -191,12 +192,12 @@ fn main() {
             .collect(),
     };
     let r1 = request(&one);
-    gate.release("eu-fr", &r1, 0).unwrap();
+    gate.release("eu-fr", &r1, NOW).unwrap();
     let one_us = per_op(
         "release of 1 key (every check, X-Wing open)",
         rounds,
         || {
-            gate.release("eu-fr", &r1, 0).unwrap();
+            gate.release("eu-fr", &r1, NOW).unwrap();
         },
     );
     let rn = request(&many);
@@ -204,7 +205,7 @@ fn main() {
         &format!("release of {bulk} keys under one entry"),
         (rounds / 100).max(5),
         || {
-            gate.release("eu-fr", &rn, 0).unwrap();
+            gate.release("eu-fr", &rn, NOW).unwrap();
         },
     );
     let per_key = bulk_us / bulk as f64;

@@ -4,6 +4,7 @@
 //! state = "custodian"              # directory: custodian.key, custodian.db, witness.db
 //! listen = "127.0.0.1:7500"
 //! law = "law.toml"                 # optional: the custodian's own law table
+//! max_entry_age_secs = 300         # releases only this soon after logging
 //!
 //! [[logs]]
 //! region = "eu-fr"
@@ -26,7 +27,13 @@ struct File {
     listen: String,
     #[serde(default)]
     law: Option<PathBuf>,
+    #[serde(default = "default_max_entry_age")]
+    max_entry_age_secs: u64,
     logs: Vec<LogFile>,
+}
+
+fn default_max_entry_age() -> u64 {
+    300
 }
 
 #[derive(Deserialize)]
@@ -59,6 +66,9 @@ pub struct CustodianConfig {
     pub law: Arc<LawTable>,
     /// The logs served, by origin.
     pub logs: BTreeMap<String, LogConfig>,
+    /// How long after its entry was logged a release may still be asked
+    /// for: an old entry does not authorise keys to records sealed since.
+    pub max_entry_age_secs: u64,
 }
 
 impl CustodianConfig {
@@ -113,6 +123,7 @@ impl CustodianConfig {
             listen: f.listen,
             law,
             logs,
+            max_entry_age_secs: f.max_entry_age_secs,
         })
     }
 }

@@ -380,6 +380,19 @@ impl Gate {
                 "entry {index} is not an allowed decision"
             )));
         }
+        // A release follows its logging within moments: an old entry does
+        // not authorise keys to records sealed since.
+        let logged_at =
+            time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
+                .map(|t| t.unix_timestamp())
+                .map_err(|_| Refusal::NotAllowed(format!("entry {index} has no valid time")))?;
+        let now_s = i64::try_from(now).unwrap_or(i64::MAX);
+        let max = i64::try_from(self.config.max_entry_age_secs).unwrap_or(i64::MAX);
+        if logged_at > now_s.saturating_add(60) || now_s.saturating_sub(logged_at) > max {
+            return Err(Refusal::NotAllowed(format!(
+                "entry {index} was not logged within the last {max} s"
+            )));
+        }
         match e.action {
             Some(a) if opens_records(a) => {}
             _ => {

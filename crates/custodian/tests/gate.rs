@@ -18,6 +18,8 @@ use tlog::merkle::{MemoryTree, ProofPlan};
 use tlog::{Checkpoint, Signer};
 
 const TIME: &str = "2026-11-25T04:00:00Z";
+/// A few seconds after [`TIME`].
+const NOW: u64 = 1_795_579_200 + 5;
 const ORIGIN: &str = "eu-fr.residency.example";
 const TOKEN: &str = "eu-fr-gateway-token";
 
@@ -217,7 +219,7 @@ impl World {
     }
 
     fn release(&mut self, req: &ReleaseRequest) -> Result<Vec<[u8; 32]>, Refusal> {
-        let out = self.gate.release("eu-fr", req, 1_800_000_000)?;
+        let out = self.gate.release("eu-fr", req, NOW)?;
         self.seen = self.seen.max(self.log.size());
         Ok(out
             .record_keys()
@@ -300,7 +302,7 @@ fn a_logged_allowed_read_releases_exactly_the_keys_asked_for() {
 }
 
 fn refused(w: &mut World, r: &ReleaseRequest) -> Refusal {
-    match w.gate.release("eu-fr", r, 1_800_000_000) {
+    match w.gate.release("eu-fr", r, NOW) {
         Ok(_) => panic!("released"),
         Err(e) => e,
     }
@@ -358,7 +360,7 @@ fn an_entry_not_in_the_log_or_under_a_foreign_checkpoint_is_refused() {
     // The wrong token's region.
     let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
     assert!(matches!(
-        w.gate.release("us", &r, 0),
+        w.gate.release("us", &r, NOW),
         Err(Refusal::Unauthenticated(_))
     ));
 }
@@ -384,7 +386,7 @@ fn a_rollback_or_fork_is_refused_and_kept_as_evidence() {
     stale.entry = w.log.logged(l.index, held);
     stale.consistency = None;
     // `held` was seen: fine.
-    assert!(w.gate.release("eu-fr", &stale, 0).is_ok());
+    assert!(w.gate.release("eu-fr", &stale, NOW).is_ok());
     // A fork: a different tree at the size held.
     let mut forked = Log {
         signer: w.log.signer.clone(),
@@ -552,7 +554,7 @@ fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
         entry: w.log.logged(erased.index, w.log.size()),
         member: w.member(&erased, "t3.alice"),
     };
-    let e = w.gate.erase("eu-fr", &er, 0);
+    let e = w.gate.erase("eu-fr", &er, NOW);
     assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
     w.seen = w.log.size();
     // The old request, replayed: refused.
@@ -591,7 +593,7 @@ fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
         member: w.member(&after, "t3.bob"),
     };
     assert!(matches!(
-        w.gate.erase("eu-fr", &er2, 0),
+        w.gate.erase("eu-fr", &er2, NOW),
         Err(Refusal::NotAllowed(_))
     ));
     // The erasure list survives a restart of the custodian.
@@ -603,4 +605,22 @@ fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
     ));
     assert!(matches!(refused(&mut w, &old), Refusal::Erased(..)));
     let _ = keys.public_keys();
+}
+
+#[test]
+fn an_entry_logged_long_ago_or_in_the_future_authorises_nothing() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(&support_read(), &["t3.alice"]);
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    for now in [NOW + 3_600, NOW - 3_600] {
+        match w.gate.release("eu-fr", &r, now) {
+            Err(Refusal::NotAllowed(m)) => assert!(m.contains("within the last 300 s"), "{m}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    assert!(w.gate.release("eu-fr", &r, NOW + 200).is_ok());
 }

@@ -20,7 +20,6 @@ use tlog::{Checkpoint, Signer};
 
 const ORIGIN: &str = "eu-fr.residency.example";
 const TOKEN: &str = "eu-fr-gateway-token";
-const TIME: &str = "2026-11-25T04:00:00Z";
 
 struct Log {
     signer: Signer,
@@ -94,12 +93,16 @@ fn log_access(
         legal_basis: None,
         subject_count: 1,
     };
-    let d = policy::decide(b, &req, time::macros::date!(2026 - 11 - 25)).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let d = policy::decide(b, &req, now.date()).unwrap();
+    let time = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     let who = PrincipalRef {
         id: principal.into(),
         location: b.principals.principals[principal].location.clone(),
     };
-    let mut e = Entry::decided(b, TIME.into(), who, &req, &d);
+    let mut e = Entry::decided(b, time, who, &req, &d);
     let opening = Opening {
         subject: subject.into(),
         salt: [subject.len() as u8; 32],
@@ -204,7 +207,10 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
 
     let b =
         Bundle::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy")).unwrap();
-    let mut be = Entry::new(Kind::PolicyBundle, "eu-fr", b.hash(), TIME.into());
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut be = Entry::new(Kind::PolicyBundle, "eu-fr", b.hash(), now);
     be.bundle_content = Some(serde_json::from_str(b.canonical()).unwrap());
     let bundle_index = log.append(be.to_canonical());
     let secret = BatchSecret::generate().unwrap();
