@@ -55,6 +55,28 @@ struct RegionFile {
     log: PathBuf,
     keys: PathBuf,
     token: String,
+    #[serde(default)]
+    custodian: Option<CustodianFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustodianFile {
+    url: String,
+    key: String,
+    token: String,
+}
+
+/// The key custodian a region's records are sealed for.
+#[derive(Clone, Debug)]
+pub struct CustodianConfig {
+    /// Its base URL.
+    pub url: String,
+    /// Its current public key (`NAME+SUITE+BASE64`), new batches are sealed to.
+    pub key: custody::CustodianPublicKey,
+    /// Reference (`env:NAME` or `file:PATH`) to the bearer token this
+    /// region's gateway presents to it.
+    pub token: String,
 }
 
 /// Limits every node applies.
@@ -111,6 +133,9 @@ pub struct RegionConfig {
     /// Reference (`env:NAME` or `file:PATH`) to the credential the node
     /// presents when it forwards to a peer, and peers check.
     pub token: String,
+    /// The key custodian its records are sealed for, if any: without one
+    /// the key file's KEK wraps the data keys.
+    pub custodian: Option<CustodianConfig>,
 }
 
 /// The loaded cluster file, paths resolved against its directory.
@@ -203,6 +228,34 @@ impl ClusterConfig {
                 Some(p) => format!("file:{}", at(Path::new(p)).display()),
                 None => r.token,
             };
+            let custodian = match r.custodian {
+                None => None,
+                Some(c) => {
+                    if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+                        return Err(bad(
+                            field("custodian.url"),
+                            "must start with http:// or https://".into(),
+                        ));
+                    }
+                    if !c.token.starts_with("env:") && !c.token.starts_with("file:") {
+                        return Err(bad(
+                            field("custodian.token"),
+                            "must be a reference, `env:NAME` or `file:PATH`, never the secret"
+                                .into(),
+                        ));
+                    }
+                    let key = custody::CustodianPublicKey::parse(&c.key)
+                        .map_err(|e| bad(field("custodian.key"), e.to_string()))?;
+                    Some(CustodianConfig {
+                        url: c.url.trim_end_matches('/').to_owned(),
+                        key,
+                        token: match c.token.strip_prefix("file:") {
+                            Some(p) => format!("file:{}", at(Path::new(p)).display()),
+                            None => c.token,
+                        },
+                    })
+                }
+            };
             regions.insert(
                 id.clone(),
                 RegionConfig {
@@ -213,6 +266,7 @@ impl ClusterConfig {
                     log: at(&r.log),
                     keys: at(&r.keys),
                     token,
+                    custodian,
                 },
             );
         }

@@ -69,6 +69,15 @@ pub enum Error {
         /// What happened.
         why: String,
     },
+    /// The region's key custodian could not be reached, or refused: nothing
+    /// was decrypted.
+    #[error("the key custodian {why}; nothing was decrypted")]
+    Custodian {
+        /// What happened (the custodian's refusal, or the network's error).
+        why: String,
+        /// Whether it refused (403-like) rather than being unreachable.
+        refused: bool,
+    },
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] store::Error),

@@ -62,6 +62,10 @@ impl From<Error> for Problem {
                 (StatusCode::SERVICE_UNAVAILABLE, "region-unavailable")
             }
             Error::NotLogged => (StatusCode::SERVICE_UNAVAILABLE, "not-logged"),
+            Error::Custodian { refused: false, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "custodian-unavailable")
+            }
+            Error::Custodian { refused: true, .. } => (StatusCode::FORBIDDEN, "custodian-refused"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut p = Problem::new(status, slug, e.to_string());

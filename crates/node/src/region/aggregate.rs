@@ -51,12 +51,10 @@ impl<B: Backend> Region<B> {
         let logged = self
             .log_allowed(e, payload.openings, Some(&payload.sealed))
             .await?;
-        let access = logged.access()?;
         let mut rows = Vec::with_capacity(payload.sealed.len());
-        for sealed in payload.sealed {
-            let subject = sealed.subject().to_owned();
+        for (subject, mut records) in self.open_logged(&logged, payload.sealed).await? {
             // A subject counts once, with its latest record.
-            let Some(latest) = self.store.open(&access, sealed).await?.pop() else {
+            let Some(latest) = records.pop() else {
                 continue;
             };
             let mut withheld = 0;

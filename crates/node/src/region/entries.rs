@@ -81,6 +81,9 @@ impl<B: Backend> Region<B> {
                 .map_err(|e| Error::Internal(format!("bundle is not JSON: {e}")))?,
         );
         let (s, _) = self.append(&e).await?;
+        if let Some(link) = &self.custodian {
+            link.bundle_logged_at(s.index());
+        }
         tracing::info!(region = %self.id, index = s.index(), bundle = %self.bundle.hash(), "policy bundle logged");
         Ok(())
     }

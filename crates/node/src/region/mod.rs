@@ -21,6 +21,7 @@
 
 mod aggregate;
 pub mod api;
+mod custodian;
 mod entries;
 mod ingest;
 mod release;
@@ -69,6 +70,8 @@ pub struct Region<B> {
     metrics: Metrics,
     /// What the witnesses cosigned: see [`Cosigned`].
     cosigned: tokio::sync::watch::Sender<Cosigned>,
+    /// The key custodian records are sealed for, if any.
+    custodian: Option<custodian::CustodianLink>,
 }
 
 /// A peer region, as this node reaches it.
@@ -157,7 +160,22 @@ impl<B: Backend> Region<B> {
             why: format!("no region {id:?}"),
         })?;
         let bundle = Arc::new(bundle);
-        let store = Store::new(backend, Arc::new(bundle.catalog.clone()), keys.clone());
+        let mut store = Store::new(backend, Arc::new(bundle.catalog.clone()), keys.clone());
+        let custodian = match &me.custodian {
+            None => None,
+            Some(c) => {
+                store.seal_for(store::custody::Custody {
+                    key: c.key.clone(),
+                    region: id.to_owned(),
+                });
+                let token = resolve_secret(&c.token).map_err(|why| Error::Config {
+                    file: cluster.file.display().to_string(),
+                    field: format!("regions.{id}.custodian.token"),
+                    why,
+                })?;
+                Some(custodian::CustodianLink::new(c.url.clone(), token))
+            }
+        };
         let egress = egress_keys(&keys.pseudonym_secret());
         let justification_key = justification_key(&keys.pseudonym_secret());
 
@@ -221,6 +239,7 @@ impl<B: Backend> Region<B> {
             http,
             metrics: Metrics::default(),
             cosigned: tokio::sync::watch::Sender::new(Cosigned::new(!cluster.witnesses.is_empty())),
+            custodian,
         };
         region.log_bundle().await?;
         Ok(region)

@@ -23,7 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use entry::{Entry, Opening};
 use policy::{Action, Decision, DecisionRequest, FieldRef};
 use pseudo::Transform;
-use store::{Backend, LoggedAccess};
+use store::Backend;
+
+use super::entries::Logged;
 
 use super::entries::openings;
 use super::{Now, ReadRequest, Region, Release, ReleasedRecord, TransferRequest};
@@ -314,7 +316,7 @@ impl<B: Backend> Region<B> {
             Naming::clear()
         };
         let (records, withheld) = self
-            .open_and_transform(&logged.access()?, payload.sealed, &d.plan, &naming)
+            .open_and_transform(&logged, payload.sealed, &d.plan, &naming)
             .await?;
         if d.transfer {
             self.metrics
@@ -337,16 +339,15 @@ impl<B: Backend> Region<B> {
     /// plan to each; returns them and the count of values withheld.
     pub(super) async fn open_and_transform(
         &self,
-        access: &LoggedAccess,
+        logged: &Logged,
         sealed: Vec<store::Sealed>,
         plan: &BTreeMap<String, Transform>,
         name: &Naming<'_>,
     ) -> Result<(Vec<ReleasedRecord>, usize), Error> {
         let mut out = Vec::new();
         let mut withheld = 0;
-        for s in sealed {
-            let subject = s.subject().to_owned();
-            for r in self.store.open(access, s).await? {
+        for (subject, records) in self.open_logged(logged, sealed).await? {
+            for r in records {
                 out.push(self.transform(plan, &subject, r, name, &mut withheld));
             }
         }

@@ -78,7 +78,7 @@ impl<B: Backend> Region<B> {
             })
             .collect();
         let (records, _) = self
-            .open_and_transform(&logged.access()?, sealed, &all_fields, &Naming::clear())
+            .open_and_transform(&logged, sealed, &all_fields, &Naming::clear())
             .await?;
         let cp = self.seq.checkpoint();
         // The export's own entry is the newest: once a cosigned checkpoint

@@ -1,0 +1,206 @@
+//! A region whose records are sealed for a key custodian, with the
+//! custodian serving on a real socket: ingest needs nothing from it; a
+//! logged read asks it once and releases; with the custodian down, a read
+//! is a 503-kind error naming it and nothing is decrypted, while ingest
+//! carries on; a copy of the region's directory opens nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use custodian::keys::KeyFile;
+use node::region::{IncomingEvent, ReadRequest};
+use node::{ClusterConfig, Region};
+use policy::Bundle;
+use store::SqliteBackend;
+use store::keys::FileKeyProvider;
+
+const APP_TOKEN: &str = "app-token-0123456789abcdef";
+const CUSTODIAN_TOKEN: &str = "custodian-token-0123456789abcdef";
+
+fn policy_dir(dir: &Path) -> std::path::PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+    let policy = dir.join("policy");
+    std::fs::create_dir_all(policy.join("policies")).unwrap();
+    for f in ["catalog.toml", "regions.toml"] {
+        std::fs::copy(example.join(f), policy.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(example.join("policies")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), policy.join("policies").join(e.file_name())).unwrap();
+    }
+    let file = dir.join("app.token");
+    std::fs::write(&file, APP_TOKEN).unwrap();
+    let principals = std::fs::read_to_string(example.join("principals.toml"))
+        .unwrap()
+        .replace(
+            "env:RESIDENCY_TOKEN_APP",
+            &format!("file:{}", file.display()),
+        );
+    std::fs::write(policy.join("principals.toml"), principals).unwrap();
+    policy
+}
+
+struct Setup {
+    region: Arc<Region<SqliteBackend>>,
+    custodian: tokio::task::JoinHandle<()>,
+}
+
+/// Region `eu-fr` sealing for a custodian that serves on `port`.
+async fn setup(dir: &Path) -> Setup {
+    let log_dir = dir.join("eu-fr/log");
+    let signer = tlog::keyfile::create(&log_dir, "residency.example/eu-fr")
+        .await
+        .unwrap();
+    // The custodian: its own keys and state.
+    let cdir = dir.join("custodian");
+    std::fs::create_dir_all(&cdir).unwrap();
+    let keys = Arc::new(
+        KeyFile::create(
+            &cdir.join("custodian.key"),
+            "custodian.example",
+            custody::Suite::XWing,
+        )
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let token_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        CUSTODIAN_TOKEN.as_bytes(),
+    ));
+    let cfg = custodian::CustodianConfig::parse(
+        &format!(
+            "state = \"state\"\nlisten = \"127.0.0.1:{port}\"\n[[logs]]\nregion = \"eu-fr\"\nkey = \"{}\"\ntoken_sha256 = \"{token_sha}\"\n",
+            signer.verifier().to_vkey()
+        ),
+        &cdir,
+    )
+    .unwrap();
+    let gate = custodian::Gate::open(cfg, keys.clone(), keys.cosigner().clone()).unwrap();
+    let custodian = tokio::spawn(async move {
+        axum::serve(listener, custodian::http::router(gate))
+            .await
+            .unwrap();
+    });
+    // The region, sealing for it.
+    let node_token = dir.join("node.token");
+    std::fs::write(&node_token, "node-token-0123456789abcdef").unwrap();
+    let ctoken = dir.join("custodian.token");
+    std::fs::write(&ctoken, CUSTODIAN_TOKEN).unwrap();
+    let policy = policy_dir(dir);
+    let mut file = format!("policy = {:?}\n", policy.display().to_string());
+    for (i, r) in ["eu-fr", "eu-no", "us-tx"].into_iter().enumerate() {
+        file.push_str(&format!(
+            "[regions.{r}]\nlisten = \"127.0.0.1:{}\"\nurl = \"http://127.0.0.1:{}\"\n\
+             store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
+             token = \"file:{}\"\n",
+            9 + i,
+            9 + i,
+            node_token.display()
+        ));
+        if r == "eu-fr" {
+            file.push_str(&format!(
+                "custodian = {{ url = \"http://127.0.0.1:{port}\", key = \"{}\", token = \"file:{}\" }}\n",
+                keys.current().to_text(),
+                ctoken.display()
+            ));
+        }
+    }
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, &file).unwrap();
+    let cluster = ClusterConfig::load(&path).unwrap();
+    let me = &cluster.regions["eu-fr"];
+    let store = match &me.store {
+        node::config::StoreLocation::Sqlite(d) => SqliteBackend::open(d).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let region_keys = Arc::new(FileKeyProvider::create(&me.keys).unwrap());
+    let bundle = Bundle::load(&policy).unwrap();
+    let region = Arc::new(
+        Region::start(&cluster, "eu-fr", bundle, store, region_keys, false)
+            .await
+            .unwrap(),
+    );
+    Setup { region, custodian }
+}
+
+fn event(user: &str, dataset: &str, fields: &[(&str, &str)]) -> IncomingEvent {
+    IncomingEvent {
+        user_id: user.into(),
+        country: "FR".into(),
+        dataset: dataset.into(),
+        record_id: format!("{user}-{dataset}"),
+        time: 1_764_000_000,
+        fields: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+fn read_phone(user: &str) -> ReadRequest {
+    ReadRequest {
+        user_id: user.into(),
+        fields: vec!["profile.phone".parse().unwrap()],
+        purpose: "support-ticket".into(),
+        legal_basis: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_under_a_custodian_releases_only_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path()).await;
+    let app = node::auth::Caller::Principal("app".into());
+    let phone = "+33 6 12 34 56 78";
+    let out = s
+        .region
+        .ingest(&app, vec![event("jeanne", "profile", &[("phone", phone)])])
+        .await
+        .unwrap();
+    assert_eq!(out.accepted, 1);
+    // A second batch for the same person: new records, no unwrap needed.
+    let out = s
+        .region
+        .ingest(&app, vec![event("jeanne", "device", &[("language", "fr")])])
+        .await
+        .unwrap();
+    assert_eq!(out.accepted, 1);
+
+    let release = s
+        .region
+        .read("support-dublin", read_phone("jeanne"))
+        .await
+        .unwrap();
+    assert_eq!(release.records.len(), 1);
+    assert_eq!(release.records[0].fields["phone"], phone);
+    // Again: the custodian already holds the bundle and the checkpoint.
+    let again = s
+        .region
+        .read("support-dublin", read_phone("jeanne"))
+        .await
+        .unwrap();
+    assert_eq!(again.records[0].fields["phone"], phone);
+
+    // The custodian down: the read is refused as unavailable, naming it;
+    // ingest carries on.
+    s.custodian.abort();
+    let _ = s.custodian.await;
+    match s.region.read("support-dublin", read_phone("jeanne")).await {
+        Err(node::Error::Custodian {
+            refused: false,
+            why,
+        }) => {
+            assert!(!why.contains(phone), "{why}");
+        }
+        other => panic!("{:?}", other.map(|r| r.records.len())),
+    }
+    let out = s
+        .region
+        .ingest(
+            &app,
+            vec![event("marie", "profile", &[("phone", "+33 7 00 00 00 00")])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.accepted, 1);
+}
