@@ -146,95 +146,77 @@ impl<B: Backend> Region<B> {
         })
     }
 
-    /// One release request; retried once with what the custodian said it
-    /// lacks (a newer checkpoint, the bundle's entry).
-    async fn ask_custodian(
+    /// The checkpoint to prove against (the one that sequenced the entry
+    /// first, the newest after a stale answer), the consistency proof from
+    /// what the custodian last saw, and the entry with its inclusion proof.
+    async fn proven(
         &self,
         link: &CustodianLink,
         logged: &Logged,
-        keys: Vec<KeyAsk>,
-    ) -> Result<Vec<custody::RecordKey>, Error> {
-        let mut keys = Some(keys);
+        newest: bool,
+    ) -> Result<(tlog::SignedCheckpoint, Option<Consistency>, LoggedEntry), Error> {
+        let cp = if newest {
+            self.seq.checkpoint().as_ref().clone()
+        } else {
+            logged.seq.checkpoint().as_ref().clone()
+        };
+        let size = cp.checkpoint.size;
+        let seen = link.seen.load(Ordering::Relaxed);
+        let consistency = if seen < size {
+            let proof = if seen == 0 {
+                Vec::new()
+            } else {
+                self.reader.consistency_proof(seen, size).await?
+            };
+            Some(Consistency {
+                old_size: seen,
+                proof: proof.into_iter().map(HexHash).collect(),
+            })
+        } else {
+            None
+        };
+        let index = logged.seq.index();
+        let entry = LoggedEntry {
+            index,
+            bytes: Base64(logged.bytes.clone()),
+            inclusion: hashes(self.reader.inclusion_proof(index, size).await?),
+        };
+        Ok((cp, consistency, entry))
+    }
+
+    /// Posts `body` for each attempt to `path`; an answer that says what
+    /// the custodian lacks (a newer checkpoint, the bundle) is retried.
+    async fn exchange<T: serde::de::DeserializeOwned>(
+        &self,
+        link: &CustodianLink,
+        logged: &Logged,
+        path: &str,
+        mut body: impl AsyncBody,
+    ) -> Result<T, Error> {
         for attempt in 0..3 {
-            let cp = if attempt == 0 {
-                logged.seq.checkpoint().as_ref().clone()
-            } else {
-                self.seq.checkpoint().as_ref().clone()
-            };
+            let (cp, consistency, entry) = self.proven(link, logged, attempt > 0).await?;
             let size = cp.checkpoint.size;
-            let index = logged.seq.index();
-            let seen = link.seen.load(Ordering::Relaxed);
-            let consistency = if seen < size {
-                Some(Consistency {
-                    old_size: seen,
-                    proof: if seen == 0 {
-                        Vec::new()
-                    } else {
-                        self.reader.consistency_proof(seen, size).await?
-                    }
-                    .into_iter()
-                    .map(HexHash)
-                    .collect(),
-                })
-            } else {
-                None
-            };
-            let logged_entry = |i: u64, bytes: Vec<u8>, proof: Vec<tlog::Hash>| LoggedEntry {
-                index: i,
-                bytes: Base64(bytes),
-                inclusion: proof.into_iter().map(HexHash).collect(),
-            };
-            let bundle = if link.bundle_sent.load(Ordering::Relaxed) {
-                None
-            } else {
-                let b = link.bundle_index.load(Ordering::Relaxed);
-                Some(logged_entry(
-                    b,
-                    self.reader.entry(b, size).await?,
-                    self.reader.inclusion_proof(b, size).await?,
-                ))
-            };
-            let req = ReleaseRequest {
-                checkpoint: cp.to_text(),
-                consistency,
-                entry: logged_entry(
-                    index,
-                    logged.bytes.clone(),
-                    self.reader.inclusion_proof(index, size).await?,
-                ),
-                bundle,
-                keys: keys.take().unwrap_or_default(),
-            };
+            let bytes = body.make(self, link, cp, consistency, entry).await?;
             let answer = self
                 .http
-                .post(format!("{}/v1/release", link.url))
+                .post(format!("{}{path}", link.url))
                 .bearer_auth(&link.token)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()))?)
+                .body(bytes)
                 .send()
                 .await
                 .map_err(|e| unreachable(e.without_url()))?;
             let status = answer.status();
+            let reply = answer
+                .bytes()
+                .await
+                .map_err(|e| unreachable(e.without_url()))?;
             if status.is_success() {
-                let body = answer
-                    .bytes()
-                    .await
-                    .map_err(|e| unreachable(e.without_url()))?;
-                let a: ReleaseAnswer = serde_json::from_slice(&body)
-                    .map_err(|_| unreachable("answered something that is not a release"))?;
                 link.seen.fetch_max(size, Ordering::Relaxed);
-                link.bundle_sent.store(true, Ordering::Relaxed);
-                return a.record_keys().map_err(|e| Error::Custodian {
-                    why: e.to_string(),
-                    refused: true,
-                });
+                return serde_json::from_slice(&reply)
+                    .map_err(|_| unreachable("answered something this node does not understand"));
             }
-            let problem: Option<Problem> = match answer.bytes().await {
-                Ok(body) => serde_json::from_slice(&body).ok(),
-                Err(_) => None,
-            };
-            keys = Some(req.keys);
-            match problem {
+            match serde_json::from_slice::<Problem>(&reply).ok() {
                 Some(p) if p.code == "stale_checkpoint" => {
                     link.seen.store(p.latest.unwrap_or(0), Ordering::Relaxed);
                 }
@@ -242,7 +224,7 @@ impl<B: Backend> Region<B> {
                     link.bundle_sent.store(false, Ordering::Relaxed);
                 }
                 Some(p) => {
-                    tracing::warn!(region = %self.id, code = %p.code, "the key custodian refused a release");
+                    tracing::warn!(region = %self.id, code = %p.code, "the key custodian refused");
                     return Err(Error::Custodian {
                         why: format!("refused ({}): {}", p.code, p.detail),
                         refused: true,
@@ -252,5 +234,112 @@ impl<B: Backend> Region<B> {
             }
         }
         Err(unreachable("kept asking for a newer checkpoint"))
+    }
+
+    /// One release request for `keys`.
+    async fn ask_custodian(
+        &self,
+        link: &CustodianLink,
+        logged: &Logged,
+        keys: Vec<KeyAsk>,
+    ) -> Result<Vec<custody::RecordKey>, Error> {
+        let answer: ReleaseAnswer = self
+            .exchange(link, logged, "/v1/release", ReleaseBody { keys })
+            .await?;
+        link.bundle_sent.store(true, Ordering::Relaxed);
+        answer.record_keys().map_err(|e| Error::Custodian {
+            why: e.to_string(),
+            refused: true,
+        })
+    }
+
+    /// Tells the custodian of a logged erasure, before it is acknowledged:
+    /// from its answer on, no key of the subject is released again.
+    pub(super) async fn notify_erasure(&self, logged: &Logged, subject: &str) -> Result<(), Error> {
+        let Some(link) = &self.custodian else {
+            return Ok(());
+        };
+        let set = SubjectSet::of(&logged.openings);
+        let member = self.membership(logged, &set, subject)?;
+        let _: custody::protocol::EraseAnswer = self
+            .exchange(link, logged, "/v1/erase", EraseBody { member })
+            .await?;
+        Ok(())
+    }
+}
+
+fn hashes(proof: Vec<tlog::Hash>) -> Vec<HexHash> {
+    proof.into_iter().map(HexHash).collect()
+}
+
+/// A request body, made again for each attempt.
+trait AsyncBody {
+    async fn make<B: Backend>(
+        &mut self,
+        region: &Region<B>,
+        link: &CustodianLink,
+        checkpoint: tlog::SignedCheckpoint,
+        consistency: Option<Consistency>,
+        entry: LoggedEntry,
+    ) -> Result<Vec<u8>, Error>;
+}
+
+struct ReleaseBody {
+    keys: Vec<KeyAsk>,
+}
+
+impl AsyncBody for ReleaseBody {
+    async fn make<B: Backend>(
+        &mut self,
+        region: &Region<B>,
+        link: &CustodianLink,
+        checkpoint: tlog::SignedCheckpoint,
+        consistency: Option<Consistency>,
+        entry: LoggedEntry,
+    ) -> Result<Vec<u8>, Error> {
+        let size = checkpoint.checkpoint.size;
+        let bundle = if link.bundle_sent.load(Ordering::Relaxed) {
+            None
+        } else {
+            let b = link.bundle_index.load(Ordering::Relaxed);
+            Some(LoggedEntry {
+                index: b,
+                bytes: Base64(region.reader.entry(b, size).await?),
+                inclusion: hashes(region.reader.inclusion_proof(b, size).await?),
+            })
+        };
+        let req = ReleaseRequest {
+            checkpoint: checkpoint.to_text(),
+            consistency,
+            entry,
+            bundle,
+            keys: std::mem::take(&mut self.keys),
+        };
+        let bytes = serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()));
+        self.keys = req.keys;
+        bytes
+    }
+}
+
+struct EraseBody {
+    member: Membership,
+}
+
+impl AsyncBody for EraseBody {
+    async fn make<B: Backend>(
+        &mut self,
+        _: &Region<B>,
+        _: &CustodianLink,
+        checkpoint: tlog::SignedCheckpoint,
+        consistency: Option<Consistency>,
+        entry: LoggedEntry,
+    ) -> Result<Vec<u8>, Error> {
+        let req = custody::EraseRequest {
+            checkpoint: checkpoint.to_text(),
+            consistency,
+            entry,
+            member: self.member.clone(),
+        };
+        serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()))
     }
 }

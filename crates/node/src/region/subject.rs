@@ -180,6 +180,9 @@ impl<B: Backend> Region<B> {
         let (subject, logged, _) = self
             .logged_subject_request(principal, &req.user_id, Action::Erase)
             .await?;
+        // The custodian first: once it knows, no key of the subject is
+        // released again, whatever copy of the records survives.
+        self.notify_erasure(&logged, &subject).await?;
         let existed = self.store.erase(&subject).await?;
         Ok(Erased {
             log_index: logged.seq.index(),
