@@ -25,6 +25,15 @@ pub(crate) struct Layout<'a> {
     pub(crate) witness: tlog::Verifier,
     pub(crate) urls: &'a BTreeMap<&'static str, String>,
     pub(crate) log_keys: &'a BTreeMap<&'static str, tlog::Verifier>,
+    pub(crate) custodian: Option<&'a Custodian>,
+}
+
+/// The key custodian of the cluster: where it listens, its public key,
+/// and each region's token.
+pub(crate) struct Custodian {
+    pub(crate) url: String,
+    pub(crate) key: String,
+    pub(crate) tokens: BTreeMap<&'static str, String>,
 }
 
 impl Layout<'_> {
@@ -39,6 +48,9 @@ impl Layout<'_> {
         write("cluster.toml", self.cluster_toml())?;
         if let Some(monitor) = self.monitor_toml() {
             write("monitor.toml", monitor)?;
+        }
+        if let Some(custodian) = self.custodian_toml() {
+            write("custodian.toml", custodian)?;
         }
         self.write_credentials()
     }
@@ -66,6 +78,14 @@ impl Layout<'_> {
                  token = \"env:{}\"\n",
                 node_token_var(r)
             ));
+            if let Some(c) = self.custodian {
+                toml.push_str(&format!(
+                    "custodian = {{ url = \"{}\", key = \"{}\", token = \"env:{}\" }}\n",
+                    c.url,
+                    c.key,
+                    crate::custodian_token_var(r)
+                ));
+            }
         }
         toml.push_str(&format!("\n[limits]\n{}\n", self.setup.limits));
         toml
@@ -85,6 +105,26 @@ impl Layout<'_> {
                 "\n[[logs]]\nregion = \"{r}\"\nurl = \"{}\"\nkey = \"{}\"\n",
                 self.urls[r],
                 self.log_keys[r].to_vkey()
+            ));
+        }
+        Some(toml)
+    }
+
+    /// `custodian.toml`: the logs it serves (their public keys) and the
+    /// SHA-256 of each region's token.
+    fn custodian_toml(&self) -> Option<String> {
+        use sha2::Digest as _;
+        let c = self.custodian?;
+        let listen = c.url.trim_start_matches("http://");
+        let mut toml = format!(
+            "# The key custodian: the logs' public keys and the gateways' token hashes.\n\
+             state = \"custodian/state\"\nlisten = \"{listen}\"\n"
+        );
+        for r in REGIONS {
+            toml.push_str(&format!(
+                "\n[[logs]]\nregion = \"{r}\"\nkey = \"{}\"\ntoken_sha256 = \"{}\"\n",
+                self.log_keys[r].to_vkey(),
+                hex::encode(sha2::Sha256::digest(c.tokens[r].as_bytes()))
             ));
         }
         Some(toml)

@@ -38,6 +38,21 @@ pub fn node_token_var(region: &str) -> String {
     )
 }
 
+/// The variable that holds the token a region presents to the custodian.
+pub fn custodian_token_var(region: &str) -> String {
+    format!(
+        "RESIDENCY_CUSTODIAN_TOKEN_{}",
+        region.to_uppercase().replace('-', "_")
+    )
+}
+
+/// 32 random bytes, hex: a fresh token.
+fn random_token() -> Result<String, Error> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| Error::Key(format!("random source: {e}")))?;
+    Ok(hex::encode(b))
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -113,6 +128,9 @@ pub struct Setup {
     pub log_filter: Option<String>,
     /// Where the monitor's dashboard listens; no monitor if `None`.
     pub dashboard: Option<SocketAddr>,
+    /// Whether a key custodian holds the regions' keys (its own process,
+    /// its own key file in `custodian/`): every region then seals for it.
+    pub custodian: bool,
 }
 
 impl Setup {
@@ -129,6 +147,7 @@ impl Setup {
             credentials: Vec::new(),
             log_filter: None,
             dashboard: None,
+            custodian: false,
         }
     }
 }
@@ -148,6 +167,8 @@ pub struct Cluster {
     pub witness: tlog::Verifier,
     /// The monitor's dashboard, if it runs one.
     pub dashboard: Option<String>,
+    /// The key custodian's base URL, if the cluster has one.
+    pub custodian: Option<String>,
     /// A client for the cluster's HTTP interfaces.
     pub http: reqwest::Client,
     program: PathBuf,
@@ -175,16 +196,35 @@ impl Cluster {
             let port = free_port().map_err(io("choosing a region's port"))?;
             urls.insert(r, format!("http://127.0.0.1:{port}"));
         }
+        let custodian = if setup.custodian {
+            let port = free_port().map_err(io("choosing the custodian's port"))?;
+            Some(files::Custodian {
+                url: format!("http://127.0.0.1:{port}"),
+                key: custodian_init(&setup.program, &dir)?,
+                tokens: REGIONS
+                    .iter()
+                    .map(|r| Ok((*r, random_token()?)))
+                    .collect::<Result<_, Error>>()?,
+            })
+        } else {
+            None
+        };
         let layout = files::Layout {
             setup: &setup,
             witness_url: format!("http://127.0.0.1:{witness_port}"),
             witness: witness.clone(),
             urls: &urls,
             log_keys: &log_keys,
+            custodian: custodian.as_ref(),
         };
         layout.write()?;
 
         let mut env = setup.credentials.clone();
+        if let Some(c) = &custodian {
+            for (r, token) in &c.tokens {
+                env.push((custodian_token_var(r), token.clone()));
+            }
+        }
         env.push(("NO_COLOR".into(), "1".into())); // the output goes to files
         if let Some(filter) = &setup.log_filter {
             env.push(("RESIDENCY_LOG".into(), filter.clone()));
@@ -196,6 +236,7 @@ impl Cluster {
             log_keys,
             witness,
             dashboard: setup.dashboard.map(|a| format!("http://{a}")),
+            custodian: custodian.as_ref().map(|c| c.url.clone()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -224,6 +265,22 @@ impl Cluster {
                 std::net::TcpStream::connect(("127.0.0.1", witness_port)).is_ok()
             })
             .await?;
+        if let Some(url) = cluster.custodian.clone() {
+            cluster.spawn(
+                "custodian",
+                &[
+                    "custodian",
+                    "serve",
+                    "--config",
+                    "custodian.toml",
+                    "--key",
+                    "custodian/custodian.key",
+                ],
+            )?;
+            cluster
+                .wait_ok("custodian", &format!("{url}/healthz"))
+                .await?;
+        }
         for r in REGIONS {
             cluster.spawn_region(r)?;
         }
@@ -357,6 +414,37 @@ fn log_init(program: &Path, dir: &Path, region: &str) -> Result<tlog::Verifier, 
     }
     tlog::Verifier::parse(stdout.trim())
         .map_err(|e| Error::Key(format!("{region}'s log key {:?}: {e}", stdout.trim())))
+}
+
+/// `residency custodian init` in `custodian/`: the custodian's current
+/// public key.
+fn custodian_init(program: &Path, dir: &Path) -> Result<String, Error> {
+    std::fs::create_dir_all(dir.join("custodian"))
+        .map_err(io("creating the custodian's directory"))?;
+    let out = Command::new(program)
+        .args([
+            "custodian",
+            "init",
+            "--name",
+            "custodian.example",
+            "--key",
+            "custodian/custodian.key",
+        ])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io("creating the custodian's keys"))?;
+    if !out.status.success() {
+        return Err(Error::Key(format!(
+            "creating the custodian's keys: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("kem "))
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Key("the custodian printed no public key".into()))
 }
 
 impl Drop for Cluster {

@@ -77,6 +77,7 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
     setup.limits = "body_bytes = 16777216".into();
     setup.credentials = example.credentials.clone();
     setup.dashboard = Some(dashboard);
+    setup.custodian = true;
     let mut cluster = cluster::Cluster::start(setup).await?;
     let users = people::population(options.users);
     let ok = story::Story::new(&mut cluster, &example, users)
