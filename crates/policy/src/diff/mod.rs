@@ -193,15 +193,19 @@ impl Changes {
     }
 }
 
+/// The keys only in the old map, those only in the new, and those in both
+/// with their two values.
+pub(crate) type Keys<'a, V> = (
+    Vec<&'a String>,
+    Vec<&'a String>,
+    Vec<(&'a String, &'a V, &'a V)>,
+);
+
 /// The keys of two maps: only in the old, only in the new, in both.
 pub(crate) fn keys<'a, V>(
     old: &'a BTreeMap<String, V>,
     new: &'a BTreeMap<String, V>,
-) -> (
-    Vec<&'a String>,
-    Vec<&'a String>,
-    Vec<(&'a String, &'a V, &'a V)>,
-) {
+) -> Keys<'a, V> {
     let removed = old.keys().filter(|k| !new.contains_key(*k)).collect();
     let added = new.keys().filter(|k| !old.contains_key(*k)).collect();
     let both = old
