@@ -14,7 +14,7 @@ use tlog::{Checkpoint, FsStorage, LogReader, SignedCheckpoint, Storage};
 
 use crate::config::LogConfig;
 use crate::replay::{Finding, FindingKind, Replayer};
-use crate::state::{Batch, Verified};
+use crate::state::{Batch, BundleLogged, Verified};
 use crate::{Error, Monitor};
 
 /// A log followed: its configuration, the local mirror, and the replayer
@@ -119,6 +119,13 @@ impl Sink<'_> {
         let replayed = self.replayer.replay_all(self.first, &entries);
         for (i, (bytes, r)) in entries.iter().zip(replayed).enumerate() {
             if let Some(hash) = r.bundle {
+                self.batch.history.push(BundleLogged {
+                    region: self.region.to_owned(),
+                    index: self.first + i as u64,
+                    hash: hash.clone(),
+                    previous: r.previous,
+                    changes: r.changes,
+                });
                 let content = entry::Entry::parse(bytes)
                     .ok()
                     .and_then(|e| e.bundle_content)
@@ -219,6 +226,22 @@ impl Monitor {
         tracing::warn!(region = %log.region, index, "{}", f.message);
         self.alert(&f).await;
         Ok(Some(f))
+    }
+
+    /// A replayer for a log verified up to `size`: its bundles, and the one
+    /// logged last as the one the next bundle entry is compared with.
+    pub(crate) fn resumed_replayer(&self, cfg: &LogConfig, size: u64) -> Result<Replayer, Error> {
+        let origin = cfg.key.name.as_str();
+        let mut r = Replayer::new(&cfg.region).judging_by(self.config.law.clone());
+        for (hash, content) in self.state.bundles(origin, size)? {
+            r.add_bundle(&hash, &content)
+                .map_err(|e| Error::State(format!("stored bundle {hash}: {e}")))?;
+        }
+        if let Some(hash) = self.state.latest_bundle(origin, size)? {
+            r.resume_after(&hash)
+                .map_err(|e| Error::State(format!("{}: bundle history: {e}", cfg.region)))?;
+        }
+        Ok(r)
     }
 
     /// Syncs one log: see the module docs.
@@ -395,12 +418,7 @@ impl Monitor {
         self.state.discard_provisional(origin, old)?;
         let mut slot = log.replayer.lock().await;
         if slot.is_none() {
-            let mut r = Replayer::new(&cfg.region).judging_by(self.config.law.clone());
-            for (hash, content) in self.state.bundles(origin, old)? {
-                r.add_bundle(&hash, &content)
-                    .map_err(|e| Error::State(format!("stored bundle {hash}: {e}")))?;
-            }
-            *slot = Some(r);
+            *slot = Some(self.resumed_replayer(cfg, old)?);
         }
         let Some(replayer) = slot.as_mut() else {
             return Err(Error::State("replayer missing".into()));

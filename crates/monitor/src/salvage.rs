@@ -15,7 +15,7 @@ use tlog::tile::{self, TILE_WIDTH, TileId};
 use tlog::{Error as TlogError, LogReader, SignedCheckpoint, Storage};
 
 use crate::mirror::Followed;
-use crate::replay::{Finding, Replayer};
+use crate::replay::Finding;
 use crate::{Error, Monitor};
 
 /// A log's served tiles over HTTP, read-only, each fetched once.
@@ -101,12 +101,7 @@ impl Monitor {
             base: cfg.url.clone(),
             fetched: Mutex::new(HashMap::new()),
         });
-        let mut replayer = Replayer::new(&cfg.region).judging_by(self.config.law.clone());
-        for (hash, content) in self.state.bundles(origin, old)? {
-            replayer
-                .add_bundle(&hash, &content)
-                .map_err(|e| Error::State(format!("stored bundle {hash}: {e}")))?;
-        }
+        let mut replayer = self.resumed_replayer(cfg, old)?;
         // Runs of entries that do not check: (first, last, why).
         let mut bad: Vec<(u64, u64, String)> = Vec::new();
         let mut found = Vec::new();

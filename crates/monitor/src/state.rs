@@ -1,5 +1,6 @@
 //! The monitor's state, in SQLite: per log the last verified checkpoint,
 //! and what the verified entries amount to — bundles, accesses, findings —
+//! and every bundle entry with its changes against the bundle before it —
 //! so that reports are queries. Rows for entries at or above a log's
 //! verified size are provisional: written while a sync runs, discarded if
 //! it does not finish, and visible to reports only once the checkpoint
@@ -13,6 +14,7 @@ use tlog::Hash;
 
 use crate::Error;
 use crate::replay::{Access, Finding, FindingKind};
+use policy::diff::Change;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS logs (
@@ -30,6 +32,15 @@ CREATE TABLE IF NOT EXISTS bundles (
     idx     INTEGER NOT NULL,
     content TEXT NOT NULL,
     PRIMARY KEY (origin, hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bundle_history (
+    origin   TEXT NOT NULL,
+    idx      INTEGER NOT NULL,
+    region   TEXT NOT NULL,
+    hash     TEXT NOT NULL,
+    previous TEXT,
+    changes  TEXT NOT NULL,
+    PRIMARY KEY (origin, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS accesses (
     origin  TEXT NOT NULL,
@@ -84,6 +95,23 @@ pub struct StoredFinding {
     pub found_at: String,
     /// Signed checkpoints or other material that shows it, if any.
     pub evidence: String,
+}
+
+/// A policy bundle entry of a log, with what changed against the bundle
+/// logged before it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BundleLogged {
+    /// The region.
+    pub region: String,
+    /// The bundle entry's index.
+    pub index: u64,
+    /// The bundle's hash.
+    pub hash: String,
+    /// The hash of the bundle logged before it, if it differs (none for
+    /// the first bundle of a log, or one logged again unchanged).
+    pub previous: Option<String>,
+    /// Every change from `previous`; the weakening ones are also findings.
+    pub changes: Vec<Change>,
 }
 
 /// The state database.
@@ -176,6 +204,54 @@ impl State {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The hash of the bundle logged last below `size`, as the bundle
+    /// history holds it (none if it holds nothing there).
+    pub fn latest_bundle(&self, origin: &str, size: u64) -> Result<Option<String>, Error> {
+        let db = self.db();
+        Ok(db
+            .query_row(
+                "SELECT hash FROM bundle_history WHERE origin = ?1 AND idx < ?2 ORDER BY idx DESC LIMIT 1",
+                params![origin, int(size)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Each verified log's bundle history, by region then index: its first
+    /// bundle and every one that differs from the one logged before it
+    /// (one logged again unchanged, as each start does, is left out).
+    pub fn bundle_history(&self) -> Result<Vec<BundleLogged>, Error> {
+        let db = self.db();
+        let mut q = db.prepare(
+            "SELECT h.region, h.idx, h.hash, h.previous, h.changes FROM bundle_history h
+             JOIN logs l ON l.origin = h.origin
+             WHERE h.idx < l.size AND (h.previous IS NOT NULL
+                 OR h.idx = (SELECT MIN(idx) FROM bundle_history f WHERE f.origin = h.origin))
+             ORDER BY h.region, h.idx",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (region, idx, hash, previous, changes) = row?;
+            out.push(BundleLogged {
+                region,
+                index: uint(idx),
+                hash,
+                previous,
+                changes: serde_json::from_str(&changes).map_err(|e| Error::State(e.to_string()))?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Drops what an unfinished sync wrote above the verified `size`
     /// (inconsistencies and final findings stay: they are about the log,
     /// or about entries checked on their own).
@@ -184,6 +260,10 @@ impl State {
         let tx = db.transaction()?;
         tx.execute(
             "DELETE FROM bundles WHERE origin = ?1 AND idx >= ?2",
+            params![origin, int(size)],
+        )?;
+        tx.execute(
+            "DELETE FROM bundle_history WHERE origin = ?1 AND idx >= ?2",
             params![origin, int(size)],
         )?;
         tx.execute(
@@ -209,6 +289,22 @@ impl State {
             )?;
             for (idx, hash, content) in &batch.bundles {
                 b.execute(params![origin, hash, int(*idx), content])?;
+            }
+            let mut h = tx.prepare_cached(
+                "INSERT OR REPLACE INTO bundle_history (origin, idx, region, hash, previous, changes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for l in &batch.history {
+                let changes =
+                    serde_json::to_string(&l.changes).map_err(|e| Error::State(e.to_string()))?;
+                h.execute(params![
+                    origin,
+                    int(l.index),
+                    l.region,
+                    l.hash,
+                    l.previous,
+                    changes
+                ])?;
             }
             let mut a = tx.prepare_cached(
                 "INSERT OR REPLACE INTO accesses (origin, idx, region, record, time, action, allowed, destination)
@@ -315,6 +411,7 @@ impl State {
             let kind = match kind.as_str() {
                 "inconsistency" => FindingKind::Inconsistency,
                 "mismatch" => FindingKind::Mismatch,
+                "weakening" => FindingKind::Weakening,
                 _ => FindingKind::Violation,
             };
             out.push(StoredFinding {
@@ -378,6 +475,8 @@ fn insert_finding(
 pub struct Batch {
     /// Bundles: index, hash, canonical content.
     pub bundles: Vec<(u64, String, String)>,
+    /// Bundle entries, with their changes.
+    pub history: Vec<BundleLogged>,
     /// Accesses with their region.
     pub accesses: Vec<(String, Access)>,
     /// Findings on entries.
@@ -387,7 +486,7 @@ pub struct Batch {
 impl Batch {
     /// Rows held.
     pub fn len(&self) -> usize {
-        self.bundles.len() + self.accesses.len() + self.findings.len()
+        self.bundles.len() + self.history.len() + self.accesses.len() + self.findings.len()
     }
 
     /// Whether it holds nothing.

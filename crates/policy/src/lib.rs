@@ -10,7 +10,8 @@
 //! say (remote viewing is a transfer; a transfer of personal data names a
 //! valid tool; protected fields never
 //! leave in clear toward a jurisdiction without adequacy; aggregates are
-//! k-anonymous with k ≥ 5).
+//! k-anonymous with k ≥ 5). [`diff`] says what changed from one bundle
+//! to the next, and whether each change weakens protection.
 //!
 //! No I/O beyond [`Bundle::load`] reading its files.
 #![deny(missing_docs)]
@@ -23,6 +24,7 @@ pub mod bundle;
 pub mod catalog;
 pub mod cedar;
 pub mod decision;
+pub mod diff;
 mod error;
 mod field_ref;
 pub mod law;

@@ -16,6 +16,13 @@
 //!   data's jurisdiction;
 //! - a bundle is logged before a decision uses it.
 //!
+//! Each policy bundle logged is also compared with the one logged before
+//! it ([`policy::diff`]): every change that weakens protection is a
+//! [`FindingKind::Weakening`] at the bundle's entry, an alert rather than a
+//! fault (an operator may lawfully widen its policy, but a third party
+//! should see it before any release under it); all its changes are kept
+//! in [`Replayed::changes`] for display.
+//!
 //! Pure computation: entries and bundles come in as values.
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -33,6 +40,8 @@ use policy::{Action, Bundle, Decision, DecisionRequest};
 use pseudo::Transform;
 use serde::Serialize;
 
+mod weakening;
+
 /// What kind of problem a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +57,12 @@ pub enum FindingKind {
     /// or a logged decision more permissive than its replay: something
     /// released that the replay would not release.
     Violation,
+    /// A policy bundle logged that weakens protection against the one
+    /// logged before it: a field's level lowered or egress widened, a
+    /// principal relocated or given more, an adequacy decision or transfer
+    /// tool added or widened, a Cedar policy added or changed. Not a
+    /// fault of the log: an alert, naming the change.
+    Weakening,
 }
 
 impl FindingKind {
@@ -57,6 +72,7 @@ impl FindingKind {
             FindingKind::Inconsistency => "inconsistency",
             FindingKind::Mismatch => "mismatch",
             FindingKind::Violation => "violation",
+            FindingKind::Weakening => "weakening",
         }
     }
 }
@@ -136,6 +152,12 @@ pub struct Access {
 pub struct Replayed {
     /// A policy bundle logged at this entry (its hash).
     pub bundle: Option<String>,
+    /// For a bundle other than the one logged before it: that one's hash
+    /// (none for the first bundle of a log, or one logged again unchanged).
+    pub previous: Option<String>,
+    /// Every change from `previous` to this bundle; the weakening ones are
+    /// also findings.
+    pub changes: Vec<policy::diff::Change>,
     /// An access decided at this entry.
     pub access: Option<Access>,
     /// Problems found.
@@ -162,6 +184,9 @@ pub struct Replayer {
     /// The law table legality is judged against.
     law: Arc<LawTable>,
     bundles: HashMap<String, Arc<Bundle>>,
+    /// The hash of the bundle logged last, in log order: what the next
+    /// bundle entry is compared with.
+    latest: Option<String>,
     decisions: Decisions,
 }
 
@@ -214,6 +239,7 @@ impl Replayer {
             region: region.to_owned(),
             law: reference_law(),
             bundles: HashMap::new(),
+            latest: None,
             decisions: Decisions::default(),
         }
     }
@@ -230,6 +256,9 @@ impl Replayer {
     }
 
     /// Adds a bundle logged earlier (when resuming): its canonical content.
+    /// It becomes the latest, which the next bundle entry replayed is
+    /// compared with: add them in log order, or name the latest with
+    /// [`Replayer::resume_after`].
     pub fn add_bundle(&mut self, hash: &str, content: &str) -> Result<(), String> {
         let b = Bundle::from_canonical(content).map_err(|e| e.to_string())?;
         if b.hash() != hash {
@@ -239,6 +268,7 @@ impl Replayer {
             ));
         }
         self.bundles.insert(hash.to_owned(), Arc::new(b));
+        self.latest = Some(hash.to_owned());
         Ok(())
     }
 
@@ -364,7 +394,10 @@ impl Replayer {
                     ));
                     return out;
                 };
+                let previous = self.latest.clone();
                 if let Err(why) = self.add_bundle(&e.bundle, &content) {
+                    // The next bundle is compared with the last good one.
+                    self.latest = previous;
                     out.findings.push(self.finding(
                         index,
                         FindingKind::Inconsistency,
@@ -372,6 +405,7 @@ impl Replayer {
                     ));
                 } else {
                     out.bundle = Some(e.bundle.clone());
+                    self.compare_bundles(index, previous, &e.bundle, &mut out);
                 }
             }
             Kind::Access => {

@@ -888,3 +888,139 @@ async fn a_c2sp_only_witness_is_reported_with_the_checks_that_were_made_and_no_o
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_that_weakens_protection_is_alerted_once_naming_each_change() {
+    let policy = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy"),
+        policy.path(),
+    );
+    let mut c = Cluster::with_policy(None, "body_bytes = 1000000", policy.path()).await;
+    activity(&c).await;
+    let (hook_url, received) = webhook().await;
+    let port = free_port();
+    let live = monitor_config(
+        &c,
+        "live",
+        &[],
+        &format!("listen = \"127.0.0.1:{port}\"\npoll_ms = 100\nwebhook = \"{hook_url}\""),
+    );
+    let _m = spawn_monitor(&live, &c.dir.path().join("live.out"));
+    let base = format!("http://127.0.0.1:{port}");
+    let size = c.log_size("eu-fr").await;
+    let http = reqwest::Client::new();
+    let verified = async |at_least: u64| {
+        let Ok(r) = http.get(format!("{base}/api/summary")).send().await else {
+            return false;
+        };
+        let s: Value = r.json().await.unwrap_or_default();
+        s["logs"].as_array().is_some_and(|ls| {
+            ls.iter()
+                .any(|l| l["region"] == "eu-fr" && l["size"].as_u64() >= Some(at_least))
+        })
+    };
+    wait_for("the first sync", async || verified(size).await).await;
+
+    // eu-fr restarts under a weaker policy: phones lowered to personal,
+    // Beijing's engineer said to be in Ireland, an adequacy decision for
+    // China written into the law table. Its start logs the new bundle.
+    c.stop("eu-fr");
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = policy.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches(from).count(), 1, "{file}: {from}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    };
+    edit(
+        "catalog.toml",
+        "level = \"protected\"\nformat = \"phone\"",
+        "level = \"personal\"\nformat = \"phone\"",
+    );
+    edit("principals.toml", "location = \"CN\"", "location = \"IE\"");
+    std::fs::write(
+        policy.path().join("law.toml"),
+        format!(
+            "{}\n[adequacy.china]\nreference = \"none\"\ndestination = \"CN\"\nfrom = \"2026-01-01\"\n",
+            policy::law::DEFAULT_LAW_TABLE
+        ),
+    )
+    .unwrap();
+    let stopped_at = checkpoint_size_on_disk(&c.log_dir("eu-fr"));
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    let after = c.log_size("eu-fr").await;
+    let mut bundle_index = None;
+    for i in stopped_at..after {
+        if c.log_entry("eu-fr", i).await["kind"] == "policy_bundle" {
+            bundle_index = Some(i);
+            break;
+        }
+    }
+    let bundle_index = bundle_index.expect("the restart logs its bundle");
+
+    let expected = [
+        "catalog: profile.phone level protected → personal",
+        "principals: eng-beijing location CN → IE",
+        "law: adequacy china added (CN)",
+    ];
+    let weakenings = || -> Vec<Value> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "weakening")
+            .cloned()
+            .collect()
+    };
+    wait_for("the weakening alerts", async || {
+        weakenings().len() >= expected.len()
+    })
+    .await;
+    // Many polls later, each was posted once, at the bundle's entry.
+    wait_for("the new bundle verified", async || verified(after).await).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let alerts = weakenings();
+    let messages: Vec<&str> = alerts
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, expected, "{alerts:?}");
+    for f in &alerts {
+        assert_eq!(
+            (&f["region"], &f["index"]),
+            (&json!("eu-fr"), &json!(bundle_index))
+        );
+    }
+
+    // The dashboard shows the bundle history, weakening changes marked.
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            r#"<tr data-region="eu-fr" data-index="{bundle_index}">"#
+        )),
+        "{page}"
+    );
+    for e in expected {
+        assert!(
+            page.contains(&format!(
+                r#"<li class="warn weakens"><strong>weakens: </strong>{e}</li>"#
+            )),
+            "{e}: {page}"
+        );
+    }
+    assert!(page.contains(r#"<span id="weakenings">3</span>"#), "{page}");
+
+    // The audit prints them and stays clean: a policy may lawfully be
+    // widened; the decisions under it are replayed and judged as ever.
+    let o = audit(&monitor_config(&c, "audit", &[], ""), &[]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for e in expected {
+        assert!(
+            out.contains(&format!("eu-fr #{bundle_index}: weakening: {e}")),
+            "{out}"
+        );
+    }
+}

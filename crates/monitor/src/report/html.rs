@@ -62,24 +62,65 @@ fn chart(series: &[(String, BTreeMap<String, u64>)]) -> Markup {
     }
 }
 
+/// Per region, each policy bundle that differs from the one logged before
+/// it: its entry, short hash and changes, weakening ones marked.
+fn bundle_history(s: &Summary) -> Markup {
+    html! {
+        h2 { "Policy bundles" }
+        table id="bundles" {
+            tr { th { "region" } th { "entry" } th { "bundle" } th { "changes against the bundle before" } }
+            @for b in &s.bundles {
+                tr data-region=(b.region) data-index=(b.index) {
+                    td { (b.region) }
+                    td { a href=(format!("/api/entry/{}/{}", b.region, b.index)) { "#" (b.index) } }
+                    td { code title=(b.hash) { (b.hash.get(..12).unwrap_or(&b.hash)) } }
+                    td {
+                        @if b.previous.is_none() {
+                            "the log's first bundle"
+                        } @else if b.changes.is_empty() {
+                            "no change in substance (the same content, reordered)"
+                        } @else {
+                            ul class="changes" {
+                                @for c in &b.changes {
+                                    @if c.weakens() {
+                                        li class="warn weakens" { strong { "weakens: " } (c.to_string()) }
+                                    } @else {
+                                        li class=(c.effect.as_str()) { (c.effect.as_str()) ": " (c.to_string()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The dashboard page.
 pub fn dashboard(s: &Summary) -> Markup {
     let violations = s.count(FindingKind::Violation);
     let inconsistencies = s.count(FindingKind::Inconsistency);
     let mismatches = s.count(FindingKind::Mismatch);
+    let weakenings = s.count(FindingKind::Weakening);
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 title { "residency monitor" }
-                style { (PreEscaped("body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.bad{color:#b00}.ok{color:#070}")) }
+                style { (PreEscaped("body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.bad{color:#b00}.ok{color:#070}.warn{color:#a60}ul.changes{margin:0;padding-left:1.2em}")) }
             }
             body {
                 h1 { "residency monitor" }
                 p id="verdict" class=(if s.clean { "ok" } else { "bad" }) {
                     @if s.clean { "Clean: every entry verified, every decision replayed, no violation." }
                     @else { (violations) " violations, " (inconsistencies) " inconsistencies, " (mismatches) " mismatches." }
+                }
+                @if weakenings > 0 {
+                    p class="warn" {
+                        span id="weakenings" { (weakenings) } " policy changes weaken protection: see the bundle history and the findings."
+                    }
                 }
                 h2 { "Regions" }
                 table id="regions" {
@@ -102,6 +143,7 @@ pub fn dashboard(s: &Summary) -> Markup {
                         }
                     }
                 }
+                (bundle_history(s))
                 h2 { "Transfers by destination, legal basis and purpose" }
                 (chart(&s.transfers_over_time))
                 table id="transfers" {
@@ -127,7 +169,7 @@ pub fn dashboard(s: &Summary) -> Markup {
                 table {
                     tr { th { "region" } th { "entry" } th { "kind" } th { "what" } th { "found" } }
                     @for f in &s.findings {
-                        tr class="bad" {
+                        tr class=(if f.finding.kind == FindingKind::Weakening { "warn" } else { "bad" }) data-kind=(f.finding.kind.as_str()) {
                             td { (f.finding.region) }
                             td {
                                 @if let Some(i) = f.finding.index {

@@ -1,13 +1,14 @@
 //! The summary of what the monitor verified, computed from its state:
 //! each log's status, accesses by action, transfers grouped and over time,
-//! denials and findings; and any verified entry, with its receipt.
+//! denials, findings and each log's bundle history; and any verified
+//! entry, with its receipt.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::replay::{Access, FindingKind};
-use crate::state::StoredFinding;
+use crate::state::{BundleLogged, StoredFinding};
 use crate::{Error, Monitor};
 
 /// How many denials the summary lists.
@@ -51,7 +52,10 @@ pub struct TransferGroup {
 /// The summary the dashboard and `residency audit` show.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// No finding of any kind.
+    /// No violation, inconsistency or mismatch. Weakenings (a bundle that
+    /// weakens protection against the one before it) are alerts to
+    /// review, not faults of the log: they are counted in `findings`, not
+    /// here.
     pub clean: bool,
     /// Per log.
     pub logs: Vec<LogStatus>,
@@ -67,6 +71,9 @@ pub struct Summary {
     pub recent_denials: Vec<(String, Access)>,
     /// Findings, newest first.
     pub findings: Vec<StoredFinding>,
+    /// Per region, its first policy bundle and each one that differs from
+    /// the one logged before it, with the changes; by region and index.
+    pub bundles: Vec<BundleLogged>,
 }
 
 impl Summary {
@@ -84,6 +91,7 @@ impl Monitor {
     pub fn summary(&self) -> Result<Summary, Error> {
         let accesses = self.state.accesses()?;
         let findings = self.state.findings()?;
+        let bundles = self.state.bundle_history()?;
         let checks = self
             .witness_checks
             .lock()
@@ -141,7 +149,9 @@ impl Monitor {
                 .map(|(_, a)| (a.time.as_str(), a.destination.as_str())),
         );
         Ok(Summary {
-            clean: findings.is_empty(),
+            clean: findings
+                .iter()
+                .all(|f| f.finding.kind == FindingKind::Weakening),
             logs,
             accesses_by_action: by_action,
             transfers: groups
@@ -160,6 +170,7 @@ impl Monitor {
             denial_count,
             recent_denials: denials.into_iter().rev().take(RECENT).collect(),
             findings,
+            bundles,
         })
     }
 
