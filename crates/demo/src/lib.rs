@@ -69,7 +69,7 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
         None => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?,
     };
     println!(
-        "residency demo: three regions (eu-fr, eu-no, us-tx), a witness and an independent monitor, each its own process on loopback, in {}",
+        "residency demo: three regions (eu-fr, eu-no, us-tx), a witness, an independent monitor and a key custodian, each its own process on loopback, in {}",
         dir.display()
     );
     let example = example::Example::write(&dir)?;

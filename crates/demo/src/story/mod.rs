@@ -17,6 +17,7 @@ use cluster::{Cluster, REGIONS};
 use crate::example::Example;
 use crate::people::User;
 
+mod copy;
 mod monitored;
 
 /// The story's state: the cluster, its users, and what the steps found.
@@ -479,11 +480,14 @@ impl<'a> Story<'a> {
         ))
     }
 
-    /// 6. A rogue insider copies eu-fr's database files: personal fields
-    ///    are ciphertext.
+    /// 6. A rogue insider copies eu-fr's whole directory, key file
+    ///    included: personal fields are ciphertext, and nothing in the copy
+    ///    opens them (their keys are the custodian's).
     async fn hidden_copy(&mut self) -> anyhow::Result<String> {
         let copy = self.c.dir.join("hidden-copy-of-eu-fr");
-        let bytes = copy_dir(&self.c.store_dir("eu-fr"), &copy)?;
+        // The whole region directory: records, keyring, key file, log and
+        // its signing key.
+        let bytes = copy_dir(&self.c.dir.join("eu-fr"), &copy)?;
         let fr: Vec<&User> = self.homed("eu-fr").collect();
         let mut needles: Vec<&str> = Vec::new();
         for u in &fr {
@@ -503,8 +507,26 @@ impl<'a> Story<'a> {
             control > 0,
             "the search finds nothing at all: it proves nothing"
         );
+        let opened = if self.c.custodian.is_some() {
+            let users: Vec<&str> = fr.iter().map(|u| u.id.as_str()).collect();
+            let (tried, opened) = copy::try_open(&copy, &self.c.dir.join("policy"), &users).await?;
+            ensure!(
+                tried > 0,
+                "no user's records found in the copy: it proves nothing"
+            );
+            ensure!(
+                opened == 0,
+                "{opened} of {tried} users' records opened from the copy"
+            );
+            format!(
+                "; opened with the key file found in it and an entry of a log of the copier's own making: 0 of {} users' records open — their keys are derived from batch secrets only the custodian can open",
+                thousands(tried as u64)
+            )
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "a copy of eu-fr's database files ({:.1} MB), searched for its {} users' ids, phones, addresses, SSIDs and contacts: none in clear, only AES-GCM-SIV ciphertext (the search does find {} of the record ids the app keeps in clear)",
+            "a copy of eu-fr's whole directory ({:.1} MB: records, keyring, key file, log), searched for its {} users' ids, phones, addresses, SSIDs and contacts: none in clear, only AES-GCM-SIV ciphertext (the search does find {} of the record ids the app keeps in clear){opened}",
             bytes as f64 / 1e6,
             thousands(fr.len() as u64),
             thousands(control as u64)
@@ -593,7 +615,7 @@ impl<'a> Story<'a> {
             .await?;
         ensure!(status == 404, "after erasure the export answers {status}");
         Ok(format!(
-            "the user asks for erasure: their data key is destroyed and their records deleted, logged as #{index} (receipt verified); their export now answers 404; the tokens that left in step 2 are one-way (keyed HMAC): nothing reverses them"
+            "the user asks for erasure, logged as #{index} (receipt verified): the key custodian records it first — no key of theirs is released again, even for a backup restored — then their records are deleted; their export now answers 404; the tokens that left in step 2 are one-way (keyed HMAC): nothing reverses them"
         ))
     }
 
@@ -617,6 +639,23 @@ impl<'a> Story<'a> {
             );
         }
         println!("  receipts verified   {}", self.receipts);
+        if let Some(url) = &self.c.custodian {
+            let metrics = match self.c.http.get(format!("{url}/metrics")).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            let count = |name: &str| {
+                metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+                    .map_or_else(|| "?".to_owned(), |n| thousands(n as u64))
+            };
+            println!(
+                "  key custodian       {} record keys released to logged, lawful accesses; {} refused",
+                count("custodian_keys_released_total "),
+                count("custodian_keys_refused_total ")
+            );
+        }
         let verdict = match (&self.audited, self.tampering_caught) {
             (Some(_), true) => {
                 "clean (0 violations, 0 inconsistencies); then caught the edited entry (eu-fr) and the split view (us-tx)"
