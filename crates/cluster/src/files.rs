@@ -138,6 +138,14 @@ impl Layout<'_> {
         for (k, v) in &self.setup.credentials {
             text.push_str(&format!("export {k}={v}\n"));
         }
+        if let Some(c) = self.custodian {
+            for (r, token) in &c.tokens {
+                text.push_str(&format!(
+                    "export {}={token}\n",
+                    crate::custodian_token_var(r)
+                ));
+            }
+        }
         for (r, url) in self.urls {
             text.push_str(&format!(
                 "export RESIDENCY_{}={url}\n",

@@ -444,6 +444,28 @@ impl Gate {
         })
     }
 
+    /// Seals each secret anew to the current key (a rotation): the
+    /// secrets never leave; a secret that does not open is refused by its
+    /// position, and nothing is answered.
+    pub fn rewrap(
+        &self,
+        caller: &str,
+        req: &custody::protocol::RewrapRequest,
+    ) -> Result<custody::protocol::RewrapAnswer, Refusal> {
+        let wrapped = req
+            .wrapped
+            .iter()
+            .enumerate()
+            .map(|(n, w)| {
+                self.keys
+                    .rewrap(&w.0, caller)
+                    .map(custody::protocol::Wrapped)
+                    .map_err(|e| Refusal::DoesNotOpen(n, e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(custody::protocol::RewrapAnswer { wrapped })
+    }
+
     /// Records a logged erasure: from the answer on, no key of the
     /// subject is released.
     pub fn erase(

@@ -1,4 +1,5 @@
-//! The custodian over HTTP. Every route but `/v1/keys`, `/healthz` and
+//! The custodian over HTTP: `POST /v1/release`, `/v1/erase`,
+//! `/v1/rewrap`. Every route but `/v1/keys`, `/healthz` and
 //! `/metrics` takes the region gateway's bearer token; a refusal is an
 //! RFC 9457 problem (`application/problem+json`) with the refusal's
 //! `code`, and for a stale checkpoint the size the custodian holds.
@@ -131,6 +132,22 @@ async fn erase(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
+async fn rewrap(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let a = app.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let caller = caller(&a.gate, &headers)?.to_owned();
+        let req: custody::protocol::RewrapRequest =
+            custody::protocol::parse(&body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        a.gate.rewrap(&caller, &req)
+    })
+    .await;
+    match out {
+        Ok(Ok(answer)) => axum::Json(answer).into_response(),
+        Ok(Err(r)) => app.refused(&r, 0),
+        Err(e) => problem(&Refusal::Storage(e.to_string())),
+    }
+}
+
 async fn keys(State(app): State<Arc<App>>) -> Response {
     let mut text = String::new();
     for k in app.gate.keys().public_keys() {
@@ -186,6 +203,7 @@ pub fn router(gate: Gate) -> axum::Router {
     axum::Router::new()
         .route("/v1/release", axum::routing::post(release))
         .route("/v1/erase", axum::routing::post(erase))
+        .route("/v1/rewrap", axum::routing::post(rewrap))
         .route("/v1/keys", axum::routing::get(keys))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/metrics", axum::routing::get(serve_metrics))

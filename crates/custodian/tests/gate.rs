@@ -624,3 +624,48 @@ fn an_entry_logged_long_ago_or_in_the_future_authorises_nothing() {
     }
     assert!(w.gate.release("eu-fr", &r, NOW + 200).is_ok());
 }
+
+#[test]
+fn a_rotation_rewraps_under_the_new_key_without_releasing_anything() {
+    use custodian::keys::KeyProvider as _;
+    let w = world();
+    let secret = BatchSecret::generate().unwrap();
+    let old = secret.wrap(w.keys.current(), "eu-fr").unwrap();
+    // A second key, current: the custodian now holds both.
+    let path = w
+        .gate
+        .config()
+        .state
+        .parent()
+        .unwrap()
+        .join("custodian.key");
+    let mut file = KeyFile::open(&path).unwrap();
+    file.add_key(Suite::XWing).unwrap();
+    let both = Arc::new(KeyFile::open(&path).unwrap());
+    let gate = Gate::open(
+        w.gate.config().clone(),
+        both.clone(),
+        both.cosigner().clone(),
+    )
+    .unwrap();
+    let req = custody::protocol::RewrapRequest {
+        wrapped: vec![Wrapped(old.clone())],
+    };
+    let answer = gate.rewrap("eu-fr", &req).unwrap();
+    let new = &answer.wrapped[0].0;
+    assert_eq!(new.key_id(), both.current().id());
+    assert_ne!(new.key_id(), old.key_id());
+    assert_eq!(
+        both.open(new, "eu-fr").unwrap().record_key("s", "d"),
+        secret.record_key("s", "d")
+    );
+    // A secret of another region, or altered, is refused by its position.
+    let foreign = secret.wrap(both.current(), "eu-de").unwrap();
+    let req = custody::protocol::RewrapRequest {
+        wrapped: vec![Wrapped(old), Wrapped(foreign)],
+    };
+    assert!(matches!(
+        gate.rewrap("eu-fr", &req),
+        Err(Refusal::DoesNotOpen(1, _))
+    ));
+}

@@ -227,6 +227,25 @@ pub struct EraseAnswer {
     pub cosignature: String,
 }
 
+/// `POST /v1/rewrap`: batch secrets to seal anew to the custodian's
+/// current key (a key rotation). Nothing leaves the custodian but the new
+/// wrappings, so no log entry is needed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapRequest {
+    /// The wrapped secrets, under any key the custodian holds.
+    pub wrapped: Vec<Wrapped>,
+}
+
+/// The answer to a rewrap: the same secrets, in the same order, under the
+/// current key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapAnswer {
+    /// The new wrappings.
+    pub wrapped: Vec<Wrapped>,
+}
+
 /// Parses a JSON body, naming where it is malformed (a path such as
 /// `keys[2].member.salt`) and never echoing a value.
 pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, crate::Error> {

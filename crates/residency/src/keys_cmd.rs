@@ -40,6 +40,23 @@ pub(crate) enum KeysCommand {
         #[arg(long, default_value_t = 1000)]
         page: usize,
     },
+    /// After `residency custodian rotate` and the new key in the cluster
+    /// file (`custodian = { key = … }`): has the custodian seal every batch
+    /// secret of the region's store anew to that key (the secrets never
+    /// leave it), then `residency custodian rotate --retire-old` can drop
+    /// the old key. Safe to interrupt and run again. Stop the region's node
+    /// first (a SQLite store refuses a second process).
+    RewrapBatches {
+        /// The cluster file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The region.
+        #[arg(long)]
+        region: String,
+        /// Batch secrets per request and transaction.
+        #[arg(long, default_value_t = 256)]
+        page: usize,
+    },
 }
 
 /// Where a region's store is.
@@ -73,6 +90,11 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<std::process::ExitCo
             keyring_postgres,
             page,
         } => rotate(&file, &store, keyring_postgres.as_deref(), page).await?,
+        KeysCommand::RewrapBatches {
+            config,
+            region,
+            page,
+        } => rewrap_batches(&config, &region, page).await?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -132,6 +154,98 @@ async fn rotate_over<B: Backend>(backend: B, file: &Path, page: usize) -> anyhow
     println!(
         "every data key is under {current}; retired {}",
         retired.join(", ")
+    );
+    Ok(())
+}
+
+/// `keys rewrap-batches`: the region's store, from the cluster file.
+async fn rewrap_batches(config: &Path, region: &str, page: usize) -> anyhow::Result<()> {
+    let cluster = node::ClusterConfig::load(config)?;
+    let me = cluster
+        .regions
+        .get(region)
+        .with_context(|| format!("{}: no region {region:?}", config.display()))?;
+    let custodian = me
+        .custodian
+        .clone()
+        .with_context(|| format!("{}: region {region} names no custodian", config.display()))?;
+    let token = node::config::resolve_secret(&custodian.token)
+        .map_err(|why| anyhow::anyhow!("regions.{region}.custodian.token: {why}"))?;
+    let keys = Arc::new(FileKeyProvider::open(&me.keys)?);
+    match &me.store {
+        node::config::StoreLocation::Sqlite(dir) => {
+            let store = Store::new(
+                SqliteBackend::open(dir)?,
+                Arc::new(Catalog::default()),
+                keys,
+            );
+            rewrap_over(&store, region, &custodian, &token, page).await
+        }
+        node::config::StoreLocation::Postgres { records, keyring } => {
+            let backend = PgBackend::connect(records, keyring).await?;
+            let store = Store::new(backend, Arc::new(Catalog::default()), keys);
+            rewrap_over(&store, region, &custodian, &token, page).await
+        }
+    }
+}
+
+async fn rewrap_over<B: Backend>(
+    store: &Store<B>,
+    region: &str,
+    custodian: &node::config::CustodianConfig,
+    token: &str,
+    page: usize,
+) -> anyhow::Result<()> {
+    let to = custodian.key.id().to_owned();
+    let total = store.batch_keys_to_rewrap(&to).await?;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/rewrap", custodian.url);
+    let bar = progress(total, "rewrapping batch secrets");
+    let done = store
+        .rewrap_batch_keys(
+            &to,
+            page,
+            |ws| {
+                let req = custody::protocol::RewrapRequest {
+                    wrapped: ws.into_iter().map(custody::protocol::Wrapped).collect(),
+                };
+                let post = http.post(&url).bearer_auth(token);
+                async move {
+                    let fail = |why: String| store::Error::Keys {
+                        path: "the custodian".into(),
+                        why,
+                    };
+                    let body = serde_json::to_vec(&req).map_err(|e| fail(e.to_string()))?;
+                    let answer = post
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .map_err(|e| fail(e.without_url().to_string()))?;
+                    let status = answer.status();
+                    let bytes = answer.bytes().await.map_err(|e| fail(e.to_string()))?;
+                    if !status.is_success() {
+                        return Err(fail(format!(
+                            "answered {status}: {}",
+                            String::from_utf8_lossy(&bytes)
+                        )));
+                    }
+                    let a: custody::protocol::RewrapAnswer =
+                        serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))?;
+                    Ok(a.wrapped.into_iter().map(|w| w.0).collect())
+                }
+            },
+            |n| bar.set_position(n),
+        )
+        .await;
+    bar.finish_and_clear();
+    let done = done.context("rewrapping stopped; run it again to resume")?;
+    let left = store.batch_keys_to_rewrap(&to).await?;
+    if left > 0 {
+        anyhow::bail!("{left} batch secrets are still under an old key; run it again");
+    }
+    println!(
+        "{region}: rewrapped {done} batch secrets; every one is under the custodian's key {to}"
     );
     Ok(())
 }

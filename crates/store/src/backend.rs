@@ -12,6 +12,26 @@ use std::future::Future;
 use crate::Error;
 use crate::keys::WrappedKey;
 
+/// The keyring's two tables: subjects' data keys, by slot, wrapped by the
+/// region's KEK; and batch secrets, by batch id, sealed to a custodian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyTable {
+    /// `deks`.
+    DataKeys,
+    /// `batch_keys`.
+    BatchKeys,
+}
+
+impl KeyTable {
+    /// The table's name and its id column (fixed names, never input).
+    pub(crate) fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            KeyTable::DataKeys => ("deks", "sid"),
+            KeyTable::BatchKeys => ("batch_keys", "id"),
+        }
+    }
+}
+
 /// A subject number or log index as the databases store it (signed 64-bit).
 pub(crate) fn int(n: u64) -> Result<i64, Error> {
     i64::try_from(n).map_err(|_| Error::Rejected(format!("number {n} out of range")))
@@ -228,23 +248,26 @@ pub trait Backend: Send + Sync + 'static {
         slots: Vec<u64>,
     ) -> impl Future<Output = Result<Vec<(u64, WrappedKey)>, Error>> + Send;
 
-    /// Up to `limit` keys not wrapped by KEK `kek_id`, by slot.
+    /// Up to `limit` keys of `table` not wrapped by key `kek_id`, by id.
     fn keys_not_under(
         &self,
+        table: KeyTable,
         kek_id: String,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(u64, WrappedKey)>, Error>> + Send;
 
-    /// How many keys are not wrapped by KEK `kek_id`.
+    /// How many keys of `table` are not wrapped by key `kek_id`.
     fn count_keys_not_under(
         &self,
+        table: KeyTable,
         kek_id: String,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
-    /// Replaces wrapped keys, each only if it is still the `old` one; returns
-    /// how many were replaced.
+    /// Replaces wrapped keys of `table`, each only if it is still the `old`
+    /// one; returns how many were replaced.
     fn replace_keys(
         &self,
+        table: KeyTable,
         updates: Vec<(u64, WrappedKey, WrappedKey)>,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 

@@ -34,7 +34,7 @@ mod store;
 use std::collections::BTreeMap;
 
 pub use access::{LoggedAccess, subject_set_root};
-pub use backend::{AccessNotes, Backend};
+pub use backend::{AccessNotes, Backend, KeyTable};
 pub use error::Error;
 pub use postgres::PgBackend;
 pub use sqlite::SqliteBackend;

@@ -15,7 +15,8 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Error;
 use crate::backend::{
-    AccessNotes, AccessRow, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
+    AccessNotes, AccessRow, Backend, KeyTable, RecordStream, SealedRecord, SubjectRecords, hash32,
+    int, uint,
 };
 use crate::keys::WrappedKey;
 
@@ -506,15 +507,19 @@ impl Backend for PgBackend {
 
     async fn keys_not_under(
         &self,
+        table: KeyTable,
         kek_id: String,
         limit: usize,
     ) -> Result<Vec<(u64, WrappedKey)>, Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (t, id) = table.sql();
         self.keyring
             .lock()
             .await
             .query(
-                "SELECT sid, kek_id, wrapped FROM deks WHERE kek_id <> $1 ORDER BY sid LIMIT $2",
+                &format!(
+                    "SELECT {id}, kek_id, wrapped FROM {t} WHERE kek_id <> $1 ORDER BY {id} LIMIT $2"
+                ),
                 &[&kek_id, &limit],
             )
             .await?
@@ -523,26 +528,32 @@ impl Backend for PgBackend {
             .collect()
     }
 
-    async fn count_keys_not_under(&self, kek_id: String) -> Result<u64, Error> {
+    async fn count_keys_not_under(&self, table: KeyTable, kek_id: String) -> Result<u64, Error> {
+        let (t, _) = table.sql();
         let row = self
             .keyring
             .lock()
             .await
-            .query_one("SELECT count(*) FROM deks WHERE kek_id <> $1", &[&kek_id])
+            .query_one(
+                &format!("SELECT count(*) FROM {t} WHERE kek_id <> $1"),
+                &[&kek_id],
+            )
             .await?;
         uint(row.get(0))
     }
 
     async fn replace_keys(
         &self,
+        table: KeyTable,
         updates: Vec<(u64, WrappedKey, WrappedKey)>,
     ) -> Result<u64, Error> {
+        let (t, id) = table.sql();
         let mut db = self.keyring.lock().await;
         let tx = db.transaction().await?;
         let stmt = tx
-            .prepare(
-                "UPDATE deks SET kek_id = $1, wrapped = $2 WHERE sid = $3 AND kek_id = $4 AND wrapped = $5",
-            )
+            .prepare(&format!(
+                "UPDATE {t} SET kek_id = $1, wrapped = $2 WHERE {id} = $3 AND kek_id = $4 AND wrapped = $5"
+            ))
             .await?;
         let mut n = 0;
         for (sid, old, new) in &updates {

@@ -19,7 +19,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 use crate::backend::{
-    AccessNotes, AccessRow, Backend, RecordStream, SealedRecord, SubjectRecords, hash32, int, uint,
+    AccessNotes, AccessRow, Backend, KeyTable, RecordStream, SealedRecord, SubjectRecords, hash32,
+    int, uint,
 };
 use crate::keys::WrappedKey;
 
@@ -594,25 +595,28 @@ impl Backend for SqliteBackend {
 
     async fn keys_not_under(
         &self,
+        table: KeyTable,
         kek_id: String,
         limit: usize,
     ) -> Result<Vec<(u64, WrappedKey)>, Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (t, id) = table.sql();
         self.run(move |i| {
             let db = lock(&i.keyring);
-            let mut stmt = db.prepare_cached(
-                "SELECT sid, kek_id, wrapped FROM deks WHERE kek_id <> ?1 ORDER BY sid LIMIT ?2",
-            )?;
+            let mut stmt = db.prepare_cached(&format!(
+                "SELECT {id}, kek_id, wrapped FROM {t} WHERE kek_id <> ?1 ORDER BY {id} LIMIT ?2"
+            ))?;
             let rows = stmt.query_map(params![kek_id, limit], wrapped)?;
             wrapped_rows(rows)
         })
         .await
     }
 
-    async fn count_keys_not_under(&self, kek_id: String) -> Result<u64, Error> {
+    async fn count_keys_not_under(&self, table: KeyTable, kek_id: String) -> Result<u64, Error> {
+        let (t, _) = table.sql();
         self.run(move |i| {
             let n: i64 = lock(&i.keyring).query_row(
-                "SELECT count(*) FROM deks WHERE kek_id <> ?1",
+                &format!("SELECT count(*) FROM {t} WHERE kek_id <> ?1"),
                 params![kek_id],
                 |r| r.get(0),
             )?;
@@ -623,16 +627,18 @@ impl Backend for SqliteBackend {
 
     async fn replace_keys(
         &self,
+        table: KeyTable,
         updates: Vec<(u64, WrappedKey, WrappedKey)>,
     ) -> Result<u64, Error> {
+        let (t, id) = table.sql();
         self.run(move |i| {
             let mut db = lock(&i.keyring);
             let tx = db.transaction()?;
             let mut n = 0;
             {
-                let mut update = tx.prepare_cached(
-                    "UPDATE deks SET kek_id = ?1, wrapped = ?2 WHERE sid = ?3 AND kek_id = ?4 AND wrapped = ?5",
-                )?;
+                let mut update = tx.prepare_cached(&format!(
+                    "UPDATE {t} SET kek_id = ?1, wrapped = ?2 WHERE {id} = ?3 AND kek_id = ?4 AND wrapped = ?5"
+                ))?;
                 for (sid, old, new) in &updates {
                     n += update.execute(params![
                         new.kek_id,

@@ -9,7 +9,7 @@ use policy::catalog::{Catalog, Dataset, Level};
 use pseudo::token::TokenKey;
 
 use crate::access::LoggedAccess;
-use crate::backend::{AccessNotes, Backend, RecordStream, SealedRecord};
+use crate::backend::{AccessNotes, Backend, KeyTable, RecordStream, SealedRecord};
 use crate::custody::{self, Custody, KeyNeed, RecordKeys};
 use crate::keys::{self, Dek, KeyProvider, Nonces, SealingKey};
 use crate::{Error, Event, Record};
@@ -821,7 +821,7 @@ impl<B: Backend> Store<B> {
     /// How many data keys are not yet wrapped by the current KEK.
     pub async fn keys_to_rewrap(&self) -> Result<u64, Error> {
         self.backend
-            .count_keys_not_under(self.keys.current_kek_id())
+            .count_keys_not_under(KeyTable::DataKeys, self.keys.current_kek_id())
             .await
     }
 
@@ -836,7 +836,7 @@ impl<B: Backend> Store<B> {
             let _writer = self.writer.lock().await;
             let batch = self
                 .backend
-                .keys_not_under(current.clone(), page.max(1))
+                .keys_not_under(KeyTable::DataKeys, current.clone(), page.max(1))
                 .await?;
             if batch.is_empty() {
                 return Ok(done);
@@ -848,7 +848,79 @@ impl<B: Backend> Store<B> {
                 updates.push((sid, old, new));
             }
             let n = updates.len() as u64;
-            self.backend.replace_keys(updates).await?;
+            self.backend
+                .replace_keys(KeyTable::DataKeys, updates)
+                .await?;
+            done += n;
+            progress(done);
+        }
+    }
+
+    /// How many batch secrets are not sealed to custodian key `key_id`.
+    pub async fn batch_keys_to_rewrap(&self, key_id: &str) -> Result<u64, Error> {
+        self.backend
+            .count_keys_not_under(KeyTable::BatchKeys, key_id.to_owned())
+            .await
+    }
+
+    /// Has every batch secret not sealed to custodian key `key_id` sealed
+    /// to it anew by `rewrap` (the custodian: the secrets never leave it),
+    /// `page` at a time, each page one transaction; a page whose answer is
+    /// not all under `key_id` is refused, changing nothing. Safe to stop
+    /// and run again. Calls `progress` with the running count; returns
+    /// the total.
+    pub async fn rewrap_batch_keys<F, Fut>(
+        &self,
+        key_id: &str,
+        page: usize,
+        mut rewrap: F,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(Vec<::custody::WrappedSecret>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<::custody::WrappedSecret>, Error>>,
+    {
+        let mut done = 0;
+        loop {
+            let batch = self
+                .backend
+                .keys_not_under(KeyTable::BatchKeys, key_id.to_owned(), page.max(1))
+                .await?;
+            if batch.is_empty() {
+                return Ok(done);
+            }
+            let old: Vec<::custody::WrappedSecret> = batch
+                .iter()
+                .map(|(id, w)| custody::parse_wrapped(*id, &w.bytes))
+                .collect::<Result<_, _>>()?;
+            let new = rewrap(old).await?;
+            if new.len() != batch.len() || new.iter().any(|w| w.key_id() != key_id) {
+                return Err(Error::Keys {
+                    path: "custodian".into(),
+                    why: format!(
+                        "the rewrapped secrets are not all under key {key_id}: is it the custodian's current key?"
+                    ),
+                });
+            }
+            let updates: Vec<_> = batch
+                .into_iter()
+                .zip(new)
+                .map(|((id, old), new)| {
+                    let bytes = new.to_bytes();
+                    (
+                        id,
+                        old,
+                        keys::WrappedKey {
+                            kek_id: key_id.to_owned(),
+                            bytes,
+                        },
+                    )
+                })
+                .collect();
+            let n = updates.len() as u64;
+            self.backend
+                .replace_keys(KeyTable::BatchKeys, updates)
+                .await?;
             done += n;
             progress(done);
         }

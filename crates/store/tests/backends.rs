@@ -86,6 +86,7 @@ on_both_backends!(
     a_denied_entry_opens_nothing,
     erasure_deletes_the_openings_and_keeps_the_leaves,
     records_sealed_for_a_custodian_open_only_with_its_record_keys,
+    a_custodian_key_rotation_rewraps_batch_keys_resumably,
 );
 
 fn opening(subject: &str, salt: u8) -> entry::Opening {
@@ -1132,5 +1133,139 @@ async fn records_sealed_for_a_custodian_open_only_with_its_record_keys<F: Fixtur
         f.store().open_with(&other_access, sealed, &released).await,
         Err(Error::NotLogged(_))
     ));
+    f.finish().await;
+}
+
+/// A custodian key rotation: every batch secret sealed anew to the new
+/// key, a page per transaction, resumable after a failure, an answer not
+/// under the new key refused; records keep opening, with the new key only.
+async fn a_custodian_key_rotation_rewraps_batch_keys_resumably<F: Fixture>(mut f: F) {
+    use store::custody::{Custody, RecordKeys};
+    let old = custody::CustodianKey::generate("custodian", custody::Suite::X25519).unwrap();
+    let new = custody::CustodianKey::generate("custodian", custody::Suite::XWing).unwrap();
+    f.store_mut().seal_for(Custody {
+        key: old.public().clone(),
+        region: "eu-fr".into(),
+    });
+    let subject = seed(f.store()).await;
+    for i in 0..4 {
+        f.store()
+            .ingest(
+                "eu-fr",
+                &[event(
+                    EMAIL,
+                    "profile",
+                    &format!("p{}", i + 2),
+                    &[("phone", PHONE)],
+                )],
+            )
+            .await
+            .unwrap();
+    }
+    let to = new.public().id().to_owned();
+    assert_eq!(f.store().batch_keys_to_rewrap(&to).await.unwrap(), 5);
+    // What the custodian does: open with whichever key, seal to the new.
+    let rewrap = |ws: Vec<custody::WrappedSecret>| {
+        let (old, new) = (&old, &new);
+        async move {
+            Ok(ws
+                .iter()
+                .map(|w| {
+                    w.open(old, "eu-fr")
+                        .unwrap()
+                        .wrap(new.public(), "eu-fr")
+                        .unwrap()
+                })
+                .collect())
+        }
+    };
+    // An answer under another key changes nothing.
+    let wrong = |ws: Vec<custody::WrappedSecret>| {
+        let old = &old;
+        async move {
+            Ok(ws
+                .iter()
+                .map(|w| {
+                    w.open(old, "eu-fr")
+                        .unwrap()
+                        .wrap(old.public(), "eu-fr")
+                        .unwrap()
+                })
+                .collect())
+        }
+    };
+    assert!(
+        f.store()
+            .rewrap_batch_keys(&to, 2, wrong, |_| ())
+            .await
+            .is_err()
+    );
+    assert_eq!(f.store().batch_keys_to_rewrap(&to).await.unwrap(), 5);
+    // Stopped after the first page, then resumed.
+    let mut calls = 0;
+    let stop_after_one = |ws: Vec<custody::WrappedSecret>| {
+        calls += 1;
+        let fail = calls > 1;
+        let (old, new) = (&old, &new);
+        async move {
+            if fail {
+                return Err(store::Error::Keys {
+                    path: "custodian".into(),
+                    why: "down".into(),
+                });
+            }
+            Ok(ws
+                .iter()
+                .map(|w| {
+                    w.open(old, "eu-fr")
+                        .unwrap()
+                        .wrap(new.public(), "eu-fr")
+                        .unwrap()
+                })
+                .collect())
+        }
+    };
+    assert!(
+        f.store()
+            .rewrap_batch_keys(&to, 2, stop_after_one, |_| ())
+            .await
+            .is_err()
+    );
+    assert_eq!(f.store().batch_keys_to_rewrap(&to).await.unwrap(), 3);
+    let mut seen = Vec::new();
+    let done = f
+        .store()
+        .rewrap_batch_keys(&to, 2, rewrap, |n| seen.push(n))
+        .await
+        .unwrap();
+    assert_eq!((done, seen), (3, vec![2, 3]));
+    assert_eq!(f.store().batch_keys_to_rewrap(&to).await.unwrap(), 0);
+    // The records open with keys derived under the new wrapping only.
+    let seq = log().await;
+    let access = logged(&seq, &[&subject], &["profile"]).await;
+    let sealed = f
+        .store()
+        .sealed(&subject, &["profile".to_owned()])
+        .await
+        .unwrap();
+    let needs = f.store().record_keys_needed(&sealed).await.unwrap();
+    assert!(needs.iter().all(|n| n.wrapped.key_id() == to));
+    assert!(needs.iter().all(|n| n.wrapped.open(&old, "eu-fr").is_err()));
+    let released: RecordKeys = needs
+        .iter()
+        .map(|n| {
+            let s = n.wrapped.open(&new, "eu-fr").unwrap();
+            (
+                (n.batch, n.dataset.clone()),
+                s.record_key(&subject, &n.dataset),
+            )
+        })
+        .collect();
+    let records = f
+        .store()
+        .open_with(&access, sealed, &released)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 5);
     f.finish().await;
 }
