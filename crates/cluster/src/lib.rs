@@ -265,21 +265,9 @@ impl Cluster {
                 std::net::TcpStream::connect(("127.0.0.1", witness_port)).is_ok()
             })
             .await?;
-        if let Some(url) = cluster.custodian.clone() {
-            cluster.spawn(
-                "custodian",
-                &[
-                    "custodian",
-                    "serve",
-                    "--config",
-                    "custodian.toml",
-                    "--key",
-                    "custodian/custodian.key",
-                ],
-            )?;
-            cluster
-                .wait_ok("custodian", &format!("{url}/healthz"))
-                .await?;
+        if cluster.custodian.is_some() {
+            cluster.spawn_custodian()?;
+            cluster.wait_custodian().await?;
         }
         for r in REGIONS {
             cluster.spawn_region(r)?;
@@ -322,6 +310,43 @@ impl Cluster {
             .map_err(io(format!("starting {name}")))?;
         self.children.push(name, child);
         Ok(())
+    }
+
+    /// Starts (or restarts) the key custodian, if the cluster has one.
+    pub fn spawn_custodian(&mut self) -> Result<(), Error> {
+        if self.custodian.is_none() {
+            return Ok(());
+        }
+        self.spawn(
+            "custodian",
+            &[
+                "custodian",
+                "serve",
+                "--config",
+                "custodian.toml",
+                "--key",
+                "custodian/custodian.key",
+            ],
+        )
+    }
+
+    /// Waits until the key custodian answers (30 s at most).
+    pub async fn wait_custodian(&mut self) -> Result<(), Error> {
+        let Some(url) = self.custodian.clone() else {
+            return Ok(());
+        };
+        self.wait_ok("custodian", &format!("{url}/healthz")).await
+    }
+
+    /// The environment every process of the cluster runs with (the
+    /// credentials), for running `residency` commands against it.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// The program every process runs.
+    pub fn program(&self) -> &Path {
+        &self.program
     }
 
     /// Starts (or restarts) a region's node.

@@ -81,6 +81,22 @@ impl Cluster {
         limits: &str,
         policy: &Path,
     ) -> Cluster {
+        Self::build(eu_fr_store, limits, policy, false).await
+    }
+
+    /// The three regions, each sealing for a key custodian of its own
+    /// process.
+    pub(crate) async fn with_custodian() -> Cluster {
+        let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+        Self::build(None, "body_bytes = 1000000", &policy, true).await
+    }
+
+    async fn build(
+        eu_fr_store: Option<&str>,
+        limits: &str,
+        policy: &Path,
+        custodian: bool,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut setup = cluster::Setup::new(env!("CARGO_BIN_EXE_residency"), dir.path(), policy);
         if let Some(pg) = eu_fr_store {
@@ -93,6 +109,7 @@ impl Cluster {
             .chain(REGIONS.map(|r| (cluster::node_token_var(r), node_token(r))))
             .collect();
         setup.log_filter = Some("debug".into());
+        setup.custodian = custodian;
         let cluster = cluster::Cluster::start(setup).await.unwrap();
         Cluster { cluster, dir }
     }
