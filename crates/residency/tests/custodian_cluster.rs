@@ -85,7 +85,7 @@ async fn a_custodian_killed_stops_releases_not_ingest_and_survives_a_key_rotatio
     let new = printed
         .lines()
         .filter_map(|l| l.strip_prefix("kem "))
-        .last()
+        .next_back()
         .unwrap()
         .to_owned();
     let path = c.dir.path().join("cluster.toml");
