@@ -166,15 +166,8 @@ fn main() {
             .collect(),
     };
     let wrapped = secret.wrap(keys.current(), "eu-fr").unwrap();
-    let request = |(index, openings, set): &(u64, Vec<Opening>, SubjectSet)| ReleaseRequest {
-        checkpoint: checkpoint.clone(),
-        consistency: Some(custody::protocol::Consistency {
-            old_size: 0,
-            proof: vec![],
-        }),
-        entry: logged(*index),
-        bundle: Some(logged(bundle_index)),
-        keys: openings
+    let request = |(index, openings, set): &(u64, Vec<Opening>, SubjectSet)| {
+        let asks = openings
             .iter()
             .map(|o| {
                 let (position, proof) = set.prove(&o.leaf()).unwrap();
@@ -189,7 +182,17 @@ fn main() {
                     wrapped: Wrapped(wrapped.clone()),
                 }
             })
-            .collect(),
+            .collect();
+        ReleaseRequest::new(
+            checkpoint.clone(),
+            Some(custody::protocol::Consistency {
+                old_size: 0,
+                proof: vec![],
+            }),
+            logged(*index),
+            Some(logged(bundle_index)),
+            asks,
+        )
     };
     let r1 = request(&one);
     gate.release("eu-fr", &r1, NOW).unwrap();

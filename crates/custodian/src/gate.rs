@@ -60,11 +60,12 @@ pub enum Refusal {
     /// custodian's own table) does not allow it (403).
     #[error("the decision does not replay: {0}")]
     DoesNotReplay(String),
-    /// A key asked for is of a subject whose erasure was logged (410).
-    #[error("key {0}: the subject was erased by log entry {1}")]
+    /// A subject asked for (by its position) was erased by a logged
+    /// erasure (410).
+    #[error("subject {0}: erased by log entry {1}")]
     Erased(usize, u64),
-    /// A wrapped secret does not open (422).
-    #[error("key {0}: {1}")]
+    /// A wrapped secret (by its position) does not open (422).
+    #[error("secret {0}: {1}")]
     DoesNotOpen(usize, String),
     /// The custodian's own storage failed (500).
     #[error("custodian storage: {0}")]
@@ -282,7 +283,7 @@ impl Gate {
         })?;
         if m.subject.is_empty() {
             return Err(Refusal::NotAllowed(format!(
-                "key {n}: a filler leaf opens nothing"
+                "subject {n}: a filler leaf opens nothing"
             )));
         }
         let leaf = Opening {
@@ -294,7 +295,7 @@ impl Gate {
         tlog::merkle::verify_inclusion(&leaf, m.position, e.subject_count, &proof, &root).map_err(
             |_| {
                 Refusal::NotAllowed(format!(
-                    "key {n}: the subject is not in entry {index}'s set at position {}",
+                    "subject {n} is not in entry {index}'s set at position {}",
                     m.position
                 ))
             },
@@ -401,42 +402,51 @@ impl Gate {
                 )));
             }
         }
-        for (n, k) in req.keys.iter().enumerate() {
-            Self::member_of(&e, index, &k.member, n)?;
-            if !e.datasets.contains(&k.dataset) {
-                return Err(Refusal::NotAllowed(format!(
-                    "key {n}: entry {index} does not name this dataset"
-                )));
+        for (n, s) in req.subjects.iter().enumerate() {
+            Self::member_of(&e, index, &s.member, n)?;
+            for k in &s.keys {
+                if !e.datasets.contains(&k.dataset) {
+                    return Err(Refusal::NotAllowed(format!(
+                        "subject {n}: entry {index} does not name this dataset"
+                    )));
+                }
+                if k.secret as usize >= req.secrets.len() {
+                    return Err(Refusal::Malformed(format!(
+                        "subjects[{n}]: secret {} is not in secrets",
+                        k.secret
+                    )));
+                }
             }
         }
-        for (n, k) in req.keys.iter().enumerate() {
+        for (n, s) in req.subjects.iter().enumerate() {
             if let Some(at) = self
                 .state
-                .erased(&v.region, &k.member.subject)
+                .erased(&v.region, &s.member.subject)
                 .map_err(storage)?
             {
                 return Err(Refusal::Erased(n, at));
             }
         }
         self.replays(&v, index, &req.entry.bytes.0, &e, req.bundle.as_ref())?;
-        // Every check passed: open each distinct secret once.
-        let mut opened: HashMap<Vec<u8>, BatchSecret> = HashMap::new();
-        let mut keys = Vec::with_capacity(req.keys.len());
-        for (n, k) in req.keys.iter().enumerate() {
-            let w: &WrappedSecret = &k.wrapped.0;
-            let id = w.to_bytes();
-            let secret = match opened.get(&id) {
-                Some(s) => s,
-                None => {
-                    let s = self
-                        .keys
-                        .open(w, &v.region)
-                        .map_err(|e| Refusal::DoesNotOpen(n, e.to_string()))?;
-                    opened.entry(id).or_insert(s)
-                }
-            };
-            let key = secret.record_key(&k.member.subject, &k.dataset);
-            keys.push(custody::protocol::Base64(key.0.to_vec()));
+        // Every check passed: open each secret asked for, once.
+        let mut opened: HashMap<u32, BatchSecret> = HashMap::new();
+        let mut keys = Vec::with_capacity(req.key_count());
+        for s in &req.subjects {
+            for k in &s.keys {
+                let secret = match opened.get(&k.secret) {
+                    Some(secret) => secret,
+                    None => {
+                        let w: &WrappedSecret = &req.secrets[k.secret as usize].0;
+                        let secret = self
+                            .keys
+                            .open(w, &v.region)
+                            .map_err(|e| Refusal::DoesNotOpen(k.secret as usize, e.to_string()))?;
+                        opened.entry(k.secret).or_insert(secret)
+                    }
+                };
+                let key = secret.record_key(&s.member.subject, &k.dataset);
+                keys.push(custody::protocol::Base64(key.0.to_vec()));
+            }
         }
         Ok(ReleaseAnswer {
             cosignature: v.cosignature,

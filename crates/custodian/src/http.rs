@@ -99,7 +99,7 @@ async fn release(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
         let caller = caller(&a.gate, &headers).map_err(|r| (r, 0))?.to_owned();
         let req: custody::ReleaseRequest =
             custody::protocol::parse(&body).map_err(|e| (Refusal::Malformed(e.to_string()), 0))?;
-        let n = req.keys.len();
+        let n = req.key_count();
         a.gate.release(&caller, &req, now()).map_err(|r| (r, n))
     })
     .await;

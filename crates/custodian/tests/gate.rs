@@ -209,13 +209,13 @@ impl World {
     }
 
     fn request(&self, l: &Logged, keys: Vec<KeyAsk>, with_bundle: bool) -> ReleaseRequest {
-        ReleaseRequest {
-            checkpoint: self.log.checkpoint(),
-            consistency: Some(self.log.consistency(self.seen)),
-            entry: self.log.logged(l.index, self.log.size()),
-            bundle: with_bundle.then(|| self.log.logged(self.bundle_index, self.log.size())),
+        ReleaseRequest::new(
+            self.log.checkpoint(),
+            Some(self.log.consistency(self.seen)),
+            self.log.logged(l.index, self.log.size()),
+            with_bundle.then(|| self.log.logged(self.bundle_index, self.log.size())),
             keys,
-        }
+        )
     }
 
     fn release(&mut self, req: &ReleaseRequest) -> Result<Vec<[u8; 32]>, Refusal> {
@@ -407,13 +407,13 @@ fn a_rollback_or_fork_is_refused_and_kept_as_evidence() {
         openings: l2.openings.clone(),
         set: l2.set.clone(),
     };
-    let mut r = ReleaseRequest {
-        checkpoint: forked.checkpoint(),
-        consistency: None,
-        entry: forked.logged(l3.index, forked.size()),
-        bundle: None,
-        keys: vec![w.ask(&l3, "t3.bob", "profile", &wrapped)],
-    };
+    let mut r = ReleaseRequest::new(
+        forked.checkpoint(),
+        None,
+        forked.logged(l3.index, forked.size()),
+        None,
+        vec![w.ask(&l3, "t3.bob", "profile", &wrapped)],
+    );
     assert!(matches!(refused(&mut w, &r), Refusal::SplitView(_)));
     assert_eq!(w.gate.witness().evidence().unwrap().len(), 1);
     r.consistency = Some(forked.consistency(0));

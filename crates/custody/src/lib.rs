@@ -29,7 +29,9 @@ pub mod protocol;
 pub mod wrap;
 
 pub use key::{CustodianKey, CustodianPublicKey, Suite};
-pub use protocol::{EraseRequest, KeyAsk, LoggedEntry, ReleaseAnswer, ReleaseRequest};
+pub use protocol::{
+    EraseRequest, KeyAsk, KeyRef, LoggedEntry, ReleaseAnswer, ReleaseRequest, SubjectKeys,
+};
 pub use wrap::{BatchSecret, RecordKey, WrappedSecret};
 
 /// Why something a custodian exchange carries is not acceptable.

@@ -148,9 +148,10 @@ pub struct Membership {
     pub proof: Vec<HexHash>,
 }
 
-/// One record key asked for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One record key asked for, as a caller thinks of it; a
+/// [`ReleaseRequest`] carries them compactly ([`ReleaseRequest::new`]):
+/// each batch secret once, each subject's membership once.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyAsk {
     /// The subject, as a member of the entry's set.
     pub member: Membership,
@@ -160,7 +161,29 @@ pub struct KeyAsk {
     pub wrapped: Wrapped,
 }
 
-/// `POST /v1/release`.
+/// A record key of a subject: which of the request's secrets, which
+/// dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRef {
+    /// Index into [`ReleaseRequest::secrets`].
+    pub secret: u32,
+    /// The dataset.
+    pub dataset: String,
+}
+
+/// The record keys asked for one subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectKeys {
+    /// The subject, as a member of the entry's set.
+    pub member: Membership,
+    /// Its record keys asked for.
+    pub keys: Vec<KeyRef>,
+}
+
+/// `POST /v1/release`. The answer's keys follow `subjects`, and within
+/// each its `keys`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
@@ -174,8 +197,63 @@ pub struct ReleaseRequest {
     /// The policy bundle's entry, when the custodian does not hold it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<LoggedEntry>,
-    /// The record keys asked for.
-    pub keys: Vec<KeyAsk>,
+    /// The batch secrets the records were sealed under, each once.
+    pub secrets: Vec<Wrapped>,
+    /// The subjects and their record keys asked for.
+    pub subjects: Vec<SubjectKeys>,
+}
+
+impl ReleaseRequest {
+    /// A request for `asks`: subjects in order of first appearance, each
+    /// with its keys in the order asked; each secret once. The answer's
+    /// keys come in that grouped order (the same as `asks` when each
+    /// subject's asks are together).
+    pub fn new(
+        checkpoint: String,
+        consistency: Option<Consistency>,
+        entry: LoggedEntry,
+        bundle: Option<LoggedEntry>,
+        asks: Vec<KeyAsk>,
+    ) -> Self {
+        use std::collections::HashMap;
+        let mut secrets: Vec<Wrapped> = Vec::new();
+        let mut secret_at: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut subjects: Vec<SubjectKeys> = Vec::new();
+        let mut subject_at: HashMap<String, usize> = HashMap::new();
+        for a in asks {
+            let secret = *secret_at.entry(a.wrapped.0.to_bytes()).or_insert_with(|| {
+                secrets.push(a.wrapped.clone());
+                secrets.len() - 1
+            });
+            let key = KeyRef {
+                secret: u32::try_from(secret).unwrap_or(u32::MAX),
+                dataset: a.dataset,
+            };
+            let at = *subject_at
+                .entry(a.member.subject.clone())
+                .or_insert_with(|| {
+                    subjects.push(SubjectKeys {
+                        member: a.member,
+                        keys: Vec::new(),
+                    });
+                    subjects.len() - 1
+                });
+            subjects[at].keys.push(key);
+        }
+        ReleaseRequest {
+            checkpoint,
+            consistency,
+            entry,
+            bundle,
+            secrets,
+            subjects,
+        }
+    }
+
+    /// How many record keys are asked for.
+    pub fn key_count(&self) -> usize {
+        self.subjects.iter().map(|s| s.keys.len()).sum()
+    }
 }
 
 /// The answer to a release.
@@ -286,16 +364,16 @@ mod tests {
         let secret = "0123456789secretvalue";
         let bodies = [
             format!(
-                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"{secret}!","inclusion":[]}},"keys":[]}}"#
+                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"{secret}!","inclusion":[]}},"secrets":[],"subjects":[]}}"#
             ),
             format!(
-                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"","inclusion":["{secret}"]}},"keys":[]}}"#
+                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"","inclusion":["{secret}"]}},"secrets":[],"subjects":[]}}"#
             ),
             format!(
-                r#"{{"checkpoint":"x","entry":{{"index":-1,"bytes":"","inclusion":[]}},"keys":[],"{secret}":1}}"#
+                r#"{{"checkpoint":"x","entry":{{"index":-1,"bytes":"","inclusion":[]}},"secrets":[],"subjects":[],"{secret}":1}}"#
             ),
             format!(
-                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"","inclusion":[]}},"keys":[{{"member":{{"subject":"a","salt":"{secret}","position":0,"proof":[]}},"dataset":"d","wrapped":""}}]}}"#
+                r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"","inclusion":[]}},"secrets":[],"subjects":[{{"member":{{"subject":"a","salt":"{secret}","position":0,"proof":[]}},"keys":[]}}]}}"#
             ),
         ];
         for b in &bodies {
@@ -308,7 +386,7 @@ mod tests {
         let e = parse::<ReleaseRequest>(bodies[3].as_bytes())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("keys[0].member.salt"), "{e}");
+        assert!(e.contains("subjects[0].member.salt"), "{e}");
     }
 
     #[test]
@@ -318,29 +396,35 @@ mod tests {
             .unwrap()
             .wrap(key.public(), "r")
             .unwrap();
-        let req = ReleaseRequest {
-            checkpoint: "cp".into(),
-            consistency: Some(Consistency {
+        let member = Membership {
+            subject: "s".into(),
+            salt: Salt([1; 32]),
+            position: 0,
+            proof: vec![],
+        };
+        let ask = |d: &str| KeyAsk {
+            member: member.clone(),
+            dataset: d.into(),
+            wrapped: Wrapped(w.clone()),
+        };
+        let req = ReleaseRequest::new(
+            "cp".into(),
+            Some(Consistency {
                 old_size: 3,
                 proof: vec![HexHash(tlog::Hash::default())],
             }),
-            entry: LoggedEntry {
+            LoggedEntry {
                 index: 4,
                 bytes: Base64(b"{}".to_vec()),
                 inclusion: vec![],
             },
-            bundle: None,
-            keys: vec![KeyAsk {
-                member: Membership {
-                    subject: "s".into(),
-                    salt: Salt([1; 32]),
-                    position: 0,
-                    proof: vec![],
-                },
-                dataset: "profile".into(),
-                wrapped: Wrapped(w),
-            }],
-        };
+            None,
+            vec![ask("profile"), ask("device")],
+        );
+        assert_eq!(
+            (req.secrets.len(), req.subjects.len(), req.key_count()),
+            (1, 1, 2)
+        );
         let text = serde_json::to_vec(&req).unwrap();
         assert_eq!(parse::<ReleaseRequest>(&text).unwrap(), req);
     }

@@ -404,6 +404,21 @@ impl SubjectSet {
         tree.root(tree.size())
     }
 
+    /// A prover of many leaves: the set's complete subtrees hashed once,
+    /// so each proof costs a few lookups (a transfer of thousands of
+    /// subjects proves each of them).
+    pub fn prover(&self) -> SetProver<'_> {
+        let mut levels = vec![self.leaves.clone()];
+        while let Some(last) = levels.last().filter(|l| l.len() > 1) {
+            let next: Vec<tlog::Hash> = last
+                .chunks_exact(2)
+                .map(|p| tlog::node_hash(&p[0], &p[1]))
+                .collect();
+            levels.push(next);
+        }
+        SetProver { set: self, levels }
+    }
+
     /// The inclusion proof of `leaf`: its position and the proof's hashes;
     /// `None` if the leaf is not in the set.
     pub fn prove(&self, leaf: &tlog::Hash) -> Option<(u64, Vec<tlog::Hash>)> {
@@ -418,6 +433,34 @@ impl SubjectSet {
     }
 }
 
+/// Proofs of a [`SubjectSet`]'s leaves from its complete subtrees, each
+/// hashed once ([`SubjectSet::prover`]).
+#[derive(Debug)]
+pub struct SetProver<'a> {
+    set: &'a SubjectSet,
+    /// Level 0 the leaves; level k the complete subtrees of 2^k leaves.
+    levels: Vec<Vec<tlog::Hash>>,
+}
+
+impl SetProver<'_> {
+    /// Like [`SubjectSet::prove`].
+    pub fn prove(&self, leaf: &tlog::Hash) -> Option<(u64, Vec<tlog::Hash>)> {
+        let position = self.set.leaves.binary_search(leaf).ok()? as u64;
+        let size = self.set.leaves.len() as u64;
+        let plan = tlog::merkle::ProofPlan::inclusion(position, size).ok()?;
+        let proof = plan
+            .finish(|st| {
+                self.levels
+                    .get(usize::from(st.level))
+                    .and_then(|l| l.get(usize::try_from(st.index).ok()?))
+                    .copied()
+                    .ok_or(tlog::Error::NotFound("a subtree of the set".into()))
+            })
+            .ok()?;
+        Some((position, proof))
+    }
+}
+
 /// SHA-256 of bytes, hex.
 pub fn digest_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -426,6 +469,27 @@ pub fn digest_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prover_gives_the_same_proofs_as_the_tree() {
+        for n in [1usize, 2, 3, 5, 8, 13, 64, 100] {
+            let openings: Vec<Opening> = (0..n)
+                .map(|i| Opening {
+                    subject: format!("s{i}"),
+                    salt: [i as u8; 32],
+                })
+                .collect();
+            let set = SubjectSet::of(&openings);
+            let prover = set.prover();
+            for o in &openings {
+                let leaf = o.leaf();
+                assert_eq!(prover.prove(&leaf), set.prove(&leaf), "n = {n}");
+                let (pos, proof) = prover.prove(&leaf).unwrap();
+                tlog::merkle::verify_inclusion(&leaf, pos, n as u64, &proof, &set.root()).unwrap();
+            }
+            assert_eq!(prover.prove(&tlog::Hash::default()), None);
+        }
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_depth_and_has_no_white_space() {

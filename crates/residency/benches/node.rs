@@ -9,11 +9,17 @@
 //!    server cannot hide its queue), log-before-release included.
 //!    Goal: P99 ≤ 20 ms at 2,000 requests/s.
 //!
+//! 3. A bulk transfer of up to 10,000 subjects in one request.
+//!
 //! `cargo bench -p residency --bench node` (env: EVENTS, BATCH, CLIENTS,
 //! RATE, SECONDS). With `BASELINE_BIN=<path to an earlier residency
 //! binary>`, each of `RUNS` rounds measures that binary and then this
 //! build's, one after the other, and prints the ratios: a change measured
-//! before and after in one sitting.
+//! before and after in one sitting. With `CUSTODIAN=compare`, each round
+//! measures the key-file path and then the same node sealing for a key
+//! custodian (its own process), and prints the ratios to the custodian's
+//! goals: ingest ≥ 0.8×, transfer P99 ≤ 1.3× (at RATE, default 1,000/s
+//! then), bulk ≤ 1.5×.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -41,7 +47,90 @@ impl Drop for Node {
     }
 }
 
-fn start(bin: &Path, dir: &Path) -> (Node, String) {
+/// Starts a key custodian for eu-fr's log in `dir` (the log is created
+/// first, for its public key); returns it and the line the cluster file
+/// gives eu-fr.
+fn start_custodian(bin: &Path, dir: &Path) -> (Node, String) {
+    let run = |args: &[&str]| {
+        let out = Command::new(bin)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("residency runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let vkey = run(&[
+        "log",
+        "init",
+        "--origin",
+        "residency.example/eu-fr",
+        "--dir",
+        "eu-fr/log",
+    ]);
+    let keys = run(&[
+        "custodian",
+        "init",
+        "--name",
+        "custodian.example",
+        "--key",
+        "custodian.key",
+    ]);
+    let kem = keys
+        .lines()
+        .find_map(|l| l.strip_prefix("kem "))
+        .expect("a public key")
+        .to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("an address")
+        .port();
+    let token = "custodian-token-0123456789abcdef";
+    let sha = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    };
+    std::fs::write(
+        dir.join("custodian.toml"),
+        format!(
+            "state = \"custodian\"\nlisten = \"127.0.0.1:{port}\"\n[[logs]]\nregion = \"eu-fr\"\nkey = \"{}\"\ntoken_sha256 = \"{sha}\"\n",
+            vkey.trim()
+        ),
+    )
+    .expect("custodian.toml");
+    let child = Command::new(bin)
+        .args([
+            "custodian",
+            "serve",
+            "--config",
+            "custodian.toml",
+            "--key",
+            "custodian.key",
+        ])
+        .current_dir(dir)
+        .env("RESIDENCY_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("residency custodian serve starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the custodian did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (
+        Node(child),
+        format!(
+            "custodian = {{ url = \"http://127.0.0.1:{port}\", key = \"{kem}\", token = \"env:CUSTODIAN_TOKEN\" }}\n"
+        ),
+    )
+}
+
+fn start(bin: &Path, dir: &Path, custodian: Option<&str>) -> (Node, String) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
@@ -60,6 +149,9 @@ fn start(bin: &Path, dir: &Path) -> (Node, String) {
              store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
              token = \"env:NODE_TOKEN\"\n"
         ));
+        if let ("eu-fr", Some(line)) = (r, custodian) {
+            file.push_str(line);
+        }
     }
     file.push_str("[limits]\nrequests_per_second = 1000000\nburst = 1000000\n");
     std::fs::write(dir.join("cluster.toml"), file).expect("cluster file");
@@ -71,6 +163,7 @@ fn start(bin: &Path, dir: &Path) -> (Node, String) {
         .env("NODE_TOKEN", "node-token-0123456789abcdef")
         .env("RESIDENCY_TOKEN_APP", APP)
         .env("RESIDENCY_TOKEN_RECO", RECO)
+        .env("CUSTODIAN_TOKEN", "custodian-token-0123456789abcdef")
         .stdin(Stdio::null())
         .spawn()
         .expect("residency serve starts");
@@ -107,17 +200,49 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let this = Path::new(env!("CARGO_BIN_EXE_residency")).to_path_buf();
+    if std::env::var("CUSTODIAN").as_deref() == Ok("compare") {
+        let mut rounds = Vec::new();
+        for round in 1..=env("RUNS", 1) {
+            println!("== round {round}: the key-file path");
+            let before = run(&this, false).await;
+            println!("== round {round}: sealing for a key custodian");
+            let after = run(&this, true).await;
+            rounds.push((before, after));
+        }
+        println!(
+            "with the custodian / with the key file, per round (goals: ingest >= 0.8x, P99 <= 1.3x, bulk <= 1.5x):"
+        );
+        for (i, (b, a)) in rounds.iter().enumerate() {
+            println!(
+                "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x)   bulk {:.2} / {:.2} s ({:.2}x)",
+                i + 1,
+                a.0,
+                b.0,
+                a.0 / b.0,
+                a.1 * 1e3,
+                b.1 * 1e3,
+                a.1 / b.1,
+                a.2 * 1e3,
+                b.2 * 1e3,
+                a.2 / b.2,
+                a.3,
+                b.3,
+                a.3 / b.3
+            );
+        }
+        return;
+    }
     let baseline = std::env::var_os("BASELINE_BIN").map(std::path::PathBuf::from);
     let Some(baseline) = baseline else {
-        run(&this).await;
+        run(&this, false).await;
         return;
     };
     let mut rounds = Vec::new();
     for round in 1..=env("RUNS", 1) {
         println!("== round {round}: baseline {}", baseline.display());
-        let before = run(&baseline).await;
+        let before = run(&baseline, false).await;
         println!("== round {round}: this build");
-        let after = run(&this).await;
+        let after = run(&this, false).await;
         rounds.push((before, after));
     }
     println!("this build / baseline, per round:");
@@ -138,18 +263,25 @@ async fn main() {
     }
 }
 
-/// One measurement of `bin`: ingest rate (events/s), transfer P50 and
-/// P99 (s).
-async fn run(bin: &Path) -> (f64, f64, f64) {
+/// One measurement of `bin`, sealing for a key custodian or not: ingest
+/// rate (events/s), transfer P50 and P99 (s), bulk transfer time (s).
+async fn run(bin: &Path, custodian: bool) -> (f64, f64, f64, f64) {
     let quick = !std::env::args().any(|a| a == "--bench");
     let events = env("EVENTS", if quick { 20_000 } else { 400_000 });
     let batch = env("BATCH", 1_000);
     let clients = env("CLIENTS", 4);
-    let rate = env("RATE", 2_000);
+    let compare = std::env::var("CUSTODIAN").as_deref() == Ok("compare");
+    let rate = env("RATE", if compare { 1_000 } else { 2_000 });
     let seconds = env("SECONDS", if quick { 2 } else { 15 });
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_node, url) = start(bin, dir.path());
+    let (_custodian, line) = if custodian {
+        let (c, line) = start_custodian(bin, dir.path());
+        (Some(c), Some(line))
+    } else {
+        (None, None)
+    };
+    let (_node, url) = start(bin, dir.path(), line.as_deref());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -262,9 +394,33 @@ async fn run(bin: &Path) -> (f64, f64, f64) {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3 / 20.0,
     );
+    // One bulk transfer of up to 10,000 subjects.
+    let bulk = subjects.min(10_000);
+    let ids: Vec<String> = (0..bulk).map(|i| format!("user-{i:07}")).collect();
+    let body = json!({
+        "user_ids": ids,
+        "fields": ["device.language", "device.os_version", "social.friends", "account.user_id"],
+        "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
+    })
+    .to_string();
+    let t = Instant::now();
+    let r = http
+        .post(format!("{url}/v1/transfer"))
+        .bearer_auth(RECO)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("bulk transfer");
+    let status = r.status();
+    let _ = r.bytes().await;
+    let bulk_s = t.elapsed().as_secs_f64();
+    assert_eq!(status, 200, "the bulk transfer failed");
+    println!("node bulk transfer of {bulk} subjects in one request: {bulk_s:.2} s");
     (
         ingest_rate,
         percentile(&latencies, 0.5).as_secs_f64(),
         p99.as_secs_f64(),
+        bulk_s,
     )
 }

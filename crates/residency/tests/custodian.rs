@@ -254,16 +254,18 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
             s,
         ));
     }
-    let release = |log: &Log, seen: u64, read: &(u64, Membership)| ReleaseRequest {
-        checkpoint: log.checkpoint(),
-        consistency: Some(log.consistency(seen)),
-        entry: log.logged(read.0),
-        bundle: Some(log.logged(bundle_index)),
-        keys: vec![KeyAsk {
-            member: read.1.clone(),
-            dataset: "profile".into(),
-            wrapped: Wrapped(wrapped.clone()),
-        }],
+    let release = |log: &Log, seen: u64, read: &(u64, Membership)| {
+        ReleaseRequest::new(
+            log.checkpoint(),
+            Some(log.consistency(seen)),
+            log.logged(read.0),
+            Some(log.logged(bundle_index)),
+            vec![KeyAsk {
+                member: read.1.clone(),
+                dataset: "profile".into(),
+                wrapped: Wrapped(wrapped.clone()),
+            }],
+        )
     };
     let r = post(
         "/v1/release",

@@ -8,11 +8,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use std::collections::HashMap;
+
 use custody::protocol::{
-    Base64, Consistency, HexHash, KeyAsk, LoggedEntry, Membership, ReleaseAnswer, ReleaseRequest,
-    Salt, Wrapped,
+    Base64, Consistency, HexHash, KeyRef, LoggedEntry, Membership, ReleaseAnswer, ReleaseRequest,
+    Salt, SubjectKeys, Wrapped,
 };
-use entry::SubjectSet;
+use entry::{SetProver, SubjectSet};
 use store::custody::RecordKeys;
 use store::{Backend, Record, Sealed};
 
@@ -56,6 +58,10 @@ fn unreachable(why: impl std::fmt::Display) -> Error {
     }
 }
 
+/// How often a request is sent again when the custodian holds a newer
+/// checkpoint or lacks the bundle.
+const ATTEMPTS: usize = 8;
+
 /// What the custodian answered with a refusal.
 #[derive(serde::Deserialize)]
 struct Problem {
@@ -84,24 +90,37 @@ impl<B: Backend> Region<B> {
             }
             return Ok(out);
         };
-        // What to ask for: per subject, each (batch, dataset) of its rows.
+        // What to ask for: per subject, each (batch, dataset) of its rows;
+        // each batch secret once.
         let set = SubjectSet::of(&logged.openings);
-        let mut asks = Vec::new();
+        let prover = set.prover();
+        let mut secrets: Vec<Wrapped> = Vec::new();
+        let mut secret_of: HashMap<u64, u32> = HashMap::new();
+        let mut subjects = Vec::new();
         let mut owners = Vec::new();
         for (n, s) in sealed.iter().enumerate() {
-            let member = self.membership(logged, &set, s.subject())?;
-            for need in self.store.record_keys_needed(s).await? {
-                asks.push(KeyAsk {
-                    member: member.clone(),
+            let needs = self.store.record_keys_needed(s).await?;
+            if needs.is_empty() {
+                continue;
+            }
+            let member = self.membership(logged, &prover, s.subject())?;
+            let mut keys = Vec::with_capacity(needs.len());
+            for need in needs {
+                let secret = *secret_of.entry(need.batch).or_insert_with(|| {
+                    secrets.push(Wrapped(need.wrapped.clone()));
+                    u32::try_from(secrets.len() - 1).unwrap_or(u32::MAX)
+                });
+                keys.push(KeyRef {
+                    secret,
                     dataset: need.dataset.clone(),
-                    wrapped: Wrapped(need.wrapped),
                 });
                 owners.push((n, need.batch, need.dataset));
             }
+            subjects.push(SubjectKeys { member, keys });
         }
         let mut keys: Vec<RecordKeys> = (0..sealed.len()).map(|_| RecordKeys::new()).collect();
-        if !asks.is_empty() {
-            let released = self.ask_custodian(link, logged, asks).await?;
+        if !owners.is_empty() {
+            let released = self.ask_custodian(link, logged, secrets, subjects).await?;
             if released.len() != owners.len() {
                 return Err(Error::Custodian {
                     why: format!(
@@ -127,7 +146,7 @@ impl<B: Backend> Region<B> {
     fn membership(
         &self,
         logged: &Logged,
-        set: &SubjectSet,
+        prover: &SetProver<'_>,
         subject: &str,
     ) -> Result<Membership, Error> {
         let o = logged
@@ -135,7 +154,7 @@ impl<B: Backend> Region<B> {
             .iter()
             .find(|o| o.subject == subject)
             .ok_or_else(|| Error::Internal("a subject without an opening in its entry".into()))?;
-        let (position, proof) = set
+        let (position, proof) = prover
             .prove(&o.leaf())
             .ok_or_else(|| Error::Internal("an opening not in its entry's set".into()))?;
         Ok(Membership {
@@ -146,20 +165,16 @@ impl<B: Backend> Region<B> {
         })
     }
 
-    /// The checkpoint to prove against (the one that sequenced the entry
-    /// first, the newest after a stale answer), the consistency proof from
-    /// what the custodian last saw, and the entry with its inclusion proof.
+    /// The checkpoint to prove against — the log's newest, never older
+    /// than what the custodian holds (it sees only this region's
+    /// checkpoints of this log) — the consistency proof from what the
+    /// custodian last saw, and the entry with its inclusion proof.
     async fn proven(
         &self,
         link: &CustodianLink,
         logged: &Logged,
-        newest: bool,
     ) -> Result<(tlog::SignedCheckpoint, Option<Consistency>, LoggedEntry), Error> {
-        let cp = if newest {
-            self.seq.checkpoint().as_ref().clone()
-        } else {
-            logged.seq.checkpoint().as_ref().clone()
-        };
+        let cp = self.seq.checkpoint().as_ref().clone();
         let size = cp.checkpoint.size;
         let seen = link.seen.load(Ordering::Relaxed);
         let consistency = if seen < size {
@@ -193,8 +208,11 @@ impl<B: Backend> Region<B> {
         path: &str,
         mut body: impl AsyncBody,
     ) -> Result<T, Error> {
-        for attempt in 0..3 {
-            let (cp, consistency, entry) = self.proven(link, logged, attempt > 0).await?;
+        // Concurrent releases overtake one another on their way to the
+        // custodian; one whose checkpoint was overtaken is sent again with
+        // the newer one.
+        for _ in 0..ATTEMPTS {
+            let (cp, consistency, entry) = self.proven(link, logged).await?;
             let size = cp.checkpoint.size;
             let bytes = body.make(self, link, cp, consistency, entry).await?;
             let answer = self
@@ -241,10 +259,16 @@ impl<B: Backend> Region<B> {
         &self,
         link: &CustodianLink,
         logged: &Logged,
-        keys: Vec<KeyAsk>,
+        secrets: Vec<Wrapped>,
+        subjects: Vec<SubjectKeys>,
     ) -> Result<Vec<custody::RecordKey>, Error> {
         let answer: ReleaseAnswer = self
-            .exchange(link, logged, "/v1/release", ReleaseBody { keys })
+            .exchange(
+                link,
+                logged,
+                "/v1/release",
+                ReleaseBody { secrets, subjects },
+            )
             .await?;
         link.bundle_sent.store(true, Ordering::Relaxed);
         answer.record_keys().map_err(|e| Error::Custodian {
@@ -260,7 +284,7 @@ impl<B: Backend> Region<B> {
             return Ok(());
         };
         let set = SubjectSet::of(&logged.openings);
-        let member = self.membership(logged, &set, subject)?;
+        let member = self.membership(logged, &set.prover(), subject)?;
         let _: custody::protocol::EraseAnswer = self
             .exchange(link, logged, "/v1/erase", EraseBody { member })
             .await?;
@@ -285,7 +309,8 @@ trait AsyncBody {
 }
 
 struct ReleaseBody {
-    keys: Vec<KeyAsk>,
+    secrets: Vec<Wrapped>,
+    subjects: Vec<SubjectKeys>,
 }
 
 impl AsyncBody for ReleaseBody {
@@ -313,10 +338,12 @@ impl AsyncBody for ReleaseBody {
             consistency,
             entry,
             bundle,
-            keys: std::mem::take(&mut self.keys),
+            secrets: std::mem::take(&mut self.secrets),
+            subjects: std::mem::take(&mut self.subjects),
         };
         let bytes = serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()));
-        self.keys = req.keys;
+        self.secrets = req.secrets;
+        self.subjects = req.subjects;
         bytes
     }
 }
