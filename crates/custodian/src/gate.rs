@@ -128,7 +128,14 @@ pub struct Gate {
     state: State,
     /// One replayer per region, holding the bundles seen.
     replayers: Mutex<HashMap<String, Replayer>>,
+    /// Batch secrets opened lately, by region and wrapped bytes: a batch's
+    /// records are read many times, and opening one (X-Wing) costs far
+    /// more than every check of a one-key release.
+    opened: quick_cache::sync::Cache<(String, Vec<u8>), BatchSecret>,
 }
+
+/// Batch secrets kept opened.
+const OPENED_SECRETS: usize = 4096;
 
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,6 +179,7 @@ impl Gate {
             witness,
             state,
             replayers: Mutex::new(replayers),
+            opened: quick_cache::sync::Cache::new(OPENED_SECRETS),
         })
     }
 
@@ -437,10 +445,17 @@ impl Gate {
                     Some(secret) => secret,
                     None => {
                         let w: &WrappedSecret = &req.secrets[k.secret as usize].0;
-                        let secret = self
-                            .keys
-                            .open(w, &v.region)
-                            .map_err(|e| Refusal::DoesNotOpen(k.secret as usize, e.to_string()))?;
+                        let cached = (v.region.clone(), w.to_bytes());
+                        let secret = match self.opened.get(&cached) {
+                            Some(secret) => secret,
+                            None => {
+                                let secret = self.keys.open(w, &v.region).map_err(|e| {
+                                    Refusal::DoesNotOpen(k.secret as usize, e.to_string())
+                                })?;
+                                self.opened.insert(cached, secret.clone());
+                                secret
+                            }
+                        };
                         opened.entry(k.secret).or_insert(secret)
                     }
                 };
