@@ -222,6 +222,21 @@ impl Gate {
         consistency: Option<&Consistency>,
         now: u64,
     ) -> Result<Vouched, Refusal> {
+        // The caller's own log only, checked before the witness state is
+        // touched: a region neither learns nor moves another's.
+        let origin = SignedCheckpoint::parse_unverified(checkpoint.as_bytes())
+            .map_err(|e| Refusal::Malformed(format!("checkpoint: {e}")))?
+            .checkpoint
+            .origin;
+        match self.config.logs.get(&origin) {
+            Some(l) if l.region == caller => {}
+            Some(_) => {
+                return Err(Refusal::Unauthenticated(format!(
+                    "the caller is {caller}'s gateway, not the log's"
+                )));
+            }
+            None => return Err(Refusal::NotSigned("not a log this custodian serves".into())),
+        }
         let consistency = consistency.map(|c| (c.old_size, c.proof.iter().map(|h| h.0).collect()));
         let (checkpoint, sig) = self
             .witness

@@ -73,7 +73,13 @@ fn caller<'a>(gate: &'a Gate, headers: &HeaderMap) -> Result<&'a str, Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
         .ok_or_else(|| Refusal::Unauthenticated("no bearer token".into()))?;
     gate.authenticate(token)
         .ok_or_else(|| Refusal::Unauthenticated("unknown token".into()))

@@ -669,3 +669,22 @@ fn a_rotation_rewraps_under_the_new_key_without_releasing_anything() {
         Err(Refusal::DoesNotOpen(1, _))
     ));
 }
+
+/// Found by the red team: another region's gateway could learn (and
+/// with a valid proof move) this log's witness state before the region
+/// check. The region is now checked first.
+#[test]
+fn another_regions_gateway_neither_learns_nor_moves_this_logs_state() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(&support_read(), &["t3.alice"]);
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    match w.gate.release("eu-no", &r, NOW) {
+        Err(Refusal::Unauthenticated(m)) => assert!(!m.contains("size"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert_eq!(w.gate.witness().latest_size(ORIGIN).unwrap(), 0);
+}
