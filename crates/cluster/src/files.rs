@@ -117,8 +117,11 @@ impl Layout<'_> {
         let c = self.custodian?;
         let listen = c.url.trim_start_matches("http://");
         let mut toml = format!(
-            "# The key custodian: the logs' public keys and the gateways' token hashes.\n\
-             state = \"custodian/state\"\nlisten = \"{listen}\"\n"
+            "# The key custodian: the logs' public keys, the gateways' token hashes, and\n\
+             # the witness whose cosignature every checkpoint it releases against needs.\n\
+             state = \"custodian/state\"\nlisten = \"{listen}\"\n\
+             witnesses = [\"{}\"]\nwitness_quorum = 1\n",
+            self.witness.to_vkey()
         );
         for r in REGIONS {
             toml.push_str(&format!(

@@ -5,6 +5,8 @@
 //! listen = "127.0.0.1:7500"
 //! law = "law.toml"                 # optional: the custodian's own law table
 //! max_entry_age_secs = 300         # releases only this soon after logging
+//! witnesses = ["witness.example+…"] # independent witnesses' keys
+//! witness_quorum = 1               # cosignatures a checkpoint needs (default 0)
 //!
 //! [[logs]]
 //! region = "eu-fr"
@@ -29,6 +31,10 @@ struct File {
     law: Option<PathBuf>,
     #[serde(default = "default_max_entry_age")]
     max_entry_age_secs: u64,
+    #[serde(default)]
+    witnesses: Vec<String>,
+    #[serde(default)]
+    witness_quorum: usize,
     logs: Vec<LogFile>,
 }
 
@@ -69,6 +75,12 @@ pub struct CustodianConfig {
     /// How long after its entry was logged a release may still be asked
     /// for: an old entry does not authorise keys to records sealed since.
     pub max_entry_age_secs: u64,
+    /// The independent witnesses whose cosignatures count.
+    pub witnesses: Vec<Verifier>,
+    /// How many of them must have cosigned a checkpoint before anything is
+    /// released against it: a fork shown to the custodian alone then
+    /// releases nothing.
+    pub witness_quorum: usize,
 }
 
 impl CustodianConfig {
@@ -115,6 +127,20 @@ impl CustodianConfig {
                 return Err(format!("logs[{i}]: a second log of the same origin"));
             }
         }
+        let mut witnesses = Vec::new();
+        for (i, w) in f.witnesses.iter().enumerate() {
+            witnesses.push(
+                Verifier::parse(w.trim())
+                    .map_err(|_| format!("witnesses[{i}]: not a note verifier key"))?,
+            );
+        }
+        if f.witness_quorum > witnesses.len() {
+            return Err(format!(
+                "witness_quorum {} is more than the {} witnesses named",
+                f.witness_quorum,
+                witnesses.len()
+            ));
+        }
         if logs.is_empty() {
             return Err("no [[logs]]: the custodian would serve no one".into());
         }
@@ -124,6 +150,8 @@ impl CustodianConfig {
             law,
             logs,
             max_entry_age_secs: f.max_entry_age_secs,
+            witnesses,
+            witness_quorum: f.witness_quorum,
         })
     }
 }

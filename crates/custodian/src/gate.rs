@@ -237,6 +237,19 @@ impl Gate {
             }
             None => return Err(Refusal::NotSigned("not a log this custodian serves".into())),
         }
+        // Enough independent witnesses cosigned it: what the custodian
+        // is shown is what they were shown.
+        if self.config.witness_quorum > 0 {
+            let cosigned = tlog::Note::parse(checkpoint.as_bytes())
+                .and_then(|n| n.verify(&self.config.witnesses).map(|v| v.len()))
+                .unwrap_or(0);
+            if cosigned < self.config.witness_quorum {
+                return Err(Refusal::NotSigned(format!(
+                    "the checkpoint carries {cosigned} of the {} witness cosignatures required",
+                    self.config.witness_quorum
+                )));
+            }
+        }
         let consistency = consistency.map(|c| (c.old_size, c.proof.iter().map(|h| h.0).collect()));
         let (checkpoint, sig) = self
             .witness

@@ -688,3 +688,42 @@ fn another_regions_gateway_neither_learns_nor_moves_this_logs_state() {
     }
     assert_eq!(w.gate.witness().latest_size(ORIGIN).unwrap(), 0);
 }
+
+/// Found by the red team: an operator holding the log's signing key could
+/// show the custodian alone a fork with a forged entry. With a witness
+/// quorum, a checkpoint the independent witness did not cosign releases
+/// nothing; the same checkpoint cosigned does.
+#[test]
+fn with_a_witness_quorum_a_checkpoint_no_witness_cosigned_releases_nothing() {
+    let mut w = world();
+    let witness = Signer::generate("witness.example", tlog::note::TYPE_COSIGNATURE_V1).unwrap();
+    let token = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(TOKEN.as_bytes()));
+    let dir = w.gate.config().state.parent().unwrap().join("quorum");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = CustodianConfig::parse(
+        &format!(
+            "state = \"state\"\nlisten = \"127.0.0.1:0\"\nwitnesses = [\"{}\"]\nwitness_quorum = 1\n[[logs]]\nregion = \"eu-fr\"\nkey = \"{}\"\ntoken_sha256 = \"{token}\"\n",
+            witness.verifier().to_vkey(),
+            w.log.signer.verifier().to_vkey()
+        ),
+        &dir,
+    )
+    .unwrap();
+    w.gate = Gate::open(cfg, w.keys.clone(), w.keys.cosigner().clone()).unwrap();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(&support_read(), &["t3.alice"]);
+    let mut r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
+    match refused(&mut w, &r) {
+        Refusal::NotSigned(m) => assert!(m.contains("0 of the 1 witness cosignatures"), "{m}"),
+        other => panic!("{other}"),
+    }
+    // Cosigned by the witness: released.
+    let mut note = tlog::Note::parse(r.checkpoint.as_bytes()).unwrap();
+    let sig = tlog::cosignature::cosign(&witness, &note.text, 1_795_579_200).unwrap();
+    tlog::witness::attach(&mut note, [sig]);
+    r.checkpoint = note.to_text();
+    assert!(w.gate.release("eu-fr", &r, NOW).is_ok());
+}

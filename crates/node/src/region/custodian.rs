@@ -165,16 +165,17 @@ impl<B: Backend> Region<B> {
         })
     }
 
-    /// The checkpoint to prove against — the log's newest, never older
-    /// than what the custodian holds (it sees only this region's
-    /// checkpoints of this log) — the consistency proof from what the
-    /// custodian last saw, and the entry with its inclusion proof.
+    /// The checkpoint to prove against — the newest the witnesses
+    /// cosigned that covers the entry (a custodian may require their
+    /// cosignatures, so that a fork shown to it alone opens nothing), else
+    /// the log's newest — the consistency proof from what the custodian
+    /// last saw, and the entry with its inclusion proof.
     async fn proven(
         &self,
         link: &CustodianLink,
         logged: &Logged,
     ) -> Result<(tlog::SignedCheckpoint, Option<Consistency>, LoggedEntry), Error> {
-        let cp = self.seq.checkpoint().as_ref().clone();
+        let cp = self.cosigned_covering(logged.seq.index()).await;
         let size = cp.checkpoint.size;
         let seen = link.seen.load(Ordering::Relaxed);
         let consistency = if seen < size {

@@ -43,6 +43,20 @@ impl<B: Backend> Region<B> {
         }
     }
 
+    /// The newest checkpoint covering entry `index` that the witnesses
+    /// cosigned, their cosignatures attached (waiting up to
+    /// [`COSIGN_WAIT`] for the push); the log's own newest if none did
+    /// (or none is configured).
+    pub(super) async fn cosigned_covering(&self, index: u64) -> tlog::SignedCheckpoint {
+        let mut rx = self.cosigned.subscribe();
+        let _ = tokio::time::timeout(COSIGN_WAIT, rx.wait_for(|c| c.tried > index)).await;
+        let latest = rx.borrow().latest.clone();
+        match latest {
+            Some(cp) if cp.checkpoint.size > index => cp,
+            _ => self.seq.checkpoint().as_ref().clone(),
+        }
+    }
+
     /// A receipt for entry `index` proven against the newest checkpoint a
     /// witness cosigned, and whether it is cosigned. An entry newer than
     /// that checkpoint waits (up to [`COSIGN_WAIT`]) for the push of a
