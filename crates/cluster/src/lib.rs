@@ -55,9 +55,21 @@ fn random_token() -> Result<String, Error> {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(free_ports(1)?[0])
+}
+
+/// `n` distinct free TCP ports on loopback. The listeners are held until
+/// all are chosen: one at a time, the kernel may hand out the same port
+/// twice, and a region would then find its port taken by the custodian
+/// (which answered the region's health check in its stead — a CI failure).
+pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// Why a cluster could not be laid out or a process did not start.
@@ -190,14 +202,17 @@ impl Cluster {
             log_keys.insert(r, log_init(&setup.program, &dir, r)?);
         }
         let witness = files::witness_key(&dir)?;
-        let witness_port = free_port().map_err(io("choosing the witness's port"))?;
+        let mut ports = free_ports(REGIONS.len() + 2)
+            .map_err(io("choosing the processes' ports"))?
+            .into_iter();
+        let mut port = || ports.next().unwrap_or_default();
+        let witness_port = port();
         let mut urls = BTreeMap::new();
         for r in REGIONS {
-            let port = free_port().map_err(io("choosing a region's port"))?;
-            urls.insert(r, format!("http://127.0.0.1:{port}"));
+            urls.insert(r, format!("http://127.0.0.1:{}", port()));
         }
         let custodian = if setup.custodian {
-            let port = free_port().map_err(io("choosing the custodian's port"))?;
+            let port = port();
             Some(files::Custodian {
                 url: format!("http://127.0.0.1:{port}"),
                 key: custodian_init(&setup.program, &dir)?,
@@ -367,11 +382,28 @@ impl Cluster {
     /// Waits until a region answers its health check (30 s at most), or
     /// says why it did not: it stopped, or it was too slow.
     pub async fn wait_healthy(&mut self, region: &str) -> Result<(), Error> {
+        // The region's own checkpoint, not just any 200: another process on
+        // its port must not pass for it.
         let url = format!(
-            "{}/healthz",
+            "{}/log/checkpoint",
             self.urls.get(region).map_or("", String::as_str)
         );
-        self.wait_ok(region, &url).await
+        let origin = format!("residency.example/{region}\n");
+        let http = self.http.clone();
+        self.children
+            .wait_until(region, &self.dir, || {
+                let req = http.get(&url);
+                let origin = origin.clone();
+                async move {
+                    match req.send().await {
+                        Ok(r) if r.status() == 200 => {
+                            r.text().await.is_ok_and(|t| t.starts_with(&origin))
+                        }
+                        _ => false,
+                    }
+                }
+            })
+            .await
     }
 
     /// Waits until `url` answers 200, while process `name` runs.
