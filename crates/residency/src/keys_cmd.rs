@@ -57,6 +57,24 @@ pub(crate) enum KeysCommand {
         #[arg(long, default_value_t = 256)]
         page: usize,
     },
+    /// Move a region's store from its key file to the custodian named in
+    /// the cluster file (`custodian = { url, key, token }`): every record
+    /// still sealed under its subject's data key is sealed anew for the
+    /// custodian, then every data key is destroyed — after it, nothing on
+    /// the region's disk opens a record. Needs only the custodian's public
+    /// key, not the custodian. Safe to interrupt and run again. Stop the
+    /// region's node first (a SQLite store refuses a second process).
+    MoveToCustodian {
+        /// The cluster file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The region.
+        #[arg(long)]
+        region: String,
+        /// Data keys per transaction.
+        #[arg(long, default_value_t = 1000)]
+        page: usize,
+    },
 }
 
 /// Where a region's store is.
@@ -95,6 +113,11 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<std::process::ExitCo
             region,
             page,
         } => rewrap_batches(&config, &region, page).await?,
+        KeysCommand::MoveToCustodian {
+            config,
+            region,
+            page,
+        } => move_to_custodian(&config, &region, page).await?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -158,35 +181,98 @@ async fn rotate_over<B: Backend>(backend: B, file: &Path, page: usize) -> anyhow
     Ok(())
 }
 
-/// `keys rewrap-batches`: the region's store, from the cluster file.
-async fn rewrap_batches(config: &Path, region: &str, page: usize) -> anyhow::Result<()> {
+/// A region of the cluster file, with the custodian it names.
+fn region_under_custodian(
+    config: &Path,
+    region: &str,
+) -> anyhow::Result<(node::config::RegionConfig, node::config::CustodianConfig)> {
     let cluster = node::ClusterConfig::load(config)?;
     let me = cluster
         .regions
         .get(region)
-        .with_context(|| format!("{}: no region {region:?}", config.display()))?;
+        .with_context(|| format!("{}: no region {region:?}", config.display()))?
+        .clone();
     let custodian = me
         .custodian
         .clone()
         .with_context(|| format!("{}: region {region} names no custodian", config.display()))?;
+    Ok((me, custodian))
+}
+
+/// Runs `job` on the region's store (opened from the cluster file, with an
+/// empty catalog: key work reads none).
+macro_rules! on_store {
+    ($me:expr, |$store:ident| $job:expr) => {{
+        let keys = Arc::new(FileKeyProvider::open(&$me.keys)?);
+        match &$me.store {
+            node::config::StoreLocation::Sqlite(dir) => {
+                let $store = Store::new(
+                    SqliteBackend::open(dir)?,
+                    Arc::new(Catalog::default()),
+                    keys,
+                );
+                $job
+            }
+            node::config::StoreLocation::Postgres { records, keyring } => {
+                let backend = PgBackend::connect(records, keyring).await?;
+                let $store = Store::new(backend, Arc::new(Catalog::default()), keys);
+                $job
+            }
+        }
+    }};
+}
+
+/// `keys rewrap-batches`: the region's store, from the cluster file.
+async fn rewrap_batches(config: &Path, region: &str, page: usize) -> anyhow::Result<()> {
+    let (me, custodian) = region_under_custodian(config, region)?;
     let token = node::config::resolve_secret(&custodian.token)
         .map_err(|why| anyhow::anyhow!("regions.{region}.custodian.token: {why}"))?;
-    let keys = Arc::new(FileKeyProvider::open(&me.keys)?);
-    match &me.store {
-        node::config::StoreLocation::Sqlite(dir) => {
-            let store = Store::new(
-                SqliteBackend::open(dir)?,
-                Arc::new(Catalog::default()),
-                keys,
-            );
-            rewrap_over(&store, region, &custodian, &token, page).await
-        }
-        node::config::StoreLocation::Postgres { records, keyring } => {
-            let backend = PgBackend::connect(records, keyring).await?;
-            let store = Store::new(backend, Arc::new(Catalog::default()), keys);
-            rewrap_over(&store, region, &custodian, &token, page).await
-        }
+    on_store!(me, |store| rewrap_over(
+        &store, region, &custodian, &token, page
+    )
+    .await)
+}
+
+/// `keys move-to-custodian`: the region's store, from the cluster file.
+async fn move_to_custodian(config: &Path, region: &str, page: usize) -> anyhow::Result<()> {
+    let (me, custodian) = region_under_custodian(config, region)?;
+    on_store!(me, |store| {
+        let store = store.sealing_to(store::custody::Custody {
+            key: custodian.key.clone(),
+            region: region.to_owned(),
+        });
+        move_over(&store, region, &custodian, page).await
+    })
+}
+
+async fn move_over<B: Backend>(
+    store: &Store<B>,
+    region: &str,
+    custodian: &node::config::CustodianConfig,
+    page: usize,
+) -> anyhow::Result<()> {
+    let total = store.data_keys_left().await?;
+    if total == 0 {
+        println!(
+            "{region}: the store holds no data key; every record is already sealed for the custodian"
+        );
+        return Ok(());
     }
+    let bar = progress(total, "resealing records for the custodian");
+    let moved = store
+        .move_under_custody(page, |n| bar.set_position(n))
+        .await;
+    bar.finish_and_clear();
+    let (dropped, resealed) = moved.context("moving stopped; run it again to resume")?;
+    let left = store.data_keys_left().await?;
+    if left > 0 {
+        anyhow::bail!("{left} data keys are left; run it again");
+    }
+    println!(
+        "{region}: resealed {resealed} records for the custodian's key {} and destroyed {dropped} data keys; the key file now opens no record",
+        custodian.key.id()
+    );
+    Ok(())
 }
 
 async fn rewrap_over<B: Backend>(

@@ -3,7 +3,10 @@
 //! decrypted (503 naming it) while ingest carries on, and the regions
 //! recover when it is back; a key rotation — a new custodian key, the
 //! region's batch secrets rewrapped by `residency keys rewrap-batches`,
-//! the old key retired — leaves every record readable.
+//! the old key retired — leaves every record readable; a region that
+//! sealed under its key file moves under the custodian with one command
+//! (`residency keys move-to-custodian`), after which its records open only
+//! through the custodian.
 
 mod cluster;
 
@@ -143,4 +146,75 @@ async fn a_custodian_killed_stops_releases_not_ingest_and_survives_a_key_rotatio
     ingest(&c, 10).await;
     let (status, _) = read(&c, 5).await;
     assert_eq!(status, 200);
+}
+
+/// The cluster file with region `region`'s custodian line taken out (its
+/// store then seals under the key file, as before custodians), or put back.
+fn custodian_line(c: &Cluster, region: &str, keep: bool, saved: &mut Option<String>) {
+    let path = c.dir.path().join("cluster.toml");
+    if keep {
+        std::fs::write(&path, saved.take().unwrap()).unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut in_region = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_region = line.contains(&format!("regions.{region}]"));
+        }
+        if !(in_region && line.starts_with("custodian =")) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert_ne!(out.len(), text.len() + 1, "no custodian line for {region}");
+    *saved = Some(text);
+    std::fs::write(&path, out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_region_sealed_under_its_key_file_moves_under_the_custodian_with_one_command() {
+    let mut c = Cluster::with_custodian().await;
+    let mut saved = None;
+    c.stop("eu-fr");
+    custodian_line(&c, "eu-fr", false, &mut saved);
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    ingest(&c, 10).await;
+    // Sealed under the key file: it opens them without the custodian.
+    c.kill("custodian");
+    let (status, r) = read(&c, 3).await;
+    assert_eq!(status, 200, "{r}");
+    c.stop("eu-fr");
+    custodian_line(&c, "eu-fr", true, &mut saved);
+
+    let move_it = [
+        "keys",
+        "move-to-custodian",
+        "--config",
+        "cluster.toml",
+        "--region",
+        "eu-fr",
+        "--page",
+        "3",
+    ];
+    let out = residency(&c, &move_it);
+    assert!(out.contains("resealed 50 records"), "{out}");
+    assert!(out.contains("the key file now opens no record"), "{out}");
+    let again = residency(&c, &move_it);
+    assert!(again.contains("holds no data key"), "{again}");
+
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    let (status, r) = read(&c, 3).await;
+    assert_eq!(status, 503, "without the custodian nothing opens now: {r}");
+    assert!(!r.to_string().contains("+33"), "{r}");
+    c.spawn_custodian().unwrap();
+    c.wait_custodian().await.unwrap();
+    for user in [0, 3, 9] {
+        let (status, r) = read(&c, user).await;
+        assert_eq!(status, 200, "after the move: {r}");
+        assert_eq!(r["records"][0]["fields"]["phone"], phone(user));
+    }
 }

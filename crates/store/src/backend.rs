@@ -67,6 +67,21 @@ pub struct SealedRecord {
     pub sealed: Vec<u8>,
 }
 
+/// A record sealed anew: its place, and its sealed bytes before and after.
+#[derive(Clone, Debug)]
+pub struct Resealed {
+    /// The subject's number.
+    pub sid: u64,
+    /// Dataset.
+    pub dataset: String,
+    /// Record id within the dataset.
+    pub record_id: String,
+    /// The sealed bytes it must still hold.
+    pub old: Vec<u8>,
+    /// The sealed bytes it gets.
+    pub new: Vec<u8>,
+}
+
 /// What [`Backend::subject_records`] reads: a subject's directory entry
 /// and records.
 #[derive(Clone, Debug)]
@@ -231,6 +246,17 @@ pub trait Backend: Send + Sync + 'static {
         before: i64,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
+    /// The subjects numbered `sids` that the directory holds, each with
+    /// every record of theirs (for moving a store under a custodian).
+    fn records_of(
+        &self,
+        sids: Vec<u64>,
+    ) -> impl Future<Output = Result<Vec<(u64, String, Vec<SealedRecord>)>, Error>> + Send;
+
+    /// Replaces records' sealed bytes in one transaction, each only if it
+    /// still holds the `old` bytes; returns how many were replaced.
+    fn reseal(&self, updates: Vec<Resealed>) -> impl Future<Output = Result<u64, Error>> + Send;
+
     // --- The keyring half.
 
     /// One past the highest slot the keyring holds (0 when empty).
@@ -280,6 +306,10 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         ids: Vec<u64>,
     ) -> impl Future<Output = Result<Vec<(u64, WrappedKey)>, Error>> + Send;
+
+    /// Destroys the data keys in `slots`, durably (their records must
+    /// already be sealed otherwise).
+    fn drop_keys(&self, slots: Vec<u64>) -> impl Future<Output = Result<(), Error>> + Send;
 
     // --- Both.
 

@@ -15,8 +15,8 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Error;
 use crate::backend::{
-    AccessNotes, AccessRow, Backend, KeyTable, RecordStream, SealedRecord, SubjectRecords, hash32,
-    int, uint,
+    AccessNotes, AccessRow, Backend, KeyTable, RecordStream, Resealed, SealedRecord,
+    SubjectRecords, hash32, int, uint,
 };
 use crate::keys::WrappedKey;
 
@@ -572,6 +572,83 @@ impl Backend for PgBackend {
         }
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn records_of(
+        &self,
+        sids: Vec<u64>,
+    ) -> Result<Vec<(u64, String, Vec<SealedRecord>)>, Error> {
+        let ids = sids
+            .iter()
+            .map(|s| int(*s))
+            .collect::<Result<Vec<_>, _>>()?;
+        // One statement: the entries and their records agree. A subject
+        // with no records comes back as one row of NULLs beside its entry.
+        let rows = self
+            .reader
+            .query(
+                "SELECT s.sid, s.subject, r.dataset, r.record_id, r.time, r.public, r.sealed
+                 FROM subjects s LEFT JOIN records r ON r.sid = s.sid
+                 WHERE s.sid = ANY($1) ORDER BY s.sid",
+                &[&ids],
+            )
+            .await?;
+        let mut out: Vec<(u64, String, Vec<SealedRecord>)> = Vec::new();
+        for r in &rows {
+            let sid = uint(r.get(0))?;
+            if out.last().is_none_or(|(s, _, _)| *s != sid) {
+                out.push((sid, r.get(1), Vec::new()));
+            }
+            let Some(dataset) = r.get::<_, Option<String>>(2) else {
+                continue;
+            };
+            if let Some((_, _, records)) = out.last_mut() {
+                records.push(SealedRecord {
+                    sid,
+                    dataset,
+                    record_id: r.get(3),
+                    time: r.get(4),
+                    public: r.get(5),
+                    sealed: r.get(6),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reseal(&self, updates: Vec<Resealed>) -> Result<u64, Error> {
+        let mut db = self.writer.lock().await;
+        let tx = db.transaction().await?;
+        let stmt = tx
+            .prepare(
+                "UPDATE records SET sealed = $1
+                 WHERE sid = $2 AND dataset = $3 AND record_id = $4 AND sealed = $5",
+            )
+            .await?;
+        let mut n = 0;
+        for u in &updates {
+            n += tx
+                .execute(
+                    &stmt,
+                    &[&u.new, &int(u.sid)?, &u.dataset, &u.record_id, &u.old],
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn drop_keys(&self, slots: Vec<u64>) -> Result<(), Error> {
+        let ids = slots
+            .iter()
+            .map(|s| int(*s))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.keyring
+            .lock()
+            .await
+            .execute("DELETE FROM deks WHERE sid = ANY($1)", &[&ids])
+            .await?;
+        Ok(())
     }
 
     async fn erase(&self, subject: String) -> Result<bool, Error> {

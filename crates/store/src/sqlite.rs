@@ -19,8 +19,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 use crate::backend::{
-    AccessNotes, AccessRow, Backend, KeyTable, RecordStream, SealedRecord, SubjectRecords, hash32,
-    int, uint,
+    AccessNotes, AccessRow, Backend, KeyTable, RecordStream, Resealed, SealedRecord,
+    SubjectRecords, hash32, int, uint,
 };
 use crate::keys::WrappedKey;
 
@@ -518,6 +518,69 @@ impl Backend for SqliteBackend {
         .await
     }
 
+    async fn records_of(
+        &self,
+        sids: Vec<u64>,
+    ) -> Result<Vec<(u64, String, Vec<SealedRecord>)>, Error> {
+        self.read(move |db| {
+            let tx = db.unchecked_transaction()?;
+            let mut subject = tx.prepare_cached("SELECT subject FROM subjects WHERE sid = ?1")?;
+            let mut records = tx.prepare_cached(
+                "SELECT dataset, record_id, time, public, sealed FROM records WHERE sid = ?1",
+            )?;
+            let mut out = Vec::new();
+            for sid in sids {
+                let Some(name) = subject
+                    .query_row(params![int(sid)?], |r| r.get::<_, String>(0))
+                    .optional()?
+                else {
+                    continue;
+                };
+                let rows = records
+                    .query_map(params![int(sid)?], |r| {
+                        Ok(SealedRecord {
+                            sid,
+                            dataset: r.get(0)?,
+                            record_id: r.get(1)?,
+                            time: r.get(2)?,
+                            public: r.get(3)?,
+                            sealed: r.get(4)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                out.push((sid, name, rows));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn reseal(&self, updates: Vec<Resealed>) -> Result<u64, Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.writer);
+            let tx = db.transaction()?;
+            let mut n = 0;
+            {
+                let mut update = tx.prepare_cached(
+                    "UPDATE records SET sealed = ?1
+                     WHERE sid = ?2 AND dataset = ?3 AND record_id = ?4 AND sealed = ?5",
+                )?;
+                for u in &updates {
+                    n += update.execute(params![
+                        u.new,
+                        int(u.sid)?,
+                        u.dataset,
+                        u.record_id,
+                        u.old
+                    ])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
     async fn key_slots_end(&self) -> Result<u64, Error> {
         self.run(|i| {
             let n: i64 = lock(&i.keyring).query_row(
@@ -651,6 +714,24 @@ impl Backend for SqliteBackend {
             }
             tx.commit()?;
             Ok(n)
+        })
+        .await
+    }
+
+    async fn drop_keys(&self, slots: Vec<u64>) -> Result<(), Error> {
+        self.run(move |i| {
+            let mut db = lock(&i.keyring);
+            let tx = db.transaction()?;
+            {
+                let mut delete = tx.prepare_cached("DELETE FROM deks WHERE sid = ?1")?;
+                for sid in slots {
+                    delete.execute(params![int(sid)?])?;
+                }
+            }
+            tx.commit()?;
+            // As for an erasure: the keys' old page images leave the WAL.
+            db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
         })
         .await
     }

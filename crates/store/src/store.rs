@@ -9,7 +9,7 @@ use policy::catalog::{Catalog, Dataset, Level};
 use pseudo::token::TokenKey;
 
 use crate::access::LoggedAccess;
-use crate::backend::{AccessNotes, Backend, KeyTable, RecordStream, SealedRecord};
+use crate::backend::{self, AccessNotes, Backend, KeyTable, RecordStream, SealedRecord};
 use crate::custody::{self, Custody, KeyNeed, RecordKeys};
 use crate::keys::{self, Dek, KeyProvider, Nonces, SealingKey};
 use crate::{Error, Event, Record};
@@ -281,16 +281,25 @@ impl<B: Backend> Store<B> {
         of_event: &[usize],
         events: &'e [Event],
     ) -> Result<(u64, HashMap<(usize, &'e str), SealingKey>), Error> {
-        let secret = ::custody::BatchSecret::generate().map_err(|e| Error::Keys {
+        let (id, secret) = self.new_batch(custody).await?;
+        let mut out = HashMap::new();
+        for (e, &i) in events.iter().zip(of_event) {
+            out.entry((i, e.dataset.as_str()))
+                .or_insert_with(|| SealingKey::new(&secret.record_key(&subjects[i], &e.dataset).0));
+        }
+        Ok((id, out))
+    }
+
+    /// A fresh batch secret, sealed to the custodian and stored durably
+    /// (before any record that needs it): its id, and the secret, for the
+    /// caller to derive record keys from and drop.
+    async fn new_batch(&self, custody: &Custody) -> Result<(u64, ::custody::BatchSecret), Error> {
+        let fail = |e: ::custody::Error| Error::Keys {
             path: "batch secret".into(),
             why: e.to_string(),
-        })?;
-        let wrapped = secret
-            .wrap(&custody.key, &custody.region)
-            .map_err(|e| Error::Keys {
-                path: "batch secret".into(),
-                why: e.to_string(),
-            })?;
+        };
+        let secret = ::custody::BatchSecret::generate().map_err(fail)?;
+        let wrapped = secret.wrap(&custody.key, &custody.region).map_err(fail)?;
         let id = self
             .backend
             .add_batch_key(keys::WrappedKey {
@@ -298,12 +307,7 @@ impl<B: Backend> Store<B> {
                 bytes: wrapped.to_bytes(),
             })
             .await?;
-        let mut out = HashMap::new();
-        for (e, &i) in events.iter().zip(of_event) {
-            out.entry((i, e.dataset.as_str()))
-                .or_insert_with(|| SealingKey::new(&secret.record_key(&subjects[i], &e.dataset).0));
-        }
-        Ok((id, out))
+        Ok((id, secret))
     }
 
     /// The record keys a custodian must release to open `sealed`: each
@@ -853,6 +857,80 @@ impl<B: Backend> Store<B> {
                 .await?;
             done += n;
             progress(done);
+        }
+    }
+
+    /// How many data keys the keyring holds (subjects' and spare ones):
+    /// none once the store is wholly under a custodian.
+    pub async fn data_keys_left(&self) -> Result<u64, Error> {
+        // No key is wrapped by a KEK with an empty id: this counts them all.
+        self.backend
+            .count_keys_not_under(KeyTable::DataKeys, String::new())
+            .await
+    }
+
+    /// Moves a store from the key file to the custodian it seals for
+    /// ([`Store::sealing_to`]): every record still sealed under its
+    /// subject's data key is opened with it and sealed anew under a record
+    /// key of a fresh batch secret sealed to the custodian, then the data
+    /// keys are destroyed — the key file then opens nothing. `page` data
+    /// keys at a time: the page's records are resealed in one transaction
+    /// (each only if unchanged since it was read), then its keys dropped,
+    /// so it is safe to stop at any point and run again. A record whose
+    /// subject's key is gone already (erased, restored from a backup) stays
+    /// as it is: nothing can open it. Calls `progress` with the data keys
+    /// dropped so far; returns (keys dropped, records resealed).
+    pub async fn move_under_custody(
+        &self,
+        page: usize,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(u64, u64), Error> {
+        let custody = self.custody.as_ref().ok_or_else(|| Error::Keys {
+            path: "custodian".into(),
+            why: "the store seals for no custodian".into(),
+        })?;
+        let (mut dropped, mut resealed) = (0, 0);
+        loop {
+            let _writer = self.writer.lock().await;
+            let wrapped = self
+                .backend
+                .keys_not_under(KeyTable::DataKeys, String::new(), page.max(1))
+                .await?;
+            if wrapped.is_empty() {
+                return Ok((dropped, resealed));
+            }
+            let slots: Vec<u64> = wrapped.iter().map(|(sid, _)| *sid).collect();
+            let subjects = self.backend.records_of(slots.clone()).await?;
+            let legacy = |r: &SealedRecord| custody::batch_of(&r.sealed).is_none();
+            if subjects.iter().any(|(_, _, rows)| rows.iter().any(legacy)) {
+                let mut deks = HashMap::with_capacity(wrapped.len());
+                self.unwrap_into(wrapped, &mut deks)?;
+                let (batch, secret) = self.new_batch(custody).await?;
+                let mut nonces = Nonces::new()?;
+                let mut aad = Vec::with_capacity(128);
+                let mut updates = Vec::new();
+                for (sid, subject, rows) in subjects {
+                    let dek = deks.get(&sid).ok_or(Error::UnknownSubject)?;
+                    for r in rows.into_iter().filter(legacy) {
+                        let what = format!("{} record", r.dataset);
+                        record_aad(&mut aad, sid, &r.dataset, &r.record_id);
+                        let plain = dek.open(&aad, &r.sealed, &what)?;
+                        let key = SealingKey::new(&secret.record_key(&subject, &r.dataset).0);
+                        let new = custody::mark(batch, key.seal(&mut nonces, &aad, &plain)?);
+                        updates.push(backend::Resealed {
+                            sid,
+                            dataset: r.dataset,
+                            record_id: r.record_id,
+                            old: r.sealed,
+                            new,
+                        });
+                    }
+                }
+                resealed += self.backend.reseal(updates).await?;
+            }
+            dropped += slots.len() as u64;
+            self.backend.drop_keys(slots).await?;
+            progress(dropped);
         }
     }
 

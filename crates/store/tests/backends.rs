@@ -87,6 +87,7 @@ on_both_backends!(
     erasure_deletes_the_openings_and_keeps_the_leaves,
     records_sealed_for_a_custodian_open_only_with_its_record_keys,
     a_custodian_key_rotation_rewraps_batch_keys_resumably,
+    moving_a_store_under_a_custodian_reseals_every_record_resumably,
 );
 
 fn opening(subject: &str, salt: u8) -> entry::Opening {
@@ -1267,5 +1268,119 @@ async fn a_custodian_key_rotation_rewraps_batch_keys_resumably<F: Fixture>(mut f
         .await
         .unwrap();
     assert_eq!(records.len(), 5);
+    f.finish().await;
+}
+
+/// Moving a store from its key file to a custodian: every record sealed
+/// under a data key is sealed anew for the custodian and every data key
+/// destroyed, a page at a time — stopped after the first page and run
+/// again, it finishes; the key file then opens nothing, the custodian's
+/// record keys open everything, and ingest carries on.
+async fn moving_a_store_under_a_custodian_reseals_every_record_resumably<F: Fixture>(mut f: F) {
+    use store::custody::{Custody, RecordKeys};
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    f.store()
+        .ingest(
+            "eu-fr",
+            &[event("user-9", "profile", "p1", &[("phone", PHONE)])],
+        )
+        .await
+        .unwrap();
+    assert!(
+        f.store()
+            .erase(&f.store().subject_ref("user-9"))
+            .await
+            .unwrap()
+    );
+    let custodian = custody::CustodianKey::generate("custodian", custody::Suite::X25519).unwrap();
+    let keys_before = f.store().data_keys_left().await.unwrap();
+    assert!(keys_before > 2, "the subjects' keys and the spare ones");
+    assert!(
+        f.store().move_under_custody(10, |_| ()).await.is_err(),
+        "a store that seals for no custodian cannot be moved under one"
+    );
+    f.store_mut().seal_for(Custody {
+        key: custodian.public().clone(),
+        region: "eu-fr".into(),
+    });
+    // Stopped as soon as the first page is done (as by Ctrl-C).
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    tokio::select! {
+        r = f.store().move_under_custody(1, |_| { if let Some(t) = tx.take() { let _ = t.send(()); } }) => {
+            panic!("the move finished in one page: {r:?}")
+        }
+        _ = rx => {}
+    }
+    let left = f.store().data_keys_left().await.unwrap();
+    assert!(left < keys_before && left > 0, "{left} of {keys_before}");
+    let mut seen = Vec::new();
+    let (dropped, resealed) = f
+        .store()
+        .move_under_custody(1000, |n| seen.push(n))
+        .await
+        .unwrap();
+    assert_eq!(dropped, left);
+    assert_eq!(seen.last(), Some(&left));
+    assert!(resealed <= 3, "{resealed}");
+    assert_eq!(f.store().data_keys_left().await.unwrap(), 0);
+    // Run again: nothing left to do.
+    assert_eq!(
+        f.store().move_under_custody(1000, |_| ()).await.unwrap(),
+        (0, 0)
+    );
+
+    let seq = log().await;
+    let datasets = ["profile".to_owned(), "device".to_owned()];
+    for (who, count, phone) in [(&subject, 2, PHONE), (&other, 1, "+47 412 34 567")] {
+        let access = logged(&seq, &[who.as_str()], &["profile", "device"]).await;
+        let sealed = f.store().sealed(who, &datasets).await.unwrap();
+        assert_eq!(sealed.rows().len(), count);
+        assert!(
+            f.store().open(&access, sealed.clone()).await.is_err(),
+            "the key file still opens a record after the move"
+        );
+        let needs = f.store().record_keys_needed(&sealed).await.unwrap();
+        assert_eq!(
+            needs.len(),
+            count,
+            "every record is sealed for the custodian"
+        );
+        let released: RecordKeys = needs
+            .iter()
+            .map(|n| {
+                let secret = n.wrapped.open(&custodian, "eu-fr").unwrap();
+                (
+                    (n.batch, n.dataset.clone()),
+                    secret.record_key(who, &n.dataset),
+                )
+            })
+            .collect();
+        let records = f
+            .store()
+            .open_with(&access, sealed, &released)
+            .await
+            .unwrap();
+        assert!(
+            records
+                .iter()
+                .filter(|r| r.dataset == "profile")
+                .all(|r| r.fields["phone"] == phone)
+        );
+    }
+    // Ingest carries on, for a known subject and a new one, with no key file
+    // key made.
+    f.store()
+        .ingest(
+            "eu-fr",
+            &[
+                event(EMAIL, "profile", "p2", &[("phone", PHONE)]),
+                event("user-10", "profile", "p1", &[("phone", PHONE)]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.store().data_keys_left().await.unwrap(), 0);
     f.finish().await;
 }

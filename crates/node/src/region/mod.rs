@@ -173,6 +173,13 @@ impl<B: Backend> Region<B> {
                     field: format!("regions.{id}.custodian.token"),
                     why,
                 })?;
+                let left = store.data_keys_left().await?;
+                if left > 0 {
+                    tracing::warn!(
+                        data_keys = left,
+                        "records sealed before the custodian still open with the key file: run `residency keys move-to-custodian`"
+                    );
+                }
                 Some(custodian::CustodianLink::new(c.url.clone(), token))
             }
         };
