@@ -1,12 +1,12 @@
 //! `residency demo`: shared/design/SCENARIO.md end to end on one machine —
 //! three regions, a witness and a monitor, each a real process on
 //! loopback with the embedded default (SQLite stores, log directories),
-//! synthetic users, and the ten steps of the story.
+//! synthetic users, and the eleven steps of the story.
 //!
 //! - `example`: the example policy, built in, and fresh credentials for
 //!   its principals.
 //! - `people`: the synthetic users.
-//! - `story`: the ten steps, told and checked over HTTP.
+//! - `story`: the eleven steps, told and checked over HTTP.
 //!
 //! The processes are the `cluster` crate's; the story drives them only
 //! through their public interfaces (HTTP, and files on disk an operator or

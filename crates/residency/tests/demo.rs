@@ -54,6 +54,7 @@ fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
         "export",
         "erasure",
         "audit",
+        "custodian",
         "tampering",
     ]
     .iter()
@@ -77,6 +78,9 @@ fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
         "every receipt verifies against eu-fr's public key",
         "their export now answers 404",
         "violations 0",
+        "the checkpoint carries 0 of the 1 witness cosignatures required",
+        "refused again (does_not_replay",
+        "caught the forged entry (eu-no)",
         "the monitor flags \"entry",
         "two checkpoints of size",
         "every step behaved as the scenario says",

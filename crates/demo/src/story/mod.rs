@@ -1,8 +1,9 @@
-//! The ten steps of shared/design/SCENARIO.md, told against a running
+//! The steps of shared/design/SCENARIO.md, told against a running
 //! [`Cluster`] over HTTP. Each step checks that what happened is what the
 //! scenario says, and prints one line of what was asked, what was decided
 //! and why; the figures gathered on the way make the summary. Steps 9
-//! and 10, what the monitor and the witness see, are in `monitored`.
+//! and 11, what the monitor and the witness see, are in `monitored`;
+//! step 10, the operator asking the key custodian itself, in `custodian`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -18,6 +19,7 @@ use crate::example::Example;
 use crate::people::User;
 
 mod copy;
+mod custodian;
 mod monitored;
 
 /// The story's state: the cluster, its users, and what the steps found.
@@ -38,10 +40,11 @@ pub(crate) struct Story<'a> {
     /// The monitor's summary after the audit.
     audited: Option<Value>,
     tampering_caught: bool,
+    forgery_caught: bool,
 }
 
 /// The steps' names, in the scenario's order.
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     "collect",
     "transfer",
     "blocked",
@@ -51,6 +54,7 @@ const STEPS: [&str; 10] = [
     "export",
     "erasure",
     "audit",
+    "custodian",
     "tampering",
 ];
 
@@ -151,6 +155,7 @@ impl<'a> Story<'a> {
             dublin_read: None,
             audited: None,
             tampering_caught: false,
+            forgery_caught: false,
         }
     }
 
@@ -170,6 +175,7 @@ impl<'a> Story<'a> {
                 6 => self.export().await,
                 7 => self.erasure().await,
                 8 => self.audit().await,
+                9 => self.custodian().await,
                 _ => self.tampering().await,
             };
             match told {
@@ -656,12 +662,18 @@ impl<'a> Story<'a> {
                 count("custodian_keys_refused_total ")
             );
         }
-        let verdict = match (&self.audited, self.tampering_caught) {
-            (Some(_), true) => {
+        let verdict = match (&self.audited, self.forgery_caught, self.tampering_caught) {
+            (Some(_), true, true) => {
+                "clean (0 violations, 0 inconsistencies); then caught the forged entry (eu-no), the edited entry (eu-fr) and the split view (us-tx)"
+            }
+            (Some(_), _, true) => {
                 "clean (0 violations, 0 inconsistencies); then caught the edited entry (eu-fr) and the split view (us-tx)"
             }
-            (Some(_), false) => "clean (0 violations, 0 inconsistencies)",
-            (None, _) => "no verdict",
+            (Some(_), true, false) => {
+                "clean (0 violations, 0 inconsistencies); then caught the forged entry (eu-no)"
+            }
+            (Some(_), false, false) => "clean (0 violations, 0 inconsistencies)",
+            (None, _, _) => "no verdict",
         };
         println!("  monitor             {verdict}");
         println!("  time                {:.1} s", took.as_secs_f64());

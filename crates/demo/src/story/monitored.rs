@@ -1,4 +1,4 @@
-//! Steps 9 and 10: what the monitor and the witness see — every log
+//! Steps 9 and 11: what the monitor and the witness see — every log
 //! verified and every decision replayed, then an edited entry and a split
 //! view caught.
 
@@ -106,7 +106,7 @@ impl Story<'_> {
 
     /// Waits until the monitor reports a finding about `region` that
     /// satisfies `matches`; its message.
-    async fn finding(
+    pub(super) async fn finding(
         &self,
         region: &str,
         matches: impl Fn(&Value) -> bool,
@@ -122,7 +122,7 @@ impl Story<'_> {
         .await
     }
 
-    /// 10. An edited log entry is caught by the monitor, and a forked log
+    /// 11. An edited log entry is caught by the monitor, and a forked log
     ///     by the witness.
     pub(super) async fn tampering(&mut self) -> anyhow::Result<String> {
         let edited = self.edit_entry().await?;
