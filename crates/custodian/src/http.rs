@@ -1,13 +1,18 @@
 //! The custodian over HTTP: `POST /v1/release`, `/v1/erase`,
 //! `/v1/rewrap`. Every route but `/v1/keys`, `/healthz` and
-//! `/metrics` takes the region gateway's bearer token; a refusal is an
-//! RFC 9457 problem (`application/problem+json`) with the refusal's
-//! `code`, and for a stale checkpoint the size the custodian holds.
+//! `/metrics` takes the region gateway's bearer token, checked before the
+//! body is read; a refusal is an RFC 9457 problem
+//! (`application/problem+json`) with the refusal's `code`, and for a stale
+//! checkpoint the size the custodian holds. A body the custodian will not
+//! read (over [`MAX_BODY`], or cut short) is a problem too, with code
+//! `body`.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -51,22 +56,41 @@ fn now() -> u64 {
 
 fn problem(r: &Refusal) -> Response {
     let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = serde_json::json!({
-        "type": format!("https://residency.example/problems/custodian/{}", r.code()),
-        "title": status.canonical_reason().unwrap_or("refused"),
-        "status": r.status(),
-        "code": r.code(),
-        "detail": r.to_string(),
-    });
+    let mut body = problem_body(status, r.code(), &r.to_string());
     if let Refusal::Stale { latest } = r {
         body["latest"] = (*latest).into();
     }
+    problem_response(status, &body)
+}
+
+fn problem_body(status: StatusCode, code: &str, detail: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": format!("https://residency.example/problems/custodian/{code}"),
+        "title": status.canonical_reason().unwrap_or("refused"),
+        "status": status.as_u16(),
+        "code": code,
+        "detail": detail,
+    })
+}
+
+fn problem_response(status: StatusCode, body: &serde_json::Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/problem+json")],
         body.to_string(),
     )
         .into_response()
+}
+
+/// A body that could not be read: too large, or cut short.
+fn unread(e: &BytesRejection) -> Response {
+    let status = e.status();
+    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is over {MAX_BODY} bytes")
+    } else {
+        "the request body could not be read".to_owned()
+    };
+    problem_response(status, &problem_body(status, "body", &detail))
 }
 
 fn caller<'a>(gate: &'a Gate, headers: &HeaderMap) -> Result<&'a str, Refusal> {
@@ -85,6 +109,20 @@ fn caller<'a>(gate: &'a Gate, headers: &HeaderMap) -> Result<&'a str, Refusal> {
         .ok_or_else(|| Refusal::Unauthenticated("unknown token".into()))
 }
 
+/// The region gateway a request comes from: the bearer token is checked
+/// before the body is read (axum runs this extractor first).
+struct Caller(String);
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        caller(&app.gate, &parts.headers)
+            .map(|c| Caller(c.to_owned()))
+            .map_err(|r| app.refused(&r, 0))
+    }
+}
+
 impl App {
     fn refused(&self, r: &Refusal, keys: usize) -> Response {
         self.metrics
@@ -99,10 +137,17 @@ impl App {
     }
 }
 
-async fn release(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn release(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return unread(&e),
+    };
     let a = app.clone();
     let out = tokio::task::spawn_blocking(move || {
-        let caller = caller(&a.gate, &headers).map_err(|r| (r, 0))?.to_owned();
         let req: custody::ReleaseRequest =
             custody::protocol::parse(&body).map_err(|e| (Refusal::Malformed(e.to_string()), 0))?;
         let n = req.key_count();
@@ -119,10 +164,17 @@ async fn release(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
     }
 }
 
-async fn erase(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn erase(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return unread(&e),
+    };
     let a = app.clone();
     let out = tokio::task::spawn_blocking(move || {
-        let caller = caller(&a.gate, &headers)?.to_owned();
         let req: custody::EraseRequest =
             custody::protocol::parse(&body).map_err(|e| Refusal::Malformed(e.to_string()))?;
         a.gate.erase(&caller, &req, now())
@@ -138,10 +190,17 @@ async fn erase(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
-async fn rewrap(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn rewrap(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return unread(&e),
+    };
     let a = app.clone();
     let out = tokio::task::spawn_blocking(move || {
-        let caller = caller(&a.gate, &headers)?.to_owned();
         let req: custody::protocol::RewrapRequest =
             custody::protocol::parse(&body).map_err(|e| Refusal::Malformed(e.to_string()))?;
         a.gate.rewrap(&caller, &req)

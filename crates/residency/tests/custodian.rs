@@ -4,6 +4,7 @@
 //! the erasure list, which a SIGKILL right after each acknowledgement
 //! never loses.
 
+use futures::StreamExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -226,6 +227,30 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
     };
     let r = post("/v1/release", b"{}".to_vec(), None).await.unwrap();
     assert_eq!(r.status(), 401);
+    // The token is checked before the body is read: a body that never
+    // ends, under a wrong token, is answered 401 at once; under the right
+    // token, once it has run over the limit, a 413 problem. (The bodies
+    // stall rather than end, so the answer does not race their sending.)
+    let endless = |bytes: usize| {
+        let chunks = (0..bytes.div_ceil(1 << 20))
+            .map(move |i| Ok::<_, std::io::Error>(vec![b' '; (bytes - (i << 20)).min(1 << 20)]));
+        reqwest::Body::wrap_stream(futures::stream::iter(chunks).chain(futures::stream::pending()))
+    };
+    let stalled = |path: &str, token: &str, bytes: usize| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth(token)
+            .body(endless(bytes))
+            .timeout(Duration::from_secs(20))
+            .send()
+    };
+    let r = stalled("/v1/release", "wrong", 1).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = stalled("/v1/erase", TOKEN, custodian::http::MAX_BODY + 1)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "body", "{problem}");
     let secret_text = "0612345678-secret";
     let r = post(
         "/v1/release",
