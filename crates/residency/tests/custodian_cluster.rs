@@ -6,11 +6,16 @@
 //! the old key retired — leaves every record readable; a region that
 //! sealed under its key file moves under the custodian with one command
 //! (`residency keys move-to-custodian`), after which its records open only
-//! through the custodian.
+//! through the custodian; killed with SIGKILL many times under reads and
+//! erasures, it forgets no erasure it acknowledged (a store restored from
+//! before them opens none of those users' records).
 
 mod cluster;
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use cluster::{Cluster, events, phone};
 use serde_json::{Value, json};
@@ -216,5 +221,137 @@ async fn a_region_sealed_under_its_key_file_moves_under_the_custodian_with_one_c
         let (status, r) = read(&c, user).await;
         assert_eq!(status, 200, "after the move: {r}");
         assert_eq!(r["records"][0]["fields"]["phone"], phone(user));
+    }
+}
+
+/// A POST to a region as a principal, from a task of its own: the status.
+async fn post_as(http: reqwest::Client, url: String, principal: &str, body: Value) -> u16 {
+    http.post(url)
+        .bearer_auth(cluster::token(principal))
+        .json(&body)
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else if e.file_name() != "store.lock" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The custodian killed with SIGKILL many times while reads and erasures
+/// are in flight: every time it is back, the region recovers; and no
+/// erasure it acknowledged is forgotten — with eu-fr's store and keyring
+/// restored from a backup taken before any erasure, no erased user's
+/// record opens, while the others' do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custodian_killed_under_load_many_times_forgets_no_erasure_it_acknowledged() {
+    const USERS: usize = 24;
+    const ERASED: usize = 10;
+    const ROUNDS: usize = 10;
+    let mut c = Cluster::with_custodian().await;
+    ingest(&c, USERS).await;
+    c.stop("eu-fr");
+    let backup = tempfile::tempdir().unwrap();
+    copy_dir(&c.store_dir("eu-fr"), backup.path());
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+
+    // Under load: four readers of the users never erased, and the
+    // erasures of the first ERASED users one after another (one that meets
+    // a dead custodian is asked again), while the custodian is killed.
+    let base = c.urls["eu-fr"].clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for r in 0..4 {
+        let (http, base, stop) = (c.http.clone(), base.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut n = r;
+            while !stop.load(Ordering::Relaxed) {
+                let who = ERASED + n % (USERS - ERASED);
+                let body = json!({"user_id": format!("fr-user-{who:04}"), "fields": ["profile.phone"], "purpose": "support-ticket"});
+                statuses.push(post_as(http.clone(), format!("{base}/v1/read"), "support-dublin", body).await);
+                n += 4;
+            }
+            statuses
+        }));
+    }
+    let erasures = {
+        let (http, base) = (c.http.clone(), base.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for i in 0..ERASED {
+                loop {
+                    let body = json!({"user_id": format!("fr-user-{i:04}")});
+                    let s = post_as(
+                        http.clone(),
+                        format!("{base}/v1/subjects/erase"),
+                        "dpo",
+                        body,
+                    )
+                    .await;
+                    statuses.push(s);
+                    if s != 503 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            statuses
+        })
+    };
+    for round in 0..ROUNDS {
+        tokio::time::sleep(Duration::from_millis(30 + 7 * round as u64)).await;
+        c.kill("custodian");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        c.spawn_custodian().unwrap();
+        c.wait_custodian().await.unwrap();
+    }
+    let erased = erasures.await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for r in readers {
+        reads.extend(r.await.unwrap());
+    }
+    assert!(
+        reads.iter().chain(&erased).all(|s| [200, 503].contains(s)),
+        "reads {reads:?}, erasures {erased:?}"
+    );
+    assert!(
+        reads.contains(&200) && reads.contains(&503),
+        "the custodian was not killed under load: {reads:?}"
+    );
+    assert_eq!(erased.iter().filter(|s| **s == 200).count(), ERASED);
+
+    // The store and keyring from before any erasure.
+    c.stop("eu-fr");
+    let store = c.store_dir("eu-fr");
+    std::fs::remove_dir_all(&store).unwrap();
+    copy_dir(backup.path(), &store);
+    c.spawn("eu-fr");
+    c.wait_healthy("eu-fr").await;
+    for i in 0..ERASED {
+        let (status, r) = read(&c, i).await;
+        assert_eq!(status, 403, "user {i} was erased, yet: {r}");
+        assert!(
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/custodian-refused")),
+            "{r}"
+        );
+        assert!(!r.to_string().contains("+33"), "{r}");
+    }
+    for i in ERASED..USERS {
+        let (status, r) = read(&c, i).await;
+        assert_eq!(status, 200, "user {i} was never erased: {r}");
+        assert_eq!(r["records"][0]["fields"]["phone"], phone(i));
     }
 }
