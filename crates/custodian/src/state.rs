@@ -70,11 +70,8 @@ impl State {
     pub fn erased(&self, region: &str, subject: &str) -> Result<Option<u64>, rusqlite::Error> {
         let i: Option<i64> = self
             .db()
-            .query_row(
-                "SELECT log_index FROM erasures WHERE region = ?1 AND subject = ?2",
-                params![region, subject],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT log_index FROM erasures WHERE region = ?1 AND subject = ?2")?
+            .query_row(params![region, subject], |r| r.get(0))
             .optional()?;
         Ok(i.map(|i| u64::try_from(i).unwrap_or(0)))
     }

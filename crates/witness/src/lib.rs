@@ -158,6 +158,10 @@ pub struct Witness {
     signer: Signer,
     logs: BTreeMap<String, Verifier>,
     db: Mutex<Connection>,
+    /// A second connection for looking up what was cosigned, so that a
+    /// gate vouching for a checkpoint cosigned before never waits behind
+    /// a write's flush (WAL readers do not block on the writer).
+    reader: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for Witness {
@@ -187,10 +191,13 @@ impl Witness {
         let db = Connection::open(path)?;
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         db.execute_batch(SCHEMA)?;
+        let reader = Connection::open(path)?;
+        reader.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")?;
         Ok(Witness {
             signer,
             logs: logs.into_iter().map(|v| (v.name.clone(), v)).collect(),
             db: Mutex::new(db),
+            reader: Mutex::new(reader),
         })
     }
 
@@ -212,10 +219,23 @@ impl Witness {
             .ok_or_else(|| Refusal::UnknownOrigin(origin.clone()))?;
         let cp = SignedCheckpoint::open(req.checkpoint.as_bytes(), key, &[])
             .map_err(|e| Refusal::NotSigned(e.to_string()))?;
+        self.add_verified(origin, cp, req.old_size, &req.proof, now)
+    }
+
+    /// [`Witness::add_checkpoint`] of a checkpoint whose signature is
+    /// verified already (so that [`Witness::vouch`] verifies it once).
+    fn add_verified(
+        &self,
+        origin: String,
+        cp: SignedCheckpoint,
+        old_size: u64,
+        proof: &[Hash],
+        now: u64,
+    ) -> Result<NoteSignature, Refusal> {
         let size = cp.checkpoint.size;
-        if req.old_size > size {
+        if old_size > size {
             return Err(Refusal::BadOldSize {
-                old: req.old_size,
+                old: old_size,
                 size,
             });
         }
@@ -223,16 +243,13 @@ impl Witness {
 
         let mut db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO seen (origin, size, checkpoint) VALUES (?1, ?2, ?3)",
-            params![origin, int(size)?, text],
-        )?;
+        )?
+        .execute(params![origin, int(size)?, text])?;
         let held: Option<(i64, Vec<u8>, String)> = tx
-            .query_row(
-                "SELECT size, root, checkpoint FROM latest WHERE origin = ?1",
-                params![origin],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .prepare_cached("SELECT size, root, checkpoint FROM latest WHERE origin = ?1")?
+            .query_row(params![origin], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         let (held_size, held_root, held_text) = match held {
             Some((s, r, t)) => (
@@ -249,7 +266,7 @@ impl Witness {
             same_size,
             latest: held_size,
         };
-        let outcome = if req.old_size != held_size {
+        let outcome = if old_size != held_size {
             Err(Refusal::Conflict { latest: held_size })
         } else if size == held_size && cp.checkpoint.root != held_root {
             Err(split(
@@ -264,7 +281,7 @@ impl Witness {
         } else if let Err(e) = tlog::merkle::verify_consistency(
             held_size,
             size,
-            &req.proof,
+            proof,
             &held_root,
             &cp.checkpoint.root,
         ) {
@@ -277,23 +294,30 @@ impl Witness {
         };
         match outcome {
             Ok(()) => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO latest (origin, size, root, checkpoint) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (origin) DO UPDATE SET size = ?2, root = ?3, checkpoint = ?4",
-                    params![origin, int(size)?, cp.checkpoint.root.0.to_vec(), text],
-                )?;
-                tx.execute(
+                )?
+                .execute(params![
+                    origin,
+                    int(size)?,
+                    cp.checkpoint.root.0.to_vec(),
+                    text
+                ])?;
+                tx.prepare_cached(
                     "INSERT OR IGNORE INTO cosigned (origin, size, root) VALUES (?1, ?2, ?3)",
-                    params![origin, int(size)?, cp.checkpoint.root.0.to_vec()],
-                )?;
+                )?
+                .execute(params![
+                    origin,
+                    int(size)?,
+                    cp.checkpoint.root.0.to_vec()
+                ])?;
                 tx.commit()?;
             }
             Err(e) => {
                 if let Refusal::SplitView { why, .. } = &e {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO evidence (origin, held, offered, why) VALUES (?1, ?2, ?3, ?4)",
-                        params![origin, held_text, text, why],
-                    )?;
+                    tx.prepare_cached("INSERT OR IGNORE INTO evidence (origin, held, offered, why) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![origin, held_text, text, why])?;
                     tracing::error!(%origin, size, "split view: {why}");
                 }
                 tx.commit()?;
@@ -332,13 +356,10 @@ impl Witness {
             .map_err(|e| Refusal::NotSigned(e.to_string()))?;
         let size = cp.checkpoint.size;
         let known: Option<Vec<u8>> = {
-            let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-            db.query_row(
-                "SELECT root FROM cosigned WHERE origin = ?1 AND size = ?2",
-                params![origin, int(size)?],
-                |r| r.get(0),
-            )
-            .optional()?
+            let db = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+            db.prepare_cached("SELECT root FROM cosigned WHERE origin = ?1 AND size = ?2")?
+                .query_row(params![origin, int(size)?], |r| r.get(0))
+                .optional()?
         };
         match known {
             Some(root) if root == cp.checkpoint.root.0.to_vec() => {
@@ -375,13 +396,8 @@ impl Witness {
                         latest,
                     });
                 }
-                let body = AddCheckpoint {
-                    old_size: size,
-                    proof: Vec::new(),
-                    checkpoint: checkpoint.to_owned(),
-                };
-                self.add_checkpoint(body.to_body().as_bytes(), now)
-                    .map(|sig| (cp, sig))
+                let sig = self.add_verified(origin, cp.clone(), size, &[], now)?;
+                Ok((cp, sig))
             }
             None => {
                 let latest = self.latest_size(&origin)?;
@@ -394,13 +410,8 @@ impl Witness {
                         None => return Err(Refusal::Conflict { latest }),
                     }
                 };
-                let body = AddCheckpoint {
-                    old_size,
-                    proof,
-                    checkpoint: checkpoint.to_owned(),
-                };
-                self.add_checkpoint(body.to_body().as_bytes(), now)
-                    .map(|sig| (cp, sig))
+                let sig = self.add_verified(origin, cp.clone(), old_size, &proof, now)?;
+                Ok((cp, sig))
             }
         }
     }
@@ -436,11 +447,8 @@ impl Witness {
     pub fn latest_size(&self, origin: &str) -> Result<u64, Refusal> {
         let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         let size: Option<i64> = db
-            .query_row(
-                "SELECT size FROM latest WHERE origin = ?1",
-                params![origin],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT size FROM latest WHERE origin = ?1")?
+            .query_row(params![origin], |r| r.get(0))
             .optional()?;
         Ok(size.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
     }

@@ -32,6 +32,10 @@ pub(super) struct CustodianLink {
     bundle_index: AtomicU64,
     /// Whether the custodian has been sent the bundle's entry.
     bundle_sent: AtomicBool,
+    /// The newest checkpoint the custodian accepted: an entry it covers is
+    /// proven against it again, which the custodian vouches for without a
+    /// write (a newer checkpoint costs it a durable one).
+    accepted: std::sync::Mutex<Option<tlog::SignedCheckpoint>>,
 }
 
 impl CustodianLink {
@@ -42,6 +46,31 @@ impl CustodianLink {
             seen: AtomicU64::new(0),
             bundle_index: AtomicU64::new(0),
             bundle_sent: AtomicBool::new(false),
+            accepted: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn accepted(&self) -> std::sync::MutexGuard<'_, Option<tlog::SignedCheckpoint>> {
+        self.accepted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The checkpoint the custodian accepted, if it covers entry `index`.
+    fn accepted_covering(&self, index: u64) -> Option<tlog::SignedCheckpoint> {
+        self.accepted()
+            .as_ref()
+            .filter(|cp| cp.checkpoint.size > index)
+            .cloned()
+    }
+
+    fn accept(&self, cp: tlog::SignedCheckpoint) {
+        let mut accepted = self.accepted();
+        if accepted
+            .as_ref()
+            .is_none_or(|a| a.checkpoint.size < cp.checkpoint.size)
+        {
+            *accepted = Some(cp);
         }
     }
 
@@ -175,7 +204,10 @@ impl<B: Backend> Region<B> {
         link: &CustodianLink,
         logged: &Logged,
     ) -> Result<(tlog::SignedCheckpoint, Option<Consistency>, LoggedEntry), Error> {
-        let cp = self.cosigned_covering(logged.seq.index()).await;
+        let cp = match link.accepted_covering(logged.seq.index()) {
+            Some(cp) => cp,
+            None => self.cosigned_covering(logged.seq.index()).await,
+        };
         let size = cp.checkpoint.size;
         let seen = link.seen.load(Ordering::Relaxed);
         let consistency = if seen < size {
@@ -215,6 +247,7 @@ impl<B: Backend> Region<B> {
         for _ in 0..ATTEMPTS {
             let (cp, consistency, entry) = self.proven(link, logged).await?;
             let size = cp.checkpoint.size;
+            let sent = cp.clone();
             let bytes = body.make(self, link, cp, consistency, entry).await?;
             let answer = self
                 .http
@@ -232,12 +265,14 @@ impl<B: Backend> Region<B> {
                 .map_err(|e| unreachable(e.without_url()))?;
             if status.is_success() {
                 link.seen.fetch_max(size, Ordering::Relaxed);
+                link.accept(sent);
                 return serde_json::from_slice(&reply)
                     .map_err(|_| unreachable("answered something this node does not understand"));
             }
             match serde_json::from_slice::<Problem>(&reply).ok() {
                 Some(p) if p.code == "stale_checkpoint" => {
                     link.seen.store(p.latest.unwrap_or(0), Ordering::Relaxed);
+                    *link.accepted() = None;
                 }
                 Some(p) if p.code == "unknown_bundle" => {
                     link.bundle_sent.store(false, Ordering::Relaxed);
