@@ -727,3 +727,46 @@ fn with_a_witness_quorum_a_checkpoint_no_witness_cosigned_releases_nothing() {
     r.checkpoint = note.to_text();
     assert!(w.gate.release("eu-fr", &r, NOW).is_ok());
 }
+
+/// The red team's release: an allowed entry for one field of `device`
+/// whose `datasets` list was widened to every dataset — keys to profile,
+/// network and social must not come of it (the replay derives an entry's
+/// datasets from its fields).
+#[test]
+fn an_entry_whose_datasets_outrun_its_fields_releases_nothing() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let mut r0 = support_read();
+    r0.subject_count = 1;
+    let d = policy::decide(&w.bundle, &r0, time::macros::date!(2026 - 11 - 25)).unwrap();
+    assert!(d.allow, "{:?}", d.reasons);
+    let who = PrincipalRef {
+        id: r0.principal.clone(),
+        location: "IE".into(),
+    };
+    let mut e = Entry::decided(&w.bundle, TIME.into(), who, &r0, &d);
+    assert_eq!(e.datasets, ["profile"]);
+    e.datasets = w.bundle.catalog.datasets.keys().cloned().collect();
+    let openings = vec![Opening {
+        subject: "t3.alice".into(),
+        salt: rand_salt(),
+    }];
+    let set = SubjectSet::of(&openings);
+    e.commit_to(&set);
+    let index = w.log.append(e.to_canonical());
+    let l = Logged {
+        index,
+        openings,
+        set,
+    };
+    for dataset in ["social", "profile"] {
+        let r = w.request(&l, vec![w.ask(&l, "t3.alice", dataset, &wrapped)], true);
+        assert!(
+            matches!(refused(&mut w, &r), Refusal::DoesNotReplay(m) if m.contains("names datasets its fields do not")),
+            "{dataset}"
+        );
+    }
+}

@@ -606,6 +606,7 @@ fn replay_decision(
         .map(|f| f.parse::<policy::FieldRef>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| "a field the entry names is not dataset.field".to_owned())?;
+    differences.extend(datasets_differ(e, &fields, bundle));
     let mut first: Option<Vec<(FindingKind, String)>> = None;
     for &action in candidates {
         let req = DecisionRequest {
@@ -631,6 +632,63 @@ fn replay_decision(
     }
     differences.extend(first.unwrap_or_default());
     Ok(differences)
+}
+
+/// The datasets an entry names are those whose record keys a custodian
+/// releases for it: they must be exactly those of its fields (every
+/// dataset of the catalog for a request naming no field, an export), as
+/// the gateway derives them. More, under an allow, is a violation — keys
+/// to datasets the decision never covered. Names outside the catalog are
+/// counted, not repeated (the entry's text is not trusted).
+fn datasets_differ(
+    e: &Entry,
+    fields: &[policy::FieldRef],
+    bundle: &Bundle,
+) -> Option<(FindingKind, String)> {
+    use std::collections::BTreeSet;
+    let named: BTreeSet<&str> = e.datasets.iter().map(String::as_str).collect();
+    let implied: BTreeSet<&str> = if fields.is_empty() {
+        bundle.catalog.datasets.keys().map(String::as_str).collect()
+    } else {
+        fields.iter().map(policy::FieldRef::dataset).collect()
+    };
+    if named == implied {
+        return None;
+    }
+    let describe = |set: Vec<&str>| {
+        let (known, unknown): (Vec<&str>, Vec<&str>) = set
+            .into_iter()
+            .partition(|d| bundle.catalog.datasets.contains_key(*d));
+        let mut words = known.join(", ");
+        if !unknown.is_empty() {
+            if !words.is_empty() {
+                words.push_str(" and ");
+            }
+            words.push_str(&format!("{} not in the catalog", unknown.len()));
+        }
+        words
+    };
+    let extra: Vec<&str> = named.difference(&implied).copied().collect();
+    let missing: Vec<&str> = implied.difference(&named).copied().collect();
+    let mut why = Vec::new();
+    if !extra.is_empty() {
+        why.push(format!(
+            "names datasets its fields do not: {}",
+            describe(extra.clone())
+        ));
+    }
+    if !missing.is_empty() {
+        why.push(format!(
+            "omits datasets of its fields: {}",
+            describe(missing)
+        ));
+    }
+    let kind = if !extra.is_empty() && e.decision == Some(entry::Outcome::Allow) {
+        FindingKind::Violation
+    } else {
+        FindingKind::Mismatch
+    };
+    Some((kind, format!("the entry {}", why.join("; "))))
 }
 
 /// What differs between a logged entry and the replayed decision. Where

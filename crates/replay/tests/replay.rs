@@ -467,3 +467,31 @@ fn a_release_only_a_doctored_law_table_allows_is_a_violation() {
     r.replay(0, &bundle_entry(&doctored));
     assert!(r.replay(1, &e.to_canonical()).findings.is_empty());
 }
+
+/// An entry's datasets are what a custodian opens for it: more than its
+/// fields' under an allow is a violation (the red team widened an
+/// aggregate's to every dataset and got the keys), fewer a mismatch; a
+/// name outside the catalog is counted, not repeated.
+#[test]
+fn datasets_an_entry_names_beyond_its_fields_are_a_violation() {
+    let b = bundle();
+    let mut e = reco(&b);
+    e.datasets.push("profile".into());
+    e.datasets.push("+33 6 12 34 56 78".into());
+    e.datasets.sort();
+    let found = replay(&b, &e);
+    assert!(
+        found.iter().any(|(k, m)| *k == FindingKind::Violation
+            && m.contains("names datasets its fields do not: profile and 1 not in the catalog")),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|(_, m)| !m.contains("+33")), "{found:?}");
+    let mut e = reco(&b);
+    e.datasets.retain(|d| d != "social");
+    let found = replay(&b, &e);
+    assert!(
+        found.iter().any(|(k, m)| *k == FindingKind::Mismatch
+            && m.contains("omits datasets of its fields: social")),
+        "{found:?}"
+    );
+}
