@@ -119,12 +119,12 @@ impl FromRequestParts<Arc<App>> for Caller {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
         caller(&app.gate, &parts.headers)
             .map(|c| Caller(c.to_owned()))
-            .map_err(|r| app.refused(&r, 0))
+            .map_err(|r| app.refused("request", &r, 0))
     }
 }
 
 impl App {
-    fn refused(&self, r: &Refusal, keys: usize) -> Response {
+    fn refused(&self, what: &'static str, r: &Refusal, keys: usize) -> Response {
         self.metrics
             .requests_refused
             .get_or_create(&Code {
@@ -132,8 +132,38 @@ impl App {
             })
             .inc();
         self.metrics.keys_refused.inc_by(keys as u64);
-        tracing::info!(code = r.code(), keys, "release refused");
+        tracing::info!(code = r.code(), keys, "{what} refused");
         problem(r)
+    }
+}
+
+/// Reads and parses one request's body and has the gate decide it, on a
+/// blocking thread: the answer, or the problem to send (counted, with the
+/// record keys it asked for).
+async fn decide<T, A>(
+    app: &Arc<App>,
+    what: &'static str,
+    caller: String,
+    body: Result<Bytes, BytesRejection>,
+    keys_asked: fn(&T) -> usize,
+    gate: fn(&Gate, &str, &T, u64) -> Result<A, Refusal>,
+) -> Result<A, Response>
+where
+    T: serde::de::DeserializeOwned + 'static,
+    A: Send + 'static,
+{
+    let body = body.map_err(|e| unread(&e))?;
+    let a = app.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let req: T =
+            custody::protocol::parse(&body).map_err(|e| (Refusal::Malformed(e.to_string()), 0))?;
+        gate(&a.gate, &caller, &req, now()).map_err(|r| (r, keys_asked(&req)))
+    })
+    .await;
+    match out {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err((r, n))) => Err(app.refused(what, &r, n)),
+        Err(e) => Err(problem(&Refusal::Storage(e.to_string()))),
     }
 }
 
@@ -142,25 +172,21 @@ async fn release(
     Caller(caller): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return unread(&e),
-    };
-    let a = app.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let req: custody::ReleaseRequest =
-            custody::protocol::parse(&body).map_err(|e| (Refusal::Malformed(e.to_string()), 0))?;
-        let n = req.key_count();
-        a.gate.release(&caller, &req, now()).map_err(|r| (r, n))
-    })
+    let answer = decide(
+        &app,
+        "release",
+        caller,
+        body,
+        custody::ReleaseRequest::key_count,
+        Gate::release,
+    )
     .await;
-    match out {
-        Ok(Ok(answer)) => {
+    match answer {
+        Ok(answer) => {
             app.metrics.keys_released.inc_by(answer.keys.len() as u64);
             axum::Json(answer).into_response()
         }
-        Ok(Err((r, n))) => app.refused(&r, n),
-        Err(e) => problem(&Refusal::Storage(e.to_string())),
+        Err(problem) => problem,
     }
 }
 
@@ -169,24 +195,12 @@ async fn erase(
     Caller(caller): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return unread(&e),
-    };
-    let a = app.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let req: custody::EraseRequest =
-            custody::protocol::parse(&body).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        a.gate.erase(&caller, &req, now())
-    })
-    .await;
-    match out {
-        Ok(Ok(answer)) => {
+    match decide(&app, "erasure", caller, body, |_| 0, Gate::erase).await {
+        Ok(answer) => {
             app.metrics.erasures.inc();
             axum::Json(answer).into_response()
         }
-        Ok(Err(r)) => app.refused(&r, 0),
-        Err(e) => problem(&Refusal::Storage(e.to_string())),
+        Err(problem) => problem,
     }
 }
 
@@ -195,21 +209,12 @@ async fn rewrap(
     Caller(caller): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return unread(&e),
+    let rewrap = |g: &Gate, caller: &str, req: &custody::protocol::RewrapRequest, _now: u64| {
+        g.rewrap(caller, req)
     };
-    let a = app.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let req: custody::protocol::RewrapRequest =
-            custody::protocol::parse(&body).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        a.gate.rewrap(&caller, &req)
-    })
-    .await;
-    match out {
-        Ok(Ok(answer)) => axum::Json(answer).into_response(),
-        Ok(Err(r)) => app.refused(&r, 0),
-        Err(e) => problem(&Refusal::Storage(e.to_string())),
+    match decide(&app, "rewrap", caller, body, |_| 0, rewrap).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(problem) => problem,
     }
 }
 

@@ -333,7 +333,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, crate::Er
         return Ok(parsed);
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let parsed: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let why = if inner.is_data() {
@@ -357,12 +357,28 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, crate::Er
             "not JSON".into()
         };
         crate::Error::Malformed(format!("request at {path}: {why}"))
-    })
+    })?;
+    // As strict as the first parse: nothing after the value.
+    de.end().map_err(|_| {
+        crate::Error::Malformed("request: trailing characters after the JSON value".into())
+    })?;
+    Ok(parsed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_with_anything_after_its_value_is_refused() {
+        let body = br#"{"wrapped":[]} secret-0612345678"#;
+        let e = parse::<RewrapRequest>(body).unwrap_err().to_string();
+        assert!(
+            e.contains("trailing characters") && !e.contains("0612345678"),
+            "{e}"
+        );
+        assert!(parse::<RewrapRequest>(br#"{"wrapped":[]}"#).is_ok());
+    }
 
     #[test]
     fn malformed_bodies_name_the_place_and_never_echo() {
