@@ -165,7 +165,13 @@ impl World {
             id: req.principal.clone(),
             location,
         };
-        let mut e = Entry::decided(&self.bundle, TIME.into(), who, req, &d);
+        let e = Entry::decided(&self.bundle, TIME.into(), who, req, &d);
+        self.log_entry(e, subjects)
+    }
+
+    /// Logs `e` (as the gateway made it, or doctored) committing to
+    /// `subjects`.
+    fn log_entry(&mut self, mut e: Entry, subjects: &[&str]) -> Logged {
         let openings: Vec<Opening> = subjects
             .iter()
             .map(|s| Opening {
@@ -477,18 +483,7 @@ fn an_entry_whose_decision_does_not_replay_is_refused() {
     let mut e = Entry::decided(&w.bundle, TIME.into(), who, &r0, &d);
     e.decision = Some(entry::Outcome::Allow);
     e.reasons.clear();
-    let openings = vec![Opening {
-        subject: "t3.alice".into(),
-        salt: rand_salt(),
-    }];
-    let set = SubjectSet::of(&openings);
-    e.commit_to(&set);
-    let index = w.log.append(e.to_canonical());
-    let l = Logged {
-        index,
-        openings,
-        set,
-    };
+    let l = w.log_entry(e, &["t3.alice"]);
     let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], true);
     assert!(matches!(refused(&mut w, &r), Refusal::DoesNotReplay(_)));
 }
@@ -750,18 +745,7 @@ fn an_entry_whose_datasets_outrun_its_fields_releases_nothing() {
     let mut e = Entry::decided(&w.bundle, TIME.into(), who, &r0, &d);
     assert_eq!(e.datasets, ["profile"]);
     e.datasets = w.bundle.catalog.datasets.keys().cloned().collect();
-    let openings = vec![Opening {
-        subject: "t3.alice".into(),
-        salt: rand_salt(),
-    }];
-    let set = SubjectSet::of(&openings);
-    e.commit_to(&set);
-    let index = w.log.append(e.to_canonical());
-    let l = Logged {
-        index,
-        openings,
-        set,
-    };
+    let l = w.log_entry(e, &["t3.alice"]);
     for dataset in ["social", "profile"] {
         let r = w.request(&l, vec![w.ask(&l, "t3.alice", dataset, &wrapped)], true);
         assert!(
