@@ -183,7 +183,7 @@ fn main() {
                 }
             })
             .collect();
-        ReleaseRequest::new(
+        let mut r = ReleaseRequest::new(
             checkpoint.clone(),
             Some(custody::protocol::Consistency {
                 old_size: 0,
@@ -192,7 +192,15 @@ fn main() {
             logged(*index),
             Some(logged(bundle_index)),
             asks,
-        )
+        );
+        // The log's entries, read once (later requests carry them too,
+        // as concurrent ones do, and skip them).
+        r.tail = Some(custody::protocol::Tail {
+            from: 0,
+            entries: entries.iter().cloned().map(Base64).collect(),
+            proof: vec![],
+        });
+        r
     };
     let r1 = request(&one);
     gate.release("eu-fr", &r1, NOW).unwrap();

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use custody::protocol::{
     Consistency, EraseAnswer, EraseRequest, LoggedEntry, Membership, ReleaseAnswer, ReleaseRequest,
+    ScanAnswer, ScanRequest, Tail,
 };
 use custody::{BatchSecret, WrappedSecret};
 use entry::{Entry, Kind, Opening, Outcome};
@@ -18,6 +19,7 @@ use tlog::{Hash, SignedCheckpoint};
 
 use crate::config::CustodianConfig;
 use crate::keys::KeyProvider;
+use crate::scan::Scans;
 use crate::state::State;
 
 /// Why a request is refused. Each names what failed — an index, a
@@ -60,6 +62,17 @@ pub enum Refusal {
     /// custodian's own table) does not allow it (403).
     #[error("the decision does not replay: {0}")]
     DoesNotReplay(String),
+    /// The custodian has not read every entry of the checkpoints it
+    /// vouched for (409): send the entries from `scanned` on.
+    #[error("the custodian has read the log up to entry {scanned}: send the entries from there")]
+    Unscanned {
+        /// How many entries it has read.
+        scanned: u64,
+    },
+    /// The log holds an allowed erasure the custodian was not notified
+    /// of (409): nothing is released until it is.
+    #[error("log entry {0} is an erasure the custodian was not notified of")]
+    ErasureUnnotified(u64),
     /// A subject asked for (by its position) was erased by a logged
     /// erasure (410).
     #[error("subject {0}: erased by log entry {1}")]
@@ -82,7 +95,11 @@ impl Refusal {
             | Refusal::NotLogged(_)
             | Refusal::NotAllowed(_)
             | Refusal::DoesNotReplay(_) => 403,
-            Refusal::Stale { .. } | Refusal::SplitView(_) | Refusal::UnknownBundle(_) => 409,
+            Refusal::Stale { .. }
+            | Refusal::SplitView(_)
+            | Refusal::UnknownBundle(_)
+            | Refusal::Unscanned { .. }
+            | Refusal::ErasureUnnotified(_) => 409,
             Refusal::Erased(..) => 410,
             Refusal::DoesNotOpen(..) => 422,
             Refusal::Storage(_) => 500,
@@ -101,6 +118,8 @@ impl Refusal {
             Refusal::NotAllowed(_) => "not_allowed",
             Refusal::UnknownBundle(_) => "unknown_bundle",
             Refusal::DoesNotReplay(_) => "does_not_replay",
+            Refusal::Unscanned { .. } => "unscanned",
+            Refusal::ErasureUnnotified(_) => "erasure_unnotified",
             Refusal::Erased(..) => "erased",
             Refusal::DoesNotOpen(..) => "does_not_open",
             Refusal::Storage(_) => "storage",
@@ -126,6 +145,7 @@ pub struct Gate {
     keys: Arc<dyn KeyProvider>,
     witness: witness::Witness,
     state: State,
+    scans: Scans,
     /// One replayer per region, holding the bundles seen.
     replayers: Mutex<HashMap<String, Replayer>>,
     /// Batch secrets opened lately, by region and wrapped bytes: a batch's
@@ -141,6 +161,14 @@ impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Gate({} logs)", self.config.logs.len())
     }
+}
+
+/// What a request shows of the log: a checkpoint, the consistency proof
+/// to it, the entries the custodian has not read.
+struct Shown<'a> {
+    checkpoint: &'a str,
+    consistency: Option<&'a Consistency>,
+    tail: Option<&'a Tail>,
 }
 
 /// A checkpoint the custodian vouched for, and its cosignature.
@@ -163,6 +191,13 @@ impl Gate {
         let witness = witness::Witness::open(&config.state.join("witness.db"), cosigner, logs)
             .map_err(|e| e.to_string())?;
         let state = State::open(&config.state.join("custodian.db")).map_err(|e| e.to_string())?;
+        let vouched = config
+            .logs
+            .iter()
+            .map(|(origin, l)| Ok((l.region.clone(), witness.latest_size(origin)?)))
+            .collect::<Result<Vec<_>, witness::Refusal>>()
+            .map_err(|e| e.to_string())?;
+        let scans = Scans::open(&config.state.join("scan.db"), vouched)?;
         let mut replayers: HashMap<String, Replayer> = HashMap::new();
         let bundles = state.bundles().map_err(|e| e.to_string())?;
         for log in config.logs.values() {
@@ -178,6 +213,7 @@ impl Gate {
             keys,
             witness,
             state,
+            scans,
             replayers: Mutex::new(replayers),
             opened: quick_cache::sync::Cache::new(OPENED_SECRETS),
         })
@@ -283,6 +319,29 @@ impl Gate {
             cosignature: sig.to_line(),
             region,
         })
+    }
+
+    /// Vouches for the checkpoint and reads the tail up to it, in one step
+    /// under the region's scan lock; with `complete`, refuses unless every
+    /// entry of every checkpoint vouched for has been read.
+    fn vouch_and_read(
+        &self,
+        caller: &str,
+        shown: Shown<'_>,
+        now: u64,
+        before_read: impl FnOnce(&Vouched) -> Result<(), Refusal>,
+        complete: bool,
+    ) -> Result<(Vouched, u64), Refusal> {
+        let mut scan = self.scans.lock(caller)?;
+        let v = self.vouch(caller, shown.checkpoint, shown.consistency, now)?;
+        scan.vouched = scan.vouched.max(v.checkpoint.checkpoint.size);
+        before_read(&v)?;
+        self.scans
+            .read(&v.region, &mut scan, &v.checkpoint, shown.tail, &self.state)?;
+        if complete {
+            scan.complete()?;
+        }
+        Ok((v, scan.frontier.size()))
     }
 
     /// Checks that `logged` is in the log at the vouched checkpoint and
@@ -403,7 +462,19 @@ impl Gate {
         req: &ReleaseRequest,
         now: u64,
     ) -> Result<ReleaseAnswer, Refusal> {
-        let v = self.vouch(caller, &req.checkpoint, req.consistency.as_ref(), now)?;
+        let (v, _) = self.vouch_and_read(
+            caller,
+            Shown {
+                checkpoint: &req.checkpoint,
+                consistency: req.consistency.as_ref(),
+                tail: req.tail.as_ref(),
+            },
+            now,
+            |_| Ok(()),
+            // Every erasure in the log it vouched for is known: none is
+            // kept from the erasure list checked below.
+            true,
+        )?;
         let index = req.entry.index;
         let e = Self::included(&v, &req.entry, "entry")?;
         if e.kind != Kind::Access || e.region != v.region {
@@ -527,24 +598,58 @@ impl Gate {
         req: &EraseRequest,
         now: u64,
     ) -> Result<EraseAnswer, Refusal> {
-        let v = self.vouch(caller, &req.checkpoint, req.consistency.as_ref(), now)?;
-        let index = req.entry.index;
-        let e = Self::included(&v, &req.entry, "entry")?;
-        if e.kind != Kind::Access
-            || e.region != v.region
-            || e.action != Some(Action::Erase)
-            || e.decision != Some(Outcome::Allow)
-        {
-            return Err(Refusal::NotAllowed(format!(
-                "entry {index} is not an allowed erasure of region {}",
-                v.region
-            )));
-        }
-        Self::member_of(&e, index, &req.member, 0)?;
-        self.state
-            .add_erasure(&v.region, &req.member.subject, index)
-            .map_err(storage)?;
+        // Recorded before the tail is read, so reading passes it.
+        let record = |v: &Vouched| {
+            let index = req.entry.index;
+            let e = Self::included(v, &req.entry, "entry")?;
+            if e.kind != Kind::Access
+                || e.region != v.region
+                || e.action != Some(Action::Erase)
+                || e.decision != Some(Outcome::Allow)
+            {
+                return Err(Refusal::NotAllowed(format!(
+                    "entry {index} is not an allowed erasure of region {}",
+                    v.region
+                )));
+            }
+            Self::member_of(&e, index, &req.member, 0)?;
+            self.state
+                .add_erasure(&v.region, &req.member.subject, index)
+                .map_err(storage)
+        };
+        let (v, _) = self.vouch_and_read(
+            caller,
+            Shown {
+                checkpoint: &req.checkpoint,
+                consistency: req.consistency.as_ref(),
+                tail: req.tail.as_ref(),
+            },
+            now,
+            record,
+            false,
+        )?;
         Ok(EraseAnswer {
+            cosignature: v.cosignature,
+        })
+    }
+
+    /// Reads entries the custodian has not read (no release): answers how
+    /// far it has read — short of the checkpoint when it stopped at an
+    /// erasure it was not notified of.
+    pub fn scan(&self, caller: &str, req: &ScanRequest, now: u64) -> Result<ScanAnswer, Refusal> {
+        let (v, scanned) = self.vouch_and_read(
+            caller,
+            Shown {
+                checkpoint: &req.checkpoint,
+                consistency: req.consistency.as_ref(),
+                tail: Some(&req.tail),
+            },
+            now,
+            |_| Ok(()),
+            false,
+        )?;
+        Ok(ScanAnswer {
+            scanned,
             cosignature: v.cosignature,
         })
     }

@@ -1,9 +1,11 @@
 //! The custodian over HTTP: `POST /v1/release`, `/v1/erase`,
-//! `/v1/rewrap`. Every route but `/v1/keys`, `/healthz` and
+//! `/v1/scan`, `/v1/rewrap`. Every route but `/v1/keys`, `/healthz` and
 //! `/metrics` takes the region gateway's bearer token, checked before the
 //! body is read; a refusal is an RFC 9457 problem
 //! (`application/problem+json`) with the refusal's `code`, and for a stale
-//! checkpoint the size the custodian holds. A body the custodian will not
+//! checkpoint the size the custodian holds (`latest`), for an unread
+//! log how far it has read (`scanned`), for an erasure it was not told of
+//! that entry's `index`. A body the custodian will not
 //! read (over [`MAX_BODY`], or cut short) is a problem too, with code
 //! `body`.
 
@@ -57,8 +59,11 @@ fn now() -> u64 {
 fn problem(r: &Refusal) -> Response {
     let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut body = problem_body(status, r.code(), &r.to_string());
-    if let Refusal::Stale { latest } = r {
-        body["latest"] = (*latest).into();
+    match r {
+        Refusal::Stale { latest } => body["latest"] = (*latest).into(),
+        Refusal::Unscanned { scanned } => body["scanned"] = (*scanned).into(),
+        Refusal::ErasureUnnotified(index) => body["index"] = (*index).into(),
+        _ => {}
     }
     problem_response(status, &body)
 }
@@ -204,6 +209,17 @@ async fn erase(
     }
 }
 
+async fn scan(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match decide(&app, "scan", caller, body, |_| 0, Gate::scan).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(problem) => problem,
+    }
+}
+
 async fn rewrap(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -273,6 +289,7 @@ pub fn router(gate: Gate) -> axum::Router {
     axum::Router::new()
         .route("/v1/release", axum::routing::post(release))
         .route("/v1/erase", axum::routing::post(erase))
+        .route("/v1/scan", axum::routing::post(scan))
         .route("/v1/rewrap", axum::routing::post(rewrap))
         .route("/v1/keys", axum::routing::get(keys))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))

@@ -14,15 +14,17 @@
 //!    it (the monitor's [`replay`] crate, the same code);
 //! 4. names no subject whose erasure was logged before (the erasure list
 //!    is durable before the erasure is acknowledged, so keys restored from
-//!    a backup stay shut).
+//!    a backup stay shut) — and the custodian has read every entry of the
+//!    log it vouched for, so no logged erasure was kept from it.
 //!
 //! | module | what |
 //! |---|---|
 //! | [`keys`] | the custodian's key file (its KEM keys and cosigning key, 0600) behind the [`keys::KeyProvider`] seam for an HSM |
 //! | [`config`] | `custodian.toml`: the logs it serves (region, log key, caller token hash) and its law table |
 //! | [`state`] | SQLite: the erasure list and the bundles it has seen |
+//! | [`scan`] | what it has read of each log: the entries hashed onto a frontier, up to the first erasure it was not told of |
 //! | [`gate`] | the checks above, and the refusals |
-//! | [`http`] | `POST /v1/release`, `POST /v1/erase`, `GET /v1/keys`, `/metrics` |
+//! | [`http`] | `POST /v1/release`, `/v1/erase`, `/v1/scan`, `/v1/rewrap`, `GET /v1/keys`, `/metrics` |
 //!
 //! Must not: hand out a batch secret or a private key; release a key that
 //! a check did not pass; put a subject or a value in an error or a trace.
@@ -36,6 +38,7 @@ pub mod config;
 pub mod gate;
 pub mod http;
 pub mod keys;
+pub mod scan;
 pub mod state;
 
 pub use config::CustodianConfig;

@@ -1,7 +1,8 @@
 //! The custodian's own durable state, in SQLite (`custodian.db`, WAL,
 //! `synchronous = FULL`: a row is on disk before the answer that relies
 //! on it): the erasure list — per region, every subject whose erasure was
-//! logged and shown to it — and the policy bundles it has seen, by hash.
+//! logged and shown to it, and every erasure entry so notified — and the
+//! policy bundles it has seen, by hash.
 //! (What it knows of each log's checkpoints is the [`witness::Witness`]'s
 //! state, beside it.)
 
@@ -16,6 +17,11 @@ CREATE TABLE IF NOT EXISTS erasures (
     subject   TEXT NOT NULL,
     log_index INTEGER NOT NULL,
     PRIMARY KEY (region, subject)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erasure_entries (
+    region    TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    PRIMARY KEY (region, log_index)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bundles (
     hash    TEXT PRIMARY KEY,
@@ -48,22 +54,37 @@ impl State {
     }
 
     /// Records, durably, that `subject` of `region` was erased by log
-    /// entry `log_index` (the first such entry is kept).
+    /// entry `log_index` (the subject's first such entry is kept), and
+    /// that entry `log_index` was notified.
     pub fn add_erasure(
         &self,
         region: &str,
         subject: &str,
         log_index: u64,
     ) -> Result<(), rusqlite::Error> {
-        self.db().execute(
+        let index = i64::try_from(log_index).unwrap_or(i64::MAX);
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        tx.execute(
             "INSERT OR IGNORE INTO erasures (region, subject, log_index) VALUES (?1, ?2, ?3)",
-            params![
-                region,
-                subject,
-                i64::try_from(log_index).unwrap_or(i64::MAX)
-            ],
+            params![region, subject, index],
         )?;
-        Ok(())
+        tx.execute(
+            "INSERT OR IGNORE INTO erasure_entries (region, log_index) VALUES (?1, ?2)",
+            params![region, index],
+        )?;
+        tx.commit()
+    }
+
+    /// Whether the erasure logged as entry `log_index` of `region` was
+    /// notified (its subject is on the list).
+    pub fn notified(&self, region: &str, log_index: u64) -> Result<bool, rusqlite::Error> {
+        let index = i64::try_from(log_index).unwrap_or(i64::MAX);
+        self.db()
+            .prepare_cached("SELECT 1 FROM erasure_entries WHERE region = ?1 AND log_index = ?2")?
+            .query_row(params![region, index], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
     }
 
     /// The log index of `subject`'s erasure, if one was recorded.
@@ -118,5 +139,7 @@ mod tests {
         assert_eq!(s.erased("eu-fr", "subject").unwrap(), Some(7));
         assert_eq!(s.erased("eu-de", "subject").unwrap(), None);
         assert_eq!(s.erasure_count().unwrap(), 1);
+        assert!(s.notified("eu-fr", 7).unwrap() && s.notified("eu-fr", 9).unwrap());
+        assert!(!s.notified("eu-fr", 8).unwrap() && !s.notified("eu-de", 7).unwrap());
     }
 }

@@ -9,7 +9,7 @@ use custodian::keys::{KeyFile, KeyProvider as _};
 use custodian::{CustodianConfig, Gate, Refusal};
 use custody::protocol::{
     Base64, Consistency, EraseRequest, HexHash, KeyAsk, LoggedEntry, Membership, ReleaseRequest,
-    Salt, Wrapped,
+    Salt, Tail, Wrapped,
 };
 use custody::{BatchSecret, Suite};
 use entry::{Entry, Kind, Opening, PrincipalRef, SubjectSet};
@@ -74,6 +74,14 @@ impl Log {
             bytes: Base64(self.entries[index as usize].clone()),
             inclusion: proof.into_iter().map(HexHash).collect(),
         }
+    }
+    /// Every entry: the custodian reads those it has not.
+    fn tail(&self) -> Option<Tail> {
+        Some(Tail {
+            from: 0,
+            entries: self.entries.iter().cloned().map(Base64).collect(),
+            proof: vec![],
+        })
     }
     fn consistency(&self, old: u64) -> Consistency {
         let proof = if old == 0 || old == self.size() {
@@ -215,13 +223,15 @@ impl World {
     }
 
     fn request(&self, l: &Logged, keys: Vec<KeyAsk>, with_bundle: bool) -> ReleaseRequest {
-        ReleaseRequest::new(
+        let mut r = ReleaseRequest::new(
             self.log.checkpoint(),
             Some(self.log.consistency(self.seen)),
             self.log.logged(l.index, self.log.size()),
             with_bundle.then(|| self.log.logged(self.bundle_index, self.log.size())),
             keys,
-        )
+        );
+        r.tail = self.log.tail();
+        r
     }
 
     fn release(&mut self, req: &ReleaseRequest) -> Result<Vec<[u8; 32]>, Refusal> {
@@ -391,7 +401,8 @@ fn a_rollback_or_fork_is_refused_and_kept_as_evidence() {
     stale.checkpoint = w.log.checkpoint_at(held, &w.log.signer);
     stale.entry = w.log.logged(l.index, held);
     stale.consistency = None;
-    // `held` was seen: fine.
+    stale.tail = None;
+    // `held` was seen (and read beyond): fine.
     assert!(w.gate.release("eu-fr", &stale, NOW).is_ok());
     // A fork: a different tree at the size held.
     let mut forked = Log {
@@ -548,6 +559,7 @@ fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
         consistency: Some(w.log.consistency(w.seen)),
         entry: w.log.logged(erased.index, w.log.size()),
         member: w.member(&erased, "t3.alice"),
+        tail: w.log.tail(),
     };
     let e = w.gate.erase("eu-fr", &er, NOW);
     assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
@@ -586,6 +598,7 @@ fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
         consistency: None,
         entry: w.log.logged(after.index, w.log.size()),
         member: w.member(&after, "t3.bob"),
+        tail: w.log.tail(),
     };
     assert!(matches!(
         w.gate.erase("eu-fr", &er2, NOW),
@@ -753,4 +766,161 @@ fn an_entry_whose_datasets_outrun_its_fields_releases_nothing() {
             "{dataset}"
         );
     }
+}
+
+/// An operator logs an erasure and never tells the custodian, hoping to
+/// obtain the erased subject's keys later under a logged access: the
+/// custodian reads the erasure in the log and releases nothing, for
+/// anyone, until it is told whose it is.
+#[test]
+fn an_erasure_kept_from_the_custodian_stops_every_release_until_notified() {
+    let mut w = world();
+    let secret = BatchSecret::generate().unwrap();
+    let wrapped = secret.wrap(w.keys.current(), "eu-fr").unwrap();
+    let before = w.log_access(&dpo_read(), &["t3.alice", "t3.bob"]);
+    let old = w.request(
+        &before,
+        vec![w.ask(&before, "t3.alice", "profile", &wrapped)],
+        true,
+    );
+    w.release(&old).unwrap();
+    let held = w.log.size();
+    let erase_req = req("dpo", Action::Erase, &[], "support-ticket", None);
+    let erased = w.log_access(&erase_req, &["t3.alice"]);
+    let after = w.log_access(&dpo_read(), &["t3.alice", "t3.bob"]);
+    let alice = w.request(
+        &after,
+        vec![w.ask(&after, "t3.alice", "profile", &wrapped)],
+        false,
+    );
+    let bob = w.request(
+        &after,
+        vec![w.ask(&after, "t3.bob", "profile", &wrapped)],
+        false,
+    );
+    for r in [&alice, &bob] {
+        match refused(&mut w, r) {
+            Refusal::ErasureUnnotified(i) => assert_eq!(i, erased.index),
+            other => panic!("{other}"),
+        }
+    }
+    // Nor under the checkpoint from before the erasure, read already.
+    let mut replayed = old.clone();
+    replayed.checkpoint = w.log.checkpoint_at(held, &w.log.signer);
+    replayed.tail = None;
+    replayed.consistency = None;
+    replayed.bundle = None;
+    assert!(matches!(
+        refused(&mut w, &replayed),
+        Refusal::ErasureUnnotified(_)
+    ));
+    // Nor after a restart, which forgets what it read past the frontier.
+    let cfg = w.gate.config().clone();
+    let keys = w.keys.clone();
+    drop(std::mem::replace(
+        &mut w.gate,
+        Gate::open(cfg, keys.clone(), keys.cosigner().clone()).unwrap(),
+    ));
+    let mut bare = bob.clone();
+    bare.tail = None;
+    assert!(matches!(
+        refused(&mut w, &bare),
+        Refusal::Unscanned { scanned } if scanned == erased.index
+    ));
+    assert!(matches!(
+        refused(&mut w, &bob),
+        Refusal::ErasureUnnotified(_)
+    ));
+    // Told of it: Bob's keys again, never Alice's.
+    let er = EraseRequest {
+        checkpoint: w.log.checkpoint(),
+        consistency: None,
+        entry: w.log.logged(erased.index, w.log.size()),
+        member: w.member(&erased, "t3.alice"),
+        tail: None,
+    };
+    w.gate.erase("eu-fr", &er, NOW).unwrap();
+    assert_eq!(
+        w.release(&bob).unwrap()[0],
+        secret.record_key("t3.bob", "profile").0
+    );
+    assert!(matches!(refused(&mut w, &alice), Refusal::Erased(0, i) if i == erased.index));
+}
+
+/// The entries a gateway sends must be the log's: one left out, changed
+/// or added does not lead to the signed root, and nothing is read.
+#[test]
+fn entries_that_do_not_lead_to_the_checkpoint_are_not_read() {
+    let mut w = world();
+    let wrapped = BatchSecret::generate()
+        .unwrap()
+        .wrap(w.keys.current(), "eu-fr")
+        .unwrap();
+    let l = w.log_access(&dpo_read(), &["t3.alice"]);
+    let erase_req = req("dpo", Action::Erase, &[], "support-ticket", None);
+    w.log_access(&erase_req, &["t3.carol"]);
+    let l2 = w.log_access(&dpo_read(), &["t3.bob"]);
+    let good = w.request(&l2, vec![w.ask(&l2, "t3.bob", "profile", &wrapped)], true);
+    let tail = good.tail.clone().unwrap();
+    let mut doctored = Vec::new();
+    // The erasure left out (the rest shifted).
+    let mut t = tail.clone();
+    t.entries.remove(2);
+    t.entries.push(t.entries[0].clone());
+    doctored.push(t);
+    // The erasure rewritten as a read.
+    let mut t = tail.clone();
+    t.entries[2] = t.entries[1].clone();
+    doctored.push(t);
+    // Stopping short, with no consistency proof.
+    let mut t = tail.clone();
+    t.entries.pop();
+    doctored.push(t);
+    for t in doctored {
+        let mut r = good.clone();
+        r.tail = Some(t);
+        assert!(matches!(refused(&mut w, &r), Refusal::NotLogged(m) if m.contains("tail")));
+    }
+    // Beyond the checkpoint: malformed. Starting past what was read: say
+    // where to start.
+    let mut r = good.clone();
+    r.tail
+        .as_mut()
+        .unwrap()
+        .entries
+        .push(Base64(b"{}".to_vec()));
+    assert!(matches!(refused(&mut w, &r), Refusal::Malformed(_)));
+    let mut r = good.clone();
+    let t = r.tail.as_mut().unwrap();
+    t.from = 1;
+    t.entries.remove(0);
+    assert!(matches!(
+        refused(&mut w, &r),
+        Refusal::Unscanned { scanned: 0 }
+    ));
+    // A page, with the consistency proof to the checkpoint: read up to
+    // the erasure, which stops it (the custodian was not told).
+    let size = w.log.size();
+    let page = Tail {
+        from: 0,
+        entries: tail.entries[..2].to_vec(),
+        proof: w
+            .log
+            .tree
+            .run(&ProofPlan::consistency(2, size).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(HexHash)
+            .collect(),
+    };
+    let scan = custody::protocol::ScanRequest {
+        checkpoint: w.log.checkpoint(),
+        consistency: None,
+        tail: page,
+    };
+    assert_eq!(w.gate.scan("eu-fr", &scan, NOW).unwrap().scanned, 2);
+    let whole = custody::protocol::ScanRequest { tail, ..scan };
+    assert_eq!(w.gate.scan("eu-fr", &whole, NOW).unwrap().scanned, 2);
+    let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], false);
+    assert!(matches!(refused(&mut w, &r), Refusal::ErasureUnnotified(2)));
 }

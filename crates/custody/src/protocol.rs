@@ -10,7 +10,9 @@
 //! order asked, and the custodian's cosignature on the checkpoint.
 //! `POST /v1/erase` takes an [`EraseRequest`]: a logged erasure and the
 //! erased subject's opening; from its answer on, no key of that subject is
-//! released again.
+//! released again. Each may carry a [`Tail`] — the log's entries the
+//! custodian has not read — and `POST /v1/scan` ([`ScanRequest`]) carries
+//! only that, for catching up a page at a time.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -120,6 +122,30 @@ pub struct Consistency {
     pub proof: Vec<HexHash>,
 }
 
+/// The log's entries the custodian has not read yet, from its scanned
+/// size: it hashes them onto the tree it has checked so far and needs the
+/// result to lead to the request's checkpoint, so it has seen every entry
+/// — every erasure — in the log it vouches for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tail {
+    /// The index of the first entry.
+    pub from: u64,
+    /// The entries' bytes, in log order.
+    pub entries: Vec<Base64>,
+    /// When the entries stop short of the checkpoint: the consistency
+    /// proof from the size they end at to the checkpoint's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proof: Vec<HexHash>,
+}
+
+impl Tail {
+    /// The size the entries end at.
+    pub fn end(&self) -> u64 {
+        self.from.saturating_add(self.entries.len() as u64)
+    }
+}
+
 /// One entry of the region's log and its inclusion proof to the request's
 /// checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +223,9 @@ pub struct ReleaseRequest {
     /// The policy bundle's entry, when the custodian does not hold it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<LoggedEntry>,
+    /// The entries the custodian has not read, when it is behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
     /// The batch secrets the records were sealed under, each once.
     pub secrets: Vec<Wrapped>,
     /// The subjects and their record keys asked for.
@@ -245,6 +274,7 @@ impl ReleaseRequest {
             consistency,
             entry,
             bundle,
+            tail: None,
             secrets,
             subjects,
         }
@@ -294,6 +324,9 @@ pub struct EraseRequest {
     pub entry: LoggedEntry,
     /// The erased subject, as a member of the entry's set.
     pub member: Membership,
+    /// The entries the custodian has not read, when it is behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
 }
 
 /// The answer to an erasure: from now on no key of the subject is
@@ -301,6 +334,30 @@ pub struct EraseRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EraseAnswer {
+    /// The custodian's cosignature on the checkpoint.
+    pub cosignature: String,
+}
+
+/// `POST /v1/scan`: entries the custodian has not read, with no release
+/// (a gateway catching the custodian up, a page at a time).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The region's signed checkpoint (note text) the entries lead to.
+    pub checkpoint: String,
+    /// Needed when the checkpoint is newer than the custodian's latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Consistency>,
+    /// The entries.
+    pub tail: Tail,
+}
+
+/// The answer to a scan.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanAnswer {
+    /// How many of the log's entries the custodian has now read.
+    pub scanned: u64,
     /// The custodian's cosignature on the checkpoint.
     pub cosignature: String,
 }
@@ -455,6 +512,7 @@ mod tests {
         fn parsing_any_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let _ = parse::<ReleaseRequest>(&bytes);
             let _ = parse::<EraseRequest>(&bytes);
+            let _ = parse::<ScanRequest>(&bytes);
         }
     }
 }

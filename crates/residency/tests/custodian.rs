@@ -2,7 +2,8 @@
 //! a release proven from a real signed tree answered with the right key;
 //! refusals as problems that name the place and never echo a value; and
 //! the erasure list, which a SIGKILL right after each acknowledgement
-//! never loses.
+//! never loses; and an erasure kept from it, which it reads in the log and
+//! which stops every release until it is told.
 
 use futures::StreamExt as _;
 use std::path::Path;
@@ -44,6 +45,14 @@ impl Log {
         .sign(&self.signer)
         .unwrap()
         .to_text()
+    }
+    /// Every entry: the custodian reads those it has not.
+    fn tail(&self) -> Option<custody::protocol::Tail> {
+        Some(custody::protocol::Tail {
+            from: 0,
+            entries: self.entries.iter().cloned().map(Base64).collect(),
+            proof: vec![],
+        })
     }
     fn logged(&self, index: u64) -> LoggedEntry {
         let plan = ProofPlan::inclusion(index, self.tree.size()).unwrap();
@@ -280,7 +289,7 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
         ));
     }
     let release = |log: &Log, seen: u64, read: &(u64, Membership)| {
-        ReleaseRequest::new(
+        let mut r = ReleaseRequest::new(
             log.checkpoint(),
             Some(log.consistency(seen)),
             log.logged(read.0),
@@ -290,7 +299,9 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
                 dataset: "profile".into(),
                 wrapped: Wrapped(wrapped.clone()),
             }],
-        )
+        );
+        r.tail = log.tail();
+        r
     };
     let r = post(
         "/v1/release",
@@ -317,6 +328,7 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
             consistency: Some(log.consistency(seen)),
             entry: log.logged(index),
             member,
+            tail: log.tail(),
         };
         let r = post("/v1/erase", serde_json::to_vec(&er).unwrap(), Some(TOKEN))
             .await
@@ -353,6 +365,70 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
             assert_eq!(r.status(), 200, "a subject not yet erased is still served");
         }
     }
+
+    // A gateway that logs an erasure and keeps it from the custodian, then
+    // asks for the subject's keys under a later logged read: the custodian
+    // read the erasure in the log, and releases nothing to anyone until it
+    // is told — across a SIGKILL too.
+    let late = log_access(
+        &mut log,
+        &b,
+        "dpo",
+        Action::Read,
+        &["profile.address"],
+        "t3.late",
+    );
+    let (kept, kept_member) = log_access(&mut log, &b, "dpo", Action::Erase, &[], "t3.late");
+    let again = log_access(
+        &mut log,
+        &b,
+        "dpo",
+        Action::Read,
+        &["profile.address"],
+        "t3.late",
+    );
+    for restart in [false, true] {
+        if restart {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            child = serve(bin, d);
+            wait_up(&http, &url).await;
+        }
+        for read in [&late, &again] {
+            let r = post(
+                "/v1/release",
+                serde_json::to_vec(&release(&log, seen, read)).unwrap(),
+                Some(TOKEN),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 409, "released with an erasure kept from it");
+            let p: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(p["code"], "erasure_unnotified", "{p}");
+            assert_eq!(p["index"], kept, "{p}");
+        }
+    }
+    let er = EraseRequest {
+        checkpoint: log.checkpoint(),
+        consistency: Some(log.consistency(seen)),
+        entry: log.logged(kept),
+        member: kept_member,
+        tail: log.tail(),
+    };
+    let r = post("/v1/erase", serde_json::to_vec(&er).unwrap(), Some(TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    seen = log.tree.size();
+    let r = post(
+        "/v1/release",
+        serde_json::to_vec(&release(&log, seen, &again)).unwrap(),
+        Some(TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 410, "{}", r.text().await.unwrap());
+
     let metrics = http
         .get(format!("{url}/metrics"))
         .send()

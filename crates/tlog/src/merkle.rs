@@ -377,3 +377,74 @@ impl MemoryTree {
         plan.finish(|st| self.subtree(st))
     }
 }
+
+/// The right edge of a tree as its complete subtrees' hashes, left to
+/// right (a "compact range" from leaf 0): at most 64 hashes, whatever the
+/// size, enough to append leaves and compute the root. A verifier that
+/// keeps one has checked every leaf up to its size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// One hash per set bit of `size`, largest subtree first.
+    nodes: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        self.nodes.push(leaf);
+        // Each trailing one of the old size closes a subtree.
+        let mut carry = self.size;
+        while carry & 1 == 1 {
+            let right = self.nodes.pop().unwrap_or_default();
+            let left = self.nodes.pop().unwrap_or_default();
+            self.nodes.push(node_hash(&left, &right));
+            carry >>= 1;
+        }
+        self.size += 1;
+    }
+
+    /// The tree hash of the leaves so far.
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.nodes.iter().rev();
+        let Some(last) = nodes.next() else {
+            return empty_root();
+        };
+        nodes.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+
+    /// The size (8 bytes, big-endian) then the hashes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 32 * self.nodes.len());
+        out.extend_from_slice(&self.size.to_be_bytes());
+        for h in &self.nodes {
+            out.extend_from_slice(&h.0);
+        }
+        out
+    }
+
+    /// Parses [`Frontier::to_bytes`]: one hash per set bit of the size.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let bad = || Error::Corrupt("frontier: not a size and one hash per set bit".into());
+        let (size, rest) = bytes.split_first_chunk::<8>().ok_or_else(bad)?;
+        let size = u64::from_be_bytes(*size);
+        if rest.len() != 32 * size.count_ones() as usize {
+            return Err(bad());
+        }
+        let nodes = rest
+            .chunks_exact(32)
+            .map(|c| Hash(c.try_into().unwrap_or_default()))
+            .collect();
+        Ok(Frontier { size, nodes })
+    }
+}

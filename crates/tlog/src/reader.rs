@@ -127,6 +127,36 @@ impl<S: Storage> LogReader<S> {
         Ok(entries.swap_remove((index % TILE_WIDTH) as usize))
     }
 
+    /// The entries `[from, to)` of a tree of `size` leaves, a bundle read
+    /// at a time.
+    pub async fn entries(&self, from: u64, to: u64, size: u64) -> Result<Vec<Vec<u8>>, Error> {
+        if from > to || to > size {
+            return Err(Error::OutOfRange {
+                what: "entry range end",
+                value: to,
+                size,
+            });
+        }
+        let mut out = Vec::with_capacity(usize::try_from(to - from).unwrap_or(0));
+        let mut i = from;
+        while i < to {
+            let bundle = i / TILE_WIDTH;
+            let id = TileId::entries_at(bundle, size).ok_or(Error::OutOfRange {
+                what: "index",
+                value: i,
+                size,
+            })?;
+            let first = bundle * TILE_WIDTH;
+            let end = to.min(first + u64::from(id.width));
+            let entries = self.read_entries(id).await?;
+            let lo = usize::try_from(i - first).unwrap_or(usize::MAX);
+            let hi = usize::try_from(end - first).unwrap_or(0);
+            out.extend(entries.into_iter().take(hi).skip(lo));
+            i = end;
+        }
+        Ok(out)
+    }
+
     /// Runs a plan at tree size `size`, fetching each tile it needs once.
     pub async fn run(&self, plan: &ProofPlan, size: u64) -> Result<Vec<Hash>, Error> {
         // Remembered hashes are taken once, here: one evicted before the

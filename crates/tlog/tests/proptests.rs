@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use tlog::edge::Edge;
-use tlog::merkle::{MemoryTree, ProofPlan, verify_consistency, verify_inclusion};
+use tlog::merkle::{Frontier, MemoryTree, ProofPlan, verify_consistency, verify_inclusion};
 use tlog::{Hash, LogReader, MemStorage, Storage, leaf_hash};
 
 fn reference(n: u64) -> MemoryTree {
@@ -62,6 +62,26 @@ proptest! {
             prop_assert!(verify_consistency(m, n, &proof, &r1, &bad).is_err());
         }
     }
+
+    #[test]
+    fn a_frontier_has_the_reference_root_at_every_size_and_round_trips(n in 0u64..700, cut: [u8; 2]) {
+        let t = reference(n);
+        let mut f = Frontier::new();
+        prop_assert_eq!(f.root(), t.root(0));
+        for i in 0..n {
+            f.push(leaf_hash(&i.to_le_bytes()));
+            prop_assert_eq!(f.root(), t.root(i + 1));
+        }
+        prop_assert_eq!(f.size(), n);
+        let bytes = f.to_bytes();
+        prop_assert_eq!(Frontier::from_bytes(&bytes).unwrap(), f);
+        // Any shorter or longer encoding is refused, never misread.
+        let k = usize::from(u16::from_le_bytes(cut)) % bytes.len();
+        prop_assert!(Frontier::from_bytes(&bytes[..k]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(cut[0]);
+        prop_assert!(Frontier::from_bytes(&longer).is_err());
+    }
 }
 
 /// Appends `batches` of entries, storing tiles as the sequencer does, and
@@ -111,7 +131,13 @@ proptest! {
                 let got = reader.consistency_proof(m, s).await.unwrap();
                 assert_eq!(got, t.run(&ProofPlan::consistency(m, s).unwrap()).unwrap());
                 assert_eq!(reader.entry(index, s).await.unwrap(), index.to_le_bytes());
+                // Any range, across bundles.
+                let to = index + (p >> 40) % (s - index + 1);
+                let range = reader.entries(index, to, s).await.unwrap();
+                let want: Vec<Vec<u8>> = (index..to).map(|i| i.to_le_bytes().to_vec()).collect();
+                assert_eq!(range, want, "entries [{index}, {to}) at {s}");
             }
+            assert!(reader.entries(0, n + 1, n).await.is_err());
         });
     }
 }

@@ -10,7 +10,8 @@
 
 use anyhow::{Context, bail, ensure};
 use custody::protocol::{
-    Base64, Consistency, HexHash, KeyAsk, LoggedEntry, Membership, ReleaseRequest, Salt, Wrapped,
+    Base64, Consistency, HexHash, KeyAsk, LoggedEntry, Membership, ReleaseRequest, Salt, Tail,
+    Wrapped,
 };
 use serde_json::{Value, json};
 
@@ -134,13 +135,21 @@ impl Story<'_> {
                         .map(HexHash)
                         .collect(),
                 };
-                anyhow::Ok(ReleaseRequest::new(
-                    checkpoint.to_text(),
-                    consistency,
-                    entry,
-                    None,
-                    asks,
-                ))
+                let mut req =
+                    ReleaseRequest::new(checkpoint.to_text(), consistency, entry, None, asks);
+                // The whole log: the custodian reads what it has not (here,
+                // the forged entry), as it must before releasing anything.
+                req.tail = Some(Tail {
+                    from: 0,
+                    entries: reader
+                        .entries(0, size, size)
+                        .await?
+                        .into_iter()
+                        .map(Base64)
+                        .collect(),
+                    proof: Vec::new(),
+                });
+                anyhow::Ok(req)
             }
         };
 

@@ -3,8 +3,11 @@
 //! its inclusion proof to the checkpoint that sequenced it (and the
 //! consistency proof from what the custodian last saw), the policy
 //! bundle's entry until the custodian holds it, and per record key asked
-//! the subject's opening and membership proof. The custodian's record keys
-//! then open the rows, still only under the entry's `LoggedAccess`.
+//! the subject's opening and membership proof — and the log's entries the
+//! custodian has not read yet (it releases nothing until it has read every
+//! entry of the checkpoints it vouched for, so no erasure is kept from
+//! it). The custodian's record keys then open the rows, still only under
+//! the entry's `LoggedAccess`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -12,7 +15,7 @@ use std::collections::HashMap;
 
 use custody::protocol::{
     Base64, Consistency, HexHash, KeyRef, LoggedEntry, Membership, ReleaseAnswer, ReleaseRequest,
-    Salt, SubjectKeys, Wrapped,
+    Salt, ScanAnswer, ScanRequest, SubjectKeys, Tail, Wrapped,
 };
 use entry::{SetProver, SubjectSet};
 use store::custody::RecordKeys;
@@ -28,6 +31,9 @@ pub(super) struct CustodianLink {
     token: String,
     /// The size of the newest checkpoint the custodian is known to hold.
     seen: AtomicU64,
+    /// How many of the log's entries the custodian is known to have read
+    /// ([`UNKNOWN`] until it says).
+    scanned: AtomicU64,
     /// The index of the policy bundle's entry in this run.
     bundle_index: AtomicU64,
     /// Whether the custodian has been sent the bundle's entry.
@@ -44,6 +50,7 @@ impl CustodianLink {
             url,
             token,
             seen: AtomicU64::new(0),
+            scanned: AtomicU64::new(UNKNOWN),
             bundle_index: AtomicU64::new(0),
             bundle_sent: AtomicBool::new(false),
             accepted: std::sync::Mutex::new(None),
@@ -88,8 +95,18 @@ fn unreachable(why: impl std::fmt::Display) -> Error {
 }
 
 /// How often a request is sent again when the custodian holds a newer
-/// checkpoint or lacks the bundle.
-const ATTEMPTS: usize = 8;
+/// checkpoint, lacks the bundle or entries, or waits for an erasure.
+const ATTEMPTS: u32 = 8;
+
+/// `scanned` before the custodian has said how far it has read.
+const UNKNOWN: u64 = u64::MAX;
+
+/// The most entries a release carries; more are sent first, a page of
+/// [`SCAN_PAGE`] at a time, by `POST /v1/scan`.
+const MAX_TAIL: u64 = 1024;
+
+/// Entries per catch-up page.
+const SCAN_PAGE: u64 = 4096;
 
 /// What the custodian answered with a refusal.
 #[derive(serde::Deserialize)]
@@ -99,6 +116,34 @@ struct Problem {
     detail: String,
     #[serde(default)]
     latest: Option<u64>,
+    #[serde(default)]
+    scanned: Option<u64>,
+    #[serde(default)]
+    index: Option<u64>,
+}
+
+/// A logged entry to prove to the custodian.
+#[derive(Clone, Copy)]
+struct Proving<'a> {
+    index: u64,
+    bytes: &'a [u8],
+}
+
+impl<'a> From<&'a Logged> for Proving<'a> {
+    fn from(l: &'a Logged) -> Self {
+        Proving {
+            index: l.seq.index(),
+            bytes: &l.bytes,
+        }
+    }
+}
+
+/// A request ready to send: the checkpoint, the proofs and the tail.
+struct Proven {
+    checkpoint: tlog::SignedCheckpoint,
+    consistency: Option<Consistency>,
+    entry: LoggedEntry,
+    tail: Option<Tail>,
 }
 
 impl<B: Backend> Region<B> {
@@ -183,6 +228,11 @@ impl<B: Backend> Region<B> {
             .iter()
             .find(|o| o.subject == subject)
             .ok_or_else(|| Error::Internal("a subject without an opening in its entry".into()))?;
+        Self::member(o, prover)
+    }
+
+    fn member(o: &entry::Opening, prover: &SetProver<'_>) -> Result<Membership, Error> {
+        let subject = &o.subject;
         let (position, proof) = prover
             .prove(&o.leaf())
             .ok_or_else(|| Error::Internal("an opening not in its entry's set".into()))?;
@@ -198,96 +248,251 @@ impl<B: Backend> Region<B> {
     /// cosigned that covers the entry (a custodian may require their
     /// cosignatures, so that a fork shown to it alone opens nothing), else
     /// the log's newest — the consistency proof from what the custodian
-    /// last saw, and the entry with its inclusion proof.
-    async fn proven(
-        &self,
-        link: &CustodianLink,
-        logged: &Logged,
-    ) -> Result<(tlog::SignedCheckpoint, Option<Consistency>, LoggedEntry), Error> {
-        let cp = match link.accepted_covering(logged.seq.index()) {
+    /// last saw, the entry with its inclusion proof, and the entries the
+    /// custodian has not read (caught up first by pages when many).
+    async fn proven(&self, link: &CustodianLink, p: Proving<'_>) -> Result<Proven, Error> {
+        let cp = match link.accepted_covering(p.index) {
             Some(cp) => cp,
-            None => self.cosigned_covering(logged.seq.index()).await,
+            None => self.cosigned_covering(p.index).await,
         };
         let size = cp.checkpoint.size;
-        let seen = link.seen.load(Ordering::Relaxed);
-        let consistency = if seen < size {
-            let proof = if seen == 0 {
-                Vec::new()
-            } else {
-                self.reader.consistency_proof(seen, size).await?
-            };
-            Some(Consistency {
-                old_size: seen,
-                proof: proof.into_iter().map(HexHash).collect(),
+        let consistency = self.consistency(link, size).await?;
+        let entry = LoggedEntry {
+            index: p.index,
+            bytes: Base64(p.bytes.to_vec()),
+            inclusion: hashes(self.reader.inclusion_proof(p.index, size).await?),
+        };
+        let mut read = link.scanned.load(Ordering::Relaxed);
+        if read != UNKNOWN && size - read.min(size) > MAX_TAIL {
+            read = self.catch_up(link, &cp).await?;
+        }
+        let tail = if read < size {
+            Some(Tail {
+                from: read,
+                entries: self.entries(read, size, size).await?,
+                proof: Vec::new(),
             })
         } else {
             None
         };
-        let index = logged.seq.index();
-        let entry = LoggedEntry {
-            index,
-            bytes: Base64(logged.bytes.clone()),
-            inclusion: hashes(self.reader.inclusion_proof(index, size).await?),
+        Ok(Proven {
+            checkpoint: cp,
+            consistency,
+            entry,
+            tail,
+        })
+    }
+
+    /// The consistency proof from the checkpoint the custodian holds, as
+    /// this node knows it, to `size`.
+    async fn consistency(
+        &self,
+        link: &CustodianLink,
+        size: u64,
+    ) -> Result<Option<Consistency>, Error> {
+        let seen = link.seen.load(Ordering::Relaxed);
+        if seen >= size {
+            return Ok(None);
+        }
+        let proof = if seen == 0 {
+            Vec::new()
+        } else {
+            self.reader.consistency_proof(seen, size).await?
         };
-        Ok((cp, consistency, entry))
+        Ok(Some(Consistency {
+            old_size: seen,
+            proof: hashes(proof),
+        }))
+    }
+
+    /// The log's entries `[from, to)` in a tree of `size`.
+    async fn entries(&self, from: u64, to: u64, size: u64) -> Result<Vec<Base64>, Error> {
+        let entries = self.reader.entries(from, to, size).await?;
+        Ok(entries.into_iter().map(Base64).collect())
+    }
+
+    /// Sends the custodian the entries it has not read up to `cp`, a page
+    /// at a time; returns how far it has read (short of `cp` when it
+    /// stopped at an erasure it was not notified of).
+    async fn catch_up(
+        &self,
+        link: &CustodianLink,
+        cp: &tlog::SignedCheckpoint,
+    ) -> Result<u64, Error> {
+        let size = cp.checkpoint.size;
+        let mut read = link.scanned.load(Ordering::Relaxed);
+        while read < size {
+            let end = size.min(read + SCAN_PAGE);
+            let proof = if end < size {
+                self.reader.consistency_proof(end, size).await?
+            } else {
+                Vec::new()
+            };
+            let req = ScanRequest {
+                checkpoint: cp.to_text(),
+                consistency: self.consistency(link, size).await?,
+                tail: Tail {
+                    from: read,
+                    entries: self.entries(read, end, size).await?,
+                    proof: hashes(proof),
+                },
+            };
+            let body = serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()))?;
+            let answer: ScanAnswer =
+                self.post(link, "/v1/scan", body)
+                    .await?
+                    .map_err(|p| Error::Custodian {
+                        why: format!("refused entries ({}): {}", p.code, p.detail),
+                        refused: true,
+                    })?;
+            link.seen.fetch_max(size, Ordering::Relaxed);
+            link.scanned.store(answer.scanned, Ordering::Relaxed);
+            tracing::info!(region = %self.id, read = answer.scanned, size, "the key custodian read the log");
+            if answer.scanned < end {
+                break;
+            }
+            read = answer.scanned;
+        }
+        Ok(link.scanned.load(Ordering::Relaxed))
+    }
+
+    /// Posts `body` to `path`: the answer, or the custodian's problem.
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        link: &CustodianLink,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Result<T, Problem>, Error> {
+        let answer = self
+            .http
+            .post(format!("{}{path}", link.url))
+            .bearer_auth(&link.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unreachable(e.without_url()))?;
+        let status = answer.status();
+        let reply = answer
+            .bytes()
+            .await
+            .map_err(|e| unreachable(e.without_url()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&reply)
+                .map(Ok)
+                .map_err(|_| unreachable("answered something this node does not understand"));
+        }
+        match serde_json::from_slice::<Problem>(&reply) {
+            Ok(p) => Ok(Err(p)),
+            Err(_) => Err(unreachable(format!("answered {status}"))),
+        }
     }
 
     /// Posts `body` for each attempt to `path`; an answer that says what
-    /// the custodian lacks (a newer checkpoint, the bundle) is retried.
+    /// the custodian lacks (a newer checkpoint, the bundle, entries, an
+    /// erasure notified) is retried.
     async fn exchange<T: serde::de::DeserializeOwned>(
         &self,
         link: &CustodianLink,
-        logged: &Logged,
+        p: Proving<'_>,
         path: &str,
         mut body: impl AsyncBody,
     ) -> Result<T, Error> {
         // Concurrent releases overtake one another on their way to the
         // custodian; one whose checkpoint was overtaken is sent again with
         // the newer one.
-        for _ in 0..ATTEMPTS {
-            let (cp, consistency, entry) = self.proven(link, logged).await?;
-            let size = cp.checkpoint.size;
-            let sent = cp.clone();
-            let bytes = body.make(self, link, cp, consistency, entry).await?;
-            let answer = self
-                .http
-                .post(format!("{}{path}", link.url))
-                .bearer_auth(&link.token)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bytes)
-                .send()
-                .await
-                .map_err(|e| unreachable(e.without_url()))?;
-            let status = answer.status();
-            let reply = answer
-                .bytes()
-                .await
-                .map_err(|e| unreachable(e.without_url()))?;
-            if status.is_success() {
-                link.seen.fetch_max(size, Ordering::Relaxed);
-                link.accept(sent);
-                return serde_json::from_slice(&reply)
-                    .map_err(|_| unreachable("answered something this node does not understand"));
-            }
-            match serde_json::from_slice::<Problem>(&reply).ok() {
-                Some(p) if p.code == "stale_checkpoint" => {
-                    link.seen.store(p.latest.unwrap_or(0), Ordering::Relaxed);
+        for attempt in 0..ATTEMPTS {
+            let proven = self.proven(link, p).await?;
+            let size = proven.checkpoint.checkpoint.size;
+            let sent = proven.checkpoint.clone();
+            let bytes = body.make(self, link, proven).await?;
+            let problem = match self.post(link, path, bytes).await? {
+                Ok(answer) => {
+                    link.seen.fetch_max(size, Ordering::Relaxed);
+                    if body.reads_all() {
+                        // Released: the custodian has read all it vouched for.
+                        let _ =
+                            link.scanned
+                                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                                    (r == UNKNOWN || r < size).then_some(size)
+                                });
+                    }
+                    link.accept(sent);
+                    return Ok(answer);
+                }
+                Err(problem) => problem,
+            };
+            match problem.code.as_str() {
+                "stale_checkpoint" => {
+                    link.seen
+                        .store(problem.latest.unwrap_or(0), Ordering::Relaxed);
                     *link.accepted() = None;
                 }
-                Some(p) if p.code == "unknown_bundle" => {
-                    link.bundle_sent.store(false, Ordering::Relaxed);
+                "unknown_bundle" => link.bundle_sent.store(false, Ordering::Relaxed),
+                "unscanned" => link
+                    .scanned
+                    .store(problem.scanned.unwrap_or(0), Ordering::Relaxed),
+                "erasure_unnotified" => {
+                    // Usually this node's own notification, on its way; else
+                    // one a crash kept from the custodian: sent again.
+                    let index = problem.index.unwrap_or(0);
+                    if let Err(e) = self.notify_erasure_again(link, index).await {
+                        tracing::warn!(region = %self.id, index, error = %e, "could not notify the key custodian of a logged erasure");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
                 }
-                Some(p) => {
-                    tracing::warn!(region = %self.id, code = %p.code, "the key custodian refused");
+                _ => {
+                    tracing::warn!(region = %self.id, code = %problem.code, "the key custodian refused");
                     return Err(Error::Custodian {
-                        why: format!("refused ({}): {}", p.code, p.detail),
+                        why: format!("refused ({}): {}", problem.code, problem.detail),
                         refused: true,
                     });
                 }
-                None => return Err(unreachable(format!("answered {status}"))),
             }
         }
-        Err(unreachable("kept asking for a newer checkpoint"))
+        Err(unreachable("kept answering that it lacks something"))
+    }
+
+    /// Notifies the custodian of the erasure logged as entry `index`, from
+    /// the access index (which keeps the erased subject's opening until
+    /// the erasure completes): for an erasure whose notification a crash
+    /// cut off.
+    async fn notify_erasure_again(&self, link: &CustodianLink, index: u64) -> Result<(), Error> {
+        for subject in self.store.subjects_at(index).await? {
+            let opening = self
+                .store
+                .accesses(&subject)
+                .await?
+                .into_iter()
+                .find_map(|(i, o)| o.filter(|_| i == index));
+            if let Some(opening) = opening {
+                return self.notify_logged_erasure(link, index, &opening).await;
+            }
+        }
+        Err(Error::Internal(format!(
+            "the access index holds no opening of erasure entry {index}"
+        )))
+    }
+
+    /// Notifies the custodian of entry `index`, an erasure of `opening`'s
+    /// subject.
+    async fn notify_logged_erasure(
+        &self,
+        link: &CustodianLink,
+        index: u64,
+        opening: &entry::Opening,
+    ) -> Result<(), Error> {
+        let size = self.seq.checkpoint().checkpoint.size;
+        let bytes = self.reader.entry(index, size).await?;
+        let set = self.store.subject_set_at(index).await?;
+        let member = Self::member(opening, &set.prover())?;
+        let p = Proving {
+            index,
+            bytes: &bytes,
+        };
+        let _: custody::protocol::EraseAnswer =
+            Box::pin(self.exchange(link, p, "/v1/erase", EraseBody { member })).await?;
+        Ok(())
     }
 
     /// One release request for `keys`.
@@ -301,7 +506,7 @@ impl<B: Backend> Region<B> {
         let answer: ReleaseAnswer = self
             .exchange(
                 link,
-                logged,
+                logged.into(),
                 "/v1/release",
                 ReleaseBody { secrets, subjects },
             )
@@ -314,7 +519,11 @@ impl<B: Backend> Region<B> {
     }
 
     /// Tells the custodian of a logged erasure, before it is acknowledged:
-    /// from its answer on, no key of the subject is released again.
+    /// from its answer on, no key of the subject is released again. Earlier
+    /// erasures of the subject whose notification failed (the custodian
+    /// was down, the request was retried) are told too, while the access
+    /// index still holds their openings: the custodian releases nothing
+    /// while an erasure it read in the log is untold.
     pub(super) async fn notify_erasure(&self, logged: &Logged, subject: &str) -> Result<(), Error> {
         let Some(link) = &self.custodian else {
             return Ok(());
@@ -322,8 +531,20 @@ impl<B: Backend> Region<B> {
         let set = SubjectSet::of(&logged.openings);
         let member = self.membership(logged, &set.prover(), subject)?;
         let _: custody::protocol::EraseAnswer = self
-            .exchange(link, logged, "/v1/erase", EraseBody { member })
+            .exchange(link, logged.into(), "/v1/erase", EraseBody { member })
             .await?;
+        let size = self.seq.checkpoint().checkpoint.size;
+        for (index, opening) in self.store.accesses(subject).await? {
+            let Some(opening) = opening.filter(|_| index != logged.seq.index()) else {
+                continue;
+            };
+            let e = entry::Entry::parse(&self.reader.entry(index, size).await?)
+                .map_err(|e| Error::Internal(format!("log entry {index}: {e}")))?;
+            if e.action == Some(policy::Action::Erase) && e.decision == Some(entry::Outcome::Allow)
+            {
+                self.notify_logged_erasure(link, index, &opening).await?;
+            }
+        }
         Ok(())
     }
 }
@@ -338,10 +559,12 @@ trait AsyncBody {
         &mut self,
         region: &Region<B>,
         link: &CustodianLink,
-        checkpoint: tlog::SignedCheckpoint,
-        consistency: Option<Consistency>,
-        entry: LoggedEntry,
+        proven: Proven,
     ) -> Result<Vec<u8>, Error>;
+
+    /// Whether the custodian answers it only once it has read every entry
+    /// it vouched for.
+    fn reads_all(&self) -> bool;
 }
 
 struct ReleaseBody {
@@ -354,11 +577,9 @@ impl AsyncBody for ReleaseBody {
         &mut self,
         region: &Region<B>,
         link: &CustodianLink,
-        checkpoint: tlog::SignedCheckpoint,
-        consistency: Option<Consistency>,
-        entry: LoggedEntry,
+        proven: Proven,
     ) -> Result<Vec<u8>, Error> {
-        let size = checkpoint.checkpoint.size;
+        let size = proven.checkpoint.checkpoint.size;
         let bundle = if link.bundle_sent.load(Ordering::Relaxed) {
             None
         } else {
@@ -370,10 +591,11 @@ impl AsyncBody for ReleaseBody {
             })
         };
         let req = ReleaseRequest {
-            checkpoint: checkpoint.to_text(),
-            consistency,
-            entry,
+            checkpoint: proven.checkpoint.to_text(),
+            consistency: proven.consistency,
+            entry: proven.entry,
             bundle,
+            tail: proven.tail,
             secrets: std::mem::take(&mut self.secrets),
             subjects: std::mem::take(&mut self.subjects),
         };
@@ -381,6 +603,10 @@ impl AsyncBody for ReleaseBody {
         self.secrets = req.secrets;
         self.subjects = req.subjects;
         bytes
+    }
+
+    fn reads_all(&self) -> bool {
+        true
     }
 }
 
@@ -393,16 +619,19 @@ impl AsyncBody for EraseBody {
         &mut self,
         _: &Region<B>,
         _: &CustodianLink,
-        checkpoint: tlog::SignedCheckpoint,
-        consistency: Option<Consistency>,
-        entry: LoggedEntry,
+        proven: Proven,
     ) -> Result<Vec<u8>, Error> {
         let req = custody::EraseRequest {
-            checkpoint: checkpoint.to_text(),
-            consistency,
-            entry,
+            checkpoint: proven.checkpoint.to_text(),
+            consistency: proven.consistency,
+            entry: proven.entry,
             member: self.member.clone(),
+            tail: proven.tail,
         };
         serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn reads_all(&self) -> bool {
+        false
     }
 }
