@@ -321,9 +321,9 @@ impl Gate {
         })
     }
 
-    /// Vouches for the checkpoint and reads the tail up to it, in one step
-    /// under the region's scan lock; with `complete`, refuses unless every
-    /// entry of every checkpoint vouched for has been read.
+    /// Vouches for the checkpoint, then reads the tail up to it under the
+    /// region's scan lock; with `complete`, refuses unless every entry of
+    /// every checkpoint vouched for has been read.
     fn vouch_and_read(
         &self,
         caller: &str,
@@ -332,8 +332,11 @@ impl Gate {
         before_read: impl FnOnce(&Vouched) -> Result<(), Refusal>,
         complete: bool,
     ) -> Result<(Vouched, u64), Refusal> {
-        let mut scan = self.scans.lock(caller)?;
+        // Vouched for outside the lock (a new checkpoint costs the witness
+        // a durable write, which concurrent requests need not wait for);
+        // the first thing under it is to count it as vouched.
         let v = self.vouch(caller, shown.checkpoint, shown.consistency, now)?;
+        let mut scan = self.scans.lock(caller)?;
         scan.vouched = scan.vouched.max(v.checkpoint.checkpoint.size);
         before_read(&v)?;
         self.scans

@@ -114,9 +114,9 @@ impl Scans {
         })
     }
 
-    /// The region's scan, locked: a request vouches for its checkpoint
-    /// and reads up to it under this lock, so a newer checkpoint is never
-    /// vouched for without its entries being read in the same step.
+    /// The region's scan, locked: a request that vouched for a checkpoint
+    /// counts it here first, then reads up to it, so no request finds
+    /// every vouched checkpoint read while a newer one is unread.
     pub fn lock(&self, region: &str) -> Result<MutexGuard<'_, Scan>, Refusal> {
         self.regions
             .get(region)
