@@ -369,8 +369,20 @@ impl Gate {
             .map_err(|_| Refusal::NotLogged(format!("{what} {} is not a log entry", logged.index)))
     }
 
-    /// Checks that `member` is in the entry's salted subject set.
+    /// Checks that `member` is in the entry's salted subject set (a
+    /// filler — an empty subject — opens nothing).
     fn member_of(e: &Entry, index: u64, m: &Membership, n: usize) -> Result<(), Refusal> {
+        if m.subject.is_empty() {
+            return Err(Refusal::NotAllowed(format!(
+                "subject {n}: a filler leaf opens nothing"
+            )));
+        }
+        Self::leaf_of(e, index, m, n)
+    }
+
+    /// Checks that `member` (a subject or a filler) is the leaf at its
+    /// position of the entry's salted subject set.
+    fn leaf_of(e: &Entry, index: u64, m: &Membership, n: usize) -> Result<(), Refusal> {
         let Some(root) = e.subjects_root.as_deref().filter(|_| e.salted()) else {
             return Err(Refusal::NotAllowed(format!(
                 "entry {index} does not commit to a salted subject set"
@@ -379,11 +391,6 @@ impl Gate {
         let root = Hash::from_hex(root).map_err(|_| {
             Refusal::NotAllowed(format!("entry {index}: its subject root is not a hash"))
         })?;
-        if m.subject.is_empty() {
-            return Err(Refusal::NotAllowed(format!(
-                "subject {n}: a filler leaf opens nothing"
-            )));
-        }
         let leaf = Opening {
             subject: m.subject.clone(),
             salt: m.salt.0,
@@ -615,9 +622,34 @@ impl Gate {
                     v.region
                 )));
             }
-            Self::member_of(&e, index, &req.member, 0)?;
+            // Every leaf, each position once: an erasure of several
+            // subjects is recorded for all of them, or not at all.
+            if req.members.len() as u64 != e.subject_count {
+                return Err(Refusal::NotAllowed(format!(
+                    "entry {index} commits to {} subjects: open every one ({} given)",
+                    e.subject_count,
+                    req.members.len()
+                )));
+            }
+            let mut positions: Vec<u64> = req.members.iter().map(|m| m.position).collect();
+            positions.sort_unstable();
+            positions.dedup();
+            if positions.len() != req.members.len() {
+                return Err(Refusal::NotAllowed(format!(
+                    "entry {index}: a position of its set is opened twice"
+                )));
+            }
+            for (n, m) in req.members.iter().enumerate() {
+                Self::leaf_of(&e, index, m, n)?;
+            }
+            let subjects: Vec<&str> = req
+                .members
+                .iter()
+                .map(|m| m.subject.as_str())
+                .filter(|s| !s.is_empty())
+                .collect();
             self.state
-                .add_erasure(&v.region, &req.member.subject, index)
+                .add_erasure(&v.region, &subjects, index)
                 .map_err(storage)
         };
         let (v, _) = self.vouch_and_read(

@@ -53,22 +53,24 @@ impl State {
         self.db.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records, durably, that `subject` of `region` was erased by log
-    /// entry `log_index` (the subject's first such entry is kept), and
-    /// that entry `log_index` was notified.
+    /// Records, durably and at once, that `subjects` of `region` were
+    /// erased by log entry `log_index` (each subject's first such entry is
+    /// kept), and that entry `log_index` was notified.
     pub fn add_erasure(
         &self,
         region: &str,
-        subject: &str,
+        subjects: &[&str],
         log_index: u64,
     ) -> Result<(), rusqlite::Error> {
         let index = i64::try_from(log_index).unwrap_or(i64::MAX);
         let mut db = self.db();
         let tx = db.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO erasures (region, subject, log_index) VALUES (?1, ?2, ?3)",
-            params![region, subject, index],
-        )?;
+        for subject in subjects {
+            tx.execute(
+                "INSERT OR IGNORE INTO erasures (region, subject, log_index) VALUES (?1, ?2, ?3)",
+                params![region, subject, index],
+            )?;
+        }
         tx.execute(
             "INSERT OR IGNORE INTO erasure_entries (region, log_index) VALUES (?1, ?2)",
             params![region, index],
@@ -132,8 +134,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("custodian.db");
         let s = State::open(&path).unwrap();
-        s.add_erasure("eu-fr", "subject", 7).unwrap();
-        s.add_erasure("eu-fr", "subject", 9).unwrap();
+        s.add_erasure("eu-fr", &["subject"], 7).unwrap();
+        s.add_erasure("eu-fr", &["subject"], 9).unwrap();
         drop(s);
         let s = State::open(&path).unwrap();
         assert_eq!(s.erased("eu-fr", "subject").unwrap(), Some(7));

@@ -558,7 +558,7 @@ fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
         checkpoint: w.log.checkpoint(),
         consistency: Some(w.log.consistency(w.seen)),
         entry: w.log.logged(erased.index, w.log.size()),
-        member: w.member(&erased, "t3.alice"),
+        members: vec![w.member(&erased, "t3.alice")],
         tail: w.log.tail(),
     };
     let e = w.gate.erase("eu-fr", &er, NOW);
@@ -597,7 +597,7 @@ fn after_a_logged_erasure_no_key_of_the_subject_is_released_again() {
         checkpoint: w.log.checkpoint(),
         consistency: None,
         entry: w.log.logged(after.index, w.log.size()),
-        member: w.member(&after, "t3.bob"),
+        members: vec![w.member(&after, "t3.alice"), w.member(&after, "t3.bob")],
         tail: w.log.tail(),
     };
     assert!(matches!(
@@ -836,7 +836,7 @@ fn an_erasure_kept_from_the_custodian_stops_every_release_until_notified() {
         checkpoint: w.log.checkpoint(),
         consistency: None,
         entry: w.log.logged(erased.index, w.log.size()),
-        member: w.member(&erased, "t3.alice"),
+        members: vec![w.member(&erased, "t3.alice")],
         tail: None,
     };
     w.gate.erase("eu-fr", &er, NOW).unwrap();
@@ -923,4 +923,60 @@ fn entries_that_do_not_lead_to_the_checkpoint_are_not_read() {
     assert_eq!(w.gate.scan("eu-fr", &whole, NOW).unwrap().scanned, 2);
     let r = w.request(&l, vec![w.ask(&l, "t3.alice", "profile", &wrapped)], false);
     assert!(matches!(refused(&mut w, &r), Refusal::ErasureUnnotified(2)));
+}
+
+/// Regression (red team, issue 18): an operator logged an erasure of two
+/// subjects — its victim and a made-up one — and notified only the
+/// made-up one; the custodian marked the entry notified and released the
+/// victim's keys. Every leaf must now be opened, and every subject is
+/// recorded.
+#[test]
+fn an_erasure_of_several_subjects_is_notified_for_all_of_them_or_refused() {
+    let mut w = world();
+    let secret = BatchSecret::generate().unwrap();
+    let wrapped = secret.wrap(w.keys.current(), "eu-fr").unwrap();
+    let erase_req = req("dpo", Action::Erase, &[], "support-ticket", None);
+    let erased = w.log_access(&erase_req, &["t3.victim", "t3.made-up"]);
+    let after = w.log_access(&dpo_read(), &["t3.victim"]);
+    let notify = |w: &World, members: Vec<Membership>| EraseRequest {
+        checkpoint: w.log.checkpoint(),
+        consistency: Some(w.log.consistency(0)),
+        entry: w.log.logged(erased.index, w.log.size()),
+        members,
+        tail: w.log.tail(),
+    };
+    let partial = notify(&w, vec![w.member(&erased, "t3.made-up")]);
+    assert!(matches!(
+        w.gate.erase("eu-fr", &partial, NOW),
+        Err(Refusal::NotAllowed(m)) if m.contains("open every one")
+    ));
+    let twice = notify(
+        &w,
+        vec![
+            w.member(&erased, "t3.made-up"),
+            w.member(&erased, "t3.made-up"),
+        ],
+    );
+    assert!(matches!(
+        w.gate.erase("eu-fr", &twice, NOW),
+        Err(Refusal::NotAllowed(m)) if m.contains("twice")
+    ));
+    let r = w.request(
+        &after,
+        vec![w.ask(&after, "t3.victim", "profile", &wrapped)],
+        true,
+    );
+    assert!(matches!(
+        refused(&mut w, &r),
+        Refusal::ErasureUnnotified(i) if i == erased.index
+    ));
+    let whole = notify(
+        &w,
+        vec![
+            w.member(&erased, "t3.victim"),
+            w.member(&erased, "t3.made-up"),
+        ],
+    );
+    w.gate.erase("eu-fr", &whole, NOW).unwrap();
+    assert!(matches!(refused(&mut w, &r), Refusal::Erased(0, i) if i == erased.index));
 }

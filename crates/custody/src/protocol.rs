@@ -9,8 +9,8 @@
 //! membership proof), answered by a [`ReleaseAnswer`] — the keys in the
 //! order asked, and the custodian's cosignature on the checkpoint.
 //! `POST /v1/erase` takes an [`EraseRequest`]: a logged erasure and the
-//! erased subject's opening; from its answer on, no key of that subject is
-//! released again. Each may carry a [`Tail`] — the log's entries the
+//! openings of every leaf of its set; from its answer on, no key of an
+//! erased subject is released again. Each may carry a [`Tail`] — the log's entries the
 //! custodian has not read — and `POST /v1/scan` ([`ScanRequest`]) carries
 //! only that, for catching up a page at a time.
 
@@ -322,8 +322,10 @@ pub struct EraseRequest {
     pub consistency: Option<Consistency>,
     /// The logged erasure.
     pub entry: LoggedEntry,
-    /// The erased subject, as a member of the entry's set.
-    pub member: Membership,
+    /// Every leaf of the entry's salted set, opened: the erased subjects
+    /// and the fillers (an empty subject), one per position — so no
+    /// subject the entry erases can be left off the custodian's list.
+    pub members: Vec<Membership>,
     /// The entries the custodian has not read, when it is behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail: Option<Tail>,
@@ -391,7 +393,19 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, crate::Er
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
+        // The path names fields and positions of these types only — but an
+        // unknown field's own name is the caller's text: its parent is
+        // named instead.
+        let unknown = e.inner().to_string().contains("unknown field");
+        let mut segments: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+        if unknown {
+            segments.pop();
+        }
+        let path = if segments.is_empty() {
+            ".".to_owned()
+        } else {
+            segments.join(".").replace(".[", "[")
+        };
         let inner = e.into_inner();
         let why = if inner.is_data() {
             // serde's data errors quote values ("invalid value: string \"…\""):
@@ -465,6 +479,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("subjects[0].member.salt"), "{e}");
+        // An unknown field is named by where it is, not by its name.
+        let body = format!(
+            r#"{{"checkpoint":"x","entry":{{"index":1,"bytes":"","inclusion":[],"{secret}":0}},"secrets":[],"subjects":[]}}"#
+        );
+        let e = parse::<ReleaseRequest>(body.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("at entry: unknown field") && !e.contains(secret),
+            "{e}"
+        );
     }
 
     #[test]

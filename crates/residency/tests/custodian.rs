@@ -327,7 +327,7 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
             checkpoint: log.checkpoint(),
             consistency: Some(log.consistency(seen)),
             entry: log.logged(index),
-            member,
+            members: vec![member],
             tail: log.tail(),
         };
         let r = post("/v1/erase", serde_json::to_vec(&er).unwrap(), Some(TOKEN))
@@ -412,7 +412,7 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
         checkpoint: log.checkpoint(),
         consistency: Some(log.consistency(seen)),
         entry: log.logged(kept),
-        member: kept_member,
+        members: vec![kept_member],
         tail: log.tail(),
     };
     let r = post("/v1/erase", serde_json::to_vec(&er).unwrap(), Some(TOKEN))

@@ -61,6 +61,21 @@ async fn a_custodian_killed_stops_releases_not_ingest_and_survives_a_key_rotatio
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["records"][0]["fields"]["phone"], phone(3));
 
+    // Regression: the erasure of a user not homed here is logged as an
+    // allowed erasure of no one (a filler); the custodian reads it in the
+    // log, so it is told of it too, and releases go on.
+    let (status, _) = c
+        .post(
+            "eu-fr",
+            "/v1/subjects/erase",
+            Some("dpo"),
+            &json!({"user_id": "fr-user-nobody"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, r) = read(&c, 3).await;
+    assert_eq!(status, 200, "an erasure of no one halted releases: {r}");
+
     // SIGKILL, several times, each under a read: nothing decrypted while
     // it is down; back, the region recovers.
     for round in 0..3 {

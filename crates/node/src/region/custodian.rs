@@ -458,6 +458,7 @@ impl<B: Backend> Region<B> {
     /// the erasure completes): for an erasure whose notification a crash
     /// cut off.
     async fn notify_erasure_again(&self, link: &CustodianLink, index: u64) -> Result<(), Error> {
+        let mut openings = Vec::new();
         for subject in self.store.subjects_at(index).await? {
             let opening = self
                 .store
@@ -465,33 +466,40 @@ impl<B: Backend> Region<B> {
                 .await?
                 .into_iter()
                 .find_map(|(i, o)| o.filter(|_| i == index));
-            if let Some(opening) = opening {
-                return self.notify_logged_erasure(link, index, &opening).await;
-            }
+            openings.extend(opening);
         }
-        Err(Error::Internal(format!(
-            "the access index holds no opening of erasure entry {index}"
-        )))
+        self.notify_logged_erasure(link, index, &openings).await
     }
 
-    /// Notifies the custodian of entry `index`, an erasure of `opening`'s
-    /// subject.
+    /// Notifies the custodian of entry `index`, an erasure of the subjects
+    /// of `openings` — every leaf of its set, or the custodian refuses.
     async fn notify_logged_erasure(
         &self,
         link: &CustodianLink,
         index: u64,
-        opening: &entry::Opening,
+        openings: &[entry::Opening],
     ) -> Result<(), Error> {
         let size = self.seq.checkpoint().checkpoint.size;
         let bytes = self.reader.entry(index, size).await?;
         let set = self.store.subject_set_at(index).await?;
-        let member = Self::member(opening, &set.prover())?;
+        if set.len() != openings.len() {
+            return Err(Error::Internal(format!(
+                "the access index holds {} of the {} openings of erasure entry {index}",
+                openings.len(),
+                set.len()
+            )));
+        }
+        let prover = set.prover();
+        let members = openings
+            .iter()
+            .map(|o| Self::member(o, &prover))
+            .collect::<Result<_, _>>()?;
         let p = Proving {
             index,
             bytes: &bytes,
         };
         let _: custody::protocol::EraseAnswer =
-            Box::pin(self.exchange(link, p, "/v1/erase", EraseBody { member })).await?;
+            Box::pin(self.exchange(link, p, "/v1/erase", EraseBody { members })).await?;
         Ok(())
     }
 
@@ -518,21 +526,34 @@ impl<B: Backend> Region<B> {
         })
     }
 
-    /// Tells the custodian of a logged erasure, before it is acknowledged:
-    /// from its answer on, no key of the subject is released again. Earlier
-    /// erasures of the subject whose notification failed (the custodian
-    /// was down, the request was retried) are told too, while the access
-    /// index still holds their openings: the custodian releases nothing
-    /// while an erasure it read in the log is untold.
-    pub(super) async fn notify_erasure(&self, logged: &Logged, subject: &str) -> Result<(), Error> {
+    /// Tells the custodian of a logged erasure, before it is acknowledged
+    /// (every leaf of its set opened, fillers too): from its answer on, no
+    /// key of the subject is released again. Earlier erasures of `subject`
+    /// whose notification failed (the custodian was down, the request was
+    /// retried) are told too, while the access index still holds their
+    /// openings: the custodian releases nothing while an erasure it read
+    /// in the log is untold.
+    pub(super) async fn notify_erasure(
+        &self,
+        logged: &Logged,
+        subject: Option<&str>,
+    ) -> Result<(), Error> {
         let Some(link) = &self.custodian else {
             return Ok(());
         };
         let set = SubjectSet::of(&logged.openings);
-        let member = self.membership(logged, &set.prover(), subject)?;
+        let prover = set.prover();
+        let members = logged
+            .openings
+            .iter()
+            .map(|o| Self::member(o, &prover))
+            .collect::<Result<_, _>>()?;
         let _: custody::protocol::EraseAnswer = self
-            .exchange(link, logged.into(), "/v1/erase", EraseBody { member })
+            .exchange(link, logged.into(), "/v1/erase", EraseBody { members })
             .await?;
+        let Some(subject) = subject else {
+            return Ok(());
+        };
         let size = self.seq.checkpoint().checkpoint.size;
         for (index, opening) in self.store.accesses(subject).await? {
             let Some(opening) = opening.filter(|_| index != logged.seq.index()) else {
@@ -542,7 +563,7 @@ impl<B: Backend> Region<B> {
                 .map_err(|e| Error::Internal(format!("log entry {index}: {e}")))?;
             if e.action == Some(policy::Action::Erase) && e.decision == Some(entry::Outcome::Allow)
             {
-                self.notify_logged_erasure(link, index, &opening).await?;
+                self.notify_logged_erasure(link, index, &[opening]).await?;
             }
         }
         Ok(())
@@ -611,7 +632,7 @@ impl AsyncBody for ReleaseBody {
 }
 
 struct EraseBody {
-    member: Membership,
+    members: Vec<Membership>,
 }
 
 impl AsyncBody for EraseBody {
@@ -625,7 +646,7 @@ impl AsyncBody for EraseBody {
             checkpoint: proven.checkpoint.to_text(),
             consistency: proven.consistency,
             entry: proven.entry,
-            member: self.member.clone(),
+            members: self.members.clone(),
             tail: proven.tail,
         };
         serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()))

@@ -212,10 +212,17 @@ impl<B: Backend> Region<B> {
             Ok(o) => o,
             Err(err) => return err,
         };
-        match self.log_allowed(e, filler, None).await {
-            Ok(_) => Error::NotFound(why),
-            Err(err) => err,
+        let erasure = e.action == Some(policy::Action::Erase);
+        let logged = match self.log_allowed(e, filler, None).await {
+            Ok(logged) => logged,
+            Err(err) => return err,
+        };
+        // An allowed erasure, even of no one: the custodian reads it in the
+        // log and releases nothing until it is told.
+        if erasure && let Err(err) = self.notify_erasure(&logged, None).await {
+            return err;
         }
+        Error::NotFound(why)
     }
 
     /// Openings for the users asked for: the subjects homed here and a

@@ -182,7 +182,7 @@ impl<B: Backend> Region<B> {
             .await?;
         // The custodian first: once it knows, no key of the subject is
         // released again, whatever copy of the records survives.
-        self.notify_erasure(&logged, &subject).await?;
+        self.notify_erasure(&logged, Some(&subject)).await?;
         let existed = self.store.erase(&subject).await?;
         Ok(Erased {
             log_index: logged.seq.index(),
