@@ -59,6 +59,10 @@ pub enum Error {
     /// Another writer holds the log: only one sequencer may write it.
     #[error("another process is writing the log in {0}")]
     Locked(String),
+    /// Another sequencer committed to the log since this one claimed it:
+    /// this one must stop (object storage's conditional write is the fence).
+    #[error("fenced: another sequencer wrote {0} since this one claimed the log")]
+    Fenced(String),
     /// An I/O failure in the storage backend.
     #[error("storage I/O on {path}: {source}")]
     Io {

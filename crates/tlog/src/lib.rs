@@ -50,3 +50,5 @@ pub use reader::LogReader;
 pub use receipt::Receipt;
 pub use sequencer::{Sequenced, Sequencer, SequencerConfig};
 pub use storage::{CachedTiles, FsStorage, JOURNAL_SEGMENT_BYTES, MemStorage, Storage};
+#[cfg(feature = "s3")]
+pub use storage::{S3Config, S3Storage};

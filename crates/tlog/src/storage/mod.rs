@@ -5,16 +5,18 @@
 //! Paths are the tlog-tiles resource paths (`checkpoint`, `tile/0/000`, …),
 //! so any driver that stores them as named objects can serve the log as
 //! static files. [`FsStorage`] (`files`, with its write-ahead [`journal`])
-//! is the local default and [`MemStorage`] (`memory`) the model for tests;
-//! the trait is shaped so an S3-compatible object store (each write a
-//! whole-object PUT, listing by prefix) can sit beside them. [`CachedTiles`]
-//! (`cache`) wraps any of them to serve tiles from memory.
+//! is the local default, [`MemStorage`] (`memory`) the model for tests,
+//! and `S3Storage` (`s3`, feature `s3`) an S3-compatible bucket (each
+//! write a whole-object PUT, conditional where two writers could meet).
+//! [`CachedTiles`] (`cache`) wraps any of them to serve tiles from memory.
 
 mod cache;
 mod durable;
 mod files;
 pub mod journal;
 mod memory;
+#[cfg(feature = "s3")]
+mod s3;
 
 use std::future::Future;
 
@@ -24,6 +26,8 @@ pub use cache::{CachedTiles, Warming};
 pub use files::FsStorage;
 pub use journal::JOURNAL_SEGMENT_BYTES;
 pub use memory::MemStorage;
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Storage};
 
 /// Storage of named, immutable-once-committed objects.
 pub trait Storage: Send + Sync + 'static {

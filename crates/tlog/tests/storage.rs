@@ -1,0 +1,281 @@
+//! One conformance suite every storage driver passes, unchanged: memory,
+//! files, journaled files and — with the `s3` feature — an S3-compatible
+//! server the test starts on loopback (`moto_server`, named by
+//! `RESIDENCY_TEST_MOTO`; `.ci/run` installs it in a virtual environment).
+//! Then, on S3 only, the fence: a second sequencer on the same log fences
+//! the first out, and nothing either wrote is lost or forked.
+
+use std::time::Duration;
+
+use tlog::merkle::{verify_consistency, verify_inclusion};
+use tlog::note::{Signer, TYPE_ED25519};
+use tlog::sequencer::{self, SequencerConfig};
+use tlog::{FsStorage, LogReader, MemStorage, Storage, leaf_hash};
+
+fn signer() -> Signer {
+    Signer::generate("test.example/log", TYPE_ED25519).unwrap()
+}
+
+fn config() -> SequencerConfig {
+    SequencerConfig {
+        batch_interval: Duration::from_millis(2),
+        max_batch: 64,
+        ..SequencerConfig::default()
+    }
+}
+
+/// The objects contract: reads, whole writes, the same write again,
+/// listing, deleting files and folders.
+async fn objects<S: Storage>(s: &S) {
+    assert_eq!(s.read("tile/0/000").await.unwrap(), None);
+    s.write(vec![
+        ("tile/0/000".into(), b"zero".to_vec()),
+        ("tile/0/001.p/7".into(), b"partial".to_vec()),
+        ("tile/entries/000".into(), b"bundle".to_vec()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.read("tile/0/000").await.unwrap().unwrap(), b"zero");
+    // The same bytes again: a retried write.
+    s.write(vec![("tile/0/000".into(), b"zero".to_vec())])
+        .await
+        .unwrap();
+    assert_eq!(s.list("tile/0").await.unwrap(), vec!["000", "001.p"]);
+    assert_eq!(s.list("tile").await.unwrap(), vec!["0", "entries"]);
+    assert_eq!(s.list("tile/0/001.p").await.unwrap(), vec!["7"]);
+    s.delete(vec!["tile/0/001.p".into(), "tile/9/missing".into()])
+        .await
+        .unwrap();
+    assert_eq!(s.read("tile/0/001.p/7").await.unwrap(), None);
+    assert_eq!(s.list("tile/0").await.unwrap(), vec!["000"]);
+    s.write_then(
+        vec![("tile/1/000".into(), b"one".to_vec())],
+        vec![("tile/2/000".into(), b"two".to_vec())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.read("tile/2/000").await.unwrap().unwrap(), b"two");
+    s.delete(vec!["tile".into()]).await.unwrap();
+    assert!(s.list("tile").await.unwrap().is_empty());
+}
+
+/// A log written by the sequencer in batches, reopened, grown again, and
+/// read back: every entry in place, every proof verifying.
+async fn log<S: Storage + Clone>(s: S) {
+    let signer = signer();
+    sequencer::create(&s, &signer).await.unwrap();
+    assert!(
+        sequencer::create(&s, &signer).await.is_err(),
+        "created twice"
+    );
+    let mut sizes = Vec::new();
+    for round in 0..2u32 {
+        let (seq, task) = sequencer::open(s.clone(), signer.clone(), config())
+            .await
+            .unwrap();
+        let mut adds = Vec::new();
+        for i in 0..300u32 {
+            let seq = seq.clone();
+            adds.push(tokio::spawn(async move {
+                seq.add(format!("round {round} entry {i}").into_bytes())
+                    .await
+                    .unwrap()
+            }));
+        }
+        for a in adds {
+            a.await.unwrap();
+        }
+        sizes.push(seq.checkpoint().checkpoint.size);
+        drop(seq);
+        task.await.unwrap();
+    }
+    let reader = LogReader::new(s);
+    let cp = reader.checkpoint(&signer.verifier()).await.unwrap();
+    let n = cp.checkpoint.size;
+    assert_eq!(n, 600);
+    let entries = reader.entries(0, n, n).await.unwrap();
+    let mut seen: Vec<String> = entries
+        .iter()
+        .map(|e| String::from_utf8(e.clone()).unwrap())
+        .collect();
+    seen.sort();
+    let mut want: Vec<String> = (0..2)
+        .flat_map(|r| (0..300).map(move |i| format!("round {r} entry {i}")))
+        .collect();
+    want.sort();
+    assert_eq!(seen, want);
+    for i in [0, 255, 256, 299, 300, 599] {
+        let proof = reader.inclusion_proof(i, n).await.unwrap();
+        verify_inclusion(
+            &leaf_hash(&entries[i as usize]),
+            i,
+            n,
+            &proof,
+            &cp.checkpoint.root,
+        )
+        .unwrap();
+    }
+    let old = sizes[0];
+    let proof = reader.consistency_proof(old, n).await.unwrap();
+    verify_consistency(
+        old,
+        n,
+        &proof,
+        &reader.tree_hash(old).await.unwrap(),
+        &cp.checkpoint.root,
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_passes_the_storage_suite() {
+    objects(&MemStorage::new()).await;
+    log(MemStorage::new()).await;
+}
+
+/// Files in a new folder `name` of `dir`.
+fn files(dir: &tempfile::TempDir, name: &str) -> FsStorage {
+    let path = dir.path().join(name);
+    std::fs::create_dir(&path).unwrap();
+    FsStorage::open(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_pass_the_storage_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    objects(&files(&dir, "a")).await;
+    log(files(&dir, "b")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_files_pass_the_storage_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    objects(&files(&dir, "a").journaled(1 << 16)).await;
+    log(files(&dir, "b").journaled(1 << 16)).await;
+}
+
+#[cfg(feature = "s3")]
+mod s3 {
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+    use tlog::{S3Config, S3Storage};
+
+    /// A moto S3 server on a free loopback port, killed when dropped.
+    pub(super) struct Moto {
+        child: Child,
+        endpoint: String,
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Starts the server, or `None` when `RESIDENCY_TEST_MOTO` is unset
+    /// (outside CI: under `CI=true` that is a failure).
+    pub(super) async fn moto() -> Option<Moto> {
+        let Ok(bin) = std::env::var("RESIDENCY_TEST_MOTO") else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI must set RESIDENCY_TEST_MOTO (.ci/run installs moto)"
+            );
+            eprintln!("RESIDENCY_TEST_MOTO is not set: the S3 driver's tests are skipped");
+            return None;
+        };
+        // The feature brings rustls without a provider: ring, as the
+        // driver installs it, before this test's own client.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let moto = Moto {
+            child: Command::new(bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto_server"),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if http.get(&moto.endpoint).send().await.is_ok() {
+                return Some(moto);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let endpoint = moto.endpoint.clone();
+        panic!("moto_server did not answer on {endpoint}");
+    }
+
+    impl Moto {
+        /// A fresh bucket, and a storage in it under `prefix`.
+        pub(super) async fn storage(&self, bucket: &str, prefix: &str) -> S3Storage {
+            let r = reqwest::Client::new()
+                .put(format!("{}/{bucket}", self.endpoint))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success() || r.status() == 409, "{r:?}");
+            S3Storage::new(&S3Config {
+                endpoint: self.endpoint.clone(),
+                bucket: bucket.into(),
+                prefix: prefix.into(),
+                region: "us-east-1".into(),
+                access_key_id: "test".into(),
+                secret_access_key: "test".into(),
+                allow_http: true,
+            })
+            .unwrap()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s3_passes_the_storage_suite() {
+        let Some(m) = moto().await else { return };
+        objects(&m.storage("objects", "").await).await;
+        log(m.storage("logs", "eu-fr/log").await).await;
+    }
+
+    /// Two sequencers on one log (a second started by mistake, or a
+    /// standby taking over): once the second commits, the first's next
+    /// commit fails as fenced; nothing either acknowledged is lost, and
+    /// nothing forks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_sequencer_fences_the_first_and_nothing_forks() {
+        let Some(m) = moto().await else { return };
+        let s = m.storage("fence", "log").await;
+        let signer = signer();
+        sequencer::create(&s, &signer).await.unwrap();
+        let (first, first_task) = sequencer::open(s.clone(), signer.clone(), config())
+            .await
+            .unwrap();
+        let early = first.add(b"first, before".to_vec()).await.unwrap();
+        let other = m.storage("fence", "log").await;
+        let (second, second_task) = sequencer::open(other, signer.clone(), config())
+            .await
+            .unwrap();
+        let late = second.add(b"second".to_vec()).await.unwrap();
+        let refused = first.add(b"first, after".to_vec()).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("fenced")),
+            "{refused:?}"
+        );
+        drop((first, second));
+        let _ = first_task.await;
+        second_task.await.unwrap();
+        let reader = LogReader::new(s);
+        let cp = reader.checkpoint(&signer.verifier()).await.unwrap();
+        let n = cp.checkpoint.size;
+        assert_eq!(n, 2);
+        let entries = reader.entries(0, n, n).await.unwrap();
+        assert_eq!(entries[early.index() as usize], b"first, before");
+        assert_eq!(entries[late.index() as usize], b"second");
+    }
+}
