@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tlog::edge::TileData;
 use tlog::tile::TileId;
-use tlog::verify::{self, Consumer, Discrepancy, Fetch, Stop, TileSource};
+use tlog::verify::{self, Consumer, Discrepancy, Fetch, Stop, TileSource, fetch as send};
 use tlog::{Checkpoint, FsStorage, LogReader, SignedCheckpoint, Storage};
 
 use crate::config::LogConfig;
@@ -68,23 +68,6 @@ impl TileSource for HttpLog<'_> {
 /// GET of a public log resource; `None` on 404.
 async fn get(client: &reqwest::Client, url: &str) -> Result<Option<Vec<u8>>, Fetch> {
     send(client.get(url)).await
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, Fetch> {
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| Fetch::Unavailable(e.without_url().to_string()))?;
-    match resp.status().as_u16() {
-        200 => Ok(Some(
-            resp.bytes()
-                .await
-                .map_err(|e| Fetch::Unavailable(e.without_url().to_string()))?
-                .to_vec(),
-        )),
-        404 => Ok(None),
-        s => Err(Fetch::Unavailable(format!("HTTP {s}"))),
-    }
 }
 
 /// Receives verified entries: replays them and writes provisional rows

@@ -49,10 +49,15 @@ pub(crate) enum LogCommand {
     },
     /// Recompute every tile and the root from the entries and check the
     /// checkpoint's signature; report the first discrepancy.
+    #[command(group(clap::ArgGroup::new("log").required(true).args(["dir", "url"])))]
     Verify {
         /// Directory of the log.
         #[arg(long)]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
+        /// Or the URL the log is served at (`{url}/checkpoint`,
+        /// `{url}/tile/…`): a node's `/log`, or a bucket holding it.
+        #[arg(long, requires = "vkey")]
+        url: Option<String>,
         /// Verifier key (or a file holding it); default: the log's log.vkey.
         #[arg(long)]
         vkey: Option<String>,
@@ -115,7 +120,11 @@ pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
             print!("{raw}");
             Ok(())
         }
-        LogCommand::Verify { dir, vkey } => verify(&dir, vkey.as_deref()).await,
+        LogCommand::Verify { dir, url, vkey } => match (dir, url) {
+            (Some(dir), _) => verify_dir(&dir, vkey.as_deref()).await,
+            (None, Some(url)) => verify_url(&url, vkey.as_deref().unwrap_or_default()).await,
+            (None, None) => Err(anyhow!("name the log: --dir or --url")),
+        },
         LogCommand::Prove { dir, index, size } => prove(&dir, index, size).await,
         LogCommand::Consistency { dir, from, to } => consistency(&dir, from, to).await,
         LogCommand::VerifyReceipt {
@@ -228,7 +237,7 @@ async fn append(dir: &Path, file: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
+async fn verify_dir(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
     let vkey = match vkey {
         Some(v) => load_vkey(v)?,
         None => log_vkey(dir)?,
@@ -238,7 +247,28 @@ async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
         .read(CHECKPOINT_PATH)
         .await?
         .with_context(|| format!("no checkpoint in {}", dir.display()))?;
-    let cp = SignedCheckpoint::open(&raw, &vkey, &[])
+    verify(&LogReader::new(storage), &raw, &vkey).await
+}
+
+/// Verifies the log served at `url` (only its public resources).
+async fn verify_url(url: &str, vkey: &str) -> anyhow::Result<()> {
+    let vkey = load_vkey(vkey)?;
+    let src = verify::HttpTiles::new(reqwest::Client::new(), url);
+    let raw = src
+        .get(CHECKPOINT_PATH)
+        .await?
+        .context("no checkpoint served at that URL")?;
+    verify(&src, &raw, &vkey).await
+}
+
+/// Recomputes every tile and the root of the log `src` serves from its
+/// entries, against its checkpoint `raw`, signed by `vkey`.
+async fn verify<S: verify::TileSource>(
+    src: &S,
+    raw: &[u8],
+    vkey: &tlog::Verifier,
+) -> anyhow::Result<()> {
+    let cp = SignedCheckpoint::open(raw, vkey, &[])
         .context("checkpoint")?
         .checkpoint;
     let n = cp.size;
@@ -249,7 +279,7 @@ async fn verify(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
         hash_tiles: 0,
     };
     let mut edge = Edge::new();
-    let verified = verify::extend(&LogReader::new(storage), &mut edge, &cp, &mut tally).await;
+    let verified = verify::extend(src, &mut edge, &cp, &mut tally).await;
     tally.bar.finish_and_clear();
     verified.map_err(|stop| match stop {
         Stop::Inconsistent(found) => anyhow!(describe(&found)),

@@ -54,6 +54,58 @@ pub enum Fetch {
     Unavailable(String),
 }
 
+/// A GET of a public log resource: its bytes, `None` on 404, otherwise
+/// [`Fetch::Unavailable`] naming the status (never the URL, which may
+/// carry a token).
+pub async fn fetch(req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, Fetch> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Fetch::Unavailable(e.without_url().to_string()))?;
+    match resp.status().as_u16() {
+        200 => Ok(Some(
+            resp.bytes()
+                .await
+                .map_err(|e| Fetch::Unavailable(e.without_url().to_string()))?
+                .to_vec(),
+        )),
+        404 => Ok(None),
+        s => Err(Fetch::Unavailable(format!("HTTP {s}"))),
+    }
+}
+
+/// A tiled log served over HTTP at `base` (`{base}/checkpoint`,
+/// `{base}/tile/…`): a node's `/log`, or a bucket serving the objects
+/// [`crate::storage`]'s S3 driver wrote, as a static site.
+#[derive(Clone, Debug)]
+pub struct HttpTiles {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl HttpTiles {
+    /// The log at `base` (a trailing `/` is ignored).
+    pub fn new(client: reqwest::Client, base: &str) -> Self {
+        HttpTiles {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The resource at a tlog-tiles path; `None` if it is not served.
+    pub async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Fetch> {
+        fetch(self.client.get(format!("{}/{path}", self.base))).await
+    }
+}
+
+impl TileSource for HttpTiles {
+    async fn tile(&self, id: TileId) -> Result<Vec<u8>, Fetch> {
+        self.get(&id.path())
+            .await?
+            .ok_or_else(|| Fetch::Missing(id.path()))
+    }
+}
+
 /// A tiled log in a [`Storage`] (a monitor's mirror, or a log directory).
 impl<S: Storage> TileSource for LogReader<S> {
     async fn tile(&self, id: TileId) -> Result<Vec<u8>, Fetch> {

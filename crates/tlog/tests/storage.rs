@@ -241,6 +241,59 @@ mod s3 {
         log(m.storage("logs", "eu-fr/log").await).await;
     }
 
+    struct Count(u64);
+
+    impl tlog::verify::Consumer for Count {
+        fn entry(&mut self, _: u64, _: &[u8]) -> Result<(), String> {
+            self.0 += 1;
+            Ok(())
+        }
+        async fn tiles(&mut self, _: Vec<tlog::edge::TileData>) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// The bucket serves the log as a static site: a verifier that knows
+    /// only its URL (no credentials) recomputes every tile and the root.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_log_in_a_bucket_verifies_from_its_url_alone() {
+        let Some(m) = moto().await else { return };
+        let s = m.storage("public", "eu-fr/log").await;
+        // Anyone may read the bucket, as a static site.
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::public/*"}]}"#;
+        let r = reqwest::Client::new()
+            .put(format!("{}/public?policy", m.endpoint))
+            .body(policy)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{r:?}");
+        let signer = signer();
+        sequencer::create(&s, &signer).await.unwrap();
+        let (seq, task) = sequencer::open(s, signer.clone(), config()).await.unwrap();
+        let adds = (0..700u32).map(|i| seq.add(format!("entry {i}").into_bytes()));
+        for added in futures::future::join_all(adds).await {
+            added.unwrap();
+        }
+        drop(seq);
+        task.await.unwrap();
+        let src = tlog::verify::HttpTiles::new(
+            reqwest::Client::new(),
+            &format!("{}/public/eu-fr/log/", m.endpoint),
+        );
+        let raw = src.get("checkpoint").await.unwrap().unwrap();
+        let cp = tlog::SignedCheckpoint::open(&raw, &signer.verifier(), &[])
+            .unwrap()
+            .checkpoint;
+        assert_eq!(cp.size, 700);
+        let mut edge = tlog::edge::Edge::new();
+        let mut count = Count(0);
+        tlog::verify::extend(&src, &mut edge, &cp, &mut count)
+            .await
+            .unwrap();
+        assert_eq!((count.0, edge.root().unwrap()), (700, cp.root));
+    }
+
     /// Two sequencers on one log (a second started by mistake, or a
     /// standby taking over): once the second commits, the first's next
     /// commit fails as fenced; nothing either acknowledged is lost, and
