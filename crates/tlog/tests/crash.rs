@@ -6,7 +6,8 @@
 //! The child is this same test binary, re-run with `TLOG_CRASH_CHILD` set.
 //! It runs twice: on plain file storage, and journaled with small segments
 //! (`TLOG_CRASH_JOURNAL`), so that kills land mid-record, between a record
-//! and its files, and during a segment's retirement.
+//! and its files, and during a segment's retirement — and, with the `s3`
+//! feature, on an S3-compatible server (`TLOG_CRASH_S3`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -16,7 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tlog::merkle::verify_consistency;
 use tlog::note::Signer;
 use tlog::sequencer::{self, SequencerConfig};
-use tlog::{FsStorage, Hash, LogReader, leaf_hash};
+use tlog::{FsStorage, Hash, LogReader, Storage, leaf_hash};
+
+#[cfg(feature = "s3")]
+mod common;
 
 const SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 const KILLS: usize = 25;
@@ -29,11 +33,34 @@ fn crash_child() {
         return; // Only runs as the child of `acknowledged_entries_survive_sigkill`.
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async move {
-        let mut storage = FsStorage::open(&dir).unwrap();
-        if let Ok(bytes) = std::env::var("TLOG_CRASH_JOURNAL") {
-            storage = storage.journaled(bytes.parse().unwrap());
-        }
+    #[cfg(feature = "s3")]
+    if let Ok(endpoint) = std::env::var("TLOG_CRASH_S3") {
+        rt.block_on(append_forever(s3_storage(&endpoint)));
+        return;
+    }
+    let mut storage = FsStorage::open(&dir).unwrap();
+    if let Ok(bytes) = std::env::var("TLOG_CRASH_JOURNAL") {
+        storage = storage.journaled(bytes.parse().unwrap());
+    }
+    rt.block_on(append_forever(storage));
+}
+
+#[cfg(feature = "s3")]
+fn s3_storage(endpoint: &str) -> tlog::S3Storage {
+    tlog::S3Storage::new(&tlog::S3Config {
+        endpoint: endpoint.into(),
+        bucket: "crash".into(),
+        prefix: "log".into(),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        allow_http: true,
+    })
+    .unwrap()
+}
+
+async fn append_forever<S: Storage>(storage: S) {
+    {
         let signer = Signer::parse(SKEY).unwrap();
         let config = SequencerConfig {
             batch_interval: Duration::from_millis(5),
@@ -70,7 +97,7 @@ fn crash_child() {
             });
         }
         std::future::pending::<()>().await;
-    });
+    }
 }
 
 struct XorShift(u64);
@@ -95,13 +122,52 @@ fn acknowledged_entries_survive_sigkill_with_a_journal() {
 
 fn survive_sigkill(journal: Option<u64>) {
     let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let open = || FsStorage::open(dir.path()).unwrap();
+    let env: Vec<(String, String)> = journal
+        .map(|b| ("TLOG_CRASH_JOURNAL".to_owned(), b.to_string()))
+        .into_iter()
+        .collect();
+    let journal_dir = dir.path().join(".journal");
+    let replays = kill_rounds(&rt, dir.path(), open, env, || {
+        std::fs::read_dir(&journal_dir).is_ok_and(|mut d| d.next().is_some())
+    });
+    assert_eq!(
+        replays > 0,
+        journal.is_some(),
+        "a journaled child leaves a journal to replay, a plain one none"
+    );
+}
+
+/// The same on an S3-compatible server: every object write is a PUT, the
+/// checkpoint a conditional one.
+#[cfg(feature = "s3")]
+#[test]
+fn acknowledged_entries_survive_sigkill_on_s3() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(moto) = rt.block_on(common::moto()) else {
+        return;
+    };
+    rt.block_on(moto.storage("crash", "log"));
+    let endpoint = moto.endpoint.clone();
+    let env = vec![("TLOG_CRASH_S3".to_owned(), endpoint.clone())];
+    let dir = tempfile::tempdir().unwrap();
+    kill_rounds(&rt, dir.path(), || s3_storage(&endpoint), env, || false);
+}
+
+/// Runs the child on the storage `open` gives, `KILLS` times, killing it
+/// at random moments, and checks what survived after each; returns how
+/// many rounds `replayed` said left something to replay.
+fn kill_rounds<S: Storage + Clone>(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    open: impl Fn() -> S,
+    env: Vec<(String, String)>,
+    replayed: impl Fn() -> bool,
+) -> usize {
     let signer = Signer::parse(SKEY).unwrap();
     let vkey = signer.verifier();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    {
-        let storage = FsStorage::open(dir.path()).unwrap();
-        rt.block_on(sequencer::create(&storage, &signer)).unwrap();
-    }
+    rt.block_on(sequencer::create(&open(), &signer)).unwrap();
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -117,8 +183,8 @@ fn survive_sigkill(journal: Option<u64>) {
     for round in 0..KILLS {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env("TLOG_CRASH_CHILD", dir.path())
-            .envs(journal.map(|b| ("TLOG_CRASH_JOURNAL", b.to_string())))
+            .env("TLOG_CRASH_CHILD", dir)
+            .envs(env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -159,12 +225,11 @@ fn survive_sigkill(journal: Option<u64>) {
             }
         }
 
-        let journal_dir = dir.path().join(".journal");
-        if std::fs::read_dir(&journal_dir).is_ok_and(|mut d| d.next().is_some()) {
+        if replayed() {
             replays += 1;
         }
         rt.block_on(async {
-            let storage = FsStorage::open(dir.path()).unwrap();
+            let storage = open();
             // Recovery runs here, exactly as a restarted process would run it.
             let (seq, task) =
                 sequencer::open(storage.clone(), signer.clone(), SequencerConfig::default())
@@ -224,9 +289,5 @@ fn survive_sigkill(journal: Option<u64>) {
         acked.len()
     );
     eprintln!("{mid_batch_kills} kills between signing and reporting, {replays} replays");
-    assert_eq!(
-        replays > 0,
-        journal.is_some(),
-        "a journaled child leaves a journal to replay, a plain one none"
-    );
+    replays
 }

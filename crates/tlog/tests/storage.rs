@@ -155,84 +155,12 @@ async fn journaled_files_pass_the_storage_suite() {
 }
 
 #[cfg(feature = "s3")]
+mod common;
+
+#[cfg(feature = "s3")]
 mod s3 {
+    use super::common::moto;
     use super::*;
-    use std::process::{Child, Command, Stdio};
-    use tlog::{S3Config, S3Storage};
-
-    /// A moto S3 server on a free loopback port, killed when dropped.
-    pub(super) struct Moto {
-        child: Child,
-        endpoint: String,
-    }
-
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// Starts the server, or `None` when `RESIDENCY_TEST_MOTO` is unset
-    /// (outside CI: under `CI=true` that is a failure).
-    pub(super) async fn moto() -> Option<Moto> {
-        let Ok(bin) = std::env::var("RESIDENCY_TEST_MOTO") else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI must set RESIDENCY_TEST_MOTO (.ci/run installs moto)"
-            );
-            eprintln!("RESIDENCY_TEST_MOTO is not set: the S3 driver's tests are skipped");
-            return None;
-        };
-        // The feature brings rustls without a provider: ring, as the
-        // driver installs it, before this test's own client.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let moto = Moto {
-            child: Command::new(bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start moto_server"),
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if http.get(&moto.endpoint).send().await.is_ok() {
-                return Some(moto);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let endpoint = moto.endpoint.clone();
-        panic!("moto_server did not answer on {endpoint}");
-    }
-
-    impl Moto {
-        /// A fresh bucket, and a storage in it under `prefix`.
-        pub(super) async fn storage(&self, bucket: &str, prefix: &str) -> S3Storage {
-            let r = reqwest::Client::new()
-                .put(format!("{}/{bucket}", self.endpoint))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success() || r.status() == 409, "{r:?}");
-            S3Storage::new(&S3Config {
-                endpoint: self.endpoint.clone(),
-                bucket: bucket.into(),
-                prefix: prefix.into(),
-                region: "us-east-1".into(),
-                access_key_id: "test".into(),
-                secret_access_key: "test".into(),
-                allow_http: true,
-            })
-            .unwrap()
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn s3_passes_the_storage_suite() {
