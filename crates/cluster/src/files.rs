@@ -78,6 +78,9 @@ impl Layout<'_> {
                  token = \"env:{}\"\n",
                 node_token_var(r)
             ));
+            if let Some(bucket) = self.setup.log_buckets.get(r) {
+                toml.push_str(&format!("log_bucket = {bucket}\n"));
+            }
             if let Some(c) = self.custodian {
                 toml.push_str(&format!(
                     "custodian = {{ url = \"{}\", key = \"{}\", token = \"env:{}\" }}\n",

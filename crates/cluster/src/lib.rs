@@ -130,6 +130,9 @@ pub struct Setup {
     /// A region's store other than its SQLite store in `REGION/store`
     /// (e.g. a `postgres:` location).
     pub stores: BTreeMap<&'static str, String>,
+    /// A region's `log_bucket` (a TOML inline table): its log in a bucket,
+    /// its key files still in `REGION/log`.
+    pub log_buckets: BTreeMap<&'static str, String>,
     /// The `[limits]` of `cluster.toml`, as TOML lines.
     pub limits: String,
     /// The credentials in every process's environment, also written to
@@ -155,6 +158,7 @@ impl Setup {
             dir: dir.to_owned(),
             policy: policy.into(),
             stores: BTreeMap::new(),
+            log_buckets: BTreeMap::new(),
             limits: String::new(),
             credentials: Vec::new(),
             log_filter: None,

@@ -53,10 +53,51 @@ struct RegionFile {
     #[serde(default)]
     keyring: Option<String>,
     log: PathBuf,
+    #[serde(default)]
+    log_bucket: Option<BucketFile>,
     keys: PathBuf,
     token: String,
     #[serde(default)]
     custodian: Option<CustodianFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BucketFile {
+    endpoint: String,
+    bucket: String,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default = "default_bucket_region")]
+    region: String,
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(default)]
+    allow_http: bool,
+}
+
+fn default_bucket_region() -> String {
+    "us-east-1".into()
+}
+
+/// An S3-compatible bucket a region keeps its log in (the signing key
+/// stays in its `log` directory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketConfig {
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The log's folder in it.
+    pub prefix: String,
+    /// The signing region.
+    pub region: String,
+    /// Reference (`env:NAME` or `file:PATH`) to the access key id.
+    pub access_key_id: String,
+    /// Reference to the secret access key.
+    pub secret_access_key: String,
+    /// Whether a plain `http://` endpoint is allowed.
+    pub allow_http: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -128,6 +169,9 @@ pub struct RegionConfig {
     pub store: StoreLocation,
     /// Its log directory (tiles, checkpoint, `log.key`).
     pub log: PathBuf,
+    /// The bucket its log is kept in instead of `log` (which then holds
+    /// only the key files).
+    pub log_bucket: Option<BucketConfig>,
     /// Its key file (`residency keys init`).
     pub keys: PathBuf,
     /// Reference (`env:NAME` or `file:PATH`) to the credential the node
@@ -264,6 +308,15 @@ impl ClusterConfig {
                     listen: r.listen,
                     store,
                     log: at(&r.log),
+                    log_bucket: r.log_bucket.map(|b| BucketConfig {
+                        endpoint: b.endpoint,
+                        bucket: b.bucket,
+                        prefix: b.prefix,
+                        region: b.region,
+                        access_key_id: b.access_key_id,
+                        secret_access_key: b.secret_access_key,
+                        allow_http: b.allow_http,
+                    }),
                     keys: at(&r.keys),
                     token,
                     custodian,

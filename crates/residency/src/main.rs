@@ -85,6 +85,10 @@ fn init_tracing_with(default: &str) {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // With logs in a bucket, rustls is in the build without a provider:
+    // ring, before any HTTP client is made.
+    #[cfg(feature = "s3")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo_cmd::run(args).await,

@@ -3,7 +3,8 @@
 //! verifier key `log.vkey` that the log's readers are given.
 //!
 //! `residency log init` and a node started with `--init` both create a
-//! log here, so that a log made by either opens in the other.
+//! log here, so that a log made by either opens in the other. A log kept
+//! elsewhere (a bucket) keeps its key files here all the same.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -11,7 +12,7 @@ use std::path::Path;
 
 use crate::note::{Signer, TYPE_ED25519};
 use crate::reader::CHECKPOINT_PATH;
-use crate::{Error, FsStorage, sequencer};
+use crate::{Error, FsStorage, Storage, sequencer};
 
 /// The signing key's file name in a log directory.
 pub const SIGNING_KEY_FILE: &str = "log.key";
@@ -23,11 +24,19 @@ pub const VERIFIER_KEY_FILE: &str = "log.vkey";
 /// Refuses, changing nothing, if `dir` holds a log or a signing key
 /// ([`Error::AlreadyInitialized`]).
 pub async fn create(dir: &Path, origin: &str) -> Result<Signer, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    create_in(dir, origin, &FsStorage::open(dir)?).await
+}
+
+/// As [`create`], the keys in `dir` and the log in `storage` (a bucket).
+pub async fn create_in<S: Storage>(dir: &Path, origin: &str, storage: &S) -> Result<Signer, Error> {
     let signer = Signer::generate(origin, TYPE_ED25519)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-    let checkpoint = dir.join(CHECKPOINT_PATH);
-    if checkpoint.exists() {
-        return Err(Error::AlreadyInitialized(checkpoint.display().to_string()));
+    if storage.read(CHECKPOINT_PATH).await?.is_some() {
+        return Err(Error::AlreadyInitialized(format!(
+            "{}: a log is already there",
+            dir.display()
+        )));
     }
     let key = dir.join(SIGNING_KEY_FILE);
     create_private(&key, format!("{}\n", signer.to_skey()).as_bytes()).map_err(|e| {
@@ -40,7 +49,7 @@ pub async fn create(dir: &Path, origin: &str) -> Result<Signer, Error> {
     let vkey = dir.join(VERIFIER_KEY_FILE);
     std::fs::write(&vkey, format!("{}\n", signer.verifier().to_vkey()))
         .map_err(|e| Error::io(vkey.display().to_string(), e))?;
-    sequencer::create(&FsStorage::open(dir)?, &signer).await?;
+    sequencer::create(storage, &signer).await?;
     Ok(signer)
 }
 
@@ -61,10 +70,20 @@ pub fn open(dir: &Path) -> Result<Signer, Error> {
 /// The signing key of the log in `dir`, the log [created](create) first,
 /// named `origin`, if `dir` has no signing key.
 pub async fn open_or_create(dir: &Path, origin: &str) -> Result<Signer, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    open_or_create_in(dir, origin, &FsStorage::open(dir)?).await
+}
+
+/// As [`open_or_create`], the keys in `dir` and the log in `storage`.
+pub async fn open_or_create_in<S: Storage>(
+    dir: &Path,
+    origin: &str,
+    storage: &S,
+) -> Result<Signer, Error> {
     if dir.join(SIGNING_KEY_FILE).exists() {
         open(dir)
     } else {
-        create(dir, origin).await
+        create_in(dir, origin, storage).await
     }
 }
 

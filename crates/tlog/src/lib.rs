@@ -49,6 +49,8 @@ pub use note::{Note, NoteVerifier, Signer, Verifier};
 pub use reader::LogReader;
 pub use receipt::Receipt;
 pub use sequencer::{Sequenced, Sequencer, SequencerConfig};
-pub use storage::{CachedTiles, FsStorage, JOURNAL_SEGMENT_BYTES, MemStorage, Storage};
+pub use storage::{
+    CachedTiles, FsStorage, JOURNAL_SEGMENT_BYTES, MemStorage, Storage, WriterGuard,
+};
 #[cfg(feature = "s3")]
 pub use storage::{S3Config, S3Storage};

@@ -24,6 +24,7 @@ pub mod api;
 mod custodian;
 mod entries;
 mod ingest;
+mod log_storage;
 mod release;
 mod subject;
 mod witnesses;
@@ -34,7 +35,11 @@ use std::sync::Arc;
 
 use policy::{Bundle, Decision, DecisionRequest};
 use store::{Backend, Store};
-use tlog::{CachedTiles, FsStorage, LogReader, Sequencer, Signer};
+use tlog::{CachedTiles, LogReader, Sequencer, Signer};
+
+use crate::config::RegionConfig;
+
+pub use log_storage::LogStorage;
 
 use entry::PrincipalRef;
 
@@ -57,9 +62,9 @@ pub struct Region<B> {
     bundle: Arc<Bundle>,
     store: Store<B>,
     seq: Sequencer,
-    reader: LogReader<CachedTiles<FsStorage>>,
+    reader: LogReader<CachedTiles<LogStorage>>,
     /// The sequencer's (journaled) storage, to settle when stopping.
-    log_writes: FsStorage,
+    log_writes: LogStorage,
     egress: pseudo::Keys,
     /// Keys the digest of re-identification justifications in entries.
     justification_key: [u8; 32],
@@ -121,19 +126,33 @@ fn justification_key(secret: &[u8; 32]) -> [u8; 32] {
 
 /// Opens the region's log in `dir` (with `init`, creating it if missing:
 /// keys by [`tlog::keyfile`]); returns the signer.
-async fn open_log(dir: &Path, region: &str, init: bool) -> Result<Signer, Error> {
-    let origin = format!("residency.example/{region}");
+async fn open_log(file: &Path, me: &RegionConfig, init: bool) -> Result<Signer, Error> {
+    let origin = format!("residency.example/{}", me.id);
     let signer = if init {
-        tlog::keyfile::open_or_create(dir, &origin).await
+        std::fs::create_dir_all(&me.log)
+            .map_err(|e| Error::Internal(format!("{}: {e}", me.log.display())))?;
+        tlog::keyfile::open_or_create_in(&me.log, &origin, &LogStorage::open(file, me, false)?)
+            .await
     } else {
-        tlog::keyfile::open(dir)
+        tlog::keyfile::open(&me.log)
     };
-    signer.map_err(|e| match e {
+    let signer = signer.map_err(|e| match e {
         tlog::Error::NotInitialized(why) => Error::Internal(format!(
             "{why}: run `residency log init` or start with --init"
         )),
         e => e.into(),
-    })
+    })?;
+    // A bucket's log is made there, under the key found in the directory.
+    if init && me.log_bucket.is_some() {
+        let storage = LogStorage::open(file, me, false)?;
+        if tlog::Storage::read(&storage, tlog::reader::CHECKPOINT_PATH)
+            .await?
+            .is_none()
+        {
+            tlog::sequencer::create(&storage, &signer).await?;
+        }
+    }
+    Ok(signer)
 }
 
 impl<B: Backend> Region<B> {
@@ -186,11 +205,11 @@ impl<B: Backend> Region<B> {
         let egress = egress_keys(&keys.pseudonym_secret());
         let justification_key = justification_key(&keys.pseudonym_secret());
 
-        let signer = open_log(&me.log, id, init).await?;
-        let tiles = CachedTiles::new(FsStorage::open(&me.log)?);
-        // Journaled: a batch is durable after one flush, not one per tile
-        // file and directory.
-        let log_writes = FsStorage::open(&me.log)?.journaled(tlog::JOURNAL_SEGMENT_BYTES);
+        let signer = open_log(&cluster.file, me, init).await?;
+        let tiles = CachedTiles::new(LogStorage::open(&cluster.file, me, false)?);
+        // Journaled files: a batch is durable after one flush, not one per
+        // tile file and directory.
+        let log_writes = LogStorage::open(&cluster.file, me, true)?;
         let (seq, _task) = tlog::sequencer::open(
             tiles.warmed_by(log_writes.clone()),
             signer,
@@ -286,7 +305,7 @@ impl<B: Backend> Region<B> {
     }
 
     /// The log reader (for the log endpoints).
-    pub fn log(&self) -> &LogReader<CachedTiles<FsStorage>> {
+    pub fn log(&self) -> &LogReader<CachedTiles<LogStorage>> {
         &self.reader
     }
 

@@ -97,6 +97,33 @@ impl Cluster {
         policy: &Path,
         custodian: bool,
     ) -> Cluster {
+        Self::build_with(eu_fr_store, limits, policy, custodian, |_| {}).await
+    }
+
+    /// The three regions, `region`'s log in the bucket `log_bucket` (a
+    /// TOML inline table), with `env` added to every process's.
+    pub(crate) async fn with_log_bucket(
+        region: &'static str,
+        log_bucket: &str,
+        env: &[(&str, &str)],
+    ) -> Cluster {
+        let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+        Self::build_with(None, "", &policy, false, |setup| {
+            setup.log_buckets.insert(region, log_bucket.to_owned());
+            setup
+                .credentials
+                .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        })
+        .await
+    }
+
+    async fn build_with(
+        eu_fr_store: Option<&str>,
+        limits: &str,
+        policy: &Path,
+        custodian: bool,
+        tweak: impl FnOnce(&mut cluster::Setup),
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut setup = cluster::Setup::new(env!("CARGO_BIN_EXE_residency"), dir.path(), policy);
         if let Some(pg) = eu_fr_store {
@@ -110,7 +137,15 @@ impl Cluster {
             .collect();
         setup.log_filter = Some("debug".into());
         setup.custodian = custodian;
-        let cluster = cluster::Cluster::start(setup).await.unwrap();
+        tweak(&mut setup);
+        let cluster = match cluster::Cluster::start(setup).await {
+            Ok(c) => c,
+            Err(cluster::Error::Stopped { name, output, .. }) => panic!(
+                "{name} stopped:\n{}",
+                std::fs::read_to_string(output).unwrap_or_default()
+            ),
+            Err(e) => panic!("{e}"),
+        };
         Cluster { cluster, dir }
     }
 
