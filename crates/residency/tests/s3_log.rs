@@ -91,7 +91,10 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
     let mut c = Cluster::with_log_bucket(
         "eu-fr",
         &bucket,
-        &[("S3_KEY", "AKIATESTKEY000000001"), ("S3_SECRET", "test-secret-access-key-0000000000000001")],
+        &[
+            ("S3_KEY", "AKIATESTKEY000000001"),
+            ("S3_SECRET", "test-secret-access-key-0000000000000001"),
+        ],
     )
     .await;
 
@@ -130,6 +133,38 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A monitor that knows only the bucket's URL and the log's key audits
+    // it clean (it reads `{url}/log/…`: the prefix's parent).
+    let state = tempfile::tempdir().unwrap();
+    let monitor = state.path().join("monitor.toml");
+    std::fs::write(
+        &monitor,
+        format!(
+            "state = \"state\"\nlisten = \"127.0.0.1:0\"\n\n[[logs]]\nregion = \"eu-fr\"\nurl = \"{}/logs/eu-fr\"\nkey = \"{vkey}\"\n",
+            m.endpoint
+        ),
+    )
+    .unwrap();
+    let audit = {
+        let program = program.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(program)
+                .args(["audit", "--config"])
+                .arg(&monitor)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let summary = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success() && summary.contains("eu-fr"),
+        "{} {}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+
     // Nothing of the log in the region's directory but its key files.
     assert!(!c.log_dir("eu-fr").join("tile").exists());
 
