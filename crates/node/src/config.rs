@@ -74,6 +74,12 @@ struct BucketFile {
     secret_access_key: String,
     #[serde(default)]
     allow_http: bool,
+    #[serde(default = "default_lease_secs")]
+    lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    10
 }
 
 fn default_bucket_region() -> String {
@@ -98,6 +104,9 @@ pub struct BucketConfig {
     pub secret_access_key: String,
     /// Whether a plain `http://` endpoint is allowed.
     pub allow_http: bool,
+    /// The sequencer's lease on the log, in seconds (default 10): a node
+    /// started while another holds it is refused until it runs out.
+    pub lease_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -316,6 +325,7 @@ impl ClusterConfig {
                         access_key_id: b.access_key_id,
                         secret_access_key: b.secret_access_key,
                         allow_http: b.allow_http,
+                        lease_secs: b.lease_secs,
                     }),
                     keys: at(&r.keys),
                     token,

@@ -85,7 +85,7 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
         .unwrap();
     assert!(r.status().is_success(), "{r:?}");
     let bucket = format!(
-        "{{ endpoint = \"{}\", bucket = \"logs\", prefix = \"eu-fr/log\", access_key_id = \"env:S3_KEY\", secret_access_key = \"env:S3_SECRET\", allow_http = true }}",
+        "{{ endpoint = \"{}\", bucket = \"logs\", prefix = \"eu-fr/log\", access_key_id = \"env:S3_KEY\", secret_access_key = \"env:S3_SECRET\", allow_http = true, lease_secs = 1 }}",
         m.endpoint
     );
     let mut c = Cluster::with_log_bucket(

@@ -55,11 +55,12 @@ fn s3_storage(endpoint: &str) -> tlog::S3Storage {
         access_key_id: "test".into(),
         secret_access_key: "test".into(),
         allow_http: true,
+        lease: Duration::from_secs(1),
     })
     .unwrap()
 }
 
-async fn append_forever<S: Storage>(storage: S) {
+async fn append_forever<S: Storage + Clone>(storage: S) {
     {
         let signer = Signer::parse(SKEY).unwrap();
         let config = SequencerConfig {
@@ -67,7 +68,7 @@ async fn append_forever<S: Storage>(storage: S) {
             max_batch: 700,
             ..SequencerConfig::default()
         };
-        let (seq, _task) = sequencer::open(storage, signer, config).await.unwrap();
+        let (seq, _task) = open_when_free(storage, signer, config).await;
         let mut cps = seq.subscribe();
         tokio::spawn(async move {
             while cps.changed().await.is_ok() {
@@ -100,6 +101,22 @@ async fn append_forever<S: Storage>(storage: S) {
     }
 }
 
+/// Opens the sequencer, waiting while another writer's lease holds the
+/// log (on S3, the killed one's runs out; files have no lease).
+async fn open_when_free<S: Storage + Clone>(
+    storage: S,
+    signer: Signer,
+    config: SequencerConfig,
+) -> (tlog::Sequencer, tokio::task::JoinHandle<()>) {
+    for _ in 0..100 {
+        match sequencer::open(storage.clone(), signer.clone(), config.clone()).await {
+            Err(tlog::Error::Locked(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the log's lease was never free");
+}
+
 struct XorShift(u64);
 impl XorShift {
     fn next(&mut self) -> u64 {
@@ -129,7 +146,7 @@ fn survive_sigkill(journal: Option<u64>) {
         .into_iter()
         .collect();
     let journal_dir = dir.path().join(".journal");
-    let replays = kill_rounds(&rt, dir.path(), open, env, || {
+    let replays = kill_rounds(&rt, dir.path(), open, env, Duration::ZERO, || {
         std::fs::read_dir(&journal_dir).is_ok_and(|mut d| d.next().is_some())
     });
     assert_eq!(
@@ -152,17 +169,27 @@ fn acknowledged_entries_survive_sigkill_on_s3() {
     let endpoint = moto.endpoint.clone();
     let env = vec![("TLOG_CRASH_S3".to_owned(), endpoint.clone())];
     let dir = tempfile::tempdir().unwrap();
-    kill_rounds(&rt, dir.path(), || s3_storage(&endpoint), env, || false);
+    // Each child first waits for the lease its predecessor's recovery
+    // held (1 s at most): it lives that much longer.
+    kill_rounds(
+        &rt,
+        dir.path(),
+        || s3_storage(&endpoint),
+        env,
+        Duration::from_millis(1000),
+        || false,
+    );
 }
 
 /// Runs the child on the storage `open` gives, `KILLS` times, killing it
-/// at random moments, and checks what survived after each; returns how
-/// many rounds `replayed` said left something to replay.
+/// at random moments (after `waits`), and checks what survived after
+/// each; returns how many rounds `replayed` said left something to replay.
 fn kill_rounds<S: Storage + Clone>(
     rt: &tokio::runtime::Runtime,
     dir: &std::path::Path,
     open: impl Fn() -> S,
     env: Vec<(String, String)>,
+    waits: Duration,
     replayed: impl Fn() -> bool,
 ) -> usize {
     let signer = Signer::parse(SKEY).unwrap();
@@ -196,7 +223,7 @@ fn kill_rounds<S: Storage + Clone>(
                 .map_while(Result::ok)
                 .collect::<Vec<_>>()
         });
-        std::thread::sleep(Duration::from_millis(40 + rng.next() % 400));
+        std::thread::sleep(waits + Duration::from_millis(40 + rng.next() % 400));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let lines = lines.join().unwrap();
@@ -232,9 +259,7 @@ fn kill_rounds<S: Storage + Clone>(
             let storage = open();
             // Recovery runs here, exactly as a restarted process would run it.
             let (seq, task) =
-                sequencer::open(storage.clone(), signer.clone(), SequencerConfig::default())
-                    .await
-                    .unwrap();
+                open_when_free(storage.clone(), signer.clone(), SequencerConfig::default()).await;
             drop(seq);
             task.await.unwrap();
             let reader = LogReader::new(storage);

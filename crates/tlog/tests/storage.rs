@@ -24,6 +24,21 @@ fn config() -> SequencerConfig {
     }
 }
 
+/// Opens the sequencer, waiting (3 s at most) while a writer that just
+/// stopped still holds the log (a lease being given back).
+async fn open_when_free<S: Storage + Clone>(
+    s: &S,
+    signer: &Signer,
+) -> (tlog::Sequencer, tokio::task::JoinHandle<()>) {
+    for _ in 0..30 {
+        match sequencer::open(s.clone(), signer.clone(), config()).await {
+            Err(tlog::Error::Locked(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the log stayed locked");
+}
+
 /// The objects contract: reads, whole writes, the same write again,
 /// listing, deleting files and folders.
 async fn objects<S: Storage>(s: &S) {
@@ -70,9 +85,7 @@ async fn log<S: Storage + Clone>(s: S) {
     );
     let mut sizes = Vec::new();
     for round in 0..2u32 {
-        let (seq, task) = sequencer::open(s.clone(), signer.clone(), config())
-            .await
-            .unwrap();
+        let (seq, task) = open_when_free(&s, &signer).await;
         let mut adds = Vec::new();
         for i in 0..300u32 {
             let seq = seq.clone();
@@ -222,12 +235,12 @@ mod s3 {
         assert_eq!((count.0, edge.root().unwrap()), (700, cp.root));
     }
 
-    /// Two sequencers on one log (a second started by mistake, or a
-    /// standby taking over): once the second commits, the first's next
-    /// commit fails as fenced; nothing either acknowledged is lost, and
-    /// nothing forks.
+    /// Two sequencers on one log: a second started by mistake is refused
+    /// while the first holds the lease, saying for how long; once the
+    /// first is gone and its lease has run out, the second takes over,
+    /// and nothing the first acknowledged is lost.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_second_sequencer_fences_the_first_and_nothing_forks() {
+    async fn a_second_sequencer_is_refused_then_takes_over_and_nothing_forks() {
         let Some(m) = moto().await else { return };
         let s = m.storage("fence", "log").await;
         let signer = signer();
@@ -235,28 +248,70 @@ mod s3 {
         let (first, first_task) = sequencer::open(s.clone(), signer.clone(), config())
             .await
             .unwrap();
-        let early = first.add(b"first, before".to_vec()).await.unwrap();
-        let other = m.storage("fence", "log").await;
-        let (second, second_task) = sequencer::open(other, signer.clone(), config())
-            .await
-            .unwrap();
-        let late = second.add(b"second".to_vec()).await.unwrap();
-        let refused = first.add(b"first, after".to_vec()).await;
+        let early = first.add(b"first".to_vec()).await.unwrap();
+        // The lease is renewed: still refused well after its first end.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let refused =
+            sequencer::open(m.storage("fence", "log").await, signer.clone(), config()).await;
+        let why = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(why.contains("holds the lease for"), "{why}");
+        first.add(b"first, still".to_vec()).await.unwrap();
+        drop(first);
+        first_task.await.unwrap();
+        // Gone: the standby takes over once the lease has run out.
+        let started = std::time::Instant::now();
+        let (second, second_task) = loop {
+            match sequencer::open(m.storage("fence", "log").await, signer.clone(), config()).await {
+                Err(tlog::Error::Locked(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => break other.unwrap(),
+            }
+        };
         assert!(
-            refused
-                .as_ref()
-                .is_err_and(|e| e.to_string().contains("fenced")),
-            "{refused:?}"
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
         );
-        drop((first, second));
-        let _ = first_task.await;
+        let late = second.add(b"second".to_vec()).await.unwrap();
+        drop(second);
         second_task.await.unwrap();
         let reader = LogReader::new(s);
         let cp = reader.checkpoint(&signer.verifier()).await.unwrap();
         let n = cp.checkpoint.size;
-        assert_eq!(n, 2);
+        assert_eq!(n, 3);
         let entries = reader.entries(0, n, n).await.unwrap();
-        assert_eq!(entries[early.index() as usize], b"first, before");
+        assert_eq!(entries[early.index() as usize], b"first");
         assert_eq!(entries[late.index() as usize], b"second");
+    }
+
+    /// A writer that gave up its claim (its lease given back, or lapsed:
+    /// a standby may hold the log) writes nothing more, and cannot claim
+    /// the log again while the standby holds it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_whose_lease_lapsed_or_was_overtaken_writes_nothing() {
+        use tlog::Storage as _;
+        let Some(m) = moto().await else { return };
+        let a = m.storage("lapse", "log").await;
+        let signer = signer();
+        sequencer::create(&a, &signer).await.unwrap();
+        let guard = a.claim_writer().await.unwrap();
+        a.write(vec![("tile/0/000".into(), b"a".to_vec())])
+            .await
+            .unwrap();
+        drop(guard); // no more renewals
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let e = a
+            .write(vec![("tile/0/001".into(), b"a".to_vec())])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("lease"), "{e}");
+        // B takes over and commits; A's conditional checkpoint then fails
+        // even with a fresh lease of its own.
+        let b = m.storage("lapse", "log").await;
+        let _b_guard = b.claim_writer().await.unwrap();
+        let cp = b.read("checkpoint").await.unwrap().unwrap();
+        b.write(vec![("checkpoint".into(), cp.clone())])
+            .await
+            .unwrap();
+        assert!(a.claim_writer().await.is_err(), "B holds the lease");
     }
 }

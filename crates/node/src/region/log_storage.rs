@@ -48,6 +48,7 @@ impl LogStorage {
                 access_key_id: secret("access_key_id", &bucket.access_key_id)?,
                 secret_access_key: secret("secret_access_key", &bucket.secret_access_key)?,
                 allow_http: bucket.allow_http,
+                lease: std::time::Duration::from_secs(bucket.lease_secs),
             };
             Ok(LogStorage::S3(tlog::S3Storage::new(&config)?))
         }

@@ -210,17 +210,37 @@ impl<B: Backend> Region<B> {
         // Journaled files: a batch is durable after one flush, not one per
         // tile file and directory.
         let log_writes = LogStorage::open(&cluster.file, me, true)?;
-        let (seq, _task) = tlog::sequencer::open(
-            tiles.warmed_by(log_writes.clone()),
-            signer,
-            tlog::SequencerConfig {
-                // No window: a batch is whatever queued while the last
-                // commit ran (group commit), so an idle log adds no wait.
-                batch_interval: std::time::Duration::ZERO,
-                ..Default::default()
-            },
-        )
-        .await?;
+        // A log in a bucket is held by a lease: one that a killed node held
+        // runs out within its length, so the node waits that long (and a
+        // second node started beside a live one is then refused).
+        let waits = me
+            .log_bucket
+            .as_ref()
+            .map_or(0, |b| b.lease_secs.saturating_mul(4).saturating_add(4));
+        let mut waited = 0;
+        let (seq, _task) = loop {
+            let opened = tlog::sequencer::open(
+                tiles.warmed_by(log_writes.clone()),
+                signer.clone(),
+                tlog::SequencerConfig {
+                    // No window: a batch is whatever queued while the last
+                    // commit ran (group commit), so an idle log adds no wait.
+                    batch_interval: std::time::Duration::ZERO,
+                    ..Default::default()
+                },
+            )
+            .await;
+            match opened {
+                Err(tlog::Error::Locked(why)) if waited < waits => {
+                    if waited == 0 {
+                        tracing::warn!(region = %id, "waiting for the log's lease: {why}");
+                    }
+                    waited += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                other => break other?,
+            }
+        };
         let reader = LogReader::new(tiles).remembering_subtrees(SUBTREES_REMEMBERED);
 
         let mut credentials = Credentials::default();

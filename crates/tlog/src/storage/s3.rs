@@ -12,14 +12,18 @@
 //!   writer claimed or last wrote (`If-Match: <ETag>`): of two writers,
 //!   the first to commit fences the other out.
 //!
-//! Not yet: a lease, so that a writer taking over a dead one's log can
-//! delete what it left beyond the checkpoint while a writer that is only
-//! paused cannot still commit over it. Until then, one sequencer per log
-//! (the embedded default).
+//! And a lease: [`claim_writer`](Storage::claim_writer) takes the `lease`
+//! object (conditional writes again) and renews it every third of its
+//! length; another writer is refused while it holds it ([`Error::Locked`],
+//! saying for how long), and a standby takes over once it has run out.
+//! A writer stops writing a third of the lease before its end, so a
+//! standby that starts at the end meets no write of the old one — given
+//! clocks that agree within that third, and writes that finish in it.
 //!
 //! [S3 conditional writes]: https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -51,7 +55,13 @@ pub struct S3Config {
     pub secret_access_key: String,
     /// Whether a plain `http://` endpoint is allowed (a local test server).
     pub allow_http: bool,
+    /// How long a writer's lease on the log lasts unless renewed (renewed
+    /// every third of it); a standby takes over once it has run out.
+    pub lease: Duration,
 }
+
+/// The path of the writer's lease, beside the log's objects.
+const LEASE_PATH: &str = "lease";
 
 /// A log in an S3-compatible bucket; see the module docs.
 #[derive(Clone)]
@@ -61,6 +71,37 @@ pub struct S3Storage {
     /// The checkpoint's version as this writer last wrote or claimed it
     /// (`None` before a claim, `Some(None)` when the log had none).
     fence: Arc<Mutex<Option<Option<UpdateVersion>>>>,
+    /// Until when this writer may write (ms since the epoch): its lease's
+    /// end less a third of it, so that it stops before a standby can start.
+    writable_until: Arc<std::sync::atomic::AtomicU64>,
+    lease: Duration,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The lease object: who holds the log, until when — two lines, the
+/// holder's random id and the end in ms since the epoch.
+struct Lease {
+    holder: String,
+    until_ms: u64,
+}
+
+impl Lease {
+    fn to_bytes(&self) -> Vec<u8> {
+        format!("{}\n{}\n", self.holder, self.until_ms).into_bytes()
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Lease> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut lines = text.lines();
+        let holder = lines.next()?.to_owned();
+        let until_ms = lines.next()?.parse().ok()?;
+        Some(Lease { holder, until_ms })
+    }
 }
 
 impl std::fmt::Debug for S3Storage {
@@ -98,6 +139,8 @@ impl S3Storage {
             store: Arc::new(store),
             prefix: config.prefix.trim_matches('/').to_owned(),
             fence: Arc::new(Mutex::new(None)),
+            writable_until: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+            lease: config.lease.max(Duration::from_millis(300)),
         })
     }
 
@@ -128,6 +171,79 @@ impl S3Storage {
                 _ => Err(Error::Fenced(path.to_owned())),
             },
             Err(e) => Err(io(path, e)),
+        }
+    }
+
+    /// Refuses a write once this writer's lease may have run out.
+    fn check_lease(&self) -> Result<(), Error> {
+        let until = self
+            .writable_until
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now_ms() >= until {
+            return Err(Error::Fenced(
+                "lease (not renewed in time: a standby may hold the log)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Takes the lease if it is free or has run out; `Ok(Err(ms))` with
+    /// how long another writer still holds it.
+    async fn take_lease(&self, holder: &str) -> Result<Result<UpdateVersion, u64>, Error> {
+        let key = self.key(LEASE_PATH);
+        let mode = match self.store.get(&key).await {
+            Ok(got) => {
+                let version = UpdateVersion {
+                    e_tag: got.meta.e_tag.clone(),
+                    version: got.meta.version.clone(),
+                };
+                let bytes = got.bytes().await.map_err(|e| io(LEASE_PATH, e))?;
+                let held = Lease::parse(&bytes);
+                match held {
+                    Some(l) if l.until_ms > now_ms() && l.holder != holder => {
+                        return Ok(Err(l.until_ms - now_ms()));
+                    }
+                    _ => PutMode::Update(version),
+                }
+            }
+            Err(object_store::Error::NotFound { .. }) => PutMode::Create,
+            Err(e) => return Err(io(LEASE_PATH, e)),
+        };
+        self.put_lease(holder, mode).await
+    }
+
+    /// Writes the lease for `holder` from now; `Err(0)` if another writer
+    /// changed it first.
+    async fn put_lease(
+        &self,
+        holder: &str,
+        mode: PutMode,
+    ) -> Result<Result<UpdateVersion, u64>, Error> {
+        let start = now_ms();
+        let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
+        let body = Lease {
+            holder: holder.to_owned(),
+            until_ms: start.saturating_add(lease_ms),
+        }
+        .to_bytes();
+        match self
+            .store
+            .put_opts(&self.key(LEASE_PATH), body.into(), mode.into())
+            .await
+        {
+            Ok(put) => {
+                // Counted from before the write: it may have taken a while.
+                self.writable_until.store(
+                    start.saturating_add(lease_ms - lease_ms / 3),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                Ok(Ok(put.into()))
+            }
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Ok(Err(0)),
+            Err(e) => Err(io(LEASE_PATH, e)),
         }
     }
 
@@ -168,6 +284,7 @@ impl Storage for S3Storage {
     }
 
     async fn write(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        self.check_lease()?;
         let (checkpoint, objects): (Vec<_>, Vec<_>) =
             files.into_iter().partition(|(p, _)| p == CHECKPOINT_PATH);
         futures::stream::iter(objects)
@@ -225,6 +342,29 @@ impl Storage for S3Storage {
     }
 
     async fn claim_writer(&self) -> Result<WriterGuard, Error> {
+        // The lease first: one writer at a time, a standby once it ran out.
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::Io {
+            path: LEASE_PATH.into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let holder = hex::encode(id);
+        let mut lease = match self.take_lease(&holder).await? {
+            Ok(version) => version,
+            Err(0) => {
+                return Err(Error::Locked(format!(
+                    "{}: another sequencer took the lease at the same moment",
+                    self.store
+                )));
+            }
+            Err(left_ms) => {
+                return Err(Error::Locked(format!(
+                    "{}: another sequencer holds the lease for {:.1} s more",
+                    self.store,
+                    left_ms as f64 / 1000.0
+                )));
+            }
+        };
         // The checkpoint's version now: this writer's commits are
         // conditional on it, so a writer that commits in between fences
         // this one out (and this one, committing first, fences that one).
@@ -238,6 +378,28 @@ impl Storage for S3Storage {
             Err(e) => return Err(io(CHECKPOINT_PATH, e)),
         };
         *self.fence() = Some(version);
-        Ok(WriterGuard::none())
+        // Renewed every third of the lease while the guard lives; a failed
+        // renewal leaves the deadline as it was, so writes stop by it.
+        let me = self.clone();
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(me.lease / 3).await;
+                match me.put_lease(&holder, PutMode::Update(lease.clone())).await {
+                    Ok(Ok(v)) => lease = v,
+                    Ok(Err(_)) => return, // taken over: writes stop at the deadline
+                    Err(_) => {}          // unreachable for now: try again
+                }
+            }
+        });
+        Ok(WriterGuard(Some(Box::new(Renewing(renew)))))
+    }
+}
+
+/// The lease's renewal, stopped with the writer's guard.
+struct Renewing(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -77,6 +77,7 @@ impl Moto {
             access_key_id: "test".into(),
             secret_access_key: "test".into(),
             allow_http: true,
+            lease: Duration::from_secs(1),
         })
         .unwrap()
     }
