@@ -27,7 +27,7 @@ pub mod metrics;
 pub mod region;
 
 pub use config::ClusterConfig;
-pub use region::Region;
+pub use region::{Region, Start};
 
 /// What can go wrong in a node. Messages never carry personal data: they
 /// name fields, regions, indices and files.

@@ -116,9 +116,16 @@ async fn setup(dir: &Path) -> Setup {
     let region_keys = Arc::new(FileKeyProvider::create(&me.keys).unwrap());
     let bundle = Bundle::load(&policy).unwrap();
     let region = Arc::new(
-        Region::start(&cluster, "eu-fr", bundle, store, region_keys, false)
-            .await
-            .unwrap(),
+        Region::start(
+            &cluster,
+            "eu-fr",
+            bundle,
+            store,
+            region_keys,
+            node::Start::default(),
+        )
+        .await
+        .unwrap(),
     );
     Setup { region, custodian }
 }

@@ -74,9 +74,19 @@ async fn region(dir: &Path) -> Arc<Region<SqliteBackend>> {
     let keys = Arc::new(FileKeyProvider::create(&me.keys).unwrap());
     let bundle = Bundle::load(&policy).unwrap();
     Arc::new(
-        Region::start(&cluster, "eu-fr", bundle, store, keys, true)
-            .await
-            .unwrap(),
+        Region::start(
+            &cluster,
+            "eu-fr",
+            bundle,
+            store,
+            keys,
+            node::Start {
+                init: true,
+                standby: false,
+            },
+        )
+        .await
+        .unwrap(),
     )
 }
 

@@ -23,6 +23,11 @@ pub(crate) struct ServeArgs {
     /// embedded default's first start).
     #[arg(long)]
     init: bool,
+    /// A standby for a region whose log is in a bucket: wait for the log's
+    /// lease as long as another process holds it, then take over (listen
+    /// only then). Without it, a node waits the lease's length at most.
+    #[arg(long)]
+    standby: bool,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -75,7 +80,18 @@ async fn serve<B: Backend>(
 ) -> anyhow::Result<()> {
     let me = &cluster.regions[&args.region];
     let region = Arc::new(
-        node::Region::start(&cluster, &args.region, bundle, backend, keys, args.init).await?,
+        node::Region::start(
+            &cluster,
+            &args.region,
+            bundle,
+            backend,
+            keys,
+            node::Start {
+                init: args.init,
+                standby: args.standby,
+            },
+        )
+        .await?,
     );
     let listener = tokio::net::TcpListener::bind(me.listen)
         .await

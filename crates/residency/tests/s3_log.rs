@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 
 mod cluster;
+mod pg;
 
 use cluster::{Cluster, events, phone};
 
@@ -61,13 +62,9 @@ async fn read(c: &Cluster) -> (u16, serde_json::Value) {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
-    // This build has rustls without a provider (the `s3` feature): ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
-    let Some(m) = moto(&http).await else { return };
-    // A bucket anyone may read, as a static site; only the node writes.
+/// A bucket anyone may read, as a static site (only the node writes), and
+/// the `log_bucket` naming it for eu-fr, with a lease of 1 s.
+async fn public_bucket(http: &reqwest::Client, m: &Moto) -> String {
     assert!(
         http.put(format!("{}/logs", m.endpoint))
             .send()
@@ -84,19 +81,25 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{r:?}");
-    let bucket = format!(
+    format!(
         "{{ endpoint = \"{}\", bucket = \"logs\", prefix = \"eu-fr/log\", access_key_id = \"env:S3_KEY\", secret_access_key = \"env:S3_SECRET\", allow_http = true, lease_secs = 1 }}",
         m.endpoint
-    );
-    let mut c = Cluster::with_log_bucket(
-        "eu-fr",
-        &bucket,
-        &[
-            ("S3_KEY", "AKIATESTKEY000000001"),
-            ("S3_SECRET", "test-secret-access-key-0000000000000001"),
-        ],
     )
-    .await;
+}
+
+const S3_ENV: [(&str, &str); 2] = [
+    ("S3_KEY", "AKIATESTKEY000000001"),
+    ("S3_SECRET", "test-secret-access-key-0000000000000001"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
+    // This build has rustls without a provider (the `s3` feature): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let Some(m) = moto(&http).await else { return };
+    let bucket = public_bucket(&http, &m).await;
+    let mut c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, None).await;
 
     let (status, r) = c
         .post(
@@ -184,4 +187,105 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A standby process for eu-fr (its store on PostgreSQL, shared, its log in
+/// the bucket) waits while the active node holds the log's lease — and
+/// serves nothing — then takes over when the active one is killed with
+/// SIGKILL: nothing acknowledged is lost, the log grows on, and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let Some(m) = moto(&http).await else { return };
+    let Some(pg) = pg::schema("standby").await else {
+        return;
+    };
+    let bucket = public_bucket(&http, &m).await;
+    let store = format!("postgres:{}", pg.conninfo);
+    let mut c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, Some(&store)).await;
+    let (status, r) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": events("FR", 12)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{r}");
+    let (status, r) = read(&c).await;
+    assert_eq!(status, 200, "{r}");
+    let size = c.log_size("eu-fr").await;
+
+    let out = std::fs::File::create(c.dir.path().join("eu-fr-standby.out")).unwrap();
+    let mut standby = Command::new(c.program())
+        .args([
+            "serve",
+            "--config",
+            "cluster.toml",
+            "--region",
+            "eu-fr",
+            "--init",
+            "--standby",
+        ])
+        .current_dir(c.dir.path())
+        .envs(c.env().iter().map(|(k, v)| (k, v)))
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    // Well past the lease's length: still waiting, the active one serving.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(standby.try_wait().unwrap().is_none(), "the standby gave up");
+    let (status, _) = read(&c).await;
+    assert_eq!(status, 200);
+    let size = size.max(c.log_size("eu-fr").await);
+
+    c.kill("eu-fr"); // SIGKILL
+    let started = std::time::Instant::now();
+    let mut served = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(r) = http
+            .get(format!("{}/log/checkpoint", c.urls["eu-fr"]))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            served = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = served.unwrap_or_else(|| {
+        panic!(
+            "the standby never took over:\n{}",
+            std::fs::read_to_string(c.dir.path().join("eu-fr-standby.out")).unwrap_or_default()
+        )
+    });
+    eprintln!("the standby took over in {took:?}");
+    // Every entry kept (and its start's bundle entry after them).
+    assert!(c.log_size("eu-fr").await > size);
+    let (status, r) = read(&c).await;
+    assert_eq!(status, 200, "{r}");
+    c.verify("eu-fr", &r["entry"], &r["receipt"]);
+    let vkey = c.log_key("eu-fr").to_vkey();
+    let url = format!("{}/logs/eu-fr/log", m.endpoint);
+    let program = c.program().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(program)
+            .args(["log", "verify", "--url", &url, "--vkey", &vkey])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    standby.kill().unwrap();
+    standby.wait().unwrap();
+    drop(c);
+    pg.drop().await;
 }

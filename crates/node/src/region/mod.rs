@@ -155,6 +155,16 @@ async fn open_log(file: &Path, me: &RegionConfig, init: bool) -> Result<Signer, 
     Ok(signer)
 }
 
+/// How a region starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Start {
+    /// Create its key file and log if they are missing.
+    pub init: bool,
+    /// With its log in a bucket: wait for the log's lease however long
+    /// another process holds it (a standby), not only the lease's length.
+    pub standby: bool,
+}
+
 impl<B: Backend> Region<B> {
     /// Starts region `id` of `cluster` over `backend`: loads and checks the
     /// bundle, opens keys and log, resolves credentials, and logs the
@@ -165,8 +175,9 @@ impl<B: Backend> Region<B> {
         bundle: Bundle,
         backend: B,
         keys: Arc<dyn store::keys::KeyProvider>,
-        init: bool,
+        start: Start,
     ) -> Result<Self, Error> {
+        let Start { init, standby } = start;
         cluster.check_against(&bundle)?;
         if bundle.catalog.purposes.is_empty() {
             tracing::warn!(
@@ -213,10 +224,11 @@ impl<B: Backend> Region<B> {
         // A log in a bucket is held by a lease: one that a killed node held
         // runs out within its length, so the node waits that long (and a
         // second node started beside a live one is then refused).
-        let waits = me
-            .log_bucket
-            .as_ref()
-            .map_or(0, |b| b.lease_secs.saturating_mul(4).saturating_add(4));
+        let waits = match &me.log_bucket {
+            None => 0,
+            Some(_) if standby => u64::MAX,
+            Some(b) => b.lease_secs.saturating_mul(4).saturating_add(4),
+        };
         let mut waited = 0;
         let (seq, _task) = loop {
             let opened = tlog::sequencer::open(

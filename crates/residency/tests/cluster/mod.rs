@@ -106,9 +106,10 @@ impl Cluster {
         region: &'static str,
         log_bucket: &str,
         env: &[(&str, &str)],
+        eu_fr_store: Option<&str>,
     ) -> Cluster {
         let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
-        Self::build_with(None, "", &policy, false, |setup| {
+        Self::build_with(eu_fr_store, "", &policy, false, |setup| {
             setup.log_buckets.insert(region, log_bucket.to_owned());
             setup
                 .credentials
