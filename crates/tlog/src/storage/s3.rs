@@ -18,7 +18,9 @@
 //! saying for how long), and a standby takes over once it has run out.
 //! A writer stops writing a third of the lease before its end, so a
 //! standby that starts at the end meets no write of the old one — given
-//! clocks that agree within that third, and writes that finish in it.
+//! clocks that agree within that third; every request times out after a
+//! third of the lease (1 s at least), so a write started before the
+//! deadline ends before the lease does (for leases of 3 s and more).
 //!
 //! [S3 conditional writes]: https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
 
@@ -123,7 +125,15 @@ impl S3Storage {
         // TLS by rustls with ring, whatever else the process uses; a
         // provider already installed is kept.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let lease = config.lease.max(Duration::from_millis(300));
+        // A write started before the writer's deadline ends within a third
+        // of the lease (the margin before the lease's end), or fails: the
+        // lease's guarantee for leases of 3 s and more.
+        let options = object_store::ClientOptions::new()
+            .with_timeout((lease / 3).max(Duration::from_secs(1)))
+            .with_allow_http(config.allow_http);
         let store = AmazonS3Builder::new()
+            .with_client_options(options)
             .with_endpoint(&config.endpoint)
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
@@ -140,7 +150,7 @@ impl S3Storage {
             prefix: config.prefix.trim_matches('/').to_owned(),
             fence: Arc::new(Mutex::new(None)),
             writable_until: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
-            lease: config.lease.max(Duration::from_millis(300)),
+            lease,
         })
     }
 
