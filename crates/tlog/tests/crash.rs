@@ -47,17 +47,7 @@ fn crash_child() {
 
 #[cfg(feature = "s3")]
 fn s3_storage(endpoint: &str) -> tlog::S3Storage {
-    tlog::S3Storage::new(&tlog::S3Config {
-        endpoint: endpoint.into(),
-        bucket: "crash".into(),
-        prefix: "log".into(),
-        region: "us-east-1".into(),
-        access_key_id: "test".into(),
-        secret_access_key: "test".into(),
-        allow_http: true,
-        lease: Duration::from_secs(1),
-    })
-    .unwrap()
+    common::connect(endpoint, "crash", "log")
 }
 
 async fn append_forever<S: Storage + Clone>(storage: S) {

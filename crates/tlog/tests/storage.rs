@@ -287,7 +287,7 @@ mod s3 {
     /// a standby may hold the log) writes nothing more, and cannot claim
     /// the log again while the standby holds it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_writer_whose_lease_lapsed_or_was_overtaken_writes_nothing() {
+    async fn a_writer_that_gave_up_its_claim_writes_nothing_and_cannot_claim_it_back() {
         use tlog::Storage as _;
         let Some(m) = moto().await else { return };
         let a = m.storage("lapse", "log").await;
@@ -304,8 +304,8 @@ mod s3 {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("lease"), "{e}");
-        // B takes over and commits; A's conditional checkpoint then fails
-        // even with a fresh lease of its own.
+        // B takes over and commits: A cannot claim the log back while B
+        // holds the lease.
         let b = m.storage("lapse", "log").await;
         let _b_guard = b.claim_writer().await.unwrap();
         let cp = b.read("checkpoint").await.unwrap().unwrap();

@@ -69,16 +69,22 @@ impl Moto {
             .await
             .unwrap();
         assert!(r.status().is_success() || r.status() == 409, "{r:?}");
-        S3Storage::new(&S3Config {
-            endpoint: self.endpoint.clone(),
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-            region: "us-east-1".into(),
-            access_key_id: "test".into(),
-            secret_access_key: "test".into(),
-            allow_http: true,
-            lease: Duration::from_secs(1),
-        })
-        .unwrap()
+        connect(&self.endpoint, bucket, prefix)
     }
+}
+
+/// A storage in `bucket` (which must exist) under `prefix` at `endpoint`,
+/// with a lease of 1 s.
+pub fn connect(endpoint: &str, bucket: &str, prefix: &str) -> S3Storage {
+    S3Storage::new(&S3Config {
+        endpoint: endpoint.into(),
+        bucket: bucket.into(),
+        prefix: prefix.into(),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        allow_http: true,
+        lease: Duration::from_secs(1),
+    })
+    .unwrap()
 }
