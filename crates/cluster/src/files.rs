@@ -24,6 +24,8 @@ pub(crate) struct Layout<'a> {
     pub(crate) witness_url: String,
     pub(crate) witness: tlog::Verifier,
     pub(crate) urls: &'a BTreeMap<&'static str, String>,
+    /// The sequencers' URLs of regions split into gateways and sequencers.
+    pub(crate) sequencers: &'a BTreeMap<&'static str, Vec<String>>,
     pub(crate) log_keys: &'a BTreeMap<&'static str, tlog::Verifier>,
     pub(crate) custodian: Option<&'a Custodian>,
 }
@@ -80,6 +82,9 @@ impl Layout<'_> {
             ));
             if let Some(bucket) = self.setup.log_buckets.get(r) {
                 toml.push_str(&format!("log_bucket = {bucket}\n"));
+            }
+            if let Some(urls) = self.sequencers.get(r) {
+                toml.push_str(&format!("sequencers = {urls:?}\n"));
             }
             if let Some(c) = self.custodian {
                 toml.push_str(&format!(

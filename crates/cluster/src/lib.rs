@@ -146,6 +146,30 @@ pub struct Setup {
     /// Whether a key custodian holds the regions' keys (its own process,
     /// its own key file in `custodian/`): every region then seals for it.
     pub custodian: bool,
+    /// Regions run as gateways and sequencers apart (each needs a
+    /// `log_buckets` entry), rather than one process.
+    pub split: BTreeMap<&'static str, Split>,
+}
+
+/// A region run as several processes: `gateways` gateways (processes
+/// `REGION-gw0`, `REGION-gw1`, …) in front of `sequencers` sequencers
+/// (`REGION-seq0`, the active one, then standbys).
+#[derive(Clone, Copy, Debug)]
+pub struct Split {
+    /// Gateways, 1 at least.
+    pub gateways: usize,
+    /// Sequencers, 1 at least: the first active, the others standbys.
+    pub sequencers: usize,
+}
+
+/// The process name of a region's gateway `i`.
+pub fn gateway_name(region: &str, i: usize) -> String {
+    format!("{region}-gw{i}")
+}
+
+/// The process name of a region's sequencer `i`.
+pub fn sequencer_name(region: &str, i: usize) -> String {
+    format!("{region}-seq{i}")
 }
 
 impl Setup {
@@ -164,6 +188,7 @@ impl Setup {
             log_filter: None,
             dashboard: None,
             custodian: false,
+            split: BTreeMap::new(),
         }
     }
 }
@@ -173,8 +198,12 @@ impl Setup {
 pub struct Cluster {
     /// The cluster's directory.
     pub dir: PathBuf,
-    /// Each region's base URL.
+    /// Each region's base URL (of a split region, its first gateway's).
     pub urls: BTreeMap<&'static str, String>,
+    /// Each split region's gateways' base URLs.
+    pub gateways: BTreeMap<&'static str, Vec<String>>,
+    /// Each split region's sequencers' base URLs, the active one first.
+    pub sequencers: BTreeMap<&'static str, Vec<String>>,
     /// Each region's log's public key.
     pub log_keys: BTreeMap<&'static str, tlog::Verifier>,
     /// The witness's submission prefix.
@@ -206,14 +235,35 @@ impl Cluster {
             log_keys.insert(r, log_init(&setup.program, &dir, r)?);
         }
         let witness = files::witness_key(&dir)?;
-        let mut ports = free_ports(REGIONS.len() + 2)
+        let extra: usize = setup
+            .split
+            .values()
+            .map(|s| s.gateways + s.sequencers)
+            .sum();
+        let mut ports = free_ports(REGIONS.len() + 2 + extra)
             .map_err(io("choosing the processes' ports"))?
             .into_iter();
         let mut port = || ports.next().unwrap_or_default();
         let witness_port = port();
         let mut urls = BTreeMap::new();
+        let (mut gateways, mut sequencers) = (BTreeMap::new(), BTreeMap::new());
         for r in REGIONS {
-            urls.insert(r, format!("http://127.0.0.1:{}", port()));
+            match setup.split.get(r) {
+                None => {
+                    urls.insert(r, format!("http://127.0.0.1:{}", port()));
+                }
+                Some(split) => {
+                    let g: Vec<String> = (0..split.gateways.max(1))
+                        .map(|_| format!("http://127.0.0.1:{}", port()))
+                        .collect();
+                    let s: Vec<String> = (0..split.sequencers.max(1))
+                        .map(|_| format!("http://127.0.0.1:{}", port()))
+                        .collect();
+                    urls.insert(r, g[0].clone());
+                    gateways.insert(r, g);
+                    sequencers.insert(r, s);
+                }
+            }
         }
         let custodian = if setup.custodian {
             let port = port();
@@ -233,6 +283,7 @@ impl Cluster {
             witness_url: format!("http://127.0.0.1:{witness_port}"),
             witness: witness.clone(),
             urls: &urls,
+            sequencers: &sequencers,
             log_keys: &log_keys,
             custodian: custodian.as_ref(),
         };
@@ -252,6 +303,8 @@ impl Cluster {
             witness_url: layout.witness_url,
             dir,
             urls,
+            gateways,
+            sequencers,
             log_keys,
             witness,
             dashboard: setup.dashboard.map(|a| format!("http://{a}")),
@@ -289,7 +342,7 @@ impl Cluster {
             cluster.wait_custodian().await?;
         }
         for r in REGIONS {
-            cluster.spawn_region(r)?;
+            cluster.spawn_region(r).await?;
         }
         for r in REGIONS {
             cluster.wait_healthy(r).await?;
@@ -304,11 +357,7 @@ impl Cluster {
 
     /// Starts `PROGRAM ARGS…` in the cluster's directory, its output
     /// appended to `NAME.out` there.
-    fn spawn<S: AsRef<std::ffi::OsStr>>(
-        &mut self,
-        name: &'static str,
-        args: &[S],
-    ) -> Result<(), Error> {
+    fn spawn<S: AsRef<std::ffi::OsStr>>(&mut self, name: &str, args: &[S]) -> Result<(), Error> {
         let output = self.output(name);
         let out = std::fs::File::options()
             .create(true)
@@ -368,34 +417,119 @@ impl Cluster {
         &self.program
     }
 
-    /// Starts (or restarts) a region's node.
-    pub fn spawn_region(&mut self, region: &'static str) -> Result<(), Error> {
-        self.spawn(
+    /// Starts (or restarts) a region's node — of a split region, its
+    /// sequencers (waiting until the active one answers), then its
+    /// gateways.
+    pub async fn spawn_region(&mut self, region: &'static str) -> Result<(), Error> {
+        let Some(sequencers) = self.sequencers.get(region).cloned() else {
+            return self.spawn(
+                region,
+                &[
+                    "serve",
+                    "--config",
+                    "cluster.toml",
+                    "--region",
+                    region,
+                    "--init",
+                ],
+            );
+        };
+        for i in 0..sequencers.len() {
+            self.spawn_sequencer(region, i, i > 0)?;
+            if i == 0 {
+                let name = sequencer_name(region, 0);
+                self.wait_checkpoint(&name, &sequencers[0], region).await?;
+            }
+        }
+        for i in 0..self.gateways.get(region).map_or(0, Vec::len) {
+            self.spawn_gateway(region, i)?;
+        }
+        Ok(())
+    }
+
+    /// Starts (or restarts) sequencer `i` of a split region, as a standby
+    /// (waiting for the log's lease however long another holds it) or not.
+    pub fn spawn_sequencer(&mut self, region: &str, i: usize, standby: bool) -> Result<(), Error> {
+        let url = self.sequencers.get(region).and_then(|s| s.get(i)).cloned();
+        let listen = url
+            .unwrap_or_default()
+            .trim_start_matches("http://")
+            .to_owned();
+        let mut args = vec![
+            "serve",
+            "--config",
+            "cluster.toml",
+            "--region",
             region,
+            "--role",
+            "sequencer",
+            "--init",
+            "--listen",
+            &listen,
+        ];
+        if standby {
+            args.push("--standby");
+        }
+        self.spawn(&sequencer_name(region, i), &args)
+    }
+
+    /// Starts (or restarts) gateway `i` of a split region.
+    pub fn spawn_gateway(&mut self, region: &str, i: usize) -> Result<(), Error> {
+        let url = self.gateways.get(region).and_then(|s| s.get(i)).cloned();
+        let listen = url
+            .unwrap_or_default()
+            .trim_start_matches("http://")
+            .to_owned();
+        self.spawn(
+            &gateway_name(region, i),
             &[
                 "serve",
                 "--config",
                 "cluster.toml",
                 "--region",
                 region,
+                "--role",
+                "gateway",
                 "--init",
+                "--listen",
+                &listen,
             ],
         )
     }
 
-    /// Waits until a region answers its health check (30 s at most), or
-    /// says why it did not: it stopped, or it was too slow.
+    /// Waits until a region answers its health check (30 s at most) — each
+    /// gateway of a split region — or says why it did not: it stopped, or
+    /// it was too slow.
     pub async fn wait_healthy(&mut self, region: &str) -> Result<(), Error> {
+        match self.gateways.get(region).cloned() {
+            None => {
+                let url = self.urls.get(region).cloned().unwrap_or_default();
+                self.wait_checkpoint(region, &url, region).await
+            }
+            Some(gateways) => {
+                for (i, url) in gateways.iter().enumerate() {
+                    self.wait_checkpoint(&gateway_name(region, i), url, region)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until process `name` serves `region`'s checkpoint at `base`.
+    pub async fn wait_checkpoint(
+        &mut self,
+        name: &str,
+        base: &str,
+        region: &str,
+    ) -> Result<(), Error> {
         // The region's own checkpoint, not just any 200: another process on
         // its port must not pass for it.
-        let url = format!(
-            "{}/log/checkpoint",
-            self.urls.get(region).map_or("", String::as_str)
-        );
+        let url = format!("{base}/log/checkpoint");
         let origin = format!("residency.example/{region}\n");
         let http = self.http.clone();
         self.children
-            .wait_until(region, &self.dir, || {
+            .wait_until(name, &self.dir, || {
                 let req = http.get(&url);
                 let origin = origin.clone();
                 async move {

@@ -20,11 +20,11 @@ pub(crate) fn output(dir: &Path, name: &str) -> PathBuf {
 
 /// Running processes by name, in the order they started.
 #[derive(Debug, Default)]
-pub(crate) struct Children(Vec<(&'static str, Child)>);
+pub(crate) struct Children(Vec<(String, Child)>);
 
 impl Children {
-    pub(crate) fn push(&mut self, name: &'static str, child: Child) {
-        self.0.push((name, child));
+    pub(crate) fn push(&mut self, name: &str, child: Child) {
+        self.0.push((name.to_owned(), child));
     }
 
     /// Waits until `ready`, while the latest process called `name` runs.

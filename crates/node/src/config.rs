@@ -55,6 +55,8 @@ struct RegionFile {
     log: PathBuf,
     #[serde(default)]
     log_bucket: Option<BucketFile>,
+    #[serde(default)]
+    sequencers: Vec<String>,
     keys: PathBuf,
     token: String,
     #[serde(default)]
@@ -181,6 +183,11 @@ pub struct RegionConfig {
     /// The bucket its log is kept in instead of `log` (which then holds
     /// only the key files).
     pub log_bucket: Option<BucketConfig>,
+    /// The base URLs of its sequencers, when they run apart from its
+    /// gateways (`serve --role sequencer`): the active one and standbys,
+    /// tried in this order. Empty: each node sequences its own log (the
+    /// embedded default).
+    pub sequencers: Vec<String>,
     /// Its key file (`residency keys init`).
     pub keys: PathBuf,
     /// Reference (`env:NAME` or `file:PATH`) to the credential the node
@@ -281,6 +288,20 @@ impl ClusterConfig {
                 Some(p) => format!("file:{}", at(Path::new(p)).display()),
                 None => r.token,
             };
+            for (i, u) in r.sequencers.iter().enumerate() {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(bad(
+                        format!("regions.{id}.sequencers[{i}]"),
+                        "must start with http:// or https://".into(),
+                    ));
+                }
+            }
+            if !r.sequencers.is_empty() && r.log_bucket.is_none() {
+                return Err(bad(
+                    field("sequencers"),
+                    "sequencers apart from the gateways need the log in a bucket (log_bucket): the gateways read what the sequencer writes there".into(),
+                ));
+            }
             let custodian = match r.custodian {
                 None => None,
                 Some(c) => {
@@ -327,6 +348,11 @@ impl ClusterConfig {
                         allow_http: b.allow_http,
                         lease_secs: b.lease_secs,
                     }),
+                    sequencers: r
+                        .sequencers
+                        .iter()
+                        .map(|u| u.trim_end_matches('/').to_owned())
+                        .collect(),
                     keys: at(&r.keys),
                     token,
                     custodian,
@@ -478,6 +504,20 @@ token = "file:secrets/us-tx"
             (
                 format!("{GOOD}\n[[witnesses]]\nurl = \"http://w\"\nvkey = \"nope\"\n"),
                 "witnesses[0].vkey",
+            ),
+            (
+                GOOD.replace(
+                    "token = \"env:NODE_TOKEN\"",
+                    "token = \"env:NODE_TOKEN\"\nsequencers = [\"http://127.0.0.1:7201\"]",
+                ),
+                "regions.eu-fr.sequencers",
+            ),
+            (
+                GOOD.replace(
+                    "token = \"env:NODE_TOKEN\"",
+                    "token = \"env:NODE_TOKEN\"\nsequencers = [\"127.0.0.1:7201\"]",
+                ),
+                "regions.eu-fr.sequencers[0]",
             ),
         ];
         for (text, field) in cases {

@@ -11,6 +11,9 @@
 //!   rule that nothing is released before its log entry is sequenced.
 //! - [`http`]: the HTTP API (axum), its problem documents (RFC 9457) and
 //!   its OpenAPI document.
+//! - [`sequencing`]: how a gateway's entries reach the log — its own
+//!   sequencer, or the region's over the network, every acknowledgement
+//!   proven — and the sequencer process itself.
 //! - [`metrics`]: Prometheus metrics.
 
 #![deny(missing_docs)]
@@ -25,9 +28,11 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod region;
+pub mod sequencing;
 
 pub use config::ClusterConfig;
 pub use region::{Region, Start};
+pub use sequencing::SequencerNode;
 
 /// What can go wrong in a node. Messages never carry personal data: they
 /// name fields, regions, indices and files.
@@ -88,6 +93,10 @@ pub enum Error {
     /// (the log's error is traced and counted, not shown to the caller).
     #[error("the decision could not be logged, so nothing was released; retry later")]
     NotLogged,
+    /// The region's sequencer is saturated and took nothing (its
+    /// pushback): nothing was logged or released; retry after a second.
+    #[error("the region's log is saturated, so nothing was logged or released; retry in a second")]
+    LogBusy,
     /// The policy bundle failed to load or decide.
     #[error("policy: {0}")]
     Policy(#[from] policy::Error),

@@ -1,5 +1,7 @@
-//! `residency serve`: one region's node.
+//! `residency serve`: one region's node — its gateway and sequencer in
+//! one process (the embedded default), or either of them alone.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,6 +30,25 @@ pub(crate) struct ServeArgs {
     /// only then). Without it, a node waits the lease's length at most.
     #[arg(long)]
     standby: bool,
+    /// What this process is: `both` (gateway and the log's sequencer, the
+    /// default without `sequencers` in the region's configuration),
+    /// `gateway` (the default with them: it sends its log entries to the
+    /// region's sequencer) or `sequencer` (the log's one writer, for the
+    /// region's gateways).
+    #[arg(long, value_enum)]
+    role: Option<Role>,
+    /// Listen here instead of the region's `listen` (several gateways or
+    /// sequencers of one region on one machine).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+/// What a `serve` process is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    Both,
+    Gateway,
+    Sequencer,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -49,6 +70,25 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             )
         })?
         .clone();
+    let role = match (args.role, me.sequencers.is_empty()) {
+        (None, true) => Role::Both,
+        (None, false) => Role::Gateway,
+        (Some(Role::Both), false) => anyhow::bail!(
+            "{}: regions.{}.sequencers lists the region's sequencers: run this process as --role gateway or --role sequencer",
+            args.config.display(),
+            me.id
+        ),
+        (Some(Role::Gateway), true) => anyhow::bail!(
+            "{}: regions.{}.sequencers is empty: a gateway needs the region's sequencers (or run --role both)",
+            args.config.display(),
+            me.id
+        ),
+        (Some(r), _) => r,
+    };
+    let listen = args.listen.unwrap_or(me.listen);
+    if role == Role::Sequencer {
+        return sequence(cluster, &args, listen).await;
+    }
     let bundle = policy::Bundle::load(&cluster.policy)
         .with_context(|| format!("loading the policy directory {}", cluster.policy.display()))?;
     let keys: Arc<dyn KeyProvider> = Arc::new(if args.init && !me.keys.exists() {
@@ -62,11 +102,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     match &me.store {
         StoreLocation::Sqlite(dir) => {
             let backend = SqliteBackend::open(dir)?;
-            serve(cluster, &args, bundle, backend, keys).await
+            serve(cluster, &args, listen, bundle, backend, keys).await
         }
         StoreLocation::Postgres { records, keyring } => {
             let backend = PgBackend::connect(records, keyring).await?;
-            serve(cluster, &args, bundle, backend, keys).await
+            serve(cluster, &args, listen, bundle, backend, keys).await
         }
     }
 }
@@ -74,6 +114,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 async fn serve<B: Backend>(
     cluster: ClusterConfig,
     args: &ServeArgs,
+    listen: SocketAddr,
     bundle: policy::Bundle,
     backend: B,
     keys: Arc<dyn KeyProvider>,
@@ -93,10 +134,10 @@ async fn serve<B: Backend>(
         )
         .await?,
     );
-    let listener = tokio::net::TcpListener::bind(me.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("listening on {} (regions.{}.listen)", me.listen, me.id))?;
-    tracing::info!(region = %me.id, listen = %me.listen, "serving");
+        .with_context(|| format!("listening on {listen} (regions.{}.listen)", me.id))?;
+    tracing::info!(region = %me.id, %listen, "serving");
     let app = node::http::router(region.clone(), &cluster.limits);
     let sweeper = {
         let region = region.clone();
@@ -123,6 +164,45 @@ async fn serve<B: Backend>(
     witnesses.abort();
     region
         .settle_log()
+        .await
+        .with_context(|| format!("settling the log in {}", me.log.display()))?;
+    tracing::info!(region = %me.id, "stopped");
+    Ok(())
+}
+
+/// The region's sequencer alone: the log's one writer for its gateways.
+async fn sequence(
+    cluster: ClusterConfig,
+    args: &ServeArgs,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let me = &cluster.regions[&args.region];
+    let node = Arc::new(
+        node::SequencerNode::start(
+            &cluster,
+            &args.region,
+            node::Start {
+                init: args.init,
+                standby: args.standby,
+            },
+        )
+        .await?,
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (regions.{}'s sequencer)", me.id))?;
+    tracing::info!(region = %me.id, %listen, "sequencing");
+    let witnesses = {
+        let (node, witnesses) = (node.clone(), cluster.witnesses.clone());
+        tokio::spawn(async move { node.push_to_witnesses(&witnesses).await })
+    };
+    axum::serve(listener, node.clone().router())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    witnesses.abort();
+    node.settle_log()
         .await
         .with_context(|| format!("settling the log in {}", me.log.display()))?;
     tracing::info!(region = %me.id, "stopped");

@@ -155,7 +155,7 @@ async fn a_custodian_killed_stops_releases_not_ingest_and_survives_a_key_rotatio
     c.stop("custodian");
     c.spawn_custodian().unwrap();
     c.wait_custodian().await.unwrap();
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     for user in [0, 3, 9] {
         let (status, r) = read(&c, user).await;
@@ -199,7 +199,7 @@ async fn a_region_sealed_under_its_key_file_moves_under_the_custodian_with_one_c
     let mut saved = None;
     c.stop("eu-fr");
     custodian_line(&c, "eu-fr", false, &mut saved);
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     ingest(&c, 10).await;
     // Sealed under the key file: it opens them without the custodian.
@@ -225,7 +225,7 @@ async fn a_region_sealed_under_its_key_file_moves_under_the_custodian_with_one_c
     let again = residency(&c, &move_it);
     assert!(again.contains("holds no data key"), "{again}");
 
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     let (status, r) = read(&c, 3).await;
     assert_eq!(status, 503, "without the custodian nothing opens now: {r}");
@@ -276,7 +276,7 @@ async fn a_custodian_killed_under_load_many_times_forgets_no_erasure_it_acknowle
     c.stop("eu-fr");
     let backup = tempfile::tempdir().unwrap();
     copy_dir(&c.store_dir("eu-fr"), backup.path());
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
 
     // Under load: four readers of the users never erased, and the
@@ -351,7 +351,7 @@ async fn a_custodian_killed_under_load_many_times_forgets_no_erasure_it_acknowle
     let store = c.store_dir("eu-fr");
     std::fs::remove_dir_all(&store).unwrap();
     copy_dir(backup.path(), &store);
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     for i in 0..ERASED {
         let (status, r) = read(&c, i).await;

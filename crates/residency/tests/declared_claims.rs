@@ -234,7 +234,7 @@ async fn a_log_holding_a_release_abroad_under_a_declared_destination_audits_as_a
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
 
     let config = c.dir.path().join("audit.toml");

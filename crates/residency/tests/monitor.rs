@@ -318,7 +318,7 @@ async fn a_flipped_tile_byte_an_edited_bundle_and_a_truncated_log_are_detected()
     ];
     for (name, tamper, expected) in cases {
         tamper();
-        c.spawn("eu-fr");
+        c.spawn("eu-fr").await;
         c.wait_healthy("eu-fr").await;
         let o = audit(&monitor_config(&c, name, &witnesses, ""), &[]);
         let out = text(&o);
@@ -336,7 +336,7 @@ async fn a_flipped_tile_byte_an_edited_bundle_and_a_truncated_log_are_detected()
         std::fs::write(&bundle, &bundle_bytes).unwrap();
     }
     // Restored, the same log audits clean from scratch.
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     let o = audit(&monitor_config(&c, "restored", &witnesses, ""), &[]);
     assert!(o.status.success(), "{}", text(&o));
@@ -501,7 +501,7 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let forged_index = checkpoint_size_on_disk(&c.log_dir("eu-fr")) - 1;
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
 
     // The long-running monitor posts it to the webhook.
@@ -547,7 +547,7 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
     c.stop("eu-fr");
     std::fs::remove_dir_all(c.log_dir("eu-fr")).unwrap();
     copy_dir(&backup, &c.log_dir("eu-fr"));
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     let o = audit(&config, &[]);
     let out = text(&o);
@@ -632,7 +632,7 @@ async fn a_monitor_killed_mid_sync_resumes_and_loses_or_repeats_nothing() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     let size = c.log_size("eu-fr").await;
 
@@ -754,7 +754,7 @@ async fn a_tampered_entry_is_reported_once_and_the_entries_after_it_are_still_re
         &[line.clone(), entry::canonical(&e), line.clone()],
     );
     let forged_index = size - 2;
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
 
     let (hook_url, received) = webhook().await;
@@ -842,7 +842,7 @@ async fn a_c2sp_only_witness_is_reported_with_the_checks_that_were_made_and_no_o
         &toml[at..]
     );
     std::fs::write(&file, toml).unwrap();
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     activity(&c).await;
     let size = c.log_size("eu-fr").await;
@@ -947,7 +947,7 @@ async fn a_bundle_that_weakens_protection_is_alerted_once_naming_each_change() {
     )
     .unwrap();
     let stopped_at = checkpoint_size_on_disk(&c.log_dir("eu-fr"));
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     let after = c.log_size("eu-fr").await;
     let mut bundle_index = None;

@@ -5,92 +5,24 @@
 //! alone, and a node killed with SIGKILL comes back on the same log.
 #![cfg(feature = "s3")]
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
 mod cluster;
+mod moto;
 mod pg;
 
+use moto::{S3_ENV, moto, public_bucket};
+
 use cluster::{Cluster, events, phone};
-
-/// moto's S3 server on a free port, killed when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn moto(http: &reqwest::Client) -> Option<Moto> {
-    let Ok(bin) = std::env::var("RESIDENCY_TEST_MOTO") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must set RESIDENCY_TEST_MOTO (.ci/run installs moto)"
-        );
-        eprintln!("RESIDENCY_TEST_MOTO is not set: skipped");
-        return None;
-    };
-    let port = ::cluster::free_port().unwrap();
-    let moto = Moto {
-        child: Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server"),
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if http.get(&moto.endpoint).send().await.is_ok() {
-            return Some(moto);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("moto_server did not answer");
-}
 
 async fn read(c: &Cluster) -> (u16, serde_json::Value) {
     let body = json!({"user_id": "fr-user-0003", "fields": ["profile.phone"], "purpose": "support-ticket"});
     c.post("eu-fr", "/v1/read", Some("support-dublin"), &body)
         .await
 }
-
-/// A bucket anyone may read, as a static site (only the node writes), and
-/// the `log_bucket` naming it for eu-fr, with a lease of 1 s.
-async fn public_bucket(http: &reqwest::Client, m: &Moto) -> String {
-    assert!(
-        http.put(format!("{}/logs", m.endpoint))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success()
-    );
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::logs/*"}]}"#;
-    let r = http
-        .put(format!("{}/logs?policy", m.endpoint))
-        .body(policy)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{r:?}");
-    format!(
-        "{{ endpoint = \"{}\", bucket = \"logs\", prefix = \"eu-fr/log\", access_key_id = \"env:S3_KEY\", secret_access_key = \"env:S3_SECRET\", allow_http = true, lease_secs = 1 }}",
-        m.endpoint
-    )
-}
-
-const S3_ENV: [(&str, &str); 2] = [
-    ("S3_KEY", "AKIATESTKEY000000001"),
-    ("S3_SECRET", "test-secret-access-key-0000000000000001"),
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
@@ -173,7 +105,7 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
 
     // SIGKILL, and back on the same log: it grows from where it was.
     c.kill("eu-fr");
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     // Every entry kept; the start logged its policy bundle after them.
     assert_eq!(c.log_size("eu-fr").await, size + 1);

@@ -412,7 +412,7 @@ async fn scenario(mut c: Cluster, sqlite_fr: bool) {
     // Restarted, us-tx has lost nothing it acknowledged: its 8 users are
     // all counted (in groups too small to show, which are suppressed).
     // (The DPO, in France, may not export them: that would be a transfer.)
-    c.spawn("us-tx");
+    c.spawn("us-tx").await;
     c.wait_healthy("us-tx").await;
     let (status, a) = c
         .post(
@@ -949,7 +949,7 @@ async fn a_mixed_region_ingest_is_checked_whole_and_the_answer_says_what_each_ho
     );
 
     // Resending the whole batch once the home is back is safe.
-    c.spawn("eu-fr");
+    c.spawn("eu-fr").await;
     c.wait_healthy("eu-fr").await;
     let (status, body) = c
         .post(

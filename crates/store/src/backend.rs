@@ -166,6 +166,13 @@ impl RecordStream {
 /// with keys for numbers not yet given out, so taking on a new subject
 /// writes only the records half — one durable commit per batch.
 pub trait Backend: Send + Sync + 'static {
+    /// Whether other processes may write the same database (a region's
+    /// gateways on PostgreSQL): the store then reads where numbering stands
+    /// before each batch, rather than trusting what it last wrote.
+    fn shared(&self) -> bool {
+        false
+    }
+
     // --- The records half.
 
     /// The numbers of those of `subjects` the directory holds.
@@ -176,6 +183,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The lowest subject number never given out.
     fn next_sid(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Takes `n` subject numbers that no other writer of a [shared]
+    /// database will give out, committed at once: the first of them.
+    /// Numbers a batch took and did not use are never given out.
+    ///
+    /// [shared]: Backend::shared
+    fn reserve_sids(&self, n: u64) -> impl Future<Output = Result<u64, Error>> + Send {
+        let _ = n;
+        std::future::ready(Err(Error::Backend(
+            "this backend is not shared: it numbers subjects in the store".into(),
+        )))
+    }
 
     /// Writes a batch, all or nothing: adds `new_subjects` to the directory
     /// (homed in `home`), records that numbers below `next_sid` are given

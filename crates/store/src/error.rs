@@ -46,3 +46,12 @@ pub enum Error {
     #[error("unknown subject")]
     UnknownSubject,
 }
+
+impl Error {
+    /// Whether another writer of a shared database wrote the same unique
+    /// rows first (PostgreSQL's `unique_violation`): the write changed
+    /// nothing and may be made again from what is stored now.
+    pub fn is_write_conflict(&self) -> bool {
+        matches!(self, Error::Pg(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
+    }
+}

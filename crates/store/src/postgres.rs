@@ -94,13 +94,17 @@ async fn connect(config: &Config) -> Result<Client, Error> {
     Ok(client)
 }
 
+/// Brings `table`'s schema to the latest of `migrations`, in one
+/// transaction under an advisory lock: processes starting together on one
+/// database (a region's gateways) migrate it once, one after another.
 async fn migrate(client: &mut Client, table: &str, migrations: &[&str]) -> Result<(), Error> {
-    client
-        .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY)"
-        ))
-        .await?;
-    let row = client
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('residency/{table}'));
+         CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY)"
+    ))
+    .await?;
+    let row = tx
         .query_one(
             &format!("SELECT COALESCE(MAX(version), 0) FROM {table}"),
             &[],
@@ -114,13 +118,12 @@ async fn migrate(client: &mut Client, table: &str, migrations: &[&str]) -> Resul
         )));
     }
     for (i, step) in migrations.iter().enumerate().skip(version) {
-        let tx = client.transaction().await?;
         tx.batch_execute(step).await?;
         let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
         tx.execute(&format!("INSERT INTO {table} (version) VALUES ($1)"), &[&v])
             .await?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -197,12 +200,29 @@ impl Backend for PgBackend {
             .collect()
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn next_sid(&self) -> Result<u64, Error> {
         let row = self
             .writer
             .lock()
             .await
             .query_one("SELECT value FROM meta WHERE name = 'next_sid'", &[])
+            .await?;
+        uint(row.get(0))
+    }
+
+    async fn reserve_sids(&self, n: u64) -> Result<u64, Error> {
+        let row = self
+            .writer
+            .lock()
+            .await
+            .query_one(
+                "UPDATE meta SET value = value + $1 WHERE name = 'next_sid' RETURNING value - $1",
+                &[&int(n)?],
+            )
             .await?;
         uint(row.get(0))
     }

@@ -20,6 +20,10 @@ pub const MAX_VALUE_LEN: usize = 64 * 1024;
 /// Data keys made ahead at a time, so new subjects cost no keyring commit.
 const KEY_RESERVE: u64 = 4096;
 
+/// Times a batch is written again after another process sharing the
+/// database took the same subject numbers first.
+const WRITE_CONFLICT_RETRIES: u32 = 8;
+
 /// Records sealed at a time while the backend writes the chunk before.
 const SEAL_CHUNK: usize = 128;
 
@@ -396,7 +400,25 @@ impl<B: Backend> Store<B> {
     /// subject's data key (public ones stay in clear). Of two events for
     /// the same record, the later wins. Returns the subjects' pseudonyms in
     /// event order.
+    ///
+    /// Processes sharing one database (a region's gateways on PostgreSQL)
+    /// number new subjects each from what it last saw: a batch that another
+    /// process beat to a number (or to a new subject) fails whole on the
+    /// database's uniqueness, and is sealed and written again from the
+    /// numbering the database holds, a few times at most.
     pub async fn ingest(&self, home: &str, events: &[Event]) -> Result<Vec<String>, Error> {
+        let mut tries = 0;
+        loop {
+            match self.ingest_once(home, events).await {
+                Err(e) if e.is_write_conflict() && tries < WRITE_CONFLICT_RETRIES => {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_once(&self, home: &str, events: &[Event]) -> Result<Vec<String>, Error> {
         let datasets = events
             .iter()
             .enumerate()
@@ -419,7 +441,15 @@ impl<B: Backend> Store<B> {
         };
         let mut writer = self.writer.lock().await;
         let at = match writer.take() {
-            Some(at) => at,
+            Some(at) if !self.backend.shared() => at,
+            // Another process may have numbered subjects since: keys this
+            // one made stay usable (they are in the keyring), the numbers
+            // are read again.
+            Some(at) => Numbering {
+                next: self.backend.next_sid().await?,
+                end: self.backend.key_slots_end().await?,
+                made: at.made,
+            },
             None => Numbering {
                 next: self.backend.next_sid().await?,
                 end: self.backend.key_slots_end().await?,
@@ -459,6 +489,12 @@ impl<B: Backend> Store<B> {
         let mut new: Vec<usize> = (0..subjects.len()).filter(|i| sids[*i].is_none()).collect();
         new.sort_unstable_by(|a, b| subjects[*a].cmp(&subjects[*b]));
         let mut new_subjects = Vec::with_capacity(new.len());
+        let mut at = at;
+        if self.backend.shared() && !new.is_empty() {
+            // Numbers no other process will give out: a batch that fails
+            // leaves a gap, never a number given twice.
+            at.next = self.backend.reserve_sids(new.len() as u64).await?;
+        }
         let (batch, at) = match &self.custody {
             None => {
                 let (fresh, at) = self.allocate(new.len(), at).await?;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Fixture, event, log, logged};
-use store::{Error, Store};
+use store::{Backend as _, Error, Store};
 
 const PHONE: &str = "+33 6 12 34 56 78";
 const ADDRESS: &str = "12 rue des Lilas, 75011 Paris";
@@ -1383,4 +1383,97 @@ async fn moving_a_store_under_a_custodian_reseals_every_record_resumably<F: Fixt
         .unwrap();
     assert_eq!(f.store().data_keys_left().await.unwrap(), 0);
     f.finish().await;
+}
+
+/// Regression: a region's gateways started together on a fresh database
+/// each created the schema at once, and all but one failed on PostgreSQL's
+/// catalog (`duplicate key … pg_type_typname_nsp_index`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backends_starting_together_on_a_fresh_database_migrate_it_once() {
+    let Some(f) = <common::PgFixture as Fixture>::new().await else {
+        return;
+    };
+    let schema = format!("{}_fresh", f.schema);
+    f.admin
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}_records; CREATE SCHEMA {schema}_keyring;"
+        ))
+        .await
+        .unwrap();
+    let url = std::env::var(common::PG_ENV).unwrap();
+    let (records, keyring) = common::pg_configs(&url, &schema);
+    let starts = (0..6).map(|_| {
+        let (records, keyring) = (records.clone(), keyring.clone());
+        tokio::spawn(async move { store::PgBackend::with_configs(&records, &keyring).await })
+    });
+    for started in futures::future::join_all(starts).await {
+        assert!(started.unwrap().is_ok());
+    }
+    f.admin
+        .batch_execute(&format!(
+            "DROP SCHEMA {schema}_records CASCADE; DROP SCHEMA {schema}_keyring CASCADE;"
+        ))
+        .await
+        .unwrap();
+}
+
+/// Regression: two processes on one PostgreSQL database (a region's
+/// gateways) each numbered new subjects from what it last saw, so the
+/// second batch failed on the directory's uniqueness. Batches ingested
+/// through two stores at once all land, every subject once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_sharing_a_database_ingest_new_subjects_at_once() {
+    let Some(f) = <common::PgFixture as Fixture>::new().await else {
+        return;
+    };
+    let other = std::sync::Arc::new(f.open().await);
+    let mine = std::sync::Arc::new(f.open().await);
+    let batch = |store: usize, n: usize| -> Vec<store::Event> {
+        (0..4)
+            .map(|u| {
+                let user = format!("s{store}-b{n}-u{u}");
+                event(&user, "profile", "p", &[("phone", PHONE)])
+            })
+            .collect()
+    };
+    let runs = [mine.clone(), other].into_iter().enumerate().map(|(i, s)| {
+        let batches: Vec<_> = (0..20).map(|n| batch(i, n)).collect();
+        tokio::spawn(async move {
+            for b in batches {
+                s.ingest("eu-fr", &b).await.unwrap();
+            }
+        })
+    });
+    for r in futures::future::join_all(runs).await {
+        r.unwrap();
+    }
+    // Every subject is known, under one number each.
+    let subjects: Vec<String> = (0..2)
+        .flat_map(|i| (0..20).flat_map(move |n| (0..4).map(move |u| format!("s{i}-b{n}-u{u}"))))
+        .map(|u| mine.subject_ref(&u))
+        .collect();
+    for (s, _) in mine.backend().subject_ids(subjects.clone()).await.unwrap() {
+        assert!(subjects.contains(&s));
+    }
+    assert_eq!(
+        mine.backend()
+            .subject_ids(subjects.clone())
+            .await
+            .unwrap()
+            .len(),
+        subjects.len()
+    );
+    let numbered = f
+        .admin
+        .query_one(
+            &format!(
+                "SELECT COUNT(DISTINCT sid), COUNT(*) FROM {}_records.subjects",
+                f.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(numbered.get::<_, i64>(0), numbered.get::<_, i64>(1));
+    assert!(numbered.get::<_, i64>(1) >= subjects.len() as i64);
 }

@@ -75,6 +75,10 @@ pub enum Error {
     /// The sequencer stopped (shut down, or failed to persist a batch).
     #[error("sequencer unavailable: {0}")]
     Sequencer(String),
+    /// The sequencer's queue is full: nothing was queued; retry later
+    /// (the pushback of a saturated log).
+    #[error("the sequencer is saturated: {0} entries did not fit in its queue")]
+    Busy(usize),
     /// A witness answered `409 Conflict`: its latest cosigned size differs.
     #[error("witness holds a checkpoint of size {latest}, not the old size sent")]
     WitnessConflict {

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use crate::note::{Signer, TYPE_ED25519};
+use crate::note::{Signer, TYPE_ED25519, Verifier};
 use crate::reader::CHECKPOINT_PATH;
 use crate::{Error, FsStorage, Storage, sequencer};
 
@@ -65,6 +65,21 @@ pub fn open(dir: &Path) -> Result<Signer, Error> {
         }
     })?;
     Signer::parse(text.trim())
+}
+
+/// The verifier key of the log in `dir` (all a process that reads the log,
+/// or checks what its sequencer says, needs); [`Error::NotInitialized`] if
+/// it has none.
+pub fn open_verifier(dir: &Path) -> Result<Verifier, Error> {
+    let vkey = dir.join(VERIFIER_KEY_FILE);
+    let text = std::fs::read_to_string(&vkey).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotInitialized(format!("no verifier key at {}", vkey.display()))
+        } else {
+            Error::io(vkey.display().to_string(), e)
+        }
+    })?;
+    Verifier::parse(text.trim())
 }
 
 /// The signing key of the log in `dir`, the log [created](create) first,

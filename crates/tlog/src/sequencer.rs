@@ -27,8 +27,8 @@ use crate::Error;
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::edge::{Edge, TileData};
 use crate::hash::{Hash, empty_root};
-use crate::merkle::{ProofPlan, verify_consistency};
-use crate::note::Signer;
+use crate::merkle::{ProofPlan, verify_consistency, verify_inclusion};
+use crate::note::{Signer, Verifier};
 use crate::reader::{CHECKPOINT_PATH, LogReader};
 use crate::storage::{Storage, WriterGuard};
 use crate::tile::{
@@ -88,6 +88,38 @@ impl Sequenced {
     pub fn is_entry(&self, entry: &[u8]) -> bool {
         crate::hash::leaf_hash(entry) == self.leaf_hash
     }
+
+    /// Entries a sequencer in another process acknowledged, proven rather
+    /// than taken on its word: `checkpoint` must be signed by `log_key`,
+    /// and each `(entry, index, proof)` must be an inclusion proof of that
+    /// entry at that index in the checkpoint's tree. What this returns is
+    /// then as good as the local sequencer's acknowledgement — the only
+    /// other way to make a [`Sequenced`].
+    pub fn prove_all<'e>(
+        checkpoint: &[u8],
+        log_key: &Verifier,
+        entries: impl IntoIterator<Item = (&'e [u8], u64, &'e [Hash])>,
+    ) -> Result<Vec<Sequenced>, Error> {
+        let cp = Arc::new(SignedCheckpoint::open(checkpoint, log_key, &[])?);
+        entries
+            .into_iter()
+            .map(|(entry, index, proof)| {
+                let leaf_hash = crate::hash::leaf_hash(entry);
+                verify_inclusion(
+                    &leaf_hash,
+                    index,
+                    cp.checkpoint.size,
+                    proof,
+                    &cp.checkpoint.root,
+                )?;
+                Ok(Sequenced {
+                    index,
+                    leaf_hash,
+                    checkpoint: cp.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 struct Request {
@@ -135,6 +167,34 @@ impl Sequencer {
             .await
             .map_err(|_| Error::Sequencer("stopped".to_owned()))?;
         Ok(Pending(rx))
+    }
+
+    /// Queues every one of `entries` if the queue has room for all of them
+    /// now, or none: [`Error::Busy`] when it has not (the pushback a
+    /// network front answers with `503`, rather than queueing without
+    /// bound). Their indices follow their order.
+    pub fn try_submit_all(&self, entries: Vec<Vec<u8>>) -> Result<Vec<Pending>, Error> {
+        if let Some(e) = entries.iter().find(|e| e.len() > MAX_ENTRY_LEN) {
+            return Err(Error::EntryTooLarge(e.len()));
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let permits = match self.tx.try_reserve_many(entries.len()) {
+            Ok(p) => p,
+            Err(mpsc::error::TrySendError::Full(())) => return Err(Error::Busy(entries.len())),
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                return Err(Error::Sequencer("stopped".to_owned()));
+            }
+        };
+        Ok(permits
+            .zip(entries)
+            .map(|(permit, entry)| {
+                let (reply, rx) = oneshot::channel();
+                permit.send(Request { entry, reply });
+                Pending(rx)
+            })
+            .collect())
     }
 
     /// The latest signed checkpoint.

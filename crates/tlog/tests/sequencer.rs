@@ -340,3 +340,104 @@ async fn a_reader_remembering_subtrees_proves_what_a_plain_reader_proves() {
         }
     }
 }
+
+/// What a gateway does with a remote sequencer's answer: entries proven
+/// against the signed checkpoint become `Sequenced`; a wrong entry, index,
+/// proof, or a checkpoint another key signed, never do.
+#[tokio::test]
+async fn entries_proven_against_the_signed_checkpoint_are_sequenced_and_nothing_else() {
+    let (_dir, storage, signer) = new_log().await;
+    let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    let entries: Vec<Vec<u8>> = (0..7).map(|i| format!("entry {i}").into_bytes()).collect();
+    for e in &entries {
+        seq.add(e.clone()).await.unwrap();
+    }
+    let cp = seq.checkpoint();
+    let reader = LogReader::new(storage.clone());
+    let mut proofs = Vec::new();
+    for i in 0..entries.len() as u64 {
+        proofs.push(reader.inclusion_proof(i, cp.checkpoint.size).await.unwrap());
+    }
+    let text = cp.to_text();
+    let key = signer.verifier();
+    fn all<'a>(
+        entries: &'a [Vec<u8>],
+        index_shift: u64,
+        proofs: &'a [Vec<tlog::Hash>],
+    ) -> Vec<(&'a [u8], u64, &'a [tlog::Hash])> {
+        entries
+            .iter()
+            .zip(proofs)
+            .enumerate()
+            .map(|(i, (e, p))| (e.as_slice(), i as u64 + index_shift, p.as_slice()))
+            .collect()
+    }
+
+    let proven =
+        tlog::Sequenced::prove_all(text.as_bytes(), &key, all(&entries, 0, &proofs)).unwrap();
+    for (i, s) in proven.iter().enumerate() {
+        assert_eq!(s.index(), i as u64);
+        assert!(s.is_entry(&entries[i]));
+        assert_eq!(s.checkpoint().checkpoint, cp.checkpoint);
+    }
+
+    // Another entry at a proven index.
+    let mut other = entries.clone();
+    other[3] = b"not what was logged".to_vec();
+    assert!(matches!(
+        tlog::Sequenced::prove_all(text.as_bytes(), &key, all(&other, 0, &proofs)),
+        Err(Error::InvalidProof(_))
+    ));
+    // The right entries claimed at other indices.
+    assert!(tlog::Sequenced::prove_all(text.as_bytes(), &key, all(&entries, 1, &proofs)).is_err());
+    // A proof with one hash altered.
+    let mut bent = proofs.clone();
+    bent[2][0].0[0] ^= 1;
+    assert!(matches!(
+        tlog::Sequenced::prove_all(text.as_bytes(), &key, all(&entries, 0, &bent)),
+        Err(Error::InvalidProof(_))
+    ));
+    // The same checkpoint signed by a key of the same name.
+    let impostor = Signer::generate("test.example/log", TYPE_ED25519).unwrap();
+    let forged = cp.checkpoint.sign(&impostor).unwrap().to_text();
+    assert!(matches!(
+        tlog::Sequenced::prove_all(forged.as_bytes(), &key, all(&entries, 0, &proofs)),
+        Err(Error::Unverified(_))
+    ));
+}
+
+/// Pushback: a batch that does not fit in the queue is refused whole, with
+/// `Busy`, and nothing of it is logged; one that fits is sequenced in order.
+#[tokio::test]
+async fn a_batch_that_does_not_fit_in_the_queue_is_refused_whole() {
+    let (_dir, storage, signer) = new_log().await;
+    let (seq, _task) = sequencer::open(
+        storage.clone(),
+        signer.clone(),
+        SequencerConfig {
+            queue: 4,
+            ..config()
+        },
+    )
+    .await
+    .unwrap();
+    let batch = |n: usize| {
+        (0..n)
+            .map(|i| format!("e{i}").into_bytes())
+            .collect::<Vec<_>>()
+    };
+    assert!(matches!(seq.try_submit_all(batch(5)), Err(Error::Busy(5))));
+    assert!(matches!(
+        seq.try_submit_all(vec![vec![0; 70_000]]),
+        Err(Error::EntryTooLarge(70_000))
+    ));
+    let pending = seq.try_submit_all(batch(4)).unwrap();
+    let mut indices = Vec::new();
+    for p in pending {
+        indices.push(p.wait().await.unwrap().index());
+    }
+    assert_eq!(indices, vec![0, 1, 2, 3]);
+    assert_eq!(seq.checkpoint().checkpoint.size, 4);
+}

@@ -164,7 +164,7 @@ impl Story<'_> {
         );
 
         // The gateway back: it serves the log, the witness cosigns it.
-        self.c.spawn_region(REGION)?;
+        self.c.spawn_region(REGION).await?;
         self.c.wait_healthy(REGION).await?;
         let cosigned = self.cosigned_checkpoint(index + 1).await?;
         let mut answer = self

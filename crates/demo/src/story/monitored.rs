@@ -170,7 +170,7 @@ impl Story<'_> {
             .collect();
         // The entry alone: the node's own check refuses its log.
         storage.write(bundle).await?;
-        self.c.spawn_region("eu-fr")?;
+        self.c.spawn_region("eu-fr").await?;
         let refused = match self.c.wait_healthy("eu-fr").await {
             Ok(()) => bail!("eu-fr started on an edited log"),
             Err(e) => e.to_string(),
@@ -191,7 +191,7 @@ impl Story<'_> {
             .collect();
         files.push(("checkpoint".into(), checkpoint.to_text().into_bytes()));
         storage.write(files).await?;
-        self.c.spawn_region("eu-fr")?;
+        self.c.spawn_region("eu-fr").await?;
         self.c.wait_healthy("eu-fr").await?;
         // The monitor's own check, not the witness's refusal of the new
         // checkpoints (which it reports too).

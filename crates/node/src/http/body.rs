@@ -24,7 +24,7 @@ pub(super) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem
 /// Parses JSON into the request's types (a `dataset.field` into a
 /// [`policy::FieldRef`], once, here); the message names the place and the
 /// problem, never a value.
-pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         // Residency's own parse errors name a shape, never the text

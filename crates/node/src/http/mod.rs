@@ -37,7 +37,7 @@ use crate::region::{
     SubjectRequest, TransferRequest,
 };
 
-mod body;
+pub(crate) mod body;
 mod problem;
 
 pub use problem::{PROBLEM_JSON, Problem};

@@ -47,7 +47,14 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+        let mut resp = (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+        // Whatever was unavailable (the log, a peer, the custodian) is
+        // worth asking again soon, not at once.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        resp
     }
 }
 
@@ -62,6 +69,7 @@ impl From<Error> for Problem {
                 (StatusCode::SERVICE_UNAVAILABLE, "region-unavailable")
             }
             Error::NotLogged => (StatusCode::SERVICE_UNAVAILABLE, "not-logged"),
+            Error::LogBusy => (StatusCode::SERVICE_UNAVAILABLE, "log-saturated"),
             Error::Custodian { refused: false, .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "custodian-unavailable")
             }

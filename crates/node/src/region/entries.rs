@@ -96,6 +96,10 @@ impl<B: Backend> Region<B> {
         let start = Instant::now();
         let s = self.seq.add(bytes.clone()).await.map_err(|err| {
             self.metrics.log_append_failures.inc();
+            if let tlog::Error::Busy(_) = err {
+                tracing::warn!(region = %self.id, "the region's sequencer is saturated; nothing released");
+                return Error::LogBusy;
+            }
             tracing::error!(
                 region = %self.id,
                 kind = ?e.kind,

@@ -30,14 +30,11 @@ mod subject;
 mod witnesses;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use policy::{Bundle, Decision, DecisionRequest};
 use store::{Backend, Store};
-use tlog::{CachedTiles, LogReader, Sequencer, Signer};
-
-use crate::config::RegionConfig;
+use tlog::{CachedTiles, LogReader};
 
 pub use log_storage::LogStorage;
 
@@ -50,21 +47,21 @@ use crate::Error;
 use crate::auth::{Caller, Credentials};
 use crate::config::{ClusterConfig, resolve_secret};
 use crate::metrics::Metrics;
-use witnesses::Cosigned;
+use crate::sequencing::{Appender, Cosigned, RemoteLog};
 
 /// Subtree hashes the node's log reader remembers for receipts (about
 /// 64 bytes each).
-const SUBTREES_REMEMBERED: usize = 65_536;
+pub(crate) const SUBTREES_REMEMBERED: usize = 65_536;
 
 /// A running region.
 pub struct Region<B> {
     id: String,
     bundle: Arc<Bundle>,
     store: Store<B>,
-    seq: Sequencer,
+    /// How entries reach the log: this process's sequencer, or the
+    /// region's over the network.
+    seq: Appender,
     reader: LogReader<CachedTiles<LogStorage>>,
-    /// The sequencer's (journaled) storage, to settle when stopping.
-    log_writes: LogStorage,
     egress: pseudo::Keys,
     /// Keys the digest of re-identification justifications in entries.
     justification_key: [u8; 32],
@@ -124,37 +121,6 @@ fn justification_key(secret: &[u8; 32]) -> [u8; 32] {
     pseudo::token::hmac_sha256(secret, b"residency/justification")
 }
 
-/// Opens the region's log in `dir` (with `init`, creating it if missing:
-/// keys by [`tlog::keyfile`]); returns the signer.
-async fn open_log(file: &Path, me: &RegionConfig, init: bool) -> Result<Signer, Error> {
-    let origin = format!("residency.example/{}", me.id);
-    let signer = if init {
-        std::fs::create_dir_all(&me.log)
-            .map_err(|e| Error::Internal(format!("{}: {e}", me.log.display())))?;
-        tlog::keyfile::open_or_create_in(&me.log, &origin, &LogStorage::open(file, me, false)?)
-            .await
-    } else {
-        tlog::keyfile::open(&me.log)
-    };
-    let signer = signer.map_err(|e| match e {
-        tlog::Error::NotInitialized(why) => Error::Internal(format!(
-            "{why}: run `residency log init` or start with --init"
-        )),
-        e => e.into(),
-    })?;
-    // A bucket's log is made there, under the key found in the directory.
-    if init && me.log_bucket.is_some() {
-        let storage = LogStorage::open(file, me, false)?;
-        if tlog::Storage::read(&storage, tlog::reader::CHECKPOINT_PATH)
-            .await?
-            .is_none()
-        {
-            tlog::sequencer::create(&storage, &signer).await?;
-        }
-    }
-    Ok(signer)
-}
-
 /// How a region starts.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Start {
@@ -177,7 +143,6 @@ impl<B: Backend> Region<B> {
         keys: Arc<dyn store::keys::KeyProvider>,
         start: Start,
     ) -> Result<Self, Error> {
-        let Start { init, standby } = start;
         cluster.check_against(&bundle)?;
         if bundle.catalog.purposes.is_empty() {
             tracing::warn!(
@@ -216,45 +181,6 @@ impl<B: Backend> Region<B> {
         let egress = egress_keys(&keys.pseudonym_secret());
         let justification_key = justification_key(&keys.pseudonym_secret());
 
-        let signer = open_log(&cluster.file, me, init).await?;
-        let tiles = CachedTiles::new(LogStorage::open(&cluster.file, me, false)?);
-        // Journaled files: a batch is durable after one flush, not one per
-        // tile file and directory.
-        let log_writes = LogStorage::open(&cluster.file, me, true)?;
-        // A log in a bucket is held by a lease: one that a killed node held
-        // runs out within its length, so the node waits that long (and a
-        // second node started beside a live one is then refused).
-        let waits = match &me.log_bucket {
-            None => 0,
-            Some(_) if standby => u64::MAX,
-            Some(b) => b.lease_secs.saturating_mul(4).saturating_add(4),
-        };
-        let mut waited = 0;
-        let (seq, _task) = loop {
-            let opened = tlog::sequencer::open(
-                tiles.warmed_by(log_writes.clone()),
-                signer.clone(),
-                tlog::SequencerConfig {
-                    // No window: a batch is whatever queued while the last
-                    // commit ran (group commit), so an idle log adds no wait.
-                    batch_interval: std::time::Duration::ZERO,
-                    ..Default::default()
-                },
-            )
-            .await;
-            match opened {
-                Err(tlog::Error::Locked(why)) if waited < waits => {
-                    if waited == 0 {
-                        tracing::warn!(region = %id, "waiting for the log's lease: {why}");
-                    }
-                    waited += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                }
-                other => break other?,
-            }
-        };
-        let reader = LogReader::new(tiles).remembering_subtrees(SUBTREES_REMEMBERED);
-
         let mut credentials = Credentials::default();
         for (pid, p) in &bundle.principals.principals {
             match resolve_secret(&p.credential) {
@@ -281,6 +207,35 @@ impl<B: Backend> Region<B> {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let (seq, tiles) = if me.sequencers.is_empty() {
+            let log = crate::sequencing::open_local(&cluster.file, me, start).await?;
+            (
+                Appender::Local {
+                    seq: log.seq,
+                    writes: log.writes,
+                },
+                log.tiles,
+            )
+        } else {
+            // A gateway: it reads the log the sequencer writes, and holds
+            // only the log's public key.
+            let key = tlog::keyfile::open_verifier(&me.log)?;
+            let latest = LogReader::new(LogStorage::open(&cluster.file, me, false)?)
+                .checkpoint(&key)
+                .await?;
+            let tiles = CachedTiles::new(LogStorage::open(&cluster.file, me, false)?);
+            let failover = me.log_bucket.as_ref().map_or(10, |b| b.lease_secs);
+            let remote = RemoteLog::new(
+                me.sequencers.clone(),
+                node_token.clone(),
+                http.clone(),
+                key,
+                latest,
+                std::time::Duration::from_secs(failover.saturating_mul(4).saturating_add(4)),
+            );
+            (Appender::Remote(remote), tiles)
+        };
+        let reader = LogReader::new(tiles).remembering_subtrees(SUBTREES_REMEMBERED);
 
         let region = Region {
             id: id.to_owned(),
@@ -288,7 +243,6 @@ impl<B: Backend> Region<B> {
             store,
             seq,
             reader,
-            log_writes,
             egress,
             justification_key,
             credentials,
@@ -308,7 +262,7 @@ impl<B: Backend> Region<B> {
     /// made while it is stopped is then caught at the next start, not
     /// repaired by a replay). Call once requests have stopped.
     pub async fn settle_log(&self) -> Result<(), Error> {
-        Ok(self.log_writes.settle().await?)
+        Ok(self.seq.settle().await?)
     }
 
     /// The region's id.

@@ -6,27 +6,7 @@ use store::Backend;
 
 use super::Region;
 use crate::Error;
-
-/// The witnesses' view of the log, as the node keeps it for serving and
-/// for receipts.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Cosigned {
-    /// Size of the newest checkpoint the push to the witnesses has finished
-    /// with, cosigned or not (`u64::MAX` when no witness is configured).
-    tried: u64,
-    /// The newest checkpoint a witness cosigned, its cosignatures attached.
-    latest: Option<tlog::SignedCheckpoint>,
-}
-
-impl Cosigned {
-    /// Nothing cosigned yet; without witnesses, nothing to wait for.
-    pub(super) fn new(witnessed: bool) -> Self {
-        Cosigned {
-            tried: if witnessed { 0 } else { u64::MAX },
-            latest: None,
-        }
-    }
-}
+use crate::sequencing::{Appender, push_to_witnesses};
 
 /// How long a receipt waits for the witnesses to cosign a checkpoint that
 /// covers its entry (a push takes one round trip per witness).
@@ -82,55 +62,15 @@ impl<B: Backend> Region<B> {
     }
 
     /// Pushes every new checkpoint to the witnesses and keeps their
-    /// cosignatures; runs until the log stops. A witness that fails is
-    /// retried with the next checkpoint.
+    /// cosignatures (when this process sequences the log), or follows the
+    /// region's sequencer, which does (when it runs apart); runs until the
+    /// log stops.
     pub async fn push_to_witnesses(&self, witnesses: &[crate::config::WitnessConfig]) {
-        if witnesses.is_empty() {
-            return;
-        }
-        let clients: Vec<_> = witnesses
-            .iter()
-            .filter_map(|w| match tlog::witness::WitnessClient::new(&w.url) {
-                Ok(c) => Some((c, w)),
-                Err(e) => {
-                    tracing::warn!(witness = %w.url, "witness client: {e}");
-                    None
-                }
-            })
-            .collect();
-        let mut held = vec![0u64; clients.len()];
-        let mut updates = self.seq.subscribe();
-        loop {
-            let cp = updates.borrow_and_update().clone();
-            let mut sigs = Vec::new();
-            for ((client, w), held) in clients.iter().zip(held.iter_mut()) {
-                match client.submit(&self.reader, &cp, *held, &w.key).await {
-                    Ok(s) if !s.is_empty() => {
-                        *held = cp.checkpoint.size;
-                        sigs.extend(s);
-                    }
-                    Ok(_) => {
-                        tracing::warn!(witness = %w.url, "answered without a valid cosignature")
-                    }
-                    Err(tlog::Error::WitnessConflict { latest }) => *held = latest,
-                    Err(e) => {
-                        tracing::warn!(witness = %w.url, size = cp.checkpoint.size, "witness refused: {e}")
-                    }
-                }
+        match &self.seq {
+            Appender::Local { seq, .. } => {
+                push_to_witnesses(seq.subscribe(), &self.reader, &self.cosigned, witnesses).await
             }
-            // A round without cosignatures keeps the older cosigned
-            // checkpoint: it still proves the entries it covers.
-            self.cosigned.send_modify(|c| {
-                c.tried = cp.checkpoint.size;
-                if !sigs.is_empty() {
-                    let mut signed = (*cp).clone();
-                    tlog::witness::attach(&mut signed.note, sigs);
-                    c.latest = Some(signed);
-                }
-            });
-            if updates.changed().await.is_err() {
-                return;
-            }
+            Appender::Remote(r) => r.follow(&self.cosigned).await,
         }
     }
 }

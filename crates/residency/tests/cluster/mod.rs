@@ -118,6 +118,32 @@ impl Cluster {
         .await
     }
 
+    /// The three regions, `region` split into gateways and sequencers
+    /// (`split`), its log in the bucket `log_bucket`, its store `store`, a
+    /// monitor watching, with `env` added to every process's.
+    pub(crate) async fn split(
+        region: &'static str,
+        split: cluster::Split,
+        log_bucket: &str,
+        env: &[(&str, &str)],
+        store: &str,
+    ) -> Cluster {
+        let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+        let dashboard = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        Self::build_with(Some(store), "", &policy, false, |setup| {
+            setup.log_buckets.insert(region, log_bucket.to_owned());
+            setup.split.insert(region, split);
+            setup.dashboard = Some(dashboard);
+            setup
+                .credentials
+                .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        })
+        .await
+    }
+
     async fn build_with(
         eu_fr_store: Option<&str>,
         limits: &str,
@@ -151,8 +177,8 @@ impl Cluster {
     }
 
     /// Restarts a region's node.
-    pub(crate) fn spawn(&mut self, region: &'static str) {
-        self.cluster.spawn_region(region).unwrap();
+    pub(crate) async fn spawn(&mut self, region: &'static str) {
+        self.cluster.spawn_region(region).await.unwrap();
     }
 
     /// Waits until a region answers its health check; panics with its

@@ -249,7 +249,7 @@ pub fn pg_configs(url: &str, schema: &str) -> (tokio_postgres::Config, tokio_pos
 }
 
 impl PgFixture {
-    async fn open(&self) -> Store<PgBackend> {
+    pub async fn open(&self) -> Store<PgBackend> {
         let keys = keys(&self.key_file());
         let backend = PgBackend::with_configs(&self.records, &self.keyring)
             .await

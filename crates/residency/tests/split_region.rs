@@ -1,0 +1,339 @@
+//! A region as a deployment runs it: eu-fr as three gateways in front of
+//! an active and a standby sequencer, its store on PostgreSQL, its log in
+//! an S3-compatible bucket (moto on loopback), a witness and a monitor
+//! watching — every one a real process. Requests go round-robin over the
+//! gateways while sequencers and a gateway are killed with SIGKILL.
+#![cfg(feature = "s3")]
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+mod cluster;
+mod moto;
+mod pg;
+
+use cluster::{Cluster, events, token};
+use moto::{S3_ENV, moto, public_bucket};
+
+const SPLIT: ::cluster::Split = ::cluster::Split {
+    gateways: 3,
+    sequencers: 2,
+};
+
+/// POSTs to the gateways in turn, moving on to the next when one does not
+/// answer or answers 503, for a minute at most: what a client behind a
+/// load balancer sees. The status and answer of the first other answer.
+async fn post_any(
+    http: &reqwest::Client,
+    gateways: &[String],
+    turn: &mut usize,
+    path: &str,
+    principal: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let started = Instant::now();
+    loop {
+        let url = format!("{}{path}", gateways[*turn % gateways.len()]);
+        *turn += 1;
+        let sent = http
+            .post(&url)
+            .bearer_auth(token(principal))
+            .json(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status() != 503 => {
+                let status = r.status().as_u16();
+                return (status, r.json().await.unwrap_or(Value::Null));
+            }
+            _ => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "no gateway answered {path} for a minute"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Reads acknowledged under load: each read's entry and receipt.
+type Acknowledged = Vec<(Value, Value)>;
+
+/// Reads of French users' phones, round-robin, until `stop`.
+async fn reader(
+    http: reqwest::Client,
+    gateways: Vec<String>,
+    stop: Arc<AtomicBool>,
+    first: usize,
+) -> Acknowledged {
+    let mut out = Vec::new();
+    let mut turn = first;
+    let mut user = first;
+    while !stop.load(Ordering::Relaxed) {
+        let body = json!({"user_id": format!("fr-user-{:04}", user % 12), "fields": ["profile.phone"], "purpose": "support-ticket"});
+        user += 1;
+        let (status, r) = post_any(
+            &http,
+            &gateways,
+            &mut turn,
+            "/v1/read",
+            "support-dublin",
+            &body,
+        )
+        .await;
+        assert_eq!(status, 200, "{r}");
+        out.push((r["entry"].clone(), r["receipt"].clone()));
+    }
+    out
+}
+
+/// Ingests batches of new French users, round-robin, until `stop`: the
+/// users acknowledged.
+async fn ingester(
+    http: reqwest::Client,
+    gateways: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    let mut turn = 1;
+    let mut batch = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let events: Vec<Value> = events("FR", 5)
+            .into_iter()
+            .map(|mut e| {
+                let user = e["user_id"]
+                    .as_str()
+                    .unwrap()
+                    .replace("fr-user", &format!("fr-load{batch}"));
+                e["user_id"] = json!(user);
+                e["record_id"] = json!(format!("{user}-{}", e["dataset"].as_str().unwrap()));
+                e
+            })
+            .collect();
+        let (status, r) = post_any(
+            &http,
+            &gateways,
+            &mut turn,
+            "/v1/ingest",
+            "app",
+            &json!({ "events": events }),
+        )
+        .await;
+        assert_eq!(status, 202, "{r}");
+        acknowledged.push(format!("fr-load{batch}-0003"));
+        batch += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    acknowledged
+}
+
+/// Waits until `url` answers 200: how long it took.
+async fn answers(http: &reqwest::Client, url: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = http.get(url).send().await
+            && r.status().is_success()
+        {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{url} did not answer within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_of_three_gateways_and_two_sequencers_loses_nothing_when_its_processes_die() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let Some(m) = moto(&http).await else { return };
+    let Some(pg) = pg::schema("split").await else {
+        return;
+    };
+    let bucket = public_bucket(&http, &m).await;
+    let store = format!("postgres:{}", pg.conninfo);
+    let mut c = Cluster::split("eu-fr", SPLIT, &bucket, &S3_ENV, &store).await;
+    let gateways = c.gateways["eu-fr"].clone();
+    let sequencers = c.sequencers["eu-fr"].clone();
+    assert_eq!((gateways.len(), sequencers.len()), (3, 2));
+
+    let mut turn = 0;
+    let (status, r) = post_any(
+        &http,
+        &gateways,
+        &mut turn,
+        "/v1/ingest",
+        "app",
+        &json!({"events": events("FR", 12)}),
+    )
+    .await;
+    assert_eq!(status, 202, "{r}");
+
+    // A second sequencer started by mistake beside the active one is
+    // refused, saying why.
+    let listen = format!("127.0.0.1:{}", ::cluster::free_port().unwrap());
+    let program = c.program().to_owned();
+    let (dir, env) = (c.dir.path().to_owned(), c.env().to_vec());
+    let second = tokio::task::spawn_blocking(move || {
+        Command::new(program)
+            .args(["serve", "--config", "cluster.toml", "--region", "eu-fr"])
+            .args(["--role", "sequencer", "--listen", &listen])
+            .current_dir(dir)
+            .envs(env)
+            .output()
+            .unwrap()
+    });
+
+    // Load: two readers and an ingester, round-robin over the gateways.
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|i| tokio::spawn(reader(http.clone(), gateways.clone(), stop.clone(), i)))
+        .collect();
+    let ingest = tokio::spawn(ingester(http.clone(), gateways.clone(), stop.clone()));
+
+    let second = second.await.unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "a second sequencer ran beside the first"
+    );
+    assert!(said.contains("lease"), "{said}");
+
+    // SIGKILL the active sequencer, three times: the standby takes over
+    // within a bounded time, and the one killed comes back as the standby.
+    let mut active = 0;
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        c.kill(&::cluster::sequencer_name("eu-fr", active));
+        let standby = 1 - active;
+        let took = answers(
+            &http,
+            &format!("{}/healthz", sequencers[standby]),
+            Duration::from_secs(15),
+        )
+        .await;
+        eprintln!("round {round}: sequencer {standby} took over in {took:?}");
+        c.spawn_sequencer("eu-fr", active, true).unwrap();
+        active = standby;
+    }
+    // SIGKILL a gateway: the clients move on to the others; it comes back.
+    c.kill(&::cluster::gateway_name("eu-fr", 1));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.spawn_gateway("eu-fr", 1).unwrap();
+    answers(
+        &http,
+        &format!("{}/log/checkpoint", gateways[1]),
+        Duration::from_secs(30),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for r in readers {
+        acknowledged.extend(r.await.unwrap());
+    }
+    let ingested = ingest.await.unwrap();
+    assert!(
+        acknowledged.len() > 20,
+        "too little load: {}",
+        acknowledged.len()
+    );
+
+    // Every acknowledged read is in the log at its index, as answered.
+    let size = c.log_size("eu-fr").await;
+    let key = c.log_key("eu-fr");
+    let s3 = tlog::S3Storage::new(&tlog::S3Config {
+        endpoint: m.endpoint.clone(),
+        bucket: "logs".into(),
+        prefix: "eu-fr/log".into(),
+        region: "us-east-1".into(),
+        access_key_id: S3_ENV[0].1.into(),
+        secret_access_key: S3_ENV[1].1.into(),
+        allow_http: true,
+        lease: Duration::from_secs(1),
+    })
+    .unwrap();
+    let log = tlog::LogReader::new(s3);
+    let final_cp = log.checkpoint(&key).await.unwrap();
+    assert!(final_cp.checkpoint.size >= size);
+    let mut indices = std::collections::BTreeSet::new();
+    for (entry, receipt) in &acknowledged {
+        c.verify("eu-fr", entry, receipt);
+        let index = tlog::Receipt::parse(receipt.as_str().unwrap())
+            .unwrap()
+            .index;
+        assert!(indices.insert(index), "two reads acknowledged at {index}");
+        let logged: Value =
+            serde_json::from_slice(&log.entry(index, final_cp.checkpoint.size).await.unwrap())
+                .unwrap();
+        assert_eq!(&logged, entry, "entry {index} is not what was acknowledged");
+    }
+    // Every acknowledged ingest is readable, through any gateway.
+    for user in ingested.iter().step_by(ingested.len().div_ceil(10).max(1)) {
+        let body =
+            json!({"user_id": user, "fields": ["profile.phone"], "purpose": "support-ticket"});
+        let (status, r) = post_any(
+            &http,
+            &gateways,
+            &mut turn,
+            "/v1/read",
+            "support-dublin",
+            &body,
+        )
+        .await;
+        assert_eq!(status, 200, "{user}: {r}");
+    }
+
+    // The whole log verifies from the bucket's URL.
+    let (program, vkey) = (c.program().to_owned(), key.to_vkey());
+    let url = format!("{}/logs/eu-fr/log", m.endpoint);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(program)
+            .args(["log", "verify", "--url", &url, "--vkey", &vkey])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The monitor, following the first gateway, catches up and is clean;
+    // no witness refused a checkpoint (it refuses one inconsistent with
+    // what it cosigned before).
+    let dashboard = c.dashboard.clone().unwrap();
+    let started = Instant::now();
+    let summary = loop {
+        let s: Value = match http.get(format!("{dashboard}/api/summary")).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => Value::Null,
+        };
+        let caught_up = s["logs"].as_array().is_some_and(|ls| {
+            ls.iter().any(|l| {
+                l["region"] == "eu-fr" && l["size"].as_u64() >= Some(final_cp.checkpoint.size)
+            })
+        });
+        if caught_up || started.elapsed() > Duration::from_secs(60) {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(summary["clean"], true, "{summary}");
+    for i in 0..2 {
+        let out = std::fs::read_to_string(c.output(&::cluster::sequencer_name("eu-fr", i)))
+            .unwrap_or_default();
+        assert!(!out.contains("witness refused with HTTP"), "{out}");
+    }
+    drop(c);
+    pg.drop().await;
+}
