@@ -337,3 +337,197 @@ async fn a_region_of_three_gateways_and_two_sequencers_loses_nothing_when_its_pr
     drop(c);
     pg.drop().await;
 }
+
+/// A relay between a gateway and its sequencer that lies as told: what a
+/// compromised network or sequencer host could answer.
+struct Liar {
+    sequencer: String,
+    http: reqwest::Client,
+    /// 0: relay honestly; 1: bend a proof; 2: re-sign the checkpoint with
+    /// another key of the same name; 3: claim other indices.
+    mode: std::sync::atomic::AtomicU8,
+}
+
+async fn lie(
+    axum::extract::State(liar): axum::extract::State<Arc<Liar>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    let auth = headers["authorization"].to_str().unwrap().to_owned();
+    let resp = liar
+        .http
+        .post(format!("{}/v1/sequence", liar.sequencer))
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).unwrap();
+    let mut answer: Value = resp.json().await.unwrap();
+    match liar.mode.load(Ordering::Relaxed) {
+        1 => {
+            for s in answer["sequenced"].as_array_mut().unwrap() {
+                let proof = s["proof"].as_array_mut().unwrap();
+                match proof.first_mut() {
+                    Some(h) => {
+                        let mut hex = h.as_str().unwrap().to_owned();
+                        let flipped = if hex.starts_with('0') { "1" } else { "0" };
+                        hex.replace_range(0..1, flipped);
+                        *h = json!(hex);
+                    }
+                    None => proof.push(json!("00".repeat(32))),
+                }
+            }
+        }
+        2 => {
+            let cp = tlog::SignedCheckpoint::parse_unverified(
+                answer["checkpoint"].as_str().unwrap().as_bytes(),
+            )
+            .unwrap();
+            let impostor =
+                tlog::Signer::generate(&cp.checkpoint.origin, tlog::note::TYPE_ED25519).unwrap();
+            answer["checkpoint"] = json!(cp.checkpoint.sign(&impostor).unwrap().to_text());
+        }
+        3 => {
+            for s in answer["sequenced"].as_array_mut().unwrap() {
+                s["index"] = json!(s["index"].as_u64().unwrap() + 1);
+            }
+        }
+        _ => {}
+    }
+    (status, answer.to_string())
+}
+
+async fn relay_state(
+    axum::extract::State(liar): axum::extract::State<Arc<Liar>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> (axum::http::StatusCode, String) {
+    let resp = liar
+        .http
+        .get(format!(
+            "{}/v1/sequencer/state?{}",
+            liar.sequencer,
+            query.unwrap_or_default()
+        ))
+        .header("authorization", headers["authorization"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (
+        axum::http::StatusCode::from_u16(resp.status().as_u16()).unwrap(),
+        resp.text().await.unwrap(),
+    )
+}
+
+/// A gateway opens nothing on a sequencer's word: an answer whose proof,
+/// checkpoint signature or indices do not verify against the log's key is
+/// "not logged" (503), and nothing of the record leaves; relayed honestly,
+/// the same read is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let Some(m) = moto(&http).await else { return };
+    let Some(pg) = pg::schema("liar").await else {
+        return;
+    };
+    let bucket = public_bucket(&http, &m).await;
+    let store = format!("postgres:{}", pg.conninfo);
+    let split = ::cluster::Split {
+        gateways: 1,
+        sequencers: 1,
+    };
+    let c = Cluster::split("eu-fr", split, &bucket, &S3_ENV, &store).await;
+    let (status, r) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": events("FR", 4)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{r}");
+
+    let liar = Arc::new(Liar {
+        sequencer: c.sequencers["eu-fr"][0].clone(),
+        http: http.clone(),
+        mode: std::sync::atomic::AtomicU8::new(0),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let liar_url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/v1/sequence", axum::routing::post(lie))
+        .route("/v1/sequencer/state", axum::routing::get(relay_state))
+        .with_state(liar.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // A gateway of its own, told the liar is eu-fr's sequencer.
+    let toml = std::fs::read_to_string(c.dir.path().join("cluster.toml")).unwrap();
+    let honest = format!("sequencers = {:?}", c.sequencers["eu-fr"]);
+    assert!(toml.contains(&honest));
+    let lied = toml.replace(&honest, &format!("sequencers = [{liar_url:?}]"));
+    std::fs::write(c.dir.path().join("cluster-lied.toml"), lied).unwrap();
+    let port = ::cluster::free_port().unwrap();
+    let out = std::fs::File::create(c.dir.path().join("lied-gateway.out")).unwrap();
+    let mut gateway = Command::new(c.program())
+        .args([
+            "serve",
+            "--config",
+            "cluster-lied.toml",
+            "--region",
+            "eu-fr",
+        ])
+        .args([
+            "--role",
+            "gateway",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(c.dir.path())
+        .envs(c.env().iter().map(|(k, v)| (k, v)))
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    answers(
+        &http,
+        &format!("{url}/log/checkpoint"),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    let read = || async {
+        let r = http
+            .post(format!("{url}/v1/read"))
+            .bearer_auth(token("support-dublin"))
+            .json(&json!({"user_id": "fr-user-0002", "fields": ["profile.phone"], "purpose": "support-ticket"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    for mode in [1, 2, 3] {
+        liar.mode.store(mode, Ordering::Relaxed);
+        let (status, text) = read().await;
+        assert_eq!(status, 503, "lie {mode}: {text}");
+        assert!(text.contains("not-logged"), "lie {mode}: {text}");
+        assert!(
+            !text.contains(&cluster::phone(2)),
+            "lie {mode} leaked: {text}"
+        );
+    }
+    liar.mode.store(0, Ordering::Relaxed);
+    let (status, text) = read().await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(&cluster::phone(2)));
+    let said = std::fs::read_to_string(c.dir.path().join("lied-gateway.out")).unwrap();
+    assert!(said.contains("does not verify"), "{said}");
+    assert!(!said.contains(&cluster::phone(2)));
+    gateway.kill().unwrap();
+    gateway.wait().unwrap();
+    drop(c);
+    pg.drop().await;
+}
