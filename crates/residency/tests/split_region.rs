@@ -450,6 +450,38 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         .await;
     assert_eq!(status, 202, "{r}");
 
+    // The sequencer takes only the region's own node token; a body it
+    // cannot parse is refused without being echoed.
+    let seq = &c.sequencers["eu-fr"][0];
+    let body = json!({"entries": ["bm90IGFuIGVudHJ5"]});
+    for bearer in [
+        Some(token("app").to_owned()),
+        Some(cluster::node_token("eu-no")),
+        None,
+    ] {
+        let mut req = http.post(format!("{seq}/v1/sequence")).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 401);
+    }
+    let size = c.log_size("eu-fr").await;
+    let r = http
+        .post(format!("{seq}/v1/sequence"))
+        .bearer_auth(cluster::node_token("eu-fr"))
+        .header("content-type", "application/json")
+        .body(r#"{"entries": ["secret-looking value!"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(!r.text().await.unwrap().contains("secret-looking"));
+    assert_eq!(
+        c.log_size("eu-fr").await,
+        size,
+        "a refused batch was logged"
+    );
+
     let liar = Arc::new(Liar {
         sequencer: c.sequencers["eu-fr"][0].clone(),
         http: http.clone(),
