@@ -60,14 +60,18 @@ impl Layout<'_> {
     fn cluster_toml(&self) -> String {
         let mut toml = format!(
             "# A cluster on loopback.\npolicy = {:?}\n\n\
+             [tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n\n\
              [[witnesses]]\nurl = \"{}\"\nvkey = \"{}\"\n",
             self.setup.policy.display().to_string(),
+            crate::TLS_CERT,
+            crate::TLS_KEY,
+            crate::TLS_CA,
             self.witness_url,
             self.witness.to_vkey()
         );
         for r in REGIONS {
             let url = &self.urls[r];
-            let listen = url.trim_start_matches("http://");
+            let listen = url.trim_start_matches("https://");
             let store = self
                 .setup
                 .stores
@@ -103,7 +107,7 @@ impl Layout<'_> {
         let dashboard = self.setup.dashboard?;
         let mut toml = format!(
             "# The monitor: nothing but the logs' URLs and public keys.\n\
-             state = \"monitor\"\nlisten = \"{dashboard}\"\npoll_ms = 200\n\n\
+             state = \"monitor\"\nlisten = \"{dashboard}\"\npoll_ms = 200\nca = \"tls/ca.pem\"\n\n\
              [[witnesses]]\nurl = \"{}\"\nkey = \"{}\"\n",
             self.witness_url,
             self.witness.to_vkey()
@@ -123,7 +127,7 @@ impl Layout<'_> {
     fn custodian_toml(&self) -> Option<String> {
         use sha2::Digest as _;
         let c = self.custodian?;
-        let listen = c.url.trim_start_matches("http://");
+        let listen = c.url.trim_start_matches("https://");
         let mut toml = format!(
             "# The key custodian: the logs' public keys, the gateways' token hashes, and\n\
              # the witness whose cosignature every checkpoint it releases against needs.\n\

@@ -162,6 +162,14 @@ pub struct Split {
     pub sequencers: usize,
 }
 
+/// The cluster's CA certificate (what its clients trust), relative to its
+/// directory.
+pub const TLS_CA: &str = "tls/ca.pem";
+/// The certificate every process of the cluster serves with.
+pub const TLS_CERT: &str = "tls/cert.pem";
+/// Its private key.
+pub const TLS_KEY: &str = "tls/key.pem";
+
 /// The process name of a region's gateway `i`.
 pub fn gateway_name(region: &str, i: usize) -> String {
     format!("{region}-gw{i}")
@@ -250,14 +258,14 @@ impl Cluster {
         for r in REGIONS {
             match setup.split.get(r) {
                 None => {
-                    urls.insert(r, format!("http://127.0.0.1:{}", port()));
+                    urls.insert(r, format!("https://127.0.0.1:{}", port()));
                 }
                 Some(split) => {
                     let g: Vec<String> = (0..split.gateways.max(1))
-                        .map(|_| format!("http://127.0.0.1:{}", port()))
+                        .map(|_| format!("https://127.0.0.1:{}", port()))
                         .collect();
                     let s: Vec<String> = (0..split.sequencers.max(1))
-                        .map(|_| format!("http://127.0.0.1:{}", port()))
+                        .map(|_| format!("https://127.0.0.1:{}", port()))
                         .collect();
                     urls.insert(r, g[0].clone());
                     gateways.insert(r, g);
@@ -268,7 +276,7 @@ impl Cluster {
         let custodian = if setup.custodian {
             let port = port();
             Some(files::Custodian {
-                url: format!("http://127.0.0.1:{port}"),
+                url: format!("https://127.0.0.1:{port}"),
                 key: custodian_init(&setup.program, &dir)?,
                 tokens: REGIONS
                     .iter()
@@ -278,9 +286,14 @@ impl Cluster {
         } else {
             None
         };
+        // TLS everywhere: a CA made for this cluster, one certificate for
+        // every process on loopback, in `tls/`.
+        tls::LocalCa::new(&["127.0.0.1", "localhost"])
+            .and_then(|ca| ca.write(&dir.join("tls")))
+            .map_err(|e| Error::Key(format!("the cluster's TLS: {e}")))?;
         let layout = files::Layout {
             setup: &setup,
-            witness_url: format!("http://127.0.0.1:{witness_port}"),
+            witness_url: format!("https://127.0.0.1:{witness_port}"),
             witness: witness.clone(),
             urls: &urls,
             sequencers: &sequencers,
@@ -307,9 +320,10 @@ impl Cluster {
             sequencers,
             log_keys,
             witness,
-            dashboard: setup.dashboard.map(|a| format!("http://{a}")),
+            dashboard: setup.dashboard.map(|a| format!("https://{a}")),
             custodian: custodian.as_ref().map(|c| c.url.clone()),
-            http: reqwest::Client::builder()
+            http: tls::client(Some(&setup.dir.join(TLS_CA)))
+                .map_err(|e| Error::Key(format!("the cluster's TLS: {e}")))?
                 .timeout(Duration::from_secs(60))
                 .build()
                 .map_err(std::io::Error::other)
@@ -326,6 +340,10 @@ impl Cluster {
             "witness.key".into(),
             "--state".into(),
             "witness.sqlite".into(),
+            "--tls-cert".into(),
+            TLS_CERT.into(),
+            "--tls-key".into(),
+            TLS_KEY.into(),
         ];
         for r in REGIONS {
             args.extend(["--log".into(), format!("{r}/log/log.vkey")]);
@@ -348,7 +366,18 @@ impl Cluster {
             cluster.wait_healthy(r).await?;
         }
         if let Some(dashboard) = cluster.dashboard.clone() {
-            cluster.spawn("monitor", &["monitor", "--config", "monitor.toml"])?;
+            cluster.spawn(
+                "monitor",
+                &[
+                    "monitor",
+                    "--config",
+                    "monitor.toml",
+                    "--tls-cert",
+                    TLS_CERT,
+                    "--tls-key",
+                    TLS_KEY,
+                ],
+            )?;
             let summary = format!("{dashboard}/api/summary");
             cluster.wait_ok("monitor", &summary).await?;
         }
@@ -394,6 +423,10 @@ impl Cluster {
                 "custodian.toml",
                 "--key",
                 "custodian/custodian.key",
+                "--tls-cert",
+                TLS_CERT,
+                "--tls-key",
+                TLS_KEY,
             ],
         )
     }
@@ -453,7 +486,7 @@ impl Cluster {
         let url = self.sequencers.get(region).and_then(|s| s.get(i)).cloned();
         let listen = url
             .unwrap_or_default()
-            .trim_start_matches("http://")
+            .trim_start_matches("https://")
             .to_owned();
         let mut args = vec![
             "serve",
@@ -478,7 +511,7 @@ impl Cluster {
         let url = self.gateways.get(region).and_then(|s| s.get(i)).cloned();
         let listen = url
             .unwrap_or_default()
-            .trim_start_matches("http://")
+            .trim_start_matches("https://")
             .to_owned();
         self.spawn(
             &gateway_name(region, i),

@@ -39,6 +39,8 @@ struct File {
     webhook: Option<String>,
     #[serde(default)]
     law: Option<PathBuf>,
+    #[serde(default)]
+    ca: Option<PathBuf>,
     logs: Vec<LogFile>,
     #[serde(default)]
     witnesses: Vec<WitnessFile>,
@@ -100,6 +102,9 @@ pub struct MonitorConfig {
     pub logs: Vec<LogConfig>,
     /// Witnesses checked.
     pub witnesses: Vec<WitnessConfig>,
+    /// The CA certificates (PEM) its HTTPS requests trust instead of the
+    /// platform's roots (a cluster's own CA).
+    pub ca: Option<PathBuf>,
 }
 
 impl MonitorConfig {
@@ -191,6 +196,7 @@ impl MonitorConfig {
             law,
             logs,
             witnesses,
+            ca: f.ca.map(|c| base.join(c)),
         })
     }
 }

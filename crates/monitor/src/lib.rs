@@ -107,7 +107,11 @@ impl Monitor {
                 replayer: tokio::sync::Mutex::new(None),
             });
         }
-        let http = reqwest::Client::builder()
+        let http = tls::client(config.ca.as_deref())
+            .map_err(|e| Error::Config {
+                file: "the monitor's configuration".into(),
+                message: format!("ca: {e}"),
+            })?
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| Error::State(format!("HTTP client: {e}")))?;

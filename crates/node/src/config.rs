@@ -26,6 +26,31 @@ struct ClusterFile {
     limits: Limits,
     #[serde(default)]
     witnesses: Vec<WitnessFile>,
+    #[serde(default)]
+    tls: Option<TlsFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default)]
+    ca: Option<PathBuf>,
+}
+
+/// The cluster's TLS files (`[tls]`): this process's certificate chain and
+/// key (PEM), and the CA certificates its clients trust (peers, the
+/// sequencer, the custodian, witnesses); without `ca`, the platform's
+/// roots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The roots clients trust.
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -211,6 +236,9 @@ pub struct ClusterConfig {
     pub limits: Limits,
     /// Witnesses.
     pub witnesses: Vec<WitnessConfig>,
+    /// TLS: without it, nodes serve plain HTTP only when told to
+    /// (`serve --insecure-http`).
+    pub tls: Option<TlsFiles>,
 }
 
 impl ClusterConfig {
@@ -374,13 +402,37 @@ impl ClusterConfig {
                 key,
             });
         }
+        let tls = raw.tls.map(|t| TlsFiles {
+            cert: at(&t.cert),
+            key: at(&t.key),
+            ca: t.ca.map(|c| at(&c)),
+        });
         Ok(ClusterConfig {
+            tls,
             witnesses,
             file: path.to_owned(),
             policy: at(&raw.policy),
             regions,
             limits: raw.limits,
         })
+    }
+
+    /// The HTTP client of a node of this cluster (to peers, its sequencer,
+    /// its custodian, witnesses): trusting `[tls].ca` if given, requests
+    /// timing out after `timeout`.
+    pub fn http_client(&self, timeout: std::time::Duration) -> Result<reqwest::Client, Error> {
+        let ca = self.tls.as_ref().and_then(|t| t.ca.as_deref());
+        tls::client(ca)
+            .and_then(|b| {
+                b.timeout(timeout)
+                    .build()
+                    .map_err(|e| tls::Error::Config(e.to_string()))
+            })
+            .map_err(|e| Error::Config {
+                file: self.file.display().to_string(),
+                field: "tls.ca".into(),
+                why: e.to_string(),
+            })
     }
 
     /// Checks that the cluster names exactly the policy bundle's regions.
@@ -480,6 +532,15 @@ token = "file:secrets/us-tx"
             matches!(&us.store, StoreLocation::Postgres { keyring, .. } if keyring.ends_with("dbname=keys"))
         );
         assert_eq!(c.limits.body_bytes, Limits::default().body_bytes);
+    }
+
+    #[test]
+    fn the_example_cluster_file_parses_and_speaks_tls() {
+        let c = parse(include_str!("../../../examples/cluster.toml")).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, Path::new("/etc/residency/run/tls/cert.pem"));
+        assert!(tls.ca.is_some());
+        assert!(c.regions.values().all(|r| r.url.starts_with("https://")));
     }
 
     #[test]

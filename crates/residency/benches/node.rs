@@ -19,7 +19,10 @@
 //! measures the key-file path and then the same node sealing for a key
 //! custodian (its own process), and prints the ratios to the custodian's
 //! goals: ingest ≥ 0.8×, transfer P99 ≤ 1.3× (at RATE, default 1,000/s
-//! then), bulk ≤ 1.5×.
+//! then), bulk ≤ 1.5×. With `TLS=compare`, each round measures the node
+//! serving plain HTTP (`--insecure-http`) and then over TLS (a local CA,
+//! the client trusting it), and prints the ratios to TLS's goal: transfer
+//! P99 ≤ 1.2×.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -50,7 +53,28 @@ impl Drop for Node {
 /// Starts a key custodian for eu-fr's log in `dir` (the log is created
 /// first, for its public key); returns it and the line the cluster file
 /// gives eu-fr.
-fn start_custodian(bin: &Path, dir: &Path) -> (Node, String) {
+/// Whether `bin` takes `--insecure-http` (builds before TLS do not: they
+/// serve plain HTTP without it).
+fn knows_insecure_http(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["serve", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--insecure-http"))
+}
+
+/// The flags a server of `bin` is started with: TLS from `dir/tls`, or
+/// plain HTTP.
+fn listen_flags(bin: &Path, tls: bool) -> Vec<&'static str> {
+    if tls {
+        vec!["--tls-cert", "tls/cert.pem", "--tls-key", "tls/key.pem"]
+    } else if knows_insecure_http(bin) {
+        vec!["--insecure-http"]
+    } else {
+        Vec::new()
+    }
+}
+
+fn start_custodian(bin: &Path, dir: &Path, tls: bool) -> (Node, String) {
     let run = |args: &[&str]| {
         let out = Command::new(bin)
             .args(args)
@@ -112,6 +136,7 @@ fn start_custodian(bin: &Path, dir: &Path) -> (Node, String) {
             "--key",
             "custodian.key",
         ])
+        .args(listen_flags(bin, tls))
         .current_dir(dir)
         .env("RESIDENCY_LOG", "warn")
         .stdin(Stdio::null())
@@ -125,19 +150,26 @@ fn start_custodian(bin: &Path, dir: &Path) -> (Node, String) {
     (
         Node(child),
         format!(
-            "custodian = {{ url = \"http://127.0.0.1:{port}\", key = \"{kem}\", token = \"env:CUSTODIAN_TOKEN\" }}\n"
+            "custodian = {{ url = \"{}://127.0.0.1:{port}\", key = \"{kem}\", token = \"env:CUSTODIAN_TOKEN\" }}\n",
+            if tls { "https" } else { "http" }
         ),
     )
 }
 
-fn start(bin: &Path, dir: &Path, custodian: Option<&str>) -> (Node, String) {
+fn start(bin: &Path, dir: &Path, custodian: Option<&str>, tls: bool) -> (Node, String) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
         .local_addr()
         .expect("an address")
         .port();
+    let scheme = if tls { "https" } else { "http" };
     let mut file = format!("policy = {:?}\n", policy.display().to_string());
+    if tls {
+        file.push_str(
+            "[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\nca = \"tls/ca.pem\"\n",
+        );
+    }
     for (i, r) in ["eu-fr", "eu-no", "us-tx"].into_iter().enumerate() {
         let p = if r == "eu-fr" {
             port
@@ -145,7 +177,7 @@ fn start(bin: &Path, dir: &Path, custodian: Option<&str>) -> (Node, String) {
             port + 1 + i as u16
         };
         file.push_str(&format!(
-            "[regions.{r}]\nlisten = \"127.0.0.1:{p}\"\nurl = \"http://127.0.0.1:{p}\"\n\
+            "[regions.{r}]\nlisten = \"127.0.0.1:{p}\"\nurl = \"{scheme}://127.0.0.1:{p}\"\n\
              store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
              token = \"env:NODE_TOKEN\"\n"
         ));
@@ -159,6 +191,12 @@ fn start(bin: &Path, dir: &Path, custodian: Option<&str>) -> (Node, String) {
         .args(["serve", "--config"])
         .arg(dir.join("cluster.toml"))
         .args(["--region", "eu-fr", "--init"])
+        .args(if tls {
+            Vec::new()
+        } else {
+            listen_flags(bin, false)
+        })
+        .current_dir(dir)
         .env("RESIDENCY_LOG", "warn")
         .env("NODE_TOKEN", "node-token-0123456789abcdef")
         .env("RESIDENCY_TOKEN_APP", APP)
@@ -167,7 +205,7 @@ fn start(bin: &Path, dir: &Path, custodian: Option<&str>) -> (Node, String) {
         .stdin(Stdio::null())
         .spawn()
         .expect("residency serve starts");
-    (Node(child), format!("http://127.0.0.1:{port}"))
+    (Node(child), format!("{scheme}://127.0.0.1:{port}"))
 }
 
 fn event(i: u64) -> serde_json::Value {
@@ -200,13 +238,44 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let this = Path::new(env!("CARGO_BIN_EXE_residency")).to_path_buf();
+    if std::env::var("TLS").as_deref() == Ok("compare") {
+        let mut rounds = Vec::new();
+        for round in 1..=env("RUNS", 1) {
+            println!("== round {round}: plain HTTP");
+            let before = run(&this, false, false).await;
+            println!("== round {round}: TLS");
+            let after = run(&this, false, true).await;
+            rounds.push((before, after));
+        }
+        println!("over TLS / plain HTTP, per round (goal: transfer P99 <= 1.2x):");
+        for (i, (b, a)) in rounds.iter().enumerate() {
+            println!(
+                "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x, {:.2} of the goal)   bulk {:.2} / {:.2} s ({:.2}x)",
+                i + 1,
+                a.0,
+                b.0,
+                a.0 / b.0,
+                a.1 * 1e3,
+                b.1 * 1e3,
+                a.1 / b.1,
+                a.2 * 1e3,
+                b.2 * 1e3,
+                a.2 / b.2,
+                a.2 / b.2 / 1.2,
+                a.3,
+                b.3,
+                a.3 / b.3
+            );
+        }
+        return;
+    }
     if std::env::var("CUSTODIAN").as_deref() == Ok("compare") {
         let mut rounds = Vec::new();
         for round in 1..=env("RUNS", 1) {
             println!("== round {round}: the key-file path");
-            let before = run(&this, false).await;
+            let before = run(&this, false, false).await;
             println!("== round {round}: sealing for a key custodian");
-            let after = run(&this, true).await;
+            let after = run(&this, true, false).await;
             rounds.push((before, after));
         }
         println!(
@@ -234,15 +303,15 @@ async fn main() {
     }
     let baseline = std::env::var_os("BASELINE_BIN").map(std::path::PathBuf::from);
     let Some(baseline) = baseline else {
-        run(&this, false).await;
+        run(&this, false, false).await;
         return;
     };
     let mut rounds = Vec::new();
     for round in 1..=env("RUNS", 1) {
         println!("== round {round}: baseline {}", baseline.display());
-        let before = run(&baseline, false).await;
+        let before = run(&baseline, false, false).await;
         println!("== round {round}: this build");
-        let after = run(&this, false).await;
+        let after = run(&this, false, false).await;
         rounds.push((before, after));
     }
     println!("this build / baseline, per round:");
@@ -265,7 +334,7 @@ async fn main() {
 
 /// One measurement of `bin`, sealing for a key custodian or not: ingest
 /// rate (events/s), transfer P50 and P99 (s), bulk transfer time (s).
-async fn run(bin: &Path, custodian: bool) -> (f64, f64, f64, f64) {
+async fn run(bin: &Path, custodian: bool, tls: bool) -> (f64, f64, f64, f64) {
     let quick = !std::env::args().any(|a| a == "--bench");
     let events = env("EVENTS", if quick { 20_000 } else { 400_000 });
     let batch = env("BATCH", 1_000);
@@ -275,14 +344,21 @@ async fn run(bin: &Path, custodian: bool) -> (f64, f64, f64, f64) {
     let seconds = env("SECONDS", if quick { 2 } else { 15 });
 
     let dir = tempfile::tempdir().expect("temp dir");
+    if tls {
+        tls::LocalCa::new(&["127.0.0.1"])
+            .and_then(|ca| ca.write(&dir.path().join("tls")))
+            .expect("a local CA");
+    }
     let (_custodian, line) = if custodian {
-        let (c, line) = start_custodian(bin, dir.path());
+        let (c, line) = start_custodian(bin, dir.path(), tls);
         (Some(c), Some(line))
     } else {
         (None, None)
     };
-    let (_node, url) = start(bin, dir.path(), line.as_deref());
-    let http = reqwest::Client::builder()
+    let (_node, url) = start(bin, dir.path(), line.as_deref(), tls);
+    let ca = dir.path().join("tls/ca.pem");
+    let http = tls::client(tls.then_some(ca.as_path()))
+        .expect("a TLS client")
         .pool_max_idle_per_host(256)
         .build()
         .expect("client");

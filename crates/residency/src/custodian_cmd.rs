@@ -64,6 +64,8 @@ pub(crate) struct ServeArgs {
     /// The key file.
     #[arg(long)]
     key: PathBuf,
+    #[command(flatten)]
+    tls: crate::listen::ListenTls,
 }
 
 /// Arguments of `residency custodian rotate`.
@@ -105,6 +107,7 @@ pub(crate) async fn run(cmd: CustodianCommand) -> anyhow::Result<()> {
             print_public(&keys);
         }
         CustodianCommand::Serve(a) => {
+            let tls = a.tls.config("the custodian")?;
             let config = CustodianConfig::load(&a.config).map_err(anyhow::Error::msg)?;
             let keys = Arc::new(KeyFile::open(&a.key)?);
             let listen = config.listen.clone();
@@ -114,11 +117,13 @@ pub(crate) async fn run(cmd: CustodianCommand) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             tracing::info!(%listen, key = keys.current().id(), "custodian serving");
-            axum::serve(listener, custodian::http::router(gate))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            tls::serve(
+                listener,
+                custodian::http::router(gate),
+                tls,
+                crate::listen::ctrl_c(),
+            )
+            .await?;
         }
     }
     Ok(())

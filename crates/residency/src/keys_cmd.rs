@@ -185,8 +185,13 @@ async fn rotate_over<B: Backend>(backend: B, file: &Path, page: usize) -> anyhow
 fn region_under_custodian(
     config: &Path,
     region: &str,
-) -> anyhow::Result<(node::config::RegionConfig, node::config::CustodianConfig)> {
+) -> anyhow::Result<(
+    node::config::RegionConfig,
+    node::config::CustodianConfig,
+    reqwest::Client,
+)> {
     let cluster = node::ClusterConfig::load(config)?;
+    let http = cluster.http_client(std::time::Duration::from_secs(60))?;
     let me = cluster
         .regions
         .get(region)
@@ -196,7 +201,7 @@ fn region_under_custodian(
         .custodian
         .clone()
         .with_context(|| format!("{}: region {region} names no custodian", config.display()))?;
-    Ok((me, custodian))
+    Ok((me, custodian, http))
 }
 
 /// Runs `job` on the region's store (opened from the cluster file, with an
@@ -224,18 +229,18 @@ macro_rules! on_store {
 
 /// `keys rewrap-batches`: the region's store, from the cluster file.
 async fn rewrap_batches(config: &Path, region: &str, page: usize) -> anyhow::Result<()> {
-    let (me, custodian) = region_under_custodian(config, region)?;
+    let (me, custodian, http) = region_under_custodian(config, region)?;
     let token = node::config::resolve_secret(&custodian.token)
         .map_err(|why| anyhow::anyhow!("regions.{region}.custodian.token: {why}"))?;
     on_store!(me, |store| rewrap_over(
-        &store, region, &custodian, &token, page
+        &store, region, &custodian, &token, page, &http
     )
     .await)
 }
 
 /// `keys move-to-custodian`: the region's store, from the cluster file.
 async fn move_to_custodian(config: &Path, region: &str, page: usize) -> anyhow::Result<()> {
-    let (me, custodian) = region_under_custodian(config, region)?;
+    let (me, custodian, _) = region_under_custodian(config, region)?;
     on_store!(me, |store| {
         let store = store.sealing_to(store::custody::Custody {
             key: custodian.key.clone(),
@@ -281,10 +286,10 @@ async fn rewrap_over<B: Backend>(
     custodian: &node::config::CustodianConfig,
     token: &str,
     page: usize,
+    http: &reqwest::Client,
 ) -> anyhow::Result<()> {
     let to = custodian.key.id().to_owned();
     let total = store.batch_keys_to_rewrap(&to).await?;
-    let http = reqwest::Client::new();
     let url = format!("{}/v1/rewrap", custodian.url);
     let bar = progress(total, "rewrapping batch secrets");
     let done = store

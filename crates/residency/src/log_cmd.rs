@@ -61,6 +61,10 @@ pub(crate) enum LogCommand {
         /// Verifier key (or a file holding it); default: the log's log.vkey.
         #[arg(long)]
         vkey: Option<String>,
+        /// With --url over HTTPS: the CA certificates (PEM) to trust
+        /// instead of the platform's roots.
+        #[arg(long, requires = "url")]
+        ca: Option<PathBuf>,
     },
     /// Print a tlog-proof receipt for the entry at INDEX.
     Prove {
@@ -120,9 +124,11 @@ pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
             print!("{raw}");
             Ok(())
         }
-        LogCommand::Verify { dir, url, vkey } => match (dir, url) {
+        LogCommand::Verify { dir, url, vkey, ca } => match (dir, url) {
             (Some(dir), _) => verify_dir(&dir, vkey.as_deref()).await,
-            (None, Some(url)) => verify_url(&url, vkey.as_deref().unwrap_or_default()).await,
+            (None, Some(url)) => {
+                verify_url(&url, vkey.as_deref().unwrap_or_default(), ca.as_deref()).await
+            }
             (None, None) => Err(anyhow!("name the log: --dir or --url")),
         },
         LogCommand::Prove { dir, index, size } => prove(&dir, index, size).await,
@@ -251,9 +257,10 @@ async fn verify_dir(dir: &Path, vkey: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// Verifies the log served at `url` (only its public resources).
-async fn verify_url(url: &str, vkey: &str) -> anyhow::Result<()> {
+async fn verify_url(url: &str, vkey: &str, ca: Option<&Path>) -> anyhow::Result<()> {
     let vkey = load_vkey(vkey)?;
-    let src = verify::HttpTiles::new(reqwest::Client::new(), url);
+    let http = tls::client(ca)?.build()?;
+    let src = verify::HttpTiles::new(http, url);
     let raw = src
         .get(CHECKPOINT_PATH)
         .await?

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod custodian_cmd;
 mod demo_cmd;
 mod keys_cmd;
+mod listen;
 mod log_cmd;
 mod monitor_cmd;
 mod pii_cmd;
@@ -85,10 +86,9 @@ fn init_tracing_with(default: &str) {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // With logs in a bucket, rustls is in the build without a provider:
-    // ring, before any HTTP client is made.
-    #[cfg(feature = "s3")]
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Every TLS client and server of the process uses ring, also those
+    // built without a configuration of their own (the object store's).
+    tls::install_ring();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo_cmd::run(args).await,

@@ -20,6 +20,9 @@ pub(crate) struct MonitorArgs {
     /// The monitor's configuration (logs, witnesses, state, listen address).
     #[arg(long)]
     config: PathBuf,
+    /// The dashboard's TLS.
+    #[command(flatten)]
+    tls: crate::listen::ListenTls,
 }
 
 /// Arguments of `residency audit`.
@@ -37,6 +40,7 @@ pub(crate) struct AuditArgs {
 }
 
 pub(crate) async fn monitor(args: MonitorArgs) -> anyhow::Result<ExitCode> {
+    let tls = args.tls.config("the monitor's dashboard")?;
     let config = MonitorConfig::load(&args.config)?;
     let listen = config.listen.with_context(|| {
         format!(
@@ -44,22 +48,25 @@ pub(crate) async fn monitor(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             args.config.display()
         )
     })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let m = Arc::new(Monitor::open(config).await?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%listen, "monitor serving its dashboard");
-    println!("dashboard: http://{listen}/");
+    println!("dashboard: {scheme}://{listen}/");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let follow = tokio::spawn(m.clone().run(async move {
         let mut rx = rx;
         let _ = rx.wait_for(|stop| *stop).await;
     }));
-    axum::serve(listener, monitor::report::router(m))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tls::serve(
+        listener,
+        monitor::report::router(m),
+        tls,
+        crate::listen::ctrl_c(),
+    )
+    .await?;
     let _ = tx.send(true);
     let _ = follow.await;
     Ok(ExitCode::SUCCESS)

@@ -41,6 +41,25 @@ pub(crate) struct ServeArgs {
     /// sequencers of one region on one machine).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Serve plain HTTP when the cluster file has no `[tls]`: only behind
+    /// a proxy that terminates TLS, or for testing.
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+/// The TLS this process serves with: the cluster file's `[tls]`, or none
+/// only with `--insecure-http`.
+fn server_tls(
+    cluster: &ClusterConfig,
+    args: &ServeArgs,
+) -> anyhow::Result<Option<std::sync::Arc<tls::ServerConfig>>> {
+    match &cluster.tls {
+        Some(t) => Ok(Some(tls::server_config(&t.cert, &t.key)?)),
+        None => crate::listen::insecure(
+            args.insecure_http,
+            &format!("region {}'s node", args.region),
+        ),
+    }
 }
 
 /// What a `serve` process is.
@@ -86,6 +105,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(r), _) => r,
     };
     let listen = args.listen.unwrap_or(me.listen);
+    // Refused before anything starts, not after the log is opened.
+    server_tls(&cluster, &args)?;
     if role == Role::Sequencer {
         return sequence(cluster, &args, listen).await;
     }
@@ -155,11 +176,13 @@ async fn serve<B: Backend>(
         let (region, witnesses) = (region.clone(), cluster.witnesses.clone());
         tokio::spawn(async move { region.push_to_witnesses(&witnesses).await })
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tls::serve(
+        listener,
+        app,
+        server_tls(&cluster, args)?,
+        crate::listen::ctrl_c(),
+    )
+    .await?;
     sweeper.abort();
     witnesses.abort();
     region
@@ -196,11 +219,13 @@ async fn sequence(
         let (node, witnesses) = (node.clone(), cluster.witnesses.clone());
         tokio::spawn(async move { node.push_to_witnesses(&witnesses).await })
     };
-    axum::serve(listener, node.clone().router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tls::serve(
+        listener,
+        node.clone().router(),
+        server_tls(&cluster, args)?,
+        crate::listen::ctrl_c(),
+    )
+    .await?;
     witnesses.abort();
     node.settle_log()
         .await

@@ -13,7 +13,7 @@ use tlog::{Signer, Verifier};
 /// Arguments of `residency witness`.
 #[derive(Args, Debug)]
 pub(crate) struct WitnessArgs {
-    /// Address to listen on; the submission prefix is `http://ADDR`.
+    /// Address to listen on; the submission prefix is `https://ADDR`.
     #[arg(long)]
     listen: SocketAddr,
     /// The witness's signing key (cosignature/v1 skey).
@@ -34,9 +34,13 @@ pub(crate) struct WitnessArgs {
     /// and logs against a witness as a third party runs it.
     #[arg(long)]
     c2sp_only: bool,
+    #[command(flatten)]
+    tls: crate::listen::ListenTls,
 }
 
 pub(crate) async fn run(args: WitnessArgs) -> anyhow::Result<()> {
+    // Refused before anything is created.
+    let tls = args.tls.config("the witness")?;
     let signer = match (&args.init, args.key.exists()) {
         (Some(name), false) => {
             let signer = Signer::generate(name, TYPE_COSIGNATURE_V1)?;
@@ -71,10 +75,6 @@ pub(crate) async fn run(args: WitnessArgs) -> anyhow::Result<()> {
     } else {
         witness::router(witness)
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tls::serve(listener, app, tls, crate::listen::ctrl_c()).await?;
     Ok(())
 }

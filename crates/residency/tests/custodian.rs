@@ -138,6 +138,7 @@ fn serve(bin: &str, dir: &Path) -> Child {
         .arg(dir.join("custodian.toml"))
         .arg("--key")
         .arg(dir.join("custodian.key"))
+        .arg("--insecure-http")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -203,7 +204,7 @@ async fn the_custodian_process_releases_only_what_is_proven_and_never_forgets_an
     )
     .unwrap();
     let mut child = serve(bin, d);
-    let http = reqwest::Client::new();
+    let http = tls::client(None).unwrap().build().unwrap();
     wait_up(&http, &url).await;
     let keys = http
         .get(format!("{url}/v1/keys"))

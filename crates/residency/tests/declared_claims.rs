@@ -241,7 +241,7 @@ async fn a_log_holding_a_release_abroad_under_a_declared_destination_audits_as_a
     std::fs::write(
         &config,
         format!(
-            "state = \"audit-state\"\n[[logs]]\nregion = \"eu-fr\"\nurl = \"{}\"\nkey = \"eu-fr/log/log.vkey\"\n",
+            "state = \"audit-state\"\nca = \"tls/ca.pem\"\n[[logs]]\nregion = \"eu-fr\"\nurl = \"{}\"\nkey = \"eu-fr/log/log.vkey\"\n",
             c.urls["eu-fr"]
         ),
     )

@@ -24,7 +24,8 @@ fn monitor_config(
     witnesses: &[(String, tlog::Verifier)],
     extra: &str,
 ) -> PathBuf {
-    let mut text = format!("state = \"{name}-state\"\n{extra}\n");
+    // The cluster's logs are served over TLS under its own CA.
+    let mut text = format!("state = \"{name}-state\"\nca = \"tls/ca.pem\"\n{extra}\n");
     for r in ["eu-fr", "eu-no", "us-tx"] {
         text.push_str(&format!(
             "[[logs]]\nregion = \"{r}\"\nurl = \"{}\"\nkey = \"{}/log/log.vkey\"\n",
@@ -122,6 +123,8 @@ fn spawn_monitor(config: &Path, out: &Path) -> Process {
             .arg("monitor")
             .arg("--config")
             .arg(config)
+            // The dashboard in plain HTTP: these tests read it so.
+            .arg("--insecure-http")
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .stdin(Stdio::null())
@@ -169,7 +172,7 @@ async fn a_clean_cluster_audits_clean_and_the_dashboard_shows_its_figures() {
     // The same state, followed by the long-running monitor.
     let _m = spawn_monitor(&config, &c.dir.path().join("monitor.out"));
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = tls::client(None).unwrap().build().unwrap();
     let get = |path: &str| {
         let req = http.get(format!("{base}{path}"));
         async move { req.send().await.unwrap() }
@@ -364,6 +367,11 @@ fn start_witness_with(
         .arg(dir.join(format!("{name}.sqlite")))
         .arg("--log")
         .arg(log_vkey)
+        // The cluster's certificate: its processes trust its CA.
+        .arg("--tls-cert")
+        .arg(dir.join(::cluster::TLS_CERT))
+        .arg("--tls-key")
+        .arg(dir.join(::cluster::TLS_KEY))
         .args(extra)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
@@ -384,7 +392,7 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
         w2_port,
         &c.log_dir("eu-fr").join("log.vkey"),
     );
-    let w2_url = format!("http://127.0.0.1:{w2_port}");
+    let w2_url = format!("https://127.0.0.1:{w2_port}");
     let witnesses = vec![
         (c.witness_url.clone(), c.witness.clone()),
         (w2_url.clone(), w2_key),
@@ -818,7 +826,7 @@ async fn a_c2sp_only_witness_is_reported_with_the_checks_that_were_made_and_no_o
         &c.log_dir("eu-fr").join("log.vkey"),
         &["--c2sp-only"],
     );
-    let w2_url = format!("http://127.0.0.1:{port}");
+    let w2_url = format!("https://127.0.0.1:{port}");
     wait_for("the C2SP-only witness", async || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     })
@@ -909,7 +917,7 @@ async fn a_bundle_that_weakens_protection_is_alerted_once_naming_each_change() {
     let _m = spawn_monitor(&live, &c.dir.path().join("live.out"));
     let base = format!("http://127.0.0.1:{port}");
     let size = c.log_size("eu-fr").await;
-    let http = reqwest::Client::new();
+    let http = tls::client(None).unwrap().build().unwrap();
     let verified = async |at_least: u64| {
         let Ok(r) = http.get(format!("{base}/api/summary")).send().await else {
             return false;

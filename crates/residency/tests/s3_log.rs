@@ -27,8 +27,8 @@ async fn read(c: &Cluster) -> (u16, serde_json::Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
     // This build has rustls without a provider (the `s3` feature): ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    tls::install_ring();
+    let http = tls::client(None).unwrap().build().unwrap();
     let Some(m) = moto(&http).await else { return };
     let bucket = public_bucket(&http, &m).await;
     let mut c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, None).await;
@@ -127,8 +127,8 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
 /// SIGKILL: nothing acknowledged is lost, the log grows on, and verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    tls::install_ring();
+    let http = tls::client(None).unwrap().build().unwrap();
     let Some(m) = moto(&http).await else { return };
     let Some(pg) = pg::schema("standby").await else {
         return;
@@ -136,6 +136,8 @@ async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
     let bucket = public_bucket(&http, &m).await;
     let store = format!("postgres:{}", pg.conninfo);
     let mut c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, Some(&store)).await;
+    // The cluster speaks TLS under its own CA (moto, plain HTTP, too).
+    let http = c.http.clone();
     let (status, r) = c
         .post(
             "eu-fr",

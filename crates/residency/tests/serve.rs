@@ -750,10 +750,29 @@ fn an_invalid_cluster_file_stops_the_start_naming_file_and_field() {
 /// Sends `head` (a request line and headers, without the blank line) and
 /// `body_part` over a raw connection and returns what the server answers
 /// within `wait`, or None.
-async fn raw_answer(url: &str, head: &str, body_part: &[u8], wait: Duration) -> Option<String> {
+/// The connection is TLS, trusting the cluster's CA `ca`.
+async fn raw_answer(
+    url: &str,
+    ca: &std::path::Path,
+    head: &str,
+    body_part: &[u8],
+    wait: Duration,
+) -> Option<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = url.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let addr = url.trim_start_matches("https://");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(tls::roots(ca).unwrap())
+    .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
     s.write_all(format!("{head}\r\n\r\n").as_bytes())
         .await
         .unwrap();
@@ -784,6 +803,7 @@ async fn edge_refusals_are_problems_auth_comes_before_the_body_and_429_says_when
     )
     .await;
     let url = &c.urls["eu-fr"];
+    let ca = c.dir.path().join(::cluster::TLS_CA);
     let problem = |r: &reqwest::Response| {
         r.headers()
             .get("content-type")
@@ -796,7 +816,7 @@ async fn edge_refusals_are_problems_auth_comes_before_the_body_and_429_says_when
         let head = format!(
             "POST /v1/ingest HTTP/1.1\r\nhost: x\r\n{auth}content-type: application/json\r\ncontent-length: 10485760"
         );
-        let answer = raw_answer(url, &head, &[b' '; 65_536], Duration::from_secs(5))
+        let answer = raw_answer(url, &ca, &head, &[b' '; 65_536], Duration::from_secs(5))
             .await
             .unwrap_or_else(|| panic!("no answer before the body ({auth:?})"));
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");

@@ -151,8 +151,8 @@ async fn answers(http: &reqwest::Client, url: &str, within: Duration) -> Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_of_three_gateways_and_two_sequencers_loses_nothing_when_its_processes_die() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    tls::install_ring();
+    let http = tls::client(None).unwrap().build().unwrap();
     let Some(m) = moto(&http).await else { return };
     let Some(pg) = pg::schema("split").await else {
         return;
@@ -160,6 +160,8 @@ async fn a_region_of_three_gateways_and_two_sequencers_loses_nothing_when_its_pr
     let bucket = public_bucket(&http, &m).await;
     let store = format!("postgres:{}", pg.conninfo);
     let mut c = Cluster::split("eu-fr", SPLIT, &bucket, &S3_ENV, &store).await;
+    // The cluster speaks TLS under its own CA (moto, plain HTTP, too).
+    let http = c.http.clone();
     let gateways = c.gateways["eu-fr"].clone();
     let sequencers = c.sequencers["eu-fr"].clone();
     assert_eq!((gateways.len(), sequencers.len()), (3, 2));
@@ -427,8 +429,8 @@ async fn relay_state(
 /// the same read is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    tls::install_ring();
+    let http = tls::client(None).unwrap().build().unwrap();
     let Some(m) = moto(&http).await else { return };
     let Some(pg) = pg::schema("liar").await else {
         return;
@@ -440,6 +442,8 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         sequencers: 1,
     };
     let c = Cluster::split("eu-fr", split, &bucket, &S3_ENV, &store).await;
+    // The cluster speaks TLS under its own CA (moto, plain HTTP, too).
+    let http = c.http.clone();
     let (status, r) = c
         .post(
             "eu-fr",
@@ -523,7 +527,7 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         .stderr(out)
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = format!("https://127.0.0.1:{port}");
     answers(
         &http,
         &format!("{url}/log/checkpoint"),

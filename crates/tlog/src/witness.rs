@@ -95,16 +95,14 @@ pub struct WitnessClient {
 
 impl WitnessClient {
     /// A client for the witness whose submission prefix is `prefix`
-    /// (`<prefix>/add-checkpoint` is called).
-    pub fn new(prefix: &str) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error::Http(e.to_string()))?;
-        Ok(WitnessClient {
+    /// (`<prefix>/add-checkpoint` is called), over `http` (whose TLS
+    /// configuration says which witnesses it trusts); each request times
+    /// out after ten seconds.
+    pub fn new(http: reqwest::Client, prefix: &str) -> Self {
+        WitnessClient {
             http,
             url: format!("{}/add-checkpoint", prefix.trim_end_matches('/')),
-        })
+        }
     }
 
     /// Sends the request; returns the witness's cosignature lines. The
@@ -115,6 +113,7 @@ impl WitnessClient {
         let resp = self
             .http
             .post(&self.url)
+            .timeout(Duration::from_secs(10))
             .body(req.to_body())
             .send()
             .await

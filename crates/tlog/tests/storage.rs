@@ -202,7 +202,7 @@ mod s3 {
         let s = m.storage("public", "eu-fr/log").await;
         // Anyone may read the bucket, as a static site.
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::public/*"}]}"#;
-        let r = reqwest::Client::new()
+        let r = super::common::http()
             .put(format!("{}/public?policy", m.endpoint))
             .body(policy)
             .send()
@@ -219,7 +219,7 @@ mod s3 {
         drop(seq);
         task.await.unwrap();
         let src = tlog::verify::HttpTiles::new(
-            reqwest::Client::new(),
+            super::common::http(),
             &format!("{}/public/eu-fr/log/", m.endpoint),
         );
         let raw = src.get("checkpoint").await.unwrap().unwrap();

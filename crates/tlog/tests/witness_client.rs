@@ -83,7 +83,7 @@ async fn client_gets_cosignatures_and_handles_each_refusal() {
         latest: Arc::new(Mutex::new((0, Hash::default()))),
     };
     let url = serve(witness.clone()).await;
-    let client = WitnessClient::new(&url).unwrap();
+    let client = WitnessClient::new(http(), &url);
 
     let storage = MemStorage::new();
     sequencer::create(&storage, &log_signer).await.unwrap();
@@ -214,7 +214,7 @@ async fn client_gets_cosignatures_and_handles_each_refusal() {
     );
 
     // An unreachable witness is a transport error.
-    let gone = WitnessClient::new("http://127.0.0.1:9").unwrap();
+    let gone = WitnessClient::new(http(), "http://127.0.0.1:9");
     assert!(matches!(
         gone.add_checkpoint(&good).await,
         Err(Error::Http(_))
@@ -245,4 +245,10 @@ fn request_body_round_trips_and_rejects_garbage() {
         "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n".repeat(64)
     );
     assert!(AddCheckpoint::parse(too_long.as_bytes()).is_err());
+}
+
+/// An HTTP client, ring its TLS provider (reqwest is built without one).
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

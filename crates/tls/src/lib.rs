@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::RootCertStore;
+pub use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

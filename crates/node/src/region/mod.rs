@@ -203,10 +203,7 @@ impl<B: Backend> Region<B> {
                 peers.insert(rid.clone(), Peer { url: r.url.clone() });
             }
         }
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let http = cluster.http_client(std::time::Duration::from_secs(30))?;
         let (seq, tiles) = if me.sequencers.is_empty() {
             let log = crate::sequencing::open_local(&cluster.file, me, start).await?;
             (

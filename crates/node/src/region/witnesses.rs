@@ -68,7 +68,14 @@ impl<B: Backend> Region<B> {
     pub async fn push_to_witnesses(&self, witnesses: &[crate::config::WitnessConfig]) {
         match &self.seq {
             Appender::Local { seq, .. } => {
-                push_to_witnesses(seq.subscribe(), &self.reader, &self.cosigned, witnesses).await
+                push_to_witnesses(
+                    seq.subscribe(),
+                    &self.reader,
+                    &self.cosigned,
+                    witnesses,
+                    &self.http,
+                )
+                .await
             }
             Appender::Remote(r) => r.follow(&self.cosigned).await,
         }

@@ -38,19 +38,14 @@ pub(crate) async fn push_to_witnesses<S: Storage>(
     reader: &LogReader<S>,
     cosigned: &watch::Sender<Cosigned>,
     witnesses: &[WitnessConfig],
+    http: &reqwest::Client,
 ) {
     if witnesses.is_empty() {
         return;
     }
     let clients: Vec<_> = witnesses
         .iter()
-        .filter_map(|w| match tlog::witness::WitnessClient::new(&w.url) {
-            Ok(c) => Some((c, w)),
-            Err(e) => {
-                tracing::warn!(witness = %w.url, "witness client: {e}");
-                None
-            }
-        })
+        .map(|w| (tlog::witness::WitnessClient::new(http.clone(), &w.url), w))
         .collect();
     let mut held = vec![0u64; clients.len()];
     loop {

@@ -39,6 +39,8 @@ pub struct SequencerNode {
     reader: LogReader<CachedTiles<LogStorage>>,
     cosigned: watch::Sender<Cosigned>,
     credentials: Credentials,
+    /// The client of the witnesses.
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for SequencerNode {
@@ -73,6 +75,7 @@ impl SequencerNode {
             writes: log.writes,
             cosigned: watch::Sender::new(Cosigned::new(!cluster.witnesses.is_empty())),
             credentials,
+            http: cluster.http_client(std::time::Duration::from_secs(30))?,
         })
     }
 
@@ -84,6 +87,7 @@ impl SequencerNode {
             &self.reader,
             &self.cosigned,
             witnesses,
+            &self.http,
         )
         .await
     }

@@ -49,7 +49,7 @@ pub async fn moto() -> Option<Moto> {
             .expect("start moto_server"),
         endpoint: format!("http://127.0.0.1:{port}"),
     };
-    let http = reqwest::Client::new();
+    let http = http();
     for _ in 0..300 {
         if http.get(&moto.endpoint).send().await.is_ok() {
             return Some(moto);
@@ -63,7 +63,7 @@ pub async fn moto() -> Option<Moto> {
 impl Moto {
     /// A fresh bucket, and a storage in it under `prefix`.
     pub async fn storage(&self, bucket: &str, prefix: &str) -> S3Storage {
-        let r = reqwest::Client::new()
+        let r = http()
             .put(format!("{}/{bucket}", self.endpoint))
             .send()
             .await
@@ -87,4 +87,10 @@ pub fn connect(endpoint: &str, bucket: &str, prefix: &str) -> S3Storage {
         lease: Duration::from_secs(1),
     })
     .unwrap()
+}
+
+/// An HTTP client, ring its TLS provider (reqwest is built without one).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
