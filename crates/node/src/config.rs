@@ -407,6 +407,35 @@ impl ClusterConfig {
             key: at(&t.key),
             ca: t.ca.map(|c| at(&c)),
         });
+        // With TLS configured, a plain URL would carry a node's token in
+        // clear: refused, naming the field.
+        if tls.is_some() {
+            for (id, r) in &regions {
+                let mut urls = vec![(format!("regions.{id}.url"), &r.url)];
+                for (i, u) in r.sequencers.iter().enumerate() {
+                    urls.push((format!("regions.{id}.sequencers[{i}]"), u));
+                }
+                if let Some(c) = &r.custodian {
+                    urls.push((format!("regions.{id}.custodian.url"), &c.url));
+                }
+                for (field, u) in urls {
+                    if !u.starts_with("https://") {
+                        return Err(bad(
+                            field,
+                            "must be https:// when the cluster has [tls]".into(),
+                        ));
+                    }
+                }
+            }
+            for (i, w) in witnesses.iter().enumerate() {
+                if !w.url.starts_with("https://") {
+                    return Err(bad(
+                        format!("witnesses[{i}].url"),
+                        "must be https:// when the cluster has [tls]".into(),
+                    ));
+                }
+            }
+        }
         Ok(ClusterConfig {
             tls,
             witnesses,
@@ -541,6 +570,28 @@ token = "file:secrets/us-tx"
         assert_eq!(tls.cert, Path::new("/etc/residency/run/tls/cert.pem"));
         assert!(tls.ca.is_some());
         assert!(c.regions.values().all(|r| r.url.starts_with("https://")));
+    }
+
+    #[test]
+    fn with_tls_every_url_must_be_https() {
+        let tls = "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+        let with_tls = GOOD.replace(
+            "policy = \"policy\"\n",
+            &format!("policy = \"policy\"\n{tls}"),
+        );
+        let e = parse(&with_tls).unwrap_err().to_string();
+        assert!(
+            e.contains("regions.eu-fr.url") && e.contains("https://"),
+            "{e}"
+        );
+        let all_https = with_tls.replace("url = \"http://", "url = \"https://");
+        assert!(parse(&all_https).unwrap().tls.is_some());
+        let plain_sequencer = all_https.replace(
+            "token = \"env:NODE_TOKEN\"",
+            "token = \"env:NODE_TOKEN\"\nlog_bucket = { endpoint = \"http://s3\", bucket = \"b\", access_key_id = \"env:K\", secret_access_key = \"env:S\" }\nsequencers = [\"http://127.0.0.1:7201\"]",
+        );
+        let e = parse(&plain_sequencer).unwrap_err().to_string();
+        assert!(e.contains("regions.eu-fr.sequencers[0]"), "{e}");
     }
 
     #[test]

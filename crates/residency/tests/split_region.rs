@@ -492,12 +492,24 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         mode: std::sync::atomic::AtomicU8::new(0),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let liar_url = format!("http://{}", listener.local_addr().unwrap());
+    // Over TLS with the cluster's own certificate: the cluster file,
+    // having [tls], takes only https:// sequencers.
+    let liar_url = format!("https://{}", listener.local_addr().unwrap());
     let app = axum::Router::new()
         .route("/v1/sequence", axum::routing::post(lie))
         .route("/v1/sequencer/state", axum::routing::get(relay_state))
         .with_state(liar.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let certified = tls::server_config(
+        &c.dir.path().join(::cluster::TLS_CERT),
+        &c.dir.path().join(::cluster::TLS_KEY),
+    )
+    .unwrap();
+    tokio::spawn(tls::serve(
+        listener,
+        app,
+        Some(certified),
+        std::future::pending(),
+    ));
 
     // A gateway of its own, told the liar is eu-fr's sequencer.
     let toml = std::fs::read_to_string(c.dir.path().join("cluster.toml")).unwrap();
