@@ -86,7 +86,7 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
     if options.keep_running {
         println!();
         println!(
-            "the monitor's dashboard: http://{dashboard}/ — the cluster keeps running (credentials and URLs: {}); Ctrl-C stops every process",
+            "the monitor's dashboard: https://{dashboard}/ (its CA: tls/ca.pem) — the cluster keeps running (credentials and URLs: {}); Ctrl-C stops every process",
             dir.join("credentials.env").display()
         );
         let _ = tokio::signal::ctrl_c().await;

@@ -239,66 +239,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let this = Path::new(env!("CARGO_BIN_EXE_residency")).to_path_buf();
     if std::env::var("TLS").as_deref() == Ok("compare") {
-        let mut rounds = Vec::new();
-        for round in 1..=env("RUNS", 1) {
-            println!("== round {round}: plain HTTP");
-            let before = run(&this, false, false).await;
-            println!("== round {round}: TLS");
-            let after = run(&this, false, true).await;
-            rounds.push((before, after));
-        }
-        println!("over TLS / plain HTTP, per round (goal: transfer P99 <= 1.2x):");
-        for (i, (b, a)) in rounds.iter().enumerate() {
-            println!(
-                "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x, {:.2} of the goal)   bulk {:.2} / {:.2} s ({:.2}x)",
-                i + 1,
-                a.0,
-                b.0,
-                a.0 / b.0,
-                a.1 * 1e3,
-                b.1 * 1e3,
-                a.1 / b.1,
-                a.2 * 1e3,
-                b.2 * 1e3,
-                a.2 / b.2,
-                a.2 / b.2 / 1.2,
-                a.3,
-                b.3,
-                a.3 / b.3
-            );
-        }
+        let heading = "over TLS / plain HTTP, per round (goal: transfer P99 <= 1.2x):";
+        compare(&this, ("plain HTTP", "TLS"), (false, true), heading, 1.2).await;
         return;
     }
     if std::env::var("CUSTODIAN").as_deref() == Ok("compare") {
-        let mut rounds = Vec::new();
-        for round in 1..=env("RUNS", 1) {
-            println!("== round {round}: the key-file path");
-            let before = run(&this, false, false).await;
-            println!("== round {round}: sealing for a key custodian");
-            let after = run(&this, true, false).await;
-            rounds.push((before, after));
-        }
-        println!(
-            "with the custodian / with the key file, per round (goals: ingest >= 0.8x, P99 <= 1.3x, bulk <= 1.5x):"
-        );
-        for (i, (b, a)) in rounds.iter().enumerate() {
-            println!(
-                "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x)   bulk {:.2} / {:.2} s ({:.2}x)",
-                i + 1,
-                a.0,
-                b.0,
-                a.0 / b.0,
-                a.1 * 1e3,
-                b.1 * 1e3,
-                a.1 / b.1,
-                a.2 * 1e3,
-                b.2 * 1e3,
-                a.2 / b.2,
-                a.3,
-                b.3,
-                a.3 / b.3
-            );
-        }
+        let heading = "with the custodian / with the key file, per round (goals: ingest >= 0.8x, P99 <= 1.3x, bulk <= 1.5x):";
+        let names = ("the key-file path", "sealing for a key custodian");
+        compare(&this, names, (true, false), heading, 1.3).await;
         return;
     }
     let baseline = std::env::var_os("BASELINE_BIN").map(std::path::PathBuf::from);
@@ -328,6 +276,46 @@ async fn main() {
             a.2 * 1e3,
             b.2 * 1e3,
             a.2 / b.2
+        );
+    }
+}
+
+/// `RUNS` rounds of this build measured as `names.0` and then as
+/// `names.1` — the latter with a custodian (`with.0`) or over TLS
+/// (`with.1`) — printing each round's ratios, P99's also to `p99_goal`.
+async fn compare(
+    this: &Path,
+    names: (&str, &str),
+    with: (bool, bool),
+    heading: &str,
+    p99_goal: f64,
+) {
+    let mut rounds = Vec::new();
+    for round in 1..=env("RUNS", 1) {
+        println!("== round {round}: {}", names.0);
+        let before = run(this, false, false).await;
+        println!("== round {round}: {}", names.1);
+        let after = run(this, with.0, with.1).await;
+        rounds.push((before, after));
+    }
+    println!("{heading}");
+    for (i, (b, a)) in rounds.iter().enumerate() {
+        println!(
+            "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x, {:.2} of the goal)   bulk {:.2} / {:.2} s ({:.2}x)",
+            i + 1,
+            a.0,
+            b.0,
+            a.0 / b.0,
+            a.1 * 1e3,
+            b.1 * 1e3,
+            a.1 / b.1,
+            a.2 * 1e3,
+            b.2 * 1e3,
+            a.2 / b.2,
+            a.2 / b.2 / p99_goal,
+            a.3,
+            b.3,
+            a.3 / b.3
         );
     }
 }
