@@ -595,6 +595,20 @@ impl Cluster {
         self.children.stop(name);
     }
 
+    /// Stops every process of a region as [`stop`](Self::stop) does: a
+    /// split region's gateways, then its sequencers, standbys first.
+    pub fn stop_region(&mut self, region: &str) {
+        let Some(gateways) = self.gateways.get(region).map(Vec::len) else {
+            return self.stop(region);
+        };
+        for i in 0..gateways {
+            self.stop(&gateway_name(region, i));
+        }
+        for i in (0..self.sequencers.get(region).map_or(0, Vec::len)).rev() {
+            self.stop(&sequencer_name(region, i));
+        }
+    }
+
     /// Kills a process at once, as a crash would.
     pub fn kill(&mut self, name: &str) {
         self.children.kill(name);

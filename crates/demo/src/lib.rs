@@ -42,7 +42,29 @@ pub struct Options {
     /// Keep the cluster and its dashboard up once the story is told, until
     /// Ctrl-C.
     pub keep_running: bool,
+    /// eu-fr as a deployment runs it, instead of one process on SQLite and
+    /// files.
+    pub split: Option<SplitRegion>,
 }
+
+/// eu-fr as a deployment runs it: [`SPLIT`]'s gateways and sequencers, its
+/// store in PostgreSQL, its log in an S3-compatible bucket.
+#[derive(Clone, Debug)]
+pub struct SplitRegion {
+    /// The database's connection string (libpq's form).
+    pub postgres: String,
+    /// The cluster file's `log_bucket` (an inline table).
+    pub log_bucket: String,
+}
+
+/// The region [`SplitRegion`] applies to.
+pub const SPLIT_REGION: &str = "eu-fr";
+
+/// Three gateways, an active and a standby sequencer.
+pub const SPLIT: cluster::Split = cluster::Split {
+    gateways: 3,
+    sequencers: 2,
+};
 
 /// Tells the story: true when every step behaved as the scenario says.
 pub async fn run(options: Options) -> anyhow::Result<bool> {
@@ -72,12 +94,27 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
         "residency demo: three regions (eu-fr, eu-no, us-tx), a witness, an independent monitor and a key custodian, each its own process on loopback, in {}",
         dir.display()
     );
+    if options.split.is_some() {
+        println!(
+            "  {SPLIT_REGION} as a deployment runs it: {} gateways (requests round-robin) in front of an active and a standby sequencer, its store in PostgreSQL, its log in an S3-compatible bucket",
+            SPLIT.gateways
+        );
+    }
     let example = example::Example::write(&dir)?;
     let mut setup = cluster::Setup::new(options.program, &dir, "policy");
     setup.limits = "body_bytes = 16777216".into();
     setup.credentials = example.credentials.clone();
     setup.dashboard = Some(dashboard);
     setup.custodian = true;
+    if let Some(split) = &options.split {
+        setup
+            .stores
+            .insert(SPLIT_REGION, format!("postgres:{}", split.postgres));
+        setup
+            .log_buckets
+            .insert(SPLIT_REGION, split.log_bucket.clone());
+        setup.split.insert(SPLIT_REGION, SPLIT);
+    }
     let mut cluster = cluster::Cluster::start(setup).await?;
     let users = people::population(options.users);
     let ok = story::Story::new(&mut cluster, &example, users)

@@ -116,7 +116,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(dir) = me.keys.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        FileKeyProvider::create(&me.keys)?
+        FileKeyProvider::open_or_create(&me.keys)?
     } else {
         FileKeyProvider::open(&me.keys).with_context(|| format!("regions.{}.keys", me.id))?
     });

@@ -8,6 +8,11 @@ use std::process::{Command, Output, Stdio};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
+#[cfg(feature = "s3")]
+mod moto;
+#[cfg(feature = "s3")]
+mod pg;
+
 /// Pieces of the synthetic users' personal data: every generated phone
 /// number, address, SSID, contact and user id contains one of these.
 const SEEDED: [&str; 14] = [
@@ -27,11 +32,23 @@ const SEEDED: [&str; 14] = [
     "u-us-0",
 ];
 
+/// One demo at a time: two clusters at once on two cores would slow
+/// each other's every step.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `residency demo --exit --dir DIR`.
 fn demo(dir: &Path) -> Output {
+    demo_with(dir, &[], &[])
+}
+
+/// `residency demo --exit --dir DIR ARGS…` with `env` added.
+fn demo_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     Command::new(env!("CARGO_BIN_EXE_residency"))
         .args(["demo", "--exit", "--dir"])
         .arg(dir)
+        .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap()
@@ -41,6 +58,114 @@ fn demo(dir: &Path) -> Output {
 fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
     let out = demo(dir.path());
+    every_step_behaved_and_nothing_personal_was_printed(dir.path(), &out);
+    every_private_key_the_demo_wrote_is_readable_by_its_owner_only(dir.path());
+}
+
+/// The whole story with eu-fr as a deployment runs it: three gateways
+/// taking the requests in turn, an active and a standby sequencer, its
+/// store in PostgreSQL and its log in a bucket of an S3-compatible server.
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_tells_every_step_with_eu_fr_split_over_postgresql_and_a_bucket() {
+    tls::install_ring();
+    let http = tls::client(None).unwrap().build().unwrap();
+    let Some(m) = moto::moto(&http).await else {
+        return;
+    };
+    let Some(db) = pg::database("demo_split").await else {
+        return;
+    };
+    moto::public_bucket(&http, &m).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = format!("{}/logs", m.endpoint);
+    let (path, conninfo) = (dir.path().to_owned(), db.conninfo.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        demo_with(
+            &path,
+            &["--split", "--postgres", &conninfo, "--log-bucket", &bucket],
+            &[
+                ("AWS_ACCESS_KEY_ID", moto::S3_ENV[0].1),
+                ("AWS_SECRET_ACCESS_KEY", moto::S3_ENV[1].1),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    every_step_behaved_and_nothing_personal_was_printed(dir.path(), &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("eu-fr as a deployment runs it: 3 gateways"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("a pg_dump of its database"), "{stdout}");
+    // Each gateway took requests, and the log is in the bucket, not on
+    // disk.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("eu-fr gateways"))
+        .unwrap_or_else(|| panic!("no gateways' line in\n{stdout}"));
+    for i in 0..3 {
+        let taken: u64 = line
+            .split(&format!("gw{i} "))
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(taken >= 5, "eu-fr-gw{i} took {taken} requests: {line}");
+    }
+    let checkpoint = http
+        .get(format!("{}/logs/eu-fr/log/checkpoint", m.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
+    assert!(size >= 11, "the bucket's log holds {size} entries");
+    db.drop().await;
+}
+
+#[test]
+fn a_split_demo_without_its_database_or_with_a_bad_bucket_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_residency"))
+            .args(["demo", "--exit", "--dir"])
+            .arg(dir.path().join("d"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = run(&["--split", "--log-bucket", "http://127.0.0.1:9/logs"]);
+    assert!(said.contains("--postgres"), "{said}");
+    for (bucket, expected) in [
+        ("http://s3.example/logs", "http:// only on loopback"),
+        (
+            "https://key:s3cret@s3.example/logs",
+            "must not carry credentials",
+        ),
+        ("https://s3.example/", "names no bucket"),
+        ("https://s3.example/Logs\"", "bucket name"),
+        ("not a url", "--log-bucket is not a URL"),
+    ] {
+        let said = run(&["--split", "--postgres", "dbname=x", "--log-bucket", bucket]);
+        assert!(said.contains(expected), "{bucket}: {said}");
+        assert!(!said.contains("s3cret"), "{said}");
+    }
+    assert!(
+        !dir.path().join("d").exists(),
+        "a refused demo made its directory"
+    );
+}
+
+/// The story's every step has its line and behaved; what the demo and its
+/// processes printed carries none of the users' data.
+fn every_step_behaved_and_nothing_personal_was_printed(dir: &Path, out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -90,7 +215,7 @@ fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
     // The regions, the witness and the monitor were stopped, and what they
     // and the demo printed carries none of the users' data.
     let mut printed = format!("{stdout}{stderr}");
-    for e in std::fs::read_dir(dir.path()).unwrap() {
+    for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "out") {
             printed.push_str(&std::fs::read_to_string(&p).unwrap());
@@ -100,7 +225,6 @@ fn the_demo_tells_every_step_of_the_scenario_and_prints_no_personal_data() {
     for s in SEEDED {
         assert!(!printed.contains(s), "{s:?} printed");
     }
-    every_private_key_the_demo_wrote_is_readable_by_its_owner_only(dir.path());
 }
 
 /// The witness's, the logs' and the regions' keys and the credentials:

@@ -193,6 +193,16 @@ impl FileKeyProvider {
         Ok(p)
     }
 
+    /// Opens the key file at `path`, creating it first if there is none:
+    /// created once however many processes start on it together (the
+    /// gateways of a region), each of which then holds the same keys.
+    pub fn open_or_create(path: &Path) -> Result<Self, Error> {
+        match Self::create(path) {
+            Err(Error::Keys { .. }) if path.exists() => Self::open(path),
+            created => created,
+        }
+    }
+
     /// Reads a key file.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let err = |why: String| Error::Keys {
@@ -434,5 +444,42 @@ mod tests {
         let wrapped = kek.wrap(b"slot 1", &[3; 32]).expect("wraps");
         assert_eq!(kek.unwrap(b"slot 1", &wrapped).expect("unwraps"), [3; 32]);
         assert!(kek.unwrap(b"slot 2", &wrapped).is_err());
+    }
+
+    /// Three gateways started together with `--init` on a fresh region:
+    /// one failed with "File exists", and one could have read the file
+    /// half written.
+    #[test]
+    fn processes_creating_one_key_file_together_all_hold_the_same_keys() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("region.keys");
+        let barrier = std::sync::Barrier::new(8);
+        let secrets: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        FileKeyProvider::open_or_create(&path)
+                            .expect("opens or creates")
+                            .pseudonym_secret()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("joins"))
+                .collect()
+        });
+        assert!(secrets.iter().all(|s| *s == secrets[0]));
+        let opened = FileKeyProvider::open(&path).expect("opens");
+        assert_eq!(opened.pseudonym_secret(), secrets[0]);
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let files = std::fs::read_dir(dir.path()).expect("reads").count();
+        assert_eq!(files, 1, "files written aside were left behind");
     }
 }

@@ -7,7 +7,6 @@
 //! elsewhere (a bucket) keeps its key files here all the same.
 
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use crate::note::{Signer, TYPE_ED25519, Verifier};
@@ -103,16 +102,24 @@ pub async fn open_or_create_in<S: Storage>(
 }
 
 /// Writes `contents` to a new file at `path` that only its owner can read
-/// (mode 0600), for secrets: never over an existing file, and durable when
-/// this returns.
+/// (mode 0600), for secrets: never over an existing file (an error of kind
+/// `AlreadyExists`), durable when this returns, and whole to anyone who
+/// sees it at all — written aside, then linked into place, so processes
+/// starting together read one key or none.
 pub fn create_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".new-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
     file.write_all(contents)?;
-    file.sync_all()
+    file.as_file().sync_all()?;
+    file.persist_noclobber(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -9,22 +9,55 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use node::config::StoreLocation;
 use store::keys::FileKeyProvider;
-use store::{LoggedAccess, SqliteBackend, Store};
+use store::{Backend, LoggedAccess, PgBackend, SqliteBackend, Store};
 
 /// Tries to open the records of `users` (app user ids) in the copy at
-/// `copy` (a region directory: `store/`, `region.keys`): how many users
-/// had records, and how many of those opened.
+/// `copy` (a region directory: `store/` or, for a store in PostgreSQL,
+/// its database `store`, and `region.keys`): how many users had records,
+/// and how many of those opened.
 pub(crate) async fn try_open(
     copy: &Path,
+    store: &StoreLocation,
     policy: &Path,
     users: &[&str],
 ) -> anyhow::Result<(usize, usize)> {
     let bundle = policy::Bundle::load(policy).context("loading the policy")?;
-    let datasets: Vec<String> = bundle.catalog.datasets.keys().cloned().collect();
     let keys = FileKeyProvider::open(&copy.join("region.keys")).context("the copied key file")?;
-    let backend = SqliteBackend::open(&copy.join("store")).context("the copied store")?;
-    let store = Store::new(backend, Arc::new(bundle.catalog.clone()), Arc::new(keys));
+    let datasets: Vec<String> = bundle.catalog.datasets.keys().cloned().collect();
+    let catalog = Arc::new(bundle.catalog.clone());
+    match store {
+        StoreLocation::Sqlite(_) => {
+            let backend = SqliteBackend::open(&copy.join("store")).context("the copied store")?;
+            open_all(
+                Store::new(backend, catalog, Arc::new(keys)),
+                &datasets,
+                users,
+            )
+            .await
+        }
+        // The dump restored is the database itself: the copier reads it.
+        StoreLocation::Postgres { records, keyring } => {
+            let backend = PgBackend::connect(records, keyring)
+                .await
+                .context("the database")?;
+            open_all(
+                Store::new(backend, catalog, Arc::new(keys)),
+                &datasets,
+                users,
+            )
+            .await
+        }
+    }
+}
+
+/// [`try_open`] on a store opened.
+async fn open_all<B: Backend>(
+    store: Store<B>,
+    datasets: &[String],
+    users: &[&str],
+) -> anyhow::Result<(usize, usize)> {
     // A log of the copier's own, to make the "proof" the store asks for.
     let storage = tlog::MemStorage::new();
     let signer = tlog::Signer::generate("copier.example/log", tlog::note::TYPE_ED25519)?;
@@ -34,7 +67,7 @@ pub(crate) async fn try_open(
     let (mut tried, mut opened) = (0, 0);
     for user in users {
         let subject = store.subject_ref(user);
-        let Ok(sealed) = store.sealed(&subject, &datasets).await else {
+        let Ok(sealed) = store.sealed(&subject, datasets).await else {
             continue;
         };
         if sealed.rows().is_empty() {

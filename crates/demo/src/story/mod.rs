@@ -21,6 +21,7 @@ use crate::people::User;
 mod copy;
 mod custodian;
 mod monitored;
+mod operator;
 
 /// The story's state: the cluster, its users, and what the steps found.
 pub(crate) struct Story<'a> {
@@ -41,6 +42,9 @@ pub(crate) struct Story<'a> {
     audited: Option<Value>,
     tampering_caught: bool,
     forgery_caught: bool,
+    /// Requests sent to each URL: a split region's gateways take them in
+    /// turn.
+    sent: std::cell::RefCell<BTreeMap<String, u64>>,
 }
 
 /// The steps' names, in the scenario's order.
@@ -81,9 +85,15 @@ fn found(haystack: &[u8], needles: &[&str]) -> anyhow::Result<usize> {
     Ok(seen.len())
 }
 
-/// How many of `needles` occur anywhere in the files under `dir`.
+/// How many of `needles` occur anywhere in the files under `dir`, as
+/// they are or hex-encoded (as `pg_dump` writes a `bytea`).
 fn found_in(dir: &Path, needles: &[&str]) -> anyhow::Result<usize> {
-    let ac = aho_corasick::AhoCorasick::new(needles)?;
+    let hexed: Vec<String> = needles.iter().map(hex::encode).collect();
+    let patterns = needles
+        .iter()
+        .copied()
+        .chain(hexed.iter().map(String::as_str));
+    let ac = aho_corasick::AhoCorasick::new(patterns)?;
     let mut seen = BTreeSet::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -92,7 +102,10 @@ fn found_in(dir: &Path, needles: &[&str]) -> anyhow::Result<usize> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(bytes) = std::fs::read(&p) {
-                seen.extend(ac.find_overlapping_iter(&bytes).map(|m| m.pattern()));
+                seen.extend(
+                    ac.find_overlapping_iter(&bytes)
+                        .map(|m| m.pattern().as_usize() % needles.len()),
+                );
             }
         }
     }
@@ -156,6 +169,7 @@ impl<'a> Story<'a> {
             audited: None,
             tampering_caught: false,
             forgery_caught: false,
+            sent: Default::default(),
         }
     }
 
@@ -201,7 +215,7 @@ impl<'a> Story<'a> {
         let resp = self
             .c
             .http
-            .post(format!("{}{path}", self.c.urls[region]))
+            .post(format!("{}{path}", self.gateway(region)))
             .bearer_auth(self.example.token(principal))
             .json(body)
             .send()
@@ -212,6 +226,21 @@ impl<'a> Story<'a> {
         let value = serde_json::from_str(&text)
             .with_context(|| format!("{region} {path}: answer ({status}) is not JSON"))?;
         Ok((status, value))
+    }
+
+    /// The region's URL for the next request: a split region's gateways
+    /// in turn, as a load balancer spreads them.
+    fn gateway(&self, region: &str) -> String {
+        let mut sent = self.sent.borrow_mut();
+        let url = match self.c.gateways.get(region) {
+            Some(g) if !g.is_empty() => {
+                let n: u64 = g.iter().filter_map(|u| sent.get(u)).sum();
+                g[n as usize % g.len()].clone()
+            }
+            _ => self.c.urls[region].clone(),
+        };
+        *sent.entry(url.clone()).or_default() += 1;
+        url
     }
 
     /// The monitor's dashboard.
@@ -286,7 +315,7 @@ impl<'a> Story<'a> {
                 .flat_map(|u| u.record_ids.iter().map(String::as_str))
                 .collect();
             if !away.is_empty() {
-                let kept = found_in(&self.c.store_dir(edge), &away)?;
+                let kept = self.found_in_store(edge, &away)?;
                 ensure!(kept == 0, "{edge} kept {kept} records it forwarded");
             }
             let home: Vec<&str> = self
@@ -295,7 +324,7 @@ impl<'a> Story<'a> {
                 .take(50)
                 .collect();
             ensure!(
-                found_in(&self.c.store_dir(edge), &home)? > 0,
+                self.found_in_store(edge, &home)? > 0,
                 "the search of {edge}'s files finds none of the records it homes: it proves nothing"
             );
         }
@@ -491,9 +520,14 @@ impl<'a> Story<'a> {
     ///    opens them (their keys are the custodian's).
     async fn hidden_copy(&mut self) -> anyhow::Result<String> {
         let copy = self.c.dir.join("hidden-copy-of-eu-fr");
-        // The whole region directory: records, keyring, key file, log and
-        // its signing key.
-        let bytes = copy_dir(&self.c.dir.join("eu-fr"), &copy)?;
+        // The whole region directory — key file, log and its signing key —
+        // and the store: records and keyring (in the directory, or dumped
+        // from PostgreSQL).
+        let split = self.c.gateways.contains_key("eu-fr");
+        let mut bytes = copy_dir(&self.c.dir.join("eu-fr"), &copy)?;
+        if split {
+            bytes += self.copy_store("eu-fr", &copy)?;
+        }
         let fr: Vec<&User> = self.homed("eu-fr").collect();
         let mut needles: Vec<&str> = Vec::new();
         for u in &fr {
@@ -515,7 +549,9 @@ impl<'a> Story<'a> {
         );
         let opened = if self.c.custodian.is_some() {
             let users: Vec<&str> = fr.iter().map(|u| u.id.as_str()).collect();
-            let (tried, opened) = copy::try_open(&copy, &self.c.dir.join("policy"), &users).await?;
+            let store = self.region_config("eu-fr")?.store;
+            let (tried, opened) =
+                copy::try_open(&copy, &store, &self.c.dir.join("policy"), &users).await?;
             ensure!(
                 tried > 0,
                 "no user's records found in the copy: it proves nothing"
@@ -531,9 +567,16 @@ impl<'a> Story<'a> {
         } else {
             String::new()
         };
+        let mb = bytes as f64 / 1e6;
+        let what = if split {
+            format!(
+                "eu-fr's whole directory and a pg_dump of its database ({mb:.1} MB: records, keyring, key file, the log's signing key)"
+            )
+        } else {
+            format!("eu-fr's whole directory ({mb:.1} MB: records, keyring, key file, log)")
+        };
         Ok(format!(
-            "a copy of eu-fr's whole directory ({:.1} MB: records, keyring, key file, log), searched for its {} users' ids, phones, addresses, SSIDs and contacts: none in clear, only AES-GCM-SIV ciphertext (the search does find {} of the record ids the app keeps in clear){opened}",
-            bytes as f64 / 1e6,
+            "a copy of {what}, searched for its {} users' ids, phones, addresses, SSIDs and contacts: none in clear, only AES-GCM-SIV ciphertext (the search does find {} of the record ids the app keeps in clear){opened}",
             thousands(fr.len() as u64),
             thousands(control as u64)
         ))
@@ -612,7 +655,7 @@ impl<'a> Story<'a> {
         let index = e["log_index"].as_u64().context("no entry")?;
         let receipt = tlog::Receipt::parse(e["receipt"].as_str().context("no receipt")?)?;
         let size = receipt.checkpoint.lines().nth(1).unwrap_or("0").parse()?;
-        let reader = tlog::LogReader::new(tlog::FsStorage::open(self.c.log_dir("eu-fr"))?);
+        let reader = tlog::LogReader::new(self.log_storage("eu-fr")?);
         let logged = reader.entry(index, size).await?;
         receipt.verify(&logged, &self.c.log_keys["eu-fr"], &[])?;
         self.receipts += 1;
@@ -645,6 +688,18 @@ impl<'a> Story<'a> {
             );
         }
         println!("  receipts verified   {}", self.receipts);
+        for (region, gateways) in &self.c.gateways {
+            let sent = self.sent.borrow();
+            let each: Vec<String> = gateways
+                .iter()
+                .enumerate()
+                .map(|(i, u)| format!("gw{i} {}", sent.get(u).copied().unwrap_or(0)))
+                .collect();
+            println!(
+                "  {region} gateways      requests taken in turn: {}",
+                each.join(" · ")
+            );
+        }
         if let Some(url) = &self.c.custodian {
             let metrics = match self.c.http.get(format!("{url}/metrics")).send().await {
                 Ok(r) => r.text().await.unwrap_or_default(),

@@ -139,9 +139,9 @@ impl Story<'_> {
     async fn edit_entry(&mut self) -> anyhow::Result<String> {
         use tlog::Storage as _;
         let index = self.beijing_view.context("step 5 logged no attempt")?;
-        self.c.stop("eu-fr");
+        self.c.stop_region("eu-fr");
         let dir = self.c.log_dir("eu-fr");
-        let storage = tlog::FsStorage::open(&dir)?;
+        let storage = self.log_storage("eu-fr")?;
         let reader = tlog::LogReader::new(storage.clone());
         let key = self.c.log_keys["eu-fr"].clone();
         let size = reader.checkpoint(&key).await?.checkpoint.size;
@@ -163,15 +163,18 @@ impl Story<'_> {
             edge.push(e, &mut tiles)?;
         }
         tiles.extend(edge.partial_tiles());
-        let bundle = tiles
+        let bundle: Vec<(String, Vec<u8>)> = tiles
             .iter()
             .filter(|(id, _)| id.kind == tlog::tile::TileKind::Entries)
             .map(|(id, data)| (id.path(), data.clone()))
             .collect();
-        // The entry alone: the node's own check refuses its log.
+        // The entry alone: the node's own check refuses its log. (Deleted
+        // first: a bucket's objects are written only where none is.)
+        storage
+            .delete(bundle.iter().map(|(p, _)| p.clone()).collect())
+            .await?;
         storage.write(bundle).await?;
-        self.c.spawn_region("eu-fr").await?;
-        let refused = match self.c.wait_healthy("eu-fr").await {
+        let refused = match self.restart("eu-fr").await {
             Ok(()) => bail!("eu-fr started on an edited log"),
             Err(e) => e.to_string(),
         };
@@ -190,9 +193,11 @@ impl Story<'_> {
             .map(|(id, data)| (id.path(), data))
             .collect();
         files.push(("checkpoint".into(), checkpoint.to_text().into_bytes()));
+        storage
+            .delete(files.iter().map(|(p, _)| p.clone()).collect())
+            .await?;
         storage.write(files).await?;
-        self.c.spawn_region("eu-fr").await?;
-        self.c.wait_healthy("eu-fr").await?;
+        self.restart("eu-fr").await?;
         // The monitor's own check, not the witness's refusal of the new
         // checkpoints (which it reports too).
         let message = self
@@ -202,8 +207,14 @@ impl Story<'_> {
             })
             .await?;
         Ok(format!(
-            "eu-fr's operator rewrites entry #{index} so that Beijing's attempt seems to come from Ireland: the node refuses to start on the edited files; with the tiles rewritten and the checkpoint signed anew it starts, and the monitor flags \"{message}\""
+            "eu-fr's operator rewrites entry #{index} so that Beijing's attempt seems to come from Ireland: eu-fr refuses to start on the edited files; with the tiles rewritten and the checkpoint signed anew it starts, and the monitor flags \"{message}\""
         ))
+    }
+
+    /// Starts a region's processes again and waits until it answers.
+    async fn restart(&mut self, region: &'static str) -> anyhow::Result<()> {
+        self.c.spawn_region(region).await?;
+        Ok(self.c.wait_healthy(region).await?)
     }
 
     /// us-tx's operator, who holds its log key, signs a second checkpoint

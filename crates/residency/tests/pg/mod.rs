@@ -1,5 +1,6 @@
-//! A PostgreSQL schema of a test's own, in the database that
+//! A PostgreSQL schema, or a database, of a test's own, on the server that
 //! `RESIDENCY_TEST_POSTGRES` names (set by `.ci/run`).
+#![allow(dead_code)]
 
 /// A fresh schema, dropped by [`Schema::drop`].
 pub(crate) struct Schema {
@@ -42,6 +43,54 @@ impl Schema {
     pub(crate) async fn drop(self) {
         self.admin
             .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .await
+            .unwrap();
+    }
+}
+
+/// A fresh database, dropped by [`Database::drop`]: for a process that
+/// must see it whole (the demo dumps it with `pg_dump`).
+pub(crate) struct Database {
+    admin: tokio_postgres::Client,
+    name: String,
+    /// Its connection string.
+    pub(crate) conninfo: String,
+}
+
+/// Creates database `<prefix>_<pid>`; `None` (saying so) when
+/// `RESIDENCY_TEST_POSTGRES` is not set.
+pub(crate) async fn database(prefix: &str) -> Option<Database> {
+    let Ok(url) = std::env::var("RESIDENCY_TEST_POSTGRES") else {
+        eprintln!("skipped: RESIDENCY_TEST_POSTGRES is not set");
+        return None;
+    };
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let name = format!("{prefix}_{}", std::process::id());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    // libpq and tokio-postgres both take a keyword's last value.
+    let conninfo = format!("{url} dbname={name}");
+    Some(Database {
+        admin,
+        name,
+        conninfo,
+    })
+}
+
+impl Database {
+    /// Drops the database (its sessions ended).
+    pub(crate) async fn drop(self) {
+        self.admin
+            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
             .await
             .unwrap();
     }
