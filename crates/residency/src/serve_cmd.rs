@@ -219,14 +219,31 @@ async fn sequence(
         let (node, witnesses) = (node.clone(), cluster.witnesses.clone());
         tokio::spawn(async move { node.push_to_witnesses(&witnesses).await })
     };
+    // Stops on Ctrl-C, or when the log's writer has stopped (fenced out,
+    // or its storage failing): then this process exits, its lease lapses,
+    // and a standby takes the log over.
+    let writer_stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shutdown = {
+        let (node, flag) = (node.clone(), writer_stopped.clone());
+        async move {
+            tokio::select! {
+                () = crate::listen::ctrl_c() => {}
+                () = node.stopped() => flag.store(true, std::sync::atomic::Ordering::SeqCst),
+            }
+        }
+    };
     tls::serve(
         listener,
         node.clone().router(),
         server_tls(&cluster, args)?,
-        crate::listen::ctrl_c(),
+        shutdown,
     )
     .await?;
     witnesses.abort();
+    anyhow::ensure!(
+        !writer_stopped.load(std::sync::atomic::Ordering::SeqCst),
+        "the log's writer stopped (another writer fenced it out, or its storage failed): exiting so that a standby takes the log over"
+    );
     node.settle_log()
         .await
         .with_context(|| format!("settling the log in {}", me.log.display()))?;

@@ -469,6 +469,7 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         }
         assert_eq!(req.send().await.unwrap().status(), 401);
     }
+    let logged = log_entry(&c).await;
     let size = c.log_size("eu-fr").await;
     let r = http
         .post(format!("{seq}/v1/sequence"))
@@ -480,6 +481,34 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(!r.text().await.unwrap().contains("secret-looking"));
+    // The red team's insider (every peer holds the region's node token)
+    // wrote free text, then an entry with a field of its own, into the
+    // public log: only log entries, canonical, are sequenced.
+    let b64 = |b: &[u8]| serde_json::to_value(custody::protocol::Base64(b.to_vec())).unwrap();
+    let mut extra = logged.clone();
+    extra["note"] = json!("Jean Dupont +33 6 12 34 56 78");
+    let mut spaced = serde_json::to_string_pretty(&logged).unwrap().into_bytes();
+    spaced.push(b'\n');
+    for (what, bytes) in [
+        ("free text", b"Jean Dupont +33 6 12 34 56 78".to_vec()),
+        (
+            "a field beyond the schema",
+            serde_json::to_vec(&extra).unwrap(),
+        ),
+        ("a non-canonical encoding", spaced),
+    ] {
+        let r = http
+            .post(format!("{seq}/v1/sequence"))
+            .bearer_auth(cluster::node_token("eu-fr"))
+            .json(&json!({"entries": [b64(&entry::canonical(&logged)), b64(&bytes)]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{what}");
+        let said = r.text().await.unwrap();
+        assert!(said.contains("entry 1 "), "{what}: {said}");
+        assert!(!said.contains("Dupont"), "{what}: {said}");
+    }
     assert_eq!(
         c.log_size("eu-fr").await,
         size,
@@ -578,4 +607,18 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
     gateway.wait().unwrap();
     drop(c);
     pg.drop().await;
+}
+
+/// The entry of a read that eu-fr logs, as JSON.
+async fn log_entry(c: &Cluster) -> Value {
+    let r = c
+        .post(
+            "eu-fr",
+            "/v1/read",
+            Some("support-dublin"),
+            &json!({"user_id": "fr-user-0001", "fields": ["profile.phone"], "purpose": "support-ticket"}),
+        )
+        .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    r.1["entry"].clone()
 }

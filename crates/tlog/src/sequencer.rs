@@ -154,6 +154,15 @@ impl Sequencer {
         self.submit(entry).await?.wait().await
     }
 
+    /// Resolves once this sequencer has stopped for good: every handle
+    /// dropped, or its writer fenced out by another (or unable to clean up
+    /// after a failed batch). A process serving the log should then exit,
+    /// so that a standby can take it over.
+    pub async fn stopped(&self) {
+        let mut latest = self.latest.clone();
+        while latest.changed().await.is_ok() {}
+    }
+
     /// Queues an entry and returns as soon as it is queued (waiting only if
     /// the queue is full). Entries submitted one after another by one caller
     /// get increasing indices. Await [`Pending::wait`] for the acknowledgement.
@@ -384,14 +393,25 @@ async fn run<S: Storage>(
                 }
             }
             Err(e) => {
-                // Nothing of this batch was acknowledged: forget it. Files it
-                // wrote are beyond the checkpoint and will be overwritten.
+                // Nothing of this batch was acknowledged: forget it.
                 edge = before;
                 let msg = e.to_string();
                 for req in batch {
                     let _ = req
                         .reply
                         .send(Err(Error::Sequencer(format!("batch not persisted: {msg}"))));
+                }
+                // Fenced: another writer holds the log now, and this one
+                // must never write again. Otherwise the files the batch
+                // wrote beyond the checkpoint go (a bucket's objects are
+                // never overwritten, so the next batch would meet them),
+                // and a writer that cannot even do that stops too.
+                if matches!(e, Error::Fenced(_))
+                    || delete_beyond(reader.storage(), previous.checkpoint.size)
+                        .await
+                        .is_err()
+                {
+                    return;
                 }
             }
         }

@@ -441,3 +441,89 @@ async fn a_batch_that_does_not_fit_in_the_queue_is_refused_whole() {
     assert_eq!(indices, vec![0, 1, 2, 3]);
     assert_eq!(seq.checkpoint().checkpoint.size, 4);
 }
+
+/// A bucket as the S3 driver sees one: objects are created, never
+/// replaced (a different object at a path is `Fenced`), except the
+/// checkpoint; and the next checkpoint write can be made to fail.
+#[derive(Clone, Default)]
+struct CreateOnly {
+    inner: tlog::MemStorage,
+    /// The next checkpoint write fails with this, once.
+    fail_checkpoint: std::sync::Arc<std::sync::Mutex<Option<Error>>>,
+}
+
+impl Storage for CreateOnly {
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.read(path).await
+    }
+
+    async fn write(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        for (path, data) in &files {
+            if path == "checkpoint" {
+                if let Some(e) = self.fail_checkpoint.lock().unwrap().take() {
+                    return Err(e);
+                }
+            } else if let Some(held) = self.inner.read(path).await?
+                && &held != data
+            {
+                return Err(Error::Fenced(path.clone()));
+            }
+        }
+        self.inner.write(files).await
+    }
+
+    async fn delete(&self, paths: Vec<String>) -> Result<(), Error> {
+        self.inner.delete(paths).await
+    }
+
+    async fn list(&self, dir: &str) -> Result<Vec<String>, Error> {
+        self.inner.list(dir).await
+    }
+
+    async fn claim_writer(&self) -> Result<tlog::WriterGuard, Error> {
+        Ok(tlog::WriterGuard::none())
+    }
+}
+
+/// The red team's wedge: a batch whose checkpoint was not written left its
+/// tiles in the bucket, and every later batch met them (objects are never
+/// replaced) — the region's log stopped until a restart.
+#[tokio::test]
+async fn a_batch_whose_checkpoint_failed_leaves_nothing_in_the_next_ones_way() {
+    let storage = CreateOnly::default();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let (seq, _task) = sequencer::open(storage.clone(), signer.clone(), config())
+        .await
+        .unwrap();
+    seq.add(b"first".to_vec()).await.unwrap();
+    *storage.fail_checkpoint.lock().unwrap() = Some(Error::Http("a timeout".into()));
+    assert!(seq.add(b"lost".to_vec()).await.is_err());
+    for i in 0..5 {
+        let s = seq.add(format!("after {i}").into_bytes()).await.unwrap();
+        assert_eq!(s.index(), 1 + i);
+    }
+    let reader = LogReader::new(storage);
+    let cp = reader.checkpoint(&signer.verifier()).await.unwrap();
+    assert_eq!(cp.checkpoint.size, 6);
+    assert_eq!(reader.entry(1, 6).await.unwrap(), b"after 0");
+}
+
+/// Fenced out, a writer never writes again, and says it stopped (its
+/// process then exits, and a standby takes the log over).
+#[tokio::test]
+async fn a_writer_fenced_out_stops_for_good() {
+    let storage = CreateOnly::default();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let (seq, _task) = sequencer::open(storage.clone(), signer, config())
+        .await
+        .unwrap();
+    seq.add(b"first".to_vec()).await.unwrap();
+    *storage.fail_checkpoint.lock().unwrap() = Some(Error::Fenced("checkpoint".into()));
+    assert!(seq.add(b"second".to_vec()).await.is_err());
+    tokio::time::timeout(Duration::from_secs(5), seq.stopped())
+        .await
+        .expect("the sequencer says it stopped");
+    assert!(seq.add(b"third".to_vec()).await.is_err());
+}

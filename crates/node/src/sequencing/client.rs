@@ -49,7 +49,7 @@ struct Link {
 }
 
 /// The region's sequencer, as a gateway reaches it.
-pub(crate) struct RemoteLog {
+pub struct RemoteLog {
     tx: mpsc::Sender<Request>,
     link: Arc<Link>,
 }
@@ -58,8 +58,9 @@ impl RemoteLog {
     /// A link to the sequencers at `urls` (tried in order), presenting
     /// `token`, whose answers must verify with the log's `key`; `latest`
     /// is the newest checkpoint the gateway knows (read from the log's
-    /// storage and verified).
-    pub(crate) fn new(
+    /// storage and verified). Spawns its batching task: call it within a
+    /// Tokio runtime.
+    pub fn new(
         urls: Vec<String>,
         token: String,
         http: reqwest::Client,
@@ -83,7 +84,7 @@ impl RemoteLog {
 
     /// Appends an entry: resolves once the sequencer answered and its
     /// answer proved the entry is in a checkpoint signed by the log's key.
-    pub(crate) async fn add(&self, entry: Vec<u8>) -> Result<Sequenced, tlog::Error> {
+    pub async fn add(&self, entry: Vec<u8>) -> Result<Sequenced, tlog::Error> {
         if entry.len() > tlog::tile::MAX_ENTRY_LEN {
             return Err(tlog::Error::EntryTooLarge(entry.len()));
         }

@@ -8,8 +8,9 @@
 //!   is free.
 //! - `server`: the sequencer process: the log's one writer, its pushes to
 //!   the witnesses, and its routes.
-//! - `client`: a gateway's side: batching, failover to a standby,
-//!   pushback, and every acknowledgement checked against the log's key.
+//! - `client`: a gateway's side ([`RemoteLog`]): batching, failover to a
+//!   standby, pushback, and every acknowledgement checked against the
+//!   log's key.
 //! - `cosigned`: pushing checkpoints to the witnesses and keeping their
 //!   cosignatures.
 //!
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 use tlog::{Sequenced, Sequencer, SignedCheckpoint};
 
-pub(crate) use client::RemoteLog;
+pub use client::RemoteLog;
 pub(crate) use cosigned::{Cosigned, push_to_witnesses};
 pub(crate) use local::open_local;
 pub use server::SequencerNode;

@@ -92,6 +92,13 @@ impl SequencerNode {
         .await
     }
 
+    /// Resolves once the log's writer has stopped for good (fenced out by
+    /// another, or its storage failing): the process should exit, freeing
+    /// the lease for a standby.
+    pub async fn stopped(&self) {
+        self.seq.stopped().await
+    }
+
     /// Makes what the journal holds durable in the files (a bucket's
     /// writes already are). Call once requests have stopped.
     pub async fn settle_log(&self) -> Result<(), Error> {
@@ -149,6 +156,14 @@ fn busy(why: String) -> Response {
     Problem::new(StatusCode::SERVICE_UNAVAILABLE, "log-saturated", why).into_response()
 }
 
+/// Whether `bytes` are a log entry (the schema, no field beyond it) in
+/// the canonical encoding gateways write.
+fn is_log_entry(bytes: &[u8]) -> bool {
+    entry::Entry::parse(bytes).is_ok()
+        && serde_json::from_slice::<serde_json::Value>(bytes)
+            .is_ok_and(|v| entry::canonical(&v) == bytes)
+}
+
 async fn sequence(State(node): Node, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(p) = node.authorised(&headers) {
         return p.into_response();
@@ -165,7 +180,17 @@ async fn sequence(State(node): Node, headers: HeaderMap, body: Bytes) -> Respons
         )
         .into_response();
     }
-    let entries = req.entries.into_iter().map(|e| e.0).collect();
+    let entries: Vec<Vec<u8>> = req.entries.into_iter().map(|e| e.0).collect();
+    // Only log entries, as gateways write them: the token is a peer's
+    // credential too, and the log is public and never forgets.
+    if let Some(i) = entries.iter().position(|e| !is_log_entry(e)) {
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "not-a-log-entry",
+            format!("entry {i} of the batch is not a log entry in its canonical encoding"),
+        )
+        .into_response();
+    }
     let pending = match node.seq.try_submit_all(entries) {
         Ok(p) => p,
         Err(e @ tlog::Error::Busy(_)) => return busy(e.to_string()),

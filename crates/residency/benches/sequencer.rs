@@ -1,0 +1,307 @@
+//! The log's one writer, three ways, side by side in one run: in this
+//! process on journaled files (the embedded default), in this process on a
+//! bucket of an S3-compatible server, and as its own process
+//! (`serve --role sequencer`, TLS) on such a bucket, reached over the
+//! network as a gateway reaches it (`node::sequencing::RemoteLog`:
+//! batched, four requests in flight, every answer proven against the log's
+//! key). Entries of ~300 bytes from concurrent submitters; each `add` is
+//! timed from the call to its return (a checkpoint covering it is durable,
+//! and proven when remote). Prints throughput, add-to-checkpoint P50/P99,
+//! and the ratios network / in-process and bucket / files.
+//!
+//! The S3-compatible server is moto's (`RESIDENCY_TEST_MOTO`, the path of
+//! `moto_server`, as for the tests): a Python mock whose speed is not S3's
+//! — its figures say what the code costs around it, not what S3 would.
+//!
+//! `cargo bench -p residency --features s3 --bench sequencer` (env:
+//! ENTRIES, SUBMITTERS).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use node::sequencing::RemoteLog;
+use tlog::note::{Signer, TYPE_ED25519};
+use tlog::sequencer::{self, SequencerConfig};
+use tlog::{FsStorage, S3Config, S3Storage, Sequencer};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+const KEY: &str = "AKIABENCHKEY00000001";
+const SECRET: &str = "bench-secret-access-key-000000000000001";
+const NODE_TOKEN: &str = "node-token-0123456789abcdef";
+
+/// A child process, killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The writer under test.
+#[derive(Clone)]
+enum Log {
+    Local(Sequencer),
+    Remote(Arc<RemoteLog>),
+}
+
+impl Log {
+    async fn add(&self, entry: Vec<u8>) {
+        match self {
+            Log::Local(s) => s.add(entry).await.map(|_| ()),
+            Log::Remote(r) => r.add(entry).await.map(|_| ()),
+        }
+        .expect("append failed");
+    }
+}
+
+async fn submitter(log: Log, next: Arc<AtomicU64>, total: u64) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    let pad = "p".repeat(280);
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= total {
+            return latencies;
+        }
+        let entry = format!("{{\"n\":{i:012},\"pad\":\"{pad}\"}}").into_bytes();
+        let start = Instant::now();
+        log.add(entry).await;
+        latencies.push(start.elapsed());
+    }
+}
+
+/// Throughput (entries/s) and add latency P50, P99 of `total` entries
+/// from `submitters` tasks.
+async fn measure(log: Log, total: u64, submitters: u64) -> (f64, Duration, Duration) {
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..submitters)
+        .map(|_| tokio::spawn(submitter(log.clone(), next.clone(), total)))
+        .collect();
+    let mut latencies = Vec::new();
+    for h in handles {
+        latencies.extend(h.await.expect("submitter"));
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    (
+        rate,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    )
+}
+
+fn s3_config(endpoint: &str, prefix: &str) -> S3Config {
+    S3Config {
+        endpoint: endpoint.to_owned(),
+        bucket: "bench".into(),
+        prefix: prefix.into(),
+        region: "us-east-1".into(),
+        access_key_id: KEY.into(),
+        secret_access_key: SECRET.into(),
+        allow_http: true,
+        lease: Duration::from_secs(10),
+    }
+}
+
+/// The node's settings: no batching window (group commit).
+fn config() -> SequencerConfig {
+    SequencerConfig {
+        batch_interval: Duration::ZERO,
+        ..SequencerConfig::default()
+    }
+}
+
+/// moto's S3 server on a free port, with bucket `bench`.
+async fn moto(http: &reqwest::Client) -> Option<(Process, String)> {
+    let Ok(bin) = std::env::var("RESIDENCY_TEST_MOTO") else {
+        println!("RESIDENCY_TEST_MOTO (the path of moto_server) is not set: nothing measured");
+        return None;
+    };
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let moto = Process(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..300 {
+        if let Ok(r) = http.put(format!("{endpoint}/bench")).send().await
+            && r.status().is_success()
+        {
+            return Some((moto, endpoint));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("moto_server did not answer");
+}
+
+/// A sequencer process for eu-fr's log in the bucket at `endpoint`
+/// (prefix `net/log`), over TLS: it, its URL, and the client trusting it.
+async fn sequencer_process(
+    dir: &Path,
+    endpoint: &str,
+) -> (Process, String, reqwest::Client, tlog::Verifier) {
+    tls::LocalCa::new(&["127.0.0.1"])
+        .and_then(|ca| ca.write(&dir.join("tls")))
+        .expect("a local CA");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let mut file = format!(
+        "policy = {:?}\n[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\nca = \"tls/ca.pem\"\n",
+        policy.display().to_string()
+    );
+    for r in ["eu-fr", "eu-no", "us-tx"] {
+        let p = free_port();
+        file.push_str(&format!(
+            "[regions.{r}]\nlisten = \"127.0.0.1:{p}\"\nurl = \"https://127.0.0.1:{p}\"\n\
+             store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
+             token = \"env:NODE_TOKEN\"\n"
+        ));
+        if r == "eu-fr" {
+            file.push_str(&format!(
+                "log_bucket = {{ endpoint = \"{endpoint}\", bucket = \"bench\", prefix = \"net/log\", \
+                 access_key_id = \"env:S3_KEY\", secret_access_key = \"env:S3_SECRET\", \
+                 allow_http = true, lease_secs = 10 }}\nsequencers = [\"{url}\"]\n"
+            ));
+        }
+    }
+    std::fs::write(dir.join("cluster.toml"), file).expect("cluster file");
+    let child = Command::new(env!("CARGO_BIN_EXE_residency"))
+        .args(["serve", "--config", "cluster.toml", "--region", "eu-fr"])
+        .args(["--role", "sequencer", "--init"])
+        .current_dir(dir)
+        .env("RESIDENCY_LOG", "warn")
+        .env("NODE_TOKEN", NODE_TOKEN)
+        .env("S3_KEY", KEY)
+        .env("S3_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("residency serve --role sequencer starts");
+    let process = Process(child);
+    let http = tls::client(Some(&dir.join("tls/ca.pem")))
+        .expect("a TLS client")
+        .build()
+        .expect("a client");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "the sequencer did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let vkey = std::fs::read_to_string(dir.join("eu-fr/log/log.vkey")).expect("log.vkey");
+    let key = tlog::Verifier::parse(vkey.trim()).expect("the log's key");
+    (process, url, http, key)
+}
+
+#[tokio::main]
+async fn main() {
+    tls::install_ring();
+    // `cargo test --benches` runs benches with --bench absent: stay quick then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let total = env("ENTRIES", if quick { 2_000 } else { 30_000 });
+    let submitters = env("SUBMITTERS", 256);
+    let plain = tls::client(None)
+        .expect("a client")
+        .build()
+        .expect("a client");
+    let Some((_moto, endpoint)) = moto(&plain).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+
+    // In this process, journaled files.
+    let files = {
+        let storage = FsStorage::open(dir.path().join("files")).expect("a log directory");
+        let signer = Signer::generate("bench.example/files", TYPE_ED25519).expect("a key");
+        sequencer::create(&storage, &signer).await.expect("a log");
+        let storage = storage.journaled(tlog::JOURNAL_SEGMENT_BYTES);
+        let (seq, _task) = sequencer::open(storage, signer, config())
+            .await
+            .expect("a sequencer");
+        measure(Log::Local(seq), total, submitters).await
+    };
+
+    // In this process, the bucket.
+    let bucket = {
+        let storage = S3Storage::new(&s3_config(&endpoint, "local/log")).expect("the bucket");
+        let signer = Signer::generate("bench.example/bucket", TYPE_ED25519).expect("a key");
+        sequencer::create(&storage, &signer).await.expect("a log");
+        let (seq, _task) = sequencer::open(storage, signer, config())
+            .await
+            .expect("a sequencer");
+        measure(Log::Local(seq), total, submitters).await
+    };
+
+    // A sequencer process on the bucket, over the network.
+    let network = {
+        let (_process, url, http, key) = sequencer_process(dir.path(), &endpoint).await;
+        let storage = S3Storage::new(&s3_config(&endpoint, "net/log")).expect("the bucket");
+        let latest = tlog::LogReader::new(storage)
+            .checkpoint(&key)
+            .await
+            .expect("the log's checkpoint");
+        let remote = RemoteLog::new(
+            vec![url],
+            NODE_TOKEN.into(),
+            http,
+            key,
+            latest,
+            Duration::from_secs(10),
+        );
+        measure(Log::Remote(Arc::new(remote)), total, submitters).await
+    };
+
+    println!(
+        "sequencer: {total} entries of ~300 bytes from {submitters} concurrent submitters, add-to-checkpoint latency:"
+    );
+    for (name, (rate, p50, p99)) in [
+        ("in this process, journaled files", files),
+        ("in this process, bucket (moto)", bucket),
+        ("its own process over TLS, bucket (moto)", network),
+    ] {
+        println!(
+            "  {name:<42} {rate:>8.0} entries/s   P50 {:>7.2} ms   P99 {:>7.2} ms",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "  over the network / in this process (bucket): throughput {:.2}x   P99 {:.2}x",
+        network.0 / bucket.0,
+        network.2.as_secs_f64() / bucket.2.as_secs_f64()
+    );
+    println!(
+        "  bucket / files (in this process): throughput {:.2}x   P99 {:.2}x   (moto is a Python mock: its speed is not S3's)",
+        bucket.0 / files.0,
+        bucket.2.as_secs_f64() / files.2.as_secs_f64()
+    );
+}
