@@ -4,7 +4,7 @@
 //! (`serve --role sequencer`, TLS) on such a bucket, reached over the
 //! network as a gateway reaches it (`node::sequencing::RemoteLog`:
 //! batched, four requests in flight, every answer proven against the log's
-//! key). Entries of ~300 bytes from concurrent submitters; each `add` is
+//! key). Log entries of ~500 bytes from concurrent submitters; each `add` is
 //! timed from the call to its return (a checkpoint covering it is durable,
 //! and proven when remote). Prints throughput, add-to-checkpoint P50/P99,
 //! and the ratios network / in-process and bucket / files.
@@ -76,15 +76,18 @@ impl Log {
     }
 }
 
+/// A logged aggregate (~500 bytes, canonical), its payload digest made
+/// unique per entry: the sequencer takes only log entries.
+const ENTRY: &str = r#"{"action":"aggregate","bundle":"60ab0b748d1ad98c3df0abce9bde94ad1d8a13db1fefcba8c1f2358800358e38","datasets":["device"],"decision":"allow","destination":"CN","destinations":["CN"],"fields":{"device.os_version":{"op":"truncate_version","parts":1}},"kind":"access","payload_digest":"DIGEST","policies":["engineering"],"principal":{"id":"eng-beijing","location":"CN"},"purpose":"analytics","reasons":[],"region":"eu-fr","subject_count":1200,"subjects":[],"subjects_root":"ba11f77479d9345b9f9d6bda32b482ad06afe8488562cdd78394a24346b92a58","time":"2026-12-06T05:02:11Z","v":2}"#;
+
 async fn submitter(log: Log, next: Arc<AtomicU64>, total: u64) -> Vec<Duration> {
     let mut latencies = Vec::new();
-    let pad = "p".repeat(280);
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= total {
             return latencies;
         }
-        let entry = format!("{{\"n\":{i:012},\"pad\":\"{pad}\"}}").into_bytes();
+        let entry = ENTRY.replace("DIGEST", &format!("{i:064x}")).into_bytes();
         let start = Instant::now();
         log.add(entry).await;
         latencies.push(start.elapsed());
@@ -193,7 +196,8 @@ async fn sequencer_process(
     std::fs::write(dir.join("cluster.toml"), file).expect("cluster file");
     let child = Command::new(env!("CARGO_BIN_EXE_residency"))
         .args(["serve", "--config", "cluster.toml", "--region", "eu-fr"])
-        .args(["--role", "sequencer", "--init"])
+        .args(["--role", "sequencer", "--init", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
         .current_dir(dir)
         .env("RESIDENCY_LOG", "warn")
         .env("NODE_TOKEN", NODE_TOKEN)
@@ -240,7 +244,9 @@ async fn main() {
 
     // In this process, journaled files.
     let files = {
-        let storage = FsStorage::open(dir.path().join("files")).expect("a log directory");
+        let root = dir.path().join("files");
+        std::fs::create_dir_all(&root).expect("a log directory");
+        let storage = FsStorage::open(&root).expect("a log directory");
         let signer = Signer::generate("bench.example/files", TYPE_ED25519).expect("a key");
         sequencer::create(&storage, &signer).await.expect("a log");
         let storage = storage.journaled(tlog::JOURNAL_SEGMENT_BYTES);
@@ -281,7 +287,7 @@ async fn main() {
     };
 
     println!(
-        "sequencer: {total} entries of ~300 bytes from {submitters} concurrent submitters, add-to-checkpoint latency:"
+        "sequencer: {total} log entries of ~500 bytes from {submitters} concurrent submitters, add-to-checkpoint latency:"
     );
     for (name, (rate, p50, p99)) in [
         ("in this process, journaled files", files),
