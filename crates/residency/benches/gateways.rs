@@ -26,35 +26,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{Process, env, percentile};
 
 const APP: &str = "app-token-0123456789abcdef";
 const RECO: &str = "reco-token-0123456789abcdef";
-
-/// A child process, killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// CPU seconds (user + system) of process `pid`, from `/proc`.
 fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -111,28 +90,6 @@ fn since(
         .iter()
         .map(|(k, v)| (*k, v - before.get(k).copied().unwrap_or(0.0)))
         .collect()
-}
-
-fn event(i: u64) -> serde_json::Value {
-    let user = format!("user-{:07}", i / 4);
-    match i % 4 {
-        0 => {
-            json!({"user_id": user, "country": "FR", "dataset": "device", "record_id": format!("d{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"language": "fr-FR", "os_version": "17.4.1"}})
-        }
-        1 => {
-            json!({"user_id": user, "country": "FR", "dataset": "profile", "record_id": format!("p{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"phone": format!("+33 6 {:08}", i), "address": "12 rue des Lilas, 75011 Paris"}})
-        }
-        2 => {
-            json!({"user_id": user, "country": "FR", "dataset": "social", "record_id": format!("s{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"friends": format!("user-{:07}", i / 4 + 1), "contacts": "c@example.org"}})
-        }
-        _ => {
-            json!({"user_id": user, "country": "FR", "dataset": "account", "record_id": format!("a{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"user_id": user}})
-        }
-    }
 }
 
 /// moto's S3 server on a free port.
@@ -248,43 +205,10 @@ async fn run(gateways: usize, pg: &str, moto_bin: &str) -> Measured {
     let moto_pid = moto.0.id();
 
     // Ingest, round-robin.
-    let bodies: Vec<String> = (0..events)
-        .step_by(1000)
-        .map(|from| {
-            json!({ "events": (from..(from + 1000).min(events)).map(event).collect::<Vec<_>>() })
-                .to_string()
-        })
-        .collect();
-    let bodies = Arc::new(std::sync::Mutex::new(bodies));
     let cpu = cpu_by_kind(dir.path(), moto_pid);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..4 {
-        let (http, urls, bodies) = (http.clone(), urls.clone(), bodies.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut turn = client;
-            loop {
-                let Some(body) = bodies.lock().expect("bodies").pop() else {
-                    break;
-                };
-                let url = &urls[turn % urls.len()];
-                turn += 1;
-                let r = http
-                    .post(format!("{url}/v1/ingest"))
-                    .bearer_auth(APP)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("ingest");
-                assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("a client");
-    }
-    let wall = start.elapsed().as_secs_f64();
+    let wall = common::ingest(&http, &urls, APP, common::ingest_bodies(events, 1000), 4)
+        .await
+        .as_secs_f64();
     let ingest = events as f64 / wall;
     let ingest_cores = since(&cpu_by_kind(dir.path(), moto_pid), &cpu)
         .values()
@@ -292,52 +216,15 @@ async fn run(gateways: usize, pg: &str, moto_bin: &str) -> Measured {
         / wall;
 
     // Transfers at a fixed rate, round-robin.
-    let subjects = events / 4;
-    let total = rate * seconds;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let cpu = cpu_by_kind(dir.path(), moto_pid);
-    let begin = Instant::now() + Duration::from_millis(100);
-    let mut handles = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        let scheduled = begin + interval * n as u32;
-        tokio::time::sleep_until(scheduled.into()).await;
-        let http = http.clone();
-        let url = urls[n as usize % urls.len()].clone();
-        let body = json!({
-            "user_ids": [format!("user-{:07}", (n * 7919) % subjects)],
-            "fields": ["device.language", "device.os_version", "social.friends", "account.user_id"],
-            "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
-        })
-        .to_string();
-        handles.push(tokio::spawn(async move {
-            let r = http
-                .post(format!("{url}/v1/transfer"))
-                .bearer_auth(RECO)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            let ok = match r {
-                Ok(r) => {
-                    let ok = r.status() == 200;
-                    let _ = r.bytes().await;
-                    ok
-                }
-                Err(_) => false,
-            };
-            (scheduled.elapsed(), ok)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(handles.len());
-    let mut failed = 0;
-    for h in handles {
-        let (d, ok) = h.await.expect("a request");
-        latencies.push(d);
-        failed += u64::from(!ok);
-    }
-    let wall = begin.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let common::Transfers {
+        latencies,
+        failed,
+        achieved,
+    } = common::transfers(&http, &urls, RECO, rate, seconds, events / 4).await;
+    let wall = started.elapsed().as_secs_f64();
     let used = since(&cpu_by_kind(dir.path(), moto_pid), &cpu);
-    latencies.sort_unstable();
     if failed > 0 {
         // Why: the last lines of the sequencer's output.
         let out = std::fs::read_to_string(cluster.output(&cluster::sequencer_name("eu-fr", 0)))
@@ -351,14 +238,14 @@ async fn run(gateways: usize, pg: &str, moto_bin: &str) -> Measured {
         gateways,
         ingest,
         ingest_cores,
-        rate: total as f64 / wall,
+        rate: achieved,
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
         failed,
         transfer_cores: used.values().sum::<f64>() / wall,
         per_transfer: used
             .into_iter()
-            .map(|(k, v)| (k, v * 1e3 / total as f64))
+            .map(|(k, v)| (k, v * 1e3 / (rate * seconds) as f64))
             .collect(),
     }
 }

@@ -25,30 +25,16 @@
 //! P99 ≤ 1.2×.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{Process, env, percentile};
 
 const APP: &str = "app-token-0123456789abcdef";
 const RECO: &str = "reco-token-0123456789abcdef";
-
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts a key custodian for eu-fr's log in `dir` (the log is created
 /// first, for its public key); returns it and the line the cluster file
@@ -74,7 +60,7 @@ fn listen_flags(bin: &Path, tls: bool) -> Vec<&'static str> {
     }
 }
 
-fn start_custodian(bin: &Path, dir: &Path, tls: bool) -> (Node, String) {
+fn start_custodian(bin: &Path, dir: &Path, tls: bool) -> (Process, String) {
     let run = |args: &[&str]| {
         let out = Command::new(bin)
             .args(args)
@@ -148,7 +134,7 @@ fn start_custodian(bin: &Path, dir: &Path, tls: bool) -> (Node, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     (
-        Node(child),
+        Process(child),
         format!(
             "custodian = {{ url = \"{}://127.0.0.1:{port}\", key = \"{kem}\", token = \"env:CUSTODIAN_TOKEN\" }}\n",
             if tls { "https" } else { "http" }
@@ -156,7 +142,7 @@ fn start_custodian(bin: &Path, dir: &Path, tls: bool) -> (Node, String) {
     )
 }
 
-fn start(bin: &Path, dir: &Path, custodian: Option<&str>, tls: bool) -> (Node, String) {
+fn start(bin: &Path, dir: &Path, custodian: Option<&str>, tls: bool) -> (Process, String) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
@@ -205,34 +191,7 @@ fn start(bin: &Path, dir: &Path, custodian: Option<&str>, tls: bool) -> (Node, S
         .stdin(Stdio::null())
         .spawn()
         .expect("residency serve starts");
-    (Node(child), format!("{scheme}://127.0.0.1:{port}"))
-}
-
-fn event(i: u64) -> serde_json::Value {
-    let user = format!("user-{:07}", i / 4);
-    match i % 4 {
-        0 => {
-            json!({"user_id": user, "country": "FR", "dataset": "device", "record_id": format!("d{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"language": "fr-FR", "os_version": "17.4.1"}})
-        }
-        1 => {
-            json!({"user_id": user, "country": "FR", "dataset": "profile", "record_id": format!("p{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"phone": format!("+33 6 {:08}", i), "address": "12 rue des Lilas, 75011 Paris"}})
-        }
-        2 => {
-            json!({"user_id": user, "country": "FR", "dataset": "social", "record_id": format!("s{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"friends": format!("user-{:07}", i / 4 + 1), "contacts": "c@example.org"}})
-        }
-        _ => {
-            json!({"user_id": user, "country": "FR", "dataset": "account", "record_id": format!("a{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"user_id": user}})
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+    (Process(child), format!("{scheme}://127.0.0.1:{port}"))
 }
 
 #[tokio::main]
@@ -361,40 +320,16 @@ async fn run(bin: &Path, custodian: bool, tls: bool) -> (f64, f64, f64, f64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // Bodies are made before the clock starts.
-    let bodies: Vec<String> = (0..events)
-        .step_by(batch as usize)
-        .map(|from| {
-            let evs: Vec<_> = (from..(from + batch).min(events)).map(event).collect();
-            json!({ "events": evs }).to_string()
-        })
-        .collect();
-    let bodies = Arc::new(std::sync::Mutex::new(bodies));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, url, bodies) = (http.clone(), url.clone(), bodies.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let Some(body) = bodies.lock().expect("bodies").pop() else {
-                    break;
-                };
-                let r = http
-                    .post(format!("{url}/v1/ingest"))
-                    .bearer_auth(APP)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("ingest");
-                assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("client");
-    }
-    let ingest_rate = events as f64 / start.elapsed().as_secs_f64();
+    let urls = [url.clone()];
+    let took = common::ingest(
+        &http,
+        &urls,
+        APP,
+        common::ingest_bodies(events, batch),
+        clients,
+    )
+    .await;
+    let ingest_rate = events as f64 / took.as_secs_f64();
     println!("node ingest, {events} events in batches of {batch}, {clients} clients, SQLite:");
     println!(
         "  {ingest_rate:>10.0} events/s   goal >= 50000   ({:.2}x the goal)",
@@ -409,44 +344,11 @@ async fn run(bin: &Path, custodian: bool, tls: bool) -> (f64, f64, f64, f64) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Transfers of one subject's records at a fixed rate.
-    let subjects = events / 4;
-    let total = rate * seconds;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let begin = Instant::now() + Duration::from_millis(100);
-    let mut handles = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        let scheduled = begin + interval * n as u32;
-        tokio::time::sleep_until(scheduled.into()).await;
-        let (http, url) = (http.clone(), url.clone());
-        let body = json!({
-            "user_ids": [format!("user-{:07}", (n * 7919) % subjects)],
-            "fields": ["device.language", "device.os_version", "social.friends", "account.user_id"],
-            "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
-        })
-        .to_string();
-        handles.push(tokio::spawn(async move {
-            let r = http
-                .post(format!("{url}/v1/transfer"))
-                .bearer_auth(RECO)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("transfer");
-            let ok = r.status() == 200;
-            let _ = r.bytes().await;
-            (scheduled.elapsed(), ok)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(handles.len());
-    let mut failed = 0;
-    for h in handles {
-        let (d, ok) = h.await.expect("request");
-        latencies.push(d);
-        failed += u64::from(!ok);
-    }
-    let achieved = total as f64 / begin.elapsed().as_secs_f64();
-    latencies.sort_unstable();
+    let common::Transfers {
+        latencies,
+        failed,
+        achieved,
+    } = common::transfers(&http, &urls, RECO, rate, seconds, events / 4).await;
     let p99 = percentile(&latencies, 0.99);
     println!(
         "node transfer of one subject, {rate} requests/s for {seconds} s (achieved {achieved:.0}/s), {failed} failed:"
@@ -459,7 +361,7 @@ async fn run(bin: &Path, custodian: bool, tls: bool) -> (f64, f64, f64, f64) {
         p99.as_secs_f64() * 1e3 / 20.0,
     );
     // One bulk transfer of up to 10,000 subjects.
-    let bulk = subjects.min(10_000);
+    let bulk = (events / 4).min(10_000);
     let ids: Vec<String> = (0..bulk).map(|i| format!("user-{i:07}")).collect();
     let body = json!({
         "user_ids": ids,

@@ -17,40 +17,22 @@
 //! ENTRIES, SUBMITTERS).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use node::sequencing::RemoteLog;
+
+mod common;
+use common::{Process, env, percentile};
 use tlog::note::{Signer, TYPE_ED25519};
 use tlog::sequencer::{self, SequencerConfig};
 use tlog::{FsStorage, S3Config, S3Storage, Sequencer};
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 const KEY: &str = "AKIABENCHKEY00000001";
 const SECRET: &str = "bench-secret-access-key-000000000000001";
 const NODE_TOKEN: &str = "node-token-0123456789abcdef";
-
-/// A child process, killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -15,14 +15,7 @@ pub(crate) struct Schema {
 /// Creates schema `<prefix>_<pid>`; `None` (saying so) when
 /// `RESIDENCY_TEST_POSTGRES` is not set.
 pub(crate) async fn schema(prefix: &str) -> Option<Schema> {
-    let Ok(url) = std::env::var("RESIDENCY_TEST_POSTGRES") else {
-        eprintln!("skipped: RESIDENCY_TEST_POSTGRES is not set");
-        return None;
-    };
-    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let (url, admin) = admin().await?;
     let name = format!("{prefix}_{}", std::process::id());
     admin
         .batch_execute(&format!(
@@ -60,14 +53,7 @@ pub(crate) struct Database {
 /// Creates database `<prefix>_<pid>`; `None` (saying so) when
 /// `RESIDENCY_TEST_POSTGRES` is not set.
 pub(crate) async fn database(prefix: &str) -> Option<Database> {
-    let Ok(url) = std::env::var("RESIDENCY_TEST_POSTGRES") else {
-        eprintln!("skipped: RESIDENCY_TEST_POSTGRES is not set");
-        return None;
-    };
-    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let (url, admin) = admin().await?;
     let name = format!("{prefix}_{}", std::process::id());
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
@@ -94,4 +80,18 @@ impl Database {
             .await
             .unwrap();
     }
+}
+
+/// The server's connection string and a connection to it; `None` (saying
+/// so) when `RESIDENCY_TEST_POSTGRES` is not set.
+async fn admin() -> Option<(String, tokio_postgres::Client)> {
+    let Ok(url) = std::env::var("RESIDENCY_TEST_POSTGRES") else {
+        eprintln!("skipped: RESIDENCY_TEST_POSTGRES is not set");
+        return None;
+    };
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    Some((url, admin))
 }
