@@ -97,6 +97,17 @@ fn country(field: &str, value: &str) -> Result<(), Error> {
     )))
 }
 
+/// A declared destination: a country of the law table. It is logged as
+/// declared, and the public log takes no value a caller chose freely (two
+/// letters of its own were a channel into it).
+fn destination(bundle: &Bundle, value: &str) -> Result<(), Error> {
+    country("destination", value)?;
+    if bundle.law.jurisdiction_of(value).is_none() {
+        return Err(bad("destination: not a country of the law table".into()));
+    }
+    Ok(())
+}
+
 fn purpose(bundle: &Bundle, value: &str) -> Result<(), Error> {
     length("purpose", value, MAX_PURPOSE_BYTES)?;
     if !bundle.declares_purpose(value) {
@@ -151,7 +162,7 @@ impl Bounded for TransferRequest {
         field_names("fields", &self.fields)?;
         purpose(bundle, &self.purpose)?;
         if let Some(d) = &self.destination {
-            country("destination", d)?;
+            destination(bundle, d)?;
         }
         legal_basis(bundle, self.legal_basis.as_deref())
     }

@@ -70,6 +70,53 @@ async fn a_principal_in_beijing_declaring_the_datas_own_country_is_refused_on_ev
     }
 }
 
+/// The red team's channel: a destination of any two capital letters was
+/// logged as declared, two letters of the caller's own per request in the
+/// public log. Only a country of the law table is taken now; anything
+/// else is refused before a decision, logged nowhere, and not echoed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_destination_outside_the_law_table_is_refused_and_kept_out_of_the_log() {
+    let c = Cluster::start(None).await;
+    ingest(&c, "eu-fr", "FR", 1).await;
+    let size = c.log_size("eu-fr").await;
+    for principal in ["svc-reco-us", "eng-beijing"] {
+        for declared in ["QQ", "XK", "ZZ"] {
+            let (status, body) = c
+                .post(
+                    "eu-fr",
+                    "/v1/transfer",
+                    Some(principal),
+                    &json!({"user_ids": ["fr-user-0000"], "fields": ["device.language"],
+                            "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
+                            "destination": declared}),
+                )
+                .await;
+            assert_eq!(status, 400, "{principal} {declared}: {body}");
+            let text = body.to_string();
+            assert!(text.contains("not a country of the law table"), "{text}");
+            assert!(!text.contains(declared), "{text}");
+        }
+    }
+    assert_eq!(
+        c.log_size("eu-fr").await,
+        size,
+        "a refused claim was logged"
+    );
+    // A country the law table knows is still taken, and logged as declared.
+    let (status, body) = c
+        .post(
+            "eu-fr",
+            "/v1/transfer",
+            Some("svc-reco-us"),
+            &json!({"user_ids": ["fr-user-0000"], "fields": ["device.language"],
+                    "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
+                    "destination": "US"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["entry"]["declared_destination"], "US");
+}
+
 /// What a 200 answer may hold, judged from the configuration: for every
 /// jurisdiction the request reaches other than the data's, a valid tool
 /// for personal fields, and no protected field in clear without adequacy.
