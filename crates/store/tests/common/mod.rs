@@ -189,6 +189,12 @@ impl Fixture for SqliteFixture {
 
     async fn restore_records(&mut self) {
         self.store = None;
+        // The dropped store may still be closing on the blocking pool, and
+        // its connections checkpoint as they close — into the restored
+        // file, were it already in place (a CI run lost a row, most likely
+        // that way).
+        // Opening waits until it has let go; closing again is synchronous.
+        drop(Self::open(self.dir.path()));
         std::fs::write(self.records_path(), &self.backup).unwrap();
         for f in ["records.sqlite-wal", "records.sqlite-shm"] {
             let _ = std::fs::remove_file(self.dir.path().join(f));
