@@ -24,7 +24,9 @@ pub(crate) struct Layout<'a> {
     pub(crate) witness_url: String,
     pub(crate) witness: tlog::Verifier,
     pub(crate) urls: &'a BTreeMap<&'static str, String>,
-    /// The sequencers' URLs of regions split into gateways and sequencers.
+    /// The gateways' URLs of regions split into gateways and sequencers.
+    pub(crate) gateways: &'a BTreeMap<&'static str, Vec<String>>,
+    /// The sequencers' URLs of those regions.
     pub(crate) sequencers: &'a BTreeMap<&'static str, Vec<String>>,
     pub(crate) log_keys: &'a BTreeMap<&'static str, tlog::Verifier>,
     pub(crate) custodian: Option<&'a Custodian>,
@@ -81,8 +83,9 @@ impl Layout<'_> {
             toml.push_str(&format!(
                 "\n[regions.{r}]\nlisten = \"{listen}\"\nurl = \"{url}\"\n\
                  store = {store:?}\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
-                 token = \"env:{}\"\n",
-                node_token_var(r)
+                 token = \"env:{}\"\ntoken_sha256 = \"{}\"\n",
+                node_token_var(r),
+                self.token_sha256(r)
             ));
             if let Some(bucket) = self.setup.log_buckets.get(r) {
                 toml.push_str(&format!("log_bucket = {bucket}\n"));
@@ -101,6 +104,20 @@ impl Layout<'_> {
         }
         toml.push_str(&format!("\n[limits]\n{}\n", self.setup.limits));
         toml
+    }
+
+    /// The SHA-256 of region `r`'s node token, by which its peers and its
+    /// sequencer know it (they never hold the token itself).
+    fn token_sha256(&self, r: &str) -> String {
+        use sha2::Digest as _;
+        let var = node_token_var(r);
+        let token = self
+            .setup
+            .credentials
+            .iter()
+            .find(|(k, _)| *k == var)
+            .map_or("", |(_, v)| v.as_str());
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
     }
 
     fn monitor_toml(&self) -> Option<String> {
@@ -162,10 +179,15 @@ impl Layout<'_> {
             }
         }
         for (r, url) in self.urls {
-            text.push_str(&format!(
-                "export RESIDENCY_{}={url}\n",
-                r.to_uppercase().replace('-', "_")
-            ));
+            let var = format!("RESIDENCY_{}", r.to_uppercase().replace('-', "_"));
+            text.push_str(&format!("export {var}={url}\n"));
+            if let Some(gateways) = self.gateways.get(r) {
+                // Every gateway of a split region (the one above is the first).
+                text.push_str(&format!(
+                    "export {var}_GATEWAYS=\"{}\"\n",
+                    gateways.join(" ")
+                ));
+            }
         }
         tlog::keyfile::create_private(&path, text.as_bytes())
             .map_err(io(format!("writing {}", path.display())))

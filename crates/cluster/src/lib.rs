@@ -240,7 +240,8 @@ impl Cluster {
         }
         let mut log_keys = BTreeMap::new();
         for r in REGIONS {
-            log_keys.insert(r, log_init(&setup.program, &dir, r)?);
+            let in_bucket = setup.log_buckets.contains_key(r);
+            log_keys.insert(r, log_init(&setup.program, &dir, r, in_bucket)?);
         }
         let witness = files::witness_key(&dir)?;
         let extra: usize = setup
@@ -296,6 +297,7 @@ impl Cluster {
             witness_url: format!("https://127.0.0.1:{witness_port}"),
             witness: witness.clone(),
             urls: &urls,
+            gateways: &gateways,
             sequencers: &sequencers,
             log_keys: &log_keys,
             custodian: custodian.as_ref(),
@@ -348,7 +350,7 @@ impl Cluster {
         for r in REGIONS {
             args.extend(["--log".into(), format!("{r}/log/log.vkey")]);
         }
-        cluster.spawn("witness", &args)?;
+        cluster.spawn("witness", None, &args)?;
         cluster
             .children
             .wait_until("witness", &cluster.dir, || async {
@@ -368,6 +370,7 @@ impl Cluster {
         if let Some(dashboard) = cluster.dashboard.clone() {
             cluster.spawn(
                 "monitor",
+                None,
                 &[
                     "monitor",
                     "--config",
@@ -385,8 +388,22 @@ impl Cluster {
     }
 
     /// Starts `PROGRAM ARGS…` in the cluster's directory, its output
-    /// appended to `NAME.out` there.
-    fn spawn<S: AsRef<std::ffi::OsStr>>(&mut self, name: &str, args: &[S]) -> Result<(), Error> {
+    /// appended to `NAME.out` there, with the principals' credentials and
+    /// the node and custodian tokens of `region` alone: no process holds
+    /// another region's secrets, as in a deployment where each region has
+    /// its own operator.
+    fn spawn<S: AsRef<std::ffi::OsStr>>(
+        &mut self,
+        name: &str,
+        region: Option<&str>,
+        args: &[S],
+    ) -> Result<(), Error> {
+        let others: Vec<String> = REGIONS
+            .iter()
+            .filter(|r| Some(**r) != region)
+            .flat_map(|r| [node_token_var(r), custodian_token_var(r)])
+            .collect();
+        let env = self.env.iter().filter(|(k, _)| !others.contains(k));
         let output = self.output(name);
         let out = std::fs::File::options()
             .create(true)
@@ -399,7 +416,7 @@ impl Cluster {
         let child = Command::new(&self.program)
             .args(args)
             .current_dir(&self.dir)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(env.map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -416,6 +433,7 @@ impl Cluster {
         }
         self.spawn(
             "custodian",
+            None,
             &[
                 "custodian",
                 "serve",
@@ -457,6 +475,7 @@ impl Cluster {
         let Some(sequencers) = self.sequencers.get(region).cloned() else {
             return self.spawn(
                 region,
+                Some(region),
                 &[
                     "serve",
                     "--config",
@@ -503,7 +522,7 @@ impl Cluster {
         if standby {
             args.push("--standby");
         }
-        self.spawn(&sequencer_name(region, i), &args)
+        self.spawn(&sequencer_name(region, i), Some(region), &args)
     }
 
     /// Starts (or restarts) gateway `i` of a split region.
@@ -515,6 +534,7 @@ impl Cluster {
             .to_owned();
         self.spawn(
             &gateway_name(region, i),
+            Some(region),
             &[
                 "serve",
                 "--config",
@@ -609,6 +629,16 @@ impl Cluster {
         }
     }
 
+    /// The process id of the process called `name` (the latest started).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children.pid(name)
+    }
+
+    /// How the process called `name` (the latest started) exited, if it has.
+    pub fn try_wait(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        self.children.try_wait(name)
+    }
+
     /// Kills a process at once, as a crash would.
     pub fn kill(&mut self, name: &str) {
         self.children.kill(name);
@@ -635,14 +665,20 @@ impl Cluster {
     }
 }
 
-/// `residency log init` of a region's log, in `REGION/log`: its public
-/// key.
-fn log_init(program: &Path, dir: &Path, region: &str) -> Result<tlog::Verifier, Error> {
+/// `residency log init` of a region's log, in `REGION/log` (the key files
+/// alone for a log kept in a bucket): its public key.
+fn log_init(
+    program: &Path,
+    dir: &Path,
+    region: &str,
+    keys_only: bool,
+) -> Result<tlog::Verifier, Error> {
     let out = Command::new(program)
         .args(["log", "init", "--origin"])
         .arg(format!("residency.example/{region}"))
         .arg("--dir")
         .arg(Path::new(region).join("log"))
+        .args(keys_only.then_some("--keys-only"))
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()

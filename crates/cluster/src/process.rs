@@ -27,6 +27,21 @@ impl Children {
         self.0.push((name.to_owned(), child));
     }
 
+    /// The process id of the latest process called `name`.
+    pub(crate) fn pid(&self, name: &str) -> Option<u32> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.id())
+    }
+
+    /// How the latest process called `name` exited, if it has.
+    pub(crate) fn try_wait(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        let (_, child) = self.0.iter_mut().rev().find(|(n, _)| n == name)?;
+        child.try_wait().ok().flatten()
+    }
+
     /// Waits until `ready`, while the latest process called `name` runs.
     pub(crate) async fn wait_until<F: Future<Output = bool>>(
         &mut self,

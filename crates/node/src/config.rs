@@ -84,6 +84,7 @@ struct RegionFile {
     sequencers: Vec<String>,
     keys: PathBuf,
     token: String,
+    token_sha256: String,
     #[serde(default)]
     custodian: Option<CustodianFile>,
 }
@@ -215,9 +216,14 @@ pub struct RegionConfig {
     pub sequencers: Vec<String>,
     /// Its key file (`residency keys init`).
     pub keys: PathBuf,
-    /// Reference (`env:NAME` or `file:PATH`) to the credential the node
-    /// presents when it forwards to a peer, and peers check.
+    /// Reference (`env:NAME` or `file:PATH`) to the credential the
+    /// region's own processes present: its gateways when they forward to a
+    /// peer or submit to its sequencer. Only they resolve it.
     pub token: String,
+    /// The SHA-256 of that credential, by which peers and the region's
+    /// sequencer recognise it: no process holds another region's secret,
+    /// so no peer can speak as this region (to its sequencer above all).
+    pub token_sha256: [u8; 32],
     /// The key custodian its records are sealed for, if any: without one
     /// the key file's KEK wraps the data keys.
     pub custodian: Option<CustodianConfig>,
@@ -316,6 +322,17 @@ impl ClusterConfig {
                 Some(p) => format!("file:{}", at(Path::new(p)).display()),
                 None => r.token,
             };
+            let token_sha256 = hex::decode(r.token_sha256.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| {
+                    bad(
+                        field("token_sha256"),
+                        "must be the SHA-256 of the region's token, 64 hex digits \
+                         (`printf %s \"$TOKEN\" | sha256sum`)"
+                            .into(),
+                    )
+                })?;
             for (i, u) in r.sequencers.iter().enumerate() {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
                     return Err(bad(
@@ -383,6 +400,7 @@ impl ClusterConfig {
                         .collect(),
                     keys: at(&r.keys),
                     token,
+                    token_sha256,
                     custodian,
                 },
             );
@@ -498,6 +516,26 @@ fn parse_store(spec: &str, base: &Path) -> Result<StoreLocation, String> {
     }
 }
 
+impl RegionConfig {
+    /// The region's own token, resolved, checked against its
+    /// `token_sha256` (the hash its peers and sequencer know it by).
+    pub fn own_token(&self, file: &Path) -> Result<String, Error> {
+        use sha2::Digest as _;
+        let bad = |why: String| Error::Config {
+            file: file.display().to_string(),
+            field: format!("regions.{}.token", self.id),
+            why,
+        };
+        let token = resolve_secret(&self.token).map_err(bad)?;
+        if <[u8; 32]>::from(sha2::Sha256::digest(token.as_bytes())) != self.token_sha256 {
+            return Err(bad(
+                "its SHA-256 is not the region's token_sha256: peers would refuse it".into(),
+            ));
+        }
+        Ok(token)
+    }
+}
+
 /// Resolves a credential reference (`env:NAME`, `file:PATH`) to the secret.
 /// Errors name the reference, never a value.
 pub fn resolve_secret(reference: &str) -> Result<String, String> {
@@ -530,6 +568,7 @@ store = "sqlite:run/eu-fr"
 log = "run/eu-fr/log"
 keys = "run/eu-fr/region.keys"
 token = "env:NODE_TOKEN"
+token_sha256 = "3ac5905b96ee62a075a0ae1aacfcdc146cf859a94991fafd2871a5a69dd0555d"
 [regions.us-tx]
 listen = "127.0.0.1:7103"
 url = "http://127.0.0.1:7103"
@@ -538,7 +577,11 @@ keyring = "postgres:host=/var/run/postgresql dbname=keys"
 log = "/var/lib/residency/us-tx/log"
 keys = "us-tx.keys"
 token = "file:secrets/us-tx"
+token_sha256 = "3ac5905b96ee62a075a0ae1aacfcdc146cf859a94991fafd2871a5a69dd0555d"
 "#;
+
+    /// The token `GOOD`'s hashes are of.
+    const TOKEN: &str = "node-token-0123456789abcdef";
 
     fn parse(text: &str) -> Result<ClusterConfig, Error> {
         ClusterConfig::parse(Path::new("/etc/residency/cluster.toml"), text)
@@ -606,6 +649,15 @@ token = "file:secrets/us-tx"
                 "regions.eu-fr.token",
             ),
             (
+                GOOD.replacen(
+                    &GOOD[GOOD.find("token_sha256").unwrap()..][16..80],
+                    "00ff",
+                    1,
+                ),
+                "regions.eu-fr.token_sha256",
+            ),
+            (GOOD.replace("token_sha256", "token_sha"), "token_sha256"),
+            (
                 GOOD.replace("http://127.0.0.1:7103", "127.0.0.1:7103"),
                 "regions.us-tx.url",
             ),
@@ -638,5 +690,22 @@ token = "file:secrets/us-tx"
             assert!(e.contains(field), "{field} not in: {e}");
             assert!(!e.contains("s3cr3t"), "a secret in an error: {e}");
         }
+    }
+
+    #[test]
+    fn a_region_takes_its_own_token_only_when_it_matches_the_hash_peers_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("us-tx");
+        let c = parse(&GOOD.replace("secrets/us-tx", &file.display().to_string())).unwrap();
+        let us = &c.regions["us-tx"];
+        std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+        assert_eq!(us.own_token(&c.file).unwrap(), TOKEN);
+        std::fs::write(&file, "another-token-0123456789").unwrap();
+        let e = us.own_token(&c.file).unwrap_err().to_string();
+        assert!(
+            e.contains("regions.us-tx.token") && e.contains("token_sha256"),
+            "{e}"
+        );
+        assert!(!e.contains("another-token"), "a secret in an error: {e}");
     }
 }

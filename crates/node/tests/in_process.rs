@@ -56,7 +56,7 @@ async fn region(dir: &Path) -> Arc<Region<SqliteBackend>> {
         file.push_str(&format!(
             "[regions.{r}]\nlisten = \"127.0.0.1:{}\"\nurl = \"http://127.0.0.1:{}\"\n\
              store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
-             token = \"file:{}\"\n",
+             token = \"file:{}\"\ntoken_sha256 = \"3ac5905b96ee62a075a0ae1aacfcdc146cf859a94991fafd2871a5a69dd0555d\"\n",
             9 + i,
             9 + i,
             token.display()

@@ -202,20 +202,22 @@ impl Catalog {
         self.datasets.get(dataset)?.fields.get(field)
     }
 
-    /// Checks that every named field exists; the error names every unknown one.
+    /// Checks that every named field exists; the error gives the position
+    /// of every unknown one.
     pub fn check_fields<'a>(
         &self,
         names: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(), Error> {
-        let unknown: Vec<String> = names
+        let unknown: Vec<usize> = names
             .into_iter()
-            .filter(|(d, f)| self.field(d, f).is_none())
-            .map(|(d, f)| format!("{d}.{f}"))
+            .enumerate()
+            .filter(|(_, (d, f))| self.field(d, f).is_none())
+            .map(|(i, _)| i)
             .collect();
         if unknown.is_empty() {
             Ok(())
         } else {
-            Err(Error::UnknownFields(unknown.join(", ")))
+            Err(Error::UnknownFields(unknown))
         }
     }
 }

@@ -29,9 +29,11 @@ pub enum Error {
     /// located in a country the law table does not know).
     #[error("inconsistent configuration: {0}")]
     Inconsistent(String),
-    /// A request naming datasets or fields the catalog does not have.
-    #[error("unknown to the catalog: {0}")]
-    UnknownFields(String),
+    /// A request naming datasets or fields the catalog does not have: their
+    /// positions in the request's list (the names are the caller's text,
+    /// so they are not repeated).
+    #[error("unknown to the catalog: the request's field(s) at position(s) {}", positions(.0))]
+    UnknownFields(Vec<usize>),
     /// A field reference that is not `dataset.field` (two catalog names:
     /// ASCII letters, digits, `_` and `-`). The text is not repeated.
     #[error("not dataset.field (ASCII letters, digits, '_' and '-')")]
@@ -42,4 +44,11 @@ pub enum Error {
     /// A request that is malformed (e.g. an unknown region).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+}
+
+fn positions(p: &[usize]) -> String {
+    p.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

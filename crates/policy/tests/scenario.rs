@@ -322,7 +322,7 @@ fn reidentification_stays_in_the_home_jurisdiction() {
 }
 
 #[test]
-fn unknown_fields_and_regions_are_errors_naming_them() {
+fn unknown_fields_and_regions_are_errors_placing_them_without_repeating_them() {
     let r = req(
         "dpo",
         Action::Read,
@@ -332,7 +332,15 @@ fn unknown_fields_and_regions_are_errors_naming_them() {
         None,
     );
     match decide(bundle(), &r, date!(2026 - 11 - 24)) {
-        Err(Error::UnknownFields(f)) => assert_eq!(f, "profile.shoe_size, health.pulse"),
+        Err(Error::UnknownFields(p)) => {
+            assert_eq!(p, [1, 2]);
+            let said = Error::UnknownFields(p).to_string();
+            assert!(said.contains("position(s) 1, 2"), "{said}");
+            assert!(
+                !said.contains("shoe_size"),
+                "the caller's name repeated: {said}"
+            );
+        }
         other => panic!("{other:?}"),
     }
     let r = req("dpo", Action::Read, "mars-1", &["profile.phone"], "x", None);

@@ -165,7 +165,7 @@ async fn sequencer_process(
         file.push_str(&format!(
             "[regions.{r}]\nlisten = \"127.0.0.1:{p}\"\nurl = \"https://127.0.0.1:{p}\"\n\
              store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
-             token = \"env:NODE_TOKEN\"\n"
+             token = \"env:NODE_TOKEN\"\ntoken_sha256 = \"3ac5905b96ee62a075a0ae1aacfcdc146cf859a94991fafd2871a5a69dd0555d\"\n"
         ));
         if r == "eu-fr" {
             file.push_str(&format!(

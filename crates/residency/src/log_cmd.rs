@@ -31,6 +31,10 @@ pub(crate) enum LogCommand {
         /// The log's origin, e.g. `residency.example/eu-fr` (no spaces or `+`).
         #[arg(long)]
         origin: String,
+        /// Only the key files: for a log kept in a bucket (`log_bucket`),
+        /// which `serve --init` creates there.
+        #[arg(long)]
+        keys_only: bool,
     },
     /// Append each line of FILE (or standard input) as an entry; print the
     /// new checkpoint.
@@ -109,8 +113,12 @@ pub(crate) enum LogCommand {
 
 pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
     match cmd {
-        LogCommand::Init { dir, origin } => {
-            println!("{}", init(&dir, &origin).await?);
+        LogCommand::Init {
+            dir,
+            origin,
+            keys_only,
+        } => {
+            println!("{}", init(&dir, &origin, keys_only).await?);
             Ok(())
         }
         LogCommand::Append { dir, file } => append(&dir, file.as_deref()).await,
@@ -143,10 +151,15 @@ pub(crate) async fn run(cmd: LogCommand) -> anyhow::Result<()> {
 }
 
 /// Creates a log in `dir` (its signing key, verifier key and first
-/// checkpoint); returns the verifier key.
-pub(crate) async fn init(dir: &Path, origin: &str) -> anyhow::Result<String> {
+/// checkpoint; only the keys with `keys_only`); returns the verifier key.
+pub(crate) async fn init(dir: &Path, origin: &str, keys_only: bool) -> anyhow::Result<String> {
     tlog::note::check_key_name(origin).context("invalid origin")?;
-    let signer = keyfile::create(dir, origin).await.map_err(|e| match e {
+    let signer = if keys_only {
+        keyfile::create_keys(dir, origin)
+    } else {
+        keyfile::create(dir, origin).await
+    };
+    let signer = signer.map_err(|e| match e {
         tlog::Error::AlreadyInitialized(_) => anyhow!(
             "{} already holds a log; refusing to overwrite it",
             dir.display()

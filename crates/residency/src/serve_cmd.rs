@@ -176,21 +176,41 @@ async fn serve<B: Backend>(
         let (region, witnesses) = (region.clone(), cluster.witnesses.clone());
         tokio::spawn(async move { region.push_to_witnesses(&witnesses).await })
     };
-    tls::serve(
-        listener,
-        app,
-        server_tls(&cluster, args)?,
-        crate::listen::ctrl_c(),
-    )
-    .await?;
+    let (shutdown, writer_stopped) = until_stopped({
+        let region = region.clone();
+        async move { region.writer_stopped().await }
+    });
+    tls::serve(listener, app, server_tls(&cluster, args)?, shutdown).await?;
     sweeper.abort();
     witnesses.abort();
+    anyhow::ensure!(!writer_stopped(), WRITER_STOPPED);
     region
         .settle_log()
         .await
         .with_context(|| format!("settling the log in {}", me.log.display()))?;
     tracing::info!(region = %me.id, "stopped");
     Ok(())
+}
+
+const WRITER_STOPPED: &str = "the log's writer stopped (another writer fenced it out, or its storage failed): exiting so that a standby takes the log over";
+
+/// A shutdown signal for a process that writes a log: Ctrl-C, or its
+/// writer stopping for good (`stopped`) — then the process must exit, so
+/// that its lease lapses and a standby takes the log over. The second
+/// value tells, once the server has stopped, whether the writer did.
+fn until_stopped(
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (impl std::future::Future<Output = ()>, impl Fn() -> bool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let shutdown = async move {
+        tokio::select! {
+            () = crate::listen::ctrl_c() => {}
+            () = stopped => set.store(true, Ordering::SeqCst),
+        }
+    };
+    (shutdown, move || flag.load(Ordering::SeqCst))
 }
 
 /// The region's sequencer alone: the log's one writer for its gateways.
@@ -219,19 +239,10 @@ async fn sequence(
         let (node, witnesses) = (node.clone(), cluster.witnesses.clone());
         tokio::spawn(async move { node.push_to_witnesses(&witnesses).await })
     };
-    // Stops on Ctrl-C, or when the log's writer has stopped (fenced out,
-    // or its storage failing): then this process exits, its lease lapses,
-    // and a standby takes the log over.
-    let writer_stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let shutdown = {
-        let (node, flag) = (node.clone(), writer_stopped.clone());
-        async move {
-            tokio::select! {
-                () = crate::listen::ctrl_c() => {}
-                () = node.stopped() => flag.store(true, std::sync::atomic::Ordering::SeqCst),
-            }
-        }
-    };
+    let (shutdown, writer_stopped) = until_stopped({
+        let node = node.clone();
+        async move { node.stopped().await }
+    });
     tls::serve(
         listener,
         node.clone().router(),
@@ -240,10 +251,7 @@ async fn sequence(
     )
     .await?;
     witnesses.abort();
-    anyhow::ensure!(
-        !writer_stopped.load(std::sync::atomic::Ordering::SeqCst),
-        "the log's writer stopped (another writer fenced it out, or its storage failed): exiting so that a standby takes the log over"
-    );
+    anyhow::ensure!(!writer_stopped(), WRITER_STOPPED);
     node.settle_log()
         .await
         .with_context(|| format!("settling the log in {}", me.log.display()))?;

@@ -102,6 +102,7 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
 
     // Nothing of the log in the region's directory but its key files.
     assert!(!c.log_dir("eu-fr").join("tile").exists());
+    assert!(!c.log_dir("eu-fr").join("checkpoint").exists());
 
     // SIGKILL, and back on the same log: it grows from where it was.
     c.kill("eu-fr");
@@ -218,6 +219,95 @@ async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    standby.kill().unwrap();
+    standby.wait().unwrap();
+    drop(c);
+    pg.drop().await;
+}
+
+/// Regression (red team): a node that is gateway and sequencer at once
+/// (role `both`) kept serving after another writer had fenced it out of
+/// its log. Paused (SIGSTOP) past its lease, it loses the log to the
+/// standby; resumed, it releases nothing and exits, naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_fenced_out_of_its_log_releases_nothing_and_exits() {
+    tls::install_ring();
+    let http = tls::client(None).unwrap().build().unwrap();
+    let Some(m) = moto(&http).await else { return };
+    // The store on PostgreSQL, which both processes can open.
+    let Some(pg) = pg::schema("fenced").await else {
+        return;
+    };
+    let bucket = public_bucket(&http, &m).await;
+    let store = format!("postgres:{}", pg.conninfo);
+    let mut c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, Some(&store)).await;
+    let (status, r) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": events("FR", 4)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{r}");
+    let active = c.pid("eu-fr").unwrap().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill").args([sig, &active]).status().unwrap();
+        assert!(ok.success());
+    };
+    signal("-STOP");
+    // The standby, on a port of its own (the paused node keeps its socket).
+    let port = ::cluster::free_port().unwrap();
+    let out = std::fs::File::create(c.dir.path().join("eu-fr-standby.out")).unwrap();
+    let mut standby = Command::new(c.program())
+        .args(["serve", "--config", "cluster.toml", "--region", "eu-fr"])
+        .args(["--standby", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(c.dir.path())
+        .envs(c.env().iter().map(|(k, v)| (k, v)))
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let http = c.http.clone();
+    let standby_url = format!("https://127.0.0.1:{port}");
+    let mut serving = false;
+    for _ in 0..200 {
+        if let Ok(r) = http
+            .get(format!("{standby_url}/log/checkpoint"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            serving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        serving,
+        "the standby never took the log over:\n{}",
+        std::fs::read_to_string(c.dir.path().join("eu-fr-standby.out")).unwrap_or_default()
+    );
+    let size = c.log_size_at(&standby_url).await;
+
+    signal("-CONT");
+    let (status, r) = read(&c).await;
+    assert_eq!(status, 503, "the fenced node answered: {r}");
+    assert!(r.get("records").is_none(), "{r}");
+    let mut exited = None;
+    for _ in 0..100 {
+        exited = c.try_wait("eu-fr");
+        if exited.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = exited.expect("the fenced node kept running");
+    assert!(!status.success());
+    let said = std::fs::read_to_string(c.output("eu-fr")).unwrap();
+    assert!(said.contains("fenced it out"), "{said}");
+    // The standby's log went on, nothing of the fenced node's in it.
+    assert_eq!(c.log_size_at(&standby_url).await, size);
     standby.kill().unwrap();
     standby.wait().unwrap();
     drop(c);

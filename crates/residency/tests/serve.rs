@@ -731,7 +731,8 @@ fn an_invalid_cluster_file_stops_the_start_naming_file_and_field() {
     std::fs::write(
         &file,
         "policy = \"p\"\n[regions.eu-fr]\nlisten = \"127.0.0.1:1\"\nurl = \"http://x\"\n\
-         store = \"mongodb:x\"\nlog = \"l\"\nkeys = \"k\"\ntoken = \"env:T\"\n",
+         store = \"mongodb:x\"\nlog = \"l\"\nkeys = \"k\"\ntoken = \"env:T\"\n\
+         token_sha256 = \"3ac5905b96ee62a075a0ae1aacfcdc146cf859a94991fafd2871a5a69dd0555d\"\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_residency"))

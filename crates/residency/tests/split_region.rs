@@ -469,6 +469,29 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         }
         assert_eq!(req.send().await.unwrap().status(), 401);
     }
+    // Regression (red team, F1b): every process held every region's node
+    // token, so a peer's operator could speak as eu-fr to its sequencer.
+    // Now each holds its own region's alone; peers and the sequencer know
+    // it by its hash.
+    let environ = |name: &str| {
+        let pid = c.pid(name).unwrap();
+        std::fs::read(format!("/proc/{pid}/environ")).unwrap()
+    };
+    let holds =
+        |env: &[u8], secret: &str| env.windows(secret.len()).any(|w| w == secret.as_bytes());
+    for name in ["eu-fr-gw0", "eu-fr-seq0", "eu-no", "us-tx"] {
+        let env = environ(name);
+        for r in ["eu-fr", "eu-no", "us-tx"] {
+            let own = name.starts_with(r);
+            if !own || !name.contains("seq") {
+                assert_eq!(
+                    holds(&env, &cluster::node_token(r)),
+                    own,
+                    "{name}, {r}'s token"
+                );
+            }
+        }
+    }
     let logged = log_entry(&c).await;
     let size = c.log_size("eu-fr").await;
     let r = http
@@ -481,8 +504,8 @@ async fn a_gateway_releases_nothing_on_a_sequencer_answer_that_does_not_verify()
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(!r.text().await.unwrap().contains("secret-looking"));
-    // The red team's insider (every peer holds the region's node token)
-    // wrote free text, then an entry with a field of its own, into the
+    // The red team's insider (with the region's node token, which every
+    // peer then held) wrote free text, then an entry with a field of its own, into the
     // public log: only log entries, canonical, are sequenced.
     let b64 = |b: &[u8]| serde_json::to_value(custody::protocol::Base64(b.to_vec())).unwrap();
     let mut extra = logged.clone();

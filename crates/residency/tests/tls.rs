@@ -24,7 +24,8 @@ fn every_listener_refuses_plain_http_unless_asked() {
     std::fs::write(
         dir.path().join("cluster.toml"),
         "policy = \"policy\"\n[regions.eu-fr]\nlisten = \"127.0.0.1:0\"\nurl = \"https://127.0.0.1:1\"\n\
-         store = \"sqlite:store\"\nlog = \"log\"\nkeys = \"region.keys\"\ntoken = \"env:NODE_TOKEN\"\n",
+         store = \"sqlite:store\"\nlog = \"log\"\nkeys = \"region.keys\"\ntoken = \"env:NODE_TOKEN\"\n\
+         token_sha256 = \"3ac5905b96ee62a075a0ae1aacfcdc146cf859a94991fafd2871a5a69dd0555d\"\n",
     )
     .unwrap();
     std::fs::write(

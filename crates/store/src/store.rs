@@ -17,6 +17,10 @@ use crate::{Error, Event, Record};
 /// Largest value accepted for one field.
 pub const MAX_VALUE_LEN: usize = 64 * 1024;
 
+/// An event's time, in seconds since 1970 (UTC): from the year 1 to the
+/// end of 9999, what a calendar date can show and every backend can order.
+const EVENT_TIMES: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// Data keys made ahead at a time, so new subjects cost no keyring commit.
 const KEY_RESERVE: u64 = 4096;
 
@@ -158,7 +162,7 @@ impl<B: Backend> Store<B> {
         self.pseudonyms.token("subject", user_id)
     }
 
-    /// Checks event `i` against the catalog. Messages name the event's
+    /// Checks event `i` against the catalog and the bounds of an event. Messages name the event's
     /// index and catalog names only: a name the catalog does not know is
     /// the caller's text, so it is counted, not repeated.
     fn validate(&self, i: usize, e: &Event) -> Result<&Dataset, Error> {
@@ -180,6 +184,11 @@ impl<B: Backend> Store<B> {
             return Err(Error::Rejected(format!(
                 "event {i}: {}.{f} is larger than {MAX_VALUE_LEN} bytes",
                 e.dataset
+            )));
+        }
+        if !EVENT_TIMES.contains(&e.time) {
+            return Err(Error::Rejected(format!(
+                "event {i}: time is outside the years 1 to 9999 (seconds since 1970, UTC)"
             )));
         }
         if e.record_id.is_empty() || e.user_id.is_empty() {

@@ -678,6 +678,13 @@ async fn bad_input_is_rejected_and_changes_nothing<F: Fixture>(f: F) {
             vec![event("", "profile", "p1", &[("phone", PHONE)])],
             "needs a user id",
         ),
+        (
+            vec![store::Event {
+                time: i64::MIN,
+                ..event("u", "profile", "p1", &[("phone", PHONE)])
+            }],
+            "event 1: time is outside the years 1 to 9999",
+        ),
     ] {
         // A good event first: the whole batch must be refused.
         let mut batch = vec![event("user-99", "profile", "p9", &[("phone", PHONE)])];

@@ -29,7 +29,6 @@ pub async fn create(dir: &Path, origin: &str) -> Result<Signer, Error> {
 
 /// As [`create`], the keys in `dir` and the log in `storage` (a bucket).
 pub async fn create_in<S: Storage>(dir: &Path, origin: &str, storage: &S) -> Result<Signer, Error> {
-    let signer = Signer::generate(origin, TYPE_ED25519)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
     if storage.read(CHECKPOINT_PATH).await?.is_some() {
         return Err(Error::AlreadyInitialized(format!(
@@ -37,6 +36,18 @@ pub async fn create_in<S: Storage>(dir: &Path, origin: &str, storage: &S) -> Res
             dir.display()
         )));
     }
+    let signer = create_keys(dir, origin)?;
+    sequencer::create(storage, &signer).await?;
+    Ok(signer)
+}
+
+/// The key files alone, for a log whose storage is elsewhere (a bucket,
+/// where the node that first sequences it creates it): a fresh Ed25519
+/// signing key named `origin` and its verifier key, in `dir` (created if
+/// missing). Refuses, changing nothing, if `dir` holds a signing key.
+pub fn create_keys(dir: &Path, origin: &str) -> Result<Signer, Error> {
+    let signer = Signer::generate(origin, TYPE_ED25519)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
     let key = dir.join(SIGNING_KEY_FILE);
     create_private(&key, format!("{}\n", signer.to_skey()).as_bytes()).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -48,7 +59,6 @@ pub async fn create_in<S: Storage>(dir: &Path, origin: &str, storage: &S) -> Res
     let vkey = dir.join(VERIFIER_KEY_FILE);
     std::fs::write(&vkey, format!("{}\n", signer.verifier().to_vkey()))
         .map_err(|e| Error::io(vkey.display().to_string(), e))?;
-    sequencer::create(storage, &signer).await?;
     Ok(signer)
 }
 

@@ -101,7 +101,9 @@ impl<B: Backend> Region<B> {
             .bundle
             .catalog
             .field(req.field.dataset(), req.field.field())
-            .ok_or_else(|| Error::BadRequest(format!("{} is not in the catalog", req.field)))?;
+            .ok_or_else(|| {
+                Error::BadRequest("the field to re-identify is not in the catalog".into())
+            })?;
         let domain = [
             &field.egress.same,
             &field.egress.adequate,
@@ -113,7 +115,7 @@ impl<B: Backend> Region<B> {
             _ => None,
         })
         .ok_or_else(|| {
-            Error::BadRequest(format!("{} never leaves as a reversible token", req.field))
+            Error::BadRequest("the field to re-identify never leaves as a reversible token".into())
         })?;
         let dreq = DecisionRequest {
             principal: principal.to_owned(),

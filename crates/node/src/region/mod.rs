@@ -188,18 +188,13 @@ impl<B: Backend> Region<B> {
                 Err(why) => tracing::warn!(principal = %pid, "principal cannot sign in: {why}"),
             }
         }
-        let mut node_token = String::new();
+        // Peers are known by their tokens' hashes: this process holds no
+        // secret but its own region's.
+        let node_token = me.own_token(&cluster.file)?;
         let mut peers = BTreeMap::new();
         for (rid, r) in &cluster.regions {
-            let token = resolve_secret(&r.token).map_err(|why| Error::Config {
-                file: cluster.file.display().to_string(),
-                field: format!("regions.{rid}.token"),
-                why,
-            })?;
-            if rid == id {
-                node_token = token;
-            } else {
-                credentials.add(Caller::Region(rid.clone()), &token);
+            if rid != id {
+                credentials.add_hash(Caller::Region(rid.clone()), r.token_sha256);
                 peers.insert(rid.clone(), Peer { url: r.url.clone() });
             }
         }
@@ -260,6 +255,13 @@ impl<B: Backend> Region<B> {
     /// repaired by a replay). Call once requests have stopped.
     pub async fn settle_log(&self) -> Result<(), Error> {
         Ok(self.seq.settle().await?)
+    }
+
+    /// Returns once the log writer this process holds (role `both`) has
+    /// stopped for good — fenced out by another writer, or its storage
+    /// failing; never when the region's sequencer runs apart.
+    pub async fn writer_stopped(&self) {
+        self.seq.stopped().await
     }
 
     /// The region's id.

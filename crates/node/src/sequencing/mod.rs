@@ -66,6 +66,15 @@ impl Appender {
 
     /// Makes what the journal holds durable in the files (nothing to do
     /// for a gateway, which writes no log).
+    /// Returns once this process's own log writer has stopped for good
+    /// (fenced out, or its storage failing); never for a remote log.
+    pub(crate) async fn stopped(&self) {
+        match self {
+            Appender::Local { seq, .. } => seq.stopped().await,
+            Appender::Remote(_) => std::future::pending().await,
+        }
+    }
+
     pub(crate) async fn settle(&self) -> Result<(), tlog::Error> {
         match self {
             Appender::Local { writes, .. } => writes.settle().await,

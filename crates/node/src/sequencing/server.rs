@@ -23,7 +23,7 @@ use super::wire::{
 use super::{Cosigned, open_local, push_to_witnesses};
 use crate::Error;
 use crate::auth::{Caller, Credentials};
-use crate::config::{ClusterConfig, WitnessConfig, resolve_secret};
+use crate::config::{ClusterConfig, WitnessConfig};
 use crate::http::Problem;
 use crate::region::{LogStorage, Start};
 
@@ -58,13 +58,10 @@ impl SequencerNode {
             field: "regions".into(),
             why: format!("no region {id:?}"),
         })?;
-        let token = resolve_secret(&me.token).map_err(|why| Error::Config {
-            file: cluster.file.display().to_string(),
-            field: format!("regions.{id}.token"),
-            why,
-        })?;
+        // The region's gateways, by their token's hash: the sequencer
+        // holds no secret it could present anywhere.
         let mut credentials = Credentials::default();
-        credentials.add(Caller::Region(id.to_owned()), &token);
+        credentials.add_hash(Caller::Region(id.to_owned()), me.token_sha256);
         let log = open_local(&cluster.file, me, start).await?;
         tracing::info!(region = %id, size = log.seq.checkpoint().checkpoint.size, "sequencing the log");
         Ok(SequencerNode {

@@ -194,9 +194,14 @@ impl Cluster {
 
     /// The size of the checkpoint a region serves.
     pub(crate) async fn log_size(&self, region: &str) -> u64 {
+        self.log_size_at(&self.urls[region]).await
+    }
+
+    /// The size of the log served at `url`.
+    pub(crate) async fn log_size_at(&self, url: &str) -> u64 {
         let text = self
             .http
-            .get(format!("{}/log/checkpoint", self.urls[region]))
+            .get(format!("{url}/log/checkpoint"))
             .send()
             .await
             .unwrap()
