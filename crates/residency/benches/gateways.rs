@@ -30,22 +30,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Process, env, percentile};
+use common::{Process, cpu_seconds, env, percentile};
 
 const APP: &str = "app-token-0123456789abcdef";
 const RECO: &str = "reco-token-0123456789abcdef";
-
-/// CPU seconds (user + system) of process `pid`, from `/proc`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name's closing parenthesis; utime and
-    // stime are the 14th and 15th fields of the line.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // `/proc` counts in USER_HZ, 100 on Linux whatever the kernel's HZ.
-    Some(ticks / 100.0)
-}
 
 /// CPU seconds by kind of process: this run's gateways and sequencer
 /// (their working directory is the cluster's), PostgreSQL's processes,

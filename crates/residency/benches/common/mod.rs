@@ -24,6 +24,18 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// CPU seconds (user + system) of process `pid`, from `/proc`.
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name's closing parenthesis; utime and
+    // stime are the 14th and 15th fields of the line.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // `/proc` counts in USER_HZ, 100 on Linux whatever the kernel's HZ.
+    Some(ticks / 100.0)
+}
+
 /// A child process, killed when dropped.
 pub(crate) struct Process(pub(crate) Child);
 
