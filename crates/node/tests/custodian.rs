@@ -161,14 +161,22 @@ async fn a_region_under_a_custodian_releases_only_through_it() {
     let phone = "+33 6 12 34 56 78";
     let out = s
         .region
-        .ingest(&app, vec![event("jeanne", "profile", &[("phone", phone)])])
+        .ingest(
+            &app,
+            None,
+            vec![event("jeanne", "profile", &[("phone", phone)])],
+        )
         .await
         .unwrap();
     assert_eq!(out.accepted, 1);
     // A second batch for the same person: new records, no unwrap needed.
     let out = s
         .region
-        .ingest(&app, vec![event("jeanne", "device", &[("language", "fr")])])
+        .ingest(
+            &app,
+            None,
+            vec![event("jeanne", "device", &[("language", "fr")])],
+        )
         .await
         .unwrap();
     assert_eq!(out.accepted, 1);
@@ -195,6 +203,7 @@ async fn a_region_under_a_custodian_releases_only_through_it() {
     s.region
         .ingest(
             &app,
+            None,
             vec![event("marie", "profile", &[("phone", "+33 7 00 00 00 00")])],
         )
         .await
@@ -230,6 +239,7 @@ async fn a_region_under_a_custodian_releases_only_through_it() {
         .region
         .ingest(
             &app,
+            None,
             vec![event("paul", "profile", &[("phone", "+33 7 11 11 11 11")])],
         )
         .await

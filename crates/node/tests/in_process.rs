@@ -118,7 +118,7 @@ async fn ingest_jeanne(r: &Region<SqliteBackend>) {
         ),
     ];
     let caller = node::auth::Caller::Principal("app".into());
-    let out = r.ingest(&caller, events).await.unwrap();
+    let out = r.ingest(&caller, None, events).await.unwrap();
     assert_eq!(out.accepted, 2);
 }
 

@@ -724,6 +724,48 @@ async fn reidentification_happens_only_at_home_with_a_justification() {
     assert_eq!(status, 400);
 }
 
+/// Regression (red team): a peer's credential wrote records here with no
+/// decision. A forwarded ingest names the principal it is for, and this
+/// region decides that principal's ingest under its own policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_forwards_ingest_only_for_a_principal_this_region_lets_ingest() {
+    let c = Cluster::start(None).await;
+    let node_token = cluster::node_token("eu-no");
+    let forward = |on_behalf_of: Option<&str>, bearer: &str| {
+        let mut req = c
+            .http
+            .post(format!("{}/v1/ingest", c.urls["eu-fr"]))
+            .bearer_auth(bearer)
+            .json(&json!({"events": events("FR", 1)}));
+        if let Some(p) = on_behalf_of {
+            req = req.header("residency-on-behalf-of", p);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, said) = forward(None, &node_token).await;
+    assert_eq!(status, 400, "{said}");
+    assert!(said.contains("Residency-On-Behalf-Of"), "{said}");
+    for nobody in ["nobody-known", &"x".repeat(4096), "App"] {
+        let (status, said) = forward(Some(nobody), &node_token).await;
+        assert_eq!(status, 400, "{said}");
+        assert!(
+            !said.contains("nobody-known") && !said.contains("xxxx"),
+            "{said}"
+        );
+    }
+    for not_an_ingester in ["dpo", "support-dublin", "eng-beijing"] {
+        let (status, said) = forward(Some(not_an_ingester), &node_token).await;
+        assert_eq!(status, 403, "{not_an_ingester}: {said}");
+    }
+    let (status, said) = forward(Some("app"), &node_token).await;
+    assert_eq!(status, 202, "{said}");
+    let (status, said) = forward(Some("app"), token("app")).await;
+    assert_eq!(status, 400, "a principal acting for another: {said}");
+}
+
 #[test]
 fn an_invalid_cluster_file_stops_the_start_naming_file_and_field() {
     let dir = tempfile::tempdir().unwrap();

@@ -257,12 +257,14 @@ fn caller<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, Box<R
                 .into_response(),
         )
     })?;
-    // Peers forward what their own edge already rate-limited: limiting
-    // them again would turn one principal's burst into another's 503.
-    let Caller::Principal(p) = &caller else {
-        return Ok(caller);
+    // A peer is limited as one caller: it forwards only ingests, which
+    // its own edge limited per principal, so this binds only a peer that
+    // floods.
+    let key = match &caller {
+        Caller::Principal(p) => format!("principal:{p}"),
+        Caller::Region(r) => format!("region:{r}"),
     };
-    if let Err(not_until) = app.limiter.check_key(&format!("principal:{p}")) {
+    if let Err(not_until) = app.limiter.check_key(&key) {
         let wait = not_until.wait_time_from(app.limiter.clock().now());
         // Whole seconds (RFC 9110 §10.2.3), rounded up, at least one.
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -328,7 +330,12 @@ async fn ingest<B: Backend>(
             parse::<IngestBody>(&bytes)?.events
         };
         events.check(app.region.bundle()).map_err(Problem::from)?;
-        Ok::<_, Problem>(app.region.ingest(&caller, events).await)
+        // A principal id is an identifier of the bundle: a longer or
+        // non-text header is no principal (and is not repeated).
+        let on_behalf_of = headers
+            .get(crate::region::ON_BEHALF_OF)
+            .map(|v| v.to_str().ok().filter(|p| p.len() <= 128).unwrap_or(""));
+        Ok::<_, Problem>(app.region.ingest(&caller, on_behalf_of, events).await)
     };
     match run.await {
         Ok(Ok(outcome)) if outcome.not_stored.is_empty() => json(StatusCode::ACCEPTED, &outcome),

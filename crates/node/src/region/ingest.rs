@@ -19,10 +19,14 @@ impl<B: Backend> Region<B> {
     /// any is stored or forwarded, so a batch with a bad event is refused
     /// whole; a part its home then refuses or cannot take is named in the
     /// outcome's `not_stored`, beside the parts that were stored. A
-    /// forwarding peer may only send events homed here.
+    /// forwarding peer may only send events homed here, and names the
+    /// principal it forwards for (`on_behalf_of`): this region decides
+    /// that principal's ingest under its own policy, as if it had been
+    /// asked directly — a peer's credential is no licence to write here.
     pub async fn ingest(
         &self,
         caller: &Caller,
+        on_behalf_of: Option<&str>,
         events: Vec<IncomingEvent>,
     ) -> Result<IngestOutcome, Error> {
         if events.is_empty() {
@@ -53,48 +57,61 @@ impl<B: Backend> Region<B> {
             })
             .collect();
         self.store.check(&events).map_err(rejected)?;
-        match caller {
+        let principal = match caller {
             Caller::Region(from) => {
                 if let Some(other) = homes.iter().find(|h| **h != self.id) {
                     return Err(Error::BadRequest(format!(
                         "region {from} forwarded events homed in {other}, not here"
                     )));
                 }
+                let known =
+                    on_behalf_of.filter(|p| self.bundle.principals.principals.contains_key(*p));
+                known.ok_or_else(|| {
+                    Error::BadRequest(
+                        "a forwarded ingest names the principal it is forwarded for, one of this region's policy (Residency-On-Behalf-Of)".into(),
+                    )
+                })?
             }
             Caller::Principal(p) => {
-                // The catalog check above knows every name.
-                let fields: BTreeSet<FieldRef> = events
-                    .iter()
-                    .flat_map(|e| e.fields.keys().map(|f| FieldRef::new(&e.dataset, f)))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| Error::BadRequest(format!("an event's field: {e}")))?;
-                let d = self.decide(
-                    &DecisionRequest {
-                        principal: p.clone(),
-                        action: Action::Ingest,
-                        region: self.id.clone(),
-                        fields: fields.into_iter().collect(),
-                        purpose: String::new(),
-                        destination: None,
-                        legal_basis: None,
-                        subject_count: 1,
-                    },
-                    Now::read().date,
-                )?;
-                self.metrics
-                    .decisions
-                    .get_or_create(&DecisionLabels {
-                        action: "ingest".into(),
-                        outcome: if d.allow { "allow" } else { "deny" }.into(),
-                    })
-                    .inc();
-                if !d.allow {
-                    return Err(Error::Denied {
-                        reasons: d.reasons,
-                        log_index: None,
-                    });
+                if on_behalf_of.is_some() {
+                    return Err(Error::BadRequest(
+                        "only a forwarding region names a principal it acts for".into(),
+                    ));
                 }
+                p.as_str()
             }
+        };
+        // The catalog check above knows every name.
+        let fields: BTreeSet<FieldRef> = events
+            .iter()
+            .flat_map(|e| e.fields.keys().map(|f| FieldRef::new(&e.dataset, f)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::BadRequest(format!("an event's field: {e}")))?;
+        let d = self.decide(
+            &DecisionRequest {
+                principal: principal.to_owned(),
+                action: Action::Ingest,
+                region: self.id.clone(),
+                fields: fields.into_iter().collect(),
+                purpose: String::new(),
+                destination: None,
+                legal_basis: None,
+                subject_count: 1,
+            },
+            Now::read().date,
+        )?;
+        self.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                action: "ingest".into(),
+                outcome: if d.allow { "allow" } else { "deny" }.into(),
+            })
+            .inc();
+        if !d.allow {
+            return Err(Error::Denied {
+                reasons: d.reasons,
+                log_index: None,
+            });
         }
         let mut local = Vec::new();
         let mut remote: BTreeMap<String, Vec<IncomingEvent>> = BTreeMap::new();
@@ -127,7 +144,7 @@ impl<B: Backend> Region<B> {
         // peer that is down must not keep the others from their events.
         for (home, events) in remote {
             let n = events.len();
-            match self.forward(&home, &events).await {
+            match self.forward(&home, principal, &events).await {
                 Ok(()) => {
                     outcome.regions.insert(home, n);
                     outcome.accepted += n;
@@ -149,8 +166,13 @@ impl<B: Backend> Region<B> {
         Ok(outcome)
     }
 
-    /// Sends a part of an ingest to its home region.
-    async fn forward(&self, home: &str, events: &[IncomingEvent]) -> Result<(), Error> {
+    /// Sends a part of an ingest to its home region, for `principal`.
+    async fn forward(
+        &self,
+        home: &str,
+        principal: &str,
+        events: &[IncomingEvent],
+    ) -> Result<(), Error> {
         let peer = self.peers.get(home).ok_or_else(|| Error::PeerUnavailable {
             region: home.to_owned(),
             why: "not in the cluster".into(),
@@ -165,6 +187,7 @@ impl<B: Backend> Region<B> {
             .http
             .post(format!("{}/v1/ingest", peer.url))
             .bearer_auth(&self.node_token)
+            .header(ON_BEHALF_OF, principal)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -191,6 +214,9 @@ impl<B: Backend> Region<B> {
         }
     }
 }
+
+/// The header naming the principal a region forwards an ingest for.
+pub const ON_BEHALF_OF: &str = "residency-on-behalf-of";
 
 /// A store error of an ingest: a refusal is the caller's to fix.
 fn rejected(e: store::Error) -> Error {

@@ -36,6 +36,7 @@ use policy::{Bundle, Decision, DecisionRequest};
 use store::{Backend, Store};
 use tlog::{CachedTiles, LogReader};
 
+pub use ingest::ON_BEHALF_OF;
 pub use log_storage::LogStorage;
 
 use entry::PrincipalRef;
