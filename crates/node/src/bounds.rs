@@ -11,8 +11,8 @@ use policy::{Bundle, FieldRef};
 
 use crate::Error;
 use crate::region::{
-    AggregateRequest, IncomingEvent, ReadRequest, ReidentifyRequest, SubjectRequest,
-    TransferRequest,
+    AggregateRequest, HistoryRequest, IncomingEvent, ReadRequest, ReidentifyRequest,
+    SubjectRequest, TransferRequest,
 };
 
 /// Longest user id, in bytes.
@@ -36,6 +36,8 @@ pub const MAX_LEGAL_BASIS_BYTES: usize = 128;
 pub const MAX_TOKEN_BYTES: usize = (store::MAX_VALUE_LEN + 16).div_ceil(3) * 4 + 16;
 /// Longest re-identification justification, in bytes.
 pub const MAX_JUSTIFICATION_BYTES: usize = 1024;
+/// Most accesses on one page of a person's history.
+pub const MAX_HISTORY_PAGE: usize = 200;
 /// Most events in one ingest.
 pub const MAX_EVENTS: usize = 100_000;
 /// Longest dataset name, record id and field name of an event, in bytes.
@@ -183,6 +185,18 @@ impl Bounded for ReidentifyRequest {
             &self.justification,
             MAX_JUSTIFICATION_BYTES,
         )
+    }
+}
+
+impl Bounded for HistoryRequest {
+    fn check(&self, _: &Bundle) -> Result<(), Error> {
+        user_id("user_id", &self.user_id)?;
+        match self.limit {
+            Some(n) if n == 0 || n > MAX_HISTORY_PAGE => Err(Error::BadRequest(format!(
+                "limit must be between 1 and {MAX_HISTORY_PAGE}"
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

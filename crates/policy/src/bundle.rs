@@ -113,6 +113,13 @@ impl Bundle {
 
     /// Builds a bundle from file contents (no I/O).
     pub fn from_sources(src: Sources) -> Result<Self, Error> {
+        Self::build(src, cedar::SCHEMA)
+    }
+
+    /// Builds a bundle whose canonical form names `schema` — this build's,
+    /// or for a logged bundle the earlier one it was logged under; its
+    /// policies are validated against this build's, which extends it.
+    fn build(src: Sources, schema: &str) -> Result<Self, Error> {
         let catalog = Catalog::from_toml("catalog.toml", &src.catalog)?;
         let law_is_default = src.law.is_none();
         let law = LawTable::from_toml("law.toml", src.law.as_deref().unwrap_or(DEFAULT_LAW_TABLE))?;
@@ -128,7 +135,7 @@ impl Bundle {
             principals: &principals,
             regions: &regions,
             policies: &policy_texts,
-            schema: cedar::SCHEMA,
+            schema,
         })
         .map_err(|e| Error::Inconsistent(format!("serialising the bundle: {e}")))?;
         let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
@@ -163,19 +170,24 @@ impl Bundle {
         }
         let l: Logged = serde_json::from_str(text)
             .map_err(|e| Error::Inconsistent(format!("logged bundle: {e}")))?;
-        if l.schema != cedar::SCHEMA {
+        let known =
+            l.schema == cedar::SCHEMA || cedar::EARLIER_SCHEMAS.contains(&l.schema.as_str());
+        if !known {
             return Err(Error::Inconsistent(
                 "logged bundle: made for another Cedar schema than this build's".into(),
             ));
         }
         // Back to the files' form, so that every check of a loaded bundle runs.
-        Self::from_sources(Sources {
-            catalog: to_toml("catalog", &l.catalog)?,
-            law: Some(to_toml("law", &l.law)?),
-            principals: to_toml("principals", &l.principals)?,
-            regions: to_toml("regions", &l.regions)?,
-            policies: l.policies.into_iter().collect(),
-        })
+        Self::build(
+            Sources {
+                catalog: to_toml("catalog", &l.catalog)?,
+                law: Some(to_toml("law", &l.law)?),
+                principals: to_toml("principals", &l.principals)?,
+                regions: to_toml("regions", &l.regions)?,
+                policies: l.policies.into_iter().collect(),
+            },
+            &l.schema,
+        )
     }
 
     /// The canonical serialisation (JSON, sorted keys): what is logged when

@@ -20,6 +20,15 @@ use crate::principals::{Principals, Regions};
 /// The Cedar schema policies are validated against.
 pub const SCHEMA: &str = include_str!("schema.cedarschema");
 
+/// The schemas of earlier builds, each a subset of [`SCHEMA`] (actions
+/// were only added since): a bundle logged under one still rebuilds to
+/// its hash and decides as it did, as adding an action changes no
+/// decision about the others.
+pub const EARLIER_SCHEMAS: &[&str] = &[
+    // Before the `history` action (a person's access history).
+    include_str!("schema-before-history.cedarschema"),
+];
+
 /// The actions of the schema.
 pub const ACTIONS: &[&str] = &[
     "ingest",
@@ -29,6 +38,7 @@ pub const ACTIONS: &[&str] = &[
     "reidentify",
     "export",
     "erase",
+    "history",
     "admin",
 ];
 

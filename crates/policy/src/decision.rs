@@ -32,6 +32,9 @@ pub enum Action {
     Export,
     /// A subject's erasure (Art. 17).
     Erase,
+    /// The accesses to a subject's data, shown to the subject through the
+    /// app: it releases no record and no personal value.
+    History,
     /// Administration of the region.
     Admin,
 }
@@ -47,6 +50,7 @@ impl Action {
             Action::Reidentify => "reidentify",
             Action::Export => "export",
             Action::Erase => "erase",
+            Action::History => "history",
             Action::Admin => "admin",
         }
     }
@@ -139,7 +143,8 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
         .unwrap_or("unknown")
         .to_owned();
 
-    // Fields, checked against the catalog; export and erase cover everything.
+    // Fields, checked against the catalog; export, erasure and history
+    // cover everything.
     let mut fields: Vec<(&str, &str)> = req
         .fields
         .iter()
@@ -147,7 +152,10 @@ pub fn decide(bundle: &Bundle, req: &DecisionRequest, date: Date) -> Result<Deci
         .collect();
     bundle.catalog.check_fields(fields.iter().copied())?;
     if fields.is_empty() {
-        if matches!(req.action, Action::Export | Action::Erase | Action::Ingest) {
+        if matches!(
+            req.action,
+            Action::Export | Action::Erase | Action::History | Action::Ingest
+        ) {
             fields = bundle
                 .catalog
                 .datasets

@@ -44,7 +44,10 @@ pub fn is_id(id: &str) -> bool {
 /// The actions a built-in purpose serves.
 fn built_in_for(purpose: &str, action: Action) -> Option<bool> {
     match purpose {
-        SUBJECT_REQUEST => Some(matches!(action, Action::Export | Action::Erase)),
+        SUBJECT_REQUEST => Some(matches!(
+            action,
+            Action::Export | Action::Erase | Action::History
+        )),
         REIDENTIFICATION => Some(action == Action::Reidentify),
         _ => None,
     }

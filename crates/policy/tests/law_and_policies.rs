@@ -429,6 +429,20 @@ fn a_logged_bundle_rebuilds_to_the_same_hash() {
     assert_eq!(again.policies.len(), b.policies.len());
 }
 
+/// A schema change (an action added) must not strand the logs written
+/// before it: a bundle logged under an earlier schema rebuilds to the hash
+/// it was logged with.
+#[test]
+fn a_bundle_logged_under_an_earlier_schema_rebuilds_to_its_hash() {
+    let b = Bundle::load(&demo_dir()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(b.canonical()).unwrap();
+    v["schema"] = policy::cedar::EARLIER_SCHEMAS[0].into();
+    let logged = serde_json::to_string(&v).unwrap();
+    let rebuilt = Bundle::from_canonical(&logged).unwrap();
+    assert_eq!(rebuilt.canonical(), logged);
+    assert_ne!(rebuilt.hash(), b.hash());
+}
+
 #[test]
 fn a_logged_bundle_that_is_not_a_bundle_is_refused_with_the_reason() {
     let b = Bundle::load(&demo_dir()).unwrap();

@@ -33,8 +33,8 @@ use crate::bounds::Bounded;
 use crate::config::Limits;
 use crate::metrics::RequestLabels;
 use crate::region::{
-    AggregateRequest, IncomingEvent, IngestOutcome, ReadRequest, Region, ReidentifyRequest,
-    SubjectRequest, TransferRequest,
+    AggregateRequest, HistoryRequest, IncomingEvent, IngestOutcome, ReadRequest, Region,
+    ReidentifyRequest, SubjectRequest, TransferRequest,
 };
 
 pub(crate) mod body;
@@ -80,6 +80,7 @@ pub fn router<B: Backend>(region: Arc<Region<B>>, limits: &Limits) -> Router {
         .route("/v1/reidentify", post(reidentify::<B>))
         .route("/v1/subjects/export", post(export::<B>))
         .route("/v1/subjects/erase", post(erase::<B>))
+        .route("/v1/subjects/accesses", post(history::<B>))
         .method_not_allowed_fallback(method_not_allowed)
         // Only the routes above; their bodies are read after this.
         .route_layer(middleware::from_fn_with_state(
@@ -439,4 +440,5 @@ principal_route! {
     reidentify: ReidentifyRequest;
     export: SubjectRequest;
     erase: SubjectRequest;
+    history: HistoryRequest;
 }

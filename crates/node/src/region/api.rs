@@ -126,6 +126,36 @@ pub struct SubjectRequest {
     pub user_id: String,
 }
 
+/// The accesses to one person's data, asked by the app on that person's
+/// behalf: newest first, a page at a time.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRequest {
+    /// The app's user id.
+    pub user_id: String,
+    /// Only entries below this log index: the `next_before` of the page
+    /// before (absent: from the newest).
+    #[serde(default)]
+    pub before: Option<u64>,
+    /// Entries per page (default 50, at most 200).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// A page of a person's accesses.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct History {
+    /// Every logged access to the person's data below the cursor, newest
+    /// first, each with its receipt and, for an entry that names its
+    /// subjects by a root, the proof that this person is in the set.
+    pub accesses: Vec<AccessRecord>,
+    /// The cursor of the next (older) page, absent on the last: pages
+    /// stay the same while the log grows, as they count down from a
+    /// fixed index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}
+
 /// A released record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleasedRecord {

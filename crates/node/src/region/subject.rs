@@ -1,6 +1,8 @@
 //! Subject requests, made on a subject's behalf: the export (all its data,
 //! and every logged access to it with a receipt and a proof that the entry
-//! names it) and the erasure (crypto-shredding). Each is logged first.
+//! names it) and the erasure (crypto-shredding), each logged first; and
+//! the history (the accesses alone, a page at a time), which releases no
+//! record and no personal value and is decided but not logged.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,15 @@ use store::Backend;
 
 use super::entries::{Logged, openings};
 use super::release::Naming;
-use super::{AccessRecord, Erased, Export, Now, Region, SubjectProof, SubjectRequest};
+use super::{
+    AccessRecord, Erased, Export, History, HistoryRequest, Now, Region, SubjectProof,
+    SubjectRequest,
+};
 use crate::Error;
+
+/// Accesses on a page of a person's history unless the app asks for fewer
+/// or more (at most [`crate::bounds::MAX_HISTORY_PAGE`]).
+const DEFAULT_HISTORY_PAGE: usize = 50;
 
 impl<B: Backend> Region<B> {
     /// Decides and logs a subject request (export, erasure) for a subject
@@ -86,24 +95,10 @@ impl<B: Backend> Region<B> {
         let (own_receipt, receipt_cosigned) = self.cosigned_receipt(logged.seq.index()).await?;
         let mut accesses = Vec::new();
         for (index, opening) in self.store.accesses(&subject).await? {
-            let entry = self.reader.entry(index, cp.checkpoint.size).await?;
-            let (receipt, cosigned) = self.cosigned_receipt(index).await?;
-            let entry = Entry::parse(&entry)
-                .map_err(|e| Error::Internal(format!("log entry {index} does not parse: {e}")))?;
-            let subject_proof = match (&entry.subjects_root, opening) {
-                (Some(root), Some(opening)) => {
-                    Some(self.salted_subject_proof(&opening, index, root).await?)
-                }
-                (Some(root), None) => Some(self.subject_proof(&subject, index, root).await?),
-                (None, _) => None,
-            };
-            accesses.push(AccessRecord {
-                log_index: index,
-                entry: serde_json::to_value(&entry).unwrap_or_default(),
-                receipt,
-                cosigned,
-                subject_proof,
-            });
+            accesses.push(
+                self.access_record(&subject, index, opening, cp.checkpoint.size)
+                    .await?,
+            );
         }
         Ok(Export {
             log_index: logged.seq.index(),
@@ -111,6 +106,85 @@ impl<B: Backend> Region<B> {
             receipt_cosigned,
             records,
             accesses,
+        })
+    }
+
+    /// The accesses to a person's data, newest first, a page at a time,
+    /// for the app showing them to that person. Decided (the policy's
+    /// `history` action) but not logged: it releases no record and no
+    /// personal value — the entries are the public log's — and logging it
+    /// would add an entry to the very history on every look.
+    pub async fn history(&self, principal: &str, req: HistoryRequest) -> Result<History, Error> {
+        let now = Now::read();
+        let dreq = DecisionRequest {
+            principal: principal.to_owned(),
+            action: Action::History,
+            region: self.id.clone(),
+            fields: Vec::new(),
+            purpose: policy::purpose::SUBJECT_REQUEST.into(),
+            destination: None,
+            legal_basis: None,
+            subject_count: 1,
+        };
+        self.principal(principal)?;
+        let d = self.decide(&dreq, now.date)?;
+        if !d.allow {
+            return Err(Error::Denied {
+                reasons: d.reasons,
+                log_index: None,
+            });
+        }
+        let subject = self.local_subject(&req.user_id).await?;
+        let limit = req.limit.unwrap_or(DEFAULT_HISTORY_PAGE);
+        let cp = self.seq.checkpoint();
+        // The access index is in log order; a page counts down from the
+        // cursor, so entries logged meanwhile never shift it.
+        let below = req.before.unwrap_or(u64::MAX).min(cp.checkpoint.size);
+        let all = self.store.accesses(&subject).await?;
+        let older: Vec<_> = all.into_iter().filter(|(i, _)| *i < below).collect();
+        let start = older.len().saturating_sub(limit);
+        let next_before = (start > 0).then(|| older[start].0);
+        let mut accesses = Vec::with_capacity(older.len() - start);
+        for (index, opening) in older.into_iter().skip(start).rev() {
+            accesses.push(
+                self.access_record(&subject, index, opening, cp.checkpoint.size)
+                    .await?,
+            );
+        }
+        Ok(History {
+            accesses,
+            next_before,
+        })
+    }
+
+    /// Entry `index`, which touched `subject`, as its export and history
+    /// show it: with its receipt (cosigned when a witness cosigned in
+    /// time) and, for an entry naming its subjects by a root, the proof
+    /// that `subject` is in the set.
+    async fn access_record(
+        &self,
+        subject: &str,
+        index: u64,
+        opening: Option<Opening>,
+        size: u64,
+    ) -> Result<AccessRecord, Error> {
+        let entry = self.reader.entry(index, size).await?;
+        let (receipt, cosigned) = self.cosigned_receipt(index).await?;
+        let entry = Entry::parse(&entry)
+            .map_err(|e| Error::Internal(format!("log entry {index} does not parse: {e}")))?;
+        let subject_proof = match (&entry.subjects_root, opening) {
+            (Some(root), Some(opening)) => {
+                Some(self.salted_subject_proof(&opening, index, root).await?)
+            }
+            (Some(root), None) => Some(self.subject_proof(subject, index, root).await?),
+            (None, _) => None,
+        };
+        Ok(AccessRecord {
+            log_index: index,
+            entry: serde_json::to_value(&entry).unwrap_or_default(),
+            receipt,
+            cosigned,
+            subject_proof,
         })
     }
 

@@ -1,0 +1,149 @@
+//! A person's own view (issue 20): the app asks a region for the accesses
+//! to one of its users — every logged entry naming that person, newest
+//! first, a page at a time, each with a receipt that verifies — and
+//! nobody else's.
+
+mod cluster;
+
+use serde_json::{Value, json};
+
+use cluster::{Cluster, events, node_token};
+
+const WHO: &str = "fr-user-0003";
+
+async fn history(c: &Cluster, bearer: &str, body: Value) -> (u16, Value) {
+    c.post("eu-fr", "/v1/subjects/accesses", Some(bearer), &body)
+        .await
+}
+
+/// The log index a request was logged at (an answer's or a denial's).
+fn logged(status: u16, answer: &Value) -> u64 {
+    answer["log_index"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("not logged: {status} {answer}"))
+}
+
+fn indices(page: &Value) -> Vec<u64> {
+    page["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["log_index"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_sees_every_access_to_their_data_and_nobody_elses() {
+    let c = Cluster::start(None).await;
+    let (status, r) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": events("FR", 12)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{r}");
+
+    // Every kind of access that names the person: a read in the
+    // jurisdiction, a refused read from Beijing, a transfer of two
+    // subjects to the US (named by a root), the DPO's export.
+    let read = json!({"user_id": WHO, "fields": ["profile.phone"], "purpose": "support-ticket"});
+    let (status, r) = c
+        .post("eu-fr", "/v1/read", Some("support-dublin"), &read)
+        .await;
+    let support = logged(status, &r);
+    let beijing = json!({"user_id": WHO, "fields": ["profile.phone"], "purpose": "debugging"});
+    let (status, r) = c
+        .post("eu-fr", "/v1/read", Some("eng-beijing"), &beijing)
+        .await;
+    assert_eq!(status, 403, "{r}");
+    let refused = logged(status, &r);
+    let transfer = json!({"user_ids": [WHO, "fr-user-0004"], "fields": ["device.language"],
+        "purpose": "reco-training", "destination": "US", "legal_basis": "adequacy:eu-us-dpf"});
+    let (status, r) = c
+        .post("eu-fr", "/v1/transfer", Some("svc-reco-us"), &transfer)
+        .await;
+    let to_us = logged(status, &r);
+    let (status, r) = c
+        .post(
+            "eu-fr",
+            "/v1/subjects/export",
+            Some("dpo"),
+            &json!({"user_id": WHO}),
+        )
+        .await;
+    let export = logged(status, &r);
+    // Someone else's read.
+    let other = json!({"user_id": "fr-user-0005", "fields": ["profile.phone"], "purpose": "support-ticket"});
+    let (status, r) = c
+        .post("eu-fr", "/v1/read", Some("support-dublin"), &other)
+        .await;
+    let not_theirs = logged(status, &r);
+
+    let (status, page) = history(&c, "app", json!({"user_id": WHO})).await;
+    assert_eq!(status, 200, "{page}");
+    let seen = indices(&page);
+    assert_eq!(
+        seen,
+        [export, to_us, refused, support],
+        "newest first, theirs only"
+    );
+    assert!(!seen.contains(&not_theirs));
+    assert!(page.get("next_before").is_none(), "{page}");
+    for a in page["accesses"].as_array().unwrap() {
+        c.verify("eu-fr", &a["entry"], &a["receipt"]);
+        // The text holds no personal value of theirs.
+        let text = a["entry"].to_string();
+        assert!(!text.contains(WHO) && !text.contains("+33"), "{text}");
+    }
+    let transfer_entry = &page["accesses"][1];
+    assert_eq!(transfer_entry["entry"]["action"], "transfer");
+    assert!(
+        transfer_entry["subject_proof"].is_object(),
+        "{transfer_entry}"
+    );
+    assert_eq!(page["accesses"][2]["entry"]["decision"], "deny");
+
+    // Pages of one, stable while the log grows between them.
+    let (status, first) = history(&c, "app", json!({"user_id": WHO, "limit": 1})).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(indices(&first), [export]);
+    let (status, r) = c
+        .post("eu-fr", "/v1/read", Some("support-dublin"), &read)
+        .await;
+    let newer = logged(status, &r);
+    let mut cursor = first["next_before"].as_u64().unwrap();
+    let mut rest = Vec::new();
+    loop {
+        let (status, p) = history(
+            &c,
+            "app",
+            json!({"user_id": WHO, "limit": 1, "before": cursor}),
+        )
+        .await;
+        assert_eq!(status, 200, "{p}");
+        rest.extend(indices(&p));
+        match p["next_before"].as_u64() {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    assert_eq!(rest, [to_us, refused, support]);
+    let (_, now) = history(&c, "app", json!({"user_id": WHO})).await;
+    assert_eq!(indices(&now)[0], newer);
+
+    // Only the app asks; a node's token, another principal, a bad page
+    // size or an unknown person are refused, and nothing is echoed.
+    for principal in ["support-dublin", "dpo", "eng-beijing", "svc-reco-us"] {
+        let (status, p) = history(&c, principal, json!({"user_id": WHO})).await;
+        assert_eq!(status, 403, "{principal}: {p}");
+    }
+    let (status, _) = history(&c, &node_token("eu-no"), json!({"user_id": WHO})).await;
+    assert_eq!(status, 403);
+    let (status, p) = history(&c, "app", json!({"user_id": WHO, "limit": 0})).await;
+    assert_eq!(status, 400, "{p}");
+    let (status, p) = history(&c, "app", json!({"user_id": "fr-user-9999-jean"})).await;
+    assert_eq!(status, 404, "{p}");
+    assert!(!p.to_string().contains("jean"), "{p}");
+}
