@@ -26,11 +26,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Process, cpu_seconds, env, percentile};
+use common::{cpu_seconds, env, percentile};
 
 const APP: &str = "app-token-0123456789abcdef";
 const RECO: &str = "reco-token-0123456789abcdef";
@@ -80,26 +79,6 @@ fn since(
         .collect()
 }
 
-/// moto's S3 server on a free port.
-async fn moto(http: &reqwest::Client, bin: &str) -> (Process, String) {
-    let port = cluster::free_port().expect("a free port");
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let moto = Process(child);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    for _ in 0..300 {
-        if http.get(&endpoint).send().await.is_ok() {
-            return (moto, endpoint);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("moto_server did not answer");
-}
-
 /// A fresh database on the server `url` names: its connection string.
 async fn database(url: &str, name: &str) -> String {
     let (admin, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -141,15 +120,7 @@ async fn run(gateways: usize, pg: &str, moto_bin: &str) -> Measured {
         .expect("a client")
         .build()
         .expect("a client");
-    let (moto, endpoint) = moto(&plain, moto_bin).await;
-    assert!(
-        plain
-            .put(format!("{endpoint}/bench"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success()),
-        "the bucket"
-    );
+    let (moto, endpoint) = common::moto(&plain, moto_bin, "bench").await;
     let conninfo = database(pg, &format!("bench_gateways_{gateways}")).await;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");

@@ -214,15 +214,38 @@ fn start(bin: &Path, dir: &Path, custodian: Option<&str>, tls: bool) -> (Process
 #[tokio::main]
 async fn main() {
     let this = Path::new(env!("CARGO_BIN_EXE_residency")).to_path_buf();
+    let plain = Variant {
+        bin: &this,
+        name: "this build".into(),
+        custodian: false,
+        tls: false,
+    };
     if std::env::var("TLS").as_deref() == Ok("compare") {
         let heading = "over TLS / plain HTTP, per round (goal: transfer P99 <= 1.2x):";
-        compare(&this, ("plain HTTP", "TLS"), (false, true), heading, 1.2).await;
+        let plain = Variant {
+            name: "plain HTTP".into(),
+            ..plain
+        };
+        let tls = Variant {
+            name: "TLS".into(),
+            tls: true,
+            ..plain.clone()
+        };
+        compare(&plain, &tls, heading, Some(1.2)).await;
         return;
     }
     if std::env::var("CUSTODIAN").as_deref() == Ok("compare") {
         let heading = "with the custodian / with the key file, per round (goals: ingest >= 0.8x, P99 <= 1.3x, bulk <= 1.5x):";
-        let names = ("the key-file path", "sealing for a key custodian");
-        compare(&this, names, (true, false), heading, 1.3).await;
+        let key_file = Variant {
+            name: "the key-file path".into(),
+            ..plain
+        };
+        let custodian = Variant {
+            name: "sealing for a key custodian".into(),
+            custodian: true,
+            ..key_file.clone()
+        };
+        compare(&key_file, &custodian, heading, Some(1.3)).await;
         return;
     }
     let baseline = std::env::var_os("BASELINE_BIN").map(std::path::PathBuf::from);
@@ -230,57 +253,41 @@ async fn main() {
         run(&this, false, false).await;
         return;
     };
-    let mut rounds = Vec::new();
-    for round in 1..=env("RUNS", 1) {
-        println!("== round {round}: baseline {}", baseline.display());
-        let before = run(&baseline, false, false).await;
-        println!("== round {round}: this build");
-        let after = run(&this, false, false).await;
-        rounds.push((before, after));
-    }
-    println!("this build / baseline, per round:");
-    for (i, (b, a)) in rounds.iter().enumerate() {
-        println!(
-            "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x)   server CPU per transfer {:.0} / {:.0} µs ({:.2}x)",
-            i + 1,
-            a.ingest,
-            b.ingest,
-            a.ingest / b.ingest,
-            a.p50 * 1e3,
-            b.p50 * 1e3,
-            a.p50 / b.p50,
-            a.p99 * 1e3,
-            b.p99 * 1e3,
-            a.p99 / b.p99,
-            a.cpu_us,
-            b.cpu_us,
-            a.cpu_us / b.cpu_us
-        );
-    }
+    let before = Variant {
+        bin: &baseline,
+        name: format!("baseline {}", baseline.display()),
+        ..plain.clone()
+    };
+    compare(&before, &plain, "this build / baseline, per round:", None).await;
 }
 
-/// `RUNS` rounds of this build measured as `names.0` and then as
-/// `names.1` — the latter with a custodian (`with.0`) or over TLS
-/// (`with.1`) — printing each round's ratios, P99's also to `p99_goal`.
-async fn compare(
-    this: &Path,
-    names: (&str, &str),
-    with: (bool, bool),
-    heading: &str,
-    p99_goal: f64,
-) {
+/// A node to measure: which binary, and how it runs.
+#[derive(Clone)]
+struct Variant<'a> {
+    bin: &'a Path,
+    name: String,
+    custodian: bool,
+    tls: bool,
+}
+
+/// `RUNS` rounds, each measuring `before` and then `after`, printing each
+/// round's ratios (after / before), P99's also to `p99_goal` if given.
+async fn compare(before: &Variant<'_>, after: &Variant<'_>, heading: &str, p99_goal: Option<f64>) {
     let mut rounds = Vec::new();
     for round in 1..=env("RUNS", 1) {
-        println!("== round {round}: {}", names.0);
-        let before = run(this, false, false).await;
-        println!("== round {round}: {}", names.1);
-        let after = run(this, with.0, with.1).await;
-        rounds.push((before, after));
+        println!("== round {round}: {}", before.name);
+        let b = run(before.bin, before.custodian, before.tls).await;
+        println!("== round {round}: {}", after.name);
+        let a = run(after.bin, after.custodian, after.tls).await;
+        rounds.push((b, a));
     }
     println!("{heading}");
     for (i, (b, a)) in rounds.iter().enumerate() {
+        let of_goal = p99_goal
+            .map(|g| format!(", {:.2} of the goal", a.p99 / b.p99 / g))
+            .unwrap_or_default();
         println!(
-            "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x, {:.2} of the goal)   bulk {:.2} / {:.2} s ({:.2}x)   server CPU per transfer {:.0} / {:.0} µs ({:.2}x)",
+            "  round {}: ingest {:.0} / {:.0} events/s ({:.2}x)   transfer P50 {:.2} / {:.2} ms ({:.2}x)   P99 {:.2} / {:.2} ms ({:.2}x{of_goal})   bulk {:.2} / {:.2} s ({:.2}x)   server CPU per transfer {:.0} / {:.0} µs ({:.2}x)",
             i + 1,
             a.ingest,
             b.ingest,
@@ -291,7 +298,6 @@ async fn compare(
             a.p99 * 1e3,
             b.p99 * 1e3,
             a.p99 / b.p99,
-            a.p99 / b.p99 / p99_goal,
             a.bulk,
             b.bulk,
             a.bulk / b.bulk,

@@ -34,13 +34,6 @@ const KEY: &str = "AKIABENCHKEY00000001";
 const SECRET: &str = "bench-secret-access-key-000000000000001";
 const NODE_TOKEN: &str = "node-token-0123456789abcdef";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// The writer under test.
 #[derive(Clone)]
 enum Log {
@@ -118,32 +111,6 @@ fn config() -> SequencerConfig {
     }
 }
 
-/// moto's S3 server on a free port, with bucket `bench`.
-async fn moto(http: &reqwest::Client) -> Option<(Process, String)> {
-    let Ok(bin) = std::env::var("RESIDENCY_TEST_MOTO") else {
-        println!("RESIDENCY_TEST_MOTO (the path of moto_server) is not set: nothing measured");
-        return None;
-    };
-    let port = free_port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let moto = Process(child);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    for _ in 0..300 {
-        if let Ok(r) = http.put(format!("{endpoint}/bench")).send().await
-            && r.status().is_success()
-        {
-            return Some((moto, endpoint));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("moto_server did not answer");
-}
-
 /// A sequencer process for eu-fr's log in the bucket at `endpoint`
 /// (prefix `net/log`), over TLS: it, its URL, and the client trusting it.
 async fn sequencer_process(
@@ -154,14 +121,14 @@ async fn sequencer_process(
         .and_then(|ca| ca.write(&dir.join("tls")))
         .expect("a local CA");
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
-    let port = free_port();
+    let port = cluster::free_port().expect("a free port");
     let url = format!("https://127.0.0.1:{port}");
     let mut file = format!(
         "policy = {:?}\n[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\nca = \"tls/ca.pem\"\n",
         policy.display().to_string()
     );
     for r in ["eu-fr", "eu-no", "us-tx"] {
-        let p = free_port();
+        let p = cluster::free_port().expect("a free port");
         file.push_str(&format!(
             "[regions.{r}]\nlisten = \"127.0.0.1:{p}\"\nurl = \"https://127.0.0.1:{p}\"\n\
              store = \"sqlite:{r}/store\"\nlog = \"{r}/log\"\nkeys = \"{r}/region.keys\"\n\
@@ -219,9 +186,11 @@ async fn main() {
         .expect("a client")
         .build()
         .expect("a client");
-    let Some((_moto, endpoint)) = moto(&plain).await else {
+    let Ok(bin) = std::env::var("RESIDENCY_TEST_MOTO") else {
+        println!("RESIDENCY_TEST_MOTO (the path of moto_server) is not set: nothing measured");
         return;
     };
+    let (_moto, endpoint) = common::moto(&plain, &bin, "bench").await;
     let dir = tempfile::tempdir().expect("a temporary directory");
 
     // In this process, journaled files.

@@ -122,23 +122,17 @@ async fn a_region_keeps_its_log_in_a_bucket_and_survives_sigkill() {
     );
 }
 
-/// A standby process for eu-fr (its store on PostgreSQL, shared, its log in
-/// the bucket) waits while the active node holds the log's lease — and
-/// serves nothing — then takes over when the active one is killed with
-/// SIGKILL: nothing acknowledged is lost, the log grows on, and verifies.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
+/// eu-fr with its log in a fresh public bucket and its store in a fresh
+/// PostgreSQL schema (which a second process can open too), 12 French users
+/// ingested; None where moto or PostgreSQL is not at hand.
+async fn shared_region(name: &str) -> Option<(moto::Moto, pg::Schema, Cluster)> {
     tls::install_ring();
     let http = tls::client(None).unwrap().build().unwrap();
-    let Some(m) = moto(&http).await else { return };
-    let Some(pg) = pg::schema("standby").await else {
-        return;
-    };
+    let m = moto(&http).await?;
+    let pg = pg::schema(name).await?;
     let bucket = public_bucket(&http, &m).await;
     let store = format!("postgres:{}", pg.conninfo);
-    let mut c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, Some(&store)).await;
-    // The cluster speaks TLS under its own CA (moto, plain HTTP, too).
-    let http = c.http.clone();
+    let c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, Some(&store)).await;
     let (status, r) = c
         .post(
             "eu-fr",
@@ -148,27 +142,45 @@ async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
         )
         .await;
     assert_eq!(status, 202, "{r}");
-    let (status, r) = read(&c).await;
-    assert_eq!(status, 200, "{r}");
-    let size = c.log_size("eu-fr").await;
+    Some((m, pg, c))
+}
 
+/// `serve --standby` for eu-fr in the cluster's directory, with `args`
+/// more; its output in `eu-fr-standby.out` ([`standby_output`]).
+fn spawn_standby(c: &Cluster, args: &[&str]) -> std::process::Child {
     let out = std::fs::File::create(c.dir.path().join("eu-fr-standby.out")).unwrap();
-    let mut standby = Command::new(c.program())
-        .args([
-            "serve",
-            "--config",
-            "cluster.toml",
-            "--region",
-            "eu-fr",
-            "--init",
-            "--standby",
-        ])
+    Command::new(c.program())
+        .args(["serve", "--config", "cluster.toml", "--region", "eu-fr"])
+        .args(["--init", "--standby"])
+        .args(args)
         .current_dir(c.dir.path())
         .envs(c.env().iter().map(|(k, v)| (k, v)))
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn standby_output(c: &Cluster) -> String {
+    std::fs::read_to_string(c.dir.path().join("eu-fr-standby.out")).unwrap_or_default()
+}
+
+/// A standby process for eu-fr (its store on PostgreSQL, shared, its log in
+/// the bucket) waits while the active node holds the log's lease — and
+/// serves nothing — then takes over when the active one is killed with
+/// SIGKILL: nothing acknowledged is lost, the log grows on, and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
+    let Some((m, pg, mut c)) = shared_region("standby").await else {
+        return;
+    };
+    // The cluster speaks TLS under its own CA (moto, plain HTTP, too).
+    let http = c.http.clone();
+    let (status, r) = read(&c).await;
+    assert_eq!(status, 200, "{r}");
+    let size = c.log_size("eu-fr").await;
+
+    let mut standby = spawn_standby(&c, &[]);
     // Well past the lease's length: still waiting, the active one serving.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(standby.try_wait().unwrap().is_none(), "the standby gave up");
@@ -191,12 +203,8 @@ async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let took = served.unwrap_or_else(|| {
-        panic!(
-            "the standby never took over:\n{}",
-            std::fs::read_to_string(c.dir.path().join("eu-fr-standby.out")).unwrap_or_default()
-        )
-    });
+    let took =
+        served.unwrap_or_else(|| panic!("the standby never took over:\n{}", standby_output(&c)));
     eprintln!("the standby took over in {took:?}");
     // Every entry kept (and its start's bundle entry after them).
     assert!(c.log_size("eu-fr").await > size);
@@ -231,25 +239,9 @@ async fn a_standby_takes_over_the_log_when_the_active_node_dies() {
 /// standby; resumed, it releases nothing and exits, naming why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_fenced_out_of_its_log_releases_nothing_and_exits() {
-    tls::install_ring();
-    let http = tls::client(None).unwrap().build().unwrap();
-    let Some(m) = moto(&http).await else { return };
-    // The store on PostgreSQL, which both processes can open.
-    let Some(pg) = pg::schema("fenced").await else {
+    let Some((_m, pg, mut c)) = shared_region("fenced").await else {
         return;
     };
-    let bucket = public_bucket(&http, &m).await;
-    let store = format!("postgres:{}", pg.conninfo);
-    let mut c = Cluster::with_log_bucket("eu-fr", &bucket, &S3_ENV, Some(&store)).await;
-    let (status, r) = c
-        .post(
-            "eu-fr",
-            "/v1/ingest",
-            Some("app"),
-            &json!({"events": events("FR", 4)}),
-        )
-        .await;
-    assert_eq!(status, 202, "{r}");
     let active = c.pid("eu-fr").unwrap().to_string();
     let signal = |sig: &str| {
         let ok = Command::new("kill").args([sig, &active]).status().unwrap();
@@ -258,16 +250,7 @@ async fn a_node_fenced_out_of_its_log_releases_nothing_and_exits() {
     signal("-STOP");
     // The standby, on a port of its own (the paused node keeps its socket).
     let port = ::cluster::free_port().unwrap();
-    let out = std::fs::File::create(c.dir.path().join("eu-fr-standby.out")).unwrap();
-    let mut standby = Command::new(c.program())
-        .args(["serve", "--config", "cluster.toml", "--region", "eu-fr"])
-        .args(["--standby", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(c.dir.path())
-        .envs(c.env().iter().map(|(k, v)| (k, v)))
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
+    let mut standby = spawn_standby(&c, &["--listen", &format!("127.0.0.1:{port}")]);
     let http = c.http.clone();
     let standby_url = format!("https://127.0.0.1:{port}");
     let mut serving = false;
@@ -286,7 +269,7 @@ async fn a_node_fenced_out_of_its_log_releases_nothing_and_exits() {
     assert!(
         serving,
         "the standby never took the log over:\n{}",
-        std::fs::read_to_string(c.dir.path().join("eu-fr-standby.out")).unwrap_or_default()
+        standby_output(&c)
     );
     let size = c.log_size_at(&standby_url).await;
 

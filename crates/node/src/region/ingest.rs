@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use policy::{Action, DecisionRequest, FieldRef};
 use store::{Backend, Event};
 
-use super::{IncomingEvent, IngestOutcome, NotStored, Now, Region};
+use super::{IncomingEvent, IngestOutcome, NotStored, Region};
 use crate::Error;
 use crate::auth::Caller;
-use crate::metrics::DecisionLabels;
 
 impl<B: Backend> Region<B> {
     /// Stores events homed here and forwards the others to their home
@@ -87,32 +86,16 @@ impl<B: Backend> Region<B> {
             .flat_map(|e| e.fields.keys().map(|f| FieldRef::new(&e.dataset, f)))
             .collect::<Result<_, _>>()
             .map_err(|e| Error::BadRequest(format!("an event's field: {e}")))?;
-        let d = self.decide(
-            &DecisionRequest {
-                principal: principal.to_owned(),
-                action: Action::Ingest,
-                region: self.id.clone(),
-                fields: fields.into_iter().collect(),
-                purpose: String::new(),
-                destination: None,
-                legal_basis: None,
-                subject_count: 1,
-            },
-            Now::read().date,
-        )?;
-        self.metrics
-            .decisions
-            .get_or_create(&DecisionLabels {
-                action: "ingest".into(),
-                outcome: if d.allow { "allow" } else { "deny" }.into(),
-            })
-            .inc();
-        if !d.allow {
-            return Err(Error::Denied {
-                reasons: d.reasons,
-                log_index: None,
-            });
-        }
+        self.decide_unlogged(&DecisionRequest {
+            principal: principal.to_owned(),
+            action: Action::Ingest,
+            region: self.id.clone(),
+            fields: fields.into_iter().collect(),
+            purpose: String::new(),
+            destination: None,
+            legal_basis: None,
+            subject_count: 1,
+        })?;
         let mut local = Vec::new();
         let mut remote: BTreeMap<String, Vec<IncomingEvent>> = BTreeMap::new();
         for ((e, home), country) in events.into_iter().zip(homes).zip(countries) {

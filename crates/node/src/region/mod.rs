@@ -332,6 +332,28 @@ impl<B: Backend> Region<B> {
         Ok(d)
     }
 
+    /// Decides a request that releases nothing and is not logged (an
+    /// ingest, a person's history): counted, and refused as a denial
+    /// without a log index.
+    fn decide_unlogged(&self, req: &DecisionRequest) -> Result<(), Error> {
+        let d = self.decide(req, Now::read().date)?;
+        self.metrics
+            .decisions
+            .get_or_create(&crate::metrics::DecisionLabels {
+                action: req.action.as_str().into(),
+                outcome: if d.allow { "allow" } else { "deny" }.into(),
+            })
+            .inc();
+        if d.allow {
+            Ok(())
+        } else {
+            Err(Error::Denied {
+                reasons: d.reasons,
+                log_index: None,
+            })
+        }
+    }
+
     /// Reads a user's records of `datasets`, sealed; the user must be
     /// homed here. One look-up finds the subject, its home and its rows.
     async fn local_sealed(

@@ -24,6 +24,21 @@ use crate::Error;
 const DEFAULT_HISTORY_PAGE: usize = 50;
 
 impl<B: Backend> Region<B> {
+    /// A request on one subject's behalf: about all its data, for the
+    /// built-in purpose `subject-request`.
+    fn subject_request(&self, principal: &str, action: Action) -> DecisionRequest {
+        DecisionRequest {
+            principal: principal.to_owned(),
+            action,
+            region: self.id.clone(),
+            fields: Vec::new(),
+            purpose: policy::purpose::SUBJECT_REQUEST.into(),
+            destination: None,
+            legal_basis: None,
+            subject_count: 1,
+        }
+    }
+
     /// Decides and logs a subject request (export, erasure) for a subject
     /// homed here; returns the subject's pseudonym, the logged entry and,
     /// for an export, the sealed records it commits to.
@@ -35,16 +50,7 @@ impl<B: Backend> Region<B> {
     ) -> Result<(String, Logged, Vec<store::Sealed>), Error> {
         let who = self.principal(principal)?;
         let now = Now::read();
-        let dreq = DecisionRequest {
-            principal: principal.to_owned(),
-            action,
-            region: self.id.clone(),
-            fields: Vec::new(),
-            purpose: policy::purpose::SUBJECT_REQUEST.into(),
-            destination: None,
-            legal_basis: None,
-            subject_count: 1,
-        };
+        let dreq = self.subject_request(principal, action);
         let d = self.decide(&dreq, now.date)?;
         let e = self.access_entry(&who, &dreq, &d, &now);
         if !d.allow {
@@ -115,25 +121,7 @@ impl<B: Backend> Region<B> {
     /// personal value — the entries are the public log's — and logging it
     /// would add an entry to the very history on every look.
     pub async fn history(&self, principal: &str, req: HistoryRequest) -> Result<History, Error> {
-        let now = Now::read();
-        let dreq = DecisionRequest {
-            principal: principal.to_owned(),
-            action: Action::History,
-            region: self.id.clone(),
-            fields: Vec::new(),
-            purpose: policy::purpose::SUBJECT_REQUEST.into(),
-            destination: None,
-            legal_basis: None,
-            subject_count: 1,
-        };
-        self.principal(principal)?;
-        let d = self.decide(&dreq, now.date)?;
-        if !d.allow {
-            return Err(Error::Denied {
-                reasons: d.reasons,
-                log_index: None,
-            });
-        }
+        self.decide_unlogged(&self.subject_request(principal, Action::History))?;
         let subject = self.local_subject(&req.user_id).await?;
         let limit = req.limit.unwrap_or(DEFAULT_HISTORY_PAGE);
         let cp = self.seq.checkpoint();

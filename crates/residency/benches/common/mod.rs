@@ -36,6 +36,30 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// moto's S3 server (`bin`) on a free port of loopback, with bucket
+/// `bucket` made: it, and its endpoint.
+pub(crate) async fn moto(http: &reqwest::Client, bin: &str, bucket: &str) -> (Process, String) {
+    let port = cluster::free_port().expect("a free port");
+    let child = std::process::Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let moto = Process(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // Making the bucket is the readiness check.
+    for _ in 0..300 {
+        if let Ok(r) = http.put(format!("{endpoint}/{bucket}")).send().await
+            && r.status().is_success()
+        {
+            return (moto, endpoint);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("moto_server did not answer");
+}
+
 /// A child process, killed when dropped.
 pub(crate) struct Process(pub(crate) Child);
 
