@@ -191,6 +191,9 @@ impl Bounded for ReidentifyRequest {
 impl Bounded for HistoryRequest {
     fn check(&self, _: &Bundle) -> Result<(), Error> {
         user_id("user_id", &self.user_id)?;
+        if let Some(c) = &self.country {
+            country("country", c)?;
+        }
         match self.limit {
             Some(n) if n == 0 || n > MAX_HISTORY_PAGE => Err(Error::BadRequest(format!(
                 "limit must be between 1 and {MAX_HISTORY_PAGE}"

@@ -139,11 +139,115 @@ async fn a_person_sees_every_access_to_their_data_and_nobody_elses() {
         let (status, p) = history(&c, principal, json!({"user_id": WHO})).await;
         assert_eq!(status, 403, "{principal}: {p}");
     }
-    let (status, _) = history(&c, &node_token("eu-no"), json!({"user_id": WHO})).await;
-    assert_eq!(status, 403);
+    // A node's token acts only on a principal's behalf.
+    let (status, p) = history(&c, &node_token("eu-no"), json!({"user_id": WHO})).await;
+    assert_eq!(status, 400, "{p}");
     let (status, p) = history(&c, "app", json!({"user_id": WHO, "limit": 0})).await;
     assert_eq!(status, 400, "{p}");
     let (status, p) = history(&c, "app", json!({"user_id": "fr-user-9999-jean"})).await;
     assert_eq!(status, 404, "{p}");
     assert!(!p.to_string().contains("jean"), "{p}");
+}
+
+/// A person homed elsewhere is answered by their home region: the app may
+/// ask any region, naming the person's country as in their events. The
+/// home decides the same principal's request under its own policy, and a
+/// peer's credential is no licence of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_homed_elsewhere_is_answered_through_their_home_region() {
+    let c = Cluster::start(None).await;
+    let (status, r) = c
+        .post(
+            "eu-fr",
+            "/v1/ingest",
+            Some("app"),
+            &json!({"events": events("FR", 4)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{r}");
+    let read = json!({"user_id": WHO, "fields": ["profile.phone"], "purpose": "support-ticket"});
+    let (status, r) = c
+        .post("eu-fr", "/v1/read", Some("support-dublin"), &read)
+        .await;
+    let support = logged(status, &r);
+
+    let ask = json!({"user_id": WHO, "country": "FR"});
+    let (status, home) = history(&c, "app", ask.clone()).await;
+    assert_eq!(status, 200, "{home}");
+    assert_eq!(indices(&home), [support]);
+    for elsewhere in ["eu-no", "us-tx"] {
+        let (status, page) = c
+            .post(elsewhere, "/v1/subjects/accesses", Some("app"), &ask)
+            .await;
+        assert_eq!(status, 200, "{elsewhere}: {page}");
+        assert_eq!(page, home, "{elsewhere} answers what the home answers");
+        // Only the app, wherever it asks.
+        let (status, p) = c
+            .post(
+                elsewhere,
+                "/v1/subjects/accesses",
+                Some("support-dublin"),
+                &ask,
+            )
+            .await;
+        assert_eq!(status, 403, "{elsewhere}: {p}");
+    }
+    // Without the country the person is looked for there only.
+    let (status, p) = c
+        .post(
+            "eu-no",
+            "/v1/subjects/accesses",
+            Some("app"),
+            &json!({"user_id": WHO}),
+        )
+        .await;
+    assert_eq!(status, 404, "{p}");
+    let (status, p) = c
+        .post(
+            "eu-no",
+            "/v1/subjects/accesses",
+            Some("app"),
+            &json!({"user_id": WHO, "country": "ZZ"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{p}");
+    let (status, p) = c
+        .post(
+            "eu-no",
+            "/v1/subjects/accesses",
+            Some("app"),
+            &json!({"user_id": WHO, "country": "fr"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{p}");
+
+    // A peer forwards for a principal of the home's policy, for a person
+    // homed there, and only for whom the home's policy lets ask.
+    let peer = node_token("eu-no");
+    let forward = |on_behalf_of: &str, body: Value| {
+        let req = c
+            .http
+            .post(format!("{}/v1/subjects/accesses", c.urls["eu-fr"]))
+            .bearer_auth(&peer)
+            .header("residency-on-behalf-of", on_behalf_of)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, said) = forward("app", ask.clone()).await;
+    assert_eq!(status, 200, "{said}");
+    for not_the_app in ["support-dublin", "dpo"] {
+        let (status, said) = forward(not_the_app, ask.clone()).await;
+        assert_eq!(status, 403, "{not_the_app}: {said}");
+    }
+    let (status, said) = forward("nobody-known", ask.clone()).await;
+    assert_eq!(status, 400, "{said}");
+    assert!(!said.contains("nobody-known"), "{said}");
+    let (status, said) = forward("app", json!({"user_id": "us-user-0001", "country": "US"})).await;
+    assert_eq!(
+        status, 400,
+        "a peer forwards only what is homed here: {said}"
+    );
 }

@@ -251,11 +251,14 @@ pub trait Backend: Send + Sync + 'static {
         dataset: String,
     ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
 
-    /// The log entries that touched `subject`, in log order, each with the
-    /// subject's salt in it (salted entries).
+    /// The log entries below index `below` that touched `subject`, newest
+    /// first, at most `limit` of them, each with the subject's salt in it
+    /// (salted entries). Bounds above `i64::MAX` mean no bound.
     fn accesses(
         &self,
         subject: String,
+        below: u64,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<AccessRow>, Error>> + Send;
 
     /// Deletes the records of `dataset` older than `before`; returns how many.

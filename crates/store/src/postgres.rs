@@ -426,11 +426,19 @@ impl Backend for PgBackend {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    async fn accesses(&self, subject: String) -> Result<Vec<AccessRow>, Error> {
+    async fn accesses(
+        &self,
+        subject: String,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<AccessRow>, Error> {
+        let below = i64::try_from(below).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.reader
             .query(
-                "SELECT log_index, salt FROM access_index WHERE subject = $1 ORDER BY log_index",
-                &[&subject],
+                "SELECT log_index, salt FROM access_index WHERE subject = $1 AND log_index < $2
+                 ORDER BY log_index DESC LIMIT $3",
+                &[&subject, &below, &limit],
             )
             .await?
             .iter()

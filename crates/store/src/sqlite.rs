@@ -490,12 +490,19 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn accesses(&self, subject: String) -> Result<Vec<AccessRow>, Error> {
+    async fn accesses(
+        &self,
+        subject: String,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<AccessRow>, Error> {
+        let (below, limit) = (clamp(below), clamp(limit as u64));
         self.read(move |db| {
             let mut stmt = db.prepare_cached(
-                "SELECT log_index, salt FROM access_index WHERE subject = ?1 ORDER BY log_index",
+                "SELECT log_index, salt FROM access_index WHERE subject = ?1 AND log_index < ?2
+                 ORDER BY log_index DESC LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![subject], |r| {
+            let rows = stmt.query_map(params![subject, below, limit], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
             })?;
             rows.map(|r| {
@@ -769,6 +776,11 @@ impl Backend for SqliteBackend {
         })
         .await
     }
+}
+
+/// A bound as SQL's integer: above `i64::MAX`, `i64::MAX` (no bound).
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -834,9 +834,24 @@ impl<B: Backend> Store<B> {
         &self,
         subject: &str,
     ) -> Result<Vec<(u64, Option<entry::Opening>)>, Error> {
+        let mut all = self.accesses_below(subject, u64::MAX, usize::MAX).await?;
+        all.reverse();
+        Ok(all)
+    }
+
+    /// A page of the log entries that touched `subject`: those below index
+    /// `below`, newest first, at most `limit`, each with the subject's
+    /// opening for a salted entry. Read from the index's order, so a page
+    /// costs the same however many accesses a subject has.
+    pub async fn accesses_below(
+        &self,
+        subject: &str,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Option<entry::Opening>)>, Error> {
         Ok(self
             .backend
-            .accesses(subject.to_owned())
+            .accesses(subject.to_owned(), below, limit)
             .await?
             .into_iter()
             .map(|(i, salt)| {

@@ -81,6 +81,7 @@ on_both_backends!(
     a_number_or_boolean_filter_matches_the_stored_string_of_its_canonical_form,
     an_access_logged_by_subject_set_root_reads_only_that_set,
     concurrent_access_notes_are_all_committed,
+    a_subjects_accesses_page_newest_first_below_a_cursor,
     sealed_records_open_only_under_an_access_naming_them,
     a_salted_entry_opens_only_with_its_openings,
     a_denied_entry_opens_nothing,
@@ -210,6 +211,38 @@ async fn sealed_records_open_only_under_an_access_naming_them<F: Fixture>(f: F) 
     let records = f.store().open(&both, sealed).await.unwrap();
     assert_eq!(records[0].fields["phone"], PHONE);
     assert_eq!(records[1].fields["os_version"], "17.4.1");
+}
+
+async fn a_subjects_accesses_page_newest_first_below_a_cursor<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let other = f.store().subject_ref("user-7");
+    for i in [3u64, 5, 8, 13, 21] {
+        f.store()
+            .note_access(i, &[opening(&subject, i as u8)])
+            .await
+            .unwrap();
+        f.store()
+            .note_access(i + 1, &[opening(&other, 1)])
+            .await
+            .unwrap();
+    }
+    let page = |below, limit| f.store().accesses_below(&subject, below, limit);
+    assert_eq!(indices(page(u64::MAX, 2).await.unwrap()), [21, 13]);
+    assert_eq!(indices(page(13, 2).await.unwrap()), [8, 5]);
+    assert_eq!(indices(page(5, 10).await.unwrap()), [3]);
+    assert!(page(3, 10).await.unwrap().is_empty());
+    assert_eq!(
+        indices(page(u64::MAX, usize::MAX).await.unwrap()),
+        [21, 13, 8, 5, 3]
+    );
+    // Each with this subject's own opening in that entry.
+    let (_, opening_at_8) = page(9, 1).await.unwrap().remove(0);
+    assert_eq!(opening_at_8.unwrap().salt, opening(&subject, 8).salt);
+    // The export's order: the log's.
+    assert_eq!(
+        indices(f.store().accesses(&subject).await.unwrap()),
+        [3, 5, 8, 13, 21]
+    );
 }
 
 async fn concurrent_access_notes_are_all_committed<F: Fixture>(f: F) {

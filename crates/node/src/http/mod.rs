@@ -331,17 +331,48 @@ async fn ingest<B: Backend>(
             parse::<IngestBody>(&bytes)?.events
         };
         events.check(app.region.bundle()).map_err(Problem::from)?;
-        // A principal id is an identifier of the bundle: a longer or
-        // non-text header is no principal (and is not repeated).
-        let on_behalf_of = headers
-            .get(crate::region::ON_BEHALF_OF)
-            .map(|v| v.to_str().ok().filter(|p| p.len() <= 128).unwrap_or(""));
-        Ok::<_, Problem>(app.region.ingest(&caller, on_behalf_of, events).await)
+        Ok::<_, Problem>(
+            app.region
+                .ingest(&caller, on_behalf_of(&headers), events)
+                .await,
+        )
     };
     match run.await {
         Ok(Ok(outcome)) if outcome.not_stored.is_empty() => json(StatusCode::ACCEPTED, &outcome),
         Ok(Ok(outcome)) => incomplete(outcome),
         Ok(Err(e)) => Problem::from(e).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+/// The principal a forwarding region names. A principal id is an
+/// identifier of the bundle: a longer or non-text header is no principal
+/// (and is not repeated).
+fn on_behalf_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(crate::region::ON_BEHALF_OF)
+        .map(|v| v.to_str().ok().filter(|p| p.len() <= 128).unwrap_or(""))
+}
+
+/// A person's history: asked by a principal, or forwarded by a peer
+/// region on a principal's behalf.
+async fn history<B: Backend>(
+    State(app): State<Shared<B>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let req: HistoryRequest = parse(&body(raw)?)?;
+        req.check(app.region.bundle()).map_err(Problem::from)?;
+        Ok::<_, Problem>(
+            app.region
+                .history(&caller, on_behalf_of(&headers), req)
+                .await,
+        )
+    };
+    match run.await {
+        Ok(r) => answer(r, StatusCode::OK),
         Err(p) => p.into_response(),
     }
 }
@@ -440,5 +471,4 @@ principal_route! {
     reidentify: ReidentifyRequest;
     export: SubjectRequest;
     erase: SubjectRequest;
-    history: HistoryRequest;
 }

@@ -133,6 +133,12 @@ pub struct SubjectRequest {
 pub struct HistoryRequest {
     /// The app's user id.
     pub user_id: String,
+    /// The person's country (ISO 3166-1 alpha-2), as in their events: a
+    /// person homed by another region is answered from there (this
+    /// region forwards the request home). Absent: the person is looked
+    /// for here only.
+    #[serde(default)]
+    pub country: Option<String>,
     /// Only entries below this log index: the `next_before` of the page
     /// before (absent: from the newest).
     #[serde(default)]

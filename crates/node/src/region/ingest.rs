@@ -56,30 +56,14 @@ impl<B: Backend> Region<B> {
             })
             .collect();
         self.store.check(&events).map_err(rejected)?;
-        let principal = match caller {
-            Caller::Region(from) => {
-                if let Some(other) = homes.iter().find(|h| **h != self.id) {
-                    return Err(Error::BadRequest(format!(
-                        "region {from} forwarded events homed in {other}, not here"
-                    )));
-                }
-                let known =
-                    on_behalf_of.filter(|p| self.bundle.principals.principals.contains_key(*p));
-                known.ok_or_else(|| {
-                    Error::BadRequest(
-                        "a forwarded ingest names the principal it is forwarded for, one of this region's policy (Residency-On-Behalf-Of)".into(),
-                    )
-                })?
-            }
-            Caller::Principal(p) => {
-                if on_behalf_of.is_some() {
-                    return Err(Error::BadRequest(
-                        "only a forwarding region names a principal it acts for".into(),
-                    ));
-                }
-                p.as_str()
-            }
-        };
+        if let Caller::Region(from) = caller
+            && let Some(other) = homes.iter().find(|h| **h != self.id)
+        {
+            return Err(Error::BadRequest(format!(
+                "region {from} forwarded events homed in {other}, not here"
+            )));
+        }
+        let principal = self.acting_principal(caller, on_behalf_of)?;
         // The catalog check above knows every name.
         let fields: BTreeSet<FieldRef> = events
             .iter()
@@ -156,35 +140,12 @@ impl<B: Backend> Region<B> {
         principal: &str,
         events: &[IncomingEvent],
     ) -> Result<(), Error> {
-        let peer = self.peers.get(home).ok_or_else(|| Error::PeerUnavailable {
-            region: home.to_owned(),
-            why: "not in the cluster".into(),
-        })?;
-        let unavailable = |why: String| Error::PeerUnavailable {
-            region: home.to_owned(),
-            why,
-        };
-        let body = serde_json::to_vec(&serde_json::json!({ "events": events }))
-            .map_err(|e| Error::Internal(format!("encoding a forward: {e}")))?;
-        let resp = self
-            .http
-            .post(format!("{}/v1/ingest", peer.url))
-            .bearer_auth(&self.node_token)
-            .header(ON_BEHALF_OF, principal)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?;
-        let status = resp.status();
-        if status.as_u16() == 202 {
+        let body = serde_json::json!({ "events": events });
+        let (status, detail) = self.post_home(home, "/v1/ingest", principal, &body).await?;
+        if status == 202 {
             return Ok(());
         }
-        let detail = resp.text().await.unwrap_or_default();
-        let detail: String = serde_json::from_str::<serde_json::Value>(&detail)
-            .ok()
-            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
-            .unwrap_or_default();
+        let detail = problem_detail(&detail);
         // Only a refusal of the events themselves is the caller's to fix;
         // a rate limit, or a peer that does not accept this node's
         // credential, is the cluster's state.
@@ -193,12 +154,89 @@ impl<B: Backend> Region<B> {
                 "region {home} refused the events: {detail}"
             )))
         } else {
-            Err(unavailable(format!("answered {status}: {detail}")))
+            Err(Error::PeerUnavailable {
+                region: home.to_owned(),
+                why: format!("answered {status}: {detail}"),
+            })
+        }
+    }
+
+    /// Posts `body` to the peer region `home` at `path` with this node's
+    /// credential, on behalf of `principal` (whom the peer decides for
+    /// under its own policy); returns the answer's status and body.
+    pub(super) async fn post_home(
+        &self,
+        home: &str,
+        path: &str,
+        principal: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), Error> {
+        let peer = self.peers.get(home).ok_or_else(|| Error::PeerUnavailable {
+            region: home.to_owned(),
+            why: "not in the cluster".into(),
+        })?;
+        let unavailable = |why: String| Error::PeerUnavailable {
+            region: home.to_owned(),
+            why,
+        };
+        let body = serde_json::to_vec(body)
+            .map_err(|e| Error::Internal(format!("encoding a forward: {e}")))?;
+        let resp = self
+            .http
+            .post(format!("{}{path}", peer.url))
+            .bearer_auth(&self.node_token)
+            .header(ON_BEHALF_OF, principal)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.without_url().to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| unavailable(e.without_url().to_string()))?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// The principal a request is decided for: the caller's own, or —
+    /// for a peer region forwarding it — the one it names, which must be
+    /// a principal of this region's policy (a peer's credential is no
+    /// licence of its own).
+    pub(super) fn acting_principal<'a>(
+        &'a self,
+        caller: &'a Caller,
+        on_behalf_of: Option<&'a str>,
+    ) -> Result<&'a str, Error> {
+        match caller {
+            Caller::Region(_) => on_behalf_of
+                .filter(|p| self.bundle.principals.principals.contains_key(*p))
+                .ok_or_else(|| {
+                    Error::BadRequest(
+                        "a forwarded request names the principal it is forwarded for, one of this region's policy (Residency-On-Behalf-Of)".into(),
+                    )
+                }),
+            Caller::Principal(p) => {
+                if on_behalf_of.is_some() {
+                    return Err(Error::BadRequest(
+                        "only a forwarding region names a principal it acts for".into(),
+                    ));
+                }
+                Ok(p.as_str())
+            }
         }
     }
 }
 
-/// The header naming the principal a region forwards an ingest for.
+/// The `detail` of a peer's problem document, or nothing.
+pub(super) fn problem_detail(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The header naming the principal a region forwards a request for.
 pub const ON_BEHALF_OF: &str = "residency-on-behalf-of";
 
 /// A store error of an ingest: a refusal is the caller's to fix.

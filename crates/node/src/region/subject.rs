@@ -18,6 +18,7 @@ use super::{
     SubjectRequest,
 };
 use crate::Error;
+use crate::auth::Caller;
 
 /// Accesses on a page of a person's history unless the app asks for fewer
 /// or more (at most [`crate::bounds::MAX_HISTORY_PAGE`]).
@@ -119,21 +120,49 @@ impl<B: Backend> Region<B> {
     /// for the app showing them to that person. Decided (the policy's
     /// `history` action) but not logged: it releases no record and no
     /// personal value — the entries are the public log's — and logging it
-    /// would add an entry to the very history on every look.
-    pub async fn history(&self, principal: &str, req: HistoryRequest) -> Result<History, Error> {
+    /// would add an entry to the very history on every look. A person
+    /// homed elsewhere (by `country`) is answered by their home region,
+    /// which decides the same principal's request under its own policy
+    /// (this region decides nothing of it: no data of its own is asked).
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        on_behalf_of: Option<&str>,
+        req: HistoryRequest,
+    ) -> Result<History, Error> {
+        let principal = self.acting_principal(caller, on_behalf_of)?;
+        let home = match &req.country {
+            Some(c) => self
+                .home_of(c)
+                .ok_or_else(|| Error::BadRequest("country is homed by no region".into()))?,
+            None => &self.id,
+        };
+        if home != self.id {
+            if let Caller::Region(from) = caller {
+                return Err(Error::BadRequest(format!(
+                    "region {from} forwarded a request for a person homed in {home}, not here"
+                )));
+            }
+            // The home decides: the request is about its data, under its
+            // policy and its law.
+            return self.history_from(home, principal, &req).await;
+        }
         self.decide_unlogged(&self.subject_request(principal, Action::History))?;
         let subject = self.local_subject(&req.user_id).await?;
-        let limit = req.limit.unwrap_or(DEFAULT_HISTORY_PAGE);
+        let limit = req.limit.unwrap_or(DEFAULT_HISTORY_PAGE).max(1);
         let cp = self.seq.checkpoint();
-        // The access index is in log order; a page counts down from the
-        // cursor, so entries logged meanwhile never shift it.
+        // A page counts down from the cursor, so entries logged meanwhile
+        // never shift it; one more than the page says whether another
+        // follows.
         let below = req.before.unwrap_or(u64::MAX).min(cp.checkpoint.size);
-        let all = self.store.accesses(&subject).await?;
-        let older: Vec<_> = all.into_iter().filter(|(i, _)| *i < below).collect();
-        let start = older.len().saturating_sub(limit);
-        let next_before = (start > 0).then(|| older[start].0);
-        let mut accesses = Vec::with_capacity(older.len() - start);
-        for (index, opening) in older.into_iter().skip(start).rev() {
+        let mut page = self
+            .store
+            .accesses_below(&subject, below, limit.saturating_add(1))
+            .await?;
+        let next_before = (page.len() > limit).then(|| page[limit - 1].0);
+        page.truncate(limit);
+        let mut accesses = Vec::with_capacity(page.len());
+        for (index, opening) in page {
             accesses.push(
                 self.access_record(&subject, index, opening, cp.checkpoint.size)
                     .await?,
@@ -143,6 +172,41 @@ impl<B: Backend> Region<B> {
             accesses,
             next_before,
         })
+    }
+
+    /// A person's history from their home region, asked on behalf of
+    /// `principal`.
+    async fn history_from(
+        &self,
+        home: &str,
+        principal: &str,
+        req: &HistoryRequest,
+    ) -> Result<History, Error> {
+        let (status, body) = self
+            .post_home(home, "/v1/subjects/accesses", principal, req)
+            .await?;
+        let detail = || super::ingest::problem_detail(&body);
+        match status.as_u16() {
+            200 => serde_json::from_slice(&body).map_err(|e| Error::PeerUnavailable {
+                region: home.to_owned(),
+                why: format!("answered a history that does not parse: {e}"),
+            }),
+            400 => Err(Error::BadRequest(format!(
+                "region {home} refused the request: {}",
+                detail()
+            ))),
+            403 => Err(Error::Denied {
+                reasons: vec![format!(
+                    "region {home}, the person's home, does not let this principal see a person's accesses"
+                )],
+                log_index: None,
+            }),
+            404 => Err(Error::NotFound(format!("region {home} homes no such user"))),
+            s => Err(Error::PeerUnavailable {
+                region: home.to_owned(),
+                why: format!("answered {s}: {}", detail()),
+            }),
+        }
     }
 
     /// Entry `index`, which touched `subject`, as its export and history
