@@ -90,6 +90,9 @@ impl Layout<'_> {
             if let Some(bucket) = self.setup.log_buckets.get(r) {
                 toml.push_str(&format!("log_bucket = {bucket}\n"));
             }
+            if let Some(notify) = self.setup.notify.get(r) {
+                toml.push_str(&format!("notify = {notify}\n"));
+            }
             if let Some(urls) = self.sequencers.get(r) {
                 toml.push_str(&format!("sequencers = {urls:?}\n"));
             }

@@ -133,6 +133,8 @@ pub struct Setup {
     /// A region's `log_bucket` (a TOML inline table): its log in a bucket,
     /// its key files still in `REGION/log`.
     pub log_buckets: BTreeMap<&'static str, String>,
+    /// Regions' `notify` (the app's webhook), each a TOML inline table.
+    pub notify: BTreeMap<&'static str, String>,
     /// The `[limits]` of `cluster.toml`, as TOML lines.
     pub limits: String,
     /// The credentials in every process's environment, also written to
@@ -191,6 +193,7 @@ impl Setup {
             policy: policy.into(),
             stores: BTreeMap::new(),
             log_buckets: BTreeMap::new(),
+            notify: BTreeMap::new(),
             limits: String::new(),
             credentials: Vec::new(),
             log_filter: None,

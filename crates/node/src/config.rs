@@ -87,6 +87,32 @@ struct RegionFile {
     token_sha256: String,
     #[serde(default)]
     custodian: Option<CustodianFile>,
+    #[serde(default)]
+    notify: Option<NotifyFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyFile {
+    url: String,
+    secret: String,
+    datasets: Vec<String>,
+    #[serde(default)]
+    allow_http: bool,
+}
+
+/// Where a region notifies the app of accesses to a person's data from
+/// outside the person's country (`[regions.ID.notify]`).
+#[derive(Clone, Debug)]
+pub struct NotifyConfig {
+    /// The app's webhook URL.
+    pub url: String,
+    /// Reference (`env:NAME` or `file:PATH`) to the signing secret, a
+    /// Standard Webhooks secret (`whsec_` and base64).
+    pub secret: String,
+    /// The datasets whose accesses are notified (opt-in); `*` alone: the
+    /// whole catalog.
+    pub datasets: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -227,6 +253,8 @@ pub struct RegionConfig {
     /// The key custodian its records are sealed for, if any: without one
     /// the key file's KEK wraps the data keys.
     pub custodian: Option<CustodianConfig>,
+    /// The app's webhook for notifications, if the app opted in.
+    pub notify: Option<NotifyConfig>,
 }
 
 /// The loaded cluster file, paths resolved against its directory.
@@ -375,6 +403,39 @@ impl ClusterConfig {
                     })
                 }
             };
+            let notify = match r.notify {
+                None => None,
+                Some(n) => {
+                    let plain = n.allow_http && n.url.starts_with("http://");
+                    if !(n.url.starts_with("https://") || plain) {
+                        return Err(bad(
+                            field("notify.url"),
+                            "must start with https:// (http:// only with allow_http = true)".into(),
+                        ));
+                    }
+                    if !n.secret.starts_with("env:") && !n.secret.starts_with("file:") {
+                        return Err(bad(
+                            field("notify.secret"),
+                            "must be a reference, `env:NAME` or `file:PATH`, never the secret"
+                                .into(),
+                        ));
+                    }
+                    if n.datasets.is_empty() {
+                        return Err(bad(
+                            field("notify.datasets"),
+                            "names the datasets whose accesses are notified, or \"*\" for the whole catalog".into(),
+                        ));
+                    }
+                    Some(NotifyConfig {
+                        url: n.url,
+                        secret: match n.secret.strip_prefix("file:") {
+                            Some(p) => format!("file:{}", at(Path::new(p)).display()),
+                            None => n.secret,
+                        },
+                        datasets: n.datasets,
+                    })
+                }
+            };
             regions.insert(
                 id.clone(),
                 RegionConfig {
@@ -402,6 +463,7 @@ impl ClusterConfig {
                     token,
                     token_sha256,
                     custodian,
+                    notify,
                 },
             );
         }

@@ -50,6 +50,10 @@ pub struct Metrics {
     /// Entries the log did not take (nothing was released for them): an
     /// alert, since every decision must be logged.
     pub log_append_failures: Counter,
+    /// Notifications the app acknowledged.
+    pub notified: Counter,
+    /// Deliveries of notifications that failed (each is retried).
+    pub notify_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -61,6 +65,18 @@ impl Default for Metrics {
         let log_size = Gauge::default();
         let sequencing = Histogram::new(exponential_buckets(0.000_5, 2.0, 14));
         let log_append_failures = Counter::default();
+        let notified = Counter::default();
+        let notify_failures = Counter::default();
+        registry.register(
+            "notified",
+            "Notifications of accesses the app acknowledged",
+            notified.clone(),
+        );
+        registry.register(
+            "notify_failures",
+            "Failed deliveries of notifications to the app (each retried)",
+            notify_failures.clone(),
+        );
         registry.register(
             "requests",
             "HTTP requests by route and status",
@@ -90,6 +106,8 @@ impl Default for Metrics {
         Metrics {
             registry,
             log_append_failures,
+            notified,
+            notify_failures,
             requests,
             decisions,
             transfers,

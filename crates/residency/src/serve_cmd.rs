@@ -176,6 +176,10 @@ async fn serve<B: Backend>(
         let (region, witnesses) = (region.clone(), cluster.witnesses.clone());
         tokio::spawn(async move { region.push_to_witnesses(&witnesses).await })
     };
+    let notifier = {
+        let region = region.clone();
+        tokio::spawn(async move { region.run_notifier().await })
+    };
     let (shutdown, writer_stopped) = until_stopped({
         let region = region.clone();
         async move { region.writer_stopped().await }
@@ -183,6 +187,7 @@ async fn serve<B: Backend>(
     tls::serve(listener, app, server_tls(&cluster, args)?, shutdown).await?;
     sweeper.abort();
     witnesses.abort();
+    notifier.abort();
     anyhow::ensure!(!writer_stopped(), WRITER_STOPPED);
     region
         .settle_log()

@@ -81,7 +81,7 @@ fn events(n: usize) -> Vec<Event> {
 /// The same rows, in clear: every value in the public column, subjects
 /// (named by `subject`) numbered in order of first sight. Returns each
 /// batch's new subjects, the numbering after it, and its rows.
-type RawBatch = (Vec<(String, u64)>, u64, Vec<SealedRecord>);
+type RawBatch = (Vec<(String, u64, String)>, u64, Vec<SealedRecord>);
 
 /// How a raw baseline names subjects.
 type Naming<'a> = &'a dyn Fn(&str) -> String;
@@ -97,7 +97,7 @@ fn clear_batches(events: &[Event], batch: usize, subject: Naming<'_>) -> Vec<Raw
                 .map(|e| {
                     let next = sids.len() as u64;
                     let sid = *sids.entry(&e.user_id).or_insert_with(|| {
-                        new.push((subject(&e.user_id), next));
+                        new.push((subject(&e.user_id), next, e.user_id.clone()));
                         next
                     });
                     SealedRecord {

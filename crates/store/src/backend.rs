@@ -181,6 +181,25 @@ pub trait Backend: Send + Sync + 'static {
         subjects: Vec<String>,
     ) -> impl Future<Output = Result<Vec<(String, u64)>, Error>> + Send;
 
+    /// The sealed user ids of those of `subjects` the directory holds one
+    /// for (subjects first stored before user ids were kept have none), as
+    /// `(subject, sealed user id)`.
+    fn user_refs(
+        &self,
+        subjects: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
+
+    /// A counter of the region's own (a cursor: `notify_cursor`), 0 when
+    /// never set.
+    fn counter(&self, name: &'static str) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Sets a counter, durably.
+    fn set_counter(
+        &self,
+        name: &'static str,
+        value: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// The lowest subject number never given out.
     fn next_sid(&self) -> impl Future<Output = Result<u64, Error>> + Send;
 
@@ -196,14 +215,15 @@ pub trait Backend: Send + Sync + 'static {
         )))
     }
 
-    /// Writes a batch, all or nothing: adds `new_subjects` to the directory
+    /// Writes a batch, all or nothing: adds `new_subjects` (pseudonym,
+    /// number and sealed user id) to the directory
     /// (homed in `home`), records that numbers below `next_sid` are given
     /// out, and writes the records as they arrive — replacing any with the
     /// same subject, dataset and id (of two in the batch, the later wins).
     fn put_records(
         &self,
         home: String,
-        new_subjects: Vec<(String, u64)>,
+        new_subjects: Vec<(String, u64, String)>,
         next_sid: u64,
         records: RecordStream,
     ) -> impl Future<Output = Result<(), Error>> + Send;

@@ -60,6 +60,9 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
          leaf      BYTEA NOT NULL,
          PRIMARY KEY (log_index, leaf)
      );",
+    // 4: each subject's user id, sealed (AES-SIV under a key of the
+    // region's): a notification names the app's user; erasure deletes it.
+    "ALTER TABLE subjects ADD COLUMN user_ref TEXT;",
 ];
 
 /// Schema migrations of the keyring database, recorded in
@@ -230,17 +233,25 @@ impl Backend for PgBackend {
     async fn put_records(
         &self,
         home: String,
-        new_subjects: Vec<(String, u64)>,
+        new_subjects: Vec<(String, u64, String)>,
         next_sid: u64,
         mut records: RecordStream,
     ) -> Result<(), Error> {
-        let (names, sids): (Vec<String>, Vec<u64>) = new_subjects.into_iter().unzip();
+        let mut names = Vec::with_capacity(new_subjects.len());
+        let mut sids = Vec::with_capacity(new_subjects.len());
+        let mut user_refs = Vec::with_capacity(new_subjects.len());
+        for (name, sid, user_ref) in new_subjects {
+            names.push(name);
+            sids.push(sid);
+            user_refs.push(user_ref);
+        }
         let mut db = self.writer.lock().await;
         let tx = db.transaction().await?;
         tx.execute(
-            "INSERT INTO subjects (sid, subject, home)
-             SELECT s.sid, s.subject, $3 FROM UNNEST($1::bigint[], $2::text[]) AS s (sid, subject)",
-            &[&ints(&sids)?, &names, &home],
+            "INSERT INTO subjects (sid, subject, home, user_ref)
+             SELECT s.sid, s.subject, $3, s.user_ref
+             FROM UNNEST($1::bigint[], $2::text[], $4::text[]) AS s (sid, subject, user_ref)",
+            &[&ints(&sids)?, &names, &home, &user_refs],
         )
         .await?;
         tx.execute(
@@ -675,6 +686,41 @@ impl Backend for PgBackend {
             .lock()
             .await
             .execute("DELETE FROM deks WHERE sid = ANY($1)", &[&ids])
+            .await?;
+        Ok(())
+    }
+
+    async fn user_refs(&self, subjects: Vec<String>) -> Result<Vec<(String, String)>, Error> {
+        Ok(self
+            .reader
+            .query(
+                "SELECT subject, user_ref FROM subjects
+                 WHERE subject = ANY($1) AND user_ref IS NOT NULL",
+                &[&subjects],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    async fn counter(&self, name: &'static str) -> Result<u64, Error> {
+        let row = self
+            .reader
+            .query_opt("SELECT value FROM meta WHERE name = $1", &[&name])
+            .await?;
+        row.map_or(Ok(0), |r| uint(r.get(0)))
+    }
+
+    async fn set_counter(&self, name: &'static str, value: u64) -> Result<(), Error> {
+        self.writer
+            .lock()
+            .await
+            .execute(
+                "INSERT INTO meta (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[&name, &int(value)?],
+            )
             .await?;
         Ok(())
     }

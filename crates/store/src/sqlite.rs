@@ -64,6 +64,9 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
          leaf      BLOB NOT NULL,
          PRIMARY KEY (log_index, leaf)
      ) WITHOUT ROWID;",
+    // 4: each subject's user id, sealed (AES-SIV under a key of the
+    // region's): a notification names the app's user; erasure deletes it.
+    "ALTER TABLE subjects ADD COLUMN user_ref TEXT;",
 ];
 
 /// A subject's records of one dataset. No `ORDER BY`: with one, the
@@ -320,7 +323,7 @@ impl Backend for SqliteBackend {
     async fn put_records(
         &self,
         home: String,
-        new_subjects: Vec<(String, u64)>,
+        new_subjects: Vec<(String, u64, String)>,
         next_sid: u64,
         mut records: RecordStream,
     ) -> Result<(), Error> {
@@ -329,10 +332,10 @@ impl Backend for SqliteBackend {
             let tx = db.transaction()?;
             {
                 let mut add = tx.prepare_cached(
-                    "INSERT INTO subjects (sid, subject, home) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO subjects (sid, subject, home, user_ref) VALUES (?1, ?2, ?3, ?4)",
                 )?;
-                for (subject, sid) in &new_subjects {
-                    add.execute(params![int(*sid)?, subject, home])?;
+                for (subject, sid, user_ref) in &new_subjects {
+                    add.execute(params![int(*sid)?, subject, home, user_ref])?;
                 }
                 tx.prepare_cached(
                     "UPDATE meta SET value = max(value, ?1) WHERE name = 'next_sid'",
@@ -738,6 +741,51 @@ impl Backend for SqliteBackend {
             tx.commit()?;
             // As for an erasure: the keys' old page images leave the WAL.
             db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_refs(&self, subjects: Vec<String>) -> Result<Vec<(String, String)>, Error> {
+        self.read(move |db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT subject, user_ref FROM subjects WHERE subject = ?1 AND user_ref IS NOT NULL",
+            )?;
+            let mut out = Vec::new();
+            for s in subjects {
+                if let Some(row) = stmt
+                    .query_row(params![s], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+                {
+                    out.push(row);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn counter(&self, name: &'static str) -> Result<u64, Error> {
+        self.read(move |db| {
+            let v: Option<i64> = db
+                .query_row(
+                    "SELECT value FROM meta WHERE name = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            uint(v.unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn set_counter(&self, name: &'static str, value: u64) -> Result<(), Error> {
+        self.run(move |i| {
+            lock(&i.writer).execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, int(value)?],
+            )?;
             Ok(())
         })
         .await

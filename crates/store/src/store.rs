@@ -49,6 +49,9 @@ pub struct Store<B> {
     /// When set, new batches are sealed for the custodian.
     custody: Option<Custody>,
     pseudonyms: TokenKey,
+    /// Seals each subject's user id, kept for notifications (only the
+    /// region opens it).
+    user_ids: pseudo::token::SivKey,
     catalog: Arc<Catalog>,
     /// One writer at a time: a batch, an erasure, a page of rewrapping
     /// never interleave. Holds the numbering, reloaded after any failure.
@@ -124,12 +127,18 @@ fn slot_context(sid: u64) -> [u8; 8] {
 impl<B: Backend> Store<B> {
     /// A store over `backend`, with the region's catalog and keys.
     pub fn new(backend: B, catalog: Arc<Catalog>, keys: Arc<dyn KeyProvider>) -> Self {
-        let pseudonyms = TokenKey::new(1, keys.pseudonym_secret());
+        let secret = keys.pseudonym_secret();
+        let pseudonyms = TokenKey::new(1, secret);
+        let label = |l: &str| pseudo::token::hmac_sha256(&secret, l.as_bytes());
+        let mut siv = [0u8; 64];
+        siv[..32].copy_from_slice(&label("residency/user-id/1"));
+        siv[32..].copy_from_slice(&label("residency/user-id/2"));
         Store {
             backend,
             keys,
             custody: None,
             pseudonyms,
+            user_ids: pseudo::token::SivKey::new(1, siv),
             catalog,
             writer: tokio::sync::Mutex::new(None),
             accesses: std::sync::Mutex::new(AccessQueue::default()),
@@ -160,6 +169,38 @@ impl<B: Backend> Store<B> {
     /// id is never stored in clear.
     pub fn subject_ref(&self, user_id: &str) -> String {
         self.pseudonyms.token("subject", user_id)
+    }
+
+    /// A user id sealed for the directory.
+    fn seal_user_id(&self, user_id: &str) -> Result<String, Error> {
+        self.user_ids
+            .seal("user-id", user_id)
+            .map_err(|_| Error::Rejected("a user id is too long to seal".into()))
+    }
+
+    /// The app's user ids of those of `subjects` stored with one (subjects
+    /// first stored before user ids were kept have none), by pseudonym:
+    /// what a notification names the person by.
+    pub async fn user_ids(&self, subjects: &[String]) -> Result<BTreeMap<String, String>, Error> {
+        let mut out = BTreeMap::new();
+        for (subject, sealed) in self.backend.user_refs(subjects.to_vec()).await? {
+            let user_id = self
+                .user_ids
+                .open("user-id", &sealed)
+                .map_err(|_| Error::Decrypt("a stored user id".into()))?;
+            out.insert(subject, user_id);
+        }
+        Ok(out)
+    }
+
+    /// A counter of the region's own, 0 when never set.
+    pub async fn counter(&self, name: &'static str) -> Result<u64, Error> {
+        self.backend.counter(name).await
+    }
+
+    /// Sets a counter of the region's own, durably.
+    pub async fn set_counter(&self, name: &'static str, value: u64) -> Result<(), Error> {
+        self.backend.set_counter(name, value).await
     }
 
     /// Checks event `i` against the catalog and the bounds of an event. Messages name the event's
@@ -436,6 +477,7 @@ impl<B: Backend> Store<B> {
         // One pseudonym per distinct user of the batch; each event names
         // its user by position, so the per-event work does no hashing.
         let mut subjects: Vec<String> = Vec::new();
+        let mut user_ids: Vec<&str> = Vec::new();
         let of_event: Vec<usize> = {
             let mut seen: HashMap<&str, usize> = HashMap::new();
             events
@@ -443,6 +485,7 @@ impl<B: Backend> Store<B> {
                 .map(|e| {
                     *seen.entry(&e.user_id).or_insert_with(|| {
                         subjects.push(self.subject_ref(&e.user_id));
+                        user_ids.push(&e.user_id);
                         subjects.len() - 1
                     })
                 })
@@ -510,7 +553,7 @@ impl<B: Backend> Store<B> {
                 for (i, (sid, dek)) in new.into_iter().zip(fresh) {
                     sids[i] = Some(sid);
                     keys[i] = Some(SealingKey::new(&dek));
-                    new_subjects.push((subjects[i].clone(), sid));
+                    new_subjects.push((subjects[i].clone(), sid, self.seal_user_id(user_ids[i])?));
                 }
                 (None, at)
             }
@@ -519,7 +562,11 @@ impl<B: Backend> Store<B> {
                 let mut at = at;
                 for i in new {
                     sids[i] = Some(at.next);
-                    new_subjects.push((subjects[i].clone(), at.next));
+                    new_subjects.push((
+                        subjects[i].clone(),
+                        at.next,
+                        self.seal_user_id(user_ids[i])?,
+                    ));
                     at.next += 1;
                 }
                 (

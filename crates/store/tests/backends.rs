@@ -82,6 +82,7 @@ on_both_backends!(
     an_access_logged_by_subject_set_root_reads_only_that_set,
     concurrent_access_notes_are_all_committed,
     a_subjects_accesses_page_newest_first_below_a_cursor,
+    a_subjects_user_id_is_kept_sealed_until_erasure,
     sealed_records_open_only_under_an_access_naming_them,
     a_salted_entry_opens_only_with_its_openings,
     a_denied_entry_opens_nothing,
@@ -243,6 +244,25 @@ async fn a_subjects_accesses_page_newest_first_below_a_cursor<F: Fixture>(f: F) 
         indices(f.store().accesses(&subject).await.unwrap()),
         [3, 5, 8, 13, 21]
     );
+}
+
+async fn a_subjects_user_id_is_kept_sealed_until_erasure<F: Fixture>(f: F) {
+    let subject = seed(f.store()).await;
+    let stranger = f.store().subject_ref("never-ingested");
+    let ids = f
+        .store()
+        .user_ids(&[subject.clone(), stranger.clone()])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1, "only the stored subject");
+    assert_eq!(ids[&subject], EMAIL);
+    // A counter of the region's own starts at 0 and keeps what is set.
+    assert_eq!(f.store().counter("notify_cursor").await.unwrap(), 0);
+    f.store().set_counter("notify_cursor", 41).await.unwrap();
+    f.store().set_counter("notify_cursor", 42).await.unwrap();
+    assert_eq!(f.store().counter("notify_cursor").await.unwrap(), 42);
+    assert!(f.store().erase(&subject).await.unwrap());
+    assert!(f.store().user_ids(&[subject]).await.unwrap().is_empty());
 }
 
 async fn concurrent_access_notes_are_all_committed<F: Fixture>(f: F) {
@@ -820,7 +840,12 @@ async fn a_batch_whose_rows_stop_short_is_rolled_back<F: Fixture>(f: F) {
     chunks.send(vec![row]).await.unwrap();
     drop(chunks);
     let err = backend
-        .put_records("eu-fr".into(), vec![("t1.short".into(), 900)], 901, stream)
+        .put_records(
+            "eu-fr".into(),
+            vec![("t1.short".into(), 900, "r1.none".into())],
+            901,
+            stream,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("1 of 2 records"), "{err}");

@@ -25,6 +25,7 @@ mod custodian;
 mod entries;
 mod ingest;
 mod log_storage;
+mod notify;
 mod release;
 mod subject;
 mod witnesses;
@@ -38,6 +39,7 @@ use tlog::{CachedTiles, LogReader};
 
 pub use ingest::ON_BEHALF_OF;
 pub use log_storage::LogStorage;
+pub use notify::{Batch, Notification, webhook_signature};
 
 use entry::PrincipalRef;
 
@@ -75,6 +77,8 @@ pub struct Region<B> {
     cosigned: tokio::sync::watch::Sender<Cosigned>,
     /// The key custodian records are sealed for, if any.
     custodian: Option<custodian::CustodianLink>,
+    /// The app's webhook, if it opted in to notifications.
+    notify: Option<notify::Notify>,
 }
 
 /// A peer region, as this node reaches it.
@@ -179,6 +183,19 @@ impl<B: Backend> Region<B> {
                 Some(custodian::CustodianLink::new(c.url.clone(), token))
             }
         };
+        let notify = match &me.notify {
+            None => None,
+            Some(n) => {
+                let field = format!("regions.{id}.notify.secret");
+                let bad = |why: String| Error::Config {
+                    file: cluster.file.display().to_string(),
+                    field: field.clone(),
+                    why,
+                };
+                let secret = resolve_secret(&n.secret).map_err(bad)?;
+                Some(notify::Notify::new(n, &secret, &bundle.catalog).map_err(bad)?)
+            }
+        };
         let egress = egress_keys(&keys.pseudonym_secret());
         let justification_key = justification_key(&keys.pseudonym_secret());
 
@@ -245,6 +262,7 @@ impl<B: Backend> Region<B> {
             metrics: Metrics::default(),
             cosigned: tokio::sync::watch::Sender::new(Cosigned::new(!cluster.witnesses.is_empty())),
             custodian,
+            notify,
         };
         region.log_bundle().await?;
         Ok(region)

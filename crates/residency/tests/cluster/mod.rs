@@ -39,6 +39,15 @@ pub(crate) fn token(principal: &str) -> &'static str {
 }
 
 /// A node's own token, as the nodes' environment holds it.
+/// Every principal's and region's credential, as environment variables.
+pub(crate) fn credentials() -> Vec<(String, String)> {
+    TOKENS
+        .iter()
+        .map(|(_, var, value)| (var.to_string(), value.to_string()))
+        .chain(REGIONS.map(|r| (cluster::node_token_var(r), node_token(r))))
+        .collect()
+}
+
 pub(crate) fn node_token(region: &str) -> String {
     format!("node-token-of-{region}-0123456789")
 }
@@ -118,6 +127,23 @@ impl Cluster {
         .await
     }
 
+    /// The three regions, `region` notifying the app at `notify` (a TOML
+    /// inline table), with `env` added to every process's.
+    pub(crate) async fn with_notify(
+        region: &'static str,
+        notify: &str,
+        env: &[(&str, &str)],
+    ) -> Cluster {
+        let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy");
+        Self::build_with(None, "", &policy, false, |setup| {
+            setup.notify.insert(region, notify.to_owned());
+            setup
+                .credentials
+                .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        })
+        .await
+    }
+
     /// The three regions, `region` split into gateways and sequencers
     /// (`split`), its log in the bucket `log_bucket`, its store `store`, a
     /// monitor watching, with `env` added to every process's.
@@ -157,11 +183,7 @@ impl Cluster {
             setup.stores.insert("eu-fr", pg.to_owned());
         }
         setup.limits = limits.to_owned();
-        setup.credentials = TOKENS
-            .iter()
-            .map(|(_, var, value)| (var.to_string(), value.to_string()))
-            .chain(REGIONS.map(|r| (cluster::node_token_var(r), node_token(r))))
-            .collect();
+        setup.credentials = credentials();
         setup.log_filter = Some("debug".into());
         setup.custodian = custodian;
         tweak(&mut setup);
