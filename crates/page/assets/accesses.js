@@ -213,7 +213,7 @@
     dl.append(el("dt", {}, label), el("dd", cls ? { class: cls } : {}, value));
   }
 
-  function accessItem(a, t, lang) {
+  function accessItem(a, position, t, lang) {
     const e = a.entry && typeof a.entry === "object" ? a.entry : {};
     const action = typeof e.action === "string" ? e.action : "?";
     const decision = e.decision === "deny" ? "deny" : "allow";
@@ -223,6 +223,7 @@
       "data-status": "pending",
       "data-action": action,
       "data-decision": decision,
+      "data-position": String(position),
     });
     const head = el(
       "h2",
@@ -268,11 +269,13 @@
     document.getElementById("intro").textContent = t.intro;
     const summary = document.getElementById("summary");
     summary.textContent = t.checking;
-    const accesses = ((cfg.history && cfg.history.accesses) || []).slice();
-    // Newest first.
-    accesses.sort((x, y) => Number(y.log_index) - Number(x.log_index));
+    const given = (cfg.history && cfg.history.accesses) || [];
+    // Newest first; data-position is the place in the answer.
+    const order = given.map((_, i) => i);
+    order.sort((x, y) => Number(given[y].log_index) - Number(given[x].log_index));
+    const accesses = order.map((i) => given[i]);
     const list = document.getElementById("accesses");
-    const items = accesses.map((a) => accessItem(a, t, lang));
+    const items = accesses.map((a, i) => accessItem(a, order[i], t, lang));
     for (const i of items) list.append(i.li);
     if (accesses.length === 0) list.append(el("li", { class: "none" }, t.none));
 
@@ -285,6 +288,7 @@
       count[r.status]++;
       const { li, proof } = items[i];
       li.dataset.status = r.status;
+      li.dataset.reason = r.reason;
       li.classList.add(r.status);
       proof.textContent = r.status === "failed" ? `✗ ${t.status.failed}: ${t.reasons[r.reason] || r.reason}` : (r.status === "verified" ? "✓ " : "~ ") + t.status[r.status];
       proof.dataset.reason = r.reason;
