@@ -304,6 +304,8 @@
     body.dataset.unconfirmed = String(count.unconfirmed);
     body.dataset.failed = String(count.failed);
     body.dataset.verifyMs = String(Math.round(ms));
+    const root = document.documentElement;
+    body.dataset.overflowX = String(Math.max(0, root.scrollWidth - root.clientWidth));
     body.dataset.done = "true";
   }
 

@@ -24,6 +24,9 @@ pub struct Verdict {
     pub failed: u64,
     /// Milliseconds the page spent verifying (by the page's clock).
     pub verify_ms: u64,
+    /// CSS pixels the page is wider than the window (0: no horizontal
+    /// scroll).
+    pub overflow_x: u64,
     /// The DOM as Chromium serialised it.
     pub dom: String,
 }
@@ -41,10 +44,23 @@ pub enum Clock {
 /// Runs headless Chromium on `html` (a file) and reads the page's verdict.
 /// An error if Chromium fails or the page never finished.
 pub fn verify(chromium: &Path, html: &Path, clock: Clock) -> std::io::Result<Verdict> {
+    verify_sized(chromium, html, clock, None)
+}
+
+/// [`verify`] in a window of `width`×`height` CSS pixels.
+pub fn verify_sized(
+    chromium: &Path,
+    html: &Path,
+    clock: Clock,
+    window: Option<(u32, u32)>,
+) -> std::io::Result<Verdict> {
     let profile = tempfile::tempdir()?;
     let mut cmd = Command::new(chromium);
     cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
         .arg(format!("--user-data-dir={}", profile.path().display()));
+    if let Some((w, h)) = window {
+        cmd.arg(format!("--window-size={w},{h}"));
+    }
     if clock == Clock::Virtual {
         cmd.arg("--virtual-time-budget=60000");
     }
@@ -75,6 +91,7 @@ pub fn verify(chromium: &Path, html: &Path, clock: Clock) -> std::io::Result<Ver
         unconfirmed: n("data-unconfirmed"),
         failed: n("data-failed"),
         verify_ms: n("data-verify-ms"),
+        overflow_x: n("data-overflow-x"),
         dom,
     })
 }

@@ -131,7 +131,8 @@ fn flip_signature(note: &str, line: usize, byte: usize) -> String {
 fn the_browser_and_rust_agree_on_every_vector() {
     let log = Signer::from_seed(ORIGIN, TYPE_ED25519, &[7; 32]).unwrap();
     let witness = Signer::from_seed(WITNESS, TYPE_COSIGNATURE_V1, &[9; 32]).unwrap();
-    let stranger = Signer::from_seed("witness.example/other", TYPE_COSIGNATURE_V1, &[3; 32]).unwrap();
+    let stranger =
+        Signer::from_seed("witness.example/other", TYPE_COSIGNATURE_V1, &[3; 32]).unwrap();
     let impostor = Signer::from_seed(ORIGIN, TYPE_ED25519, &[5; 32]).unwrap();
     let mut l = Log {
         signer: log,
@@ -177,7 +178,9 @@ fn the_browser_and_rust_agree_on_every_vector() {
     let mut index_of = Vec::new();
     for (i, e) in ours.iter().enumerate() {
         for k in 0..(i * 3 + 1) {
-            l.tree.push(leaf_hash(format!("someone else's entry {i}.{k}").as_bytes()));
+            l.tree.push(leaf_hash(
+                format!("someone else's entry {i}.{k}").as_bytes(),
+            ));
         }
         index_of.push(l.tree.size());
         l.tree.push(leaf_hash(&entry::canonical(e)));
@@ -209,12 +212,32 @@ fn the_browser_and_rust_agree_on_every_vector() {
     // (name, record, expected verdict, expected reason)
     let mut vectors: Vec<(&str, Value, &str, &str)> = vec![
         ("read, cosigned", record(0, &cosigned), "verified", "ok"),
-        ("refused transfer, cosigned", record(1, &cosigned), "verified", "ok"),
+        (
+            "refused transfer, cosigned",
+            record(1, &cosigned),
+            "verified",
+            "ok",
+        ),
         ("transfer, cosigned", record(2, &cosigned), "verified", "ok"),
         ("export, cosigned", record(3, &cosigned), "verified", "ok"),
-        ("escaped strings, cosigned", record(4, &cosigned), "verified", "ok"),
-        ("log signature only", record(0, &log_only), "unconfirmed", "not_cosigned"),
-        ("cosigned by an unpinned witness", record(2, &by_stranger), "unconfirmed", "not_cosigned"),
+        (
+            "escaped strings, cosigned",
+            record(4, &cosigned),
+            "verified",
+            "ok",
+        ),
+        (
+            "log signature only",
+            record(0, &log_only),
+            "unconfirmed",
+            "not_cosigned",
+        ),
+        (
+            "cosigned by an unpinned witness",
+            record(2, &by_stranger),
+            "unconfirmed",
+            "not_cosigned",
+        ),
         (
             "inclusion proof: one byte",
             with_receipt(0, &|mut r| {
@@ -279,10 +302,7 @@ fn the_browser_and_rust_agree_on_every_vector() {
         ),
         (
             "checkpoint: the origin line",
-            record(
-                2,
-                &cosigned.replacen(ORIGIN, "residency.example/eu-no", 1),
-            ),
+            record(2, &cosigned.replacen(ORIGIN, "residency.example/eu-no", 1)),
             "failed",
             "origin_mismatch",
         ),
@@ -291,7 +311,14 @@ fn the_browser_and_rust_agree_on_every_vector() {
             {
                 let mut sigs = vec![impostor.sign(text.as_bytes())];
                 sigs.push(cosign(&l.witness, &text, 1_764_000_000).unwrap());
-                record(0, &Note { text: text.clone(), signatures: sigs }.to_text())
+                record(
+                    0,
+                    &Note {
+                        text: text.clone(),
+                        signatures: sigs,
+                    }
+                    .to_text(),
+                )
             },
             "failed",
             "no_log_signature",
@@ -370,12 +397,21 @@ fn the_browser_and_rust_agree_on_every_vector() {
         ),
     ];
     // A valid one after the tampered ones: nothing cached leaks.
-    vectors.push(("read again, cosigned", record(0, &cosigned), "verified", "ok"));
+    vectors.push((
+        "read again, cosigned",
+        record(0, &cosigned),
+        "verified",
+        "ok",
+    ));
 
     let log_key = l.signer.verifier();
     let pinned = [l.witness.verifier()];
     for (name, a, expected, _) in &vectors {
-        assert_eq!(rust_verdict(a, &log_key, &pinned), *expected, "Rust, {name}");
+        assert_eq!(
+            rust_verdict(a, &log_key, &pinned),
+            *expected,
+            "Rust, {name}"
+        );
     }
 
     let history = json!({"accesses": vectors.iter().map(|v| v.1.clone()).collect::<Vec<_>>()});
@@ -419,6 +455,9 @@ fn the_browser_and_rust_agree_on_every_vector() {
         (v.verified, v.unconfirmed, v.failed),
         (count("verified"), count("unconfirmed"), count("failed"))
     );
-    assert!(v.dom.contains(r#"<div id="banner" role="alert">"#), "the banner shows");
+    assert!(
+        v.dom.contains(r#"<div id="banner" role="alert">"#),
+        "the banner shows"
+    );
     assert!(v.dom.contains("proofs FAILED"), "{}", v.dom);
 }
