@@ -103,6 +103,12 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(3);
+    // `cargo test --benches` runs it without `--bench`: one round.
+    let rounds = if std::env::args().any(|a| a == "--bench") {
+        rounds
+    } else {
+        1
+    };
     let started = Instant::now();
     let log = Signer::from_seed("residency.example/eu-fr", TYPE_ED25519, &[7; 32]).unwrap();
     let witness = Signer::from_seed("witness.example/w1", TYPE_COSIGNATURE_V1, &[9; 32]).unwrap();
