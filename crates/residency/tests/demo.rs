@@ -209,8 +209,27 @@ fn every_step_behaved_and_nothing_personal_was_printed(dir: &Path, out: &Output)
         "the monitor flags \"entry",
         "two checkpoints of size",
         "every step behaved as the scenario says",
+        "person's page       file://",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in\n{stdout}");
+    }
+    // The French user's page (issue 20): written, and verified by the
+    // browser when there is one.
+    assert!(dir.join("page/french-user.html").exists());
+    if page::browser::chromium().is_some() {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("person's page"))
+            .unwrap();
+        assert!(
+            line.contains("receipts in headless Chromium") && line.ends_with(", 0 failed"),
+            "{line}"
+        );
+    } else {
+        assert!(
+            stdout.contains("headless Chromium is not installed"),
+            "{stdout}"
+        );
     }
     // The regions, the witness and the monitor were stopped, and what they
     // and the demo printed carries none of the users' data.

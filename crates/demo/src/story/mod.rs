@@ -22,6 +22,7 @@ mod copy;
 mod custodian;
 mod monitored;
 mod operator;
+mod person;
 
 /// The story's state: the cluster, its users, and what the steps found.
 pub(crate) struct Story<'a> {
@@ -42,6 +43,8 @@ pub(crate) struct Story<'a> {
     audited: Option<Value>,
     tampering_caught: bool,
     forgery_caught: bool,
+    /// The French user's own page (issue 20).
+    page: Option<person::PersonPage>,
     /// Requests sent to each URL: a split region's gateways take them in
     /// turn.
     sent: std::cell::RefCell<BTreeMap<String, u64>>,
@@ -169,6 +172,7 @@ impl<'a> Story<'a> {
             audited: None,
             tampering_caught: false,
             forgery_caught: false,
+            page: None,
             sent: Default::default(),
         }
     }
@@ -638,6 +642,7 @@ impl<'a> Story<'a> {
             "{proofs} proofs that the subject is in an entry's set, for {} entries",
             accesses.len()
         );
+        self.page = Some(self.person_page().await?);
         Ok(format!(
             "the French user's export: {records} records and {} logged accesses — {}; every receipt verifies against eu-fr's public key, and {proofs} proof(s) that the user is in the entry's salted subject set",
             accesses.len(),
@@ -732,6 +737,24 @@ impl<'a> Story<'a> {
         };
         println!("  monitor             {verdict}");
         println!("  time                {:.1} s", took.as_secs_f64());
+        if let Some(p) = &self.page {
+            let url =
+                page::browser::file_url(&p.path).unwrap_or_else(|_| p.path.display().to_string());
+            match &p.browser {
+                Some(v) => println!(
+                    "  person's page       {url} — the French user's accesses; the page verified {} of {} receipts in headless Chromium against eu-fr's and the witness's pinned keys ({} cosigned by the witness, {} not yet), {} failed",
+                    v.verified + v.unconfirmed,
+                    p.accesses,
+                    v.verified,
+                    v.unconfirmed,
+                    v.failed
+                ),
+                None => println!(
+                    "  person's page       {url} — the French user's accesses; headless Chromium is not installed, so no browser verified it here: the Rust verifier checked its {} receipts (open it to check them in yours)",
+                    p.accesses
+                ),
+            }
+        }
         if failed.is_empty() {
             println!("  every step behaved as the scenario says");
         } else {
