@@ -81,6 +81,8 @@
         bad_subject_proof: "the proof that this entry concerns you is wrong",
         no_subject_proof: "no proof that this entry concerns you",
         index_mismatch: "the receipt is for another entry",
+        other_subject: "this entry concerns someone else",
+        not_an_access: "this log entry is not an access",
         bad_pinned_key: "the page's pinned keys are unreadable",
       },
     },
@@ -156,6 +158,8 @@
         bad_subject_proof: "la preuve que cette entrée vous concerne est fausse",
         no_subject_proof: "aucune preuve que cette entrée vous concerne",
         index_mismatch: "le reçu porte sur une autre entrée",
+        other_subject: "cette entrée concerne quelqu'un d'autre",
+        not_an_access: "cette entrée du journal n'est pas un accès",
         bad_pinned_key: "les clés inscrites dans la page sont illisibles",
       },
     },
@@ -165,7 +169,7 @@
     const wanted = [cfg.lang, ...(navigator.languages || []), navigator.language];
     for (const l of wanted) {
       const base = typeof l === "string" ? l.toLowerCase().split("-")[0] : "";
-      if (STRINGS[base]) return base;
+      if (Object.prototype.hasOwnProperty.call(STRINGS, base)) return base;
     }
     return "en";
   }
@@ -269,7 +273,8 @@
     document.getElementById("intro").textContent = t.intro;
     const summary = document.getElementById("summary");
     summary.textContent = t.checking;
-    const given = (cfg.history && cfg.history.accesses) || [];
+    const listed = cfg.history && cfg.history.accesses;
+    const given = Array.isArray(listed) ? listed.filter((a) => a && typeof a === "object") : [];
     // Newest first; data-position is the place in the answer.
     const order = given.map((_, i) => i);
     order.sort((x, y) => Number(given[y].log_index) - Number(given[x].log_index));
@@ -280,7 +285,12 @@
     if (accesses.length === 0) list.append(el("li", { class: "none" }, t.none));
 
     const started = performance.now();
-    const results = await ResidencyVerify.verifyAll(cfg.log_key, cfg.witness_keys || [], accesses);
+    const results = await ResidencyVerify.verifyAll(
+      cfg.log_key,
+      cfg.witness_keys || [],
+      accesses,
+      cfg.history && cfg.history.subject,
+    );
     const ms = performance.now() - started;
 
     const count = { verified: 0, unconfirmed: 0, failed: 0 };

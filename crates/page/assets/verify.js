@@ -366,13 +366,15 @@ const ResidencyVerify = (() => {
      * "verified", "unconfirmed" (no cosignature by a pinned witness) or
      * "failed" (reason: a machine tag).
      */
-    async function record(a) {
+    async function record(a, subject) {
       try {
         if (!a || typeof a !== "object" || !a.entry || typeof a.entry !== "object") {
           fail("malformed_entry", "no entry");
         }
+        // Only an access names a person; a bundle entry is no access to them.
+        if (a.entry.kind !== "access") fail("not_an_access", "the entry is not an access");
         const r = parseReceipt(a.receipt);
-        if (a.log_index === undefined || BigInt(a.log_index) !== r.index) {
+        if (!Number.isSafeInteger(a.log_index) || BigInt(a.log_index) !== r.index) {
           fail("index_mismatch", "the receipt is for another entry");
         }
         const cp = await checkpoint(r.checkpoint);
@@ -380,11 +382,12 @@ const ResidencyVerify = (() => {
         await verifyInclusion(leaf, r.index, cp.size, r.proof, cp.root, "bad_inclusion");
         const root = a.entry.subjects_root;
         const sp = a.subject_proof;
-        if (sp !== undefined && sp !== null) {
-          await subjectProof(sp, root);
-        } else if (typeof root === "string") {
-          fail("no_subject_proof", "the entry names its subjects by a root and no proof came");
+        if (sp === undefined || sp === null || typeof root !== "string") {
+          fail("no_subject_proof", "no proof that the entry names this person");
         }
+        await subjectProof(sp, root);
+        // Every access on the page is this one person's.
+        if (sp.subject !== subject) fail("other_subject", "the entry names someone else");
         return cp.cosigned
           ? { status: "verified", reason: "ok" }
           : { status: "unconfirmed", reason: "not_cosigned" };
@@ -420,12 +423,24 @@ const ResidencyVerify = (() => {
     await verifyInclusion(await leafHash(bytes), index, size, proof, root, tag);
   }
 
+  /** The subject named by most subject proofs (ties: the first). */
+  function commonSubject(accesses) {
+    const counts = new Map();
+    for (const a of accesses) {
+      const s = a && a.subject_proof && a.subject_proof.subject;
+      if (typeof s === "string") counts.set(s, (counts.get(s) || 0) + 1);
+    }
+    let best = null;
+    for (const [s, n] of counts) if (best === null || n > counts.get(best)) best = s;
+    return best;
+  }
+
   /**
    * Verifies every access record of a history answer against the pinned
    * keys: an array of results in the records' order. If the pinned keys
    * themselves cannot be read, every record fails with `bad_pinned_key`.
    */
-  async function verifyAll(logVkey, witnessVkeys, accesses) {
+  async function verifyAll(logVkey, witnessVkeys, accesses, subject) {
     let keys;
     try {
       keys = await pinKeys(logVkey, witnessVkeys);
@@ -433,7 +448,11 @@ const ResidencyVerify = (() => {
       return accesses.map(() => ({ status: "failed", reason: "bad_pinned_key", detail: String(e.message) }));
     }
     const v = verifier(keys);
-    return Promise.all(accesses.map((a) => v.record(a)));
+    // The person: the history's own subject, else the subject most of its
+    // proofs name — either way one person, so an access of someone else
+    // slipped in fails.
+    const person = typeof subject === "string" ? subject : commonSubject(accesses);
+    return Promise.all(accesses.map((a) => v.record(a, person)));
   }
 
   return {

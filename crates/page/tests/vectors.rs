@@ -14,8 +14,12 @@ use tlog::{Checkpoint, Receipt, Verifier, leaf_hash};
 const ORIGIN: &str = "residency.example/eu-fr";
 const WITNESS: &str = "witness.example/w1";
 
-/// The Rust verdict: as the page decides, from the Rust verifiers.
-fn rust_verdict(a: &Value, log: &Verifier, witnesses: &[Verifier]) -> &'static str {
+/// The Rust verdict: as the page decides, from the Rust verifiers, for
+/// the page of the person whose pseudonym is `person`.
+fn rust_verdict(a: &Value, log: &Verifier, witnesses: &[Verifier], person: &str) -> &'static str {
+    if a["entry"]["kind"] != "access" {
+        return "failed";
+    }
     let Some(text) = a["receipt"].as_str() else {
         return "failed";
     };
@@ -36,11 +40,10 @@ fn rust_verdict(a: &Value, log: &Verifier, witnesses: &[Verifier]) -> &'static s
             let Ok(root) = tlog::Hash::from_hex(root) else {
                 return "failed";
             };
-            if p.verify(&root).is_err() {
+            if p.verify(&root).is_err() || p.subject != person {
                 return "failed";
             }
         }
-        (None, None) => {}
         _ => return "failed",
     }
     // At least one pinned witness's cosignature verifies (any invalid one
@@ -167,13 +170,17 @@ fn the_browser_and_rust_agree_on_every_vector() {
         // control characters, quotes, backslashes, non-ASCII, U+2028, a
         // closing script tag; and keys whose order is by code point.
         {
-            let mut e = entry(4, "read", ("support-dublin", "IE"), "allow", None);
+            let mut e = entry(4, "read", ("support-dublin", "IE"), "allow", root.clone());
             e["reasons"] = json!([
                 "tab\there, nl\n, cr\r, bs\u{8}, ff\u{c}, \u{1}\u{1f}\u{7f} \"q\" \\ / é ü 你好 😀 \u{2028}\u{2029} </script><!--"
             ]);
             e["fields"] = json!({"profile.phone": null, "profile.address": {"op": "drop"}, "Z.a": null, "a.é": null, "a.z": null});
             e
         },
+        // Not an access: the policy bundle in force.
+        json!({"v": 2, "kind": "policy_bundle", "time": "2025-11-20T09:00:00Z",
+               "region": "eu-fr", "bundle": "b".repeat(64), "datasets": [], "fields": {},
+               "subjects": [], "subject_count": 0, "reasons": [], "policies": []}),
     ];
     let mut index_of = Vec::new();
     for (i, e) in ours.iter().enumerate() {
@@ -396,6 +403,29 @@ fn the_browser_and_rust_agree_on_every_vector() {
             "malformed_receipt",
         ),
     ];
+    // Regressions (red team): a log entry that is no access shown as one,
+    // and another person's access slipped into this person's page.
+    vectors.push((
+        "a policy-bundle entry as an access",
+        record(5, &cosigned),
+        "failed",
+        "not_an_access",
+    ));
+    vectors.push((
+        "someone else's access",
+        {
+            let mut a = record(0, &cosigned);
+            let (i, p) = set.prove(&openings[4].leaf()).unwrap();
+            a["subject_proof"] = json!({
+                "subject": openings[4].subject, "salt": hex::encode(openings[4].salt),
+                "index": i, "size": set.len(),
+                "proof": p.iter().map(|h| h.to_base64()).collect::<Vec<_>>(),
+            });
+            a
+        },
+        "failed",
+        "other_subject",
+    ));
     // A valid one after the tampered ones: nothing cached leaks.
     vectors.push((
         "read again, cosigned",
@@ -408,13 +438,16 @@ fn the_browser_and_rust_agree_on_every_vector() {
     let pinned = [l.witness.verifier()];
     for (name, a, expected, _) in &vectors {
         assert_eq!(
-            rust_verdict(a, &log_key, &pinned),
+            rust_verdict(a, &log_key, &pinned, &openings[2].subject),
             *expected,
             "Rust, {name}"
         );
     }
 
-    let history = json!({"accesses": vectors.iter().map(|v| v.1.clone()).collect::<Vec<_>>()});
+    let history = json!({
+        "subject": openings[2].subject,
+        "accesses": vectors.iter().map(|v| v.1.clone()).collect::<Vec<_>>(),
+    });
     let html = page::render(&page::Page {
         lang: Some("en".into()),
         log_key: log_key.to_vkey(),

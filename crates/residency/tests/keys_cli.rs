@@ -105,6 +105,7 @@ async fn rotate_rewraps_every_data_key_and_resumes_an_interrupted_rotation() {
         .enumerate()
         .map(|(i, u)| store::Event {
             user_id: u.clone(),
+            country: "FR".into(),
             dataset: "profile".into(),
             record_id: "p1".into(),
             time: 1,
@@ -192,6 +193,7 @@ async fn rotate_over_postgres() {
         let store = store::Store::new(backend, catalog(), std::sync::Arc::new(keys));
         let e = store::Event {
             user_id: "user-1".into(),
+            country: "FR".into(),
             dataset: "profile".into(),
             record_id: "p1".into(),
             time: 1,

@@ -42,6 +42,7 @@ fn events(n: usize) -> Vec<Event> {
             if i % 2 == 0 {
                 Event {
                     user_id,
+                    country: "FR".into(),
                     dataset: "profile".into(),
                     record_id: format!("p{i}"),
                     time,
@@ -65,6 +66,7 @@ fn events(n: usize) -> Vec<Event> {
             } else {
                 Event {
                     user_id,
+                    country: "FR".into(),
                     dataset: "device".into(),
                     record_id: format!("d{i}"),
                     time,
@@ -81,7 +83,7 @@ fn events(n: usize) -> Vec<Event> {
 /// The same rows, in clear: every value in the public column, subjects
 /// (named by `subject`) numbered in order of first sight. Returns each
 /// batch's new subjects, the numbering after it, and its rows.
-type RawBatch = (Vec<(String, u64, String)>, u64, Vec<SealedRecord>);
+type RawBatch = (Vec<(String, u64, Option<String>)>, u64, Vec<SealedRecord>);
 
 /// How a raw baseline names subjects.
 type Naming<'a> = &'a dyn Fn(&str) -> String;
@@ -97,7 +99,7 @@ fn clear_batches(events: &[Event], batch: usize, subject: Naming<'_>) -> Vec<Raw
                 .map(|e| {
                     let next = sids.len() as u64;
                     let sid = *sids.entry(&e.user_id).or_insert_with(|| {
-                        new.push((subject(&e.user_id), next, e.user_id.clone()));
+                        new.push((subject(&e.user_id), next, None));
                         next
                     });
                     SealedRecord {

@@ -181,9 +181,8 @@ pub trait Backend: Send + Sync + 'static {
         subjects: Vec<String>,
     ) -> impl Future<Output = Result<Vec<(String, u64)>, Error>> + Send;
 
-    /// The sealed user ids of those of `subjects` the directory holds one
-    /// for (subjects first stored before user ids were kept have none), as
-    /// `(subject, sealed user id)`.
+    /// The sealed people (country and user id) of those of `subjects` the
+    /// directory holds one for, as `(subject, sealed)`.
     fn user_refs(
         &self,
         subjects: Vec<String>,
@@ -223,7 +222,7 @@ pub trait Backend: Send + Sync + 'static {
     fn put_records(
         &self,
         home: String,
-        new_subjects: Vec<(String, u64, String)>,
+        new_subjects: Vec<(String, u64, Option<String>)>,
         next_sid: u64,
         records: RecordStream,
     ) -> impl Future<Output = Result<(), Error>> + Send;

@@ -43,8 +43,14 @@ pub use store::{MAX_VALUE_LEN, Sealed, Store};
 /// What the app sends about one subject.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct Event {
-    /// The app's own user id (stored only as a keyed pseudonym).
+    /// The app's own user id (stored only as a keyed pseudonym, and
+    /// sealed under the app's notification key when the region notifies
+    /// the app).
     pub user_id: String,
+    /// The person's country (ISO 3166-1 alpha-2), as the app said: kept
+    /// only beside the sealed user id, for notifications.
+    #[serde(default)]
+    pub country: String,
     /// Dataset of the catalog.
     pub dataset: String,
     /// Record id within the dataset.

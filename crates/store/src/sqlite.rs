@@ -64,8 +64,9 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
          leaf      BLOB NOT NULL,
          PRIMARY KEY (log_index, leaf)
      ) WITHOUT ROWID;",
-    // 4: each subject's user id, sealed (AES-SIV under a key of the
-    // region's): a notification names the app's user; erasure deletes it.
+    // 4: each subject's country and user id, sealed (AES-SIV under a key
+    // derived from the app's notification secret), when the region
+    // notifies the app; erasure deletes it.
     "ALTER TABLE subjects ADD COLUMN user_ref TEXT;",
 ];
 
@@ -323,7 +324,7 @@ impl Backend for SqliteBackend {
     async fn put_records(
         &self,
         home: String,
-        new_subjects: Vec<(String, u64, String)>,
+        new_subjects: Vec<(String, u64, Option<String>)>,
         next_sid: u64,
         mut records: RecordStream,
     ) -> Result<(), Error> {

@@ -49,9 +49,11 @@ pub struct Store<B> {
     /// When set, new batches are sealed for the custodian.
     custody: Option<Custody>,
     pseudonyms: TokenKey,
-    /// Seals each subject's user id, kept for notifications (only the
-    /// region opens it).
-    user_ids: pseudo::token::SivKey,
+    /// When set, seals each new subject's country and user id, kept for
+    /// notifications: a key derived from the app's notification secret,
+    /// which is not in the region's key file or store, so a copy of both
+    /// opens none.
+    user_ids: Option<pseudo::token::SivKey>,
     catalog: Arc<Catalog>,
     /// One writer at a time: a batch, an erasure, a page of rewrapping
     /// never interleave. Holds the numbering, reloaded after any failure.
@@ -127,23 +129,29 @@ fn slot_context(sid: u64) -> [u8; 8] {
 impl<B: Backend> Store<B> {
     /// A store over `backend`, with the region's catalog and keys.
     pub fn new(backend: B, catalog: Arc<Catalog>, keys: Arc<dyn KeyProvider>) -> Self {
-        let secret = keys.pseudonym_secret();
-        let pseudonyms = TokenKey::new(1, secret);
-        let label = |l: &str| pseudo::token::hmac_sha256(&secret, l.as_bytes());
-        let mut siv = [0u8; 64];
-        siv[..32].copy_from_slice(&label("residency/user-id/1"));
-        siv[32..].copy_from_slice(&label("residency/user-id/2"));
+        let pseudonyms = TokenKey::new(1, keys.pseudonym_secret());
         Store {
             backend,
             keys,
             custody: None,
             pseudonyms,
-            user_ids: pseudo::token::SivKey::new(1, siv),
+            user_ids: None,
             catalog,
             writer: tokio::sync::Mutex::new(None),
             accesses: std::sync::Mutex::new(AccessQueue::default()),
             access_commit: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Keeps each new subject's country and user id, sealed under a key
+    /// derived from `secret` (the app's notification secret), so that a
+    /// notification can name the person; without it none is kept.
+    pub fn keep_user_ids(&mut self, secret: &[u8]) {
+        let label = |l: &str| pseudo::token::hmac_sha256(secret, l.as_bytes());
+        let mut siv = [0u8; 64];
+        siv[..32].copy_from_slice(&label("residency/user-id/1"));
+        siv[32..].copy_from_slice(&label("residency/user-id/2"));
+        self.user_ids = Some(pseudo::token::SivKey::new(1, siv));
     }
 
     /// Seals every new batch for a key custodian: under record keys derived
@@ -171,26 +179,45 @@ impl<B: Backend> Store<B> {
         self.pseudonyms.token("subject", user_id)
     }
 
-    /// A user id sealed for the directory.
-    fn seal_user_id(&self, user_id: &str) -> Result<String, Error> {
-        self.user_ids
-            .seal("user-id", user_id)
+    /// A person's `(country, user id)` sealed for the directory, when
+    /// user ids are kept.
+    fn seal_person(&self, (country, user_id): (&str, &str)) -> Result<Option<String>, Error> {
+        let Some(key) = &self.user_ids else {
+            return Ok(None);
+        };
+        key.seal("user-id", &format!("{country}:{user_id}"))
+            .map(Some)
             .map_err(|_| Error::Rejected("a user id is too long to seal".into()))
     }
 
-    /// The app's user ids of those of `subjects` stored with one (subjects
-    /// first stored before user ids were kept have none), by pseudonym:
-    /// what a notification names the person by.
-    pub async fn user_ids(&self, subjects: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    /// The `(country, user id)` of those of `subjects` stored with one
+    /// (subjects stored while user ids were not kept, or under another
+    /// notification secret, have none), by pseudonym: whom a notification
+    /// names, and where they live.
+    pub async fn people(
+        &self,
+        subjects: &[String],
+    ) -> Result<BTreeMap<String, (String, String)>, Error> {
         let mut out = BTreeMap::new();
+        let Some(key) = &self.user_ids else {
+            return Ok(out);
+        };
         for (subject, sealed) in self.backend.user_refs(subjects.to_vec()).await? {
-            let user_id = self
-                .user_ids
-                .open("user-id", &sealed)
-                .map_err(|_| Error::Decrypt("a stored user id".into()))?;
-            out.insert(subject, user_id);
+            // Sealed under an earlier secret: this person is not named.
+            let Ok(opened) = key.open("user-id", &sealed) else {
+                continue;
+            };
+            if let Some((country, user_id)) = opened.split_once(':') {
+                out.insert(subject, (country.to_owned(), user_id.to_owned()));
+            }
         }
         Ok(out)
+    }
+
+    /// Whether the access index holds log entry `log_index`'s subject set
+    /// (its leaves are noted with its subjects, in one commit).
+    pub async fn noted(&self, log_index: u64) -> Result<bool, Error> {
+        Ok(!self.backend.leaves_at(log_index).await?.is_empty())
     }
 
     /// A counter of the region's own, 0 when never set.
@@ -477,7 +504,7 @@ impl<B: Backend> Store<B> {
         // One pseudonym per distinct user of the batch; each event names
         // its user by position, so the per-event work does no hashing.
         let mut subjects: Vec<String> = Vec::new();
-        let mut user_ids: Vec<&str> = Vec::new();
+        let mut people: Vec<(&str, &str)> = Vec::new();
         let of_event: Vec<usize> = {
             let mut seen: HashMap<&str, usize> = HashMap::new();
             events
@@ -485,7 +512,7 @@ impl<B: Backend> Store<B> {
                 .map(|e| {
                     *seen.entry(&e.user_id).or_insert_with(|| {
                         subjects.push(self.subject_ref(&e.user_id));
-                        user_ids.push(&e.user_id);
+                        people.push((&e.country, &e.user_id));
                         subjects.len() - 1
                     })
                 })
@@ -553,7 +580,7 @@ impl<B: Backend> Store<B> {
                 for (i, (sid, dek)) in new.into_iter().zip(fresh) {
                     sids[i] = Some(sid);
                     keys[i] = Some(SealingKey::new(&dek));
-                    new_subjects.push((subjects[i].clone(), sid, self.seal_user_id(user_ids[i])?));
+                    new_subjects.push((subjects[i].clone(), sid, self.seal_person(people[i])?));
                 }
                 (None, at)
             }
@@ -562,11 +589,7 @@ impl<B: Backend> Store<B> {
                 let mut at = at;
                 for i in new {
                     sids[i] = Some(at.next);
-                    new_subjects.push((
-                        subjects[i].clone(),
-                        at.next,
-                        self.seal_user_id(user_ids[i])?,
-                    ));
+                    new_subjects.push((subjects[i].clone(), at.next, self.seal_person(people[i])?));
                     at.next += 1;
                 }
                 (

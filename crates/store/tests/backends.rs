@@ -246,23 +246,60 @@ async fn a_subjects_accesses_page_newest_first_below_a_cursor<F: Fixture>(f: F) 
     );
 }
 
-async fn a_subjects_user_id_is_kept_sealed_until_erasure<F: Fixture>(f: F) {
-    let subject = seed(f.store()).await;
+async fn a_subjects_user_id_is_kept_sealed_until_erasure<F: Fixture>(mut f: F) {
+    // Not kept unless the region notifies the app.
+    let before = seed(f.store()).await;
+    f.store_mut()
+        .keep_user_ids(b"the app's notification secret, 32+");
+    let ids = f
+        .store()
+        .people(std::slice::from_ref(&before))
+        .await
+        .unwrap();
+    assert!(ids.is_empty(), "stored before user ids were kept");
+    let stored = f
+        .store()
+        .ingest(
+            "eu-fr",
+            &[event("user-8", "profile", "p7", &[("phone", PHONE)])],
+        )
+        .await
+        .unwrap();
+    let subject = stored[0].clone();
     let stranger = f.store().subject_ref("never-ingested");
     let ids = f
         .store()
-        .user_ids(&[subject.clone(), stranger.clone()])
+        .people(&[subject.clone(), stranger.clone(), before])
         .await
         .unwrap();
-    assert_eq!(ids.len(), 1, "only the stored subject");
-    assert_eq!(ids[&subject], EMAIL);
+    assert_eq!(ids.len(), 1, "only the subject stored since");
+    assert_eq!(ids[&subject], ("FR".to_owned(), "user-8".to_owned()));
+    // Sealed: not in clear anywhere the backend keeps.
+    for (where_, bytes) in f.stored_bytes().await {
+        assert!(
+            !bytes.windows(6).any(|w| w == b"user-8"),
+            "a user id in clear in {where_}"
+        );
+    }
+    // Another secret opens none.
+    f.store_mut()
+        .keep_user_ids(b"another secret, at least 24 bytes");
+    assert!(
+        f.store()
+            .people(std::slice::from_ref(&subject))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    f.store_mut()
+        .keep_user_ids(b"the app's notification secret, 32+");
     // A counter of the region's own starts at 0 and keeps what is set.
     assert_eq!(f.store().counter("notify_cursor").await.unwrap(), 0);
     f.store().set_counter("notify_cursor", 41).await.unwrap();
     f.store().set_counter("notify_cursor", 42).await.unwrap();
     assert_eq!(f.store().counter("notify_cursor").await.unwrap(), 42);
     assert!(f.store().erase(&subject).await.unwrap());
-    assert!(f.store().user_ids(&[subject]).await.unwrap().is_empty());
+    assert!(f.store().people(&[subject]).await.unwrap().is_empty());
 }
 
 async fn concurrent_access_notes_are_all_committed<F: Fixture>(f: F) {
@@ -842,7 +879,7 @@ async fn a_batch_whose_rows_stop_short_is_rolled_back<F: Fixture>(f: F) {
     let err = backend
         .put_records(
             "eu-fr".into(),
-            vec![("t1.short".into(), 900, "r1.none".into())],
+            vec![("t1.short".into(), 900, None)],
             901,
             stream,
         )

@@ -62,6 +62,7 @@ async fn ingest_forever<B: Backend>(store: Store<B>) {
         let events: Vec<Event> = (0..BATCH)
             .map(|i| Event {
                 user_id: format!("user-{}", (b * BATCH + i) % USERS),
+                country: "FR".into(),
                 dataset: "profile".into(),
                 record_id: format!("{pid}-{b}-{i}"),
                 time: 1,

@@ -151,6 +151,10 @@ pub struct HistoryRequest {
 /// A page of a person's accesses.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct History {
+    /// The person's pseudonym in this region: every access's subject proof
+    /// names it (the page checks that no access of someone else is among
+    /// them).
+    pub subject: String,
     /// Every logged access to the person's data below the cursor, newest
     /// first, each with its receipt and, for an entry that names its
     /// subjects by a root, the proof that this person is in the set.

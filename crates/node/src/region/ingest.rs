@@ -41,18 +41,15 @@ impl<B: Backend> Region<B> {
         // The whole batch is checked against the catalog (which every
         // region shares) before anything is decided, stored or forwarded:
         // a bad event anywhere refuses the batch whole, naming its index.
-        let mut countries = Vec::with_capacity(events.len());
         let events: Vec<Event> = events
             .into_iter()
-            .map(|e| {
-                countries.push(e.country);
-                Event {
-                    user_id: e.user_id,
-                    dataset: e.dataset,
-                    record_id: e.record_id,
-                    time: e.time,
-                    fields: e.fields,
-                }
+            .map(|e| Event {
+                user_id: e.user_id,
+                country: e.country,
+                dataset: e.dataset,
+                record_id: e.record_id,
+                time: e.time,
+                fields: e.fields,
             })
             .collect();
         self.store.check(&events).map_err(rejected)?;
@@ -82,13 +79,13 @@ impl<B: Backend> Region<B> {
         })?;
         let mut local = Vec::new();
         let mut remote: BTreeMap<String, Vec<IncomingEvent>> = BTreeMap::new();
-        for ((e, home), country) in events.into_iter().zip(homes).zip(countries) {
+        for (e, home) in events.into_iter().zip(homes) {
             if home == self.id {
                 local.push(e);
             } else {
                 remote.entry(home).or_default().push(IncomingEvent {
                     user_id: e.user_id,
-                    country,
+                    country: e.country,
                     dataset: e.dataset,
                     record_id: e.record_id,
                     time: e.time,

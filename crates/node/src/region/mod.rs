@@ -193,7 +193,11 @@ impl<B: Backend> Region<B> {
                     why,
                 };
                 let secret = resolve_secret(&n.secret).map_err(bad)?;
-                Some(notify::Notify::new(n, &secret, &bundle.catalog).map_err(bad)?)
+                let notify = notify::Notify::new(n, &secret, &bundle.catalog).map_err(bad)?;
+                // Whom to name: each new subject's country and user id,
+                // sealed under the app's secret (not the region's keys).
+                store.keep_user_ids(notify.secret());
+                Some(notify)
             }
         };
         let egress = egress_keys(&keys.pseudonym_secret());

@@ -18,7 +18,10 @@
 //! HMAC-SHA-256 of "{id}.{timestamp}.{body}">` under the secret the app
 //! gave (`whsec_` and base64). A notification holds what the public log
 //! entry holds (principal, country, purpose, legal basis, fields, outcome)
-//! and the app's own user id — no personal value.
+//! and the app's own user id — no personal value. To name the person, the
+//! store keeps each new subject's country and user id sealed under a key
+//! derived from the app's secret (not the region's keys: a copy of the
+//! store and key file opens none); subjects stored before are not named.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -40,10 +43,10 @@ const CURSOR: &str = "notify_cursor";
 const CHUNK: u64 = 256;
 /// Notifications in one POST at most.
 const MAX_BATCH: usize = 100;
-/// How old an entry must be before it is notified: the access index is
-/// written just after the log acknowledges an entry, so an entry is read
-/// only once its subjects are surely noted.
-const SETTLE: Duration = Duration::from_secs(2);
+/// How long an entry may wait for its subjects in the access index (noted
+/// just after the log acknowledged it): an entry that names no one homed
+/// here has none to note.
+const SETTLE: Duration = Duration::from_secs(30);
 /// Back-off after a failed delivery: doubling from the first, capped.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(60);
@@ -66,6 +69,11 @@ impl std::fmt::Debug for Notify {
 }
 
 impl Notify {
+    /// The key the app's secret gives (what the store seals people under).
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.key
+    }
+
     /// The notifier of a region's configuration: `secret` is the resolved
     /// Standard Webhooks secret, `datasets` are checked against the
     /// catalog's.
@@ -192,13 +200,6 @@ impl<B: Backend> Region<B> {
         let to = size.min(from + CHUNK);
         let entries = self.reader.entries(from, to, size).await?;
         let settled = time::OffsetDateTime::now_utc() - SETTLE;
-        let home_country = self
-            .bundle
-            .regions
-            .regions
-            .get(&self.id)
-            .map(|r| r.country.clone())
-            .unwrap_or_default();
         let mut out = Vec::new();
         let mut upto = from;
         for (index, bytes) in (from..to).zip(entries) {
@@ -211,13 +212,18 @@ impl<B: Backend> Region<B> {
                 &time::format_description::well_known::Rfc3339,
             )
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-            if logged_at > settled {
-                break;
-            }
-            if notifies(&e, &home_country, notify.datasets.as_ref()) {
+            if notifiable(&e, notify.datasets.as_ref()) {
+                // Its subjects are noted just after the log acknowledged it;
+                // until then (or until it is clear that it names no one
+                // here), wait.
+                if !self.store.noted(index).await? && logged_at > settled {
+                    break;
+                }
                 let subjects = self.store.subjects_at(index).await?;
-                for (_, user_id) in self.store.user_ids(&subjects).await? {
-                    out.push(notification(&self.id, index, &e, user_id));
+                for (country, user_id) in self.store.people(&subjects).await?.into_values() {
+                    if reaches_abroad(&e, &country) {
+                        out.push(notification(&self.id, index, &e, user_id));
+                    }
                 }
             }
             upto = index + 1;
@@ -271,10 +277,10 @@ impl<B: Backend> Region<B> {
     }
 }
 
-/// Whether entry `e` is notified to the people it names: an access to
-/// their data (not an aggregate, which releases no one's record), asked
-/// from outside their country or toward another, in an opted-in dataset.
-fn notifies(e: &Entry, home_country: &str, datasets: Option<&BTreeSet<String>>) -> bool {
+/// Whether entry `e` may be notified to the people it names: an access to
+/// their data (not an aggregate, which releases no one's record) in an
+/// opted-in dataset.
+fn notifiable(e: &Entry, datasets: Option<&BTreeSet<String>>) -> bool {
     let Some(action) = e.action else {
         return false;
     };
@@ -286,19 +292,19 @@ fn notifies(e: &Entry, home_country: &str, datasets: Option<&BTreeSet<String>>) 
     {
         return false;
     }
-    let from_abroad = e
-        .principal
-        .as_ref()
-        .is_some_and(|p| p.location != home_country);
-    let toward_abroad = e
-        .declared_destination
-        .as_deref()
-        .is_some_and(|d| d != home_country);
-    let opted_in = match datasets {
+    match datasets {
         None => true,
         Some(set) => e.datasets.iter().any(|d| set.contains(d)),
-    };
-    (from_abroad || toward_abroad) && opted_in
+    }
+}
+
+/// Whether entry `e` reached outside `country` (the person's): asked by a
+/// principal located elsewhere, or toward another declared destination.
+fn reaches_abroad(e: &Entry, country: &str) -> bool {
+    e.principal.as_ref().is_some_and(|p| p.location != country)
+        || e.declared_destination
+            .as_deref()
+            .is_some_and(|d| d != country)
 }
 
 fn notification(region: &str, index: u64, e: &Entry, user_id: String) -> Notification {
@@ -329,5 +335,58 @@ fn notification(region: &str, index: u64, e: &Entry, user_id: String) -> Notific
         purpose: e.purpose.clone(),
         legal_basis: e.legal_basis.clone(),
         fields: e.fields.keys().cloned().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_by(location: &str, destination: Option<&str>) -> Entry {
+        let mut e = Entry::new(
+            Kind::Access,
+            "eu-no",
+            "bundle",
+            "2026-12-07T00:00:00Z".into(),
+        );
+        e.action = Some(Action::Read);
+        e.principal = Some(entry::PrincipalRef {
+            id: "support-dublin".into(),
+            location: location.into(),
+        });
+        e.declared_destination = destination.map(str::to_owned);
+        e.datasets = vec!["profile".into()];
+        e
+    }
+
+    /// Regression (red team): "abroad" was the region's data-centre
+    /// country, so a principal in Norway reading a German resident of
+    /// eu-no went unnotified, and an Irish one reading an Irish resident
+    /// was notified.
+    #[test]
+    fn abroad_is_the_persons_country_not_the_regions() {
+        assert!(!reaches_abroad(&read_by("IE", None), "IE"));
+        assert!(reaches_abroad(&read_by("NO", None), "DE"));
+        assert!(reaches_abroad(&read_by("IE", Some("US")), "IE"));
+        assert!(!reaches_abroad(&read_by("DE", Some("DE")), "DE"));
+    }
+
+    #[test]
+    fn only_accesses_to_opted_in_datasets_are_notifiable() {
+        let e = read_by("CN", None);
+        assert!(notifiable(&e, None));
+        let only = |d: &str| Some(BTreeSet::from([d.to_owned()]));
+        assert!(notifiable(&e, only("profile").as_ref()));
+        assert!(!notifiable(&e, only("device").as_ref()));
+        let mut aggregate = e.clone();
+        aggregate.action = Some(Action::Aggregate);
+        assert!(!notifiable(&aggregate, None));
+        let bundle = Entry::new(
+            Kind::PolicyBundle,
+            "eu-no",
+            "b",
+            "2026-12-07T00:00:00Z".into(),
+        );
+        assert!(!notifiable(&bundle, None));
     }
 }

@@ -169,6 +169,7 @@ impl<B: Backend> Region<B> {
             );
         }
         Ok(History {
+            subject,
             accesses,
             next_before,
         })

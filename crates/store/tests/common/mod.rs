@@ -62,6 +62,7 @@ pub async fn logged(seq: &Sequencer, subjects: &[&str], datasets: &[&str]) -> Lo
 pub fn event(user: &str, dataset: &str, id: &str, fields: &[(&str, &str)]) -> Event {
     Event {
         user_id: user.into(),
+        country: "FR".into(),
         dataset: dataset.into(),
         record_id: id.into(),
         time: 1_700_000_000,
