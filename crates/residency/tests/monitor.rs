@@ -524,9 +524,23 @@ async fn a_fork_a_decision_that_does_not_replay_and_a_rollback_are_detected_and_
     let _m = spawn_monitor(&live, &c.dir.path().join("live.out"));
     let expected =
         format!("eu-fr #{forged_index}: violation: logged allow, the replay decides deny");
-    wait_for("the alert", async || {
-        received.lock().unwrap().iter().any(|f: &Value| {
-            f["kind"] == "violation" && f["region"] == "eu-fr" && f["index"] == forged_index
+    // Each of the entry's findings is posted in turn: wait for the ones
+    // checked below (waiting for the first alone raced the others).
+    wait_for("the alerts", async || {
+        let alerts = received.lock().unwrap();
+        [
+            "the replay decides deny",
+            "left in clear for CN",
+            "with no legal basis",
+        ]
+        .iter()
+        .all(|m| {
+            alerts.iter().any(|f: &Value| {
+                f["kind"] == "violation"
+                    && f["region"] == "eu-fr"
+                    && f["index"] == forged_index
+                    && f["message"].as_str().is_some_and(|s| s.contains(m))
+            })
         })
     })
     .await;
