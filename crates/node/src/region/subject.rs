@@ -5,6 +5,9 @@
 //! record and no personal value and is decided but not logged.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt as _;
 
 use entry::{Entry, Opening};
 use policy::{Action, DecisionRequest};
@@ -23,6 +26,8 @@ use crate::auth::Caller;
 /// Accesses on a page of a person's history unless the app asks for fewer
 /// or more (at most [`crate::bounds::MAX_HISTORY_PAGE`]).
 const DEFAULT_HISTORY_PAGE: usize = 50;
+/// Access records of a page built at once.
+const RECORDS_AT_ONCE: usize = 8;
 
 impl<B: Backend> Region<B> {
     /// A request on one subject's behalf: about all its data, for the
@@ -125,7 +130,7 @@ impl<B: Backend> Region<B> {
     /// which decides the same principal's request under its own policy
     /// (this region decides nothing of it: no data of its own is asked).
     pub async fn history(
-        &self,
+        self: &Arc<Self>,
         caller: &Caller,
         on_behalf_of: Option<&str>,
         req: HistoryRequest,
@@ -161,13 +166,26 @@ impl<B: Backend> Region<B> {
             .await?;
         let next_before = (page.len() > limit).then(|| page[limit - 1].0);
         page.truncate(limit);
-        let mut accesses = Vec::with_capacity(page.len());
-        for (index, opening) in page {
+        // Each record is a few tile reads, a proof and a store read: built
+        // side by side on every core, a few at a time (a whole page at once
+        // starts a blocking thread for each), in the page's order.
+        let size = cp.checkpoint.size;
+        let mut building = futures::stream::iter(page)
+            .map(|(index, opening)| {
+                let (region, subject) = (Arc::clone(self), subject.clone());
+                tokio::spawn(
+                    async move { region.access_record(&subject, index, opening, size).await },
+                )
+            })
+            .buffered(RECORDS_AT_ONCE);
+        let mut accesses = Vec::new();
+        while let Some(record) = building.next().await {
             accesses.push(
-                self.access_record(&subject, index, opening, cp.checkpoint.size)
-                    .await?,
+                record
+                    .map_err(|e| Error::Internal(format!("building an access record: {e}")))??,
             );
         }
+        drop(building);
         Ok(History {
             subject,
             accesses,
