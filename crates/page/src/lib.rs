@@ -94,7 +94,7 @@ impl Page {
 }
 
 /// JSON for a `<script>` block: `<`, `>`, `&` and the line separators
-/// escaped as `\uXXXX` (still the same JSON), so that neither `</script>`
+/// escaped as `\u` and four hex digits (still the same JSON), so that neither `</script>`
 /// nor `<!--` can appear in it.
 pub fn config_json(config: &Value) -> String {
     let text = config.to_string();

@@ -586,6 +586,25 @@ impl<'a> Story<'a> {
         ))
     }
 
+    /// Checks that `accesses` (an export's or a history's) list the
+    /// French user's accesses the story made: step 2's transfer, Beijing's
+    /// refused view, Dublin's read. `where_` says where they were missing.
+    fn lists_the_story(&self, accesses: &[Value], where_: &str) -> anyhow::Result<()> {
+        let seen: Vec<u64> = accesses
+            .iter()
+            .filter_map(|a| a["log_index"].as_u64())
+            .collect();
+        for (what, index) in [
+            ("step 2's transfer", self.fr_transfer),
+            ("Beijing's refused view", self.beijing_view),
+            ("Dublin's read", self.dublin_read),
+        ] {
+            let index = index.with_context(|| format!("{what} has no entry"))?;
+            ensure!(seen.contains(&index), "{what} (#{index}) is not {where_}");
+        }
+        Ok(())
+    }
+
     /// 7. Who touched my data: the French user's export, with every access
     ///    and a receipt for each.
     async fn export(&mut self) -> anyhow::Result<String> {
@@ -597,18 +616,7 @@ impl<'a> Story<'a> {
         let records = x["records"].as_array().map_or(0, Vec::len);
         ensure!(records == 5, "{records} records exported, 5 ingested");
         let accesses = x["accesses"].as_array().context("no accesses")?.clone();
-        let seen: Vec<u64> = accesses
-            .iter()
-            .filter_map(|a| a["log_index"].as_u64())
-            .collect();
-        for (what, index) in [
-            ("step 2's transfer", self.fr_transfer),
-            ("Beijing's refused view", self.beijing_view),
-            ("Dublin's read", self.dublin_read),
-        ] {
-            let index = index.with_context(|| format!("{what} has no entry"))?;
-            ensure!(seen.contains(&index), "{what} (#{index}) is not listed");
-        }
+        self.lists_the_story(&accesses, "listed")?;
         let mut proofs = 0;
         let mut listed = Vec::new();
         for a in &accesses {

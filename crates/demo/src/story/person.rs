@@ -32,21 +32,7 @@ impl Story<'_> {
             .await?;
         ensure!(status == 200, "the history answers {status}: {history}");
         let accesses = history["accesses"].as_array().context("no accesses")?;
-        let listed: Vec<u64> = accesses
-            .iter()
-            .filter_map(|a| a["log_index"].as_u64())
-            .collect();
-        for (what, index) in [
-            ("step 2's transfer", self.fr_transfer),
-            ("Beijing's refused view", self.beijing_view),
-            ("Dublin's read", self.dublin_read),
-        ] {
-            let index = index.with_context(|| format!("{what} has no entry"))?;
-            ensure!(
-                listed.contains(&index),
-                "{what} (#{index}) is not on the page"
-            );
-        }
+        self.lists_the_story(accesses, "on the page")?;
         let log = &self.c.log_keys["eu-fr"];
         let witnesses = [self.c.witness.clone()];
         for a in accesses {

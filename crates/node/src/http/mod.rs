@@ -362,19 +362,11 @@ async fn history<B: Backend>(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let run = async {
-        let req: HistoryRequest = parse(&body(raw)?)?;
-        req.check(app.region.bundle()).map_err(Problem::from)?;
-        Ok::<_, Problem>(
-            app.region
-                .history(&caller, on_behalf_of(&headers), req)
-                .await,
-        )
-    };
-    match run.await {
-        Ok(r) => answer(r, StatusCode::OK),
-        Err(p) => p.into_response(),
-    }
+    let on_behalf_of = on_behalf_of(&headers).map(str::to_owned);
+    checked_call(app, raw, |r, req: HistoryRequest| async move {
+        r.history(&caller, on_behalf_of.as_deref(), req).await
+    })
+    .await
 }
 
 /// The answer to an ingest a home region did not take its part of: 400
@@ -435,12 +427,32 @@ where
     F: FnOnce(Arc<Region<B>>, String, Req) -> Fut,
     Fut: std::future::Future<Output = Result<Resp, Error>>,
 {
+    let who = match principal(&caller) {
+        Ok(who) => who.to_owned(),
+        Err(p) => return p.into_response(),
+    };
+    checked_call(app, raw, |r, req| f(r, who, req)).await
+}
+
+/// A handler of a JSON request: the body parsed, bounded and its ids
+/// checked against the bundle before `f` decides anything.
+async fn checked_call<B, Req, Resp, F, Fut>(
+    app: Shared<B>,
+    raw: Result<Bytes, BytesRejection>,
+    f: F,
+) -> Response
+where
+    B: Backend,
+    Req: DeserializeOwned + Bounded,
+    Resp: Serialize,
+    F: FnOnce(Arc<Region<B>>, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<Resp, Error>>,
+{
     let run = async {
-        let who = principal(&caller)?.to_owned();
         let req: Req = parse(&body(raw)?)?;
         // Bounded, and ids of the bundle, before anything is decided.
         req.check(app.region.bundle()).map_err(Problem::from)?;
-        Ok::<_, Problem>(f(app.region.clone(), who, req).await)
+        Ok::<_, Problem>(f(app.region.clone(), req).await)
     };
     match run.await {
         Ok(r) => answer(r, StatusCode::OK),
