@@ -127,7 +127,7 @@ fn main() {
         bytes as f64 / secs / 1e6
     );
 
-    let ours = score(&records, &found, pseudo::pii::ENTITIES);
+    let ours = score(&records, &found, &pseudo::pii::ENTITIES);
     let presidio = std::env::var("PRESIDIO_PYTHON").ok().map(|python| {
         let m = env("PRESIDIO_RECORDS", 2_000).min(n);
         run_presidio(&python, &records[..m])
@@ -140,13 +140,13 @@ fn main() {
             "  ratio residency/presidio: {:.0}x   (goal >= 1000x)",
             ours_rate / rate
         );
-        let ours_m = score(&records[..*m], &found[..*m], pseudo::pii::ENTITIES);
-        let theirs = score(&records[..*m], pfound, pseudo::pii::ENTITIES);
+        let ours_m = score(&records[..*m], &found[..*m], &pseudo::pii::ENTITIES);
+        let theirs = score(&records[..*m], pfound, &pseudo::pii::ENTITIES);
         println!(
             "\n  {:<16} {:>22} {:>22}",
             "entity", "residency P / R", "presidio P / R"
         );
-        for e in pseudo::pii::ENTITIES {
+        for e in pseudo::pii::ENTITIES.iter() {
             let (a, b) = (ours_m[*e], theirs[*e]);
             if a.tp + a.fn_ == 0 {
                 continue;

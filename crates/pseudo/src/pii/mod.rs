@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use regex::{Regex, RegexSet};
 
-pub use recognizers::ENTITIES;
+pub use recognizers::{Case, ENTITIES, cases};
 pub use redact::{RedactionPlan, redact};
 
 /// One piece of personal data found in a text.
