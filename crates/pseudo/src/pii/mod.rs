@@ -98,6 +98,7 @@ impl Analyzer {
                             score,
                         });
                     }
+                    None if rec.atomic => at = m.end().max(m.start() + 1),
                     // A failed match must not hide a valid one that starts
                     // inside it: search again from the next character.
                     None => {
@@ -152,11 +153,24 @@ fn validated(
         .find(ok)
 }
 
-/// Trims punctuation a pattern may swallow at the end (URLs).
+/// Trims punctuation a pattern may swallow at the end (URLs); a closing
+/// bracket only when the span does not open it (`http://[2001:db8::1]`).
 fn trim(text: &str, mut span: Range<usize>, chars: &str) -> Range<usize> {
     while span.end > span.start {
-        match text[..span.end].chars().next_back() {
-            Some(c) if chars.contains(c) => span.end -= c.len_utf8(),
+        let s = &text[span.clone()];
+        match s.chars().next_back() {
+            Some(c) if chars.contains(c) => {
+                let open = match c {
+                    ')' => Some('('),
+                    ']' => Some('['),
+                    '}' => Some('{'),
+                    _ => None,
+                };
+                if open.is_some_and(|o| s.matches(o).count() >= s.matches(c).count()) {
+                    break;
+                }
+                span.end -= c.len_utf8();
+            }
             _ => break,
         }
     }

@@ -27,12 +27,50 @@ fn email(s: &str) -> bool {
     })
 }
 
+/// An IPv4 address, with an optional CIDR prefix length.
 fn ipv4(s: &str) -> bool {
-    s.parse::<std::net::Ipv4Addr>().is_ok()
+    let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+    addr.parse::<std::net::Ipv4Addr>().is_ok()
+        && prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|p| p <= 32))
 }
 
+/// An IPv6 address in any RFC 4291 §2.2 text form (compressed, with an
+/// embedded IPv4 tail), with an optional RFC 4007 zone id and prefix length.
 fn ipv6(s: &str) -> bool {
-    s.parse::<std::net::Ipv6Addr>().is_ok()
+    let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+    let addr = addr.split_once('%').map_or(addr, |(a, _zone)| a);
+    addr.parse::<std::net::Ipv6Addr>().is_ok()
+        && prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|p| p <= 128))
+}
+
+/// A domain name whose top-level domain is delegated (a country code or a
+/// common generic one). Country codes that are mostly file extensions in
+/// text (`.md`, `.rs`, `.sh`, `.py`, `.ps`) are left out.
+fn domain(s: &str) -> bool {
+    let host = s.split(['/', '?', '#']).next().unwrap_or(s);
+    let Some((_, tld)) = host.rsplit_once('.') else {
+        return false;
+    };
+    let tld = tld.to_ascii_lowercase();
+    if tld.len() == 2 {
+        return COUNTRY_CODES.split(' ').any(|c| c == tld);
+    }
+    GENERIC_TLDS.split(' ').any(|g| g == tld)
+}
+
+/// ISO 3166 country-code top-level domains in use (IANA root zone), less
+/// the file extensions above.
+const COUNTRY_CODES: &str = "ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs bt bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg er es et eu fi fj fk fm fo fr ga gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc me mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr pt pw qa re ro ru rw sa sb sc sd se sg si sk sl sm sn sr ss st su sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw";
+
+/// The generic top-level domains most seen in text.
+const GENERIC_TLDS: &str = "com org net edu gov mil int info biz name pro mobi aero coop museum app dev page blog shop store online site tech cloud xyz club live news email link top icu vip art design agency media network systems solutions company digital global world today space website fun one health bank insurance law legal travel jobs team work";
+
+/// A UUID (RFC 9562 §4): versions 1–8, the RFC variant, not the nil UUID.
+fn uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let version = b.get(14).copied().unwrap_or(b'0');
+    let variant = b.get(19).map(u8::to_ascii_lowercase).unwrap_or(b'0');
+    (b'1'..=b'8').contains(&version) && matches!(variant, b'8' | b'9' | b'a' | b'b')
 }
 
 fn gps(s: &str) -> bool {
@@ -47,21 +85,41 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         )
         .validate(email)
         .score(1.0),
-        Recognizer::new("URL", r"(?i)(?:https?://|www\.)[^\s<>]+")
+        Recognizer::new("URL", r"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>]+|(?-u:\b)www\.[^\s<>]+")
             .score(0.6)
             .trim(".,;:!?)]}'\""),
-        Recognizer::new("IP_ADDRESS", r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?-u:\b)")
+        // A bare domain (`example.com`, `shop.example.co.uk/path`).
+        Recognizer::new(
+            "URL",
+            r"(?i)(?-u:\b)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,12}(?-u:\b)(?:[/?#][^\s<>]*)?",
+        )
+        .validate(domain)
+        .score(0.5)
+        .trim(".,;:!?)]}'\"")
+        .atomic(),
+        Recognizer::new("IP_ADDRESS", r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?-u:\b)")
             .validate(ipv4)
             .score(0.6)
             .context(&["ip", "address", "adresse", "ipv4", "server", "host"])
             .not_after(&["build", "version", "ver", "v", "release", "firmware", "oid"]),
+        // The whole run of hex digits, colons and dots (so that a valid
+        // piece of an invalid form is not reported), then a zone and prefix.
         Recognizer::new(
             "IP_ADDRESS",
-            r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,7}|[0-9a-f]{1,4}|:)",
+            r"(?i)[0-9a-f.:]*:[0-9a-f.:]*:[0-9a-f.:]*(?:%[0-9a-z]+)?(?:/\d{1,3})?",
         )
         .validate(ipv6)
         .score(0.6)
-        .context(&["ip", "address", "adresse", "ipv6", "server", "host"]),
+        .context(&["ip", "address", "adresse", "ipv6", "server", "host"])
+        .trim(".")
+        .atomic(),
+        Recognizer::new(
+            "UUID",
+            r"(?i)(?-u:\b)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?-u:\b)",
+        )
+        .validate(uuid)
+        .score(0.5)
+        .context(&["uuid", "guid", "unique identifier"]),
         Recognizer::new(
             "MAC_ADDRESS",
             r"(?i)(?-u:\b)(?:[0-9a-f]{2}:){5}[0-9a-f]{2}(?-u:\b)|(?-u:\b)(?:[0-9a-f]{2}-){5}[0-9a-f]{2}(?-u:\b)|(?-u:\b)[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?-u:\b)",
@@ -289,14 +347,44 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("IBAN_CODE", "IBAN GB82WEST12345698765433"),
     Case::LookAlike("IBAN_CODE", "part AB12 CDEF GHIJ KLMN"),
     Case::Valid("IP_ADDRESS", "from [192.0.2.1] at noon"),
+    Case::Valid("IP_ADDRESS", "subnet [192.0.2.0/24]"),
+    Case::Valid("IP_ADDRESS", "loopback [::1] only"),
+    Case::Valid("IP_ADDRESS", "bound to [::] by default"),
+    Case::Valid("IP_ADDRESS", "mapped [::ffff:192.0.2.1] here"),
+    Case::Valid("IP_ADDRESS", "NAT64 [64:ff9b::198.51.100.1]."),
+    Case::Valid("IP_ADDRESS", "link [fe80::1%eth0] up"),
+    Case::Valid("IP_ADDRESS", "host [2001:db8:85a3::8a2e:370:7334] down"),
+    Case::Valid("IP_ADDRESS", "prefix [2001:db8::/32]"),
+    Case::Valid(
+        "IP_ADDRESS",
+        "full [2001:0db8:0000:0000:0000:ff00:0042:8329]",
+    ),
     Case::Invalid("IP_ADDRESS", "from 192.0.2.256 at noon"),
+    Case::Invalid("IP_ADDRESS", "two gaps 2001::db8::1"),
+    Case::Invalid("IP_ADDRESS", "group too long 12345:db8::1"),
+    Case::Invalid("IP_ADDRESS", "subnet 192.0.2.0/33"),
     Case::LookAlike("IP_ADDRESS", "version 1.2.3.4 released"),
+    Case::LookAlike("IP_ADDRESS", "at 12:30:45 today"),
+    Case::LookAlike("IP_ADDRESS", "call std::vec::Vec"),
+    Case::Valid("UUID", "request [123e4567-e89b-42d3-a456-426614174000]"),
+    Case::Invalid("UUID", "request 123e4567-e89b-92d3-a456-426614174000"),
+    Case::LookAlike("UUID", "nil 00000000-0000-0000-0000-000000000000"),
     Case::Valid("MAC_ADDRESS", "mac [00:1a:2b:3c:4d:5e]"),
     Case::Invalid("MAC_ADDRESS", "mac 00:1a:2b:3c:4d"),
     Case::LookAlike("MAC_ADDRESS", "at 12:30:45 today"),
     Case::Valid("URL", "see [https://example.com/a?b=c]."),
+    Case::Valid("URL", "go to [microsoft.com] now"),
+    Case::Valid("URL", "at [shop.example.co.uk/basket?id=7], then"),
+    Case::Valid("URL", "on [http://[2001:db8::1]/status]"),
+    Case::Valid("URL", "on [http://[2001:db8::1]]."),
+    Case::Valid(
+        "URL",
+        "(see [https://en.wikipedia.org/wiki/Rust_(language)])",
+    ),
     Case::Invalid("URL", "see https:/example"),
+    Case::Invalid("URL", "see example.qqq"),
     Case::LookAlike("URL", "end of sentence.Then more"),
+    Case::LookAlike("URL", "edit src/main.rs and README.md"),
     Case::Valid("CRYPTO", "btc [1BoatSLRHtKNngkdXEeobR76b53LETtpyT]"),
     Case::Invalid("CRYPTO", "btc 1BoatSLRHtKNngkdXEeobR76b53LETtpyU"),
     Case::LookAlike("CRYPTO", "btc bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5"),

@@ -52,6 +52,10 @@ pub(super) struct Recognizer {
     pub(super) trim: &'static str,
     /// Lower-case words that, right before a match, say it is something else.
     pub(super) not_after: &'static [&'static str],
+    /// A failed match is not searched again from its second character:
+    /// the pattern matches a whole run (an IPv6 address, a domain), and
+    /// a valid piece of an invalid run must not be reported.
+    pub(super) atomic: bool,
 }
 
 pub(super) fn always(_: &str) -> bool {
@@ -70,6 +74,7 @@ impl Recognizer {
             context: &[],
             trim: "",
             not_after: &[],
+            atomic: false,
         }
     }
     pub(super) const fn validate(mut self, f: fn(&str) -> bool) -> Self {
@@ -86,6 +91,10 @@ impl Recognizer {
     }
     pub(super) const fn trim(mut self, chars: &'static str) -> Self {
         self.trim = chars;
+        self
+    }
+    pub(super) const fn atomic(mut self) -> Self {
+        self.atomic = true;
         self
     }
     pub(super) const fn not_after(mut self, words: &'static [&'static str]) -> Self {
@@ -189,11 +198,20 @@ mod conformance {
         A.get_or_init(Analyzer::new)
     }
 
-    /// The text without brackets, and the bracketed byte range.
+    /// The text without the marks, and the marked byte range: from the
+    /// first `[` to the last `]` (an identifier may hold brackets).
     fn unmark(marked: &str) -> (String, std::ops::Range<usize>) {
         let start = marked.find('[').expect("a valid case marks its identifier");
-        let end = marked.find(']').expect("a valid case marks its identifier") - 1;
-        (marked.replacen('[', "", 1).replacen(']', "", 1), start..end)
+        let end = marked
+            .rfind(']')
+            .expect("a valid case marks its identifier");
+        let text = format!(
+            "{}{}{}",
+            &marked[..start],
+            &marked[start + 1..end],
+            &marked[end + 1..]
+        );
+        (text, start..end - 1)
     }
 
     #[test]
