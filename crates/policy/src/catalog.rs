@@ -127,6 +127,35 @@ pub struct Field {
     pub egress: Egress,
 }
 
+impl Field {
+    /// Free text (`format = "text"`): the only kind a `scrub` transform
+    /// takes, whose detector finds identifiers *inside* a value.
+    pub fn is_text(&self) -> bool {
+        self.format.as_deref() == Some("text")
+    }
+
+    /// A `scrub` egress only on a text field, with a plan that names
+    /// known entity types and keeps none in clear.
+    fn check_scrubs(&self) -> Result<(), String> {
+        for (class, t) in [
+            ("same", &self.egress.same),
+            ("adequate", &self.egress.adequate),
+            ("other", &self.egress.other),
+        ] {
+            if let Transform::Scrub(plan) = t {
+                if !self.is_text() {
+                    return Err(format!(
+                        "egress.{class} is scrub, which needs format = \"text\""
+                    ));
+                }
+                plan.check_scrub()
+                    .map_err(|e| format!("egress.{class}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A dataset: named fields, and the k of its aggregates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,6 +221,12 @@ impl Catalog {
                     file: file.to_owned(),
                     message: format!("dataset {name} has no fields"),
                 });
+            }
+            for (fname, f) in &d.fields {
+                f.check_scrubs().map_err(|why| Error::Config {
+                    file: file.to_owned(),
+                    message: format!("{name}.{fname}: {why}"),
+                })?;
             }
         }
         Ok(c)

@@ -320,7 +320,7 @@ proptest! {
         src.policies = vec![("policies/open.cedar".into(), policy)];
         if all_keep {
             // A catalog that would send everything in clear everywhere.
-            src.catalog = src.catalog.replace("{ op = \"drop\" }", "{ op = \"keep\" }").replace("{ op = \"token\", domain = \"phone\" }", "{ op = \"keep\" }");
+            src.catalog = src.catalog.replace("{ op = \"drop\" }", "{ op = \"keep\" }").replace("egress.adequate = { op = \"token\", domain = \"phone\" }", "egress.adequate = { op = \"keep\" }");
         }
         // Every principal holds every tool, so the legal check passes.
         src.principals = src.principals.replace("roles = [", "contracts = [\"scc-2021-module-1\"]\nroles = [");

@@ -279,7 +279,7 @@ fn steps7_and_8_export_and_erasure_by_the_dpo() {
         None,
     ));
     assert!(d.allow, "{d:?}");
-    assert_eq!(d.plan.len(), 9, "export covers every field");
+    assert_eq!(d.plan.len(), 10, "export covers every field");
     let d = run(&req(
         "dpo",
         Action::Erase,

@@ -98,9 +98,9 @@ fn main() {
     let analyzer = Analyzer::new();
     let keys = Keys::derive(1, &[9; 32]);
     let plan = RedactionPlan {
-        default: Some(Transform::Token {
+        default: Some(Box::new(Transform::Token {
             domain: "bench".into(),
-        }),
+        })),
         ..Default::default()
     };
     // Warm up (lazy statics, phone metadata).

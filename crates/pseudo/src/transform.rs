@@ -122,6 +122,10 @@ pub enum Transform {
         /// Cell size in degrees.
         cell: f64,
     },
+    /// Free text: every identifier the detector ([`crate::pii`]) finds is
+    /// transformed by the plan (a `<ENTITY>` label by default), the rest
+    /// of the text is kept.
+    Scrub(crate::pii::RedactionPlan),
 }
 
 fn default_mask() -> char {
@@ -145,13 +149,16 @@ impl Transform {
     /// Whether the transform uses the region's keys (so a tool applying it
     /// must be given them).
     pub fn needs_keys(&self) -> bool {
-        matches!(
-            self,
-            Transform::Token { .. }
-                | Transform::Reversible { .. }
-                | Transform::Fpe { .. }
-                | Transform::ShiftDate { .. }
-        )
+        match self {
+            Transform::Scrub(plan) => plan.needs_keys(),
+            t => matches!(
+                t,
+                Transform::Token { .. }
+                    | Transform::Reversible { .. }
+                    | Transform::Fpe { .. }
+                    | Transform::ShiftDate { .. }
+            ),
+        }
     }
 
     /// Applies the transform; `Ok(None)` means the value is dropped.
@@ -196,6 +203,10 @@ impl Transform {
                 let (lat, lon) = generalise::parse_coordinates(value)?;
                 let (a, b) = generalise::coarsen_grid(lat, lon, *cell)?;
                 format!("{a},{b}")
+            }
+            Transform::Scrub(plan) => {
+                let found = crate::pii::analyzer().analyze(value);
+                crate::pii::redact_for(value, &found, plan, keys, cx.subject)
             }
         }))
     }

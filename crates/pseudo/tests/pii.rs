@@ -289,10 +289,10 @@ fn redaction_applies_the_plan_and_leaves_nothing_in_clear() {
     assert!(bad.check().is_err());
     // A transform that cannot take the value falls back to the label.
     let fpe = RedactionPlan {
-        default: Some(Transform::Fpe {
+        default: Some(Box::new(Transform::Fpe {
             alphabet: None,
             tweak: String::new(),
-        }),
+        })),
         ..Default::default()
     };
     let out = redact(

@@ -3,6 +3,7 @@
 
 use pseudo::Transform;
 use pseudo::generalise::DateUnit;
+use pseudo::pii::RedactionPlan;
 
 use super::{Changes, Effect, keys};
 use crate::catalog::{Catalog, Dataset, DestinationClass, Field};
@@ -157,7 +158,8 @@ fn rank(t: &Transform) -> u8 {
         | Transform::TruncateVersion { .. }
         | Transform::TruncatePostcode { .. }
         | Transform::Geohash { .. }
-        | Transform::Grid { .. } => 3,
+        | Transform::Grid { .. }
+        | Transform::Scrub(_) => 3,
         Transform::Reversible { .. } | Transform::Fpe { .. } => 4,
         Transform::Keep => 5,
     }
@@ -201,6 +203,7 @@ fn egress_effect(a: &Transform, b: &Transform) -> Effect {
         (T::TruncatePostcode { keep: x }, T::TruncatePostcode { keep: y }) => Some(y.cmp(x)),
         (T::Geohash { precision: x }, T::Geohash { precision: y }) => Some(y.cmp(x)),
         (T::Grid { cell: x }, T::Grid { cell: y }) => x.partial_cmp(y),
+        (T::Scrub(x), T::Scrub(y)) => scrub_order(x, y),
         _ => None,
     };
     match order {
@@ -208,6 +211,27 @@ fn egress_effect(a: &Transform, b: &Transform) -> Effect {
         Some(Equal) => Effect::Neutral,
         Some(Greater) | None => Effect::Weakens,
     }
+}
+
+/// Two scrubs compared entity type by entity type: the second lets more
+/// out if it does so for any type the detector reports.
+fn scrub_order(a: &RedactionPlan, b: &RedactionPlan) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let label = Transform::Redact { label: None };
+    let mut order = Equal;
+    for entity in pseudo::pii::ENTITIES.iter() {
+        let x = a.transform_for(entity).unwrap_or(&label);
+        let y = b.transform_for(entity).unwrap_or(&label);
+        if x == y {
+            continue;
+        }
+        match egress_effect(x, y) {
+            Effect::Weakens => return Some(Greater),
+            Effect::Strengthens => order = Less,
+            Effect::Neutral => {}
+        }
+    }
+    Some(order)
 }
 
 /// A transform in words: its op, then its parameters (`token domain=people`).

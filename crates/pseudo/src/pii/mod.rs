@@ -19,6 +19,7 @@ use std::ops::Range;
 use regex::{Regex, RegexSet};
 
 pub use recognizers::{Case, ENTITIES, cases};
+pub(crate) use redact::redact_for;
 pub use redact::{RedactionPlan, redact};
 
 /// One piece of personal data found in a text.
@@ -58,6 +59,12 @@ impl Default for Analyzer {
     }
 }
 
+/// The analyzer with every recogniser, compiled on first use.
+pub fn analyzer() -> &'static Analyzer {
+    static ANALYZER: std::sync::LazyLock<Analyzer> = std::sync::LazyLock::new(Analyzer::new);
+    &ANALYZER
+}
+
 /// Scores below this are not reported.
 pub const MIN_SCORE: f64 = 0.3;
 
@@ -92,11 +99,15 @@ impl Analyzer {
                     Some(span) => {
                         at = span.end.max(m.start() + 1);
                         let score = boost(text, &span, rec.base_score, rec.context);
-                        cands.push(Candidate {
-                            entity: rec.entity,
-                            bytes: span,
-                            score,
-                        });
+                        // Below the threshold it would never be reported,
+                        // and must not claim digits a phone number needs.
+                        if score >= MIN_SCORE {
+                            cands.push(Candidate {
+                                entity: rec.entity,
+                                bytes: span,
+                                score,
+                            });
+                        }
                     }
                     None if rec.atomic => at = m.end().max(m.start() + 1),
                     // A failed match must not hide a valid one that starts

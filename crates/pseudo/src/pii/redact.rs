@@ -2,25 +2,44 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Finding;
 use crate::{Context, Error, Keys, Transform};
 
 /// Which transform each entity type gets; entities not listed get
 /// `default` (a `<ENTITY_TYPE>` label unless set otherwise).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedactionPlan {
     /// Transform for entity types without their own.
-    #[serde(default)]
-    pub default: Option<Transform>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Box<Transform>>,
     /// Transform per entity type, e.g. `EMAIL_ADDRESS`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub entities: BTreeMap<String, Transform>,
 }
 
 impl RedactionPlan {
+    /// Checks a plan for [`Transform::Scrub`]: besides [`Self::check`],
+    /// no entity type is kept in clear and no transform scrubs again.
+    pub fn check_scrub(&self) -> Result<(), Error> {
+        self.check()?;
+        for (name, t) in self
+            .default
+            .iter()
+            .map(|t| ("default", &**t))
+            .chain(self.entities.iter().map(|(n, t)| (n.as_str(), t)))
+        {
+            if matches!(t, Transform::Keep | Transform::Scrub(_)) {
+                return Err(Error::InvalidParameter(format!(
+                    "scrub: {name} may not be keep or scrub (what the detector finds never leaves in clear)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that every entity named is one the analyzer reports.
     pub fn check(&self) -> Result<(), Error> {
         for name in self.entities.keys() {
@@ -37,13 +56,15 @@ impl RedactionPlan {
     /// Whether any transform of the plan uses keys.
     pub fn needs_keys(&self) -> bool {
         self.default
-            .iter()
+            .as_deref()
+            .into_iter()
             .chain(self.entities.values())
             .any(Transform::needs_keys)
     }
 
-    fn transform_for(&self, entity: &str) -> Option<&Transform> {
-        self.entities.get(entity).or(self.default.as_ref())
+    /// The transform for `entity`; `None` means its `<ENTITY>` label.
+    pub fn transform_for(&self, entity: &str) -> Option<&Transform> {
+        self.entities.get(entity).or(self.default.as_deref())
     }
 }
 
@@ -51,6 +72,17 @@ impl RedactionPlan {
 /// cannot handle (e.g. FF1 on too few digits) is replaced by its label, so
 /// nothing found is ever left in clear.
 pub fn redact(text: &str, findings: &[Finding], plan: &RedactionPlan, keys: &Keys) -> String {
+    redact_for(text, findings, plan, keys, None)
+}
+
+/// [`redact`] for a value of `subject` (whose date shifts are per subject).
+pub(crate) fn redact_for(
+    text: &str,
+    findings: &[Finding],
+    plan: &RedactionPlan,
+    keys: &Keys,
+    subject: Option<&str>,
+) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for f in findings {
@@ -61,7 +93,7 @@ pub fn redact(text: &str, findings: &[Finding], plan: &RedactionPlan, keys: &Key
         let label = format!("<{}>", f.entity_type);
         let value = &text[f.bytes.clone()];
         let cx = Context {
-            subject: None,
+            subject,
             label: Some(&label),
         };
         let replaced = match plan.transform_for(f.entity_type) {

@@ -180,6 +180,53 @@ fn a_category_changed_weakens_a_format_changed_is_neutral() {
 }
 
 #[test]
+fn a_scrub_weakens_when_any_entity_type_lets_more_out() {
+    let scrub = |p: &mut Parts| match &mut field(p, "profile", "about").egress.adequate {
+        Transform::Scrub(plan) => plan.clone(),
+        t => panic!("profile.about is scrubbed toward adequate, not {t:?}"),
+    };
+    // A phone number masked instead of tokenised keeps some digits.
+    let c = changes(|p| {
+        let mut plan = scrub(p);
+        plan.entities.insert(
+            "PHONE_NUMBER".into(),
+            Transform::Mask {
+                first: 3,
+                last: 2,
+                with: '*',
+            },
+        );
+        field(p, "profile", "about").egress.adequate = Transform::Scrub(plan);
+    });
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].1, Effect::Weakens, "{c:?}");
+    // An IBAN tokenised instead of labelled.
+    let c = changes(|p| {
+        let mut plan = scrub(p);
+        plan.entities.insert(
+            "IBAN_CODE".into(),
+            Transform::Token {
+                domain: "iban".into(),
+            },
+        );
+        field(p, "profile", "about").egress.adequate = Transform::Scrub(plan);
+    });
+    assert_eq!(c[0].1, Effect::Weakens, "{c:?}");
+    // E-mail addresses labelled instead of tokenised: stronger.
+    let c = changes(|p| {
+        let mut plan = scrub(p);
+        plan.entities.remove("EMAIL_ADDRESS");
+        field(p, "profile", "about").egress.adequate = Transform::Scrub(plan);
+    });
+    assert_eq!(c[0].1, Effect::Strengthens, "{c:?}");
+    // Scrubbing instead of dropping lets the text out.
+    let c = changes(|p| {
+        field(p, "profile", "about").egress.other = Transform::Drop;
+    });
+    assert_eq!(c[0].1, Effect::Strengthens, "{c:?}");
+}
+
+#[test]
 fn datasets_and_fields_added_are_neutral_removed_strengthen() {
     let c = changes(|p| {
         let d = p.catalog.datasets.get("profile").unwrap().clone();
@@ -195,7 +242,7 @@ fn datasets_and_fields_added_are_neutral_removed_strengthen() {
         c,
         vec![
             (
-                "catalog: dataset profile2 added (fields address, phone)".to_owned(),
+                "catalog: dataset profile2 added (fields about, address, phone)".to_owned(),
                 Effect::Neutral
             ),
             (
