@@ -18,7 +18,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
         Recognizer::new(
             "IN_AADHAAR",
-            r"(?-u:\b)[2-9]\d{3}(?:\d{8}|[- :]\d{4}[- :]\d{4})(?-u:\b)",
+            r"(?-u:\b)[2-9][0-9]{3}(?:[0-9]{8}|[- :][0-9]{4}[- :][0-9]{4})(?-u:\b)",
         )
         .validate(in_aadhaar)
         .score(0.5)
@@ -26,7 +26,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         .not_after(NOT_PII),
         Recognizer::new(
             "IN_GSTIN",
-            r"(?i)(?-u:\b)\d{2}[A-Z0-9]{5}\d{4}[A-Z][0-9A-Z]Z[0-9A-Z](?-u:\b)",
+            r"(?i-u)(?-u:\b)[0-9]{2}[A-Z0-9]{5}[0-9]{4}[A-Z][0-9A-Z]Z[0-9A-Z](?-u:\b)",
         )
         .validate(in_gstin)
         .score(0.85)
@@ -38,18 +38,18 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         ]),
         Recognizer::new(
             "IN_PAN",
-            r"(?i)(?-u:\b)[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z](?-u:\b)",
+            r"(?i-u)(?-u:\b)[A-Z]{3}[ABCFGHJLPT][A-Z][0-9]{4}[A-Z](?-u:\b)",
         )
         .validate(in_pan)
         .score(0.2)
         .context(&["pan", "permanent account number", "income tax"]),
-        Recognizer::new("IN_PASSPORT", r"(?-u:\b)[A-Z][1-9]\d ?\d{4}[1-9](?-u:\b)")
+        Recognizer::new("IN_PASSPORT", r"(?-u:\b)[A-Z][1-9][0-9] ?[0-9]{4}[1-9](?-u:\b)")
             .score(0.1)
             .context(&["passport"]),
         // State and district (MH 12 AB 1234, DL 3C AB 1234).
         Recognizer::new(
             "IN_VEHICLE_REGISTRATION",
-            r"(?-u:\b)[A-Z]{2}[ -]?\d{1,2}[ -]?[A-Z]{1,2}(?:[ -]?[A-Z]{1,2})?[ -]?\d{4}(?-u:\b)",
+            r"(?-u:\b)[A-Z]{2}[ -]?[0-9]{1,2}[ -]?[A-Z]{1,2}(?:[ -]?[A-Z]{1,2})?[ -]?[0-9]{4}(?-u:\b)",
         )
         .validate(in_state_plate)
         .score(0.2)
@@ -57,7 +57,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // Bharat series, for vehicles that move between states (22 BH 1234 AA).
         Recognizer::new(
             "IN_VEHICLE_REGISTRATION",
-            r"(?-u:\b)\d{2}[ -]?BH[ -]?\d{4}[ -]?[A-HJ-NP-Z]{2}(?-u:\b)",
+            r"(?-u:\b)[0-9]{2}[ -]?BH[ -]?[0-9]{4}[ -]?[A-HJ-NP-Z]{2}(?-u:\b)",
         )
         .validate(in_bharat_plate)
         .score(0.5)
@@ -65,7 +65,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // Diplomatic plates: mission code, CD/CC/UN, serial (77 CD 12).
         Recognizer::new(
             "IN_VEHICLE_REGISTRATION",
-            r"(?-u:\b)\d{1,3}[ -]?(?:CD|CC|UN)[ -]?[1-9]\d{0,3}(?-u:\b)",
+            r"(?-u:\b)[0-9]{1,3}[ -]?(?:CD|CC|UN)[ -]?[1-9][0-9]{0,3}(?-u:\b)",
         )
         .validate(in_diplomatic_plate)
         .score(0.2)
@@ -73,12 +73,12 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // Armed forces: year, class letter, serial, check letter (15B123456K).
         Recognizer::new(
             "IN_VEHICLE_REGISTRATION",
-            r"(?-u:\b)\d{2}[ABCDEFHKPRX]\d{6}[A-Z](?-u:\b)",
+            r"(?-u:\b)[0-9]{2}[ABCDEFHKPRX][0-9]{6}[A-Z](?-u:\b)",
         )
         .validate(in_military_plate)
         .score(0.2)
         .context(VEHICLE_CONTEXT),
-        Recognizer::new("IN_VOTER", r"(?i)(?-u:\b)[A-Z]{3}\d{7}(?-u:\b)")
+        Recognizer::new("IN_VOTER", r"(?i-u)(?-u:\b)[A-Z]{3}[0-9]{7}(?-u:\b)")
             .validate(in_voter)
             .score(0.1)
             .context(&["voter", "epic", "elector", "election"]),

@@ -7,21 +7,21 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
         Recognizer::new(
             "IT_FISCAL_CODE",
-            r"(?i)(?-u:\b)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?-u:\b)",
+            r"(?i-u)(?-u:\b)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?-u:\b)",
         )
         .validate(it_fiscal_code)
         .score(1.0)
         .context(&["codice fiscale", "cf", "c.f."]),
         Recognizer::new(
             "IT_DRIVER_LICENSE",
-            r"(?i)(?-u:\b)(?:[A-Z]{2}\d{7}[A-Z]|U1[0-9BCDEFGHJKLMNPRSTUWXYZ]{7}[A-Z])(?-u:\b)",
+            r"(?i-u)(?-u:\b)(?:[A-Z]{2}[0-9]{7}[A-Z]|U1[0-9BCDEFGHJKLMNPRSTUWXYZ]{7}[A-Z])(?-u:\b)",
         )
         .score(0.2)
         .context(&["patente", "licenza di guida", "driving licence", "driver license"]),
         // Paper card (AB 1234567), CIE 2.0 (1234567AB), CIE 3.0 (CA12345AB).
         Recognizer::new(
             "IT_IDENTITY_CARD",
-            r"(?i)(?-u:\b)(?:[A-Z]{2} ?\d{7}|\d{7}[A-Z]{2}|[A-Z]{2}\d{5}[A-Z]{2})(?-u:\b)",
+            r"(?i-u)(?-u:\b)(?:[A-Z]{2} ?[0-9]{7}|[0-9]{7}[A-Z]{2}|[A-Z]{2}[0-9]{5}[A-Z]{2})(?-u:\b)",
         )
         .validate(it_identity_card)
         .score(0.1)
@@ -37,11 +37,11 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "riconoscimento",
             "espatrio",
         ]),
-        Recognizer::new("IT_PASSPORT", r"(?i)(?-u:\b)[A-Z]{2}\d{7}(?-u:\b)")
+        Recognizer::new("IT_PASSPORT", r"(?i-u)(?-u:\b)[A-Z]{2}[0-9]{7}(?-u:\b)")
             .validate(it_passport)
             .score(0.1)
             .context(&["passaporto", "viaggio", "estero", "dogana", "documento"]),
-        Recognizer::new("IT_VAT_CODE", r"(?-u:\b)(?:IT ?)?\d{11}(?-u:\b)")
+        Recognizer::new("IT_VAT_CODE", r"(?-u:\b)(?:IT ?)?[0-9]{11}(?-u:\b)")
             .validate(it_vat_code)
             .score(0.6)
             .context(&["partita iva", "p.iva", "p. iva", "piva", "iva", "vat"])

@@ -18,19 +18,19 @@ const NOT_PII: &[&str] = &[
 
 pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
-        Recognizer::new("KR_BRN", r"(?-u:\b)\d{3}-\d{2}-\d{5}(?-u:\b)")
+        Recognizer::new("KR_BRN", r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{5}(?-u:\b)")
             .validate(kr_brn)
             .score(0.6)
             .context(BRN_CONTEXT)
             .not_after(NOT_PII),
-        Recognizer::new("KR_BRN", r"(?-u:\b)\d{10}(?-u:\b)")
+        Recognizer::new("KR_BRN", r"(?-u:\b)[0-9]{10}(?-u:\b)")
             .validate(kr_brn)
             .score(0.5)
             .context(BRN_CONTEXT)
             .not_after(NOT_PII),
         Recognizer::new(
             "KR_DRIVER_LICENSE",
-            r"(?-u:\b)\d{2}[- ]?\d{2}[- ]?\d{6}[- ]?\d{2}(?-u:\b)",
+            r"(?-u:\b)[0-9]{2}[- ]?[0-9]{2}[- ]?[0-9]{6}[- ]?[0-9]{2}(?-u:\b)",
         )
         .validate(kr_driver_license)
         .score(0.1)
@@ -45,7 +45,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         ]),
         Recognizer::new(
             "KR_FRN",
-            r"(?-u:\b)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[- ]?[5-8]\d{6}(?-u:\b)",
+            r"(?-u:\b)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[- ]?[5-8][0-9]{6}(?-u:\b)",
         )
         .validate(kr_frn)
         .score(0.8)
@@ -59,13 +59,13 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         .not_after(NOT_PII),
         Recognizer::new(
             "KR_PASSPORT",
-            r"(?i)(?-u:\b)[MSROD]\d{3}(?:[A-Z]\d{4}|\d{5})(?-u:\b)",
+            r"(?i-u)(?-u:\b)[MSROD][0-9]{3}(?:[A-Z][0-9]{4}|[0-9]{5})(?-u:\b)",
         )
         .score(0.1)
         .context(&["여권", "passport"]),
         Recognizer::new(
             "KR_RRN",
-            r"(?-u:\b)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[- ]?[1-4]\d{6}(?-u:\b)",
+            r"(?-u:\b)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[- ]?[1-4][0-9]{6}(?-u:\b)",
         )
         .validate(kr_rrn)
         .score(0.8)

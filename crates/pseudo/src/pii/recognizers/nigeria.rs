@@ -5,7 +5,7 @@ use super::{Case, Recognizer};
 
 pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
-        Recognizer::new("NG_NIN", r"(?-u:\b)\d{11}(?-u:\b)")
+        Recognizer::new("NG_NIN", r"(?-u:\b)[0-9]{11}(?-u:\b)")
             .validate(ng_nin)
             .score(0.5)
             .context(&[
@@ -28,7 +28,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             ]),
         Recognizer::new(
             "NG_VEHICLE_REGISTRATION",
-            r"(?-u:\b)[A-Z]{3}[- ]?\d{3}[A-Z]{2}(?-u:\b)",
+            r"(?-u:\b)[A-Z]{3}[- ]?[0-9]{3}[A-Z]{2}(?-u:\b)",
         )
         .validate(ng_vehicle_registration)
         .score(0.2)

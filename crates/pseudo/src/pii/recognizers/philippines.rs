@@ -7,7 +7,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
         Recognizer::new(
             "PH_PASSPORT",
-            r"(?-u:\b)(?:[A-Z]\d{7}[A-Z]|[A-Z]{2}\d{7})(?-u:\b)",
+            r"(?-u:\b)(?:[A-Z][0-9]{7}[A-Z]|[A-Z]{2}[0-9]{7})(?-u:\b)",
         )
         .validate(ph_passport)
         .score(0.1)
@@ -15,7 +15,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // 9 digits, or 12 with the branch code; grouped by three or not.
         Recognizer::new(
             "PH_TIN",
-            r"(?-u:\b)(?:\d{3}-\d{3}-\d{3}(?:-\d{3})?|\d{9}|\d{12})(?-u:\b)",
+            r"(?-u:\b)(?:[0-9]{3}-[0-9]{3}-[0-9]{3}(?:-[0-9]{3})?|[0-9]{9}|[0-9]{12})(?-u:\b)",
         )
         .validate(ph_tin)
         .score(0.5)
@@ -38,7 +38,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "account",
             "acct",
         ]),
-        Recognizer::new("PH_UMID", r"(?-u:\b)\d{4}-\d{7}-\d(?-u:\b)")
+        Recognizer::new("PH_UMID", r"(?-u:\b)[0-9]{4}-[0-9]{7}-[0-9](?-u:\b)")
             .validate(ph_umid)
             .score(0.2)
             .context(&[
