@@ -12,32 +12,22 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         .validate(ph_passport)
         .score(0.1)
         .context(&["passport", "pasaporte", "travel document", "dfa"]),
-        // 9 digits, or 12 with the branch code; grouped by three or not.
+        // 9 digits, or 12 with the branch code, grouped by three.
         Recognizer::new(
             "PH_TIN",
-            r"(?-u:\b)(?:[0-9]{3}-[0-9]{3}-[0-9]{3}(?:-[0-9]{3})?|[0-9]{9}|[0-9]{12})(?-u:\b)",
+            r"(?-u:\b)[0-9]{3}-[0-9]{3}-[0-9]{3}(?:-[0-9]{3})?(?-u:\b)",
         )
         .validate(ph_tin)
         .score(0.5)
-        .context(&[
-            "tin",
-            "taxpayer identification number",
-            "taxpayer id",
-            "tax id",
-            "bir",
-            "rdo",
-            "revenue district office",
-        ])
-        .not_after(&[
-            "order",
-            "invoice",
-            "tracking",
-            "ticket",
-            "ref",
-            "reference",
-            "account",
-            "acct",
-        ]),
+        .context(TIN_CONTEXT)
+        .not_after(NOT_PII),
+        // Ungrouped: a 1-in-11 check on a bare run of digits is weak, and a
+        // US SSN or an Aadhaar of the same length is likelier without context.
+        Recognizer::new("PH_TIN", r"(?-u:\b)(?:[0-9]{9}|[0-9]{12})(?-u:\b)")
+            .validate(ph_tin)
+            .score(0.35)
+            .context(TIN_CONTEXT)
+            .not_after(NOT_PII),
         Recognizer::new("PH_UMID", r"(?-u:\b)[0-9]{4}-[0-9]{7}-[0-9](?-u:\b)")
             .validate(ph_umid)
             .score(0.2)
@@ -54,6 +44,28 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             ]),
     ]
 }
+
+const TIN_CONTEXT: &[&str] = &[
+    "tin",
+    "taxpayer identification number",
+    "taxpayer id",
+    "tax id",
+    "bir",
+    "rdo",
+    "revenue district office",
+];
+
+/// Labels right before a number that say it is not a personal identifier.
+const NOT_PII: &[&str] = &[
+    "order",
+    "invoice",
+    "tracking",
+    "ticket",
+    "ref",
+    "reference",
+    "account",
+    "acct",
+];
 
 /// Passport: a serial that is not all zeros.
 fn ph_passport(s: &str) -> bool {
