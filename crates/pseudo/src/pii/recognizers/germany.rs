@@ -257,9 +257,17 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "license plate",
             "licence plate",
         ]),
-        Recognizer::new("DE_PLZ", r"(?-u:\b)\d{5}(?-u:\b)")
-            .validate(de_plz)
-            .score(0.05)
+        // A postcode is followed by the town or ends the phrase, never by
+        // more digits: "07071 123456" is a phone number (Tübingen's area
+        // code), not a postcode. The regex crate has no look-ahead, so the
+        // pattern takes the next character and `trim` gives it back.
+        Recognizer::new(
+            "DE_PLZ",
+            r"(?-u:\b)\d{5}(?:[ \t]?[A-Za-zÄÖÜäöü]|[ \t]*[\r\n,;.)]|[ \t]*$)",
+        )
+        .validate(de_plz)
+        .score(0.05)
+        .trim(PLZ_TRIM)
             .context(&[
                 "plz",
                 "postleitzahl",
@@ -278,6 +286,9 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             ]),
     ]
 }
+
+/// What the postcode pattern takes after the five digits.
+const PLZ_TRIM: &str = " \t\r\n,;.)ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzÄÖÜäöü";
 
 const TAX_NUMBER_CONTEXT: &[&str] = &[
     "steuernummer",
@@ -614,7 +625,13 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("DE_PLZ", "PLZ 00000"),
     Case::Invalid("DE_PLZ", "PLZ 99999"),
     Case::Invalid("DE_PLZ", "PLZ 01000"),
+    Case::Valid("DE_PLZ", "Postleitzahl: [01067]"),
+    Case::Valid("DE_PLZ", "PLZ [10115], Berlin"),
     Case::LookAlike("DE_PLZ", "Bestellung 10115 versandt"),
+    Case::LookAlike("DE_PLZ", "Adresse siehe oben, Tel. 07071 123456"),
+    Case::Invalid("DE_PLZ", "PLZ 10115Berlin"),
+    // The phone number is not hidden by a postcode candidate in it.
+    Case::Valid("PHONE_NUMBER", "Adresse siehe oben, Tel. [07071 123456]"),
 ];
 
 #[cfg(test)]
