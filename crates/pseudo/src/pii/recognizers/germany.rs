@@ -48,6 +48,7 @@ const HEALTH_CONTEXT: &[&str] = &[
 /// have the same shape, only the words around tell them apart.
 const ID_CARD_CONTEXT: &[&str] = &[
     "personalausweis",
+    "bundespersonalausweis",
     "ausweis",
     "ausweisnummer",
     "ausweisdokument",
@@ -185,6 +186,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
                 "nebenbetriebsstätte",
                 "hauptbetriebsstätte",
                 "vertragsarztpraxis",
+                "behandlungsort",
             ])
             .not_after(NOT_AFTER),
         Recognizer::new(
@@ -210,6 +212,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
                 "fuehrerschein",
                 "fahrerlaubnis",
                 "kraftfahrt-bundesamt",
+                "kba",
                 "driving licence",
                 "driving license",
                 "driver's license",
