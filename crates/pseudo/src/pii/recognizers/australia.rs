@@ -173,4 +173,22 @@ mod tests {
         assert!(!au_medicare("1951234571"));
         assert!(!au_medicare(""));
     }
+
+    #[test]
+    fn validators_take_any_text() {
+        let validators: &[fn(&str) -> bool] = &[au_abn, au_acn, au_tfn, au_medicare];
+        for s in [
+            "",
+            "0",
+            "é",
+            "ééééé-éééé",
+            "131052é308T",
+            "99999999999999999999",
+            "+",
+        ] {
+            for v in validators {
+                let _ = v(s);
+            }
+        }
+    }
 }

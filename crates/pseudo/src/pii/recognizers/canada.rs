@@ -114,4 +114,22 @@ mod tests {
         assert!(!ca_sin("046 454 286"), "starts with 0");
         assert!(!ca_sin(""));
     }
+
+    #[test]
+    fn validators_take_any_text() {
+        let validators: &[fn(&str) -> bool] = &[ca_sin];
+        for s in [
+            "",
+            "0",
+            "é",
+            "ééééé-éééé",
+            "131052é308T",
+            "99999999999999999999",
+            "+",
+        ] {
+            for v in validators {
+                let _ = v(s);
+            }
+        }
+    }
 }

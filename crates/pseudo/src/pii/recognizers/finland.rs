@@ -94,4 +94,22 @@ mod tests {
         assert!(!fi_hetu("131052Z308T"));
         assert!(!fi_hetu("1310"));
     }
+
+    #[test]
+    fn validators_take_any_text() {
+        let validators: &[fn(&str) -> bool] = &[fi_hetu];
+        for s in [
+            "",
+            "0",
+            "é",
+            "ééééé-éééé",
+            "131052é308T",
+            "99999999999999999999",
+            "+",
+        ] {
+            for v in validators {
+                let _ = v(s);
+            }
+        }
+    }
 }

@@ -680,4 +680,40 @@ mod tests {
         assert!(de_plz("01001"));
         assert!(!de_plz("99999"));
     }
+
+    #[test]
+    fn validators_take_any_text() {
+        let validators: &[fn(&str) -> bool] = &[
+            de_tax_id,
+            de_tax_number_elster,
+            de_tax_number_slashed,
+            de_vat_id,
+            de_social_security,
+            de_health_insurance,
+            de_lanr,
+            de_bsnr,
+            de_document_number,
+            de_handelsregister,
+            de_kfz,
+            de_plz,
+        ];
+        for s in [
+            "",
+            "0",
+            "é",
+            "DE",
+            "DEé12345678",
+            "ÄÖÜ-K-1H",
+            "12 345678 é 123",
+            "Ä000500015",
+            "99999999999999999999",
+            "\u{a0}",
+            "E",
+            "H",
+        ] {
+            for v in validators {
+                let _ = v(s);
+            }
+        }
+    }
 }
