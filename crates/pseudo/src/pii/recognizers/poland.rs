@@ -14,7 +14,14 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         .validate(pl_pesel)
         .score(0.6)
         .context(&["pesel"])
-        .not_after(&["zamówienie", "zamówienia", "faktura", "faktury", "order", "invoice"]),
+        .not_after(&[
+            "zamówienie",
+            "zamówienia",
+            "faktura",
+            "faktury",
+            "order",
+            "invoice",
+        ]),
     ]
 }
 

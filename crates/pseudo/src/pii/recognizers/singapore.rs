@@ -8,7 +8,15 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             .validate(sg_nric_fin)
             .score(0.6)
             .context(&["nric", "fin", "identity card", "ic no", "ic number"])
-            .not_after(&["order", "invoice", "ref", "reference", "tracking", "model", "part"]),
+            .not_after(&[
+                "order",
+                "invoice",
+                "ref",
+                "reference",
+                "tracking",
+                "model",
+                "part",
+            ]),
         // Format A (businesses, 8 digits), B (local companies, year and 5
         // digits), C (other entities: T/S/R, year, entity type, 4 digits),
         // each with a check letter.
@@ -26,7 +34,15 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "company registration",
             "registration no",
         ])
-        .not_after(&["order", "invoice", "ref", "reference", "tracking", "model", "part"]),
+        .not_after(&[
+            "order",
+            "invoice",
+            "ref",
+            "reference",
+            "tracking",
+            "model",
+            "part",
+        ]),
     ]
 }
 
@@ -83,9 +99,8 @@ fn sg_uen(s: &str) -> bool {
         10 if b.first().is_some_and(u8::is_ascii_digit) => {
             let year = s.get(..4).and_then(|y| y.parse::<i32>().ok());
             year.is_some_and(|y| y <= time::OffsetDateTime::now_utc().year())
-                && weighted(&[10, 8, 6, 4, 9, 7, 5, 3, 1], &digit).is_some_and(|sum| {
-                    b"ZKCMDNERGWH".get((sum % 11) as usize).copied() == check
-                })
+                && weighted(&[10, 8, 6, 4, 9, 7, 5, 3, 1], &digit)
+                    .is_some_and(|sum| b"ZKCMDNERGWH".get((sum % 11) as usize).copied() == check)
         }
         10 => {
             const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWX0123456789";
@@ -124,7 +139,13 @@ mod tests {
 
     #[test]
     fn nric_checks() {
-        for ok in ["S1234567D", "T0123456G", "F2345678T", "G3456789T", "M1234567K"] {
+        for ok in [
+            "S1234567D",
+            "T0123456G",
+            "F2345678T",
+            "G3456789T",
+            "M1234567K",
+        ] {
             assert!(sg_nric_fin(ok), "{ok}");
         }
         assert!(!sg_nric_fin("S1234567A"));

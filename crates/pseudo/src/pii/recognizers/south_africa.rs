@@ -9,7 +9,8 @@ use super::{Case, Recognizer};
 use crate::pii::checksum::{digits, luhn};
 
 /// Phone numbers in international form (`+27`, `0027`, optional `(0)`).
-const PHONE_INTL: &str = r"(?:\+27|(?-u:\b)0027)[ \-]?(?:\(0\)[ \-]?)?[1-9]\d[ \-]?\d{3}[ \-]?\d{4}(?-u:\b)";
+const PHONE_INTL: &str =
+    r"(?:\+27|(?-u:\b)0027)[ \-]?(?:\(0\)[ \-]?)?[1-9]\d[ \-]?\d{3}[ \-]?\d{4}(?-u:\b)";
 /// Phone numbers in national form: `0AA NNN NNNN`, `(0AA) NNN NNNN`, or
 /// `0AAA NNN NNN` (sharecall and other 4-digit prefixes).
 const PHONE_NATIONAL: &str = r"(?:(?-u:\b)0[1-9]\d|\(0[1-9]\d\))[ \-]?\d{3}[ \-]?\d{4}(?-u:\b)|(?-u:\b)0[1-9]\d{2}[ \-]\d{3}[ \-]\d{3}(?-u:\b)";
@@ -195,7 +196,11 @@ fn za_id_number(s: &str) -> bool {
     }
     let today = time::OffsetDateTime::now_utc().date();
     let yy = (d[0] * 10 + d[1]) as i32;
-    let year = if yy > today.year() % 100 { 1900 + yy } else { 2000 + yy };
+    let year = if yy > today.year() % 100 {
+        1900 + yy
+    } else {
+        2000 + yy
+    };
     let Ok(month) = time::Month::try_from((d[2] * 10 + d[3]) as u8) else {
         return false;
     };
@@ -218,7 +223,11 @@ fn za_company_registration(s: &str) -> bool {
     let head = s.split('/').next().unwrap_or_default();
     let year = head.trim_start_matches(|c: char| c.is_ascii_alphabetic());
     let parts = s.split('/').count();
-    let shape = if year.len() == head.len() { parts == 3 } else { parts == 2 };
+    let shape = if year.len() == head.len() {
+        parts == 3
+    } else {
+        parts == 2
+    };
     shape
         && year.len() == 4
         && year
@@ -232,7 +241,8 @@ fn za_driver_license(s: &str) -> bool {
     let lead = s.bytes().take_while(u8::is_ascii_digit).count();
     (10..=14).contains(&s.len())
         && lead >= 6
-        && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
         && s.bytes().any(|b| b.is_ascii_uppercase())
 }
 
@@ -317,8 +327,14 @@ pub(super) const CASES: &[Case] = &[
         "ZA_COMPANY_REGISTRATION",
         "CIPC registration number [2019/123456/07]",
     ),
-    Case::Valid("ZA_COMPANY_REGISTRATION", "close corporation [CK1994/012345]"),
-    Case::Invalid("ZA_COMPANY_REGISTRATION", "company registration 2099/123456/07"),
+    Case::Valid(
+        "ZA_COMPANY_REGISTRATION",
+        "close corporation [CK1994/012345]",
+    ),
+    Case::Invalid(
+        "ZA_COMPANY_REGISTRATION",
+        "company registration 2099/123456/07",
+    ),
     Case::Invalid("ZA_COMPANY_REGISTRATION", "close corporation CK2099/012345"),
     Case::LookAlike("ZA_COMPANY_REGISTRATION", "invoice 2019/123456/07 paid"),
     Case::Valid("ZA_DRIVER_LICENSE", "driver's licence no. [1025000123CC]"),

@@ -21,7 +21,13 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "personal identity number",
             "samordningsnummer",
         ])
-        .not_after(&["order", "ordernummer", "faktura", "fakturanummer", "invoice"]),
+        .not_after(&[
+            "order",
+            "ordernummer",
+            "faktura",
+            "fakturanummer",
+            "invoice",
+        ]),
         Recognizer::new("SE_ORGANISATIONSNUMMER", r"(?-u:\b)\d{6}-?\d{4}(?-u:\b)")
             .validate(se_organisationsnummer)
             .score(0.5)
@@ -34,7 +40,13 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
                 "företagsnummer",
                 "momsregistreringsnummer",
             ])
-            .not_after(&["order", "ordernummer", "faktura", "fakturanummer", "invoice"]),
+            .not_after(&[
+                "order",
+                "ordernummer",
+                "faktura",
+                "fakturanummer",
+                "invoice",
+            ]),
     ]
 }
 
@@ -66,7 +78,10 @@ fn se_personnummer(s: &str) -> bool {
     let dated = centuries.iter().any(|c| {
         time::Date::from_calendar_date(c + yy, month, day as u8).is_ok_and(|born| born <= today)
     });
-    let tail: String = rest.iter().filter_map(|&x| char::from_digit(x, 10)).collect();
+    let tail: String = rest
+        .iter()
+        .filter_map(|&x| char::from_digit(x, 10))
+        .collect();
     dated && luhn(&tail)
 }
 
@@ -75,12 +90,7 @@ fn se_personnummer(s: &str) -> bool {
 /// <https://www.bolagsverket.se> (SFS 1974:174).
 fn se_organisationsnummer(s: &str) -> bool {
     let d = digits(s);
-    d.len() == 10
-        && !s.contains('+')
-        && d[0] != 0
-        && d[0] != 4
-        && d[2] >= 2
-        && luhn(s)
+    d.len() == 10 && !s.contains('+') && d[0] != 0 && d[0] != 4 && d[2] >= 2 && luhn(s)
 }
 
 pub(super) const CASES: &[Case] = &[

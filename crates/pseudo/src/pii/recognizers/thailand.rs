@@ -39,11 +39,9 @@ fn th_tnin(s: &str) -> bool {
     let grouped = seps.is_empty()
         || (seps.len() == 4
             && seps.windows(2).all(|w| w[0] == w[1])
-            && [1, 6, 12, 15].iter().all(|&i| {
-                s.as_bytes()
-                    .get(i)
-                    .is_some_and(|b| !b.is_ascii_digit())
-            }));
+            && [1, 6, 12, 15]
+                .iter()
+                .all(|&i| s.as_bytes().get(i).is_some_and(|b| !b.is_ascii_digit())));
     let province = d[1] * 10 + d[2];
     let sum: u32 = d.iter().zip((2..=13).rev()).map(|(x, w)| x * w).sum();
     grouped

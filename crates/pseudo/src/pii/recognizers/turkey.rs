@@ -58,7 +58,13 @@ fn tr_national_id(s: &str) -> bool {
         return false;
     }
     let odd: i64 = d.iter().step_by(2).take(5).map(|&x| i64::from(x)).sum();
-    let even: i64 = d.iter().skip(1).step_by(2).take(4).map(|&x| i64::from(x)).sum();
+    let even: i64 = d
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .take(4)
+        .map(|&x| i64::from(x))
+        .sum();
     let tenth = (odd * 7 - even).rem_euclid(10);
     let eleventh: u32 = d.iter().take(10).sum::<u32>() % 10;
     d.get(9).is_some_and(|&x| i64::from(x) == tenth) && d.get(10) == Some(&eleventh)
