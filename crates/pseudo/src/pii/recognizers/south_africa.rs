@@ -3,6 +3,7 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
+use rlibphonenumber::phonenumber_matcher::FindNumberExt as _;
 use rlibphonenumber::{PhoneNumber, PhoneNumberType, Region};
 
 use super::{Case, Recognizer};
@@ -212,9 +213,12 @@ fn za_id_number(s: &str) -> bool {
 }
 
 /// eNaTIS traffic register number: 13 digits that are not a valid identity
-/// number (foreigners and organisations get one instead).
+/// number (foreigners and organisations get one instead) nor a phone number.
 fn za_traffic_register_number(s: &str) -> bool {
-    s.len() == 13 && s.bytes().all(|b| b.is_ascii_digit()) && !za_id_number(s)
+    s.len() == 13
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && !za_id_number(s)
+        && !phone_elsewhere(s)
 }
 
 /// CIPC company registration number: `YYYY/NNNNNN/NN`, or a legacy prefix
@@ -247,18 +251,25 @@ fn za_driver_license(s: &str) -> bool {
 }
 
 /// SARS income tax reference number: 10 digits starting 0, 1, 2, 3 or 9 and
-/// the Luhn digit (SARS, per the OECD's TIN sheet for South Africa).
+/// the Luhn digit (SARS, per the OECD's TIN sheet for South Africa); not
+/// one that is also a valid phone number (see [`phone_elsewhere`]).
 fn za_income_tax_number(s: &str) -> bool {
     let d = digits(s);
     d.len() == 10
         && matches!(d.first(), Some(0 | 1 | 2 | 3 | 9))
         && (!s.contains('/') || s.len() == 13)
         && luhn(s)
+        && !phone_elsewhere(s)
 }
 
-/// SARS VAT vendor number: 10 digits starting with 4 and the Luhn digit.
+/// SARS VAT vendor number: 10 digits starting with 4 and the Luhn digit; not
+/// one that is also a valid phone number (see [`phone_elsewhere`]).
 fn za_vat_number(s: &str) -> bool {
-    s.len() == 10 && s.starts_with('4') && s.bytes().all(|b| b.is_ascii_digit()) && luhn(s)
+    s.len() == 10
+        && s.starts_with('4')
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && luhn(s)
+        && !phone_elsewhere(s)
 }
 
 static PLATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -274,10 +285,38 @@ fn za_license_plate(s: &str) -> bool {
     PLATE.is_match(s)
 }
 
+/// Regions whose national numbers the generic phone recogniser finds
+/// without a `+` (see `generic::PHONE_REGIONS`).
+const OTHER_REGIONS: [Region; 7] = [
+    Region::FR,
+    Region::NO,
+    Region::DE,
+    Region::GB,
+    Region::IE,
+    Region::US,
+    Region::CN,
+];
+
+/// Whether `s` is bare digits that the generic phone recogniser finds as a
+/// phone number of one of [`OTHER_REGIONS`]. A validated candidate hides its digits from the
+/// phone recogniser even when its score is too low to be reported, so the
+/// types that need a context word leave these to it.
+fn phone_elsewhere(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit())
+        && s.find_phone_numbers_with_regions(OTHER_REGIONS)
+            .any(|m| m.start == 0 && m.end() == s.len())
+}
+
 /// Whether `s` is a valid South African number, and a mobile one.
 fn za_phone(s: &str) -> Option<bool> {
     let n = PhoneNumber::parse(s, Some(Region::ZA)).ok()?;
     if n.get_region_code() != Some(Region::ZA) || !n.is_valid() {
+        return None;
+    }
+    // Ten bare digits written nationally say nothing of the country: one
+    // that is also valid where the generic recogniser looks (0612345678 in
+    // France) is left to it; South Africa groups its digits 3-3-4.
+    if phone_elsewhere(s) {
         return None;
     }
     match n.get_type() {
@@ -315,14 +354,14 @@ pub(super) const CASES: &[Case] = &[
     Case::LookAlike("ZA_ID_NUMBER", "order 8001015009087 shipped"),
     Case::Valid(
         "ZA_TRAFFIC_REGISTER_NUMBER",
-        "traffic register number [0012345678901]",
+        "traffic register number [1012345678901]",
     ),
     Case::Invalid(
         "ZA_TRAFFIC_REGISTER_NUMBER",
         "traffic register number 8001015009087",
     ),
     Case::Invalid("ZA_TRAFFIC_REGISTER_NUMBER", "TRN 001234567890"),
-    Case::LookAlike("ZA_TRAFFIC_REGISTER_NUMBER", "batch 0012345678901 packed"),
+    Case::LookAlike("ZA_TRAFFIC_REGISTER_NUMBER", "batch 1012345678901 packed"),
     Case::Valid(
         "ZA_COMPANY_REGISTRATION",
         "CIPC registration number [2019/123456/07]",
@@ -367,6 +406,7 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("ZA_MOBILE_NUMBER", "cell 011 123 4567"),
     Case::Invalid("ZA_MOBILE_NUMBER", "cell +27 82 123 456"),
     Case::LookAlike("ZA_MOBILE_NUMBER", "order 0821234567 shipped"),
+    Case::LookAlike("ZA_MOBILE_NUMBER", "appelez le 0612345678"),
     Case::Valid("ZA_TELEPHONE_NUMBER", "landline [011 123 4567]"),
     Case::Valid("ZA_TELEPHONE_NUMBER", "tel [+27 21 123 4567]"),
     Case::Valid("ZA_TELEPHONE_NUMBER", "sharecall [0861 123 456]"),
@@ -387,7 +427,7 @@ mod tests {
         assert!(!za_id_number("8013015009084"), "month 13");
         assert!(!za_id_number("8001015003087"), "citizenship 3");
         assert!(!za_traffic_register_number("8001015009087"));
-        assert!(za_traffic_register_number("0012345678901"));
+        assert!(za_traffic_register_number("1012345678901"));
     }
 
     #[test]
@@ -397,6 +437,10 @@ mod tests {
         assert!(!za_income_tax_number("2449/494/16/0"), "Luhn");
         assert!(za_vat_number("4220119988"));
         assert!(!za_vat_number("4220119989"));
+        assert!(
+            !za_income_tax_number("0612345678"),
+            "a French mobile number"
+        );
     }
 
     #[test]
@@ -418,5 +462,7 @@ mod tests {
         assert!(za_telephone_number("0861 123 456"));
         assert!(!za_mobile_number("011 123 4567"));
         assert!(!za_telephone_number("+33 1 23 45 67 89"));
+        assert!(!za_mobile_number("0612345678"), "a French number too");
+        assert!(za_mobile_number("061 234 5678"));
     }
 }
