@@ -298,9 +298,9 @@ const OTHER_REGIONS: [Region; 7] = [
 ];
 
 /// Whether `s` is bare digits that the generic phone recogniser finds as a
-/// phone number of one of [`OTHER_REGIONS`]. A validated candidate hides its digits from the
-/// phone recogniser even when its score is too low to be reported, so the
-/// types that need a context word leave these to it.
+/// phone number of one of [`OTHER_REGIONS`]. A validated candidate hides its
+/// digits from the phone recogniser even when its score is too low to be
+/// reported, so the types that need a context word leave these to it.
 fn phone_elsewhere(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_digit())
         && s.find_phone_numbers_with_regions(OTHER_REGIONS)
@@ -316,7 +316,7 @@ fn za_phone(s: &str) -> Option<bool> {
     // Ten bare digits written nationally say nothing of the country: one
     // that is also valid where the generic recogniser looks (0612345678 in
     // France) is left to it; South Africa groups its digits 3-3-4.
-    if phone_elsewhere(s) {
+    if !s.starts_with("00") && phone_elsewhere(s) {
         return None;
     }
     match n.get_type() {
@@ -464,5 +464,6 @@ mod tests {
         assert!(!za_telephone_number("+33 1 23 45 67 89"));
         assert!(!za_mobile_number("0612345678"), "a French number too");
         assert!(za_mobile_number("061 234 5678"));
+        assert!(za_mobile_number("0027821234567"));
     }
 }
