@@ -65,6 +65,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
                 "national id",
             ])
             .not_after(&["order", "invoice", "tracking", "ref", "reference", "account"]),
+        // Any 13 digits that are not an ID number: needs a context word.
         Recognizer::new("ZA_TRAFFIC_REGISTER_NUMBER", r"(?-u:\b)\d{13}(?-u:\b)")
             .validate(za_traffic_register_number)
             .score(0.1)
@@ -134,6 +135,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
                 "tax invoice",
                 "sars",
             ]),
+        // A, D, M or T and eight digits: only a shape, so it needs a context word.
         Recognizer::new("ZA_PASSPORT", r"(?-u:\b)[ADMT]\d{8}(?-u:\b)")
             .score(0.1)
             .context(&[
