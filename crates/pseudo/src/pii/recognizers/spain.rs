@@ -12,6 +12,15 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             .validate(es_nie)
             .score(0.9)
             .context(&["nie", "extranjero"]),
+        // Three letters and six digits; only a shape, so it needs a context word.
+        Recognizer::new("ES_PASSPORT", r"(?i)(?-u:\b)[A-Z]{3}\d{6}(?-u:\b)")
+            .score(0.1)
+            .context(&[
+                "pasaporte",
+                "passport",
+                "número de pasaporte",
+                "n.º de pasaporte",
+            ]),
     ]
 }
 
@@ -57,4 +66,9 @@ pub(super) const CASES: &[Case] = &[
     Case::Valid("ES_NIE", "NIE [X1234567L]"),
     Case::Invalid("ES_NIE", "NIE X1234567T"),
     Case::LookAlike("ES_NIE", "modelo W1234567L"),
+    Case::Valid("ES_PASSPORT", "pasaporte [PAA123456]"),
+    Case::Valid("ES_PASSPORT", "número de pasaporte: [xdb654321]."),
+    Case::Invalid("ES_PASSPORT", "pasaporte PA1234567"),
+    Case::Invalid("ES_PASSPORT", "pasaporte PAA12345"),
+    Case::LookAlike("ES_PASSPORT", "referencia del producto PAA123456"),
 ];
