@@ -7,14 +7,14 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
         Recognizer::new(
             "UK_NINO",
-            r"(?-u:\b)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?-u:\b)",
+            r"(?-u)\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
         )
         .validate(uk_nino)
         .score(0.5)
         .context(&["national insurance", "nino", "ni number", "nin"]),
         Recognizer::new(
             "UK_NHS",
-            r"(?-u:\b)(?:\d{3} \d{3} \d{4}|\d{3}-\d{3}-\d{4}|\d{10})(?-u:\b)",
+            r"(?-u)\b(?:\d{3} \d{3} \d{4}|\d{3}-\d{3}-\d{4}|\d{10})\b",
         )
         .validate(uk_nhs)
         .score(0.5)
@@ -28,7 +28,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         ]),
         Recognizer::new(
             "UK_DRIVING_LICENCE",
-            r"(?i)(?-u:\b)[A-Z][A-Z9]{4}\d(?:0[1-9]|1[0-2]|5[1-9]|6[0-2])(?:0[1-9]|[12]\d|3[01])\d[A-Z][A-Z9][A-Z0-9][A-Z]{2}(?-u:\b)",
+            r"(?i-u)\b[A-Z][A-Z9]{4}\d(?:0[1-9]|1[0-2]|5[1-9]|6[0-2])(?:0[1-9]|[12]\d|3[01])\d[A-Z][A-Z9][A-Z0-9][A-Z]{2}\b",
         )
         .validate(uk_driving_licence)
         .score(0.6)
@@ -42,7 +42,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "licence number",
             "license number",
         ]),
-        Recognizer::new("UK_PASSPORT", r"(?-u:\b)[A-Z]{2}\d{7}(?-u:\b)")
+        Recognizer::new("UK_PASSPORT", r"(?-u)\b[A-Z]{2}\d{7}\b")
             .score(0.2)
             .context(&[
                 "passport",
@@ -57,7 +57,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // letters each position allows, after Royal Mail's rules.
         Recognizer::new(
             "UK_POSTCODE",
-            r"(?-u:\b)(?:GIR ?0AA|[A-PR-UWYZ](?:\d[A-HJKPSTUW]?|\d{2}|[A-HK-Y]\d[ABEHMNPRVWXY]?|[A-HK-Y]\d{2}) ?\d[ABD-HJLNP-UW-Z]{2})(?-u:\b)",
+            r"(?-u)\b(?:GIR ?0AA|[A-PR-UWYZ](?:\d[A-HJKPSTUW]?|\d{2}|[A-HK-Y]\d[ABEHMNPRVWXY]?|[A-HK-Y]\d{2}) ?\d[ABD-HJLNP-UW-Z]{2})\b",
         )
         .validate(uk_postcode)
         .score(0.1)
@@ -75,14 +75,14 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         ]),
         Recognizer::new(
             "UK_VEHICLE_REGISTRATION",
-            r"(?-u:\b)[A-HJ-PR-Y]{2}\d{2}[ \-]?[A-HJ-PR-Z]{3}(?-u:\b)",
+            r"(?-u)\b[A-HJ-PR-Y]{2}\d{2}[ \-]?[A-HJ-PR-Z]{3}\b",
         )
         .validate(uk_vehicle_current)
         .score(0.25)
         .context(VEHICLE_CONTEXT),
         Recognizer::new(
             "UK_VEHICLE_REGISTRATION",
-            r"(?-u:\b)(?:[A-HJ-NPR-TV-Y]\d{1,3}[ \-]?[A-HJ-PR-Y][A-HJ-PR-Z]{2}|[A-HJ-PR-Z]{3}[ \-]?\d{1,3}[ \-]?[A-HJ-NPR-TV-Y])(?-u:\b)",
+            r"(?-u)\b(?:[A-HJ-NPR-TV-Y]\d{1,3}[ \-]?[A-HJ-PR-Y][A-HJ-PR-Z]{2}|[A-HJ-PR-Z]{3}[ \-]?\d{1,3}[ \-]?[A-HJ-NPR-TV-Y])\b",
         )
         .validate(uk_vehicle_old)
         .score(0.15)
@@ -90,10 +90,15 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
     ]
 }
 
+/// Context words match at a word start, so short ones carry the character
+/// that ends them ("car " but not "card", "reg:" but not "regards").
 const VEHICLE_CONTEXT: &[&str] = &[
     "vehicle",
     "registration",
-    "reg",
+    "reg ",
+    "reg:",
+    "reg.",
+    "reg no",
     "number plate",
     "licence plate",
     "license plate",
@@ -101,8 +106,9 @@ const VEHICLE_CONTEXT: &[&str] = &[
     "dvla",
     "v5c",
     "logbook",
-    "mot",
-    "car",
+    "mot ",
+    "car ",
+    "car:",
 ];
 
 /// UK National Insurance number prefixes that are never issued.
@@ -251,11 +257,23 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("UK_VEHICLE_REGISTRATION", "car registration AB31 ABC"),
     Case::Invalid("UK_VEHICLE_REGISTRATION", "car registration AB01 ABC"),
     Case::LookAlike("UK_VEHICLE_REGISTRATION", "part AB51 ABC in stock"),
+    Case::LookAlike("UK_VEHICLE_REGISTRATION", "Kind regards, AB51 ABC"),
+    Case::LookAlike("UK_VEHICLE_REGISTRATION", "card AB51 ABC"),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordinary_text_is_not_flagged() {
+        let text = "Kind regards from the M25 and the A1; flight BA2490 left gate B12 at 10:45. \
+            Order 123456 shipped to the delivery team on 12/03/2024. The CHAPTER 11 and \
+            COVID-19 rules, ISO 27001, Windows 11, iPhone 15 and PS5 are discussed in \
+            section 4.2 of the report by Dr SMITH, page 1234, item AB12.";
+        let found = crate::pii::Analyzer::new().analyze(text);
+        assert!(found.is_empty(), "{found:?}");
+    }
 
     #[test]
     fn validators() {

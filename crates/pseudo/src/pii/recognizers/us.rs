@@ -20,6 +20,8 @@ use rlibphonenumber::phonenumber_matcher::FindNumberExt as _;
 use super::{Case, Recognizer};
 use crate::pii::checksum::{digits, luhn};
 
+/// Context words match at a word start, so short ones carry the character
+/// that ends them ("tin " but not "tiny").
 const SSN_CONTEXT: &[&str] = &[
     "ssn",
     "ssns",
@@ -34,12 +36,16 @@ const ITIN_CONTEXT: &[&str] = &[
     "taxpayer",
     "tax id",
     "taxid",
-    "tin",
+    "tin ",
+    "tin:",
+    "tin#",
     "tax",
     "payer",
 ];
 const ABA_CONTEXT: &[&str] = &[
-    "aba",
+    "aba ",
+    "aba:",
+    "aba#",
     "routing",
     "abarouting",
     "bankrouting",
@@ -53,7 +59,9 @@ const DL_CONTEXT: &[&str] = &[
     "license",
     "licence",
     "lic#",
-    "lic",
+    "lic ",
+    "lic:",
+    "lic.",
     "permit",
     "dl#",
     "dls",
@@ -67,7 +75,7 @@ const MBI_CONTEXT: &[&str] = &[
     "cms",
     "medicaid",
     "hicn",
-    "hic",
+    "hic ",
 ];
 /// Words right before a code that say it is a product or order reference.
 const REFERENCE_WORDS: &[&str] = &[
@@ -87,7 +95,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // SSN: 3-2-4 with one kind of separator is the usual form.
         Recognizer::new(
             "US_SSN",
-            r"(?-u:\b)(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4})(?-u:\b)",
+            r"(?-u)\b(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4})\b",
         )
         .validate(us_ssn)
         .score(0.5)
@@ -95,42 +103,42 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // Dotted, unseparated, 5-4 and 3-6: only with a context word.
         Recognizer::new(
             "US_SSN",
-            r"(?-u:\b)(?:\d{3}\.\d{2}\.\d{4}|\d{9}|\d{5}-\d{4}|\d{3}-\d{6})(?-u:\b)",
+            r"(?-u)\b(?:\d{3}\.\d{2}\.\d{4}|\d{9}|\d{5}-\d{4}|\d{3}-\d{6})\b",
         )
         .validate(us_ssn)
         .score(0.1)
         .context(SSN_CONTEXT),
         Recognizer::new(
             "US_ITIN",
-            r"(?-u:\b)(?:9\d{2}-\d{2}-\d{4}|9\d{2} \d{2} \d{4})(?-u:\b)",
+            r"(?-u)\b(?:9\d{2}-\d{2}-\d{4}|9\d{2} \d{2} \d{4})\b",
         )
         .validate(us_itin)
         .score(0.5)
         .context(ITIN_CONTEXT),
         Recognizer::new(
             "US_ITIN",
-            r"(?-u:\b)(?:9\d{8}|9\d{2}[\- ]\d{6}|9\d{4}[\- ]\d{4})(?-u:\b)",
+            r"(?-u)\b(?:9\d{8}|9\d{2}[\- ]\d{6}|9\d{4}[\- ]\d{4})\b",
         )
         .validate(us_itin)
         .score(0.2)
         .context(ITIN_CONTEXT),
-        Recognizer::new("ABA_ROUTING_NUMBER", r"(?-u:\b)\d{4}-\d{4}-\d(?-u:\b)")
+        Recognizer::new("ABA_ROUTING_NUMBER", r"(?-u)\b\d{4}-\d{4}-\d\b")
             .validate(aba_routing)
             .score(0.5)
             .context(ABA_CONTEXT),
-        Recognizer::new("ABA_ROUTING_NUMBER", r"(?-u:\b)\d{9}(?-u:\b)")
+        Recognizer::new("ABA_ROUTING_NUMBER", r"(?-u)\b\d{9}\b")
             .validate(aba_routing)
             .score(0.2)
             .context(ABA_CONTEXT),
         Recognizer::new(
             "MEDICAL_LICENSE",
-            r"(?i)(?-u:\b)[ABCDEFGHJKLMPRSTUX][A-Z9]\d{7}(?-u:\b)",
+            r"(?i-u)\b[ABCDEFGHJKLMPRSTUX][A-Z9]\d{7}\b",
         )
         .validate(dea_number)
         .score(0.5)
-        .context(&["dea", "medical", "certificate", "prescriber"])
+        .context(&["dea ", "dea#", "dea:", "medical", "certificate", "prescriber"])
         .not_after(&["passport"]),
-        Recognizer::new("US_BANK_NUMBER", r"(?-u:\b)\d{9,17}(?-u:\b)")
+        Recognizer::new("US_BANK_NUMBER", r"(?-u)\b\d{9,17}\b")
             .validate(bare_digits)
             .score(0.1)
             .context(&[
@@ -146,24 +154,24 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         // gathers it; only with a context word.
         Recognizer::new(
             "US_DRIVER_LICENSE",
-            r"(?-u:\b)(?:[A-Z]\d{3,14}|[A-Z]\d{18}|[A-Z]{2}\d{3,7}|\d{2}[A-Z]{3}\d{5,6}|[A-Z]\d{6}R|\d{9}[A-Z]|[A-Z]{2}\d{6}[A-Z]|\d{8}[A-Z]{2}|\d{3}[A-Z]{2}\d{4}|[A-Z]\d[A-Z]\d[A-Z]|\d{7,8}[A-Z])(?-u:\b)",
+            r"(?-u)\b(?:[A-Z]\d{3,14}|[A-Z]\d{18}|[A-Z]{2}\d{3,7}|\d{2}[A-Z]{3}\d{5,6}|[A-Z]\d{6}R|\d{9}[A-Z]|[A-Z]{2}\d{6}[A-Z]|\d{8}[A-Z]{2}|\d{3}[A-Z]{2}\d{4}|[A-Z]\d[A-Z]\d[A-Z]|\d{7,8}[A-Z])\b",
         )
         .score(0.1)
         .context(DL_CONTEXT),
-        Recognizer::new("US_DRIVER_LICENSE", r"(?-u:\b)(?:\d{9,14}|\d{16})(?-u:\b)")
+        Recognizer::new("US_DRIVER_LICENSE", r"(?-u)\b(?:\d{9,14}|\d{16})\b")
             .validate(bare_digits)
             .score(0.05)
             .context(DL_CONTEXT),
         Recognizer::new(
             "US_HEALTH_INSURANCE_MEMBER_ID",
-            r"(?i)(?-u:\b)[A-Z]{1,5}(?:-[A-Z0-9]*\d[A-Z0-9]*|[A-Z]*\d[A-Z0-9]*)(?-u:\b)",
+            r"(?i-u)\b[A-Z]{1,5}(?:-[A-Z0-9]*\d[A-Z0-9]*|[A-Z]*\d[A-Z0-9]*)\b",
         )
         .validate(member_id)
         .score(0.1)
         .context(&["member", "subscriber", "insurance", "policy", "insured"]),
         Recognizer::new(
             "US_PRIOR_AUTHORIZATION_NUMBER",
-            r"(?i)(?-u:\b)(?:PA-?\d{6,12}|\d{9,12})(?-u:\b)",
+            r"(?i-u)\b(?:PA-?\d{6,12}|\d{9,12})\b",
         )
         .validate(labelled_number)
         .score(0.1)
@@ -177,54 +185,56 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "auth",
             "approval",
         ]),
-        Recognizer::new("US_CLAIM_NUMBER", r"(?i)(?-u:\b)(?:CLM-?\d{6,15}|\d{9,15})(?-u:\b)")
+        Recognizer::new("US_CLAIM_NUMBER", r"(?i-u)\b(?:CLM-?\d{6,15}|\d{9,15})\b")
             .validate(labelled_number)
             .score(0.1)
             .context(&["claim", "billing"]),
         Recognizer::new(
             "US_PRESCRIPTION_NUMBER",
-            r"(?i)(?-u:\b)(?:RX-?\d{6,12}|\d{9,12})(?-u:\b)",
+            r"(?i-u)\b(?:RX-?\d{6,12}|\d{9,12})\b",
         )
         .validate(labelled_number)
         .score(0.1)
         .context(&["rx", "prescription", "pharmacy", "medication", "refill"]),
         Recognizer::new(
             "US_REFERRAL_NUMBER",
-            r"(?i)(?-u:\b)(?:(?:REF|INF)-?\d{6,12}|\d{9,12})(?-u:\b)",
+            r"(?i-u)\b(?:(?:REF|INF)-?\d{6,12}|\d{9,12})\b",
         )
         .validate(labelled_number)
         .score(0.1)
         .context(&["referral", "infusion", "specialty", "referring"]),
-        Recognizer::new("US_PROVIDER_TAX_ID", r"(?-u:\b)\d{2}-\d{7}(?-u:\b)")
+        Recognizer::new("US_PROVIDER_TAX_ID", r"(?-u)\b\d{2}-\d{7}\b")
             .validate(ein)
             .score(0.1)
-            .context(&["tax id", "tin", "ein", "billing", "provider", "employer"]),
+            .context(&[
+                "tax id", "tin ", "tin:", "ein ", "ein:", "ein#", "billing", "provider", "employer",
+            ]),
         Recognizer::new(
             "US_MBI",
-            r"(?i)(?-u:\b)[1-9][AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d-[AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d-[AC-HJKMNP-RT-Y]{2}\d{2}(?-u:\b)",
+            r"(?i-u)\b[1-9][AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d-[AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d-[AC-HJKMNP-RT-Y]{2}\d{2}\b",
         )
         .score(0.6)
         .context(MBI_CONTEXT)
         .not_after(REFERENCE_WORDS),
         Recognizer::new(
             "US_MBI",
-            r"(?i)(?-u:\b)[1-9][AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d[AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d[AC-HJKMNP-RT-Y]{2}\d{2}(?-u:\b)",
+            r"(?i-u)\b[1-9][AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d[AC-HJKMNP-RT-Y][0-9AC-HJKMNP-RT-Y]\d[AC-HJKMNP-RT-Y]{2}\d{2}\b",
         )
         .score(0.5)
         .context(MBI_CONTEXT)
         .not_after(REFERENCE_WORDS),
         Recognizer::new(
             "US_NPI",
-            r"(?-u:\b)(?:[12]\d{3}-\d{3}-\d{3}|[12]\d{3} \d{3} \d{3})(?-u:\b)",
+            r"(?-u)\b(?:[12]\d{3}-\d{3}-\d{3}|[12]\d{3} \d{3} \d{3})\b",
         )
         .validate(npi)
         .score(0.5)
         .context(NPI_CONTEXT),
-        Recognizer::new("US_NPI", r"(?-u:\b)[12]\d{9}(?-u:\b)")
+        Recognizer::new("US_NPI", r"(?-u)\b[12]\d{9}\b")
             .validate(npi)
             .score(0.2)
             .context(NPI_CONTEXT),
-        Recognizer::new("US_PASSPORT", r"(?-u:\b)(?:\d{9}|[A-Z]\d{8})(?-u:\b)")
+        Recognizer::new("US_PASSPORT", r"(?-u)\b(?:\d{9}|[A-Z]\d{8})\b")
             .validate(passport)
             .score(0.1)
             .context(&["passport", "travel document", "travel doc"]),
@@ -438,6 +448,7 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("US_SSN", "SSN 123456789"),
     Case::LookAlike("US_SSN", "SSN 078-05 1120"),
     Case::LookAlike("US_SSN", "SSN 078-05.1120"),
+    Case::LookAlike("US_SSN", "SSN ٠٧٨-٠٥-١١٢٠"),
     Case::LookAlike("US_SSN", "batch 078051120 shipped"),
     Case::LookAlike("US_SSN", "version 078.05.1120 released"),
     Case::Valid("US_ITIN", "ITIN [912-70-1234]"),
