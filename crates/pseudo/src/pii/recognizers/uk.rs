@@ -194,6 +194,12 @@ const POSTCODE_AREAS: &[&str] = &[
 
 /// UK postcode: the shape (in the pattern) and a postcode area in use.
 fn uk_postcode(s: &str) -> bool {
+    // The whole code, not an outward code alone (the analyzer retries
+    // prefixes of a failed match).
+    let b = s.as_bytes();
+    if b.len() < 5 || !b.get(b.len() - 3).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
     if s.starts_with("GIR") {
         return true;
     }
@@ -208,15 +214,22 @@ fn uk_postcode(s: &str) -> bool {
 fn uk_vehicle_current(s: &str) -> bool {
     let d = digits(s);
     let age = d.iter().fold(0, |n, &x| n * 10 + x);
-    d.len() == 2 && matches!(age, 2..=29 | 51..=79)
+    let len = s.bytes().filter(u8::is_ascii_alphanumeric).count();
+    len == 7 && d.len() == 2 && matches!(age, 2..=29 | 51..=79)
 }
 
-/// Prefix (1983–2001) and suffix (1963–1983) registrations: one to three
-/// digits, not starting with 0, with separators of one kind.
+/// Prefix (1983–2001) and suffix (1963–1983) registrations: letters at both
+/// ends, one to three digits not starting with 0, separators of one kind.
 fn uk_vehicle_old(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !(b.first().is_some_and(u8::is_ascii_alphabetic)
+        && b.last().is_some_and(u8::is_ascii_alphabetic))
+    {
+        return false;
+    }
     let seps: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_alphanumeric()).collect();
     let first_digit = s.bytes().find(u8::is_ascii_digit);
-    seps.windows(2).all(|w| w[0] == w[1]) && first_digit != Some(b'0')
+    seps.windows(2).all(|w| w[0] == w[1]) && first_digit.is_some_and(|d| d != b'0')
 }
 
 pub(super) const CASES: &[Case] = &[
@@ -254,6 +267,8 @@ pub(super) const CASES: &[Case] = &[
     Case::Valid("UK_VEHICLE_REGISTRATION", "car registration [AB51 ABC]"),
     Case::Valid("UK_VEHICLE_REGISTRATION", "vehicle [A123 BCD]"),
     Case::Valid("UK_VEHICLE_REGISTRATION", "reg [ABC 123D]"),
+    Case::Invalid("UK_VEHICLE_REGISTRATION", "reg ABC-123 D"),
+    Case::Invalid("UK_VEHICLE_REGISTRATION", "reg A012 BCD"),
     Case::Invalid("UK_VEHICLE_REGISTRATION", "car registration AB31 ABC"),
     Case::Invalid("UK_VEHICLE_REGISTRATION", "car registration AB01 ABC"),
     Case::LookAlike("UK_VEHICLE_REGISTRATION", "part AB51 ABC in stock"),
@@ -290,6 +305,7 @@ mod tests {
         assert!(!uk_driving_licence("SM9TH710155JD9AB"));
         assert!(uk_postcode("SW1A 1AA"));
         assert!(!uk_postcode("XX1 1AA"));
+        assert!(!uk_postcode("SW1A"), "outward code alone");
         assert!(uk_vehicle_current("AB51 ABC"));
         assert!(!uk_vehicle_current("AB31 ABC"));
         for s in ["", "A", "99999", "SMITH7", "GIR"] {
