@@ -16,6 +16,12 @@ struct Country {
     phone: fn(u64) -> String,
     address: fn(usize) -> String,
     ssid: &'static str,
+    /// What the person writes about themselves, in their language, with
+    /// `{phone}`, `{email}` and `{iban}` to fill.
+    about: &'static str,
+    /// The national part of a bank account number (BBAN) for an IBAN, if
+    /// the country has IBANs; printed with spaces or not, as people do.
+    bban: Option<(fn(u64) -> String, bool)>,
 }
 
 const COUNTRIES: [Country; 9] = [
@@ -25,9 +31,10 @@ const COUNTRIES: [Country; 9] = [
         edge: "eu-fr",
         language: "fr-FR",
         phone: |n| {
+            // 06 10 to 06 29: ranges libphonenumber knows as mobiles.
             format!(
                 "+33 6 {} {} {} {}",
-                d2(n),
+                10 + n % 20,
                 d2(n / 100),
                 d2(n / 10_000),
                 d2(n / 1_000_000)
@@ -35,6 +42,8 @@ const COUNTRIES: [Country; 9] = [
         },
         address: |i| format!("{} rue des Glycines, 75011 Paris", 1 + i),
         ssid: "Livebox",
+        about: "Joignable au {phone} ou sur {email}. Pour les remboursements : {iban}.",
+        bban: Some((|n| format!("30006000011{n:010}89"), true)),
     },
     Country {
         code: "DE",
@@ -44,6 +53,8 @@ const COUNTRIES: [Country; 9] = [
         phone: |n| format!("+49 151 {:08}", n % 100_000_000),
         address: |i| format!("Lindenstraße {}, 10969 Berlin", 1 + i),
         ssid: "FRITZ!Box",
+        about: "Erreichbar unter {phone} oder {email}; Erstattungen bitte auf {iban}.",
+        bban: Some((|n| format!("37040044{n:010}"), true)),
     },
     Country {
         code: "ES",
@@ -53,6 +64,8 @@ const COUNTRIES: [Country; 9] = [
         phone: |n| format!("+34 612 {:03} {:03}", n % 1000, (n / 1000) % 1000),
         address: |i| format!("Calle de Alcalá {}, 28014 Madrid", 1 + i),
         ssid: "MOVISTAR",
+        about: "Llámame al {phone} o escribe a {email}. Reembolsos a {iban}.",
+        bban: Some((|n| format!("21000418{:02}{n:010}", n % 97), false)),
     },
     Country {
         code: "IT",
@@ -62,6 +75,8 @@ const COUNTRIES: [Country; 9] = [
         phone: |n| format!("+39 347 {:03} {:04}", n % 1000, (n / 1000) % 10_000),
         address: |i| format!("Via Garibaldi {}, 10122 Torino", 1 + i),
         ssid: "TIM",
+        about: "Chiamami al {phone} o scrivi a {email}; rimborsi su {iban}.",
+        bban: Some((|n| format!("X0542811101{:012}", n), true)),
     },
     Country {
         code: "CH",
@@ -78,6 +93,8 @@ const COUNTRIES: [Country; 9] = [
         },
         address: |i| format!("Seefeldstrasse {}, 8008 Zürich", 1 + i),
         ssid: "Sunrise",
+        about: "Erreichbar unter {phone} oder {email}. Rückerstattung an {iban}.",
+        bban: Some((|n| format!("00762{:012}", n), true)),
     },
     Country {
         code: "NO",
@@ -87,15 +104,19 @@ const COUNTRIES: [Country; 9] = [
         phone: |n| format!("+47 412 {} {:03}", d2(n), (n / 100) % 1000),
         address: |i| format!("Strandgata {}, 2317 Hamar", 1 + i),
         ssid: "Telenor",
+        about: "Ring meg på {phone} eller send e-post til {email}. Refusjon til {iban}.",
+        bban: Some((|n| format!("86011{:06}", n % 1_000_000), false)),
     },
     Country {
         code: "GB",
         share: 60,
         edge: "eu-no",
         language: "en-GB",
-        phone: |n| format!("+44 7700 9{:05}", n % 100_000),
+        phone: |n| format!("+44 7400 {:06}", n % 1_000_000),
         address: |i| format!("{} Mill Lane, Leeds LS1 4AP", 1 + i),
         ssid: "BTHub",
+        about: "Call me on {phone} or email {email}. Refunds to {iban}, please.",
+        bban: Some((|n| format!("NWBK601613{:08}", n % 100_000_000), true)),
     },
     Country {
         code: "IE",
@@ -105,6 +126,8 @@ const COUNTRIES: [Country; 9] = [
         phone: |n| format!("+353 85 {:03} {:04}", n % 1000, (n / 1000) % 10_000),
         address: |i| format!("{} Harcourt Street, Dublin 2", 1 + i),
         ssid: "eir",
+        about: "Text me on {phone} or email {email}. Refunds to {iban}.",
+        bban: Some((|n| format!("AIBK931152{:08}", n % 100_000_000), false)),
     },
     Country {
         code: "US",
@@ -114,11 +137,58 @@ const COUNTRIES: [Country; 9] = [
         phone: |n| format!("+1 512 555 {:04}", n % 10_000),
         address: |i| format!("{} Congress Avenue, Austin, TX 78701", 1 + i),
         ssid: "NETGEAR",
+        about: "Call me at {phone} or email {email} any time.",
+        bban: None,
     },
 ];
 
 fn d2(n: u64) -> String {
     format!("{:02}", n % 100)
+}
+
+/// An IBAN of `country` around `bban`, with its ISO 13616 check digits
+/// (98 minus the number mod 97, letters counting 10 to 35), in groups of
+/// four if `spaced`.
+fn iban(country: &str, bban: &str, spaced: bool) -> String {
+    let digits: String = format!("{bban}{country}00")
+        .chars()
+        .map(|c| c.to_digit(36).unwrap_or(0).to_string())
+        .collect();
+    let rem = digits
+        .bytes()
+        .fold(0u64, |r, b| (r * 10 + u64::from(b - b'0')) % 97);
+    let plain = format!("{country}{:02}{bban}", 98 - rem);
+    if !spaced {
+        return plain;
+    }
+    let chars: Vec<char> = plain.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The first word of what users of `country` write about themselves.
+pub(crate) fn about_lead(country: &str) -> &'static str {
+    COUNTRIES
+        .iter()
+        .find(|c| c.code == country)
+        .and_then(|c| c.about.split(' ').next())
+        .unwrap_or_default()
+}
+
+/// What a user of `country` wrote about themselves, described without
+/// any of its values (for the demo's output).
+pub(crate) fn about_described(country: &str) -> String {
+    let iban = COUNTRIES
+        .iter()
+        .find(|c| c.code == country)
+        .is_some_and(|c| c.bban.is_some());
+    format!(
+        "their own words with their phone number, an e-mail address{} in {country} formats",
+        if iban { " and an IBAN" } else { "" }
+    )
 }
 
 /// One synthetic user.
@@ -136,6 +206,9 @@ pub(crate) struct User {
     pub(crate) address: String,
     pub(crate) ssid: String,
     pub(crate) contact: String,
+    /// The e-mail address and IBAN written in their `profile.about`.
+    pub(crate) email: String,
+    pub(crate) iban: Option<String>,
     /// The app's record ids of this user's five events.
     pub(crate) record_ids: Vec<String>,
     events: Vec<Value>,
@@ -182,7 +255,11 @@ pub(crate) fn population(n: usize) -> Vec<User> {
             } else {
                 format!("{major}.{}.{}", i % 6, i % 3)
             };
+            let email = format!("reach.{serial}@example.net");
+            let iban = c.bban.map(|(bban, spaced)| iban(c.code, &bban(n), spaced));
             let user = User {
+                email,
+                iban,
                 phone: (c.phone)(n),
                 address: (c.address)(i),
                 ssid: format!("{}-{:04X}", c.ssid, (i * 2654435761) % 0x10000),
@@ -205,7 +282,10 @@ pub(crate) fn population(n: usize) -> Vec<User> {
                 ("network", json!({"wifi_ssid": user.ssid, "ip": ip})),
                 (
                     "profile",
-                    json!({"phone": user.phone, "address": user.address}),
+                    json!({"phone": user.phone, "address": user.address, "about": c.about
+                        .replace("{phone}", &user.phone)
+                        .replace("{email}", &user.email)
+                        .replace("{iban}", user.iban.as_deref().unwrap_or_default())}),
                 ),
                 (
                     "social",
@@ -248,6 +328,26 @@ mod tests {
         ] {
             let unique: std::collections::BTreeSet<_> = values.iter().collect();
             assert_eq!(unique.len(), values.len(), "a seeded value repeats");
+        }
+    }
+
+    #[test]
+    fn what_users_write_about_themselves_is_scrubbed_of_every_value_in_it() {
+        let keys = pseudo::Keys::derive(1, &[7; 32]);
+        let scrub = pseudo::Transform::Scrub(Default::default());
+        for u in population(3000) {
+            let about = u.events()[3]["fields"]["about"].as_str().unwrap().to_owned();
+            let values = [Some(&u.phone), Some(&u.email), u.iban.as_ref()];
+            for v in values.iter().flatten() {
+                assert!(about.contains(v.as_str()), "{} wrote no {v}", u.country);
+            }
+            let out = scrub.apply(&keys, &about, Default::default()).unwrap().unwrap();
+            for v in values.iter().flatten() {
+                assert!(!out.contains(v.as_str()), "{}: {v} left in {out}", u.country);
+            }
+            if let Some(iban) = &u.iban {
+                assert!(out.contains("<IBAN_CODE>"), "{}: {iban} not an IBAN: {out}", u.country);
+            }
         }
     }
 

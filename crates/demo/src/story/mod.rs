@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use cluster::{Cluster, REGIONS};
 
 use crate::example::Example;
-use crate::people::User;
+use crate::people::{self, User};
 
 mod copy;
 mod custodian;
@@ -355,11 +355,12 @@ impl<'a> Story<'a> {
     ///    data from both EEA regions under the EU-US adequacy decision.
     async fn transfer(&mut self) -> anyhow::Result<String> {
         let reco = json!({"fields": ["account.user_id", "device.language", "device.os_version",
-                                     "network.wifi_ssid", "social.friends", "social.contacts"],
+                                     "network.wifi_ssid", "profile.about", "social.friends", "social.contacts"],
                           "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf"});
         let mut parts = Vec::new();
         let mut plan = String::new();
         let mut fr_transfer = None;
+        let mut scrubbed = String::new();
         for region in ["eu-fr", "eu-no"] {
             let (status, t) = self
                 .post(region, "/v1/transfer", "svc-reco-us", &reco)
@@ -387,6 +388,16 @@ impl<'a> Story<'a> {
             ensure!(
                 found(text.as_bytes(), &dropped)? == 0,
                 "{region}: an SSID or a contact left"
+            );
+            // What people wrote about themselves leaves scrubbed: none of
+            // the phone numbers, e-mail addresses and IBANs in it.
+            let written: Vec<&str> = homed
+                .iter()
+                .flat_map(|u| [u.phone.as_str(), &u.email].into_iter().chain(u.iban.as_deref()))
+                .collect();
+            ensure!(
+                found(text.as_bytes(), &written)? == 0,
+                "{region}: a phone number, e-mail address or IBAN written in profile.about left in clear"
             );
             let records = t["records"].as_array().context("no records")?;
             let values = |ds: &str, field: &str| -> BTreeSet<String> {
@@ -416,11 +427,27 @@ impl<'a> Story<'a> {
             ));
             if region == "eu-fr" {
                 fr_transfer = t["log_index"].as_u64();
+                let about = values("profile", "about");
+                let lead = people::about_lead("FR");
+                let sample = about
+                    .iter()
+                    .find(|a| a.starts_with(lead))
+                    .context("no French profile.about left")?;
+                ensure!(
+                    about.len() == homed.len(),
+                    "{region}: {} of {} people's profile.about left",
+                    about.len(),
+                    homed.len()
+                );
+                scrubbed = format!(
+                    "; a French user's profile.about ({}) left as \"{sample}\"",
+                    people::about_described("FR")
+                );
             }
         }
         self.fr_transfer = fr_transfer;
         Ok(format!(
-            "svc-reco-us (US, EU-US DPF certified) asks for training data: allowed under adequacy:eu-us-dpf — {}; {plan}; each answer's receipt verified",
+            "svc-reco-us (US, EU-US DPF certified) asks for training data: allowed under adequacy:eu-us-dpf — {}; {plan}; each answer's receipt verified{scrubbed}",
             parts.join(", ")
         ))
     }

@@ -44,7 +44,15 @@ struct Candidate {
     entity: &'static str,
     bytes: Range<usize>,
     score: f64,
+    /// Whether its digits are kept from the phone-number matcher: a
+    /// context word confirmed it, or its validation is strong (score ≥
+    /// [`CLAIMS_DIGITS`]).
+    claims: bool,
 }
+
+/// A finding scored this high without context keeps its digits from the
+/// phone-number matcher (an IP address, a card, an IBAN).
+const CLAIMS_DIGITS: f64 = 0.6;
 
 /// The set of recognisers, compiled once; cheap to share between threads.
 #[derive(Debug)]
@@ -105,6 +113,7 @@ impl Analyzer {
                             cands.push(Candidate {
                                 entity: rec.entity,
                                 bytes: span,
+                                claims: score > rec.base_score || score >= CLAIMS_DIGITS,
                                 score,
                             });
                         }
@@ -207,8 +216,15 @@ const CONTEXT_WINDOW: usize = 48;
 /// What a context word adds to the score (as in Presidio).
 const CONTEXT_BOOST: f64 = 0.35;
 
-/// Raises `score` if one of `words` starts, at a word start, within the
-/// window before the span (like Presidio, only words before count).
+/// What each further context word, at another place, adds: "Philippine
+/// passport" says more than "passport", and tells one country's passport
+/// numbers from another's of the same shape.
+const CONTEXT_MORE: f64 = 0.2;
+
+/// Raises `score` for the context `words` that start, at a word start,
+/// within the window before the span (like Presidio, only words before
+/// count): [`CONTEXT_BOOST`] for the first, [`CONTEXT_MORE`] for each
+/// other place a word starts.
 fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
     if words.is_empty() {
         return score;
@@ -218,18 +234,21 @@ fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
         lo -= 1;
     }
     let window = text[lo..span.start].to_lowercase();
-    let hit = words.iter().any(|w| {
-        window.match_indices(w).any(|(i, _)| {
+    let mut places: Vec<usize> = words
+        .iter()
+        .flat_map(|w| window.match_indices(w).map(|(i, _)| i))
+        .filter(|&i| {
             window[..i]
                 .chars()
                 .next_back()
                 .is_none_or(|c| !c.is_alphanumeric())
         })
-    });
-    if hit {
-        (score + CONTEXT_BOOST).min(1.0)
-    } else {
-        score
+        .collect();
+    places.sort_unstable();
+    places.dedup();
+    match places.len() {
+        0 => score,
+        n => (score + CONTEXT_BOOST + CONTEXT_MORE * (n - 1) as f64).min(1.0),
     }
 }
 

@@ -210,15 +210,18 @@ static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Phone numbers: libphonenumber's matcher (valid numbers in the required
 /// regions, or any region with a `+` prefix) run on each candidate stretch.
-/// Runs after the other recognisers: a number one of them validated (an IP
-/// address, an SSN) is not also a phone number.
+/// Runs after the other recognisers: digits one of them claims (an IP
+/// address, an SSN after its context word) are not also a phone number;
+/// a phone number overlapping a finding that claims nothing (an NHS number
+/// without context, which has the shape of a US phone number) competes
+/// with it in the resolution.
 pub(in crate::pii) fn phone_numbers(text: &str, out: &mut Vec<Candidate>) {
     let mut pieces = Vec::new();
     for cand in PHONE_CANDIDATE.find_iter(text) {
-        // The parts of the stretch that no validated finding claims.
+        // The parts of the stretch that no finding claims.
         let mut claimed: Vec<Range<usize>> = out
             .iter()
-            .filter(|c| c.bytes.start < cand.end() && cand.start() < c.bytes.end)
+            .filter(|c| c.claims && c.bytes.start < cand.end() && cand.start() < c.bytes.end)
             .map(|c| c.bytes.clone())
             .collect();
         claimed.sort_by_key(|r| r.start);
@@ -256,10 +259,12 @@ pub(in crate::pii) fn phone_numbers(text: &str, out: &mut Vec<Candidate>) {
             } else {
                 0.5
             };
+            let score = boost(text, &span, base, PHONE_CONTEXT);
             out.push(Candidate {
                 entity: "PHONE_NUMBER",
-                score: boost(text, &span, base, PHONE_CONTEXT),
+                score,
                 bytes: span,
+                claims: true,
             });
         }
     }
@@ -328,6 +333,7 @@ pub(in crate::pii) fn dates_of_birth(text: &str, out: &mut Vec<Candidate>) {
                 entity: "DATE_TIME",
                 bytes: span,
                 score: 0.85,
+                claims: true,
             });
         }
     }

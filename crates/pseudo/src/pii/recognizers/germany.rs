@@ -68,6 +68,8 @@ const PASSPORT_CONTEXT: &[&str] = &[
     "passport",
     "dokumentennummer",
     "mrz",
+    "deutsch",
+    "german",
 ];
 
 pub(super) fn recognizers() -> Vec<Recognizer> {

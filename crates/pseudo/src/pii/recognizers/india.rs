@@ -45,7 +45,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         .context(&["pan", "permanent account number", "income tax"]),
         Recognizer::new("IN_PASSPORT", r"(?-u:\b)[A-Z][1-9][0-9] ?[0-9]{4}[1-9](?-u:\b)")
             .score(0.1)
-            .context(&["passport"]),
+            .context(&["passport", "indian", "india", "bharat"]),
         // State and district (MH 12 AB 1234, DL 3C AB 1234).
         Recognizer::new(
             "IN_VEHICLE_REGISTRATION",

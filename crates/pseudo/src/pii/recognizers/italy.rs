@@ -40,7 +40,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         Recognizer::new("IT_PASSPORT", r"(?i-u)(?-u:\b)[A-Z]{2}[0-9]{7}(?-u:\b)")
             .validate(it_passport)
             .score(0.1)
-            .context(&["passaporto", "viaggio", "estero", "dogana", "documento"]),
+            .context(&["passaporto", "itali", "viaggio", "estero", "dogana", "documento"]),
         Recognizer::new("IT_VAT_CODE", r"(?-u:\b)(?:IT ?)?[0-9]{11}(?-u:\b)")
             .validate(it_vat_code)
             .score(0.6)

@@ -38,6 +38,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "운전면허",
             "면허번호",
             "면허",
+            "korea",
             "driver license",
             "driver's license",
             "driving licence",
@@ -62,7 +63,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             r"(?i-u)(?-u:\b)[MSROD][0-9]{3}(?:[A-Z][0-9]{4}|[0-9]{5})(?-u:\b)",
         )
         .score(0.1)
-        .context(&["여권", "passport"]),
+        .context(&["여권", "passport", "korea", "대한민국"]),
         Recognizer::new(
             "KR_RRN",
             r"(?-u:\b)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[- ]?[1-4][0-9]{6}(?-u:\b)",
@@ -197,7 +198,7 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("KR_BRN", "사업자등록번호 012-34-56782"),
     Case::LookAlike("KR_BRN", "invoice 1234567891"),
     Case::Valid("KR_DRIVER_LICENSE", "운전면허번호: [11-12-345678-90]"),
-    Case::Valid("KR_DRIVER_LICENSE", "driver license [131234567890]"),
+    Case::Valid("KR_DRIVER_LICENSE", "Korean driver license [131234567890]"),
     Case::Invalid("KR_DRIVER_LICENSE", "운전면허번호: 27-12-345678-90"),
     Case::Invalid("KR_DRIVER_LICENSE", "운전면허번호: 11-12 345678-90"),
     Case::LookAlike("KR_DRIVER_LICENSE", "serial 11-12-345678-90"),

@@ -11,7 +11,15 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         )
         .validate(ph_passport)
         .score(0.1)
-        .context(&["passport", "pasaporte", "travel document", "dfa"]),
+        .context(&[
+            "passport",
+            "philippine",
+            "filipino",
+            "pilipinas",
+            "pasaporte",
+            "travel document",
+            "dfa",
+        ]),
         // 9 digits, or 12 with the branch code, grouped by three.
         Recognizer::new(
             "PH_TIN",

@@ -144,6 +144,8 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
                 "dha",
                 "south african passport",
                 "rsa passport",
+                "south africa",
+                "rsa ",
             ]),
         Recognizer::new(
             "ZA_LICENSE_PLATE",
@@ -411,7 +413,7 @@ pub(super) const CASES: &[Case] = &[
     Case::LookAlike("ZA_MOBILE_NUMBER", "appelez le 0612345678"),
     Case::Valid("ZA_TELEPHONE_NUMBER", "landline [011 123 4567]"),
     Case::Valid("ZA_TELEPHONE_NUMBER", "tel [+27 21 123 4567]"),
-    Case::Valid("ZA_TELEPHONE_NUMBER", "sharecall [0861 123 456]"),
+    Case::Valid("ZA_TELEPHONE_NUMBER", "tel. sharecall [0861 123 456]"),
     Case::Invalid("ZA_TELEPHONE_NUMBER", "tel 082 123 4567"),
     Case::Invalid("ZA_TELEPHONE_NUMBER", "tel 011 123 456"),
     Case::LookAlike("ZA_TELEPHONE_NUMBER", "invoice 0111234567 due"),

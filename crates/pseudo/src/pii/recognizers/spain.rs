@@ -17,6 +17,9 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             .score(0.1)
             .context(&[
                 "pasaporte",
+                "españ",
+                "spanish",
+                "spain",
                 "passport",
                 "número de pasaporte",
                 "n.º de pasaporte",

@@ -49,6 +49,9 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
                 "travel document",
                 "hm passport",
                 "hmpo",
+                "uk ",
+                "british",
+                "united kingdom",
                 "his majesty",
                 "her majesty",
             ]),
@@ -140,7 +143,7 @@ fn uk_nhs(s: &str) -> bool {
         11 => 0,
         c => c,
     };
-    check != 10 && d.get(9) == Some(&check) && super::us::not_phone(s)
+    check != 10 && d.get(9) == Some(&check)
 }
 
 /// DVLA driving licence number: five surname characters (letters, then 9s

@@ -2,20 +2,10 @@
 //!
 //! Many US identifiers are bare runs of digits with no check digit (bank
 //! accounts, passports, claim numbers). Their base score is below the
-//! reporting threshold, so a context word must precede them. A candidate is
-//! kept even when its score is too low to report, and it hides its span from
-//! the phone-number matcher, so the validators of bare digit runs reject
-//! anything libphonenumber reads as a phone number ([`not_phone`]), and
-//! bare runs are at least nine digits long: a shorter run is often the last
-//! group of a spaced phone number (`030 12345678`), which a validator that
-//! sees only the run cannot tell. Types
-//! with a real check (SSN and ITIN ranges, ABA checksum) keep theirs: with a
-//! context word they must win.
-
-use std::cell::RefCell;
-
-use rlibphonenumber::Region;
-use rlibphonenumber::phonenumber_matcher::FindNumberExt as _;
+//! reporting threshold, so a context word must precede them, and bare runs
+//! are at least nine digits long: a shorter run is often the last group of a
+//! spaced phone number (`030 12345678`). Types with a real check (SSN and
+//! ITIN ranges, ABA checksum) keep theirs: with a context word they must win.
 
 use super::{Case, Recognizer};
 use crate::pii::checksum::{digits, luhn};
@@ -237,48 +227,8 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         Recognizer::new("US_PASSPORT", r"(?-u)\b(?:\d{9}|[A-Z]\d{8})\b")
             .validate(passport)
             .score(0.1)
-            .context(&["passport", "travel document", "travel doc"]),
+            .context(&["passport", "us ", "u.s.", "usa", "united states", "american", "travel document", "travel doc"]),
     ]
-}
-
-/// Regions whose national numbers the phone recogniser accepts (as in
-/// `generic.rs`).
-const PHONE_REGIONS: [Region; 7] = [
-    Region::FR,
-    Region::NO,
-    Region::DE,
-    Region::GB,
-    Region::IE,
-    Region::US,
-    Region::CN,
-];
-
-/// Whether libphonenumber does not read the whole of `s` as a phone number.
-/// Bare digit runs of weak types must leave phone numbers to the phone
-/// recogniser (see the module comment). Cached: several recognisers ask
-/// about the same run.
-pub(super) fn not_phone(s: &str) -> bool {
-    let n = s.bytes().filter(u8::is_ascii_digit).count();
-    if !(7..=17).contains(&n) {
-        return true;
-    }
-    thread_local! {
-        static SEEN: RefCell<Vec<(String, bool)>> = const { RefCell::new(Vec::new()) };
-    }
-    if let Some(hit) = SEEN.with(|c| c.borrow().iter().find(|(k, _)| k == s).map(|(_, v)| *v)) {
-        return hit;
-    }
-    let phone = s
-        .find_phone_numbers_with_regions(PHONE_REGIONS)
-        .any(|m| m.start == 0 && m.end() == s.len());
-    SEEN.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 32 {
-            c.clear();
-        }
-        c.push((s.to_owned(), !phone));
-    });
-    !phone
 }
 
 /// The nine digits of an SSN-shaped string, if its separators are all the
@@ -357,16 +307,14 @@ fn dea_number(s: &str) -> bool {
     (odd + 2 * even) % 10 == d[6]
 }
 
-/// A bare digit run of a type with no check: not one digit repeated, and
-/// not a phone number.
+/// A bare digit run of a type with no check: not one digit repeated.
 fn bare_digits(s: &str) -> bool {
     let b = s.as_bytes();
-    b.iter().any(|&x| Some(&x) != b.first()) && not_phone(s)
+    b.iter().any(|&x| Some(&x) != b.first())
 }
 
 /// A payer's number (authorisation, claim, prescription, referral),
-/// optionally after its letter prefix: not one digit repeated, and without
-/// the prefix not a phone number.
+/// optionally after its letter prefix: not one digit repeated.
 fn labelled_number(s: &str) -> bool {
     let start = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
     let num = s.get(start..).unwrap_or_default();
@@ -405,12 +353,11 @@ fn ein(s: &str) -> bool {
             prefix,
             0 | 7..=9 | 17..=19 | 28 | 29 | 49 | 69 | 70 | 78 | 79 | 89 | 96 | 97
         )
-        && not_phone(s)
 }
 
 /// National Provider Identifier: 10 digits starting 1 or 2, Luhn over
 /// `80840` and the number (CMS, NPI check digit), consistent separators,
-/// not one digit repeated, not a phone number.
+/// not one digit repeated.
 fn npi(s: &str) -> bool {
     let mut seps = s.chars().filter(|c| !c.is_ascii_digit());
     if let Some(first) = seps.next()
@@ -423,7 +370,6 @@ fn npi(s: &str) -> bool {
         && d.get(..9)
             .is_some_and(|b| b.iter().any(|&x| Some(&x) != b.first()))
         && luhn(&format!("80840{}", s.replace([' ', '-'], "")))
-        && not_phone(s)
 }
 
 /// US passport: nine digits (older books) or a letter and eight digits
