@@ -21,8 +21,12 @@ struct Country {
     about: &'static str,
     /// The national part of a bank account number (BBAN) for an IBAN, if
     /// the country has IBANs; printed with spaces or not, as people do.
-    bban: Option<(fn(u64) -> String, bool)>,
+    bban: Option<Bban>,
 }
+
+/// A country's BBAN from a user's number, and whether people write the
+/// IBAN in groups of four.
+type Bban = (fn(u64) -> String, bool);
 
 const COUNTRIES: [Country; 9] = [
     Country {
