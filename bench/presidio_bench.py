@@ -26,21 +26,14 @@ import spacy
 import tldextract
 from presidio_analyzer import AnalyzerEngine
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
-from presidio_analyzer.predefined_recognizers import (
-    EsNieRecognizer,
-    EsNifRecognizer,
-    ItFiscalCodeRecognizer,
-    UkNinoRecognizer,
-)
+from presidio_analyzer import PatternRecognizer, predefined_recognizers
 
 # No network here: use the public suffix list bundled with tldextract
 # instead of fetching it (the email recogniser validates domains with it).
 tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=())
 
-ENTITIES = [
-    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "MAC_ADDRESS", "URL",
-    "US_SSN", "UK_NINO", "ES_NIF", "ES_NIE", "IT_FISCAL_CODE", "CRYPTO",
-]
+# The entity types both tools report: residency's list comes on the command
+# line (argv[2], comma-separated), so that every type it has is enabled here.
 
 
 def resolve(results):
@@ -62,12 +55,20 @@ def main() -> None:
     nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model_dir}])
     nlp_engine.load()
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
-    # Presidio registers these for Spanish, Italian or British English
-    # pipelines; enable them for the English one so every shared type is compared.
-    for rec in (EsNifRecognizer, EsNieRecognizer, ItFiscalCodeRecognizer, UkNinoRecognizer):
-        analyzer.registry.add_recognizer(rec(supported_language="en"))
+    # Presidio registers its country recognisers for their own languages
+    # (or not by default); enable every predefined pattern recogniser for the
+    # English pipeline, so that all the types residency has are looked for.
+    present = {type(r) for r in analyzer.registry.recognizers}
+    for name in dir(predefined_recognizers):
+        cls = getattr(predefined_recognizers, name)
+        if isinstance(cls, type) and issubclass(cls, PatternRecognizer) and cls is not PatternRecognizer and cls not in present:
+            try:
+                analyzer.registry.add_recognizer(cls(supported_language="en"))
+            except TypeError:
+                pass
     supported = set(analyzer.get_supported_entities("en"))
-    entities = [e for e in ENTITIES if e in supported]
+    ours = sys.argv[2].split(",") if len(sys.argv) > 2 else sorted(supported)
+    entities = [e for e in ours if e in supported]
     for t in texts[:20]:  # warm up
         analyzer.analyze(t, language="en", entities=entities)
     start = time.perf_counter()

@@ -340,17 +340,31 @@ mod tests {
         let keys = pseudo::Keys::derive(1, &[7; 32]);
         let scrub = pseudo::Transform::Scrub(Default::default());
         for u in population(3000) {
-            let about = u.events()[3]["fields"]["about"].as_str().unwrap().to_owned();
+            let about = u.events()[3]["fields"]["about"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             let values = [Some(&u.phone), Some(&u.email), u.iban.as_ref()];
             for v in values.iter().flatten() {
                 assert!(about.contains(v.as_str()), "{} wrote no {v}", u.country);
             }
-            let out = scrub.apply(&keys, &about, Default::default()).unwrap().unwrap();
+            let out = scrub
+                .apply(&keys, &about, Default::default())
+                .unwrap()
+                .unwrap();
             for v in values.iter().flatten() {
-                assert!(!out.contains(v.as_str()), "{}: {v} left in {out}", u.country);
+                assert!(
+                    !out.contains(v.as_str()),
+                    "{}: {v} left in {out}",
+                    u.country
+                );
             }
             if let Some(iban) = &u.iban {
-                assert!(out.contains("<IBAN_CODE>"), "{}: {iban} not an IBAN: {out}", u.country);
+                assert!(
+                    out.contains("<IBAN_CODE>"),
+                    "{}: {iban} not an IBAN: {out}",
+                    u.country
+                );
             }
         }
     }

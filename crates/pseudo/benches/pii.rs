@@ -127,6 +127,8 @@ fn main() {
         bytes as f64 / secs / 1e6
     );
 
+    sparse(&analyzer, quick);
+
     let ours = score(&records, &found, &pseudo::pii::ENTITIES);
     let presidio = std::env::var("PRESIDIO_PYTHON").ok().map(|python| {
         let m = env("PRESIDIO_RECORDS", 2_000).min(n);
@@ -135,10 +137,14 @@ fn main() {
 
     let mut shared = Vec::new();
     if let Some((rate, pfound, m)) = &presidio {
-        println!("  presidio : {rate:>10.0} records/s  (first {m} records; analyzer only)");
         println!(
-            "  ratio residency/presidio: {:.0}x   (goal >= 1000x)",
-            ours_rate / rate
+            "  presidio : {rate:>10.0} records/s  (first {m} records; analyzer only, {} entity types enabled)",
+            pseudo::pii::ENTITIES.len()
+        );
+        println!(
+            "  ratio residency/presidio: {:.0}x   ({:.2} of the goal, >= 500x)",
+            ours_rate / rate,
+            ours_rate / rate / 500.0
         );
         let ours_m = score(&records[..*m], &found[..*m], &pseudo::pii::ENTITIES);
         let theirs = score(&records[..*m], pfound, &pseudo::pii::ENTITIES);
@@ -193,6 +199,51 @@ fn main() {
     }
 }
 
+/// PII-sparse text: documents of 2 KB of prose with one identifier each,
+/// analysed one by one on one core; beside it, one plain pass over the
+/// same bytes (counting digits) for the machine's scale.
+fn sparse(analyzer: &Analyzer, quick: bool) {
+    let docs = corpus::sparse(if quick { 500 } else { 20_000 }, 2048, 0x5BA25E);
+    let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
+    for d in docs.iter().take(50) {
+        std::hint::black_box(analyzer.analyze(&d.text));
+    }
+    let start = Instant::now();
+    let mut found = 0;
+    let mut missed = 0;
+    for d in &docs {
+        let f = analyzer.analyze(&d.text);
+        found += f.len();
+        missed += d
+            .labels
+            .iter()
+            .filter(|l| !f.iter().any(|x| x.start < l.end && l.start < x.end))
+            .count();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let digits: usize = docs
+        .iter()
+        .map(|d| d.text.bytes().filter(u8::is_ascii_digit).count())
+        .sum();
+    std::hint::black_box(digits);
+    let scan = start.elapsed().as_secs_f64();
+    let rate = bytes as f64 / secs / 1e6;
+    println!(
+        "\nPII-sparse prose, {} documents of ~2 KB with one identifier each ({:.1} MB), one core:",
+        docs.len(),
+        bytes as f64 / 1e6
+    );
+    println!(
+        "  residency: {rate:>8.1} MB/s   ({:.2} of the goal, >= 200 MB/s; {found} findings, {missed} labelled identifiers missed)",
+        rate / 200.0
+    );
+    println!(
+        "  one plain pass over the bytes (digits counted): {:.0} MB/s",
+        bytes as f64 / scan / 1e6
+    );
+}
+
 /// Runs bench/presidio_bench.py over `records`; returns records/s, findings, count.
 fn run_presidio(python: &str, records: &[Record]) -> (f64, Vec<Vec<Span>>, usize) {
     let dir = tempfile_dir();
@@ -206,6 +257,7 @@ fn run_presidio(python: &str, records: &[Record]) -> (f64, Vec<Vec<Span>>, usize
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(&input)
+        .arg(pseudo::pii::ENTITIES.join(","))
         .output()
         .expect("run presidio");
     assert!(

@@ -393,7 +393,11 @@ impl<'a> Story<'a> {
             // the phone numbers, e-mail addresses and IBANs in it.
             let written: Vec<&str> = homed
                 .iter()
-                .flat_map(|u| [u.phone.as_str(), &u.email].into_iter().chain(u.iban.as_deref()))
+                .flat_map(|u| {
+                    [u.phone.as_str(), &u.email]
+                        .into_iter()
+                        .chain(u.iban.as_deref())
+                })
                 .collect();
             ensure!(
                 found(text.as_bytes(), &written)? == 0,

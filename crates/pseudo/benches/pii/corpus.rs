@@ -445,3 +445,115 @@ fn capitalise(s: &str) -> String {
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
 }
+
+/// Ordinary prose, the words of a support exchange.
+const PROSE: &[&str] = &[
+    "the",
+    "and",
+    "to",
+    "of",
+    "a",
+    "in",
+    "is",
+    "it",
+    "you",
+    "that",
+    "we",
+    "for",
+    "on",
+    "with",
+    "as",
+    "was",
+    "this",
+    "have",
+    "be",
+    "at",
+    "or",
+    "not",
+    "your",
+    "but",
+    "all",
+    "can",
+    "will",
+    "there",
+    "when",
+    "which",
+    "their",
+    "would",
+    "about",
+    "could",
+    "after",
+    "before",
+    "because",
+    "account",
+    "order",
+    "delivery",
+    "weather",
+    "morning",
+    "evening",
+    "thanks",
+    "please",
+    "again",
+    "problem",
+    "screen",
+    "update",
+    "music",
+    "garden",
+    "holiday",
+    "family",
+    "message",
+    "answer",
+    "question",
+    "service",
+    "support",
+    "week",
+    "month",
+    "yesterday",
+    "tomorrow",
+    "really",
+    "merci",
+    "bonjour",
+    "cordialement",
+    "également",
+    "déjà",
+    "très",
+    "über",
+    "für",
+    "straße",
+];
+
+/// Documents of about `size` bytes of prose, each with one identifier of
+/// the dense corpus's kinds at a random place (the sparse corpus).
+pub(crate) fn sparse(n: usize, size: usize, seed: u64) -> Vec<Record> {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|_| {
+            let mut b = Builder {
+                text: String::new(),
+                chars: 0,
+                labels: Vec::new(),
+            };
+            let at = rng.below(size as u64) as usize;
+            let mut placed = false;
+            while b.text.len() < size {
+                let words = 6 + rng.below(14) as usize;
+                let first = capitalise(rng.pick(PROSE));
+                b.push(&first);
+                for _ in 1..words {
+                    b.push(" ");
+                    b.push(rng.pick(PROSE));
+                }
+                if !placed && b.text.len() >= at {
+                    b.push(", ");
+                    clause(&mut rng, &mut b);
+                    placed = true;
+                }
+                b.push(". ");
+            }
+            Record {
+                text: b.text,
+                labels: b.labels,
+            }
+        })
+        .collect()
+}

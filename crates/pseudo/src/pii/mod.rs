@@ -16,6 +16,7 @@ mod redact;
 
 use std::ops::Range;
 
+use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexSet};
 
 pub use recognizers::{Case, ENTITIES, cases};
@@ -55,10 +56,23 @@ struct Candidate {
 const CLAIMS_DIGITS: f64 = 0.6;
 
 /// The set of recognisers, compiled once; cheap to share between threads.
+///
+/// Recognisers that can report without context (their base score reaches
+/// [`MIN_SCORE`]) run when one pass of a [`RegexSet`] over the text says
+/// their pattern matches. The others, most of them (passport, licence and
+/// account numbers: shapes without a check), can only report after one of
+/// their context words, so they run only when one of those words occurs
+/// in the text: one Aho-Corasick pass finds them all.
 #[derive(Debug)]
 pub struct Analyzer {
+    /// Recognisers that report without context.
     prefilter: RegexSet,
-    patterns: Vec<(recognizers::Recognizer, Regex)>,
+    strong: Vec<(recognizers::Recognizer, Regex)>,
+    /// Recognisers that need a context word, and every such word.
+    weak: Vec<(recognizers::Recognizer, Regex)>,
+    context_words: AhoCorasick,
+    /// For each context word, the weak recognisers it wakes.
+    wakes: Vec<Vec<usize>>,
 }
 
 impl Default for Analyzer {
@@ -79,20 +93,43 @@ pub const MIN_SCORE: f64 = 0.3;
 impl Analyzer {
     /// Compiles every recogniser.
     pub fn new() -> Self {
-        let recs = recognizers::all();
-        let prefilter = RegexSet::new(recs.iter().map(|r| r.pattern))
-            .unwrap_or_else(|e| unreachable!("built-in patterns compile: {e}"));
-        let patterns = recs
+        let compile = |r: recognizers::Recognizer| {
+            let re = Regex::new(r.pattern)
+                .unwrap_or_else(|e| unreachable!("built-in pattern compiles: {e}"));
+            (r, re)
+        };
+        let (strong, weak): (Vec<_>, Vec<_>) = recognizers::all()
             .into_iter()
-            .map(|r| {
-                let re = Regex::new(r.pattern)
-                    .unwrap_or_else(|e| unreachable!("built-in pattern compiles: {e}"));
-                (r, re)
-            })
-            .collect();
+            .filter(|r| r.base_score >= MIN_SCORE || !r.context.is_empty())
+            .partition(|r| r.base_score >= MIN_SCORE);
+        let prefilter = regex::RegexSetBuilder::new(strong.iter().map(|r| r.pattern))
+            .dfa_size_limit(64 << 20)
+            .build()
+            .unwrap_or_else(|e| unreachable!("built-in patterns compile: {e}"));
+        let mut words: Vec<&str> = Vec::new();
+        let mut wakes: Vec<Vec<usize>> = Vec::new();
+        for (i, r) in weak.iter().enumerate() {
+            for w in r.context {
+                let w = w.trim();
+                match words.iter().position(|x| *x == w) {
+                    Some(j) => wakes[j].push(i),
+                    None => {
+                        words.push(w);
+                        wakes.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let context_words = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .unwrap_or_else(|e| unreachable!("context words compile: {e}"));
         Analyzer {
             prefilter,
-            patterns,
+            strong: strong.into_iter().map(compile).collect(),
+            weak: weak.into_iter().map(compile).collect(),
+            context_words,
+            wakes,
         }
     }
 
@@ -100,35 +137,12 @@ impl Analyzer {
     pub fn analyze(&self, text: &str) -> Vec<Finding> {
         let mut cands = Vec::new();
         for i in self.prefilter.matches(text).iter() {
-            let (rec, re) = &self.patterns[i];
-            let mut at = 0;
-            while let Some(m) = re.find_at(text, at) {
-                match validated(text, trim(text, m.range(), rec.trim), rec) {
-                    Some(span) => {
-                        at = span.end.max(m.start() + 1);
-                        let score = boost(text, &span, rec.base_score, rec.context);
-                        // Below the threshold it would never be reported,
-                        // and must not claim digits a phone number needs.
-                        if score >= MIN_SCORE {
-                            cands.push(Candidate {
-                                entity: rec.entity,
-                                bytes: span,
-                                claims: score > rec.base_score || score >= CLAIMS_DIGITS,
-                                score,
-                            });
-                        }
-                    }
-                    None if rec.atomic => at = m.end().max(m.start() + 1),
-                    // A failed match must not hide a valid one that starts
-                    // inside it: search again from the next character.
-                    None => {
-                        at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8)
-                    }
-                }
-                if at >= text.len() {
-                    break;
-                }
-            }
+            let (rec, re) = &self.strong[i];
+            candidates(text, rec, re, &mut cands);
+        }
+        for i in self.woken(text) {
+            let (rec, re) = &self.weak[i];
+            candidates(text, rec, re, &mut cands);
         }
         if text.bytes().filter(u8::is_ascii_digit).count() >= 7 {
             recognizers::phone_numbers(text, &mut cands);
@@ -146,6 +160,56 @@ impl Analyzer {
                 bytes: c.bytes,
             })
             .collect()
+    }
+
+    /// The weak recognisers one of whose context words occurs in `text`
+    /// (case folded as [`boost`] folds it).
+    fn woken(&self, text: &str) -> Vec<usize> {
+        let lower;
+        let haystack = if text.is_ascii() {
+            text
+        } else {
+            lower = text.to_lowercase();
+            &lower
+        };
+        let mut woken: Vec<usize> = self
+            .context_words
+            .find_overlapping_iter(haystack)
+            .flat_map(|m| self.wakes[m.pattern().as_usize()].iter().copied())
+            .collect();
+        woken.sort_unstable();
+        woken.dedup();
+        woken
+    }
+}
+
+/// Every valid finding of `rec` in `text` that could be reported.
+fn candidates(text: &str, rec: &recognizers::Recognizer, re: &Regex, out: &mut Vec<Candidate>) {
+    let mut at = 0;
+    while let Some(m) = re.find_at(text, at) {
+        match validated(text, trim(text, m.range(), rec.trim), rec) {
+            Some(span) => {
+                at = span.end.max(m.start() + 1);
+                let score = boost(text, &span, rec.base_score, rec.context);
+                // Below the threshold it would never be reported, and must
+                // not claim digits a phone number needs.
+                if score >= MIN_SCORE {
+                    out.push(Candidate {
+                        entity: rec.entity,
+                        bytes: span,
+                        claims: score > rec.base_score || score >= CLAIMS_DIGITS,
+                        score,
+                    });
+                }
+            }
+            None if rec.atomic => at = m.end().max(m.start() + 1),
+            // A failed match must not hide a valid one that starts inside
+            // it: search again from the next character.
+            None => at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8),
+        }
+        if at >= text.len() {
+            break;
+        }
     }
 }
 
