@@ -247,3 +247,31 @@ proptest! {
         check_redacted(&before, &card, &after)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Long texts are analysed only around bytes an identifier holds: a
+    /// case's identifier deep inside kilobytes of prose is still found
+    /// whole, with its context words.
+    #[test]
+    fn identifiers_deep_in_long_prose_are_found_whole(
+        before in prop::collection::vec(prose(), 20..120),
+        (case, span) in case_identifier(),
+        after in prop::collection::vec(prose(), 20..120),
+    ) {
+        let before = before.join(". ");
+        let id = &case[span.clone()];
+        let text = format!("{before}. {case} {}", after.join(". "));
+        let shift = before.len() + 2;
+        let span = span.start + shift..span.end + shift;
+        let found = analyzer().analyze(&text);
+        prop_assert!(covered(&found, &span), "{id:?} not wholly found after {} bytes: {found:?}", shift);
+        let alone = analyzer().analyze(&case);
+        prop_assert_eq!(
+            found.iter().filter(|f| f.bytes.start >= shift && f.bytes.end <= shift + case.len()).count(),
+            alone.len(),
+            "{:?}", case
+        );
+    }
+}

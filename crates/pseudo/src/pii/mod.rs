@@ -136,13 +136,18 @@ impl Analyzer {
     /// Every finding in `text`, non-overlapping, in order of position.
     pub fn analyze(&self, text: &str) -> Vec<Finding> {
         let mut cands = Vec::new();
-        for i in self.prefilter.matches(text).iter() {
-            let (rec, re) = &self.strong[i];
-            candidates(text, rec, re, &mut cands);
-        }
-        for i in self.woken(text) {
-            let (rec, re) = &self.weak[i];
-            candidates(text, rec, re, &mut cands);
+        for w in windows(text) {
+            // Matches may look before the window (word boundaries, context
+            // words) but not after it.
+            let hay = &text[..w.end];
+            for i in self.prefilter.matches_at(hay, w.start).iter() {
+                let (rec, re) = &self.strong[i];
+                candidates(hay, w.start, rec, re, &mut cands);
+            }
+            for i in self.woken(&text[w.clone()]) {
+                let (rec, re) = &self.weak[i];
+                candidates(hay, w.start, rec, re, &mut cands);
+            }
         }
         if text.bytes().filter(u8::is_ascii_digit).count() >= 7 {
             recognizers::phone_numbers(text, &mut cands);
@@ -183,9 +188,68 @@ impl Analyzer {
     }
 }
 
-/// Every valid finding of `rec` in `text` that could be reported.
-fn candidates(text: &str, rec: &recognizers::Recognizer, re: &Regex, out: &mut Vec<Candidate>) {
-    let mut at = 0;
+/// Bytes every identifier holds one of (all the recognised kinds have a
+/// digit, an `@`, a `:`, or a dot between letters, as a domain has).
+fn is_trigger(text: &[u8], i: usize) -> bool {
+    match text[i] {
+        b'0'..=b'9' | b'@' | b':' => true,
+        b'.' => text.get(i + 1).is_some_and(u8::is_ascii_alphanumeric),
+        _ => false,
+    }
+}
+
+/// How far around a trigger an identifier and the context words before it
+/// may reach, in bytes (then out to the next whitespace).
+const REACH_BEFORE: usize = 96;
+const REACH_AFTER: usize = 64;
+/// Texts this short are analysed whole.
+const WHOLE_BELOW: usize = 512;
+
+/// The parts of `text` the recognisers look at: around every byte that
+/// can be part of an identifier, merged; prose without such bytes is
+/// skipped (the prefilter that makes PII-sparse text fast).
+fn windows(text: &str) -> Vec<Range<usize>> {
+    let b = text.as_bytes();
+    if b.len() < WHOLE_BELOW {
+        return vec![0..b.len()];
+    }
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !is_trigger(b, i) {
+            i += 1;
+            continue;
+        }
+        let mut lo = i.saturating_sub(REACH_BEFORE);
+        while lo > 0 && !b[lo - 1].is_ascii_whitespace() {
+            lo -= 1;
+        }
+        let mut hi = (i + REACH_AFTER).min(b.len());
+        while hi < b.len() && !b[hi].is_ascii_whitespace() {
+            hi += 1;
+        }
+        match out.last_mut() {
+            Some(last) if lo <= last.end => last.end = last.end.max(hi),
+            _ => out.push(lo..hi),
+        }
+        i += 1;
+        // Triggers inside this window extend it only past its end.
+        while i < b.len() && i + REACH_AFTER <= hi {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Every valid finding of `rec` in `text` from `from` that could be reported.
+fn candidates(
+    text: &str,
+    from: usize,
+    rec: &recognizers::Recognizer,
+    re: &Regex,
+    out: &mut Vec<Candidate>,
+) {
+    let mut at = from;
     while let Some(m) = re.find_at(text, at) {
         match validated(text, trim(text, m.range(), rec.trim), rec) {
             Some(span) => {
@@ -224,6 +288,10 @@ fn validated(
     let ok = |span: &Range<usize>| {
         boundary_ok(text, span)
             && (rec.validate)(&text[span.clone()])
+            && !(rec.not_before_digits
+                && text[span.end..]
+                    .trim_start_matches([' ', '\t'])
+                    .starts_with(|c: char| c.is_ascii_digit()))
             && !preceded_by(text, span.start, rec.not_after)
     };
     if ok(&span) {
@@ -270,8 +338,9 @@ fn boundary_ok(text: &str, span: &Range<usize>) -> bool {
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
     let (b1, b2) = (before.next(), before.next());
     let (a1, a2) = (after.next(), after.next());
-    // A dot between alphanumerics continues the token (`1.2.3.4.5`).
-    let dotted = |c: Option<char>, next: Option<char>| c == Some('.') && alnum(next);
+    // A dot or slash between alphanumerics continues the token
+    // (`1.2.3.4.5`, the last group of `181/815/08155`).
+    let dotted = |c: Option<char>, next: Option<char>| matches!(c, Some('.' | '/')) && alnum(next);
     !alnum(b1) && !alnum(a1) && !dotted(b1, b2) && !dotted(a1, a2)
 }
 

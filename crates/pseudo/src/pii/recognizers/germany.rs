@@ -262,17 +262,12 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             "license plate",
             "licence plate",
         ]),
-        // A postcode is followed by the town or ends the phrase, never by
-        // more digits: "07071 123456" is a phone number (Tübingen's area
-        // code), not a postcode. The regex crate has no look-ahead, so the
-        // pattern takes the next character and `trim` gives it back.
-        Recognizer::new(
-            "DE_PLZ",
-            r"(?-u:\b)\d{5}(?:[ \t]?[A-Za-zÄÖÜäöü]|[ \t]*[\r\n,;.)]|[ \t]*$)",
-        )
-        .validate(de_plz)
-        .score(0.05)
-        .trim(PLZ_TRIM)
+        // A postcode is never followed by more digits: "07071 123456" is
+        // a phone number (Tübingen's area code), not a postcode.
+        Recognizer::new("DE_PLZ", r"(?-u:\b)\d{5}(?-u:\b)")
+            .validate(de_plz)
+            .score(0.05)
+            .not_before_digits()
             .context(&[
                 "plz",
                 "postleitzahl",
@@ -293,7 +288,6 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
 }
 
 /// What the postcode pattern takes after the five digits.
-const PLZ_TRIM: &str = " \t\r\n,;.)ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzÄÖÜäöü";
 
 const TAX_NUMBER_CONTEXT: &[&str] = &[
     "steuernummer",

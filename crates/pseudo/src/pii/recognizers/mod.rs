@@ -56,6 +56,9 @@ pub(super) struct Recognizer {
     /// the pattern matches a whole run (an IPv6 address, a domain), and
     /// a valid piece of an invalid run must not be reported.
     pub(super) atomic: bool,
+    /// Not reported when the next thing after it, past spaces, is a digit
+    /// (a five-digit postcode is not the area code of a phone number).
+    pub(super) not_before_digits: bool,
 }
 
 pub(super) fn always(_: &str) -> bool {
@@ -75,6 +78,7 @@ impl Recognizer {
             trim: "",
             not_after: &[],
             atomic: false,
+            not_before_digits: false,
         }
     }
     pub(super) const fn validate(mut self, f: fn(&str) -> bool) -> Self {
@@ -91,6 +95,10 @@ impl Recognizer {
     }
     pub(super) const fn trim(mut self, chars: &'static str) -> Self {
         self.trim = chars;
+        self
+    }
+    pub(super) const fn not_before_digits(mut self) -> Self {
+        self.not_before_digits = true;
         self
     }
     pub(super) const fn atomic(mut self) -> Self {
