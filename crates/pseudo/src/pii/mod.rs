@@ -210,10 +210,11 @@ const WHOLE_BELOW: usize = 512;
 /// skipped (the prefilter that makes PII-sparse text fast).
 fn windows(text: &str) -> Vec<Range<usize>> {
     let b = text.as_bytes();
-    if b.len() < WHOLE_BELOW {
-        return vec![0..b.len()];
-    }
     let mut out: Vec<Range<usize>> = Vec::new();
+    if b.len() < WHOLE_BELOW {
+        out.push(0..b.len());
+        return out;
+    }
     let mut i = 0;
     while i < b.len() {
         if !is_trigger(b, i) {

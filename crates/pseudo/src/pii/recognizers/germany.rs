@@ -287,8 +287,6 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
     ]
 }
 
-/// What the postcode pattern takes after the five digits.
-
 const TAX_NUMBER_CONTEXT: &[&str] = &[
     "steuernummer",
     "steuer-nr",
