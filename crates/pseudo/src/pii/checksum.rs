@@ -79,7 +79,11 @@ pub(crate) fn credit_card(s: &str) -> bool {
 
 /// IBAN: per-country length and the ISO 7064 mod-97 check.
 pub(crate) fn iban(s: &str) -> bool {
-    let c: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let c: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     c.parse::<iban::Iban>().is_ok()
 }
 

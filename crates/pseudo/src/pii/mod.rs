@@ -134,7 +134,32 @@ impl Analyzer {
     }
 
     /// Every finding in `text`, non-overlapping, in order of position.
+    ///
+    /// Text is read as people type it: no-break and thin spaces count as
+    /// spaces, typographic dashes as hyphens, full-width forms as ASCII,
+    /// and zero-width characters and soft hyphens as nothing; a finding
+    /// covers the original characters.
     pub fn analyze(&self, text: &str) -> Vec<Finding> {
+        let Some((plain, origin)) = normalise(text) else {
+            return self.analyze_plain(text);
+        };
+        let index = CharIndex::new(text);
+        let at = |i: usize| origin.get(i).copied().unwrap_or(text.len());
+        self.analyze_plain(&plain)
+            .into_iter()
+            .map(|f| {
+                let bytes = at(f.bytes.start)..at(f.bytes.end);
+                Finding {
+                    start: index.char_at(bytes.start),
+                    end: index.char_at(bytes.end),
+                    bytes,
+                    ..f
+                }
+            })
+            .collect()
+    }
+
+    fn analyze_plain(&self, text: &str) -> Vec<Finding> {
         let mut cands = Vec::new();
         for w in windows(text) {
             // Matches may look before the window (word boundaries, context
@@ -186,6 +211,38 @@ impl Analyzer {
         woken.dedup();
         woken
     }
+}
+
+/// What a character is read as, if not itself (see [`Analyzer::analyze`]).
+fn plain(c: char) -> Option<Option<char>> {
+    Some(match c {
+        '\u{a0}' | '\u{2007}' | '\u{2009}' | '\u{202f}' | '\u{3000}' => Some(' '),
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => Some('-'),
+        '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{ad}' => None,
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xff01 + 0x21),
+        _ => return None,
+    })
+}
+
+/// `text` as the recognisers read it, with each of its bytes' offset in
+/// `text`; `None` when it already is.
+fn normalise(text: &str) -> Option<(String, Vec<usize>)> {
+    if text.is_ascii() || !text.chars().any(|c| plain(c).is_some()) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        let r = match plain(c) {
+            Some(r) => r,
+            None => Some(c),
+        };
+        if let Some(r) = r {
+            out.push(r);
+            origin.extend(std::iter::repeat_n(i, r.len_utf8()));
+        }
+    }
+    Some((out, origin))
 }
 
 /// Bytes every identifier holds one of (all the recognised kinds have a
@@ -389,15 +446,31 @@ fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
 /// Whether the word right before `start` (skipping spaces and `:#.`) is one
 /// of `words`: "order 1234567890" is an order number, not a phone number.
 fn preceded_by(text: &str, start: usize, words: &[&str]) -> bool {
+    if words.is_empty() {
+        return false;
+    }
     let head = text[..start].trim_end_matches(|c: char| c.is_whitespace() || ":#.°".contains(c));
-    let word_start = head
+    // No word of these lists is longer: looking further back would make
+    // a long run of digits and dashes quadratic.
+    let mut from = head.len().saturating_sub(LONGEST_WORD);
+    while !head.is_char_boundary(from) {
+        from += 1;
+    }
+    let tail = &head[from..];
+    let word_start = tail
         .char_indices()
         .rev()
         .find(|&(_, c)| !c.is_alphanumeric() && c != '-')
         .map_or(0, |(i, c)| i + c.len_utf8());
-    let word = head[word_start..].to_lowercase();
+    if word_start == 0 && from > 0 {
+        return false; // a word longer than any in the lists
+    }
+    let word = tail[word_start..].to_lowercase();
     !word.is_empty() && words.contains(&word.as_str())
 }
+
+/// Longer than any word a `not_after` list holds, in bytes.
+const LONGEST_WORD: usize = 32;
 
 /// Keeps the best of overlapping candidates: highest score, then longest,
 /// then first.

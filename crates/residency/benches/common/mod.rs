@@ -81,7 +81,8 @@ pub(crate) fn event(i: u64) -> serde_json::Value {
         }
         1 => {
             json!({"user_id": user, "country": "FR", "dataset": "profile", "record_id": format!("p{i}"),
-                    "time": 1_764_000_000 + i, "fields": {"phone": format!("+33 6 {:08}", i), "address": "12 rue des Lilas, 75011 Paris"}})
+                    "time": 1_764_000_000 + i, "fields": {"phone": format!("+33 6 {:08}", i), "address": "12 rue des Lilas, 75011 Paris",
+                    "about": format!("Bonjour ! Joignable au +33 6 1{:07} ou sur user{i}@example.fr, le soir de préférence. Remboursements : FR76 3000 6000 0112 3456 7890 189. Merci.", i % 10_000_000)}})
         }
         2 => {
             json!({"user_id": user, "country": "FR", "dataset": "social", "record_id": format!("s{i}"),

@@ -138,7 +138,7 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         ]),
         Recognizer::new(
             "IBAN_CODE",
-            r"(?-u:\b)[A-Z]{2}\d{2} ?(?:[A-Z0-9]{4} ?){2,7}[A-Z0-9]{1,4}(?-u:\b)",
+            r"(?i-u)\b[A-Z]{2}\d{2} ?(?:[A-Z0-9]{4} ?){2,7}[A-Z0-9]{1,4}\b",
         )
         .validate(checksum::iban)
         .score(1.0)
@@ -344,12 +344,31 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("EMAIL_ADDRESS", "write to jean.dupont@example.f4"),
     Case::LookAlike("EMAIL_ADDRESS", "the @example handle"),
     Case::Valid("PHONE_NUMBER", "tel [+33 6 12 34 56 78]"),
+    Case::Valid(
+        "PHONE_NUMBER",
+        "mon portable : [06\u{a0}12\u{a0}34\u{a0}56\u{a0}78]",
+    ),
+    Case::Valid(
+        "PHONE_NUMBER",
+        "mon portable : [06\u{202f}12\u{202f}34\u{202f}56\u{202f}78].",
+    ),
+    Case::Valid("PHONE_NUMBER", "tél. [06–12–34–56–78]"),
+    Case::Valid("PHONE_NUMBER", "電話 [＋３３ ６ １２ ３４ ５６ ７８]"),
     Case::Invalid("PHONE_NUMBER", "tel +33 0 00 00"),
     Case::LookAlike("PHONE_NUMBER", "order 0612345678 shipped"),
     Case::Valid("CREDIT_CARD", "card [4111 1111 1111 1111]"),
     Case::Invalid("CREDIT_CARD", "card 4111 1111 1111 1112"),
     Case::LookAlike("CREDIT_CARD", "invoice 4111111111111111"),
     Case::Valid("IBAN_CODE", "IBAN [FR76 3000 6000 0112 3456 7890 189]"),
+    Case::Valid("IBAN_CODE", "iban [fr76 3000 6000 0112 3456 7890 189]"),
+    Case::Valid(
+        "IBAN_CODE",
+        "IBAN [FR76\u{a0}3000\u{a0}6000\u{a0}0112\u{a0}3456\u{a0}7890\u{a0}189]",
+    ),
+    Case::Valid(
+        "IBAN_CODE",
+        "IBAN [FR76\u{200b}3000600001123456\u{200b}7890189] ok",
+    ),
     Case::Invalid("IBAN_CODE", "IBAN GB82WEST12345698765433"),
     Case::LookAlike("IBAN_CODE", "part AB12 CDEF GHIJ KLMN"),
     Case::Valid("IP_ADDRESS", "from [192.0.2.1] at noon"),
