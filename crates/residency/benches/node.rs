@@ -414,7 +414,12 @@ async fn run(bin: &Path, custodian: bool, tls: bool) -> Figures {
     // free text (profile.about, scrubbed toward the US) added.
     let bulk = (events / 4).min(10_000);
     let ids: Vec<String> = (0..bulk).map(|i| format!("user-{i:07}")).collect();
-    let fields = ["device.language", "device.os_version", "social.friends", "account.user_id"];
+    let fields = [
+        "device.language",
+        "device.os_version",
+        "social.friends",
+        "account.user_id",
+    ];
     let bulk_transfer = |fields: Vec<&str>| {
         let body = json!({
             "user_ids": ids,
