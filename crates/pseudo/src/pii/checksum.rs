@@ -99,6 +99,68 @@ pub(crate) fn crypto_address(s: &str) -> bool {
         .is_ok_and(|v| v.len() == 21 && (v[0] == 0x00 || v[0] == 0x05))
 }
 
+/// The characters of `s` other than `seps`, if every separator used is the
+/// same character (`1234 5678-9012` is not one number).
+pub(super) fn compact(s: &str, seps: &str) -> Option<String> {
+    let mut sep = None;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if seps.contains(c) {
+            if sep.is_some_and(|x| x != c) {
+                return None;
+            }
+            sep = Some(c);
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// Verhoeff check (dihedral group D5) over a string of ASCII digits; false
+/// for anything else. <https://en.wikipedia.org/wiki/Verhoeff_algorithm>
+pub(super) fn verhoeff(s: &str) -> bool {
+    // The group operation of D5: rotations 0-4, reflections 5-9.
+    fn mul(i: usize, j: usize) -> usize {
+        match (i < 5, j < 5) {
+            (true, true) => (i + j) % 5,
+            (true, false) => 5 + (i + j) % 5,
+            (false, true) => 5 + (i + 5 - j) % 5,
+            (false, false) => (i + 5 - j) % 5,
+        }
+    }
+    // The position permutation, applied `k` times.
+    const P1: [usize; 10] = [1, 5, 7, 6, 2, 8, 3, 0, 9, 4];
+    let perm = |k: usize, mut x: usize| {
+        for _ in 0..k {
+            x = P1[x];
+        }
+        x
+    };
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let c = s
+        .bytes()
+        .rev()
+        .enumerate()
+        .fold(0, |c, (i, b)| mul(c, perm(i % 8, usize::from(b - b'0'))));
+    c == 0
+}
+
+/// Whether `year`-`month`-`day` is a date of the Gregorian calendar.
+pub(super) fn is_date(year: u32, month: u32, day: u32) -> bool {
+    days_in_month(year, month) >= day && day >= 1
+}
+
+/// Days in `month` (1–12) of `year`, Gregorian; 0 for no such month.
+pub(super) fn days_in_month(year: u32, month: u32) -> u32 {
+    let (Ok(year), Ok(month)) = (i32::try_from(year), u8::try_from(month)) else {
+        return 0;
+    };
+    time::Month::try_from(month).map_or(0, |m| u32::from(m.length(year)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

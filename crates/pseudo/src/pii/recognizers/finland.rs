@@ -1,6 +1,7 @@
 //! Recognisers for Finland (Presidio's `country_specific/finland`).
 
 use super::{Case, Recognizer};
+use crate::pii::checksum::is_date;
 
 pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
@@ -51,19 +52,6 @@ fn fi_hetu(s: &str) -> bool {
         return false;
     };
     ind >= 2 && is_date(century + yy, month, day) && CONTROL[(n % 31) as usize] == b[10]
-}
-
-/// Whether day/month/year is a date of the Gregorian calendar.
-fn is_date(year: u32, month: u32, day: u32) -> bool {
-    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
 }
 
 pub(super) const CASES: &[Case] = &[

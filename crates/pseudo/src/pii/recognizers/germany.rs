@@ -1,7 +1,7 @@
 //! Recognisers for Germany (Presidio's `country_specific/germany`).
 
 use super::{Case, Recognizer};
-use crate::pii::checksum::digits;
+use crate::pii::checksum::{digits, is_date};
 
 /// Words right before a number that say it is an order, invoice or product
 /// number rather than a personal one.
@@ -517,19 +517,6 @@ fn de_kfz(s: &str) -> bool {
 /// Postleitzahl: 5 digits from 01001 to 99998.
 fn de_plz(s: &str) -> bool {
     s.parse::<u32>().is_ok_and(|n| (1001..=99998).contains(&n))
-}
-
-/// Whether day/month/year is a date of the Gregorian calendar.
-fn is_date(year: u32, month: u32, day: u32) -> bool {
-    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
 }
 
 pub(super) const CASES: &[Case] = &[

@@ -1,6 +1,7 @@
 //! Recognisers for India (Presidio's `country_specific/india`).
 
 use super::{Case, Recognizer};
+use crate::pii::checksum::{compact, verhoeff};
 
 /// Labels right before a number that say it is not a personal identifier.
 const NOT_PII: &[&str] = &[
@@ -94,55 +95,6 @@ const VEHICLE_CONTEXT: &[&str] = &[
     "car no",
     "bike no",
 ];
-
-/// The characters of `s` other than `seps`, if every separator used is the
-/// same character (`1234 5678-9012` is not one number).
-pub(super) fn compact(s: &str, seps: &str) -> Option<String> {
-    let mut sep = None;
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if seps.contains(c) {
-            if sep.is_some_and(|x| x != c) {
-                return None;
-            }
-            sep = Some(c);
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
-
-/// Verhoeff check (dihedral group D5) over a string of ASCII digits; false
-/// for anything else. <https://en.wikipedia.org/wiki/Verhoeff_algorithm>
-pub(super) fn verhoeff(s: &str) -> bool {
-    // The group operation of D5: rotations 0-4, reflections 5-9.
-    fn mul(i: usize, j: usize) -> usize {
-        match (i < 5, j < 5) {
-            (true, true) => (i + j) % 5,
-            (true, false) => 5 + (i + j) % 5,
-            (false, true) => 5 + (i + 5 - j) % 5,
-            (false, false) => (i + 5 - j) % 5,
-        }
-    }
-    // The position permutation, applied `k` times.
-    const P1: [usize; 10] = [1, 5, 7, 6, 2, 8, 3, 0, 9, 4];
-    let perm = |k: usize, mut x: usize| {
-        for _ in 0..k {
-            x = P1[x];
-        }
-        x
-    };
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let c = s
-        .bytes()
-        .rev()
-        .enumerate()
-        .fold(0, |c, (i, b)| mul(c, perm(i % 8, usize::from(b - b'0'))));
-    c == 0
-}
 
 /// Aadhaar: 12 digits, not starting with 0 or 1, not a palindrome, with a
 /// Verhoeff check digit. <https://uidai.gov.in/>

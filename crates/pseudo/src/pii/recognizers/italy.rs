@@ -1,7 +1,7 @@
 //! Recognisers for Italy (Presidio's `country_specific/italy`, plus what it lacks).
 
-use super::korea::days_in_month;
 use super::{Case, Recognizer};
+use crate::pii::checksum::days_in_month;
 
 pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![

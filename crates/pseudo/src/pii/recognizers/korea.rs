@@ -1,7 +1,7 @@
 //! Recognisers for South Korea (Presidio's `country_specific/korea`).
 
-use super::india::compact;
 use super::{Case, Recognizer};
+use crate::pii::checksum::{compact, days_in_month};
 
 /// Labels right before a number that say it is not a personal identifier.
 const NOT_PII: &[&str] = &[
@@ -175,19 +175,6 @@ fn kr_rrn(s: &str) -> bool {
 /// Foreigner registration number (gender digit 5-8).
 fn kr_frn(s: &str) -> bool {
     registration_number(s, 13)
-}
-
-/// Days in `month` (1-12) of `year`, Gregorian.
-pub(super) fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        _ => 0,
-    }
 }
 
 pub(super) const CASES: &[Case] = &[

@@ -1,7 +1,7 @@
 //! Recognisers for Nigeria (Presidio's `country_specific/nigeria`).
 
-use super::india::verhoeff;
 use super::{Case, Recognizer};
+use crate::pii::checksum::{compact, verhoeff};
 
 pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
@@ -52,7 +52,7 @@ fn ng_nin(s: &str) -> bool {
 /// Plate since 2011 (ABC-123DE): LGA code, serial 001-999, two letters.
 /// <https://en.wikipedia.org/wiki/Vehicle_registration_plates_of_Nigeria>
 fn ng_vehicle_registration(s: &str) -> bool {
-    let Some(c) = super::india::compact(s, " -") else {
+    let Some(c) = compact(s, " -") else {
         return false;
     };
     c.len() == 8 && c.get(3..6).is_some_and(|n| n != "000")

@@ -1,7 +1,7 @@
 //! Recognisers for the Philippines (Presidio's `country_specific/philippines`).
 
-use super::india::compact;
 use super::{Case, Recognizer};
+use crate::pii::checksum::compact;
 
 pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
