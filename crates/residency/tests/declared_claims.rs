@@ -38,10 +38,21 @@ async fn ingest(c: &Cluster, region: &str, country: &str, n: usize) {
             region,
             "/v1/ingest",
             Some("app"),
-            &json!({"events": events(country, n)}),
+            &json!({"events": with_about(events(country, n))}),
         )
         .await;
     assert_eq!(status, 202, "{body}");
+}
+
+/// Each profile gains free text (`profile.about`, scrubbed on the way out)
+/// that repeats the person's phone number, as people write it.
+fn with_about(mut events: Vec<Value>) -> Vec<Value> {
+    let mut i = 0;
+    for e in events.iter_mut().filter(|e| e["dataset"] == "profile") {
+        e["fields"]["about"] = json!(format!("Rappelez-moi au {} le soir, merci.", phone(i)));
+        i += 1;
+    }
+    events
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,6 +174,16 @@ fn check_release(
                 j
             );
         }
+        // A phone number never leaves the EEA in clear, even inside free
+        // text (profile.about is scrubbed toward every other jurisdiction).
+        for i in 0..4 {
+            prop_assert!(
+                !text.contains(&phone(i)),
+                "a phone number in clear toward {}: {}",
+                j,
+                text
+            );
+        }
         if bundle.law.adequacy_for(j, &recipient, date).is_none() {
             for i in 0..4 {
                 prop_assert!(
@@ -190,6 +211,7 @@ fn no_declared_value_gets_protected_data_out_in_clear_or_personal_data_out_witho
     let fields = vec![
         "profile.phone",
         "profile.address",
+        "profile.about",
         "social.contacts",
         "network.ip",
         "device.language",
@@ -434,5 +456,43 @@ async fn an_allowed_request_about_an_unknown_user_is_logged_too() {
         assert_eq!(e["decision"], "allow", "{e}");
         assert_eq!(e["subject_count"], 1, "{e}");
         assert!(e["subjects_root"].is_string(), "{e}");
+    }
+}
+
+/// Free text leaves the EEA scrubbed whatever destination the caller
+/// declares: the phone number written in `profile.about` never comes out
+/// in clear, and the logged plan says `scrub`.
+#[tokio::test(flavor = "multi_thread")]
+async fn free_text_leaves_the_eea_scrubbed_whatever_destination_is_declared() {
+    let c = Cluster::start(None).await;
+    ingest(&c, "eu-fr", "FR", 4).await;
+    for declared in [None, Some("FR"), Some("IE"), Some("NO"), Some("US")] {
+        let users: Vec<String> = (0..4).map(|i| format!("fr-user-{i:04}")).collect();
+        let (status, answer) = c
+            .post(
+                "eu-fr",
+                "/v1/transfer",
+                Some("svc-reco-us"),
+                &json!({"user_ids": users, "fields": ["profile.about"], "purpose": "reco-training",
+                        "legal_basis": "adequacy:eu-us-dpf", "destination": declared}),
+            )
+            .await;
+        assert_eq!(status, 200, "{declared:?}: {answer}");
+        let text = answer["records"].to_string();
+        assert!(
+            text.contains("Rappelez-moi au"),
+            "{declared:?}: the text left"
+        );
+        for i in 0..4 {
+            assert!(
+                !text.contains(&phone(i)),
+                "{declared:?}: a phone number in clear: {text}"
+            );
+        }
+        assert_eq!(
+            answer["entry"]["fields"]["profile.about"]["op"], "scrub",
+            "{declared:?}: {}",
+            answer["entry"]
+        );
     }
 }
