@@ -47,10 +47,12 @@ async fn ingest(c: &Cluster, region: &str, country: &str, n: usize) {
 /// Each profile gains free text (`profile.about`, scrubbed on the way out)
 /// that repeats the person's phone number, as people write it.
 fn with_about(mut events: Vec<Value>) -> Vec<Value> {
-    let mut i = 0;
-    for e in events.iter_mut().filter(|e| e["dataset"] == "profile") {
+    for (i, e) in events
+        .iter_mut()
+        .filter(|e| e["dataset"] == "profile")
+        .enumerate()
+    {
         e["fields"]["about"] = json!(format!("Rappelez-moi au {} le soir, merci.", phone(i)));
-        i += 1;
     }
     events
 }
