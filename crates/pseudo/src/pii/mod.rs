@@ -17,7 +17,8 @@ mod redact;
 use std::ops::Range;
 
 use aho_corasick::AhoCorasick;
-use regex::{Regex, RegexSet};
+use regex_automata::Input;
+use regex_automata::meta::Regex;
 
 pub use recognizers::{Case, ENTITIES, cases};
 pub(crate) use redact::redact_for;
@@ -58,16 +59,22 @@ const CLAIMS_DIGITS: f64 = 0.6;
 /// The set of recognisers, compiled once; cheap to share between threads.
 ///
 /// Recognisers that can report without context (their base score reaches
-/// [`MIN_SCORE`]) run when one pass of a [`RegexSet`] over the text says
-/// their pattern matches. The others, most of them (passport, licence and
-/// account numbers: shapes without a check), can only report after one of
-/// their context words, so they run only when one of those words occurs
-/// in the text: one Aho-Corasick pass finds them all.
+/// [`MIN_SCORE`]) run when a pass of their set of patterns over the text
+/// says their pattern matches, or, for the few with a gate (an e-mail
+/// address needs an `@`), when the text passes it. The others, most of
+/// them (passport, licence and account numbers: shapes without a check),
+/// can only report after one of their context words, so they run only
+/// when one of those words occurs in the text: one Aho-Corasick pass finds
+/// them all. Long texts are read only around the bytes an identifier holds.
 #[derive(Debug)]
 pub struct Analyzer {
+    /// Multi-pattern automata over `strong`, in order, [`SET_SIZE`] each.
+    sets: Vec<Regex>,
     /// Recognisers that report without context.
-    prefilter: RegexSet,
     strong: Vec<(recognizers::Recognizer, Regex)>,
+    /// Recognisers that report without context and run alone, on text that
+    /// passes their gate.
+    gated: Vec<(recognizers::Recognizer, Regex)>,
     /// Recognisers that need a context word, and every such word.
     weak: Vec<(recognizers::Recognizer, Regex)>,
     context_words: AhoCorasick,
@@ -87,6 +94,13 @@ pub fn analyzer() -> &'static Analyzer {
     &ANALYZER
 }
 
+/// Patterns per set: one set over all of them would need more automaton
+/// states than its cache holds (each pattern's counters multiply the
+/// others'), and would keep building states on new text.
+const SET_SIZE: usize = 14;
+/// The lazy DFA cache of each set.
+const SET_DFA_BYTES: usize = 16 << 20;
+
 /// Scores below this are not reported.
 pub const MIN_SCORE: f64 = 0.3;
 
@@ -94,7 +108,13 @@ impl Analyzer {
     /// Compiles every recogniser.
     pub fn new() -> Self {
         let compile = |r: recognizers::Recognizer| {
-            let re = Regex::new(r.pattern)
+            // A literal prefilter helps only where the literal is rare
+            // (an `@`); most patterns' literals are a space or a dash,
+            // and a search stopping at each of them is several times
+            // slower than the automaton alone.
+            let re = Regex::builder()
+                .configure(Regex::config().auto_prefilter(r.gate.is_some()))
+                .build(r.pattern)
                 .unwrap_or_else(|e| unreachable!("built-in pattern compiles: {e}"));
             (r, re)
         };
@@ -102,10 +122,21 @@ impl Analyzer {
             .into_iter()
             .filter(|r| r.base_score >= MIN_SCORE || !r.context.is_empty())
             .partition(|r| r.base_score >= MIN_SCORE);
-        let prefilter = regex::RegexSetBuilder::new(strong.iter().map(|r| r.pattern))
-            .dfa_size_limit(64 << 20)
-            .build()
-            .unwrap_or_else(|e| unreachable!("built-in patterns compile: {e}"));
+        let (gated, strong): (Vec<_>, Vec<_>) = strong.into_iter().partition(|r| r.gate.is_some());
+        let sets = strong
+            .chunks(SET_SIZE)
+            .map(|group| {
+                Regex::builder()
+                    .configure(
+                        Regex::config()
+                            .match_kind(regex_automata::MatchKind::All)
+                            .auto_prefilter(false)
+                            .hybrid_cache_capacity(SET_DFA_BYTES),
+                    )
+                    .build_many(&group.iter().map(|r| r.pattern).collect::<Vec<_>>())
+                    .unwrap_or_else(|e| unreachable!("built-in patterns compile: {e}"))
+            })
+            .collect();
         let mut words: Vec<&str> = Vec::new();
         let mut wakes: Vec<Vec<usize>> = Vec::new();
         for (i, r) in weak.iter().enumerate() {
@@ -121,12 +152,14 @@ impl Analyzer {
             }
         }
         let context_words = AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .build(&words)
             .unwrap_or_else(|e| unreachable!("context words compile: {e}"));
         Analyzer {
-            prefilter,
+            sets,
             strong: strong.into_iter().map(compile).collect(),
+            gated: gated.into_iter().map(compile).collect(),
             weak: weak.into_iter().map(compile).collect(),
             context_words,
             wakes,
@@ -161,23 +194,41 @@ impl Analyzer {
 
     fn analyze_plain(&self, text: &str) -> Vec<Finding> {
         let mut cands = Vec::new();
+        let mut matched = regex_automata::PatternSet::new(SET_SIZE);
         for w in windows(text) {
             // Matches may look before the window (word boundaries, context
             // words) but not after it.
             let hay = &text[..w.end];
-            for i in self.prefilter.matches_at(hay, w.start).iter() {
-                let (rec, re) = &self.strong[i];
-                candidates(hay, w.start, rec, re, &mut cands);
+            let mut first = 0;
+            for set in &self.sets {
+                matched.clear();
+                set.which_overlapping_matches(&Input::new(hay).range(w.start..), &mut matched);
+                for i in matched.iter() {
+                    let (rec, re) = &self.strong[first + i.as_usize()];
+                    candidates(hay, w.start, rec, re, &mut cands);
+                }
+                first += set.pattern_len();
+            }
+            let window = &hay.as_bytes()[w.clone()];
+            for (rec, re) in &self.gated {
+                if rec.gate.is_some_and(|pass| pass(window)) {
+                    candidates(hay, w.start, rec, re, &mut cands);
+                }
             }
             for i in self.woken(&text[w.clone()]) {
                 let (rec, re) = &self.weak[i];
                 candidates(hay, w.start, rec, re, &mut cands);
             }
+            // Phone numbers and dates come last: they do not take digits
+            // another finding claims.
+            let digits = window.iter().filter(|b| b.is_ascii_digit()).count();
+            if digits >= 7 {
+                recognizers::phone_numbers(text, w.clone(), &mut cands);
+            }
+            if digits >= 5 {
+                recognizers::dates_of_birth(text, w, &mut cands);
+            }
         }
-        if text.bytes().filter(u8::is_ascii_digit).count() >= 7 {
-            recognizers::phone_numbers(text, &mut cands);
-        }
-        recognizers::dates_of_birth(text, &mut cands);
         let kept = resolve(cands);
         let index = CharIndex::new(text);
         kept.into_iter()
@@ -227,7 +278,12 @@ fn plain(c: char) -> Option<Option<char>> {
 /// `text` as the recognisers read it, with each of its bytes' offset in
 /// `text`; `None` when it already is.
 fn normalise(text: &str) -> Option<(String, Vec<usize>)> {
-    if text.is_ascii() || !text.chars().any(|c| plain(c).is_some()) {
+    // Every character `plain` changes starts with one of these bytes.
+    let b = text.as_bytes();
+    let changes = |i: usize| text.get(i..).and_then(|s| s.chars().next()).and_then(plain);
+    if !memchr::memchr3_iter(0xC2, 0xE2, 0xEF, b).any(|i| changes(i).is_some())
+        && !memchr::memchr_iter(0xE3, b).any(|i| changes(i).is_some())
+    {
         return None;
     }
     let mut out = String::with_capacity(text.len());
@@ -249,15 +305,28 @@ fn normalise(text: &str) -> Option<(String, Vec<usize>)> {
 /// digit, an `@`, a `:`, or a dot between letters, as a domain has).
 fn is_trigger(text: &[u8], i: usize) -> bool {
     match text[i] {
-        b'0'..=b'9' | b'@' | b':' => true,
         b'.' => text.get(i + 1).is_some_and(u8::is_ascii_alphanumeric),
-        _ => false,
+        b => TRIGGER[b as usize],
     }
 }
 
+/// The bytes [`is_trigger`] looks at.
+static TRIGGER: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        t[b as usize] = true;
+        b += 1;
+    }
+    t[b'@' as usize] = true;
+    t[b':' as usize] = true;
+    t[b'.' as usize] = true;
+    t
+};
+
 /// How far around a trigger an identifier and the context words before it
 /// may reach, in bytes (then out to the next whitespace).
-const REACH_BEFORE: usize = 96;
+const REACH_BEFORE: usize = 64;
 const REACH_AFTER: usize = 64;
 /// Texts this short are analysed whole.
 const WHOLE_BELOW: usize = 512;
@@ -273,7 +342,8 @@ fn windows(text: &str) -> Vec<Range<usize>> {
         return out;
     }
     let mut i = 0;
-    while i < b.len() {
+    while let Some(at) = b[i..].iter().position(|&c| TRIGGER[c as usize]) {
+        i += at;
         if !is_trigger(b, i) {
             i += 1;
             continue;
@@ -308,7 +378,7 @@ fn candidates(
     out: &mut Vec<Candidate>,
 ) {
     let mut at = from;
-    while let Some(m) = re.find_at(text, at) {
+    while let Some(m) = { re.search(&Input::new(text).range(at..)) } {
         match validated(text, trim(text, m.range(), rec.trim), rec) {
             Some(span) => {
                 at = span.end.max(m.start() + 1);
@@ -424,20 +494,28 @@ fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
     while !text.is_char_boundary(lo) {
         lo -= 1;
     }
-    let window = text[lo..span.start].to_lowercase();
-    let mut places: Vec<usize> = words
-        .iter()
-        .flat_map(|w| window.match_indices(w).map(|(i, _)| i))
-        .filter(|&i| {
-            window[..i]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric())
-        })
-        .collect();
-    places.sort_unstable();
-    places.dedup();
-    match places.len() {
+    let before = &text[lo..span.start];
+    let mut ascii = [0u8; CONTEXT_WINDOW];
+    let lower;
+    let window: &str = if before.is_ascii() {
+        let w = &mut ascii[..before.len()];
+        w.copy_from_slice(before.as_bytes());
+        w.make_ascii_lowercase();
+        std::str::from_utf8(w).unwrap_or_default()
+    } else {
+        lower = before.to_lowercase();
+        &lower
+    };
+    // The places where a word starts with one of `words`.
+    let mut n = 0;
+    let mut in_word = false;
+    for (i, c) in window.char_indices() {
+        if !in_word && words.iter().any(|w| window[i..].starts_with(w)) {
+            n += 1;
+        }
+        in_word = c.is_alphanumeric();
+    }
+    match n {
         0 => score,
         n => (score + CONTEXT_BOOST + CONTEXT_MORE * (n - 1) as f64).min(1.0),
     }
@@ -465,8 +543,13 @@ fn preceded_by(text: &str, start: usize, words: &[&str]) -> bool {
     if word_start == 0 && from > 0 {
         return false; // a word longer than any in the lists
     }
-    let word = tail[word_start..].to_lowercase();
-    !word.is_empty() && words.contains(&word.as_str())
+    let word = &tail[word_start..];
+    !word.is_empty()
+        && if word.is_ascii() {
+            words.iter().any(|w| w.eq_ignore_ascii_case(word))
+        } else {
+            words.contains(&word.to_lowercase().as_str())
+        }
 }
 
 /// Longer than any word a `not_after` list holds, in bytes.
@@ -494,10 +577,12 @@ fn resolve(mut cands: Vec<Candidate>) -> Vec<Candidate> {
     kept
 }
 
-/// Byte offset to character offset.
+/// Byte offset to character offset; counts on from the last offset asked
+/// for, as findings come in order.
 struct CharIndex<'a> {
     text: &'a str,
     ascii: bool,
+    last: std::cell::Cell<(usize, usize)>,
 }
 
 impl<'a> CharIndex<'a> {
@@ -505,14 +590,20 @@ impl<'a> CharIndex<'a> {
         CharIndex {
             text,
             ascii: text.is_ascii(),
+            last: std::cell::Cell::new((0, 0)),
         }
     }
 
     fn char_at(&self, byte: usize) -> usize {
         if self.ascii {
-            byte
-        } else {
-            self.text[..byte].chars().count()
+            return byte;
         }
+        let (mut from, mut chars) = self.last.get();
+        if byte < from {
+            (from, chars) = (0, 0);
+        }
+        let at = chars + self.text[from..byte].chars().count();
+        self.last.set((byte, at));
+        at
     }
 }

@@ -5,6 +5,7 @@
 use std::ops::Range;
 use std::sync::LazyLock;
 
+use memchr::{memchr, memchr_iter, memmem};
 use regex::Regex;
 use rlibphonenumber::Region;
 use rlibphonenumber::phonenumber_matcher::FindNumberExt as _;
@@ -51,12 +52,16 @@ fn domain(s: &str) -> bool {
     let Some((_, tld)) = host.rsplit_once('.') else {
         return false;
     };
-    let tld = tld.to_ascii_lowercase();
-    if tld.len() == 2 {
-        return COUNTRY_CODES.split(' ').any(|c| c == tld);
-    }
-    GENERIC_TLDS.split(' ').any(|g| g == tld)
+    TLDS.contains(tld.to_ascii_lowercase().as_str())
 }
+
+/// [`COUNTRY_CODES`] and [`GENERIC_TLDS`], for lookup.
+static TLDS: LazyLock<std::collections::HashSet<&str>> = LazyLock::new(|| {
+    COUNTRY_CODES
+        .split(' ')
+        .chain(GENERIC_TLDS.split(' '))
+        .collect()
+});
 
 /// ISO 3166 country-code top-level domains in use (IANA root zone), less
 /// the file extensions above.
@@ -77,6 +82,36 @@ fn gps(s: &str) -> bool {
     crate::generalise::parse_coordinates(s).is_ok()
 }
 
+/// A URL's scheme separator or `www.`.
+fn scheme(t: &[u8]) -> bool {
+    memmem::find(t, b"://").is_some() || t.windows(4).any(|w| w.eq_ignore_ascii_case(b"www."))
+}
+
+/// A dot before a letter, as before a top-level domain.
+fn dot_letter(t: &[u8]) -> bool {
+    memchr_iter(b'.', t).any(|i| t.get(i + 1).is_some_and(u8::is_ascii_alphabetic))
+}
+
+/// Two of a MAC address's separators as far apart as they are in one:
+/// `:` or `-` after two hex digits, `.` after four.
+fn mac_separators(t: &[u8]) -> bool {
+    let apart = |sep: u8, by: usize| memchr_iter(sep, t).any(|i| t.get(i + by) == Some(&sep));
+    apart(b':', 3) || apart(b'-', 3) || apart(b'.', 5)
+}
+
+/// Two colons of an IPv6 address: each before a hex digit or a colon,
+/// or after a colon (`::`).
+fn ipv6_colons(t: &[u8]) -> bool {
+    memchr_iter(b':', t)
+        .filter(|&i| {
+            t.get(i + 1)
+                .is_some_and(|b| b.is_ascii_hexdigit() || *b == b':')
+                || (i > 0 && t[i - 1] == b':')
+        })
+        .nth(1)
+        .is_some()
+}
+
 pub(super) fn recognizers() -> Vec<Recognizer> {
     vec![
         Recognizer::new(
@@ -84,10 +119,12 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
             r"[\p{L}\p{N}._%+\-]+@(?:[\p{L}\p{N}\-]+\.)+\p{L}{2,24}",
         )
         .validate(email)
-        .score(1.0),
+        .score(1.0)
+        .gate(|t| memchr(b'@', t).is_some()),
         Recognizer::new("URL", r"(?i)(?-u:\b)(?:https?|ftp)://[^\s<>]+|(?-u:\b)www\.[^\s<>]+")
             .score(0.6)
-            .trim(".,;:!?)]}'\""),
+            .trim(".,;:!?)]}'\"")
+            .gate(scheme),
         // A bare domain (`example.com`, `shop.example.co.uk/path`).
         Recognizer::new(
             "URL",
@@ -96,7 +133,8 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         .validate(domain)
         .score(0.5)
         .trim(".,;:!?)]}'\"")
-        .atomic(),
+        .atomic()
+        .gate(dot_letter),
         Recognizer::new("IP_ADDRESS", r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?-u:\b)")
             .validate(ipv4)
             .score(0.6)
@@ -112,20 +150,23 @@ pub(super) fn recognizers() -> Vec<Recognizer> {
         .score(0.6)
         .context(&["ip", "address", "adresse", "ipv6", "server", "host"])
         .trim(".")
-        .atomic(),
+        .atomic()
+        .gate(ipv6_colons),
         Recognizer::new(
             "UUID",
             r"(?i)(?-u:\b)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?-u:\b)",
         )
         .validate(uuid)
         .score(0.5)
-        .context(&["uuid", "guid", "unique identifier"]),
+        .context(&["uuid", "guid", "unique identifier"])
+        .gate(|t| memchr_iter(b'-', t).nth(3).is_some()),
         Recognizer::new(
             "MAC_ADDRESS",
             r"(?i)(?-u:\b)(?:[0-9a-f]{2}:){5}[0-9a-f]{2}(?-u:\b)|(?-u:\b)(?:[0-9a-f]{2}-){5}[0-9a-f]{2}(?-u:\b)|(?-u:\b)[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?-u:\b)",
         )
         .score(0.6)
-        .context(&["mac", "wifi", "wi-fi", "bssid", "device", "ethernet"]),
+        .context(&["mac", "wifi", "wi-fi", "bssid", "device", "ethernet"])
+        .gate(mac_separators),
         // Grouped 4-4-4-4(-3), Amex 4-6-5, or ungrouped.
         Recognizer::new(
             "CREDIT_CARD",
@@ -201,6 +242,22 @@ const PHONE_NEGATIVE: &[&str] = &[
     "faktura",
 ];
 
+/// The matches of `re` that start in `window` and end by its end (look-
+/// behind, such as a word boundary, sees the text before it).
+fn find_in<'t>(
+    re: &Regex,
+    text: &'t str,
+    window: Range<usize>,
+) -> impl Iterator<Item = regex::Match<'t>> {
+    let hay = &text[..window.end];
+    let mut at = window.start;
+    std::iter::from_fn(move || {
+        let m = re.find_at(hay, at).filter(|_| at < hay.len())?;
+        at = m.end().max(m.start() + 1);
+        Some(m)
+    })
+}
+
 /// Stretches of text that could hold a phone number: a fast DFA scan, so the
 /// libphonenumber matcher only sees short candidates.
 static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -215,9 +272,9 @@ static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
 /// a phone number overlapping a finding that claims nothing (an NHS number
 /// without context, which has the shape of a US phone number) competes
 /// with it in the resolution.
-pub(in crate::pii) fn phone_numbers(text: &str, out: &mut Vec<Candidate>) {
+pub(in crate::pii) fn phone_numbers(text: &str, window: Range<usize>, out: &mut Vec<Candidate>) {
     let mut pieces = Vec::new();
-    for cand in PHONE_CANDIDATE.find_iter(text) {
+    for cand in find_in(&PHONE_CANDIDATE, text, window) {
         // The parts of the stretch that no finding claims.
         let mut claimed: Vec<Range<usize>> = out
             .iter()
@@ -302,11 +359,8 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Dates, reported as `DATE_TIME` only when a birth context word is near:
 /// a date of birth identifies, a date alone rarely does.
-pub(in crate::pii) fn dates_of_birth(text: &str, out: &mut Vec<Candidate>) {
-    if !text.bytes().any(|b| b.is_ascii_digit()) {
-        return;
-    }
-    for m in DATE.find_iter(text) {
+pub(in crate::pii) fn dates_of_birth(text: &str, window: Range<usize>, out: &mut Vec<Candidate>) {
+    for m in find_in(&DATE, text, window) {
         // The context check is cheap; the capture groups are not.
         let span = m.range();
         if boost(text, &span, 0.0, BIRTH_CONTEXT) == 0.0 {

@@ -59,6 +59,11 @@ pub(super) struct Recognizer {
     /// Not reported when the next thing after it, past spaces, is a digit
     /// (a five-digit postcode is not the area code of a phone number).
     pub(super) not_before_digits: bool,
+    /// A cheap test that any text holding a match passes (it has an `@`,
+    /// for an e-mail address). A recogniser with one runs alone, on text
+    /// that passes it, instead of in the analyzer's sets, whose automata
+    /// its pattern would swell.
+    pub(super) gate: Option<fn(&[u8]) -> bool>,
 }
 
 pub(super) fn always(_: &str) -> bool {
@@ -79,6 +84,7 @@ impl Recognizer {
             not_after: &[],
             atomic: false,
             not_before_digits: false,
+            gate: None,
         }
     }
     pub(super) const fn validate(mut self, f: fn(&str) -> bool) -> Self {
@@ -103,6 +109,10 @@ impl Recognizer {
     }
     pub(super) const fn atomic(mut self) -> Self {
         self.atomic = true;
+        self
+    }
+    pub(super) const fn gate(mut self, gate: fn(&[u8]) -> bool) -> Self {
+        self.gate = Some(gate);
         self
     }
     pub(super) const fn not_after(mut self, words: &'static [&'static str]) -> Self {
