@@ -225,6 +225,15 @@ fn dates_of_birth_need_context() {
     assert_not("DATE_TIME", "born 32/13/1987");
 }
 
+/// Regression: birth words are looked for without lower-casing the text
+/// first, so their accented capitals must still count.
+#[test]
+fn dates_of_birth_after_capitalised_accented_birth_words() {
+    assert_finds("DATE_TIME", "MARIE, NÉE LE 14/06/1987 À LYON", "14/06/1987");
+    assert_finds("DATE_TIME", "Født 3 mars 1990", "3 mars 1990");
+    assert_finds("DATE_TIME", "FØDT 3 mars 1990", "3 mars 1990");
+}
+
 #[test]
 fn gps_coordinates() {
     assert_finds(

@@ -78,7 +78,8 @@ pub struct Analyzer {
     /// Recognisers that need a context word, and every such word.
     weak: Vec<(recognizers::Recognizer, Regex)>,
     context_words: AhoCorasick,
-    /// For each context word, the weak recognisers it wakes.
+    /// For each context word (each pattern of `context_words`), the weak
+    /// recognisers it wakes.
     wakes: Vec<Vec<usize>>,
 }
 
@@ -151,10 +152,16 @@ impl Analyzer {
                 }
             }
         }
+        let (variants, of_word): (Vec<String>, Vec<usize>) = words
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| case_variants(w).into_iter().map(move |v| (v, i)))
+            .unzip();
+        let wakes = of_word.iter().map(|&i| wakes[i].clone()).collect();
         let context_words = AhoCorasick::builder()
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
-            .build(&words)
+            .build(&variants)
             .unwrap_or_else(|e| unreachable!("context words compile: {e}"));
         Analyzer {
             sets,
@@ -243,25 +250,43 @@ impl Analyzer {
             .collect()
     }
 
-    /// The weak recognisers one of whose context words occurs in `text`
-    /// (case folded as [`boost`] folds it).
+    /// The weak recognisers one of whose context words occurs in `text`,
+    /// in any case.
     fn woken(&self, text: &str) -> Vec<usize> {
-        let lower;
-        let haystack = if text.is_ascii() {
-            text
-        } else {
-            lower = text.to_lowercase();
-            &lower
-        };
         let mut woken: Vec<usize> = self
             .context_words
-            .find_overlapping_iter(haystack)
+            .find_overlapping_iter(text)
             .flat_map(|m| self.wakes[m.pattern().as_usize()].iter().copied())
             .collect();
         woken.sort_unstable();
         woken.dedup();
         woken
     }
+}
+
+/// `word` (lower case) in each case its non-ASCII letters can be written
+/// in, for a search that folds only ASCII letters: `født`, `fØdt`.
+pub(super) fn case_variants(word: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for c in word.chars() {
+        let mut upper = c.to_uppercase();
+        let other = match (upper.next(), upper.next()) {
+            (Some(u), None) if !c.is_ascii() && u != c => Some(u),
+            _ => None,
+        };
+        out = out
+            .into_iter()
+            .flat_map(|v| {
+                let with = |x: char| {
+                    let mut v = v.clone();
+                    v.push(x);
+                    v
+                };
+                std::iter::once(with(c)).chain(other.map(with))
+            })
+            .collect();
+    }
+    out
 }
 
 /// What a character is read as, if not itself (see [`Analyzer::analyze`]).

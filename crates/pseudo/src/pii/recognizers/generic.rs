@@ -5,6 +5,7 @@
 use std::ops::Range;
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use memchr::{memchr, memchr_iter, memmem};
 use regex::Regex;
 use rlibphonenumber::Region;
@@ -258,12 +259,42 @@ fn find_in<'t>(
     })
 }
 
-/// Stretches of text that could hold a phone number: a fast DFA scan, so the
-/// libphonenumber matcher only sees short candidates.
-static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+|\(\+?)?\d[\d \-.()]{4,22}\d")
-        .unwrap_or_else(|e| unreachable!("phone pattern compiles: {e}"))
-});
+/// Stretches of `text` in `window` that could hold a phone number, so that
+/// the libphonenumber matcher only sees short candidates: what the regex
+/// `(?:\+|\(\+?)?\d[\d \-.()]{4,22}\d` finds, leftmost first and each as
+/// long as it can be, in a byte loop (an automaton pass over the window
+/// cost more than the rest of the phone-number search).
+fn phone_stretches(text: &str, window: Range<usize>) -> Vec<Range<usize>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = window.start;
+    while let Some(d) = b[i..window.end].iter().position(u8::is_ascii_digit) {
+        let d = i + d;
+        // The last digit that ends a run of 6 to 24 bytes from `d`.
+        let last = b[d..window.end.min(d + 24)]
+            .iter()
+            .take_while(|c| matches!(c, b'0'..=b'9' | b' ' | b'-' | b'.' | b'(' | b')'))
+            .enumerate()
+            .filter(|(k, c)| *k >= 5 && c.is_ascii_digit())
+            .map(|(k, _)| d + k)
+            .last();
+        let Some(last) = last else {
+            i = d + 1;
+            continue;
+        };
+        let before = |k: usize, c: u8| d >= i + k && b[d - k] == c;
+        let start = if before(1, b'+') && before(2, b'(') {
+            d - 2
+        } else if before(1, b'+') || before(1, b'(') {
+            d - 1
+        } else {
+            d
+        };
+        out.push(start..last + 1);
+        i = last + 1;
+    }
+    out
+}
 
 /// Phone numbers: libphonenumber's matcher (valid numbers in the required
 /// regions, or any region with a `+` prefix) run on each candidate stretch.
@@ -274,19 +305,16 @@ static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
 /// with it in the resolution.
 pub(in crate::pii) fn phone_numbers(text: &str, window: Range<usize>, out: &mut Vec<Candidate>) {
     let mut pieces = Vec::new();
-    for cand in find_in(&PHONE_CANDIDATE, text, window) {
+    for cand in phone_stretches(text, window) {
         // The parts of the stretch that no finding claims.
         let mut claimed: Vec<Range<usize>> = out
             .iter()
-            .filter(|c| c.claims && c.bytes.start < cand.end() && cand.start() < c.bytes.end)
+            .filter(|c| c.claims && c.bytes.start < cand.end && cand.start < c.bytes.end)
             .map(|c| c.bytes.clone())
             .collect();
         claimed.sort_by_key(|r| r.start);
-        let mut at = cand.start();
-        for r in claimed
-            .iter()
-            .chain(std::iter::once(&(cand.end()..cand.end())))
-        {
+        let mut at = cand.start;
+        for r in claimed.iter().chain(std::iter::once(&(cand.end..cand.end))) {
             if r.start > at {
                 pieces.push(at..r.start);
             }
@@ -350,6 +378,18 @@ const BIRTH_CONTEXT: &[&str] = &[
     "nacida",
 ];
 
+/// [`BIRTH_CONTEXT`] in any case, for one pass over a window.
+static BIRTH_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(
+            BIRTH_CONTEXT
+                .iter()
+                .flat_map(|w| crate::pii::case_variants(w)),
+        )
+        .unwrap_or_else(|e| unreachable!("birth words compile: {e}"))
+});
+
 static DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)(?-u:\b)(?:(?P<d1>\d{1,2})[./\-](?P<m1>\d{1,2})[./\-](?P<y1>(?:19|20)\d{2})|(?P<y2>(?:19|20)\d{2})-(?P<m2>\d{2})-(?P<d2>\d{2})|(?P<d3>\d{1,2})\.? (?P<mn>jan(?:uary|vier|uar)?|feb(?:ruary|ruar)?|févr(?:ier)?|fevr(?:ier)?|mar(?:ch|s|z)?|mär(?:z)?|apr(?:il)?|avr(?:il)?|may|mai|june?|juin|juni|july?|juil(?:let)?|juli|aug(?:ust)?|août|aout|sep(?:t(?:ember|embre)?)?|oct(?:ober|obre)?|okt(?:ober)?|nov(?:ember|embre)?|dec(?:ember)?|déc(?:embre)?|dez(?:ember)?|des(?:ember)?) (?P<y3>(?:19|20)\d{2}))(?-u:\b)",
@@ -360,6 +400,11 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
 /// Dates, reported as `DATE_TIME` only when a birth context word is near:
 /// a date of birth identifies, a date alone rarely does.
 pub(in crate::pii) fn dates_of_birth(text: &str, window: Range<usize>, out: &mut Vec<Candidate>) {
+    // The context check below needs a birth word before the date, within
+    // the window: without one anywhere in it, no date can count.
+    if !BIRTH_WORDS.is_match(&text[window.clone()]) {
+        return;
+    }
     for m in find_in(&DATE, text, window) {
         // The context check is cheap; the capture groups are not.
         let span = m.range();
@@ -474,3 +519,30 @@ pub(super) const CASES: &[Case] = &[
     Case::Invalid("DATE_TIME", "born 32/03/1985"),
     Case::LookAlike("DATE_TIME", "meeting 12/03/1985"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// The byte loop finds exactly what the regex it stands for finds.
+        #[test]
+        fn phone_stretches_are_the_regex_matches(
+            text in "([0-9 \\-.()+]{0,40}[aé]?){0,4}",
+            cut in 0usize..80,
+        ) {
+            let re = Regex::new(r"(?:\+|\(\+?)?\d[\d \-.()]{4,22}\d").unwrap();
+            let mut start = cut.min(text.len());
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let expected: Vec<Range<usize>> =
+                find_in(&re, &text, start..text.len()).map(|m| m.range()).collect();
+            prop_assert_eq!(phone_stretches(&text, start..text.len()), expected);
+        }
+    }
+}
