@@ -103,29 +103,46 @@ fn main() {
         })),
         ..Default::default()
     };
-    // Warm up (lazy statics, phone metadata).
-    for r in records.iter().take(100) {
-        let f = analyzer.analyze(&r.text);
-        std::hint::black_box(redact(&r.text, &f, &plan, &keys));
+    // This machine kind's speed varies by several per cent from run to
+    // run: the figure is the median of three runs, each over records not
+    // seen before (the lazy automata keep building states on new text),
+    // after a warm-up over as many others (lazy statics, phone metadata,
+    // the automata's common states: a running node has them).
+    let tokenise = |records: &[Record]| {
+        let start = Instant::now();
+        for r in records {
+            let f = analyzer.analyze(&r.text);
+            std::hint::black_box(redact(&r.text, &f, &plan, &keys));
+        }
+        start.elapsed().as_secs_f64()
+    };
+    tokenise(&corpus::generate(n, 0x3A53));
+    let mut runs = vec![tokenise(&records)];
+    for seed in [0x5EED + 1, 0x5EED + 2] {
+        runs.push(tokenise(&corpus::generate(n, seed)));
     }
-    let start = Instant::now();
-    let mut found = Vec::with_capacity(n);
-    for r in &records {
-        let f = analyzer.analyze(&r.text);
-        std::hint::black_box(redact(&r.text, &f, &plan, &keys));
-        found.push(
-            f.into_iter()
-                .map(|f| (f.entity_type.to_string(), f.start, f.end))
-                .collect::<Vec<Span>>(),
-        );
-    }
-    let secs = start.elapsed().as_secs_f64();
+    runs.sort_by(f64::total_cmp);
+    let secs = runs[1];
     let ours_rate = n as f64 / secs;
     println!("PII detect + tokenise, {n} records (avg {avg_chars:.0} characters), one core:");
     println!(
-        "  residency: {ours_rate:>10.0} records/s  {:>6.1} MB/s",
-        bytes as f64 / secs / 1e6
+        "  residency: {ours_rate:>10.0} records/s  {:>6.1} MB/s   (median of {})",
+        bytes as f64 / secs / 1e6,
+        runs.iter()
+            .map(|s| format!("{:.0}", n as f64 / s))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    let found: Vec<Vec<Span>> = records
+        .iter()
+        .map(|r| {
+            analyzer
+                .analyze(&r.text)
+                .into_iter()
+                .map(|f| (f.entity_type.to_string(), f.start, f.end))
+                .collect()
+        })
+        .collect();
 
     sparse(&analyzer, quick);
 
@@ -138,7 +155,7 @@ fn main() {
     let mut shared = Vec::new();
     if let Some((rate, pfound, m)) = &presidio {
         println!(
-            "  presidio : {rate:>10.0} records/s  (first {m} records; analyzer only, {} entity types enabled)",
+            "  presidio : {rate:>10.0} records/s  (median of 3 passes over the first {m} records; analyzer only, {} entity types enabled)",
             pseudo::pii::ENTITIES.len()
         );
         println!(
@@ -203,31 +220,44 @@ fn main() {
 /// analysed one by one on one core; beside it, one plain pass over the
 /// same bytes (counting digits) for the machine's scale.
 fn sparse(analyzer: &Analyzer, quick: bool) {
-    let docs = corpus::sparse(if quick { 500 } else { 20_000 }, 2048, 0x5BA25E);
+    let n = if quick { 500 } else { 20_000 };
+    // As for the dense corpus: a warm-up, then the median of three runs
+    // over documents not seen before.
+    let scan = |docs: &[Record]| {
+        let start = Instant::now();
+        let mut found = 0;
+        let mut missed = 0;
+        for d in docs {
+            let f = analyzer.analyze(&d.text);
+            found += f.len();
+            missed += d
+                .labels
+                .iter()
+                .filter(|l| !f.iter().any(|x| x.start < l.end && l.start < x.end))
+                .count();
+        }
+        (start.elapsed().as_secs_f64(), found, missed)
+    };
+    scan(&corpus::sparse(n / 4, 2048, 0x3A53));
+    let docs = corpus::sparse(n, 2048, 0x5BA25E);
     let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
-    for d in docs.iter().take(50) {
-        std::hint::black_box(analyzer.analyze(&d.text));
+    let (first, found, missed) = scan(&docs);
+    let mut runs = vec![first];
+    for seed in [0x5BA25E + 1, 0x5BA25E + 2] {
+        let other = corpus::sparse(n, 2048, seed);
+        let other_bytes: usize = other.iter().map(|d| d.text.len()).sum();
+        // Scaled to the first corpus's size (they differ by a few bytes).
+        runs.push(scan(&other).0 * bytes as f64 / other_bytes as f64);
     }
-    let start = Instant::now();
-    let mut found = 0;
-    let mut missed = 0;
-    for d in &docs {
-        let f = analyzer.analyze(&d.text);
-        found += f.len();
-        missed += d
-            .labels
-            .iter()
-            .filter(|l| !f.iter().any(|x| x.start < l.end && l.start < x.end))
-            .count();
-    }
-    let secs = start.elapsed().as_secs_f64();
+    runs.sort_by(f64::total_cmp);
+    let secs = runs[1];
     let start = Instant::now();
     let digits: usize = docs
         .iter()
         .map(|d| d.text.bytes().filter(u8::is_ascii_digit).count())
         .sum();
     std::hint::black_box(digits);
-    let scan = start.elapsed().as_secs_f64();
+    let plain = start.elapsed().as_secs_f64();
     let rate = bytes as f64 / secs / 1e6;
     println!(
         "\nPII-sparse prose, {} documents of ~2 KB with one identifier each ({:.1} MB), one core:",
@@ -235,12 +265,16 @@ fn sparse(analyzer: &Analyzer, quick: bool) {
         bytes as f64 / 1e6
     );
     println!(
-        "  residency: {rate:>8.1} MB/s   ({:.2} of the goal, >= 200 MB/s; {found} findings, {missed} labelled identifiers missed)",
-        rate / 200.0
+        "  residency: {rate:>8.1} MB/s   ({:.2} of the goal, >= 200 MB/s; median of {} MB/s; {found} findings, {missed} labelled identifiers missed)",
+        rate / 200.0,
+        runs.iter()
+            .map(|s| format!("{:.0}", bytes as f64 / s / 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "  one plain pass over the bytes (digits counted): {:.0} MB/s",
-        bytes as f64 / scan / 1e6
+        bytes as f64 / plain / 1e6
     );
 }
 

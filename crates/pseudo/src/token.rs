@@ -45,7 +45,9 @@ fn domain_message(domain: &str, value: &[u8]) -> Vec<u8> {
 #[derive(Clone)]
 pub struct TokenKey {
     version: u16,
-    key: [u8; 32],
+    /// HMAC-SHA-256 keyed with the key: the inner and outer pads are
+    /// hashed once here, not for every token.
+    mac: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -57,7 +59,9 @@ impl std::fmt::Debug for TokenKey {
 impl TokenKey {
     /// A key of 32 bytes with its version.
     pub fn new(version: u16, key: [u8; 32]) -> Self {
-        TokenKey { version, key }
+        let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        TokenKey { version, mac }
     }
 
     /// The key version tokens carry.
@@ -76,8 +80,7 @@ impl TokenKey {
     /// Like [`TokenKey::token`], appending to `out` (no allocation when
     /// `out` has room).
     pub fn token_into(&self, domain: &str, value: &str, out: &mut String) {
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("32-byte key"));
+        let mut mac = self.mac.clone();
         mac.update(&(domain.len() as u32).to_be_bytes());
         mac.update(domain.as_bytes());
         mac.update(value.as_bytes());
