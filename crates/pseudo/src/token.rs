@@ -48,6 +48,8 @@ pub struct TokenKey {
     /// HMAC-SHA-256 keyed with the key: the inner and outer pads are
     /// hashed once here, not for every token.
     mac: Hmac<Sha256>,
+    /// `t<version>.`, which starts every token.
+    prefix: String,
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -61,7 +63,11 @@ impl TokenKey {
     pub fn new(version: u16, key: [u8; 32]) -> Self {
         let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        TokenKey { version, mac }
+        TokenKey {
+            version,
+            mac,
+            prefix: format!("t{version}."),
+        }
     }
 
     /// The key version tokens carry.
@@ -85,8 +91,7 @@ impl TokenKey {
         mac.update(domain.as_bytes());
         mac.update(value.as_bytes());
         let tag = mac.finalize().into_bytes();
-        use std::fmt::Write as _;
-        let _ = write!(out, "t{}.", self.version);
+        out.push_str(&self.prefix);
         URL_SAFE_NO_PAD.encode_string(&tag[..TOKEN_BYTES], out);
     }
 }

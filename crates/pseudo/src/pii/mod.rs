@@ -78,9 +78,8 @@ pub struct Analyzer {
     /// Recognisers that need a context word, and every such word.
     weak: Vec<(recognizers::Recognizer, Regex)>,
     context_words: AhoCorasick,
-    /// For each context word (each pattern of `context_words`), the weak
-    /// recognisers it wakes.
-    wakes: Vec<Vec<usize>>,
+    /// What each pattern of `context_words` wakes.
+    wakes: Vec<Woken>,
 }
 
 impl Default for Analyzer {
@@ -155,12 +154,27 @@ impl Analyzer {
                 }
             }
         }
+        // Birth words (for dates of birth) are looked for in the same pass:
+        // they wake no recogniser, only the date search.
+        let birth = words.len();
+        words.extend(recognizers::BIRTH_CONTEXT.iter().map(|w| w.trim()));
         let (variants, of_word): (Vec<String>, Vec<usize>) = words
             .iter()
             .enumerate()
             .flat_map(|(i, w)| case_variants(w).into_iter().map(move |v| (v, i)))
             .unzip();
-        let wakes = of_word.iter().map(|&i| wakes[i].clone()).collect();
+        if weak.len() > Woken::MAX {
+            unreachable!("more weak recognisers than a Woken holds");
+        }
+        let wakes = of_word
+            .iter()
+            .map(|&i| Woken {
+                weak: wakes
+                    .get(i)
+                    .map_or(0, |rs| rs.iter().fold(0, |m, r| m | 1 << r)),
+                birth: i >= birth,
+            })
+            .collect();
         let context_words = AhoCorasick::builder()
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
@@ -225,7 +239,8 @@ impl Analyzer {
                     candidates(hay, w.start, rec, re, &mut cands);
                 }
             }
-            for i in self.woken(&text[w.clone()]) {
+            let woken = self.woken(&text[w.clone()]);
+            for i in woken.weak() {
                 let (rec, re) = &self.weak[i];
                 candidates(hay, w.start, rec, re, &mut cands);
             }
@@ -235,7 +250,7 @@ impl Analyzer {
             if digits >= 7 {
                 recognizers::phone_numbers(text, w.clone(), &mut cands);
             }
-            if digits >= 5 {
+            if digits >= 5 && woken.birth {
                 recognizers::dates_of_birth(text, w, &mut cands);
             }
         }
@@ -253,17 +268,43 @@ impl Analyzer {
             .collect()
     }
 
-    /// The weak recognisers one of whose context words occurs in `text`,
-    /// in any case.
-    fn woken(&self, text: &str) -> Vec<usize> {
-        let mut woken: Vec<usize> = self
-            .context_words
+    /// The weak recognisers one of whose context words occurs in `text`
+    /// (in any case), and whether a birth word does.
+    fn woken(&self, text: &str) -> Woken {
+        self.context_words
             .find_overlapping_iter(text)
-            .flat_map(|m| self.wakes[m.pattern().as_usize()].iter().copied())
-            .collect();
-        woken.sort_unstable();
-        woken.dedup();
-        woken
+            .fold(Woken::default(), |w, m| {
+                let more = self.wakes[m.pattern().as_usize()];
+                Woken {
+                    weak: w.weak | more.weak,
+                    birth: w.birth || more.birth,
+                }
+            })
+    }
+}
+
+/// What context words wake: weak recognisers (a bit each, by index) and
+/// the date-of-birth search.
+#[derive(Clone, Copy, Debug, Default)]
+struct Woken {
+    weak: u128,
+    birth: bool,
+}
+
+impl Woken {
+    /// Weak recognisers a `Woken` can hold.
+    const MAX: usize = 128;
+
+    /// The indices of the weak recognisers woken, in order.
+    fn weak(self) -> impl Iterator<Item = usize> {
+        let mut left = self.weak;
+        std::iter::from_fn(move || {
+            (left != 0).then(|| {
+                let i = left.trailing_zeros() as usize;
+                left &= left - 1;
+                i
+            })
+        })
     }
 }
 

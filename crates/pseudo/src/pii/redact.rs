@@ -90,13 +90,20 @@ pub(crate) fn redact_for(
             continue; // overlapping: the analyzer never returns these
         }
         out.push_str(&text[at..f.bytes.start]);
-        let label = format!("<{}>", f.entity_type);
         let value = &text[f.bytes.clone()];
+        let transform = plan.transform_for(f.entity_type);
+        if let Some(Transform::Token { domain }) = transform {
+            // The common case, written straight into the output.
+            keys.token.token_into(domain, value, &mut out);
+            at = f.bytes.end;
+            continue;
+        }
+        let label = format!("<{}>", f.entity_type);
         let cx = Context {
             subject,
             label: Some(&label),
         };
-        let replaced = match plan.transform_for(f.entity_type) {
+        let replaced = match transform {
             None => Some(label.clone()),
             Some(t) => t
                 .apply(keys, value, cx)

@@ -5,7 +5,6 @@
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
 use memchr::{memchr, memchr_iter, memmem};
 use regex::Regex;
 use rlibphonenumber::Region;
@@ -85,7 +84,8 @@ fn gps(s: &str) -> bool {
 
 /// A URL's scheme separator or `www.`.
 fn scheme(t: &[u8]) -> bool {
-    memmem::find(t, b"://").is_some() || t.windows(4).any(|w| w.eq_ignore_ascii_case(b"www."))
+    memmem::find(t, b"://").is_some()
+        || memchr_iter(b'.', t).any(|i| i >= 3 && t[i - 3..i].eq_ignore_ascii_case(b"www"))
 }
 
 /// A dot before a letter, as before a top-level domain.
@@ -355,7 +355,8 @@ pub(in crate::pii) fn phone_numbers(text: &str, window: Range<usize>, out: &mut 
     }
 }
 
-const BIRTH_CONTEXT: &[&str] = &[
+/// Words that say a date near them is a date of birth.
+pub(in crate::pii) const BIRTH_CONTEXT: &[&str] = &[
     "born",
     "birth",
     "dob",
@@ -378,18 +379,6 @@ const BIRTH_CONTEXT: &[&str] = &[
     "nacida",
 ];
 
-/// [`BIRTH_CONTEXT`] in any case, for one pass over a window.
-static BIRTH_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(
-            BIRTH_CONTEXT
-                .iter()
-                .flat_map(|w| crate::pii::case_variants(w)),
-        )
-        .unwrap_or_else(|e| unreachable!("birth words compile: {e}"))
-});
-
 static DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)(?-u:\b)(?:(?P<d1>\d{1,2})[./\-](?P<m1>\d{1,2})[./\-](?P<y1>(?:19|20)\d{2})|(?P<y2>(?:19|20)\d{2})-(?P<m2>\d{2})-(?P<d2>\d{2})|(?P<d3>\d{1,2})\.? (?P<mn>jan(?:uary|vier|uar)?|feb(?:ruary|ruar)?|févr(?:ier)?|fevr(?:ier)?|mar(?:ch|s|z)?|mär(?:z)?|apr(?:il)?|avr(?:il)?|may|mai|june?|juin|juni|july?|juil(?:let)?|juli|aug(?:ust)?|août|aout|sep(?:t(?:ember|embre)?)?|oct(?:ober|obre)?|okt(?:ober)?|nov(?:ember|embre)?|dec(?:ember)?|déc(?:embre)?|dez(?:ember)?|des(?:ember)?) (?P<y3>(?:19|20)\d{2}))(?-u:\b)",
@@ -400,11 +389,6 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
 /// Dates, reported as `DATE_TIME` only when a birth context word is near:
 /// a date of birth identifies, a date alone rarely does.
 pub(in crate::pii) fn dates_of_birth(text: &str, window: Range<usize>, out: &mut Vec<Candidate>) {
-    // The context check below needs a birth word before the date, within
-    // the window: without one anywhere in it, no date can count.
-    if !BIRTH_WORDS.is_match(&text[window.clone()]) {
-        return;
-    }
     for m in find_in(&DATE, text, window) {
         // The context check is cheap; the capture groups are not.
         let span = m.range();

@@ -32,7 +32,7 @@ mod turkey;
 mod uk;
 mod us;
 
-pub(super) use generic::{dates_of_birth, phone_numbers};
+pub(super) use generic::{BIRTH_CONTEXT, dates_of_birth, phone_numbers};
 
 /// One regex-based recogniser.
 #[derive(Debug)]
