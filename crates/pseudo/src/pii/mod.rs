@@ -217,41 +217,12 @@ impl Analyzer {
     }
 
     fn analyze_plain(&self, text: &str) -> Vec<Finding> {
-        let mut cands = Vec::new();
-        let mut matched = regex_automata::PatternSet::new(SET_SIZE);
-        for w in windows(text) {
-            // Matches may look before the window (word boundaries, context
-            // words) but not after it.
-            let hay = &text[..w.end];
-            let mut first = 0;
-            for set in &self.sets {
-                matched.clear();
-                set.which_overlapping_matches(&Input::new(hay).range(w.start..), &mut matched);
-                for i in matched.iter() {
-                    let (rec, re) = &self.strong[first + i.as_usize()];
-                    candidates(hay, w.start, rec, re, &mut cands);
-                }
-                first += set.pattern_len();
-            }
-            let window = &hay.as_bytes()[w.clone()];
-            for (rec, re) in &self.gated {
-                if rec.gate.is_some_and(|pass| pass(window)) {
-                    candidates(hay, w.start, rec, re, &mut cands);
-                }
-            }
-            let woken = self.woken(&text[w.clone()]);
-            for i in woken.weak() {
-                let (rec, re) = &self.weak[i];
-                candidates(hay, w.start, rec, re, &mut cands);
-            }
-            // Phone numbers and dates come last: they do not take digits
-            // another finding claims.
-            let digits = window.iter().filter(|b| b.is_ascii_digit()).count();
-            if digits >= 7 {
-                recognizers::phone_numbers(text, w.clone(), &mut cands);
-            }
-            if digits >= 5 && woken.birth {
-                recognizers::dates_of_birth(text, w, &mut cands);
+        let mut cands = Vec::with_capacity(16);
+        if text.len() < WHOLE_BELOW {
+            self.scan(text, 0..text.len(), &mut cands);
+        } else {
+            for w in windows(text) {
+                self.scan(text, w, &mut cands);
             }
         }
         let kept = resolve(cands);
@@ -266,6 +237,44 @@ impl Analyzer {
                 bytes: c.bytes,
             })
             .collect()
+    }
+
+    /// Adds the candidates of every recogniser in `window` of `text`.
+    fn scan(&self, text: &str, w: Range<usize>, cands: &mut Vec<Candidate>) {
+        // Matches may look before the window (word boundaries, context
+        // words) but not after it.
+        let hay = &text[..w.end];
+        let mut matched = regex_automata::PatternSet::new(SET_SIZE);
+        let mut first = 0;
+        for set in &self.sets {
+            matched.clear();
+            set.which_overlapping_matches(&Input::new(hay).range(w.start..), &mut matched);
+            for i in matched.iter() {
+                let (rec, re) = &self.strong[first + i.as_usize()];
+                candidates(hay, w.start, rec, re, cands);
+            }
+            first += set.pattern_len();
+        }
+        let window = &hay.as_bytes()[w.clone()];
+        for (rec, re) in &self.gated {
+            if rec.gate.is_some_and(|pass| pass(window)) {
+                candidates(hay, w.start, rec, re, cands);
+            }
+        }
+        let woken = self.woken(&text[w.clone()]);
+        for i in woken.weak() {
+            let (rec, re) = &self.weak[i];
+            candidates(hay, w.start, rec, re, cands);
+        }
+        // Phone numbers and dates come last: they do not take digits
+        // another finding claims.
+        let digits = window.iter().filter(|b| b.is_ascii_digit()).count();
+        if digits >= 7 {
+            recognizers::phone_numbers(text, w.clone(), cands);
+        }
+        if digits >= 5 && woken.birth {
+            recognizers::dates_of_birth(text, w, cands);
+        }
     }
 
     /// The weak recognisers one of whose context words occurs in `text`
@@ -406,10 +415,6 @@ const WHOLE_BELOW: usize = 512;
 fn windows(text: &str) -> Vec<Range<usize>> {
     let b = text.as_bytes();
     let mut out: Vec<Range<usize>> = Vec::new();
-    if b.len() < WHOLE_BELOW {
-        out.push(0..b.len());
-        return out;
-    }
     let mut i = 0;
     while let Some(at) = b[i..].iter().position(|&c| TRIGGER[c as usize]) {
         i += at;
