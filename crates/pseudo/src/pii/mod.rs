@@ -319,7 +319,7 @@ impl Woken {
 
 /// `word` (lower case) in each case its non-ASCII letters can be written
 /// in, for a search that folds only ASCII letters: `født`, `fØdt`.
-pub(super) fn case_variants(word: &str) -> Vec<String> {
+fn case_variants(word: &str) -> Vec<String> {
     let mut out = vec![String::new()];
     for c in word.chars() {
         let mut upper = c.to_uppercase();
@@ -452,7 +452,7 @@ fn candidates(
     out: &mut Vec<Candidate>,
 ) {
     let mut at = from;
-    while let Some(m) = { re.search(&Input::new(text).range(at..)) } {
+    while let Some(m) = re.search(&Input::new(text).range(at..)) {
         match validated(text, trim(text, m.range(), rec.trim), rec) {
             Some(span) => {
                 at = span.end.max(m.start() + 1);
@@ -571,7 +571,7 @@ fn boost(text: &str, span: &Range<usize>, score: f64, words: &[&str]) -> f64 {
     let before = &text[lo..span.start];
     let mut ascii = [0u8; CONTEXT_WINDOW];
     let lower;
-    let window: &str = if before.is_ascii() {
+    let window: &str = if before.len() <= CONTEXT_WINDOW && before.is_ascii() {
         let w = &mut ascii[..before.len()];
         w.copy_from_slice(before.as_bytes());
         w.make_ascii_lowercase();
