@@ -161,6 +161,27 @@ impl Transform {
         }
     }
 
+    /// Like [`Transform::apply`], appending the result to `out`: nothing
+    /// when the value is dropped, and a one-way token without allocating.
+    /// On error, `out` is unchanged.
+    pub fn apply_into(
+        &self,
+        keys: &Keys,
+        value: &str,
+        cx: Context<'_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        match self {
+            Transform::Token { domain } => keys.token.token_into(domain, value, out),
+            other => {
+                if let Some(v) = other.apply(keys, value, cx)? {
+                    out.push_str(&v);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the transform; `Ok(None)` means the value is dropped.
     pub fn apply(
         &self,

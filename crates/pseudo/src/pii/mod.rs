@@ -218,11 +218,12 @@ impl Analyzer {
 
     fn analyze_plain(&self, text: &str) -> Vec<Finding> {
         let mut cands = Vec::with_capacity(16);
+        let mut matched = regex_automata::PatternSet::new(SET_SIZE);
         if text.len() < WHOLE_BELOW {
-            self.scan(text, 0..text.len(), &mut cands);
+            self.scan(text, 0..text.len(), &mut matched, &mut cands);
         } else {
             for w in windows(text) {
-                self.scan(text, w, &mut cands);
+                self.scan(text, w, &mut matched, &mut cands);
             }
         }
         let kept = resolve(cands);
@@ -239,16 +240,22 @@ impl Analyzer {
             .collect()
     }
 
-    /// Adds the candidates of every recogniser in `window` of `text`.
-    fn scan(&self, text: &str, w: Range<usize>, cands: &mut Vec<Candidate>) {
+    /// Adds the candidates of every recogniser in window `w` of `text`
+    /// (`matched`: room for one set's matches, reused).
+    fn scan(
+        &self,
+        text: &str,
+        w: Range<usize>,
+        matched: &mut regex_automata::PatternSet,
+        cands: &mut Vec<Candidate>,
+    ) {
         // Matches may look before the window (word boundaries, context
         // words) but not after it.
         let hay = &text[..w.end];
-        let mut matched = regex_automata::PatternSet::new(SET_SIZE);
         let mut first = 0;
         for set in &self.sets {
             matched.clear();
-            set.which_overlapping_matches(&Input::new(hay).range(w.start..), &mut matched);
+            set.which_overlapping_matches(&Input::new(hay).range(w.start..), matched);
             for i in matched.iter() {
                 let (rec, re) = &self.strong[first + i.as_usize()];
                 candidates(hay, w.start, rec, re, cands);

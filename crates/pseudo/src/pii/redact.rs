@@ -1,6 +1,7 @@
 //! Applying transforms to what the analyzer finds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,15 @@ pub fn redact(text: &str, findings: &[Finding], plan: &RedactionPlan, keys: &Key
     redact_for(text, findings, plan, keys, None)
 }
 
+/// `<ENTITY>`, the default label of a redacted finding, for each entity
+/// type (made once, not for every finding).
+static LABELS: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
+    super::ENTITIES
+        .iter()
+        .map(|e| (*e, format!("<{e}>")))
+        .collect()
+});
+
 /// [`redact`] for a value of `subject` (whose date shifts are per subject).
 pub(crate) fn redact_for(
     text: &str,
@@ -91,26 +101,25 @@ pub(crate) fn redact_for(
         }
         out.push_str(&text[at..f.bytes.start]);
         let value = &text[f.bytes.clone()];
-        let transform = plan.transform_for(f.entity_type);
-        if let Some(Transform::Token { domain }) = transform {
-            // The common case, written straight into the output.
-            keys.token.token_into(domain, value, &mut out);
-            at = f.bytes.end;
-            continue;
-        }
-        let label = format!("<{}>", f.entity_type);
+        let owned;
+        let label = match LABELS.get(f.entity_type) {
+            Some(l) => l.as_str(),
+            None => {
+                owned = format!("<{}>", f.entity_type);
+                &owned
+            }
+        };
         let cx = Context {
             subject,
-            label: Some(&label),
+            label: Some(label),
         };
-        let replaced = match transform {
-            None => Some(label.clone()),
-            Some(t) => t
-                .apply(keys, value, cx)
-                .unwrap_or_else(|_| Some(label.clone())),
-        };
-        if let Some(r) = replaced {
-            out.push_str(&r);
+        match plan.transform_for(f.entity_type) {
+            None => out.push_str(label),
+            Some(t) => {
+                if t.apply_into(keys, value, cx, &mut out).is_err() {
+                    out.push_str(label);
+                }
+            }
         }
         at = f.bytes.end;
     }
