@@ -286,7 +286,8 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_scalar(&Value::String(k.clone()), out);
+                // Writing a string into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, k);
                 out.push(b':');
                 write_canonical(&map[k], out);
             }

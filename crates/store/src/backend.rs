@@ -241,6 +241,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Records, in one transaction, which subjects each log entry touched
     /// (with each one's salt, for a salted entry) and the leaves of each
     /// entry's salted subject set.
+    ///
+    /// The commit is not flushed on the caller's path: when this returns,
+    /// the rows must survive a crash of this process (they are in the
+    /// database's write-ahead log, not in a buffer of ours) and be flushed
+    /// by the database soon after — a release waits for one flush, the
+    /// log's.
     fn note_access(&self, notes: AccessNotes) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// The leaves of log entry `log_index`'s salted subject set, in any

@@ -745,12 +745,14 @@ impl<B: Backend> Store<B> {
         self.backend.home(subject.to_owned()).await
     }
 
-    /// Records, durably, that log entry `log_index` touched the subjects
-    /// of `openings` (for "who accessed my data"), with each one's salt and
-    /// every leaf of the entry's salted set (fillers too). Concurrent calls
-    /// are committed together: while one commit runs, later calls queue,
-    /// and the next caller to get the commit lock writes everything queued
-    /// in one transaction.
+    /// Records that log entry `log_index` touched the subjects of
+    /// `openings` (for "who accessed my data"), with each one's salt and
+    /// every leaf of the entry's salted set (fillers too): on return a
+    /// crash of this process loses none of it, and the database flushes it
+    /// soon after, not on the caller's path (see
+    /// [`Backend::note_access`]). Concurrent calls are committed together:
+    /// while one commit runs, later calls queue, and the next caller to get
+    /// the commit lock writes everything queued in one transaction.
     pub async fn note_access(
         &self,
         log_index: u64,
@@ -772,7 +774,7 @@ impl<B: Backend> Store<B> {
         self.queue_access(notes).await
     }
 
-    /// Records, durably, that version 1 log entry `log_index` (subjects
+    /// Records, as [`Store::note_access`] does, that version 1 log entry `log_index` (subjects
     /// listed or under an unsalted root) touched `subjects`.
     pub async fn note_listed_access(
         &self,

@@ -71,36 +71,49 @@ impl<S: Storage> LogReader<S> {
         SignedCheckpoint::open(&raw, log_key, &[])
     }
 
-    /// Reads a tile or bundle as a tree of some size has it: the exact
-    /// partial width if stored, else the full tile (which starts with the
-    /// same data and may have replaced it).
+    /// Reads a tile or bundle as a tree of some size has it: exactly the
+    /// bytes of `id`. They are stored under `id`'s path, or are the start
+    /// of a wider version of the same tile — the full tile, which replaces
+    /// partial ones, or a wider partial one, as a writer that places files
+    /// lazily keeps only some widths (a tile only ever grows at its end).
     pub async fn read_tile(&self, id: TileId) -> Result<Vec<u8>, Error> {
         if let Some(d) = self.storage.read(&id.path()).await? {
             return Ok(d);
         }
-        if !id.is_full()
-            && let Some(d) = self.storage.read(&id.full().path()).await?
-        {
-            return Ok(d);
+        if id.is_full() {
+            return Err(Error::NotFound(id.path()));
         }
-        Err(Error::NotFound(id.path()))
+        let full = id.full().path();
+        let wider = match self.storage.read(&full).await? {
+            Some(d) => Some(d),
+            None => {
+                let dir = format!("{full}.p");
+                let widths = self.storage.list(&dir).await?;
+                let narrowest_wider = widths
+                    .iter()
+                    .filter_map(|w| w.parse::<u16>().ok())
+                    .filter(|w| *w > id.width)
+                    .min();
+                match narrowest_wider {
+                    Some(w) => self.storage.read(&format!("{dir}/{w}")).await?,
+                    None => None,
+                }
+            }
+        };
+        let wider = wider.ok_or_else(|| Error::NotFound(id.path()))?;
+        tile::prefix(&id, wider)
     }
 
     /// Hashes of a hash tile, exactly `id.width` of them.
     pub async fn read_hashes(&self, id: TileId) -> Result<Vec<Hash>, Error> {
-        let mut data = self.read_tile(id).await?;
-        // A full tile stands in for a partial one: keep its first hashes.
-        if data.len() == TILE_WIDTH as usize * Hash::LEN {
-            data.truncate(usize::from(id.width) * Hash::LEN);
-        }
-        tile::parse_hashes(&id, &data)
+        tile::parse_hashes(&id, &self.read_tile(id).await?)
     }
 
     /// Entries of an entry bundle, exactly `id.width` of them.
     pub async fn read_entries(&self, id: TileId) -> Result<Vec<Vec<u8>>, Error> {
         let data = self.read_tile(id).await?;
         let entries = tile::parse_bundle(&data)?;
-        if entries.len() < usize::from(id.width) {
+        if entries.len() != usize::from(id.width) {
             return Err(Error::Corrupt(format!(
                 "entry bundle {} holds {} entries, expected {}",
                 id.path(),
@@ -108,10 +121,7 @@ impl<S: Storage> LogReader<S> {
                 id.width
             )));
         }
-        Ok(entries[..usize::from(id.width)]
-            .iter()
-            .map(|e| e.to_vec())
-            .collect())
+        Ok(entries.iter().map(|e| e.to_vec()).collect())
     }
 
     /// The entry at `index` in a tree of `size` leaves.
@@ -218,5 +228,43 @@ impl<S: Storage> LogReader<S> {
             proof: self.inclusion_proof(index, cp.checkpoint.size).await?,
             checkpoint: cp.to_text(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+
+    /// A writer that places files lazily keeps only some partial widths:
+    /// a narrower one is the start of a wider one, or of the full tile.
+    #[tokio::test]
+    async fn a_partial_tile_not_stored_is_read_from_a_wider_version() {
+        let storage = MemStorage::new();
+        let hashes: Vec<Hash> = (0u8..5).map(|i| Hash([i; 32])).collect();
+        let mut bundle = Vec::new();
+        for e in [&b"e0"[..], b"e1", b"entry two", b"e3", b"e4"] {
+            tile::push_entry(&mut bundle, e).unwrap();
+        }
+        storage
+            .write(vec![
+                ("tile/0/000.p/5".into(), tile::tile_bytes(&hashes)),
+                ("tile/entries/000.p/5".into(), bundle),
+            ])
+            .await
+            .unwrap();
+        let reader = LogReader::new(storage);
+        let id = TileId::hashes_at(0, 0, 3).unwrap();
+        assert_eq!(reader.read_hashes(id).await.unwrap(), hashes[..3]);
+        let id = TileId::entries_at(0, 3).unwrap();
+        assert_eq!(
+            reader.read_entries(id).await.unwrap(),
+            [b"e0".to_vec(), b"e1".to_vec(), b"entry two".to_vec()]
+        );
+        let wider = TileId::hashes_at(0, 0, 6).unwrap();
+        assert!(matches!(
+            reader.read_tile(wider).await,
+            Err(Error::NotFound(_))
+        ));
     }
 }

@@ -262,6 +262,35 @@ pub fn push_entry(bundle: &mut Vec<u8>, entry: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The first `id.width` hashes or entries of `wider`, a wider version of
+/// the same tile (a partial tile, or the full one): the bytes of `id`.
+pub fn prefix(id: &TileId, mut wider: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let width = usize::from(id.width);
+    let len = match id.kind {
+        TileKind::Hashes(_) => width * Hash::LEN,
+        TileKind::Entries => {
+            let entries = parse_bundle(&wider)?;
+            if entries.len() < width {
+                return Err(Error::Corrupt(format!(
+                    "a wider version of {} holds only {} entries",
+                    id.path(),
+                    entries.len()
+                )));
+            }
+            entries[..width].iter().map(|e| 2 + e.len()).sum()
+        }
+    };
+    if wider.len() < len {
+        return Err(Error::Corrupt(format!(
+            "a wider version of {} holds only {} bytes",
+            id.path(),
+            wider.len()
+        )));
+    }
+    wider.truncate(len);
+    Ok(wider)
+}
+
 /// Splits an entry bundle into its entries.
 pub fn parse_bundle(data: &[u8]) -> Result<Vec<&[u8]>, Error> {
     let mut out = Vec::new();

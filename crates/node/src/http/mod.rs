@@ -25,7 +25,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use store::Backend;
-use tlog::Storage;
 
 use crate::Error;
 use crate::auth::Caller;
@@ -210,10 +209,24 @@ async fn checkpoint<B: Backend>(State(app): State<Shared<B>>) -> Response {
 
 async fn tile<B: Backend>(State(app): State<Shared<B>>, Path(path): Path<String>) -> Response {
     let path = format!("tile/{path}");
-    if let Err(e) = tlog::tile::TileId::parse_path(&path) {
-        return Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()).into_response();
-    }
-    match app.region.log().storage().read(&path).await {
+    let id = match tlog::tile::TileId::parse_path(&path) {
+        Ok(id) => id,
+        Err(e) => {
+            return Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string()).into_response();
+        }
+    };
+    // A partial tile may be served from a wider version: the log keeps
+    // only some widths (see `tlog::LogReader::read_tile`).
+    match app
+        .region
+        .log()
+        .read_tile(id)
+        .await
+        .map(Some)
+        .or_else(|e| match e {
+            tlog::Error::NotFound(_) => Ok(None),
+            e => Err(e),
+        }) {
         Ok(Some(bytes)) => {
             let mut r =
                 ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();

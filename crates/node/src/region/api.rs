@@ -187,8 +187,8 @@ pub struct ReleasedRecord {
 pub struct Release {
     /// Index of the log entry recording the release.
     pub log_index: u64,
-    /// The entry, as logged.
-    pub entry: serde_json::Value,
+    /// The entry, as logged (its very bytes, not parsed again).
+    pub entry: Box<serde_json::value::RawValue>,
     /// A C2SP tlog-proof of the entry's inclusion.
     pub receipt: String,
     /// The records.

@@ -29,6 +29,15 @@ pub(super) struct Logged {
 }
 
 impl Logged {
+    /// The entry as logged, for an answer to carry as it is (canonical
+    /// JSON, so never re-encoded).
+    pub(super) fn raw_entry(&self) -> Result<Box<serde_json::value::RawValue>, Error> {
+        let text = String::from_utf8(self.bytes.clone())
+            .map_err(|_| Error::Internal("a logged entry is not UTF-8".into()))?;
+        serde_json::value::RawValue::from_string(text)
+            .map_err(|e| Error::Internal(format!("a logged entry is not JSON: {e}")))
+    }
+
     /// The proof the store opens records with.
     pub(super) fn access(&self) -> Result<LoggedAccess, Error> {
         Ok(LoggedAccess::with_openings(

@@ -79,7 +79,13 @@ pub struct Region<B> {
     custodian: Option<custodian::CustodianLink>,
     /// The app's webhook, if it opted in to notifications.
     notify: Option<notify::Notify>,
+    /// Decisions already made under this bundle: `policy::decide` is pure
+    /// in (bundle, request, date), and requests repeat.
+    decisions: quick_cache::sync::Cache<(DecisionRequest, time::Date), Decision>,
 }
+
+/// How many distinct decisions a region remembers.
+const DECISIONS_REMEMBERED: usize = 4096;
 
 /// A peer region, as this node reaches it.
 #[derive(Clone, Debug)]
@@ -267,6 +273,7 @@ impl<B: Backend> Region<B> {
             cosigned: tokio::sync::watch::Sender::new(Cosigned::new(!cluster.witnesses.is_empty())),
             custodian,
             notify,
+            decisions: quick_cache::sync::Cache::new(DECISIONS_REMEMBERED),
         };
         region.log_bundle().await?;
         Ok(region)
@@ -345,12 +352,17 @@ impl<B: Backend> Region<B> {
     /// Decides by the bundle in force; a request the policy cannot parse
     /// is the caller's to fix.
     fn decide(&self, req: &DecisionRequest, date: time::Date) -> Result<Decision, Error> {
+        let key = (req.clone(), date);
+        if let Some(d) = self.decisions.get(&key) {
+            return Ok(d);
+        }
         let d = policy::decide(&self.bundle, req, date).map_err(|e| match e {
             policy::Error::UnknownFields(_) | policy::Error::InvalidRequest(_) => {
                 Error::BadRequest(e.to_string())
             }
             other => Error::Policy(other),
         })?;
+        self.decisions.insert(key, d.clone());
         Ok(d)
     }
 

@@ -328,7 +328,7 @@ impl<B: Backend> Region<B> {
         }
         Ok(Release {
             log_index: logged.seq.index(),
-            entry: serde_json::from_slice(&logged.bytes).unwrap_or_default(),
+            entry: logged.raw_entry()?,
             receipt: self.receipt(&logged.seq).await?,
             records,
             withheld,

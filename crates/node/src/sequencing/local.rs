@@ -61,10 +61,12 @@ pub(crate) async fn open_local(
     start: Start,
 ) -> Result<LocalLog, Error> {
     let signer = open_key(file, me, start.init).await?;
-    let tiles = CachedTiles::new(LogStorage::open(file, me, false)?);
     // Journaled files: a batch is durable after one flush, not one per
     // tile file and directory.
     let writes = LogStorage::open(file, me, true)?;
+    // Readers read through the writer's storage: its files go in place
+    // lazily, and until then only it has them.
+    let tiles = CachedTiles::new(writes.clone());
     let waits = match &me.log_bucket {
         None => 0,
         Some(_) if start.standby => u64::MAX,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::durable::{create_dirs, sync_dir};
 use super::journal::{self, Journal};
+use super::placing::{PLACE_EVERY, Placing};
 use super::{Storage, WriterGuard};
 use crate::Error;
 
@@ -20,15 +21,24 @@ use crate::Error;
 ///   before it returns;
 /// - [journaled](FsStorage::journaled), a write appends one
 ///   [record](journal::Record) to a journal segment under `.journal/` and
-///   flushes that alone; the files are made durable in the background once
-///   the segment is full, and the segment is then deleted. After a crash,
-///   [`Storage::claim_writer`] applies what the journal holds again, so
-///   until a writer has claimed the log, its files may be older than its
-///   journal.
+///   flushes that alone. Its files are put in place lazily (see
+///   [`placing`](super::placing): newest versions only, every
+///   [`PLACE_EVERY`]; this storage's readers see them meanwhile), made
+///   durable in the background once the segment is full, and the segment
+///   is then deleted. After a crash, [`Storage::claim_writer`] applies
+///   what the journal holds again, so until a writer has claimed the log,
+///   its files may be older than its journal.
 #[derive(Clone, Debug)]
 pub struct FsStorage {
     root: Arc<PathBuf>,
-    journal: Option<Arc<Journal>>,
+    journal: Option<Journaled>,
+}
+
+/// The journal of a journaled storage, and its files waiting to be placed.
+#[derive(Clone, Debug)]
+struct Journaled {
+    journal: Arc<Journal>,
+    placing: Arc<Placing>,
 }
 
 const TMP_DIR: &str = ".tmp";
@@ -55,21 +65,62 @@ impl FsStorage {
     /// [`JOURNAL_SEGMENT_BYTES`](super::JOURNAL_SEGMENT_BYTES)). Only the
     /// log's one writer should write through it.
     pub fn journaled(self, segment_bytes: u64) -> Self {
-        let journal = Journal::new(self.root.join(JOURNAL_DIR), segment_bytes);
+        let journaled = Journaled {
+            journal: Arc::new(Journal::new(self.root.join(JOURNAL_DIR), segment_bytes)),
+            placing: Arc::new(Placing::default()),
+        };
+        // The placer ends with the last clone of this storage.
+        let (root, journal, placing) = (
+            Arc::downgrade(&self.root),
+            Arc::downgrade(&journaled.journal),
+            Arc::downgrade(&journaled.placing),
+        );
+        let placer = std::thread::Builder::new()
+            .name("tlog-placer".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(PLACE_EVERY);
+                    let (Some(root), Some(journal), Some(placing)) =
+                        (root.upgrade(), journal.upgrade(), placing.upgrade())
+                    else {
+                        return;
+                    };
+                    // A failure stops all writing (see `place`); the next
+                    // write reports it.
+                    let _ = place(&root, &journal, &placing);
+                }
+            });
+        // Without a thread of its own, files are still placed when the
+        // journal rotates, on a delete, and when it settles.
+        drop(placer);
         FsStorage {
-            journal: Some(Arc::new(journal)),
+            journal: Some(journaled),
             ..self
         }
     }
 
-    /// Makes every file written so far durable in place and empties the
-    /// journal (a no-op without one). A writer may call it before it stops;
-    /// nothing is lost if it does not.
+    /// Puts every file written so far in place, makes them durable and
+    /// empties the journal (a no-op without one). A writer may call it
+    /// before it stops; nothing is lost if it does not.
     pub async fn settle(&self) -> Result<(), Error> {
-        let Some(journal) = self.journal.clone() else {
+        let Some(j) = self.journal.clone() else {
             return Ok(());
         };
-        blocking(move || journal.settle()).await
+        let root = Arc::clone(&self.root);
+        blocking(move || {
+            place(&root, &j.journal, &j.placing)?;
+            j.journal.settle()
+        })
+        .await
+    }
+
+    /// Puts the files waiting for it in place now (a no-op without a
+    /// journal).
+    fn place_now(&self) -> Result<(), Error> {
+        match &self.journal {
+            Some(j) => place(&self.root, &j.journal, &j.placing),
+            None => Ok(()),
+        }
     }
 
     fn claim_blocking(&self) -> Result<WriterGuard, Error> {
@@ -126,17 +177,22 @@ impl FsStorage {
     }
 
     fn write_blocking(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
-        let tmp_dir = self.root.join(TMP_DIR);
-        if !tmp_dir.is_dir() {
-            create_dirs(&tmp_dir)?;
-        }
         let targets = self.targets(&files)?;
-        match &self.journal {
-            None => self.put_files(&files, &targets, true),
-            Some(journal) => journal.write(&files, targets, |targets| {
-                self.put_files(&files, targets, false)
-            }),
+        let Some(j) = &self.journal else {
+            let staged: Vec<(&str, &[u8], &Path)> = files
+                .iter()
+                .zip(&targets)
+                .map(|((path, data), target)| (path.as_str(), data.as_slice(), target.as_path()))
+                .collect();
+            return put_files(&self.root, &staged, true);
+        };
+        let full = j.journal.write(&files)?;
+        j.placing.add(files, targets);
+        if full {
+            self.place_now()?;
+            j.journal.rotate();
         }
+        Ok(())
     }
 
     /// Where `files` go, their directories created.
@@ -154,51 +210,68 @@ impl FsStorage {
         Ok(targets)
     }
 
-    /// Stores each file under a temporary name and renames it into place;
-    /// with `flush`, the files and their directories are durable on return.
-    fn put_files(
-        &self,
-        files: &[(String, Vec<u8>)],
-        targets: &[PathBuf],
-        flush: bool,
-    ) -> Result<(), Error> {
-        let tmp_dir = self.root.join(TMP_DIR);
-        let mut staged = Vec::with_capacity(files.len());
-        for (i, ((path, data), target)) in files.iter().zip(targets).enumerate() {
-            let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let tmp = tmp_dir.join(format!("{}-{n}-{i}", std::process::id()));
-            let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(path.clone(), e))?;
-            f.write_all(data).map_err(|e| Error::io(path.clone(), e))?;
-            if flush {
-                f.sync_data().map_err(|e| Error::io(path.clone(), e))?;
-            }
-            staged.push((tmp, target));
-        }
-        for (tmp, target) in &staged {
-            std::fs::rename(tmp, target).map_err(|e| Error::io(target.display().to_string(), e))?;
-        }
-        if flush {
-            let dirs: BTreeSet<&Path> = targets.iter().filter_map(|t| t.parent()).collect();
-            for dir in dirs {
-                sync_dir(dir)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Applies every record the journal holds, in order, makes the files
     /// durable, and deletes the segments.
     fn replay_journal(&self) -> Result<(), Error> {
-        let tmp_dir = self.root.join(TMP_DIR);
         journal::replay(&self.root.join(JOURNAL_DIR), |record| {
-            if !tmp_dir.is_dir() {
-                create_dirs(&tmp_dir)?;
-            }
             let targets = self.targets(&record.files)?;
-            self.put_files(&record.files, &targets, false)?;
+            let staged: Vec<(&str, &[u8], &Path)> = record
+                .files
+                .iter()
+                .zip(&targets)
+                .map(|((path, data), target)| (path.as_str(), data.as_slice(), target.as_path()))
+                .collect();
+            put_files(&self.root, &staged, false)?;
             Ok(targets)
         })
     }
+}
+
+/// Puts the files waiting in `placing` in place and notes them in the
+/// journal; on failure nothing more may be written (the journal holds
+/// them for the next claim).
+fn place(root: &Path, journal: &Journal, placing: &Placing) -> Result<(), Error> {
+    match placing.place(|files| put_files(root, files, false)) {
+        Ok(placed) => {
+            journal.placed(placed);
+            Ok(())
+        }
+        Err(e) => {
+            journal.fail();
+            Err(e)
+        }
+    }
+}
+
+/// Stores each file (path, data, target) under a temporary name and
+/// renames it into place, in order; with `flush`, the files and their
+/// directories are durable on return.
+fn put_files(root: &Path, files: &[(&str, &[u8], &Path)], flush: bool) -> Result<(), Error> {
+    let tmp_dir = root.join(TMP_DIR);
+    if !tmp_dir.is_dir() {
+        create_dirs(&tmp_dir)?;
+    }
+    let mut staged = Vec::with_capacity(files.len());
+    for (i, (path, data, target)) in files.iter().enumerate() {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!("{}-{n}-{i}", std::process::id()));
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(*path, e))?;
+        f.write_all(data).map_err(|e| Error::io(*path, e))?;
+        if flush {
+            f.sync_data().map_err(|e| Error::io(*path, e))?;
+        }
+        staged.push((tmp, target));
+    }
+    for (tmp, target) in &staged {
+        std::fs::rename(tmp, target).map_err(|e| Error::io(target.display().to_string(), e))?;
+    }
+    if flush {
+        let dirs: BTreeSet<&Path> = files.iter().filter_map(|(_, _, t)| t.parent()).collect();
+        for dir in dirs {
+            sync_dir(dir)?;
+        }
+    }
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -217,6 +290,9 @@ impl Storage for FsStorage {
 
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         let p = self.resolve(path)?;
+        if let Some(waiting) = self.journal.as_ref().and_then(|j| j.placing.read(path)) {
+            return Ok(Some(waiting));
+        }
         let path = path.to_owned();
         blocking(move || match std::fs::read(&p) {
             Ok(d) => Ok(Some(d)),
@@ -253,7 +329,11 @@ impl Storage for FsStorage {
             .iter()
             .map(|p| self.resolve(p))
             .collect::<Result<Vec<_>, _>>()?;
+        let this = self.clone();
         blocking(move || {
+            // In order: what was written before the delete goes in place
+            // first (a path deleted now may be written again after).
+            this.place_now()?;
             for p in resolved {
                 let r = if p.is_dir() {
                     std::fs::remove_dir_all(&p)
@@ -273,20 +353,26 @@ impl Storage for FsStorage {
 
     async fn list(&self, dir: &str) -> Result<Vec<String>, Error> {
         let p = self.resolve(dir)?;
+        let waiting = self
+            .journal
+            .as_ref()
+            .map(|j| j.placing.names_under(dir))
+            .unwrap_or_default();
         let dir = dir.to_owned();
         blocking(move || {
             let entries = match std::fs::read_dir(&p) {
                 Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(waiting.into_iter().collect());
+                }
                 Err(e) => return Err(Error::io(dir, e)),
             };
-            let mut names = Vec::new();
+            let mut names = waiting;
             for e in entries {
                 let e = e.map_err(|err| Error::io(dir.clone(), err))?;
-                names.push(e.file_name().to_string_lossy().into_owned());
+                names.insert(e.file_name().to_string_lossy().into_owned());
             }
-            names.sort();
-            Ok(names)
+            Ok(names.into_iter().collect())
         })
         .await
     }

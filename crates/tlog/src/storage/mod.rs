@@ -15,6 +15,7 @@ mod durable;
 mod files;
 pub mod journal;
 mod memory;
+mod placing;
 #[cfg(feature = "s3")]
 mod s3;
 

@@ -1,10 +1,11 @@
 //! The write-ahead journal of a [journaled](super::FsStorage::journaled)
 //! files driver: a write is made durable by one flush of one
 //! [`Record`] appended to a segment file, instead of a flush of every file
-//! and directory it touches. The files themselves are written in place and
-//! made durable in the background once their segment is full (its
-//! retirement), and a crash is repaired by applying the records again
-//! ([`replay`]). The records' format is in [`record`].
+//! and directory it touches. The files themselves are put in place after
+//! (lazily: see [`super::placing`]) and made durable in the background once
+//! their segment is full (its retirement), and a crash is repaired by
+//! applying the records again ([`replay`]). The records' format is in
+//! [`record`].
 
 mod record;
 
@@ -76,34 +77,42 @@ impl Journal {
         self.dir.join(format!("{seq:020}"))
     }
 
-    /// Writes `files`, whose places are `targets`: appends their record and
-    /// flushes it, then has `put` store the files in place without flushes
-    /// (the segment's retirement flushes them). Should they fail to follow,
-    /// nothing more is written: what was written is only whole in the
-    /// journal, which the next claim replays.
-    pub(super) fn write(
-        &self,
-        files: &[(String, Vec<u8>)],
-        targets: Vec<PathBuf>,
-        put: impl FnOnce(&[PathBuf]) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    /// Appends the record of `files` and flushes it. Returns whether the
+    /// segment is now full: the caller then puts every file written so far
+    /// in place (each noted with [`Journal::placed`]) and calls
+    /// [`Journal::rotate`]. Should files fail to follow their records, the
+    /// caller calls [`Journal::fail`]: what was written is then only whole
+    /// in the journal, which the next claim replays.
+    pub(super) fn write(&self, files: &[(String, Vec<u8>)]) -> Result<bool, Error> {
         let mut state = self.lock();
         self.append(&mut state, files)?;
-        if let Err(e) = put(&targets) {
-            state.broken = true;
-            return Err(e);
-        }
-        state.written.extend(targets);
         if state.len >= self.segment_bytes {
-            self.rotate(&mut state);
-        } else if state.len >= self.segment_bytes / 2
+            return Ok(true);
+        }
+        if state.len >= self.segment_bytes / 2
             && let Some(retiring) = &state.retiring
         {
             // Half full already: the retirement must not pace itself
             // into the next rotation.
             retiring.hurry.store(true, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// Notes files put in place, for their segment's retirement to flush.
+    pub(super) fn placed(&self, targets: impl IntoIterator<Item = PathBuf>) {
+        self.lock().written.extend(targets);
+    }
+
+    /// Files did not follow their records: nothing more may be written.
+    pub(super) fn fail(&self) {
+        self.lock().broken = true;
+    }
+
+    /// Starts a new segment and retires the full one; see [`Journal::write`].
+    pub(super) fn rotate(&self) {
+        let mut state = self.lock();
+        self.rotate_locked(&mut state);
     }
 
     /// Appends one record and flushes it.
@@ -171,7 +180,7 @@ impl Journal {
     /// flush the files it covers, then delete it. The write that filled it
     /// is durable already, so nothing here fails it: a segment that cannot
     /// be retired stays, with every later one, for the next claim to replay.
-    fn rotate(&self, state: &mut JournalState) {
+    fn rotate_locked(&self, state: &mut JournalState) {
         if state.halted {
             return;
         }
