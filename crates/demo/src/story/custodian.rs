@@ -167,6 +167,7 @@ impl Story<'_> {
         self.c.spawn_region(REGION).await?;
         self.c.wait_healthy(REGION).await?;
         let cosigned = self.cosigned_checkpoint(index + 1).await?;
+        Self::on_disk(&reader, &key, cosigned.checkpoint.size).await?;
         let mut answer = self
             .release(&url, &token, &ask(cosigned.clone(), None).await?)
             .await?;

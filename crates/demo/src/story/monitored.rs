@@ -235,6 +235,7 @@ impl Story<'_> {
         let dir = self.c.log_dir("us-tx");
         let signer = tlog::Signer::parse(std::fs::read_to_string(dir.join("log.key"))?.trim())?;
         let reader = tlog::LogReader::new(tlog::FsStorage::open(&dir)?);
+        Self::on_disk(&reader, &self.c.log_keys["us-tx"], size).await?;
         let mut tree = tlog::merkle::MemoryTree::new();
         for i in 0..size - 1 {
             tree.push(tlog::leaf_hash(&reader.entry(i, size).await?));

@@ -36,6 +36,25 @@ impl Story<'_> {
         )?)
     }
 
+    /// Waits until the log directory `reader` reads holds a tree of at
+    /// least `size` entries (10 s at most): a running node puts its log's
+    /// files in place up to 50 ms after it serves them.
+    pub(super) async fn on_disk<S: tlog::Storage>(
+        reader: &tlog::LogReader<S>,
+        key: &tlog::Verifier,
+        size: u64,
+    ) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while reader.checkpoint(key).await?.checkpoint.size < size {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the log's files did not reach size {size} within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// Copies what the region's store holds at rest into `to`: its SQLite
     /// directory as files, or its PostgreSQL database as `pg_dump` writes
     /// it (`store.sql`). The bytes copied.
