@@ -96,6 +96,23 @@ impl HttpTiles {
     pub async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Fetch> {
         fetch(self.client.get(format!("{}/{path}", self.base))).await
     }
+
+    /// Entry `index` of the served tree of `size` leaves, from its bundle.
+    pub async fn entry(&self, index: u64, size: u64) -> Result<Vec<u8>, Fetch> {
+        let id = TileId::entries_at(index / TILE_WIDTH, size)
+            .filter(|_| index < size)
+            .ok_or_else(|| {
+                Fetch::Unavailable(format!("entry {index} is not in a tree of {size}"))
+            })?;
+        let bundle = self.tile(id).await?;
+        let entries = tile::parse_bundle(&bundle)
+            .map_err(|e| Fetch::Unavailable(format!("{}: {e}", id.path())))?;
+        usize::try_from(index % TILE_WIDTH)
+            .ok()
+            .and_then(|at| entries.get(at))
+            .map(|e| e.to_vec())
+            .ok_or_else(|| Fetch::Unavailable(format!("{} is short", id.path())))
+    }
 }
 
 impl TileSource for HttpTiles {

@@ -235,18 +235,13 @@ impl<'a> Story<'a> {
     /// Entry `index` of a tree of `size` leaves, as the region serves its
     /// log to anyone (`/log/tile/…`): what a person or a monitor reads.
     async fn public_entry(&self, region: &str, index: u64, size: u64) -> anyhow::Result<Vec<u8>> {
-        use tlog::verify::TileSource as _;
         let log = tlog::verify::HttpTiles::new(
             self.c.http.clone(),
             &format!("{}/log", self.gateway(region)),
         );
-        let id = tlog::tile::TileId::entries_at(index / tlog::tile::TILE_WIDTH, size)
-            .filter(|_| index < size)
-            .context("the entry is beyond the receipt's tree")?;
-        let bundle = log.tile(id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let entries = tlog::tile::parse_bundle(&bundle)?;
-        let at = usize::try_from(index % tlog::tile::TILE_WIDTH)?;
-        Ok(entries.get(at).context("the bundle is short")?.to_vec())
+        log.entry(index, size)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The region's URL for the next request: a split region's gateways

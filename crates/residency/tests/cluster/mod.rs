@@ -236,14 +236,10 @@ impl Cluster {
     /// Entry `index` of a running region's log, as JSON, read from the log
     /// it serves (its files follow the journal by up to 50 ms).
     pub(crate) async fn log_entry(&self, region: &str, index: u64) -> Value {
-        use tlog::verify::TileSource as _;
         let size = self.log_size(region).await;
-        let id = tlog::tile::TileId::entries_at(index / tlog::tile::TILE_WIDTH, size).unwrap();
         let log =
             tlog::verify::HttpTiles::new(self.http.clone(), &format!("{}/log", self.urls[region]));
-        let bundle = log.tile(id).await.unwrap();
-        let entries = tlog::tile::parse_bundle(&bundle).unwrap();
-        serde_json::from_slice(entries[(index % tlog::tile::TILE_WIDTH) as usize]).unwrap()
+        serde_json::from_slice(&log.entry(index, size).await.unwrap()).unwrap()
     }
 
     pub(crate) async fn post(
