@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(segment) = Segment::decode(data) {
         let mut again = Vec::new();
         for r in &segment.records {
-            Record::encode(&r.files, &mut again).unwrap();
+            Record::encode(&r.parts(), &mut again).unwrap();
         }
         assert_eq!(again, data[..data.len() - segment.torn_tail]);
     }

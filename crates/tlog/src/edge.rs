@@ -114,24 +114,44 @@ impl Edge {
     }
 
     /// The partial tiles and bundle of the current size (full ones were
-    /// returned by [`Edge::push`] as they filled).
+    /// returned by [`Edge::push`] as they filled): the bundle first.
     pub fn partial_tiles(&self) -> Vec<TileData> {
         let mut out = Vec::new();
-        if let Some(id) = TileId::entries_at(self.size / TILE_WIDTH, self.size)
-            && !id.is_full()
-        {
+        if let Some(id) = self.partial_bundle() {
             out.push((id, self.bundle.clone()));
         }
-        for (l, hashes) in self.levels.iter().enumerate() {
+        out.extend(self.partial_hash_tiles());
+        out
+    }
+
+    /// The ids of [`Edge::partial_tiles`], without copying their bytes.
+    pub fn partial_ids(&self) -> Vec<TileId> {
+        self.partial_bundle()
+            .into_iter()
+            .chain(self.partial_levels().map(|(id, _)| id))
+            .collect()
+    }
+
+    /// The partial hash tiles of [`Edge::partial_tiles`], without the bundle.
+    pub fn partial_hash_tiles(&self) -> Vec<TileData> {
+        self.partial_levels()
+            .map(|(id, hashes)| (id, tile::tile_bytes(hashes)))
+            .collect()
+    }
+
+    /// Each partial hash tile's id and hashes, lowest level first.
+    fn partial_levels(&self) -> impl Iterator<Item = (TileId, &[Hash])> {
+        self.levels.iter().enumerate().filter_map(|(l, hashes)| {
             if hashes.is_empty() {
-                continue;
+                return None;
             }
             let count = tile::level_count(l as u8, self.size);
-            if let Some(id) = TileId::hashes_at(l as u8, count / TILE_WIDTH, self.size) {
-                out.push((id, tile::tile_bytes(hashes)));
-            }
-        }
-        out
+            TileId::hashes_at(l as u8, count / TILE_WIDTH, self.size).map(|id| (id, &hashes[..]))
+        })
+    }
+
+    fn partial_bundle(&self) -> Option<TileId> {
+        TileId::entries_at(self.size / TILE_WIDTH, self.size).filter(|id| !id.is_full())
     }
 
     /// Hashes of the partial tile at `level` (empty if none).

@@ -363,6 +363,12 @@ async fn run<S: Storage>(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {}
             }
+            // A window that has closed ends the batch now: a timer would
+            // only fire at the runtime's next millisecond tick, and with
+            // no window (group commit) every commit would wait for it.
+            if Instant::now() >= deadline {
+                break;
+            }
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(r)) => batch.push(r),
                 Ok(None) | Err(_) => break,
@@ -435,19 +441,20 @@ async fn commit<S: Storage>(
     previous: &SignedCheckpoint,
     batch: &[Request],
 ) -> Result<Committed, Error> {
-    let old_partials = edge.partial_tiles();
+    // The old partial hash tiles serve the consistency check; the bundle
+    // is not copied for it.
+    let old_ids = edge.partial_ids();
+    let old_partials = edge.partial_hash_tiles();
     let mut files: Vec<TileData> = Vec::new();
     let mut leaves = Vec::with_capacity(batch.len());
     for req in batch {
         leaves.push(edge.push(&req.entry, &mut files)?);
     }
     // Partial tiles whose width did not change are already stored.
-    let new_partials = edge.partial_tiles();
     files.extend(
-        new_partials
-            .iter()
-            .filter(|(id, _)| !old_partials.iter().any(|(old, _)| old == id))
-            .cloned(),
+        edge.partial_tiles()
+            .into_iter()
+            .filter(|(id, _)| !old_ids.contains(id)),
     );
 
     let old = &previous.checkpoint;
@@ -535,6 +542,32 @@ async fn check_consistent<S: Storage>(
 mod tests {
     use super::*;
     use crate::storage::MemStorage;
+
+    /// Without a batch window, a commit starts as soon as the queue is
+    /// empty: it used to wait on a timer whose deadline had passed, which
+    /// fires only at the runtime's next millisecond tick — up to 1 ms
+    /// added to every release. On a paused clock, any timer wait shows as
+    /// time that moved.
+    #[tokio::test(start_paused = true)]
+    async fn no_batch_window_means_no_timer_wait_before_a_commit() {
+        let storage = MemStorage::new();
+        let signer = Signer::generate("test.example/seq", crate::note::TYPE_ED25519).unwrap();
+        create(&storage, &signer).await.unwrap();
+        let config = SequencerConfig {
+            batch_interval: Duration::ZERO,
+            ..Default::default()
+        };
+        let (seq, task) = open(storage, signer, config).await.unwrap();
+        for i in 0..20u32 {
+            // Off the millisecond boundary, as a real clock always is.
+            tokio::time::advance(Duration::from_micros(300)).await;
+            let start = Instant::now();
+            seq.add(i.to_be_bytes().to_vec()).await.unwrap();
+            assert_eq!(start.elapsed(), Duration::ZERO, "entry {i} waited");
+        }
+        drop(seq);
+        task.await.unwrap();
+    }
 
     /// The guard refuses to extend a tree whose signed root is not the one
     /// the tiles in hand give: it would otherwise sign a fork.

@@ -186,6 +186,10 @@ impl FsStorage {
                 .collect();
             return put_files(&self.root, &staged, true);
         };
+        let files: Vec<(String, Arc<Vec<u8>>)> = files
+            .into_iter()
+            .map(|(path, data)| (path, Arc::new(data)))
+            .collect();
         let full = j.journal.write(&files)?;
         j.placing.add(files, targets);
         if full {
@@ -196,7 +200,7 @@ impl FsStorage {
     }
 
     /// Where `files` go, their directories created.
-    fn targets(&self, files: &[(String, Vec<u8>)]) -> Result<Vec<PathBuf>, Error> {
+    fn targets<D>(&self, files: &[(String, D)]) -> Result<Vec<PathBuf>, Error> {
         let mut targets = Vec::with_capacity(files.len());
         for (path, _) in files {
             let target = self.resolve(path)?;
@@ -213,10 +217,9 @@ impl FsStorage {
     /// Applies every record the journal holds, in order, makes the files
     /// durable, and deletes the segments.
     fn replay_journal(&self) -> Result<(), Error> {
-        journal::replay(&self.root.join(JOURNAL_DIR), |record| {
-            let targets = self.targets(&record.files)?;
-            let staged: Vec<(&str, &[u8], &Path)> = record
-                .files
+        journal::replay(&self.root.join(JOURNAL_DIR), |files| {
+            let targets = self.targets(files)?;
+            let staged: Vec<(&str, &[u8], &Path)> = files
                 .iter()
                 .zip(&targets)
                 .map(|((path, data), target)| (path.as_str(), data.as_slice(), target.as_path()))

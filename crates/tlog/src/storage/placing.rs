@@ -58,10 +58,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Placing {
     /// Files whose journal record is durable, to put in place at `targets`.
-    pub(super) fn add(&self, files: Vec<(String, Vec<u8>)>, targets: Vec<PathBuf>) {
+    pub(super) fn add(&self, files: Vec<(String, Arc<Vec<u8>>)>, targets: Vec<PathBuf>) {
         let mut waiting = lock(&self.waiting);
         for ((path, data), target) in files.into_iter().zip(targets) {
-            let data = Arc::new(data);
             waiting.newest.insert(path.clone(), Arc::clone(&data));
             waiting.files.push(Unplaced { path, target, data });
         }
@@ -211,15 +210,15 @@ mod tests {
         let p = Placing::default();
         p.add(
             vec![
-                ("tile/0/000.p/1".into(), b"a".to_vec()),
-                ("checkpoint".into(), b"c1".to_vec()),
+                ("tile/0/000.p/1".into(), b"a".to_vec().into()),
+                ("checkpoint".into(), b"c1".to_vec().into()),
             ],
             vec!["x/1".into(), "x/c".into()],
         );
         p.add(
             vec![
-                ("tile/0/000.p/2".into(), b"ab".to_vec()),
-                ("checkpoint".into(), b"c2".to_vec()),
+                ("tile/0/000.p/2".into(), b"ab".to_vec().into()),
+                ("checkpoint".into(), b"c2".to_vec().into()),
             ],
             vec!["x/2".into(), "x/c".into()],
         );

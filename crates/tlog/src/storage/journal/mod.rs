@@ -7,6 +7,7 @@
 //! applying the records again ([`replay`]). The records' format is in
 //! [`record`].
 
+mod bases;
 mod record;
 
 use std::collections::BTreeSet;
@@ -19,7 +20,8 @@ use std::time::Duration;
 use super::durable::{create_dirs, sync_dir};
 use crate::Error;
 
-pub use record::{Record, Segment};
+use bases::Bases;
+pub use record::{Content, Part, Record, Segment};
 
 /// The size at which a journaled storage starts a new segment.
 pub const JOURNAL_SEGMENT_BYTES: u64 = 32 << 20;
@@ -55,6 +57,8 @@ struct JournalState {
     halted: bool,
     /// Reused encoding buffer.
     buf: Vec<u8>,
+    /// What a file written to the current segment can extend.
+    bases: Bases,
 }
 
 impl Journal {
@@ -83,7 +87,7 @@ impl Journal {
     /// [`Journal::rotate`]. Should files fail to follow their records, the
     /// caller calls [`Journal::fail`]: what was written is then only whole
     /// in the journal, which the next claim replays.
-    pub(super) fn write(&self, files: &[(String, Vec<u8>)]) -> Result<bool, Error> {
+    pub(super) fn write(&self, files: &[(String, Arc<Vec<u8>>)]) -> Result<bool, Error> {
         let mut state = self.lock();
         self.append(&mut state, files)?;
         if state.len >= self.segment_bytes {
@@ -116,7 +120,11 @@ impl Journal {
     }
 
     /// Appends one record and flushes it.
-    fn append(&self, state: &mut JournalState, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+    fn append(
+        &self,
+        state: &mut JournalState,
+        files: &[(String, Arc<Vec<u8>>)],
+    ) -> Result<(), Error> {
         if state.broken {
             return Err(Error::io(
                 self.dir.display().to_string(),
@@ -128,7 +136,13 @@ impl Journal {
         }
         let mut buf = std::mem::take(&mut state.buf);
         buf.clear();
-        let encoded = Record::encode(files, &mut buf);
+        // A partial tile is journaled as what it adds to its last version.
+        let parts: Vec<(&str, Part<'_>)> = files
+            .iter()
+            .map(|(path, data)| (path.as_str(), state.bases.part(path, data)))
+            .collect();
+        let encoded = Record::encode(&parts, &mut buf);
+        drop(parts);
         let (seq, file) = state.current.as_mut().ok_or_else(|| {
             Error::io(
                 self.dir.display().to_string(),
@@ -154,6 +168,9 @@ impl Journal {
         }
         state.len += buf.len() as u64;
         state.buf = buf;
+        for (path, data) in files {
+            state.bases.note(path, Arc::clone(data));
+        }
         Ok(())
     }
 
@@ -173,6 +190,8 @@ impl Journal {
         sync_dir(&self.dir)?;
         state.current = Some((next, file));
         state.len = 0;
+        // A segment's records replay on their own.
+        state.bases = Bases::default();
         Ok(())
     }
 
@@ -232,11 +251,11 @@ impl Journal {
 }
 
 /// Applies every record the journal in `dir` holds, in order, with `put`
-/// (which stores a record's files and returns where they went), makes the
-/// files durable, and deletes the segments.
+/// (which stores a record's files, whole, and returns where they went),
+/// makes the files durable, and deletes the segments.
 pub(super) fn replay(
     dir: &Path,
-    mut put: impl FnMut(&Record) -> Result<Vec<PathBuf>, Error>,
+    mut put: impl FnMut(&[(String, Arc<Vec<u8>>)]) -> Result<Vec<PathBuf>, Error>,
 ) -> Result<(), Error> {
     let segments = segments(dir)?;
     if segments.is_empty() {
@@ -260,8 +279,17 @@ pub(super) fn replay(
         decoded.push(segment);
     }
     let mut written = BTreeSet::new();
-    for record in decoded.iter().flat_map(|s| &s.records) {
-        written.extend(put(record)?);
+    for segment in decoded {
+        let mut bases = Bases::default();
+        for record in segment.records {
+            let mut files = Vec::with_capacity(record.files.len());
+            for (path, content) in record.files {
+                let data = Arc::new(bases.resolve(&path, content)?);
+                bases.note(&path, Arc::clone(&data));
+                files.push((path, data));
+            }
+            written.extend(put(&files)?);
+        }
     }
     make_durable(&written, None)?;
     for (_, path) in &segments {

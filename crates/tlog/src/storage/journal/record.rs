@@ -3,10 +3,19 @@
 //! is a sequence of records:
 //!
 //! ```text
-//! record = body-length:u32le  crc32(body):u32le  body
-//! body   = file-count:u32le  file*
-//! file   = path-length:u32le  path(UTF-8)  data-length:u32le  data
+//! record  = body-length:u32le  crc32(body):u32le  body
+//! body    = file-count:u32le  file*
+//! file    = whole | extends
+//! whole   = path-length:u32le  path(UTF-8)  data-length:u32le  data
+//! extends = (path-length | 1<<31):u32le  path(UTF-8)
+//!           base-length:u32le  base(UTF-8)  kept:u32le
+//!           suffix-length:u32le  suffix
 //! ```
+//!
+//! A file that `extends` is the first `kept` bytes of `base` followed by
+//! `suffix`, where `base` is a file an earlier record of the same segment
+//! wrote (see [`super::bases`]): a partial tile grows at its end, so a
+//! commit journals only what it appends, not the whole tile again.
 //!
 //! The CRC-32 (IEEE) tells a record the crash cut short, at the end of the
 //! last segment, from a whole one.
@@ -14,12 +23,61 @@
 use crate::Error;
 
 const HEADER: usize = 8;
+/// The bit of a path's length that marks a file that `extends` another.
+const EXTENDS: u32 = 1 << 31;
 
 /// One journaled write: the files it stored, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     /// `(path, contents)` pairs, as given to the write.
-    pub files: Vec<(String, Vec<u8>)>,
+    pub files: Vec<(String, Content)>,
+}
+
+/// What a record holds of one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// All of its bytes.
+    Whole(Vec<u8>),
+    /// The first `kept` bytes of the file `base`, which an earlier record
+    /// of the segment wrote, then `suffix`.
+    Extends {
+        /// The earlier file's path.
+        base: String,
+        /// How many of its bytes come first.
+        kept: usize,
+        /// The bytes after them.
+        suffix: Vec<u8>,
+    },
+}
+
+/// [`Content`], borrowed: what [`Record::encode`] takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Part<'a> {
+    /// All of the file's bytes.
+    Whole(&'a [u8]),
+    /// See [`Content::Extends`].
+    Extends {
+        /// The earlier file's path.
+        base: &'a str,
+        /// How many of its bytes come first.
+        kept: usize,
+        /// The bytes after them.
+        suffix: &'a [u8],
+    },
+}
+
+impl Content {
+    /// This content, borrowed.
+    pub fn part(&self) -> Part<'_> {
+        match self {
+            Content::Whole(d) => Part::Whole(d),
+            Content::Extends { base, kept, suffix } => Part::Extends {
+                base,
+                kept: *kept,
+                suffix,
+            },
+        }
+    }
 }
 
 /// What a segment holds.
@@ -34,15 +92,32 @@ pub struct Segment {
 
 impl Record {
     /// Appends the record's encoding to `out`.
-    pub fn encode(files: &[(String, Vec<u8>)], out: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn encode(files: &[(&str, Part<'_>)], out: &mut Vec<u8>) -> Result<(), Error> {
         let start = out.len();
         out.extend_from_slice(&[0; HEADER]);
         put_len(out, files.len(), "file count")?;
-        for (path, data) in files {
-            put_len(out, path.len(), "path length")?;
-            out.extend_from_slice(path.as_bytes());
-            put_len(out, data.len(), "file length")?;
-            out.extend_from_slice(data);
+        for (path, part) in files {
+            let n = u32::try_from(path.len())
+                .ok()
+                .filter(|n| n & EXTENDS == 0)
+                .ok_or_else(|| Error::malformed("journal record", "a path over 2 GiB"))?;
+            match part {
+                Part::Whole(data) => {
+                    out.extend_from_slice(&n.to_le_bytes());
+                    out.extend_from_slice(path.as_bytes());
+                    put_len(out, data.len(), "file length")?;
+                    out.extend_from_slice(data);
+                }
+                Part::Extends { base, kept, suffix } => {
+                    out.extend_from_slice(&(n | EXTENDS).to_le_bytes());
+                    out.extend_from_slice(path.as_bytes());
+                    put_len(out, base.len(), "base path length")?;
+                    out.extend_from_slice(base.as_bytes());
+                    put_len(out, *kept, "kept length")?;
+                    put_len(out, suffix.len(), "suffix length")?;
+                    out.extend_from_slice(suffix);
+                }
+            }
         }
         let body = &out[start + HEADER..];
         let len = u32::try_from(body.len())
@@ -51,6 +126,14 @@ impl Record {
         out[start..start + 4].copy_from_slice(&len.to_le_bytes());
         out[start + 4..start + HEADER].copy_from_slice(&crc.to_le_bytes());
         Ok(())
+    }
+
+    /// The record's files, borrowed, as [`Record::encode`] takes them.
+    pub fn parts(&self) -> Vec<(&str, Part<'_>)> {
+        self.files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.part()))
+            .collect()
     }
 }
 
@@ -97,18 +180,33 @@ impl Record {
         }
         let mut files = Vec::with_capacity(count);
         for _ in 0..count {
-            let n = take_len(&mut body)?;
-            let path = take(&mut body, n)?;
-            let path = std::str::from_utf8(path).map_err(|_| "a path is not UTF-8")?;
-            let n = take_len(&mut body)?;
-            let data = take(&mut body, n)?;
-            files.push((path.to_owned(), data.to_vec()));
+            let n = le32(take(&mut body, 4)?);
+            let path = take_str(&mut body, (n & !EXTENDS) as usize)?;
+            let content = if n & EXTENDS == 0 {
+                let n = take_len(&mut body)?;
+                Content::Whole(take(&mut body, n)?.to_vec())
+            } else {
+                let n = take_len(&mut body)?;
+                let base = take_str(&mut body, n)?;
+                let kept = take_len(&mut body)?;
+                let n = take_len(&mut body)?;
+                Content::Extends {
+                    base: base.to_owned(),
+                    kept,
+                    suffix: take(&mut body, n)?.to_vec(),
+                }
+            };
+            files.push((path.to_owned(), content));
         }
         if !body.is_empty() {
             return Err("bytes after the last file");
         }
         Ok(Record { files })
     }
+}
+
+fn take_str<'a>(body: &mut &'a [u8], n: usize) -> Result<&'a str, &'static str> {
+    std::str::from_utf8(take(body, n)?).map_err(|_| "a path is not UTF-8")
 }
 
 fn le32(b: &[u8]) -> u32 {
@@ -135,17 +233,23 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn encoded(records: &[Vec<(String, Vec<u8>)>]) -> Vec<u8> {
+    fn whole(path: &str, data: &[u8]) -> (String, Content) {
+        (path.to_owned(), Content::Whole(data.to_vec()))
+    }
+
+    fn encoded(records: &[Vec<(String, Content)>]) -> Vec<u8> {
         let mut out = Vec::new();
         for r in records {
-            Record::encode(r, &mut out).unwrap();
+            let parts: Vec<(&str, Part<'_>)> =
+                r.iter().map(|(p, c)| (p.as_str(), c.part())).collect();
+            Record::encode(&parts, &mut out).unwrap();
         }
         out
     }
 
     #[test]
     fn a_record_has_the_documented_layout() {
-        let bytes = encoded(&[vec![("checkpoint".into(), b"ab".to_vec())]]);
+        let bytes = encoded(&[vec![whole("checkpoint", b"ab")]]);
         let body = [
             &1u32.to_le_bytes()[..],
             &10u32.to_le_bytes(),
@@ -162,9 +266,31 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_extends_another_has_the_documented_layout() {
+        let extends = Content::Extends {
+            base: "t.p/1".into(),
+            kept: 3,
+            suffix: b"de".to_vec(),
+        };
+        let bytes = encoded(&[vec![("t.p/2".to_owned(), extends)]]);
+        let body = [
+            &1u32.to_le_bytes()[..],
+            &(5u32 | 1 << 31).to_le_bytes(),
+            b"t.p/2",
+            &5u32.to_le_bytes(),
+            b"t.p/1",
+            &3u32.to_le_bytes(),
+            &2u32.to_le_bytes(),
+            b"de",
+        ]
+        .concat();
+        assert_eq!(&bytes[8..], &body[..]);
+    }
+
+    #[test]
     fn a_record_cut_anywhere_is_a_torn_tail() {
-        let first = vec![("tile/0/000.p/1".to_owned(), vec![7; 32])];
-        let second = vec![("checkpoint".to_owned(), b"log\n1\n".to_vec())];
+        let first = vec![whole("tile/0/000.p/1", &[7; 32])];
+        let second = vec![whole("checkpoint", b"log\n1\n")];
         let whole = encoded(&[first.clone(), second]);
         let one = encoded(std::slice::from_ref(&first)).len();
         for cut in one..whole.len() {
@@ -181,8 +307,8 @@ mod tests {
 
     #[test]
     fn a_flipped_bit_ends_the_segment_there() {
-        let a = vec![("a".to_owned(), b"one".to_vec())];
-        let b = vec![("b".to_owned(), b"two".to_vec())];
+        let a = vec![whole("a", b"one")];
+        let b = vec![whole("b", b"two")];
         let mut bytes = encoded(&[a.clone(), b]);
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -204,10 +330,19 @@ mod tests {
         assert!(e.contains("journal record") && e.contains("byte 0"), "{e}");
     }
 
+    fn content() -> impl Strategy<Value = Content> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..64);
+        prop_oneof![
+            bytes().prop_map(Content::Whole),
+            ("[a-z0-9/.]{1,20}", 0usize..1000, bytes())
+                .prop_map(|(base, kept, suffix)| Content::Extends { base, kept, suffix }),
+        ]
+    }
+
     proptest! {
         #[test]
         fn records_round_trip(records in proptest::collection::vec(
-            proptest::collection::vec(("[a-z0-9/.]{1,20}", proptest::collection::vec(any::<u8>(), 0..64)), 0..4),
+            proptest::collection::vec(("[a-z0-9/.]{1,20}", content()), 0..4),
             0..6,
         )) {
             let s = Segment::decode(&encoded(&records)).unwrap();
