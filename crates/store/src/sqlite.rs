@@ -9,9 +9,12 @@
 //! destroyed key is overwritten on disk). A lock file makes this process
 //! the store's only writer.
 //!
-//! Calls run on tokio's blocking pool, but for a read of one subject's
-//! records, which runs on the caller's thread: a point read from a pooled
-//! connection costs less than the hand-off to another thread and back.
+//! Calls run on tokio's blocking pool, but for the point reads of a
+//! release — one subject's records, and a few subjects' wrapped keys —
+//! which run on the caller's thread: a point read from a pooled connection
+//! costs less than the hand-off to another thread and back (in the node
+//! bench, the blocking pool's wake-ups and parking took a tenth of the
+//! server's CPU).
 //!
 //! The access index is written without a flush of its own
 //! ([`Backend::note_access`]): its commits reach the WAL before the call
@@ -133,6 +136,7 @@ struct Inner {
     writer: Mutex<Connection>,
     keyring: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    key_readers: Mutex<Vec<Connection>>,
     _checkpointer: Checkpointer,
     _lock: File,
 }
@@ -231,6 +235,7 @@ impl SqliteBackend {
                 writer: Mutex::new(writer),
                 keyring: Mutex::new(keyring),
                 readers: Mutex::new(Vec::new()),
+                key_readers: Mutex::new(Vec::new()),
                 _checkpointer: checkpointer,
                 _lock: lock_file,
             }),
@@ -271,22 +276,59 @@ impl SqliteBackend {
 /// node bench the unmapping cost more than the reads it saved.)
 const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
 
+/// At most this many keys are read on the caller's thread: a release of a
+/// few subjects; a bulk one goes to the blocking pool.
+const INLINE_KEYS: usize = 16;
+
 impl Inner {
-    /// Runs `f` on a pooled reader connection, on this thread.
+    /// Runs `f` on a pooled reader connection of `records.sqlite`, on this
+    /// thread.
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
-        let conn = lock(&self.readers).pop();
+        self.with_pooled(&self.readers, "records.sqlite", f)
+    }
+
+    /// Runs `f` on a pooled reader connection of `keyring.sqlite`, on this
+    /// thread.
+    fn with_key_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.with_pooled(&self.key_readers, "keyring.sqlite", f)
+    }
+
+    fn with_pooled<T>(
+        &self,
+        pool: &Mutex<Vec<Connection>>,
+        file: &str,
+        f: impl FnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let conn = lock(pool).pop();
         let conn = match conn {
             Some(c) => c,
             None => {
-                let c = Connection::open(self.dir.join("records.sqlite"))?;
+                let c = Connection::open(self.dir.join(file))?;
                 c.execute_batch(READER_PRAGMAS)?;
                 c
             }
         };
         let out = f(&conn);
-        lock(&self.readers).push(conn);
+        lock(pool).push(conn);
         out
     }
+}
+
+/// The wrapped keys in those of `slots` that hold one, in one read
+/// transaction.
+fn keys_of(db: &Connection, slots: &[u64]) -> Result<Vec<(u64, WrappedKey)>, Error> {
+    let tx = db.unchecked_transaction()?;
+    let mut stmt = tx.prepare_cached("SELECT sid, kek_id, wrapped FROM deks WHERE sid = ?1")?;
+    let mut out = Vec::with_capacity(slots.len());
+    for &sid in slots {
+        if let Some((_, k)) = stmt.query_row(params![int(sid)?], wrapped).optional()? {
+            out.push((sid, k));
+        }
+    }
+    Ok(out)
 }
 
 /// The access index rows of [`Backend::note_access`], in one transaction.
@@ -681,20 +723,13 @@ impl Backend for SqliteBackend {
     }
 
     async fn keys_of(&self, slots: Vec<u64>) -> Result<Vec<(u64, WrappedKey)>, Error> {
-        self.run(move |i| {
-            let db = lock(&i.keyring);
-            let tx = db.unchecked_transaction()?;
-            let mut stmt =
-                tx.prepare_cached("SELECT sid, kek_id, wrapped FROM deks WHERE sid = ?1")?;
-            let mut out = Vec::with_capacity(slots.len());
-            for sid in slots {
-                if let Some((_, k)) = stmt.query_row(params![int(sid)?], wrapped).optional()? {
-                    out.push((sid, k));
-                }
-            }
-            Ok(out)
-        })
-        .await
+        // A few keys: point reads, on this thread (see the module's
+        // documentation).
+        if slots.len() <= INLINE_KEYS {
+            return self.inner.with_key_reader(|db| keys_of(db, &slots));
+        }
+        self.run(move |i| i.with_key_reader(|db| keys_of(db, &slots)))
+            .await
     }
 
     async fn keys_not_under(
