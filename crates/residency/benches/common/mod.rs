@@ -174,38 +174,52 @@ pub(crate) async fn transfers(
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let begin = Instant::now() + Duration::from_millis(100);
-    let mut handles = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        let scheduled = begin + interval * n as u32;
-        tokio::time::sleep_until(scheduled.into()).await;
-        let http = http.clone();
-        let url = urls[n as usize % urls.len()].clone();
-        let token = token.to_owned();
-        let body = json!({
-            "user_ids": [format!("user-{:07}", (n * 7919) % subjects)],
-            "fields": ["device.language", "device.os_version", "social.friends", "account.user_id"],
-            "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
-        })
-        .to_string();
-        handles.push(tokio::spawn(async move {
-            let sent = http
-                .post(format!("{url}/v1/transfer"))
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            let ok = match sent {
-                Ok(r) => {
-                    let ok = r.status() == 200;
-                    let _ = r.bytes().await;
-                    ok
-                }
-                Err(_) => false,
-            };
-            (scheduled.elapsed(), ok)
-        }));
-    }
+    // Paced by a thread of its own, not by tokio's timer: that fires on
+    // millisecond ticks, starting each request up to 1 ms after its
+    // scheduled time — latency counted from the schedule would charge it
+    // to the server. A thread's sleep overshoots by tens of µs.
+    let runtime = tokio::runtime::Handle::current();
+    let (http, urls, token) = (http.clone(), urls.to_vec(), token.to_owned());
+    let pacer = std::thread::spawn(move || {
+        let mut handles = Vec::with_capacity(total as usize);
+        for n in 0..total {
+            let scheduled = begin + interval * n as u32;
+            if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let http = http.clone();
+            let url = urls[n as usize % urls.len()].clone();
+            let token = token.clone();
+            let body = json!({
+                "user_ids": [format!("user-{:07}", (n * 7919) % subjects)],
+                "fields": ["device.language", "device.os_version", "social.friends", "account.user_id"],
+                "purpose": "reco-training", "legal_basis": "adequacy:eu-us-dpf",
+            })
+            .to_string();
+            handles.push(runtime.spawn(async move {
+                let sent = http
+                    .post(format!("{url}/v1/transfer"))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let ok = match sent {
+                    Ok(r) => {
+                        let ok = r.status() == 200;
+                        let _ = r.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                (scheduled.elapsed(), ok)
+            }));
+        }
+        handles
+    });
+    let handles = tokio::task::spawn_blocking(move || pacer.join().expect("the pacer"))
+        .await
+        .expect("the pacer");
     let mut latencies = Vec::with_capacity(handles.len());
     let mut failed = 0;
     for h in handles {
