@@ -317,6 +317,23 @@ impl Inner {
     }
 }
 
+/// Folds the keyring's WAL into its file and truncates it, so that a
+/// deleted key's old page images are gone from disk. Key readers may hold
+/// a snapshot for a moment: the checkpoint waits for them (the busy
+/// timeout), and if one still holds it, that is an error, never a silent
+/// success.
+fn truncate_keyring_wal(db: &Connection) -> Result<(), Error> {
+    let busy: i64 = db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        return Err(Error::Backend(
+            "the keyring's WAL could not be truncated (a reader held it past the busy timeout); \
+             retry the erasure"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The wrapped keys in those of `slots` that hold one, in one read
 /// transaction.
 fn keys_of(db: &Connection, slots: &[u64]) -> Result<Vec<(u64, WrappedKey)>, Error> {
@@ -806,8 +823,7 @@ impl Backend for SqliteBackend {
             }
             tx.commit()?;
             // As for an erasure: the keys' old page images leave the WAL.
-            db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-            Ok(())
+            truncate_keyring_wal(&db)
         })
         .await
     }
@@ -875,7 +891,7 @@ impl Backend for SqliteBackend {
                 keyring.execute("DELETE FROM deks WHERE sid = ?1", params![sid])?;
                 // The key's old page images live on in the WAL until it is
                 // checkpointed: fold them in and truncate it now.
-                keyring.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+                truncate_keyring_wal(&keyring)?;
             }
             let tx = db.transaction()?;
             tx.execute("DELETE FROM records WHERE sid = ?1", params![sid])?;

@@ -87,6 +87,82 @@ async fn a_journaled_write_is_restored_when_its_files_are_lost() {
     );
 }
 
+/// One write may hold several versions of a tile, each journaled as what
+/// it adds to the version before the write; all come back after a loss.
+#[tokio::test]
+async fn versions_of_one_tile_in_one_write_are_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap().journaled(1 << 20);
+    let claim = storage.claim_writer().await.unwrap();
+    storage
+        .write(files(&[("tile/0/000.p/1", "a")]))
+        .await
+        .unwrap();
+    storage
+        .write(files(&[
+            ("tile/0/000.p/2", "ab"),
+            ("tile/0/000.p/3", "abc"),
+            ("tile/0/000", "abcd"),
+        ]))
+        .await
+        .unwrap();
+    storage
+        .write(files(&[("tile/0/001.p/1", "e"), ("checkpoint", "5")]))
+        .await
+        .unwrap();
+    drop(claim);
+    drop(storage);
+    std::fs::remove_dir_all(dir.path().join("tile")).unwrap();
+
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let _claim = storage.claim_writer().await.unwrap();
+    for (path, want) in [
+        ("tile/0/000.p/1", "a"),
+        ("tile/0/000.p/2", "ab"),
+        ("tile/0/000.p/3", "abc"),
+        ("tile/0/000", "abcd"),
+        ("tile/0/001.p/1", "e"),
+        ("checkpoint", "5"),
+    ] {
+        assert_eq!(read(&storage, path).await.as_deref(), Some(want), "{path}");
+    }
+}
+
+/// A record whose file extends one the segment never wrote is damage: the
+/// claim stops before applying anything, even the whole records before it.
+#[tokio::test]
+async fn an_extension_without_its_base_stops_the_claim_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("checkpoint"), "on disk").unwrap();
+    let mut segment = Vec::new();
+    record(&[("checkpoint", "journaled")], &mut segment);
+    Record::encode(
+        &[(
+            "tile/0/000.p/2",
+            Part::Extends {
+                base: "tile/0/000.p/1",
+                kept: 1,
+                suffix: b"b",
+            },
+        )],
+        &mut segment,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join(".journal")).unwrap();
+    std::fs::write(
+        dir.path().join(".journal").join(format!("{:020}", 0)),
+        &segment,
+    )
+    .unwrap();
+    let storage = FsStorage::open(dir.path()).unwrap();
+    let err = storage.claim_writer().await.unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("checkpoint")).unwrap(),
+        "on disk"
+    );
+}
+
 #[tokio::test]
 async fn an_append_cut_short_by_a_crash_is_ignored_and_earlier_writes_kept() {
     let dir = tempfile::tempdir().unwrap();

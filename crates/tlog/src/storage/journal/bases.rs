@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::record::{Content, Part};
+use super::record::{Content, Part, Record};
 use crate::Error;
 
 /// The newest partial version (`….p/<width>`) of each tile written in the
@@ -56,7 +56,8 @@ impl Bases {
     }
 
     /// The bytes of a replayed record's file, resolved against the files
-    /// noted before it.
+    /// noted before its record (as [`Bases::part`] chose them: a record's
+    /// files are noted after it is written whole).
     pub(super) fn resolve(&self, path: &str, content: Content) -> Result<Vec<u8>, Error> {
         let (base, kept, suffix) = match content {
             Content::Whole(data) => return Ok(data),
@@ -67,18 +68,53 @@ impl Bases {
             .get(tile_of(path))
             .filter(|(newest, _)| *newest == base)
             .and_then(|(_, data)| data.get(..kept))
-            .ok_or_else(|| {
-                Error::Corrupt(
-                    "a journal record extends a file that no earlier record of its segment \
-                     wrote at that length"
-                        .to_owned(),
-                )
-            })?;
+            .ok_or_else(unresolved)?;
         let mut data = Vec::with_capacity(kept + suffix.len());
         data.extend_from_slice(head);
         data.extend_from_slice(&suffix);
         Ok(data)
     }
+}
+
+/// Checks, before anything is applied, that every file of a segment's
+/// `records` that extends another finds its base (the newest earlier
+/// version of its tile, at least `kept` bytes long), as [`Bases::resolve`]
+/// will need: by lengths only, copying nothing.
+pub(super) fn check(records: &[Record]) -> Result<(), Error> {
+    let mut newest: HashMap<&str, (&str, usize)> = HashMap::new();
+    for record in records {
+        let mut lens = Vec::with_capacity(record.files.len());
+        for (path, content) in &record.files {
+            let len = match content {
+                Content::Whole(data) => data.len(),
+                Content::Extends { base, kept, suffix } => {
+                    let found = newest.get(tile_of(path));
+                    if !found.is_some_and(|(b, len)| *b == base.as_str() && kept <= len) {
+                        return Err(unresolved());
+                    }
+                    kept + suffix.len()
+                }
+            };
+            lens.push(len);
+        }
+        for ((path, _), len) in record.files.iter().zip(lens) {
+            let tile = tile_of(path);
+            if tile.len() == path.len() {
+                newest.remove(tile);
+            } else {
+                newest.insert(tile, (path, len));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unresolved() -> Error {
+    Error::Corrupt(
+        "a journal record extends a file that no earlier record of its segment wrote at that \
+         length"
+            .to_owned(),
+    )
 }
 
 #[cfg(test)]

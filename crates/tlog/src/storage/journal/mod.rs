@@ -250,6 +250,16 @@ impl Journal {
     }
 }
 
+impl Drop for Journal {
+    /// Waits for a retirement still running: a writer opened next in this
+    /// process must not find a segment that is about to go.
+    fn drop(&mut self) {
+        if let Some(retiring) = self.lock().retiring.take() {
+            let _ = retiring.finish();
+        }
+    }
+}
+
 /// Applies every record the journal in `dir` holds, in order, with `put`
 /// (which stores a record's files, whole, and returns where they went),
 /// makes the files durable, and deletes the segments.
@@ -278,15 +288,26 @@ pub(super) fn replay(
         }
         decoded.push(segment);
     }
+    // Including that every file that extends another finds its base.
+    for segment in &decoded {
+        bases::check(&segment.records)?;
+    }
     let mut written = BTreeSet::new();
     for segment in decoded {
         let mut bases = Bases::default();
         for record in segment.records {
-            let mut files = Vec::with_capacity(record.files.len());
-            for (path, content) in record.files {
-                let data = Arc::new(bases.resolve(&path, content)?);
-                bases.note(&path, Arc::clone(&data));
-                files.push((path, data));
+            // As the writer did: each file of a record against the files
+            // before the record, then all of them noted.
+            let files = record
+                .files
+                .into_iter()
+                .map(|(path, content)| {
+                    let data = Arc::new(bases.resolve(&path, content)?);
+                    Ok((path, data))
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            for (path, data) in &files {
+                bases.note(path, Arc::clone(data));
             }
             written.extend(put(&files)?);
         }

@@ -17,6 +17,11 @@
 //! wrote (see [`super::bases`]): a partial tile grows at its end, so a
 //! commit journals only what it appends, not the whole tile again.
 //!
+//! Journals written before `extends` existed replay unchanged (no path
+//! length has that bit set); a binary from before it refuses a journal
+//! holding one, so a node stopped by a crash restarts on the same build
+//! or newer (a graceful stop empties the journal).
+//!
 //! The CRC-32 (IEEE) tells a record the crash cut short, at the end of the
 //! last segment, from a whole one.
 
@@ -29,7 +34,8 @@ const EXTENDS: u32 = 1 << 31;
 /// One journaled write: the files it stored, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// `(path, contents)` pairs, as given to the write.
+    /// `(path, content)` pairs, in the order of the write: a file's
+    /// bytes, or what it adds to an earlier file of the segment.
     pub files: Vec<(String, Content)>,
 }
 
