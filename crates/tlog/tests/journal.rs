@@ -264,10 +264,7 @@ async fn the_segments_left_after_retired_ones_replay_on_their_own() {
 /// deleted (as if none had reached the disk); then the log opened again.
 async fn tiles_lost_then_opened(segment_bytes: u64, lose: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let signer = Signer::generate("test.example/journal", TYPE_ED25519).unwrap();
-    sequencer::create(&FsStorage::open(dir.path()).unwrap(), &signer)
-        .await
-        .unwrap();
+    let signer = new_log(dir.path()).await;
     {
         let storage = FsStorage::open(dir.path())
             .unwrap()
@@ -286,18 +283,7 @@ async fn tiles_lost_then_opened(segment_bytes: u64, lose: bool) {
     } else {
         assert!(!segments(dir.path()).is_empty(), "a journal to replay");
     }
-
-    let storage = FsStorage::open(dir.path()).unwrap();
-    let (seq, task) = sequencer::open(storage.clone(), signer.clone(), SequencerConfig::default())
-        .await
-        .unwrap();
-    let reader = LogReader::new(storage);
-    let cp = reader.checkpoint(&signer.verifier()).await.unwrap();
-    assert_eq!(cp.checkpoint.size, 300);
-    assert_eq!(reader.tree_hash(300).await.unwrap(), cp.checkpoint.root);
-    assert_eq!(seq.add(b"after".to_vec()).await.unwrap().index(), 300);
-    drop(seq);
-    task.await.unwrap();
+    opens_whole(dir.path(), &signer, 300).await;
 }
 
 /// Each commit journals the entries it adds, not the whole partial bundle
@@ -306,34 +292,48 @@ async fn tiles_lost_then_opened(segment_bytes: u64, lose: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_journals_what_it_adds_to_the_partial_tiles() {
     let dir = tempfile::tempdir().unwrap();
-    let signer = Signer::generate("test.example/journal", TYPE_ED25519).unwrap();
-    sequencer::create(&FsStorage::open(dir.path()).unwrap(), &signer)
-        .await
-        .unwrap();
-    let storage = FsStorage::open(dir.path()).unwrap().journaled(64 << 20);
-    let (seq, task) = sequencer::open(storage.clone(), signer.clone(), SequencerConfig::default())
-        .await
-        .unwrap();
-    for i in 0..200u32 {
-        let mut entry = vec![b'.'; 1000];
-        entry[..4].copy_from_slice(&i.to_be_bytes());
-        seq.add(entry).await.unwrap();
+    let signer = new_log(dir.path()).await;
+    {
+        let storage = FsStorage::open(dir.path()).unwrap().journaled(64 << 20);
+        let (seq, task) = sequencer::open(storage, signer.clone(), SequencerConfig::default())
+            .await
+            .unwrap();
+        for i in 0..200u32 {
+            let mut entry = vec![b'.'; 1000];
+            entry[..4].copy_from_slice(&i.to_be_bytes());
+            seq.add(entry).await.unwrap();
+        }
+        let journaled: u64 = segments(dir.path()).iter().map(|(_, len)| len).sum();
+        assert!(journaled < 400_000, "{journaled} bytes journaled");
+        drop(seq);
+        task.await.unwrap();
     }
-    let journaled: u64 = segments(dir.path()).iter().map(|(_, len)| len).sum();
-    assert!(journaled < 400_000, "{journaled} bytes journaled");
     // And what it journaled is the whole log: lost files come back.
-    drop(seq);
-    task.await.unwrap();
-    drop(storage);
     std::fs::remove_dir_all(dir.path().join("tile")).unwrap();
-    let storage = FsStorage::open(dir.path()).unwrap();
+    opens_whole(dir.path(), &signer, 200).await;
+}
+
+/// A new, empty log in `dir`; its signer.
+async fn new_log(dir: &Path) -> Signer {
+    let signer = Signer::generate("test.example/journal", TYPE_ED25519).unwrap();
+    sequencer::create(&FsStorage::open(dir).unwrap(), &signer)
+        .await
+        .unwrap();
+    signer
+}
+
+/// Opens the log in `dir` (claiming it replays the journal) and checks it
+/// is whole: `size` entries under its signed root, the next at `size`.
+async fn opens_whole(dir: &Path, signer: &Signer, size: u64) {
+    let storage = FsStorage::open(dir).unwrap();
     let (seq, task) = sequencer::open(storage.clone(), signer.clone(), SequencerConfig::default())
         .await
         .unwrap();
     let reader = LogReader::new(storage);
     let cp = reader.checkpoint(&signer.verifier()).await.unwrap();
-    assert_eq!(cp.checkpoint.size, 200);
-    assert_eq!(reader.tree_hash(200).await.unwrap(), cp.checkpoint.root);
+    assert_eq!(cp.checkpoint.size, size);
+    assert_eq!(reader.tree_hash(size).await.unwrap(), cp.checkpoint.root);
+    assert_eq!(seq.add(b"after".to_vec()).await.unwrap().index(), size);
     drop(seq);
     task.await.unwrap();
 }

@@ -56,55 +56,42 @@ impl Bases {
     }
 
     /// The bytes of a replayed record's file, resolved against the files
-    /// noted before its record (as [`Bases::part`] chose them: a record's
-    /// files are noted after it is written whole).
-    pub(super) fn resolve(&self, path: &str, content: Content) -> Result<Vec<u8>, Error> {
+    /// noted before it.
+    fn resolve(&self, path: &str, content: &Content) -> Result<Vec<u8>, Error> {
         let (base, kept, suffix) = match content {
-            Content::Whole(data) => return Ok(data),
-            Content::Extends { base, kept, suffix } => (base, kept, suffix),
+            Content::Whole(data) => return Ok(data.clone()),
+            Content::Extends { base, kept, suffix } => (base, *kept, suffix),
         };
         let head = self
             .0
             .get(tile_of(path))
-            .filter(|(newest, _)| *newest == base)
+            .filter(|(newest, _)| newest == base)
             .and_then(|(_, data)| data.get(..kept))
             .ok_or_else(unresolved)?;
-        let mut data = Vec::with_capacity(kept + suffix.len());
-        data.extend_from_slice(head);
-        data.extend_from_slice(&suffix);
-        Ok(data)
+        Ok([head, suffix].concat())
     }
 }
 
-/// Checks, before anything is applied, that every file of a segment's
-/// `records` that extends another finds its base (the newest earlier
-/// version of its tile, at least `kept` bytes long), as [`Bases::resolve`]
-/// will need: by lengths only, copying nothing.
-pub(super) fn check(records: &[Record]) -> Result<(), Error> {
-    let mut newest: HashMap<&str, (&str, usize)> = HashMap::new();
+/// Gives `each` the files of every record of a segment, whole, in order:
+/// a record's files resolved against the files noted before the record
+/// (as [`Bases::part`] chose their bases), then noted. Replay runs it
+/// once with nothing to do, to find damage before anything is applied,
+/// then again to apply.
+pub(super) fn resolve_segment(
+    records: &[Record],
+    mut each: impl FnMut(&[(String, Arc<Vec<u8>>)]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut bases = Bases::default();
     for record in records {
-        let mut lens = Vec::with_capacity(record.files.len());
-        for (path, content) in &record.files {
-            let len = match content {
-                Content::Whole(data) => data.len(),
-                Content::Extends { base, kept, suffix } => {
-                    let found = newest.get(tile_of(path));
-                    if !found.is_some_and(|(b, len)| *b == base.as_str() && kept <= len) {
-                        return Err(unresolved());
-                    }
-                    kept + suffix.len()
-                }
-            };
-            lens.push(len);
+        let files = record
+            .files
+            .iter()
+            .map(|(path, content)| Ok((path.clone(), Arc::new(bases.resolve(path, content)?))))
+            .collect::<Result<Vec<_>, Error>>()?;
+        for (path, data) in &files {
+            bases.note(path, Arc::clone(data));
         }
-        for ((path, _), len) in record.files.iter().zip(lens) {
-            let tile = tile_of(path);
-            if tile.len() == path.len() {
-                newest.remove(tile);
-            } else {
-                newest.insert(tile, (path, len));
-            }
-        }
+        each(&files)?;
     }
     Ok(())
 }
@@ -176,20 +163,23 @@ mod tests {
             kept,
             suffix: b"x".to_vec(),
         };
-        assert!(bases.resolve("t.p/2", extends("t.p/1", 1)).is_err());
+        assert!(bases.resolve("t.p/2", &extends("t.p/1", 1)).is_err());
         bases.note("t.p/1", arc(b"ab"));
-        assert_eq!(bases.resolve("t.p/2", extends("t.p/1", 2)).unwrap(), b"abx");
-        assert_eq!(bases.resolve("t.p/2", extends("t.p/1", 1)).unwrap(), b"ax");
+        assert_eq!(
+            bases.resolve("t.p/2", &extends("t.p/1", 2)).unwrap(),
+            b"abx"
+        );
+        assert_eq!(bases.resolve("t.p/2", &extends("t.p/1", 1)).unwrap(), b"ax");
         assert!(
-            bases.resolve("t.p/2", extends("t.p/1", 3)).is_err(),
+            bases.resolve("t.p/2", &extends("t.p/1", 3)).is_err(),
             "kept too long"
         );
         assert!(
-            bases.resolve("t.p/2", extends("t.p/0", 1)).is_err(),
+            bases.resolve("t.p/2", &extends("t.p/0", 1)).is_err(),
             "not the newest"
         );
         assert!(
-            bases.resolve("u.p/2", extends("t.p/1", 1)).is_err(),
+            bases.resolve("u.p/2", &extends("t.p/1", 1)).is_err(),
             "another tile"
         );
     }

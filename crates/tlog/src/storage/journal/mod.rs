@@ -290,27 +290,14 @@ pub(super) fn replay(
     }
     // Including that every file that extends another finds its base.
     for segment in &decoded {
-        bases::check(&segment.records)?;
+        bases::resolve_segment(&segment.records, |_| Ok(()))?;
     }
     let mut written = BTreeSet::new();
-    for segment in decoded {
-        let mut bases = Bases::default();
-        for record in segment.records {
-            // As the writer did: each file of a record against the files
-            // before the record, then all of them noted.
-            let files = record
-                .files
-                .into_iter()
-                .map(|(path, content)| {
-                    let data = Arc::new(bases.resolve(&path, content)?);
-                    Ok((path, data))
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            for (path, data) in &files {
-                bases.note(path, Arc::clone(data));
-            }
-            written.extend(put(&files)?);
-        }
+    for segment in &decoded {
+        bases::resolve_segment(&segment.records, |files| {
+            written.extend(put(files)?);
+            Ok(())
+        })?;
     }
     make_durable(&written, None)?;
     for (_, path) in &segments {
