@@ -413,8 +413,7 @@ impl Gate {
         &self,
         v: &Vouched,
         index: u64,
-        bytes: &[u8],
-        e: &Entry,
+        e: Entry,
         bundle: Option<&LoggedEntry>,
     ) -> Result<(), Refusal> {
         let mut replayers = self
@@ -453,7 +452,7 @@ impl Gate {
                 .put_bundle(&e.bundle, &content)
                 .map_err(storage)?;
         }
-        let replayed = replayer.replay(index, bytes);
+        let replayed = replayer.replay_entry(index, e);
         if !replayed.findings.is_empty() {
             let why: Vec<String> = replayed
                 .findings
@@ -544,7 +543,7 @@ impl Gate {
                 return Err(Refusal::Erased(n, at));
             }
         }
-        self.replays(&v, index, &req.entry.bytes.0, &e, req.bundle.as_ref())?;
+        self.replays(&v, index, e, req.bundle.as_ref())?;
         // Every check passed: open each secret asked for, once.
         let mut opened: HashMap<u32, BatchSecret> = HashMap::new();
         let mut keys = Vec::with_capacity(req.key_count());

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use custodian::keys::KeyFile;
 use node::region::{IncomingEvent, ReadRequest};
@@ -43,10 +44,17 @@ fn policy_dir(dir: &Path) -> std::path::PathBuf {
 struct Setup {
     region: Arc<Region<SqliteBackend>>,
     custodian: tokio::task::JoinHandle<()>,
+    custodian_port: u16,
 }
 
 /// Region `eu-fr` sealing for a custodian that serves on `port`.
 async fn setup(dir: &Path) -> Setup {
+    setup_far(dir, Duration::ZERO).await
+}
+
+/// [`setup`] with a custodian that answers each request `delay` late, as
+/// one on another host would.
+async fn setup_far(dir: &Path, delay: Duration) -> Setup {
     let log_dir = dir.join("eu-fr/log");
     let signer = tlog::keyfile::create(&log_dir, "residency.example/eu-fr")
         .await
@@ -77,7 +85,11 @@ async fn setup(dir: &Path) -> Setup {
     .unwrap();
     let gate = custodian::Gate::open(cfg, keys.clone(), keys.cosigner().clone()).unwrap();
     let custodian = tokio::spawn(async move {
-        axum::serve(listener, custodian::http::router(gate))
+        let far = axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
+            tokio::time::sleep(delay).await;
+            next.run(req).await
+        });
+        axum::serve(listener, custodian::http::router(gate).layer(far))
             .await
             .unwrap();
     });
@@ -127,7 +139,11 @@ async fn setup(dir: &Path) -> Setup {
         .await
         .unwrap(),
     );
-    Setup { region, custodian }
+    Setup {
+        region,
+        custodian,
+        custodian_port: port,
+    }
 }
 
 fn event(user: &str, dataset: &str, fields: &[(&str, &str)]) -> IncomingEvent {
@@ -249,4 +265,74 @@ async fn a_region_under_a_custodian_releases_only_through_it() {
         s.region.erase("dpo", marie).await,
         Err(node::Error::Custodian { refused: false, .. })
     ));
+}
+
+/// Regression: concurrent releases each showed the custodian the newest
+/// checkpoint; each new one cost it a signature check, a durable write and
+/// the tail of entries up to it, and one overtaken by another was refused
+/// as stale and sent again — the custodian path saturated at 700
+/// releases/s. One request at a time shows a new checkpoint; the others
+/// wait for it and go out under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_releases_show_the_custodian_one_new_checkpoint_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup_far(dir.path(), Duration::from_millis(20)).await;
+    let app = node::auth::Caller::Principal("app".into());
+    let people: u8 = 48;
+    let events = (0..people)
+        .map(|i| {
+            event(
+                &format!("p{i}"),
+                "profile",
+                &[("phone", &format!("+33 6 00 00 00 {i:02}"))],
+            )
+        })
+        .collect();
+    s.region.ingest(&app, None, events).await.unwrap();
+    let reads = (0..people).map(|i| {
+        let region = s.region.clone();
+        tokio::spawn(async move {
+            // Staggered, so that they are logged in many commits and
+            // reach the custodian while others are on their way.
+            tokio::time::sleep(Duration::from_millis(1) * u32::from(i)).await;
+            region
+                .read("support-dublin", read_phone(&format!("p{i}")))
+                .await
+        })
+    });
+    for (i, read) in futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let release = read.unwrap().unwrap();
+        assert_eq!(
+            release.records[0].fields["phone"],
+            format!("+33 6 00 00 00 {i:02}")
+        );
+    }
+    let metrics = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/metrics", s.custodian_port))
+        .bearer_auth(CUSTODIAN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("requests_refused") && !l.ends_with(" 0"))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    // The checkpoints it was shown: far fewer than the releases.
+    let witness =
+        rusqlite::Connection::open(dir.path().join("custodian/state/witness.db")).unwrap();
+    let shown: i64 = witness
+        .query_row("SELECT count(*) FROM seen", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        shown <= i64::from(people / 4),
+        "{shown} checkpoints for {people} releases"
+    );
 }

@@ -286,6 +286,11 @@ impl Replayer {
         self.replay_parsed(index, Entry::parse(bytes))
     }
 
+    /// [`Replayer::replay`] of an entry the caller parsed already.
+    pub fn replay_entry(&mut self, index: u64, e: Entry) -> Replayed {
+        self.replay_parsed(index, Ok(e))
+    }
+
     /// Replays consecutive entries, the first at index `first`, on every
     /// core: access entries depend only on the bundles logged before them,
     /// so each run of them between two bundles is split across threads.

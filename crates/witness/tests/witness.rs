@@ -168,3 +168,39 @@ fn bad_requests_get_their_tlog_witness_statuses() {
         "nothing was cosigned"
     );
 }
+
+/// Vouching for the checkpoint last vouched for is answered from memory
+/// (every release a checkpoint covers shows it again): the answer is the
+/// one a fresh check gives, re-cosigned when the time moved, and a fork
+/// of that size shown meanwhile is still refused and kept.
+#[test]
+fn a_checkpoint_vouched_for_again_gets_the_same_answer_and_forks_still_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::new(1);
+    let w = witness(dir.path(), &log);
+    log.grow(&["a", "b", "c"]);
+    let cp = log.checkpoint();
+    let (first, sig) = w.vouch(&cp, Some((0, Vec::new())), 10).unwrap();
+    let (again, same) = w.vouch(&cp, None, 10).unwrap();
+    assert_eq!((&first, &sig), (&again, &same));
+    let (_, later) = w.vouch(&cp, None, 11).unwrap();
+    assert_ne!(later, sig, "a later time is cosigned anew");
+    let mut note = Note::parse(cp.as_bytes()).unwrap();
+    note.signatures = vec![later];
+    note.verify(&[w.verifier()]).unwrap();
+
+    let mut fork = Log::new(1);
+    fork.grow(&["a", "b", "X"]);
+    match w.vouch(&fork.checkpoint(), None, 12) {
+        Err(Refusal::SplitView { .. }) => {}
+        other => panic!("expected a split view, got {other:?}"),
+    }
+    assert_eq!(w.evidence().unwrap().len(), 1);
+    // A checkpoint altered by a byte is checked afresh, not matched.
+    let altered = cp.replacen("\n3\n", "\n4\n", 1);
+    assert!(matches!(
+        w.vouch(&altered, None, 12),
+        Err(Refusal::NotSigned(_))
+    ));
+    w.vouch(&cp, None, 12).unwrap();
+}

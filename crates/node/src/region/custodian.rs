@@ -42,6 +42,13 @@ pub(super) struct CustodianLink {
     /// proven against it again, which the custodian vouches for without a
     /// write (a newer checkpoint costs it a durable one).
     accepted: std::sync::Mutex<Option<tlog::SignedCheckpoint>>,
+    /// Held by the one request that shows the custodian a checkpoint it
+    /// has not accepted. Concurrent releases wait for it rather than each
+    /// show a newer one: each new checkpoint costs the custodian a
+    /// signature check, a durable write and the tail of entries up to it,
+    /// and one overtaken by another is refused and sent again. The
+    /// releases it then covers go out together.
+    advancing: tokio::sync::Mutex<()>,
 }
 
 impl CustodianLink {
@@ -54,6 +61,7 @@ impl CustodianLink {
             bundle_index: AtomicU64::new(0),
             bundle_sent: AtomicBool::new(false),
             accepted: std::sync::Mutex::new(None),
+            advancing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -61,6 +69,17 @@ impl CustodianLink {
         self.accepted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a checkpoint the custodian accepted covers entry `index`,
+    /// and if not, the right to show it a newer one: waits while another
+    /// request shows one, and returns `None` when that one covers `index`.
+    async fn advance_for(&self, index: u64) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.accepted_covering(index).is_some() {
+            return None;
+        }
+        let guard = self.advancing.lock().await;
+        self.accepted_covering(index).is_none().then_some(guard)
     }
 
     /// The checkpoint the custodian accepted, if it covers entry `index`.
@@ -402,11 +421,19 @@ impl<B: Backend> Region<B> {
         // custodian; one whose checkpoint was overtaken is sent again with
         // the newer one.
         for attempt in 0..ATTEMPTS {
+            let advancing = link.advance_for(p.index).await;
             let proven = self.proven(link, p).await?;
             let size = proven.checkpoint.checkpoint.size;
             let sent = proven.checkpoint.clone();
             let bytes = body.make(self, link, proven).await?;
-            let problem = match self.post(link, path, bytes).await? {
+            let answered = self.post(link, path, bytes).await?;
+            if answered.is_ok() {
+                link.accept(sent);
+            }
+            // Released before a refusal is handled: an erasure notified
+            // again below is an exchange of its own.
+            drop(advancing);
+            let problem = match answered {
                 Ok(answer) => {
                     link.seen.fetch_max(size, Ordering::Relaxed);
                     if body.reads_all() {
@@ -417,7 +444,6 @@ impl<B: Backend> Region<B> {
                                     (r == UNKNOWN || r < size).then_some(size)
                                 });
                     }
-                    link.accept(sent);
                     return Ok(answer);
                 }
                 Err(problem) => problem,
