@@ -732,8 +732,16 @@ fn with_a_witness_quorum_a_checkpoint_no_witness_cosigned_releases_nothing() {
     let mut note = tlog::Note::parse(r.checkpoint.as_bytes()).unwrap();
     let sig = tlog::cosignature::cosign(&witness, &note.text, 1_795_579_200).unwrap();
     tlog::witness::attach(&mut note, [sig]);
-    r.checkpoint = note.to_text();
+    let bare = std::mem::replace(&mut r.checkpoint, note.to_text());
     assert!(w.gate.release("eu-fr", &r, NOW).is_ok());
+    assert!(w.gate.release("eu-fr", &r, NOW).is_ok());
+    // The same checkpoint without the cosignature, after the quorum was
+    // met by the cosigned one: still refused.
+    r.checkpoint = bare;
+    match refused(&mut w, &r) {
+        Refusal::NotSigned(m) => assert!(m.contains("0 of the 1 witness cosignatures"), "{m}"),
+        other => panic!("{other}"),
+    }
 }
 
 /// The red team's release: an allowed entry for one field of `device`

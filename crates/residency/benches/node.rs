@@ -26,7 +26,8 @@
 //! then), bulk ≤ 1.5×. With `TLS=compare`, each round measures the node
 //! serving plain HTTP (`--insecure-http`) and then over TLS (a local CA,
 //! the client trusting it), and prints the ratios to TLS's goal: transfer
-//! P99 ≤ 1.2×. Every run prints the server processes' CPU time per
+//! P99 ≤ 1.2×. With `CUSTODIAN=on`, every node measured (the baseline's
+//! too) seals for a key custodian. Every run prints the server processes' CPU time per
 //! one-subject transfer (issue 22's goal: ≤ 150 µs), and the comparisons
 //! print it side by side.
 
@@ -221,7 +222,7 @@ async fn main() {
     let plain = Variant {
         bin: &this,
         name: "this build".into(),
-        custodian: false,
+        custodian: std::env::var("CUSTODIAN").as_deref() == Ok("on"),
         tls: false,
     };
     if std::env::var("TLS").as_deref() == Ok("compare") {
@@ -254,7 +255,7 @@ async fn main() {
     }
     let baseline = std::env::var_os("BASELINE_BIN").map(std::path::PathBuf::from);
     let Some(baseline) = baseline else {
-        run(&this, false, false).await;
+        run(&this, plain.custodian, false).await;
         return;
     };
     let before = Variant {
