@@ -6,6 +6,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use custodian::keys::KeyFile;
@@ -45,6 +47,8 @@ struct Setup {
     region: Arc<Region<SqliteBackend>>,
     custodian: tokio::task::JoinHandle<()>,
     custodian_port: u16,
+    /// The most requests the custodian held at once.
+    custodian_busiest: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Region `eu-fr` sealing for a custodian that serves on `port`.
@@ -84,10 +88,19 @@ async fn setup_far(dir: &Path, delay: Duration) -> Setup {
     )
     .unwrap();
     let gate = custodian::Gate::open(cfg, keys.clone(), keys.cosigner().clone()).unwrap();
+    let custodian_busiest = Arc::new(AtomicUsize::new(0));
+    let (now, busiest) = (Arc::new(AtomicUsize::new(0)), custodian_busiest.clone());
     let custodian = tokio::spawn(async move {
-        let far = axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
-            tokio::time::sleep(delay).await;
-            next.run(req).await
+        let far = axum::middleware::from_fn(move |req, next: axum::middleware::Next| {
+            let (now, busiest) = (now.clone(), busiest.clone());
+            async move {
+                let n = now.fetch_add(1, SeqCst) + 1;
+                busiest.fetch_max(n, SeqCst);
+                tokio::time::sleep(delay).await;
+                let answer = next.run(req).await;
+                now.fetch_sub(1, SeqCst);
+                answer
+            }
         });
         axum::serve(listener, custodian::http::router(gate).layer(far))
             .await
@@ -143,6 +156,7 @@ async fn setup_far(dir: &Path, delay: Duration) -> Setup {
         region,
         custodian,
         custodian_port: port,
+        custodian_busiest,
     }
 }
 
@@ -335,4 +349,37 @@ async fn concurrent_releases_show_the_custodian_one_new_checkpoint_at_a_time() {
         shown <= i64::from(people / 4),
         "{shown} checkpoints for {people} releases"
     );
+}
+
+/// Behind a custodian that answers late (here 3 s), releases waiting for
+/// another's new checkpoint stop waiting after a bound and ask on their
+/// own: they do not wait out each other's answers in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_behind_a_slow_custodian_do_not_wait_for_each_other_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup_far(dir.path(), Duration::from_secs(3)).await;
+    let app = node::auth::Caller::Principal("app".into());
+    let events = (0..3)
+        .map(|i| {
+            event(
+                &format!("p{i}"),
+                "profile",
+                &[("phone", "+33 6 00 00 00 00")],
+            )
+        })
+        .collect();
+    s.region.ingest(&app, None, events).await.unwrap();
+    let reads = (0..3).map(|i| {
+        let region = s.region.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50) * i).await;
+            region
+                .read("support-dublin", read_phone(&format!("p{i}")))
+                .await
+        })
+    });
+    for read in futures::future::join_all(reads).await {
+        assert_eq!(read.unwrap().unwrap().records.len(), 1);
+    }
+    assert_eq!(s.custodian_busiest.load(SeqCst), 3, "all three at once");
 }

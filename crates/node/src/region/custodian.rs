@@ -73,12 +73,17 @@ impl CustodianLink {
 
     /// Whether a checkpoint the custodian accepted covers entry `index`,
     /// and if not, the right to show it a newer one: waits while another
-    /// request shows one, and returns `None` when that one covers `index`.
+    /// request shows one (up to [`ADVANCE_WAIT`]), and returns `None` when
+    /// that one covers `index` or the wait ran out.
     async fn advance_for(&self, index: u64) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         if self.accepted_covering(index).is_some() {
             return None;
         }
-        let guard = self.advancing.lock().await;
+        // Bounded: behind a custodian that does not answer, each request
+        // would otherwise wait out the one before it in turn.
+        let guard = tokio::time::timeout(ADVANCE_WAIT, self.advancing.lock())
+            .await
+            .ok()?;
         self.accepted_covering(index).is_none().then_some(guard)
     }
 
@@ -116,6 +121,10 @@ fn unreachable(why: impl std::fmt::Display) -> Error {
 /// How often a request is sent again when the custodian holds a newer
 /// checkpoint, lacks the bundle or entries, or waits for an erasure.
 const ATTEMPTS: u32 = 8;
+
+/// The longest a release waits for another's new checkpoint before it
+/// shows the custodian one itself; far above a round trip.
+const ADVANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `scanned` before the custodian has said how far it has read.
 const UNKNOWN: u64 = u64::MAX;
