@@ -383,3 +383,50 @@ async fn releases_behind_a_slow_custodian_do_not_wait_for_each_other_in_turn() {
     }
     assert_eq!(s.custodian_busiest.load(SeqCst), 3, "all three at once");
 }
+
+/// A bulk release does not make the others wait for its answer (which
+/// takes long): it shows the custodian its checkpoint on its own, and a
+/// one-subject read logged meanwhile goes out beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_release_does_not_hold_up_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup_far(dir.path(), Duration::from_millis(600)).await;
+    let app = node::auth::Caller::Principal("app".into());
+    let people: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
+    let events = people
+        .iter()
+        .flat_map(|p| {
+            [
+                event(p, "profile", &[("phone", "+33 6 00 00 00 00")]),
+                event(p, "device", &[("language", "fr-FR")]),
+            ]
+        })
+        .collect();
+    s.region.ingest(&app, None, events).await.unwrap();
+    // The custodian holds the bundle and a checkpoint first.
+    s.region
+        .read("support-dublin", read_phone("p0"))
+        .await
+        .unwrap();
+    let bulk = {
+        let region = s.region.clone();
+        let req = node::region::TransferRequest {
+            user_ids: Some(people.clone()),
+            filter: None,
+            fields: vec!["device.language".parse().unwrap()],
+            purpose: "reco-training".into(),
+            destination: None,
+            legal_basis: Some("adequacy:eu-us-dpf".into()),
+        };
+        tokio::spawn(async move { region.transfer("svc-reco-us", req).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let one = s
+        .region
+        .read("support-dublin", read_phone("p1"))
+        .await
+        .unwrap();
+    assert_eq!(one.records.len(), 1);
+    assert_eq!(bulk.await.unwrap().unwrap().records.len(), people.len());
+    assert_eq!(s.custodian_busiest.load(SeqCst), 2, "both at once");
+}

@@ -126,6 +126,11 @@ const ATTEMPTS: u32 = 8;
 /// shows the custodian one itself; far above a round trip.
 const ADVANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The most subjects a request may name and still be the one that shows
+/// the custodian a new checkpoint while others wait (a bulk release's
+/// answer takes long).
+const ADVANCING_SUBJECTS: usize = 16;
+
 /// `scanned` before the custodian has said how far it has read.
 const UNKNOWN: u64 = u64::MAX;
 
@@ -430,7 +435,13 @@ impl<B: Backend> Region<B> {
         // custodian; one whose checkpoint was overtaken is sent again with
         // the newer one.
         for attempt in 0..ATTEMPTS {
-            let advancing = link.advance_for(p.index).await;
+            // A large request goes on its own: others would wait out its
+            // answer.
+            let advancing = if body.subjects() <= ADVANCING_SUBJECTS {
+                link.advance_for(p.index).await
+            } else {
+                None
+            };
             let proven = self.proven(link, p).await?;
             let size = proven.checkpoint.checkpoint.size;
             let sent = proven.checkpoint.clone();
@@ -621,6 +632,9 @@ trait AsyncBody {
     /// Whether the custodian answers it only once it has read every entry
     /// it vouched for.
     fn reads_all(&self) -> bool;
+
+    /// How many subjects it names.
+    fn subjects(&self) -> usize;
 }
 
 struct ReleaseBody {
@@ -664,6 +678,10 @@ impl AsyncBody for ReleaseBody {
     fn reads_all(&self) -> bool {
         true
     }
+
+    fn subjects(&self) -> usize {
+        self.subjects.len()
+    }
 }
 
 struct EraseBody {
@@ -689,5 +707,9 @@ impl AsyncBody for EraseBody {
 
     fn reads_all(&self) -> bool {
         false
+    }
+
+    fn subjects(&self) -> usize {
+        self.members.len()
     }
 }
