@@ -152,9 +152,9 @@ pub struct Gate {
     /// records are read many times, and opening one (X-Wing) costs far
     /// more than every check of a one-key release.
     opened: quick_cache::sync::Cache<(String, Vec<u8>), BatchSecret>,
-    /// The checkpoint, verbatim, last found to carry the witness quorum:
-    /// every release it covers shows it again.
-    quorum_met: Mutex<String>,
+    /// Per log (by origin), the checkpoint, verbatim, last found to carry
+    /// the witness quorum: every release it covers shows it again.
+    quorum_met: Mutex<HashMap<String, String>>,
 }
 
 /// Batch secrets kept opened.
@@ -219,11 +219,11 @@ impl Gate {
             scans,
             replayers: Mutex::new(replayers),
             opened: quick_cache::sync::Cache::new(OPENED_SECRETS),
-            quorum_met: Mutex::new(String::new()),
+            quorum_met: Mutex::new(HashMap::new()),
         })
     }
 
-    fn quorum_met(&self) -> std::sync::MutexGuard<'_, String> {
+    fn quorum_met(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.quorum_met
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -285,7 +285,12 @@ impl Gate {
         }
         // Enough independent witnesses cosigned it: what the custodian
         // is shown is what they were shown.
-        if self.config.witness_quorum > 0 && *self.quorum_met() != checkpoint {
+        let quorum_met = || {
+            self.quorum_met()
+                .get(&origin)
+                .is_some_and(|c| c == checkpoint)
+        };
+        if self.config.witness_quorum > 0 && !quorum_met() {
             let cosigned = tlog::Note::parse(checkpoint.as_bytes())
                 .and_then(|n| n.verify(&self.config.witnesses).map(|v| v.len()))
                 .unwrap_or(0);
@@ -295,7 +300,8 @@ impl Gate {
                     self.config.witness_quorum
                 )));
             }
-            checkpoint.clone_into(&mut self.quorum_met());
+            self.quorum_met()
+                .insert(origin.clone(), checkpoint.to_owned());
         }
         let consistency = consistency.map(|c| (c.old_size, c.proof.iter().map(|h| h.0).collect()));
         let (checkpoint, sig) = self

@@ -336,7 +336,7 @@ async fn concurrent_releases_show_the_custodian_one_new_checkpoint_at_a_time() {
         .unwrap();
     let refused: Vec<&str> = metrics
         .lines()
-        .filter(|l| l.starts_with("requests_refused") && !l.ends_with(" 0"))
+        .filter(|l| l.contains("stale_checkpoint") && !l.starts_with('#') && !l.ends_with(" 0"))
         .collect();
     assert!(refused.is_empty(), "{refused:?}");
     // The checkpoints it was shown: far fewer than the releases.
@@ -390,7 +390,7 @@ async fn releases_behind_a_slow_custodian_do_not_wait_for_each_other_in_turn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_release_does_not_hold_up_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let s = setup_far(dir.path(), Duration::from_millis(600)).await;
+    let s = setup_far(dir.path(), Duration::from_millis(300)).await;
     let app = node::auth::Caller::Principal("app".into());
     let people: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
     let events = people

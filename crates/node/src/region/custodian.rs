@@ -47,7 +47,9 @@ pub(super) struct CustodianLink {
     /// show a newer one: each new checkpoint costs the custodian a
     /// signature check, a durable write and the tail of entries up to it,
     /// and one overtaken by another is refused and sent again. The
-    /// releases it then covers go out together.
+    /// releases it then covers go out together. A large request does not
+    /// take it ([`ADVANCING_SIZE`]), and none waits for it longer than
+    /// [`ADVANCE_WAIT`] per attempt.
     advancing: tokio::sync::Mutex<()>,
 }
 
@@ -122,14 +124,16 @@ fn unreachable(why: impl std::fmt::Display) -> Error {
 /// checkpoint, lacks the bundle or entries, or waits for an erasure.
 const ATTEMPTS: u32 = 8;
 
-/// The longest a release waits for another's new checkpoint before it
-/// shows the custodian one itself; far above a round trip.
+/// The longest a release waits, per attempt, for another's new
+/// checkpoint before it shows the custodian one itself; far above a round
+/// trip (the witnesses' cosignature is waited for before, not under, the
+/// lock).
 const ADVANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The most subjects a request may name and still be the one that shows
-/// the custodian a new checkpoint while others wait (a bulk release's
-/// answer takes long).
-const ADVANCING_SUBJECTS: usize = 16;
+/// The most record keys (or an erasure's subjects) a request may ask
+/// about and still be the one that shows the custodian a new checkpoint
+/// while others wait (a bulk release's answer takes long).
+const ADVANCING_SIZE: usize = 16;
 
 /// `scanned` before the custodian has said how far it has read.
 const UNKNOWN: u64 = u64::MAX;
@@ -435,26 +439,31 @@ impl<B: Backend> Region<B> {
         // custodian; one whose checkpoint was overtaken is sent again with
         // the newer one.
         for attempt in 0..ATTEMPTS {
-            // A large request goes on its own: others would wait out its
-            // answer.
-            let advancing = if body.subjects() <= ADVANCING_SUBJECTS {
-                link.advance_for(p.index).await
-            } else {
+            let advancing = if link.accepted_covering(p.index).is_some() {
                 None
+            } else {
+                // The witnesses' cosignature of a checkpoint covering the
+                // entry is waited for first: not while others wait.
+                let _ = self.cosigned_covering(p.index).await;
+                // A large request goes on its own: others would wait out
+                // its answer.
+                if body.size() <= ADVANCING_SIZE {
+                    link.advance_for(p.index).await
+                } else {
+                    None
+                }
             };
             let proven = self.proven(link, p).await?;
             let size = proven.checkpoint.checkpoint.size;
             let sent = proven.checkpoint.clone();
             let bytes = body.make(self, link, proven).await?;
-            let answered = self.post(link, path, bytes).await?;
-            if answered.is_ok() {
-                link.accept(sent);
-            }
-            // Released before a refusal is handled: an erasure notified
-            // again below is an exchange of its own.
-            drop(advancing);
-            let problem = match answered {
+            // What the answer says of the custodian is noted before the
+            // waiters go on (`advancing` is dropped at the end of the
+            // attempt, or before an erasure is notified again: an
+            // exchange of its own).
+            let problem = match self.post(link, path, bytes).await? {
                 Ok(answer) => {
+                    link.accept(sent);
                     link.seen.fetch_max(size, Ordering::Relaxed);
                     if body.reads_all() {
                         // Released: the custodian has read all it vouched for.
@@ -468,6 +477,15 @@ impl<B: Backend> Region<B> {
                 }
                 Err(problem) => problem,
             };
+            // These come after the custodian vouched for the checkpoint:
+            // it holds it now.
+            if matches!(
+                problem.code.as_str(),
+                "unknown_bundle" | "unscanned" | "erasure_unnotified"
+            ) {
+                link.accept(sent);
+                link.seen.fetch_max(size, Ordering::Relaxed);
+            }
             match problem.code.as_str() {
                 "stale_checkpoint" => {
                     link.seen
@@ -479,6 +497,7 @@ impl<B: Backend> Region<B> {
                     .scanned
                     .store(problem.scanned.unwrap_or(0), Ordering::Relaxed),
                 "erasure_unnotified" => {
+                    drop(advancing);
                     // Usually this node's own notification, on its way; else
                     // one a crash kept from the custodian: sent again.
                     let index = problem.index.unwrap_or(0);
@@ -633,8 +652,9 @@ trait AsyncBody {
     /// it vouched for.
     fn reads_all(&self) -> bool;
 
-    /// How many subjects it names.
-    fn subjects(&self) -> usize;
+    /// How many record keys or subjects it asks about: how long its
+    /// answer takes.
+    fn size(&self) -> usize;
 }
 
 struct ReleaseBody {
@@ -679,8 +699,8 @@ impl AsyncBody for ReleaseBody {
         true
     }
 
-    fn subjects(&self) -> usize {
-        self.subjects.len()
+    fn size(&self) -> usize {
+        self.subjects.iter().map(|s| s.keys.len()).sum()
     }
 }
 
@@ -709,7 +729,7 @@ impl AsyncBody for EraseBody {
         false
     }
 
-    fn subjects(&self) -> usize {
+    fn size(&self) -> usize {
         self.members.len()
     }
 }
