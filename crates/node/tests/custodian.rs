@@ -48,7 +48,7 @@ struct Setup {
     custodian: tokio::task::JoinHandle<()>,
     custodian_port: u16,
     /// The most requests the custodian held at once.
-    custodian_busiest: Arc<std::sync::atomic::AtomicUsize>,
+    custodian_busiest: Arc<AtomicUsize>,
 }
 
 /// Region `eu-fr` sealing for a custodian that serves on `port`.

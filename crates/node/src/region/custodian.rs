@@ -73,14 +73,11 @@ impl CustodianLink {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether a checkpoint the custodian accepted covers entry `index`,
-    /// and if not, the right to show it a newer one: waits while another
-    /// request shows one (up to [`ADVANCE_WAIT`]), and returns `None` when
-    /// that one covers `index` or the wait ran out.
+    /// The right to show the custodian a checkpoint newer than it accepted,
+    /// for entry `index`: waits while another request shows one (up to
+    /// [`ADVANCE_WAIT`]), and returns `None` when that one covers `index`
+    /// or the wait ran out.
     async fn advance_for(&self, index: u64) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        if self.accepted_covering(index).is_some() {
-            return None;
-        }
         // Bounded: behind a custodian that does not answer, each request
         // would otherwise wait out the one before it in turn.
         let guard = tokio::time::timeout(ADVANCE_WAIT, self.advancing.lock())
@@ -439,20 +436,17 @@ impl<B: Backend> Region<B> {
         // custodian; one whose checkpoint was overtaken is sent again with
         // the newer one.
         for attempt in 0..ATTEMPTS {
-            let advancing = if link.accepted_covering(p.index).is_some() {
-                None
-            } else {
-                // The witnesses' cosignature of a checkpoint covering the
-                // entry is waited for first: not while others wait.
-                let _ = self.cosigned_covering(p.index).await;
-                // A large request goes on its own: others would wait out
-                // its answer.
-                if body.size() <= ADVANCING_SIZE {
-                    link.advance_for(p.index).await
-                } else {
+            // Covered already, or large (others would wait out its long
+            // answer): goes on its own.
+            let advancing =
+                if link.accepted_covering(p.index).is_some() || body.size() > ADVANCING_SIZE {
                     None
-                }
-            };
+                } else {
+                    // The witnesses' cosignature of a checkpoint covering the
+                    // entry is waited for first: not while others wait.
+                    let _ = self.cosigned_covering(p.index).await;
+                    link.advance_for(p.index).await
+                };
             let proven = self.proven(link, p).await?;
             let size = proven.checkpoint.checkpoint.size;
             let sent = proven.checkpoint.clone();
@@ -461,10 +455,22 @@ impl<B: Backend> Region<B> {
             // waiters go on (`advancing` is dropped at the end of the
             // attempt, or before an erasure is notified again: an
             // exchange of its own).
-            let problem = match self.post(link, path, bytes).await? {
+            let answered = self.post(link, path, bytes).await?;
+            // An answer, or a refusal that comes after the custodian vouched
+            // for the checkpoint: it holds it now.
+            let held = match &answered {
+                Ok(_) => true,
+                Err(problem) => matches!(
+                    problem.code.as_str(),
+                    "unknown_bundle" | "unscanned" | "erasure_unnotified"
+                ),
+            };
+            if held {
+                link.accept(sent);
+                link.seen.fetch_max(size, Ordering::Relaxed);
+            }
+            let problem = match answered {
                 Ok(answer) => {
-                    link.accept(sent);
-                    link.seen.fetch_max(size, Ordering::Relaxed);
                     if body.reads_all() {
                         // Released: the custodian has read all it vouched for.
                         let _ =
@@ -477,15 +483,6 @@ impl<B: Backend> Region<B> {
                 }
                 Err(problem) => problem,
             };
-            // These come after the custodian vouched for the checkpoint:
-            // it holds it now.
-            if matches!(
-                problem.code.as_str(),
-                "unknown_bundle" | "unscanned" | "erasure_unnotified"
-            ) {
-                link.accept(sent);
-                link.seen.fetch_max(size, Ordering::Relaxed);
-            }
             match problem.code.as_str() {
                 "stale_checkpoint" => {
                     link.seen
