@@ -5,11 +5,17 @@
 //! hashes and entries, whatever the size of the log. Appending leaves yields
 //! the tiles that became full; [`Edge::partial_tiles`] gives the rest of what
 //! a new checkpoint needs. The root is computed from the edge alone.
+//!
+//! The edge also keeps the inner nodes of its partial tiles (the hash of
+//! every complete, aligned run of 2, 4, … 128 of a tile's hashes): a tile
+//! only grows at its end, so each is hashed once, as it completes, and a
+//! subtree in a partial tile — what a root or a consistency proof asks for
+//! at every commit — is looked up instead of folded from up to 255 hashes.
 
 use crate::Error;
-use crate::hash::{Hash, leaf_hash};
-use crate::merkle::ProofPlan;
-use crate::tile::{self, TILE_WIDTH, TileId, TileKind};
+use crate::hash::{Hash, leaf_hash, node_hash};
+use crate::merkle::{ProofPlan, Subtree};
+use crate::tile::{self, TILE_HEIGHT, TILE_WIDTH, TileId, TileKind};
 
 /// A finished tile or bundle: its id and its bytes.
 pub type TileData = (TileId, Vec<u8>);
@@ -20,6 +26,9 @@ pub struct Edge {
     size: u64,
     /// `levels[l]` holds the hashes of the partial tile at tile level `l`.
     levels: Vec<Vec<Hash>>,
+    /// `inner[l][k - 1]` holds the hashes of the complete aligned runs of
+    /// 2^k hashes of `levels[l]`, left to right (k = 1 … `TILE_HEIGHT` - 1).
+    inner: Vec<Vec<Vec<Hash>>>,
     /// Encoded entries of the partial entry bundle.
     bundle: Vec<u8>,
 }
@@ -65,9 +74,22 @@ impl Edge {
                 )));
             }
         }
+        let inner = levels
+            .iter()
+            .map(|hashes| {
+                let mut inner = Vec::new();
+                for n in 1..=hashes.len() {
+                    // A partial tile holds fewer than 256 hashes: no run
+                    // completes the tile here.
+                    let _ = grow(&mut inner, &hashes[..n]);
+                }
+                inner
+            })
+            .collect();
         Ok(Edge {
             size,
             levels,
+            inner,
             bundle,
         })
     }
@@ -98,19 +120,42 @@ impl Edge {
     fn push_hash(&mut self, level: usize, h: Hash, index: u64, done: &mut Vec<TileData>) {
         if self.levels.len() <= level {
             self.levels.resize_with(level + 1, Vec::new);
+            self.inner.resize_with(level + 1, Vec::new);
         }
         self.levels[level].push(h);
-        if self.levels[level].len() as u64 == TILE_WIDTH {
+        if let Some(root) = grow(&mut self.inner[level], &self.levels[level]) {
             let hashes = std::mem::take(&mut self.levels[level]);
+            self.inner[level].iter_mut().for_each(Vec::clear);
             let id = TileId {
                 kind: TileKind::Hashes(level as u8),
                 index: index / TILE_WIDTH,
                 width: TILE_WIDTH as u16,
             };
-            let root = tile::fold_subtree(&hashes);
             done.push((id, tile::tile_bytes(&hashes)));
             self.push_hash(level + 1, root, index / TILE_WIDTH, done);
         }
+    }
+
+    /// The hash of `subtree` if it lies in one of the edge's partial tiles
+    /// (at the current size), looked up, not folded; `None` if it lies in a
+    /// full tile, which the edge no longer holds.
+    pub fn subtree(&self, subtree: Subtree) -> Result<Option<Hash>, Error> {
+        let (id, range) = tile::locate(subtree, self.size)?;
+        if id.is_full() {
+            return Ok(None);
+        }
+        let level = usize::from(id.level().unwrap_or(0));
+        let k = range.len().trailing_zeros() as usize;
+        let run = match k {
+            0 => self.levels.get(level),
+            k => self.inner.get(level).and_then(|inner| inner.get(k - 1)),
+        };
+        run.and_then(|hashes| hashes.get(range.start >> k))
+            .copied()
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Corrupt(format!("tile {} too short for the tree size", id.path()))
+            })
     }
 
     /// The partial tiles and bundle of the current size (full ones were
@@ -162,16 +207,42 @@ impl Edge {
             .unwrap_or(&[])
     }
 
-    /// The tree's root hash, from the edge tiles alone.
+    /// The tree's root hash, from the edge tiles alone: every subtree of a
+    /// tree's binary decomposition lies in a partial tile.
     pub fn root(&self) -> Result<Hash, Error> {
         let plan = ProofPlan::tree_hash(self.size);
         let out = plan.finish(|st| {
-            let (id, _) = tile::locate(st, self.size)?;
-            let level = id.level().unwrap_or(0);
-            tile::subtree_from_tile(st, self.size, self.tile_hashes(level))
+            self.subtree(st)?
+                .ok_or(Error::InvalidProof("a root's subtree in a full tile"))
         })?;
         out.into_iter().next().ok_or(Error::InvalidProof("no root"))
     }
+}
+
+/// Brings the inner nodes of a tile whose hashes are now `hashes` (one more
+/// than before) up to date: each run of 2^k that the new hash completes is
+/// hashed from its two halves. Returns the tile's root when the new hash
+/// completes the tile (256 hashes).
+fn grow(inner: &mut Vec<Vec<Hash>>, hashes: &[Hash]) -> Option<Hash> {
+    let n = hashes.len();
+    let top = usize::from(TILE_HEIGHT);
+    for k in 1..=top {
+        if !n.is_multiple_of(1 << k) {
+            return None;
+        }
+        // The two halves: the last two runs of 2^(k-1).
+        let i = n >> (k - 1);
+        let below = if k == 1 { hashes } else { &inner[k - 2][..] };
+        let node = node_hash(&below[i - 2], &below[i - 1]);
+        if k == top {
+            return Some(node);
+        }
+        if inner.len() < k {
+            inner.resize_with(k, Vec::new);
+        }
+        inner[k - 1].push(node);
+    }
+    None
 }
 
 #[cfg(test)]

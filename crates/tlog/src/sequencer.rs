@@ -441,10 +441,7 @@ async fn commit<S: Storage>(
     previous: &SignedCheckpoint,
     batch: &[Request],
 ) -> Result<Committed, Error> {
-    // The old partial hash tiles serve the consistency check; the bundle
-    // is not copied for it.
     let old_ids = edge.partial_ids();
-    let old_partials = edge.partial_hash_tiles();
     let mut files: Vec<TileData> = Vec::new();
     let mut leaves = Vec::with_capacity(batch.len());
     for req in batch {
@@ -460,7 +457,7 @@ async fn commit<S: Storage>(
     let old = &previous.checkpoint;
     let new_size = edge.size();
     let new_root = edge.root()?;
-    check_consistent(reader, old, new_size, &new_root, &old_partials, &files).await?;
+    check_consistent(reader, old, edge, &new_root, &files).await?;
 
     let storage = reader.storage();
     // Partial versions of tiles this batch completes become redundant once
@@ -494,39 +491,40 @@ async fn commit<S: Storage>(
 }
 
 /// The guard behind "never sign a checkpoint inconsistent with an earlier
-/// one": proves, from the tiles in hand, that the new tree extends the old.
+/// one": proves that the new tree extends the old, from the new edge's
+/// partial tiles, the full tiles `written` by this batch, and storage.
 async fn check_consistent<S: Storage>(
     reader: &LogReader<S>,
     old: &Checkpoint,
-    new_size: u64,
+    edge: &Edge,
     new_root: &Hash,
-    old_partials: &[TileData],
     written: &[TileData],
 ) -> Result<(), Error> {
+    let new_size = edge.size();
     let plan = ProofPlan::consistency(old.size, new_size)?;
-    // Widest version of each tile: a wider tile starts with the narrower one.
-    let mut tiles: std::collections::HashMap<(TileKind, u64), Vec<Hash>> =
+    // Full tiles the proof needs: those the batch completed, as written,
+    // and the others (which neither side of the batch touched) from storage.
+    let mut full: std::collections::HashMap<(TileKind, u64), Vec<Hash>> =
         std::collections::HashMap::new();
-    for (id, data) in old_partials.iter().chain(written) {
-        if id.kind == TileKind::Entries {
+    for st in plan.subtrees() {
+        if edge.subtree(st)?.is_some() {
             continue;
         }
-        let hashes = tile::parse_hashes(id, data)?;
-        let slot = tiles.entry((id.kind, id.index)).or_default();
-        if hashes.len() > slot.len() {
-            *slot = hashes;
-        }
-    }
-    // Tiles that neither side of the batch touched come from storage.
-    for st in plan.subtrees() {
         let (id, _) = tile::locate(st, new_size)?;
-        if let std::collections::hash_map::Entry::Vacant(slot) = tiles.entry((id.kind, id.index)) {
-            slot.insert(reader.read_hashes(id).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = full.entry((id.kind, id.index)) {
+            let hashes = match written.iter().find(|(w, _)| *w == id) {
+                Some((_, data)) => tile::parse_hashes(&id, data)?,
+                None => reader.read_hashes(id).await?,
+            };
+            slot.insert(hashes);
         }
     }
     let proof = plan.finish(|st| {
+        if let Some(h) = edge.subtree(st)? {
+            return Ok(h);
+        }
         let (id, _) = tile::locate(st, new_size)?;
-        let hashes = tiles.get(&(id.kind, id.index)).ok_or_else(|| {
+        let hashes = full.get(&(id.kind, id.index)).ok_or_else(|| {
             Error::Corrupt(format!(
                 "tile {} not at hand for the consistency check",
                 id.path()
@@ -579,12 +577,10 @@ mod tests {
         for i in 0..300u32 {
             edge.push(&i.to_be_bytes(), &mut written).unwrap();
         }
-        let old_partials = edge.partial_tiles();
         let old_root = edge.root().unwrap();
         for i in 300..700u32 {
             edge.push(&i.to_be_bytes(), &mut written).unwrap();
         }
-        written.extend(edge.partial_tiles());
         let new_root = edge.root().unwrap();
         let old = Checkpoint {
             origin: "o".into(),
@@ -592,14 +588,14 @@ mod tests {
             root: old_root,
             extensions: vec![],
         };
-        check_consistent(&reader, &old, 700, &new_root, &old_partials, &written)
+        check_consistent(&reader, &old, &edge, &new_root, &written)
             .await
             .unwrap();
         let forked = Checkpoint {
             root: crate::hash::leaf_hash(b"another history"),
             ..old
         };
-        let err = check_consistent(&reader, &forked, 700, &new_root, &old_partials, &written)
+        let err = check_consistent(&reader, &forked, &edge, &new_root, &written)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Corrupt(_)), "{err}");
