@@ -2,12 +2,16 @@
 //! one writer connection that commits each batch as one transaction,
 //! and a small pool of reader connections that read concurrently.
 //!
-//! Two files in the store's directory, apart so that a copy of the records
-//! never holds a data key: `records.sqlite` (subject directory, sealed
-//! records, access index) and `keyring.sqlite` (wrapped data keys, with
+//! Three files in the store's directory: `records.sqlite` (subject
+//! directory, sealed records), `keyring.sqlite` (wrapped data keys, with
 //! `secure_delete` on and its WAL truncated after an erasure, so a
-//! destroyed key is overwritten on disk). A lock file makes this process
-//! the store's only writer.
+//! destroyed key is overwritten on disk), apart so that a copy of the
+//! records never holds a data key, and `access.sqlite` (the access index:
+//! who accessed whose data, with each entry's salts), apart so that its
+//! writes — one per group of releases — do not make every reader of the
+//! records drop its page cache (a reader sees any commit to its file and
+//! reads its pages again). A lock file makes this process the store's only
+//! writer.
 //!
 //! Calls run on tokio's blocking pool, but for the point reads of a
 //! release — one subject's records, and a few subjects' wrapped keys —
@@ -17,10 +21,12 @@
 //! server's CPU).
 //!
 //! The access index is written without a flush of its own
-//! ([`Backend::note_access`]): its commits reach the WAL before the call
-//! returns, so a crash of the process loses none, and the checkpointer
-//! (every [`CHECKPOINT_EVERY`]) or the next flushed commit makes them
-//! durable on disk. A release thus waits for one flush, the log's.
+//! ([`Backend::note_access`], `synchronous = NORMAL` on its file): its
+//! commits reach the WAL before the call returns, so a crash of the
+//! process loses none, and the checkpointer (every [`CHECKPOINT_EVERY`])
+//! makes them durable on disk. A release thus waits for one flush, the
+//! log's. A small note is committed on the caller's thread, as the point
+//! reads are.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -79,7 +85,30 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
     // derived from the app's notification secret), when the region
     // notifies the app; erasure deletes it.
     "ALTER TABLE subjects ADD COLUMN user_ref TEXT;",
+    // 5: the access index lives in `access.sqlite`; [`move_access_index`]
+    // copies its rows there before this step drops them here.
+    "DROP TABLE access_index; DROP TABLE entry_leaves;",
 ];
+
+/// The records schema version that still holds the access index.
+const RECORDS_WITH_ACCESS_INDEX: usize = 4;
+
+/// Schema migrations of `access.sqlite`: the tables records.sqlite held
+/// up to its version 4, as they were then.
+const ACCESS_MIGRATIONS: &[&str] = &["
+CREATE TABLE access_index (
+    subject   TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    salt      BLOB,
+    PRIMARY KEY (subject, log_index)
+) WITHOUT ROWID;
+CREATE INDEX access_by_entry ON access_index (log_index);
+CREATE TABLE entry_leaves (
+    log_index INTEGER NOT NULL,
+    leaf      BLOB NOT NULL,
+    PRIMARY KEY (log_index, leaf)
+) WITHOUT ROWID;
+"];
 
 /// A subject's records of one dataset. No `ORDER BY`: with one, the
 /// planner walks the whole (dataset, time) index instead of seeking the
@@ -109,8 +138,7 @@ fn open_db(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
     db.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
     )?;
-    let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    let version = schema_version(&db)?;
     if version > migrations.len() {
         return Err(Error::Schema(format!(
             "{} has schema version {version}; this build knows up to {}",
@@ -131,19 +159,57 @@ fn open_db(path: &Path, migrations: &[&str]) -> Result<Connection, Error> {
     Ok(db)
 }
 
+fn schema_version(db: &Connection) -> Result<usize, Error> {
+    let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(usize::try_from(version).unwrap_or(usize::MAX))
+}
+
+/// Copies the access index of a `records.sqlite` of schema version 4 into
+/// `access` (in one transaction, flushed), before the records' migration 5
+/// drops it there. A crash between the two leaves the rows in both files,
+/// and the next open copies them again (`OR IGNORE`: nothing twice).
+fn move_access_index(records: &Path, access: &mut Connection) -> Result<(), Error> {
+    if !records.exists() {
+        return Ok(());
+    }
+    if schema_version(&Connection::open(records)?)? != RECORDS_WITH_ACCESS_INDEX {
+        return Ok(());
+    }
+    let path = records
+        .to_str()
+        .ok_or_else(|| Error::Backend("the store's path is not UTF-8".into()))?;
+    access.execute("ATTACH DATABASE ?1 AS old", params![path])?;
+    let copied = (|| {
+        let tx = access.transaction()?;
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO main.access_index (subject, log_index, salt)
+                 SELECT subject, log_index, salt FROM old.access_index;
+             INSERT OR IGNORE INTO main.entry_leaves (log_index, leaf)
+                 SELECT log_index, leaf FROM old.entry_leaves;",
+        )?;
+        tx.commit()
+    })();
+    access.execute_batch("DETACH DATABASE old;")?;
+    Ok(copied?)
+}
+
 struct Inner {
     dir: PathBuf,
     writer: Mutex<Connection>,
     keyring: Mutex<Connection>,
+    /// The access index's writer (`synchronous = NORMAL`).
+    access: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     key_readers: Mutex<Vec<Connection>>,
+    access_readers: Mutex<Vec<Connection>>,
     _checkpointer: Checkpointer,
     _lock: File,
 }
 
-/// Folds the records WAL into the database on a thread of its own, so that
-/// commits never wait for a checkpoint (the writer's automatic
-/// checkpoints are off). Passive: it never blocks the writer or readers.
+/// Folds the WALs of records and access index into their files on a thread
+/// of its own, so that commits never wait for a checkpoint (the writers'
+/// automatic checkpoints are off). Passive: it never blocks the writers or
+/// readers.
 struct Checkpointer {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -153,9 +219,15 @@ struct Checkpointer {
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Checkpointer {
-    fn start(path: &Path) -> Result<Self, Error> {
-        let db = Connection::open(path)?;
-        db.execute_batch("PRAGMA busy_timeout = 5000;")?;
+    fn start(paths: &[PathBuf]) -> Result<Self, Error> {
+        let dbs = paths
+            .iter()
+            .map(|path| {
+                let db = Connection::open(path)?;
+                db.execute_batch("PRAGMA busy_timeout = 5000;")?;
+                Ok(db)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let (stop, wake) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -163,9 +235,11 @@ impl Checkpointer {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     wake.recv_timeout(CHECKPOINT_EVERY)
                 {
-                    // A failed pass is retried at the next tick; the writer
-                    // also checkpoints at close.
-                    let _ = db.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+                    // A failed pass is retried at the next tick; the writers
+                    // also checkpoint at close.
+                    for db in &dbs {
+                        let _ = db.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+                    }
                 }
             })
             .map_err(|e| Error::Backend(format!("checkpoint thread: {e}")))?;
@@ -224,9 +298,13 @@ impl SqliteBackend {
             path: dir.display().to_string(),
             why: "the store is open in another process".into(),
         })?;
-        let writer = open_db(&dir.join("records.sqlite"), RECORDS_MIGRATIONS)?;
+        let (records, access_path) = (dir.join("records.sqlite"), dir.join("access.sqlite"));
+        let mut access = open_db(&access_path, ACCESS_MIGRATIONS)?;
+        access.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")?;
+        move_access_index(&records, &mut access)?;
+        let writer = open_db(&records, RECORDS_MIGRATIONS)?;
         writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
-        let checkpointer = Checkpointer::start(&dir.join("records.sqlite"))?;
+        let checkpointer = Checkpointer::start(&[records, access_path])?;
         let keyring = open_db(&dir.join("keyring.sqlite"), KEYRING_MIGRATIONS)?;
         keyring.execute_batch("PRAGMA secure_delete = ON;")?;
         Ok(SqliteBackend {
@@ -234,8 +312,10 @@ impl SqliteBackend {
                 dir: dir.to_owned(),
                 writer: Mutex::new(writer),
                 keyring: Mutex::new(keyring),
+                access: Mutex::new(access),
                 readers: Mutex::new(Vec::new()),
                 key_readers: Mutex::new(Vec::new()),
+                access_readers: Mutex::new(Vec::new()),
                 _checkpointer: checkpointer,
                 _lock: lock_file,
             }),
@@ -247,6 +327,7 @@ impl SqliteBackend {
         self.run(|i| {
             lock(&i.writer).execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
             lock(&i.keyring).execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            lock(&i.access).execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
             Ok(())
         })
         .await
@@ -269,6 +350,15 @@ impl SqliteBackend {
     ) -> Result<T, Error> {
         self.run(move |i| i.with_reader(f)).await
     }
+
+    /// Runs `f` on a pooled reader connection of the access index, on the
+    /// blocking pool.
+    async fn read_access<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.run(move |i| i.with_access_reader(f)).await
+    }
 }
 
 /// How a pooled reader connection is set up: read-only. (Not memory-mapped:
@@ -280,11 +370,24 @@ const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON
 /// few subjects; a bulk one goes to the blocking pool.
 const INLINE_KEYS: usize = 16;
 
+/// At most this many rows of the access index are written on the caller's
+/// thread (a group of small releases); more go to the blocking pool.
+const INLINE_NOTE_ROWS: usize = 64;
+
 impl Inner {
     /// Runs `f` on a pooled reader connection of `records.sqlite`, on this
     /// thread.
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
         self.with_pooled(&self.readers, "records.sqlite", f)
+    }
+
+    /// Runs `f` on a pooled reader connection of `access.sqlite`, on this
+    /// thread.
+    fn with_access_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.with_pooled(&self.access_readers, "access.sqlite", f)
     }
 
     /// Runs `f` on a pooled reader connection of `keyring.sqlite`, on this
@@ -526,21 +629,18 @@ impl Backend for SqliteBackend {
             .into_iter()
             .map(|(i, leaf)| Ok((int(i)?, leaf)))
             .collect::<Result<Vec<_>, Error>>()?;
-        self.run(move |i| {
-            let mut db = lock(&i.writer);
-            // No flush of its own (see the module's documentation); every
-            // other commit stays flushed.
-            db.execute_batch("PRAGMA synchronous = NORMAL;")?;
-            let written = note(&mut db, &touched, &leaves);
-            db.execute_batch("PRAGMA synchronous = FULL;")?;
-            written
-        })
-        .await
+        // No flush of its own (see the module's documentation): a small
+        // note is a few page writes, cheaper here than a hand-off.
+        if touched.len() + leaves.len() <= INLINE_NOTE_ROWS {
+            return note(&mut lock(&self.inner.access), &touched, &leaves);
+        }
+        self.run(move |i| note(&mut lock(&i.access), &touched, &leaves))
+            .await
     }
 
     async fn leaves_at(&self, log_index: u64) -> Result<Vec<[u8; 32]>, Error> {
         let index = int(log_index)?;
-        self.read(move |db| {
+        self.read_access(move |db| {
             let mut q = db.prepare_cached("SELECT leaf FROM entry_leaves WHERE log_index = ?1")?;
             let rows = q.query_map(params![index], |r| r.get::<_, Vec<u8>>(0))?;
             rows.map(|r| hash32(&r?)).collect()
@@ -550,7 +650,7 @@ impl Backend for SqliteBackend {
 
     async fn subjects_at(&self, log_index: u64) -> Result<Vec<String>, Error> {
         let index = int(log_index)?;
-        self.read(move |db| {
+        self.read_access(move |db| {
             let mut q =
                 db.prepare_cached("SELECT subject FROM access_index WHERE log_index = ?1")?;
             let rows = q.query_map(params![index], |r| r.get(0))?;
@@ -590,7 +690,7 @@ impl Backend for SqliteBackend {
         limit: usize,
     ) -> Result<Vec<AccessRow>, Error> {
         let (below, limit) = (clamp(below), clamp(limit as u64));
-        self.read(move |db| {
+        self.read_access(move |db| {
             let mut stmt = db.prepare_cached(
                 "SELECT log_index, salt FROM access_index WHERE subject = ?1 AND log_index < ?2
                  ORDER BY log_index DESC LIMIT ?3",
@@ -893,14 +993,22 @@ impl Backend for SqliteBackend {
                 // checkpointed: fold them in and truncate it now.
                 truncate_keyring_wal(&keyring)?;
             }
+            // Without its salts, the log's commitments link to no one. They
+            // go before the records, flushed: should the process die between,
+            // the subject is still here, and erasing again finishes.
+            {
+                let access = lock(&i.access);
+                access.execute_batch("PRAGMA synchronous = FULL;")?;
+                let deleted = access.execute(
+                    "DELETE FROM access_index WHERE subject = ?1",
+                    params![subject],
+                );
+                access.execute_batch("PRAGMA synchronous = NORMAL;")?;
+                deleted?;
+            }
             let tx = db.transaction()?;
             tx.execute("DELETE FROM records WHERE sid = ?1", params![sid])?;
             tx.execute("DELETE FROM subjects WHERE sid = ?1", params![sid])?;
-            // Without its salts, the log's commitments link to no one.
-            tx.execute(
-                "DELETE FROM access_index WHERE subject = ?1",
-                params![subject],
-            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -927,14 +1035,68 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, RECORDS_MIGRATIONS.len() as i64);
-        let index: i64 = db
+        let column: i64 = db
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'access_by_entry'",
+                "SELECT count(*) FROM pragma_table_info('subjects') WHERE name = 'user_ref'",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(index, 1);
+        assert_eq!(column, 1);
+    }
+
+    /// Regresses the access index's move out of `records.sqlite` (schema
+    /// 4): its rows are in `access.sqlite` after the open, once, even when
+    /// an earlier open died between copying them and dropping them.
+    #[tokio::test]
+    async fn a_store_of_schema_4_moves_its_access_index_into_its_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = dir.path().join("records.sqlite");
+        let (salt, leaf) = ([7u8; 32], [9u8; 32]);
+        {
+            let db = open_db(&records, &RECORDS_MIGRATIONS[..RECORDS_WITH_ACCESS_INDEX]).unwrap();
+            db.execute(
+                "INSERT INTO access_index (subject, log_index, salt) VALUES ('s-1', 5, ?1)",
+                params![&salt[..]],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO entry_leaves (log_index, leaf) VALUES (5, ?1)",
+                params![&leaf[..]],
+            )
+            .unwrap();
+        }
+        // The copy of an open that died before the drop.
+        let mut access = open_db(&dir.path().join("access.sqlite"), ACCESS_MIGRATIONS).unwrap();
+        move_access_index(&records, &mut access).unwrap();
+        drop(access);
+
+        let backend = SqliteBackend::open(dir.path()).unwrap();
+        assert_eq!(
+            backend.accesses("s-1".into(), u64::MAX, 10).await.unwrap(),
+            vec![(5, Some(salt))]
+        );
+        assert_eq!(backend.leaves_at(5).await.unwrap(), vec![leaf]);
+        let left: i64 = Connection::open(&records)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('access_index', 'entry_leaves')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "the access index is still in records.sqlite");
+        drop(backend);
+        // Opened again: nothing to move, nothing lost.
+        let backend = SqliteBackend::open(dir.path()).unwrap();
+        assert_eq!(
+            backend
+                .accesses("s-1".into(), u64::MAX, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
