@@ -293,6 +293,7 @@ async fn append_filler(log: &Path, n: u64, bytes: usize, bar: &ProgressBar) -> u
         batch_interval: Duration::ZERO,
         max_batch: 65_536,
         queue: 262_144,
+        ..Default::default()
     };
     let (seq, task) = tlog::sequencer::open(storage, signer, config)
         .await

@@ -40,6 +40,14 @@ use crate::tile::{
 pub struct SequencerConfig {
     /// How long a batch stays open after its first entry arrives.
     pub batch_interval: Duration,
+    /// A window that opens only under load: when entries have been
+    /// arriving less than half of it apart (on a recent average), a batch
+    /// stays open until this long after its first entry arrived, so that
+    /// one commit — one flush, one signature, one consistency check —
+    /// serves several. A sparse or idle log never waits for it. Timed on a
+    /// thread of the blocking pool, as tokio's timer fires only on
+    /// millisecond ticks. Zero: none.
+    pub group_window: Duration,
     /// Most entries in one batch.
     pub max_batch: usize,
     /// Entries waiting for a batch before `add` waits for room.
@@ -50,6 +58,7 @@ impl Default for SequencerConfig {
     fn default() -> Self {
         SequencerConfig {
             batch_interval: Duration::from_millis(10),
+            group_window: Duration::ZERO,
             max_batch: 4096,
             queue: 65_536,
         }
@@ -125,6 +134,31 @@ impl Sequenced {
 struct Request {
     entry: Vec<u8>,
     reply: oneshot::Sender<Result<Sequenced, Error>>,
+    /// When it was submitted.
+    at: Instant,
+}
+
+/// How far apart entries arrive: a running mean of the gaps, weighted to
+/// the recent ones (a long idle gap makes the log sparse at once).
+#[derive(Default)]
+struct Arrivals {
+    last: Option<Instant>,
+    mean_gap: Option<Duration>,
+}
+
+impl Arrivals {
+    fn note(&mut self, at: Instant) {
+        if let Some(last) = self.last {
+            let gap = at.saturating_duration_since(last);
+            self.mean_gap = Some(self.mean_gap.map_or(gap, |m| (m * 7 + gap) / 8));
+        }
+        self.last = Some(self.last.map_or(at, |l| l.max(at)));
+    }
+
+    /// Whether entries arrive closer than half of `window` apart.
+    fn dense(&self, window: Duration) -> bool {
+        self.mean_gap.is_some_and(|m| m * 2 <= window)
+    }
 }
 
 /// A queued entry awaiting its acknowledgement.
@@ -172,7 +206,11 @@ impl Sequencer {
         }
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request { entry, reply })
+            .send(Request {
+                entry,
+                reply,
+                at: Instant::now(),
+            })
             .await
             .map_err(|_| Error::Sequencer("stopped".to_owned()))?;
         Ok(Pending(rx))
@@ -200,7 +238,11 @@ impl Sequencer {
             .zip(entries)
             .map(|(permit, entry)| {
                 let (reply, rx) = oneshot::channel();
-                permit.send(Request { entry, reply });
+                permit.send(Request {
+                    entry,
+                    reply,
+                    at: Instant::now(),
+                });
                 Pending(rx)
             })
             .collect())
@@ -351,12 +393,16 @@ async fn run<S: Storage>(
     config: SequencerConfig,
     _claim: WriterGuard,
 ) {
+    let mut arrivals = Arrivals::default();
     while let Some(first) = rx.recv().await {
+        arrivals.note(first.at);
+        let opened = first.at;
         let mut batch = vec![first];
         let deadline = Instant::now() + config.batch_interval;
         while batch.len() < config.max_batch {
             match rx.try_recv() {
                 Ok(r) => {
+                    arrivals.note(r.at);
                     batch.push(r);
                     continue;
                 }
@@ -370,8 +416,23 @@ async fn run<S: Storage>(
                 break;
             }
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => batch.push(r),
+                Ok(Some(r)) => {
+                    arrivals.note(r.at);
+                    batch.push(r);
+                }
                 Ok(None) | Err(_) => break,
+            }
+        }
+        let window = config.group_window;
+        if !window.is_zero() && batch.len() < config.max_batch && arrivals.dense(window) {
+            let wait = (opened + window).saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
+            }
+            while batch.len() < config.max_batch {
+                let Ok(r) = rx.try_recv() else { break };
+                arrivals.note(r.at);
+                batch.push(r);
             }
         }
         let previous = latest.borrow().clone();

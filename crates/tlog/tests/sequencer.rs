@@ -527,3 +527,53 @@ async fn a_writer_fenced_out_stops_for_good() {
         .expect("the sequencer says it stopped");
     assert!(seq.add(b"third".to_vec()).await.is_err());
 }
+
+/// Commits (distinct checkpoint sizes) for `n` entries submitted `gap`
+/// apart, under a group window of `window`, and the longest wait for one.
+async fn commits_for(n: u32, gap: Duration, window: Duration) -> (usize, Duration) {
+    let storage = tlog::MemStorage::new();
+    let signer = signer();
+    sequencer::create(&storage, &signer).await.unwrap();
+    let config = SequencerConfig {
+        batch_interval: Duration::ZERO,
+        group_window: window,
+        ..SequencerConfig::default()
+    };
+    let (seq, _task) = sequencer::open(storage, signer, config).await.unwrap();
+    let mut waits = Vec::new();
+    for i in 0..n {
+        let seq = seq.clone();
+        waits.push(tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let s = seq.add(format!("entry {i}").into_bytes()).await.unwrap();
+            (s.checkpoint().checkpoint.size, start.elapsed())
+        }));
+        tokio::time::sleep(gap).await;
+    }
+    let mut sizes = std::collections::BTreeSet::new();
+    let mut longest = Duration::ZERO;
+    for w in waits {
+        let (size, waited) = w.await.unwrap();
+        sizes.insert(size);
+        longest = longest.max(waited);
+    }
+    (sizes.len(), longest)
+}
+
+/// Entries arriving a few milliseconds apart share commits under a group
+/// window (each commit costs a flush and a signature), where without one
+/// each gets its own; entries arriving far apart are never held for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_window_gathers_entries_under_load_and_never_holds_a_sparse_log() {
+    let window = Duration::from_millis(100);
+    let (without, _) = commits_for(60, Duration::from_millis(2), Duration::ZERO).await;
+    let (with, _) = commits_for(60, Duration::from_millis(2), window).await;
+    assert!(without >= 30, "{without} commits without a window");
+    assert!(
+        with <= 10,
+        "{with} commits under a window ({without} without)"
+    );
+    let (commits, longest) = commits_for(4, Duration::from_millis(250), window).await;
+    assert_eq!(commits, 4);
+    assert!(longest < window / 2, "a sparse entry waited {longest:?}");
+}
