@@ -798,6 +798,10 @@ impl<B: Backend> Store<B> {
             q.queued += 1;
             q.queued
         };
+        // Releases sequenced by one commit of the log are woken together:
+        // let the others queue their notes first, so that one commit of the
+        // index takes them all.
+        tokio::task::yield_now().await;
         let _commit = self.access_commit.lock().await;
         let (batch, upto) = {
             let mut q = lock(&self.accesses);
