@@ -7,7 +7,8 @@
 //! `secure_delete` on and its WAL truncated after an erasure, so a
 //! destroyed key is overwritten on disk), apart so that a copy of the
 //! records never holds a data key, and `access.sqlite` (the access index:
-//! who accessed whose data, with each entry's salts), apart so that its
+//! who accessed whose data, with each entry's salts; `secure_delete` on and
+//! its WAL truncated after an erasure, as the keyring's), apart so that its
 //! writes — one per group of releases — do not make every reader of the
 //! records drop its page cache (a reader sees any commit to its file and
 //! reads its pages again). A lock file makes this process the store's only
@@ -86,8 +87,10 @@ INSERT INTO meta (name, value) VALUES ('next_sid', 0);
     // notifies the app; erasure deletes it.
     "ALTER TABLE subjects ADD COLUMN user_ref TEXT;",
     // 5: the access index lives in `access.sqlite`; [`move_access_index`]
-    // copies its rows there before this step drops them here.
-    "DROP TABLE access_index; DROP TABLE entry_leaves;",
+    // copies its rows there before this step drops them here, their pages
+    // overwritten (salts link the log to people: erasure must find them
+    // all in one place).
+    "PRAGMA secure_delete = ON; DROP TABLE access_index; DROP TABLE entry_leaves;",
 ];
 
 /// The records schema version that still holds the access index.
@@ -164,16 +167,26 @@ fn schema_version(db: &Connection) -> Result<usize, Error> {
     Ok(usize::try_from(version).unwrap_or(usize::MAX))
 }
 
-/// Copies the access index of a `records.sqlite` of schema version 4 into
+/// Copies the access index of a `records.sqlite` of an earlier schema into
 /// `access` (in one transaction, flushed), before the records' migration 5
-/// drops it there. A crash between the two leaves the rows in both files,
-/// and the next open copies them again (`OR IGNORE`: nothing twice).
-fn move_access_index(records: &Path, access: &mut Connection) -> Result<(), Error> {
+/// drops it there; a store older than schema 4 is first brought to 4, so
+/// that its index has every column copied (salts and leaves came in 3).
+/// A crash between copy and drop leaves the rows in both files, and the
+/// next open copies them again (`OR IGNORE`: nothing twice). Returns
+/// whether there was an index to move.
+fn move_access_index(records: &Path, access: &mut Connection) -> Result<bool, Error> {
     if !records.exists() {
-        return Ok(());
+        return Ok(false);
     }
-    if schema_version(&Connection::open(records)?)? != RECORDS_WITH_ACCESS_INDEX {
-        return Ok(());
+    let version = schema_version(&Connection::open(records)?)?;
+    if version > RECORDS_WITH_ACCESS_INDEX {
+        return Ok(false);
+    }
+    if version < RECORDS_WITH_ACCESS_INDEX {
+        drop(open_db(
+            records,
+            &RECORDS_MIGRATIONS[..RECORDS_WITH_ACCESS_INDEX],
+        )?);
     }
     let path = records
         .to_str()
@@ -190,7 +203,8 @@ fn move_access_index(records: &Path, access: &mut Connection) -> Result<(), Erro
         tx.commit()
     })();
     access.execute_batch("DETACH DATABASE old;")?;
-    Ok(copied?)
+    copied?;
+    Ok(true)
 }
 
 struct Inner {
@@ -300,9 +314,16 @@ impl SqliteBackend {
         })?;
         let (records, access_path) = (dir.join("records.sqlite"), dir.join("access.sqlite"));
         let mut access = open_db(&access_path, ACCESS_MIGRATIONS)?;
+        // An erased subject's salts are overwritten, not only unlinked.
+        access.execute_batch("PRAGMA secure_delete = ON;")?;
+        // Moved while this connection still flushes each commit.
+        let moved = move_access_index(&records, &mut access)?;
         access.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")?;
-        move_access_index(&records, &mut access)?;
         let writer = open_db(&records, RECORDS_MIGRATIONS)?;
+        if moved {
+            // The dropped index's old page images leave the WAL now.
+            truncate_wal(&writer, "records.sqlite")?;
+        }
         writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         let checkpointer = Checkpointer::start(&[records, access_path])?;
         let keyring = open_db(&dir.join("keyring.sqlite"), KEYRING_MIGRATIONS)?;
@@ -420,19 +441,18 @@ impl Inner {
     }
 }
 
-/// Folds the keyring's WAL into its file and truncates it, so that a
-/// deleted key's old page images are gone from disk. Key readers may hold
-/// a snapshot for a moment: the checkpoint waits for them (the busy
+/// Folds a WAL into its file and truncates it, so that deleted rows' old
+/// page images (a key, salts) are gone from disk. Readers may hold a
+/// snapshot for a moment: the checkpoint waits for them (the busy
 /// timeout), and if one still holds it, that is an error, never a silent
 /// success.
-fn truncate_keyring_wal(db: &Connection) -> Result<(), Error> {
+fn truncate_wal(db: &Connection, file: &str) -> Result<(), Error> {
     let busy: i64 = db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
     if busy != 0 {
-        return Err(Error::Backend(
-            "the keyring's WAL could not be truncated (a reader held it past the busy timeout); \
+        return Err(Error::Backend(format!(
+            "the WAL of {file} could not be truncated (a reader held it past the busy timeout); \
              retry the erasure"
-                .into(),
-        ));
+        )));
     }
     Ok(())
 }
@@ -630,9 +650,13 @@ impl Backend for SqliteBackend {
             .map(|(i, leaf)| Ok((int(i)?, leaf)))
             .collect::<Result<Vec<_>, Error>>()?;
         // No flush of its own (see the module's documentation): a small
-        // note is a few page writes, cheaper here than a hand-off.
-        if touched.len() + leaves.len() <= INLINE_NOTE_ROWS {
-            return note(&mut lock(&self.inner.access), &touched, &leaves);
+        // note is a few page writes, cheaper here than a hand-off — unless
+        // the index is busy (an erasure's flushed commit, a checkpoint),
+        // which this thread must not wait out.
+        if touched.len() + leaves.len() <= INLINE_NOTE_ROWS
+            && let Ok(mut db) = self.inner.access.try_lock()
+        {
+            return note(&mut db, &touched, &leaves);
         }
         self.run(move |i| note(&mut lock(&i.access), &touched, &leaves))
             .await
@@ -923,7 +947,7 @@ impl Backend for SqliteBackend {
             }
             tx.commit()?;
             // As for an erasure: the keys' old page images leave the WAL.
-            truncate_keyring_wal(&db)
+            truncate_wal(&db, "keyring.sqlite")
         })
         .await
     }
@@ -991,21 +1015,24 @@ impl Backend for SqliteBackend {
                 keyring.execute("DELETE FROM deks WHERE sid = ?1", params![sid])?;
                 // The key's old page images live on in the WAL until it is
                 // checkpointed: fold them in and truncate it now.
-                truncate_keyring_wal(&keyring)?;
+                truncate_wal(&keyring, "keyring.sqlite")?;
             }
             // Without its salts, the log's commitments link to no one. They
-            // go before the records, flushed: should the process die between,
-            // the subject is still here, and erasing again finishes.
-            {
-                let access = lock(&i.access);
-                access.execute_batch("PRAGMA synchronous = FULL;")?;
-                let deleted = access.execute(
+            // go before the records, flushed and overwritten (their WAL
+            // truncated): should the process die between, the subject is
+            // still here, and erasing again finishes. The index stays locked
+            // until the records are gone, so that no note lands between.
+            let access = lock(&i.access);
+            access.execute_batch("PRAGMA synchronous = FULL;")?;
+            let deleted = access
+                .execute(
                     "DELETE FROM access_index WHERE subject = ?1",
                     params![subject],
-                );
-                access.execute_batch("PRAGMA synchronous = NORMAL;")?;
-                deleted?;
-            }
+                )
+                .map_err(Error::from)
+                .and_then(|_| truncate_wal(&access, "access.sqlite"));
+            access.execute_batch("PRAGMA synchronous = NORMAL;")?;
+            deleted?;
             let tx = db.transaction()?;
             tx.execute("DELETE FROM records WHERE sid = ?1", params![sid])?;
             tx.execute("DELETE FROM subjects WHERE sid = ?1", params![sid])?;
@@ -1045,58 +1072,84 @@ mod tests {
         assert_eq!(column, 1);
     }
 
-    /// Regresses the access index's move out of `records.sqlite` (schema
-    /// 4): its rows are in `access.sqlite` after the open, once, even when
-    /// an earlier open died between copying them and dropping them.
+    /// Regresses the access index's move out of `records.sqlite`: from a
+    /// store of schema 2, 3 or 4 its rows are in `access.sqlite` after the
+    /// open, once, even when an earlier open died between copying them and
+    /// dropping them; and `records.sqlite` keeps no salt on disk.
     #[tokio::test]
-    async fn a_store_of_schema_4_moves_its_access_index_into_its_own_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let records = dir.path().join("records.sqlite");
+    async fn a_store_of_an_earlier_schema_moves_its_access_index_into_its_own_file() {
         let (salt, leaf) = ([7u8; 32], [9u8; 32]);
-        {
-            let db = open_db(&records, &RECORDS_MIGRATIONS[..RECORDS_WITH_ACCESS_INDEX]).unwrap();
-            db.execute(
-                "INSERT INTO access_index (subject, log_index, salt) VALUES ('s-1', 5, ?1)",
-                params![&salt[..]],
-            )
-            .unwrap();
-            db.execute(
-                "INSERT INTO entry_leaves (log_index, leaf) VALUES (5, ?1)",
-                params![&leaf[..]],
-            )
-            .unwrap();
-        }
-        // The copy of an open that died before the drop.
-        let mut access = open_db(&dir.path().join("access.sqlite"), ACCESS_MIGRATIONS).unwrap();
-        move_access_index(&records, &mut access).unwrap();
-        drop(access);
+        for version in 2..=RECORDS_WITH_ACCESS_INDEX {
+            let dir = tempfile::tempdir().unwrap();
+            let records = dir.path().join("records.sqlite");
+            {
+                let db = open_db(&records, &RECORDS_MIGRATIONS[..version]).unwrap();
+                if version < 3 {
+                    db.execute(
+                        "INSERT INTO access_index (subject, log_index) VALUES ('s-1', 5)",
+                        [],
+                    )
+                    .unwrap();
+                } else {
+                    db.execute(
+                        "INSERT INTO access_index (subject, log_index, salt) VALUES ('s-1', 5, ?1)",
+                        params![&salt[..]],
+                    )
+                    .unwrap();
+                    db.execute(
+                        "INSERT INTO entry_leaves (log_index, leaf) VALUES (5, ?1)",
+                        params![&leaf[..]],
+                    )
+                    .unwrap();
+                }
+            }
+            if version == RECORDS_WITH_ACCESS_INDEX {
+                // The copy of an open that died before the drop.
+                let mut access =
+                    open_db(&dir.path().join("access.sqlite"), ACCESS_MIGRATIONS).unwrap();
+                assert!(move_access_index(&records, &mut access).unwrap());
+            }
 
-        let backend = SqliteBackend::open(dir.path()).unwrap();
-        assert_eq!(
-            backend.accesses("s-1".into(), u64::MAX, 10).await.unwrap(),
-            vec![(5, Some(salt))]
-        );
-        assert_eq!(backend.leaves_at(5).await.unwrap(), vec![leaf]);
-        let left: i64 = Connection::open(&records)
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name IN ('access_index', 'entry_leaves')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(left, 0, "the access index is still in records.sqlite");
-        drop(backend);
-        // Opened again: nothing to move, nothing lost.
-        let backend = SqliteBackend::open(dir.path()).unwrap();
-        assert_eq!(
-            backend
-                .accesses("s-1".into(), u64::MAX, 10)
-                .await
+            let backend = SqliteBackend::open(dir.path()).unwrap();
+            let (want_salt, want_leaves) = if version < 3 {
+                (None, vec![])
+            } else {
+                (Some(salt), vec![leaf])
+            };
+            assert_eq!(
+                backend.accesses("s-1".into(), u64::MAX, 10).await.unwrap(),
+                vec![(5, want_salt)],
+                "from schema {version}"
+            );
+            assert_eq!(backend.leaves_at(5).await.unwrap(), want_leaves);
+            let left: i64 = Connection::open(&records)
                 .unwrap()
-                .len(),
-            1
-        );
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name IN ('access_index', 'entry_leaves')",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(left, 0, "the access index is still in records.sqlite");
+            for file in ["records.sqlite", "records.sqlite-wal"] {
+                let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+                assert!(
+                    !bytes.windows(32).any(|w| w == salt),
+                    "a salt is left in {file} (from schema {version})"
+                );
+            }
+            drop(backend);
+            // Opened again: nothing to move, nothing lost.
+            let backend = SqliteBackend::open(dir.path()).unwrap();
+            assert_eq!(
+                backend
+                    .accesses("s-1".into(), u64::MAX, 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
     }
 
     #[test]

@@ -179,6 +179,14 @@ async fn erasure_deletes_the_openings_and_keeps_the_leaves<F: Fixture>(f: F) {
     f.store().note_access(7, &openings).await.unwrap();
     assert!(f.store().erase(&subject).await.unwrap());
     assert!(f.store().accesses(&subject).await.unwrap().is_empty());
+    // Nor is the erased salt anywhere the backend keeps (overwritten, and
+    // gone from SQLite's write-ahead log).
+    for (where_, bytes) in f.stored_bytes().await {
+        assert!(
+            !bytes.windows(32).any(|w| w == [1u8; 32]),
+            "an erased salt in {where_}"
+        );
+    }
     // The other subject can still prove membership: the erased one's leaf
     // stays, without anything that links it to anyone.
     let set = f.store().subject_set_at(7).await.unwrap();

@@ -215,7 +215,22 @@ impl Edge {
             self.subtree(st)?
                 .ok_or(Error::InvalidProof("a root's subtree in a full tile"))
         })?;
-        out.into_iter().next().ok_or(Error::InvalidProof("no root"))
+        let root = out
+            .into_iter()
+            .next()
+            .ok_or(Error::InvalidProof("no root"))?;
+        // The signed root must be the one the written tiles give: in tests,
+        // every root from the inner nodes is checked against a fold of the
+        // tiles' hashes.
+        #[cfg(debug_assertions)]
+        {
+            let folded = plan.finish(|st| {
+                let (id, _) = tile::locate(st, self.size)?;
+                tile::subtree_from_tile(st, self.size, self.tile_hashes(id.level().unwrap_or(0)))
+            });
+            debug_assert_eq!(folded.ok().and_then(|f| f.into_iter().next()), Some(root));
+        }
+        Ok(root)
     }
 }
 

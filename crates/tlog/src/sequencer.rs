@@ -40,13 +40,15 @@ use crate::tile::{
 pub struct SequencerConfig {
     /// How long a batch stays open after its first entry arrives.
     pub batch_interval: Duration,
-    /// A window that opens only under load: when entries have been
-    /// arriving less than half of it apart (on a recent average), a batch
-    /// stays open until this long after its first entry arrived, so that
-    /// one commit — one flush, one signature, one consistency check —
-    /// serves several. A sparse or idle log never waits for it. Timed on a
-    /// thread of the blocking pool, as tokio's timer fires only on
-    /// millisecond ticks. Zero: none.
+    /// A window that opens only under load: when submissions have been
+    /// arriving at most half of it apart (on a recent average) and the
+    /// last came within it, a batch stays open until this long after its
+    /// first entry arrived, so that one commit — one flush, one signature,
+    /// one consistency check — serves several. A sparse log, or the first
+    /// entry after a pause longer than the window, never waits for it;
+    /// entries submitted together ([`Sequencer::try_submit_all`]) count
+    /// as one arrival. Timed on a thread of the blocking pool, as tokio's
+    /// timer fires only on millisecond ticks. Zero: none.
     pub group_window: Duration,
     /// Most entries in one batch.
     pub max_batch: usize,
@@ -138,26 +140,34 @@ struct Request {
     at: Instant,
 }
 
-/// How far apart entries arrive: a running mean of the gaps, weighted to
-/// the recent ones (a long idle gap makes the log sparse at once).
+/// How far apart submissions arrive: a running mean of the gaps, weighted
+/// to the recent ones, and the last gap. Entries stamped at one instant
+/// (one call) or earlier than the last (queued out of order) add no gap.
 #[derive(Default)]
 struct Arrivals {
     last: Option<Instant>,
+    last_gap: Option<Duration>,
     mean_gap: Option<Duration>,
 }
 
 impl Arrivals {
     fn note(&mut self, at: Instant) {
-        if let Some(last) = self.last {
-            let gap = at.saturating_duration_since(last);
-            self.mean_gap = Some(self.mean_gap.map_or(gap, |m| (m * 7 + gap) / 8));
+        match self.last {
+            Some(last) if at <= last => {}
+            Some(last) => {
+                let gap = at - last;
+                self.last_gap = Some(gap);
+                self.mean_gap = Some(self.mean_gap.map_or(gap, |m| (m * 7 + gap) / 8));
+                self.last = Some(at);
+            }
+            None => self.last = Some(at),
         }
-        self.last = Some(self.last.map_or(at, |l| l.max(at)));
     }
 
-    /// Whether entries arrive closer than half of `window` apart.
+    /// Whether submissions arrive at most half of `window` apart, the last
+    /// within it.
     fn dense(&self, window: Duration) -> bool {
-        self.mean_gap.is_some_and(|m| m * 2 <= window)
+        self.mean_gap.is_some_and(|m| m * 2 <= window) && self.last_gap.is_some_and(|g| g <= window)
     }
 }
 
@@ -234,15 +244,13 @@ impl Sequencer {
                 return Err(Error::Sequencer("stopped".to_owned()));
             }
         };
+        // One arrival: a batch sent together has nothing more to wait for.
+        let at = Instant::now();
         Ok(permits
             .zip(entries)
             .map(|(permit, entry)| {
                 let (reply, rx) = oneshot::channel();
-                permit.send(Request {
-                    entry,
-                    reply,
-                    at: Instant::now(),
-                });
+                permit.send(Request { entry, reply, at });
                 Pending(rx)
             })
             .collect())

@@ -528,9 +528,8 @@ async fn a_writer_fenced_out_stops_for_good() {
     assert!(seq.add(b"third".to_vec()).await.is_err());
 }
 
-/// Commits (distinct checkpoint sizes) for `n` entries submitted `gap`
-/// apart, under a group window of `window`, and the longest wait for one.
-async fn commits_for(n: u32, gap: Duration, window: Duration) -> (usize, Duration) {
+/// A sequencer over memory (commits take no time) with a group window.
+async fn windowed(window: Duration) -> sequencer::Sequencer {
     let storage = tlog::MemStorage::new();
     let signer = signer();
     sequencer::create(&storage, &signer).await.unwrap();
@@ -539,7 +538,12 @@ async fn commits_for(n: u32, gap: Duration, window: Duration) -> (usize, Duratio
         group_window: window,
         ..SequencerConfig::default()
     };
-    let (seq, _task) = sequencer::open(storage, signer, config).await.unwrap();
+    sequencer::open(storage, signer, config).await.unwrap().0
+}
+
+/// Commits (distinct checkpoint sizes) for `n` entries submitted `gap`
+/// apart to `seq`, and the longest wait for one.
+async fn commits_for(seq: &sequencer::Sequencer, n: u32, gap: Duration) -> (usize, Duration) {
     let mut waits = Vec::new();
     for i in 0..n {
         let seq = seq.clone();
@@ -562,18 +566,50 @@ async fn commits_for(n: u32, gap: Duration, window: Duration) -> (usize, Duratio
 
 /// Entries arriving a few milliseconds apart share commits under a group
 /// window (each commit costs a flush and a signature), where without one
-/// each gets its own; entries arriving far apart are never held for it.
+/// each gets its own; entries arriving far apart, the first entry after a
+/// pause, and batches submitted whole are never held for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_window_gathers_entries_under_load_and_never_holds_a_sparse_log() {
     let window = Duration::from_millis(100);
-    let (without, _) = commits_for(60, Duration::from_millis(2), Duration::ZERO).await;
-    let (with, _) = commits_for(60, Duration::from_millis(2), window).await;
+    let dense = Duration::from_millis(2);
+    let (without, _) = commits_for(&windowed(Duration::ZERO).await, 60, dense).await;
+    let seq = windowed(window).await;
+    let (with, _) = commits_for(&seq, 60, dense).await;
     assert!(without >= 30, "{without} commits without a window");
     assert!(
         with <= 10,
         "{with} commits under a window ({without} without)"
     );
-    let (commits, longest) = commits_for(4, Duration::from_millis(250), window).await;
+    // The same log after a pause longer than the window: not held.
+    tokio::time::sleep(window * 2).await;
+    let (_, after_pause) = commits_for(&seq, 1, Duration::ZERO).await;
+    assert!(
+        after_pause < window / 2,
+        "the first entry after a pause waited {after_pause:?}"
+    );
+
+    let (commits, longest) =
+        commits_for(&windowed(window).await, 4, Duration::from_millis(250)).await;
     assert_eq!(commits, 4);
     assert!(longest < window / 2, "a sparse entry waited {longest:?}");
+
+    // Batches of 16 submitted whole, 60 ms apart (more than half the
+    // window): each is one arrival, and none is held.
+    let seq = windowed(window).await;
+    let mut longest = Duration::ZERO;
+    for b in 0..4 {
+        let start = std::time::Instant::now();
+        let entries = (0..16)
+            .map(|i| format!("batch {b} entry {i}").into_bytes())
+            .collect();
+        for p in seq.try_submit_all(entries).unwrap() {
+            p.wait().await.unwrap();
+        }
+        longest = longest.max(start.elapsed());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert!(
+        longest < window / 2,
+        "a batch submitted whole waited {longest:?}"
+    );
 }

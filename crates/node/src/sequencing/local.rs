@@ -9,7 +9,7 @@ use crate::Error;
 use crate::config::RegionConfig;
 use crate::region::{LogStorage, Start};
 
-/// Under load (entries less than half of it apart: above 2,000/s), a batch
+/// Under load (submissions at most half of it apart: 2,000/s and more), a batch
 /// waits this long after its first entry for others (see
 /// [`tlog::SequencerConfig::group_window`]). Measured at 2,000 one-subject
 /// transfers/s (bench/README.md): 1 ms took CPU per transfer from 464–512
