@@ -443,19 +443,29 @@ impl Inner {
 
 /// Folds a WAL into its file and truncates it, so that deleted rows' old
 /// page images (a key, salts) are gone from disk. Readers may hold a
-/// snapshot for a moment: the checkpoint waits for them (the busy
-/// timeout), and if one still holds it, that is an error, never a silent
-/// success.
+/// snapshot for a moment, and the checkpointer's pass holds the checkpoint
+/// lock for one (SQLite then answers busy at once, without waiting): it is
+/// tried again for up to [`TRUNCATE_FOR`], and if the WAL is still held,
+/// that is an error, never a silent success.
 fn truncate_wal(db: &Connection, file: &str) -> Result<(), Error> {
-    let busy: i64 = db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-    if busy != 0 {
-        return Err(Error::Backend(format!(
-            "the WAL of {file} could not be truncated (a reader held it past the busy timeout); \
-             retry the erasure"
-        )));
+    let deadline = std::time::Instant::now() + TRUNCATE_FOR;
+    loop {
+        let busy: i64 = db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::Backend(format!(
+                "the WAL of {file} could not be truncated (held past {} s); retry the erasure",
+                TRUNCATE_FOR.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    Ok(())
 }
+
+/// How long [`truncate_wal`] tries.
+const TRUNCATE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The wrapped keys in those of `slots` that hold one, in one read
 /// transaction.
