@@ -7,6 +7,8 @@
 //! personal data, and a purpose or legal basis that is not an id of the
 //! policy bundle is free text that must not reach the public log.
 
+use std::fmt::Display;
+
 use policy::{Bundle, FieldRef};
 
 use crate::Error;
@@ -54,28 +56,28 @@ fn bad(why: String) -> Error {
     Error::BadRequest(why)
 }
 
-fn length(field: &str, value: &str, max: usize) -> Result<(), Error> {
+fn length(field: impl Display, value: &str, max: usize) -> Result<(), Error> {
     if value.len() > max {
         return Err(bad(format!("{field}: longer than {max} bytes")));
     }
     Ok(())
 }
 
-fn count<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
+fn count<T>(field: impl Display, items: &[T], max: usize) -> Result<(), Error> {
     if items.len() > max {
         return Err(bad(format!("{field}: more than {max} items")));
     }
     Ok(())
 }
 
-fn user_id(field: &str, value: &str) -> Result<(), Error> {
+fn user_id(field: impl Display + Copy, value: &str) -> Result<(), Error> {
     if value.is_empty() {
         return Err(bad(format!("{field}: empty")));
     }
     length(field, value, MAX_USER_ID_BYTES)
 }
 
-fn name(field: &str, value: &str) -> Result<(), Error> {
+fn name(field: impl Display + Copy, value: &str) -> Result<(), Error> {
     length(field, value, MAX_EVENT_NAME_BYTES)?;
     if !policy::is_catalog_name(value) {
         return Err(bad(format!(
@@ -90,7 +92,7 @@ fn field_names(field: &str, values: &[FieldRef]) -> Result<(), Error> {
 }
 
 /// An ISO 3166-1 alpha-2 code's shape: two ASCII uppercase letters.
-fn country(field: &str, value: &str) -> Result<(), Error> {
+fn country(field: impl Display, value: &str) -> Result<(), Error> {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {
         return Ok(());
     }
@@ -146,7 +148,7 @@ impl Bounded for TransferRequest {
         if let Some(ids) = &self.user_ids {
             count("user_ids", ids, MAX_USER_IDS)?;
             for (i, id) in ids.iter().enumerate() {
-                user_id(&format!("user_ids[{i}]"), id)?;
+                user_id(format_args!("user_ids[{i}]"), id)?;
             }
         }
         if let Some(filter) = &self.filter {
@@ -212,21 +214,29 @@ impl Bounded for SubjectRequest {
 impl Bounded for [IncomingEvent] {
     fn check(&self, _: &Bundle) -> Result<(), Error> {
         count("events", self, MAX_EVENTS)?;
+        // A place is formatted only for a refusal: a batch of many
+        // thousand events is checked on every ingest.
         for (i, e) in self.iter().enumerate() {
-            let at = |f: &str| format!("events[{i}].{f}");
-            user_id(&at("user_id"), &e.user_id)?;
-            country(&at("country"), &e.country)?;
-            name(&at("dataset"), &e.dataset)?;
-            length(&at("record_id"), &e.record_id, MAX_EVENT_NAME_BYTES)?;
+            user_id(format_args!("events[{i}].user_id"), &e.user_id)?;
+            country(format_args!("events[{i}].country"), &e.country)?;
+            name(format_args!("events[{i}].dataset"), &e.dataset)?;
+            length(
+                format_args!("events[{i}].record_id"),
+                &e.record_id,
+                MAX_EVENT_NAME_BYTES,
+            )?;
             if e.fields.len() > MAX_FIELDS {
                 return Err(bad(format!(
-                    "{}: more than {MAX_FIELDS} fields",
-                    at("fields")
+                    "events[{i}].fields: more than {MAX_FIELDS} fields"
                 )));
             }
             for (field, value) in &e.fields {
-                name(&at("fields: a name"), field)?;
-                length(&at("fields: a value"), value, store::MAX_VALUE_LEN)?;
+                name(format_args!("events[{i}].fields: a name"), field)?;
+                length(
+                    format_args!("events[{i}].fields: a value"),
+                    value,
+                    store::MAX_VALUE_LEN,
+                )?;
             }
         }
         Ok(())

@@ -25,6 +25,17 @@ pub(super) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem
 /// [`policy::FieldRef`], once, here); the message names the place and the
 /// problem, never a value.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Parsed once without tracking the path (a bulk ingest's events are
+    // many thousand values); only a refused body is parsed again, to say
+    // where.
+    match serde_json::from_slice(bytes) {
+        Ok(parsed) => Ok(parsed),
+        Err(_) => parse_tracked(bytes),
+    }
+}
+
+/// [`parse`] with the place of a refusal tracked.
+fn parse_tracked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         // Residency's own parse errors name a shape, never the text
