@@ -1,9 +1,9 @@
-//! Everything the custodian parses from a caller: release, erasure and
-//! scan bodies, wrapped secrets, custodian public keys. Never panics; a parsed
+//! Everything the custodian parses from a caller: release (alone and
+//! several), erasure and scan bodies, wrapped secrets, custodian public keys. Never panics; a parsed
 //! body serialises and parses back to itself; an error never echoes the
 //! input.
 #![no_main]
-use custody::protocol::{EraseRequest, ReleaseRequest, ScanRequest, parse};
+use custody::protocol::{EraseRequest, ReleaseRequest, ReleasesRequest, ScanRequest, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,6 +20,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(req) = parse::<EraseRequest>(data) {
         let again = serde_json::to_vec(&req).unwrap();
         assert_eq!(parse::<EraseRequest>(&again).unwrap(), req);
+    }
+    if let Ok(req) = parse::<ReleasesRequest>(data) {
+        let again = serde_json::to_vec(&req).unwrap();
+        assert_eq!(parse::<ReleasesRequest>(&again).unwrap(), req);
     }
     if let Ok(req) = parse::<ScanRequest>(data) {
         let again = serde_json::to_vec(&req).unwrap();

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use custody::protocol::{
-    Consistency, EraseAnswer, EraseRequest, LoggedEntry, Membership, ReleaseAnswer, ReleaseRequest,
-    ScanAnswer, ScanRequest, Tail,
+    Base64, Consistency, EraseAnswer, EraseRequest, LoggedEntry, MAX_RELEASES, Membership, Refused,
+    ReleaseAnswer, ReleaseOutcome, ReleaseRequest, ReleasesAnswer, ReleasesRequest, ScanAnswer,
+    ScanRequest, SubjectKeys, Tail, Wrapped,
 };
 use custody::{BatchSecret, WrappedSecret};
 use entry::{Entry, Kind, Opening, Outcome};
@@ -488,7 +489,7 @@ impl Gate {
         req: &ReleaseRequest,
         now: u64,
     ) -> Result<ReleaseAnswer, Refusal> {
-        let (v, _) = self.vouch_and_read(
+        let v = self.vouch_for_release(
             caller,
             Shown {
                 checkpoint: &req.checkpoint,
@@ -496,13 +497,104 @@ impl Gate {
                 tail: req.tail.as_ref(),
             },
             now,
-            |_| Ok(()),
-            // Every erasure in the log it vouched for is known: none is
-            // kept from the erasure list checked below.
-            true,
         )?;
-        let index = req.entry.index;
-        let e = Self::included(&v, &req.entry, "entry")?;
+        let keys = self.release_vouched(
+            &v,
+            &req.entry,
+            req.bundle.as_ref(),
+            &req.secrets,
+            &req.subjects,
+            now,
+        )?;
+        Ok(ReleaseAnswer {
+            cosignature: v.cosignature,
+            keys,
+        })
+    }
+
+    /// Decides several releases against one checkpoint: it is vouched for
+    /// and the tail read once, then each release is decided on its own,
+    /// exactly as [`Gate::release`] would decide it — one refused keeps
+    /// none of the others from their keys, and none lends another its
+    /// entry or proofs.
+    pub fn release_batch(
+        &self,
+        caller: &str,
+        req: &ReleasesRequest,
+        now: u64,
+    ) -> Result<ReleasesAnswer, Refusal> {
+        if req.releases.is_empty() || req.releases.len() > MAX_RELEASES {
+            return Err(Refusal::Malformed(format!(
+                "releases: between 1 and {MAX_RELEASES}"
+            )));
+        }
+        let v = self.vouch_for_release(
+            caller,
+            Shown {
+                checkpoint: &req.checkpoint,
+                consistency: req.consistency.as_ref(),
+                tail: req.tail.as_ref(),
+            },
+            now,
+        )?;
+        let releases = req
+            .releases
+            .iter()
+            .map(|r| {
+                match self.release_vouched(
+                    &v,
+                    &r.entry,
+                    req.bundle.as_ref(),
+                    &r.secrets,
+                    &r.subjects,
+                    now,
+                ) {
+                    Ok(keys) => ReleaseOutcome {
+                        keys: Some(keys),
+                        refused: None,
+                    },
+                    Err(r) => ReleaseOutcome {
+                        keys: None,
+                        refused: Some(Refused {
+                            code: r.code().to_owned(),
+                            detail: r.to_string(),
+                        }),
+                    },
+                }
+            })
+            .collect();
+        Ok(ReleasesAnswer {
+            cosignature: v.cosignature,
+            releases,
+        })
+    }
+
+    /// Vouches for a release's checkpoint and reads the tail: every
+    /// erasure in the log it vouched for is then known, so none is kept
+    /// from the erasure list a release is checked against.
+    fn vouch_for_release(
+        &self,
+        caller: &str,
+        shown: Shown<'_>,
+        now: u64,
+    ) -> Result<Vouched, Refusal> {
+        let (v, _) = self.vouch_and_read(caller, shown, now, |_| Ok(()), true)?;
+        Ok(v)
+    }
+
+    /// Decides one release under a vouched checkpoint: every check, then
+    /// the keys.
+    fn release_vouched(
+        &self,
+        v: &Vouched,
+        entry: &LoggedEntry,
+        bundle: Option<&LoggedEntry>,
+        secrets: &[Wrapped],
+        subjects: &[SubjectKeys],
+        now: u64,
+    ) -> Result<Vec<Base64>, Refusal> {
+        let index = entry.index;
+        let e = Self::included(v, entry, "entry")?;
         if e.kind != Kind::Access || e.region != v.region {
             return Err(Refusal::NotAllowed(format!(
                 "entry {index} is not an access of region {}",
@@ -535,7 +627,7 @@ impl Gate {
                 )));
             }
         }
-        for (n, s) in req.subjects.iter().enumerate() {
+        for (n, s) in subjects.iter().enumerate() {
             Self::member_of(&e, index, &s.member, n)?;
             for k in &s.keys {
                 if !e.datasets.contains(&k.dataset) {
@@ -543,7 +635,7 @@ impl Gate {
                         "subject {n}: entry {index} does not name this dataset"
                     )));
                 }
-                if k.secret as usize >= req.secrets.len() {
+                if k.secret as usize >= secrets.len() {
                     return Err(Refusal::Malformed(format!(
                         "subjects[{n}]: secret {} is not in secrets",
                         k.secret
@@ -551,7 +643,7 @@ impl Gate {
                 }
             }
         }
-        for (n, s) in req.subjects.iter().enumerate() {
+        for (n, s) in subjects.iter().enumerate() {
             if let Some(at) = self
                 .state
                 .erased(&v.region, &s.member.subject)
@@ -560,16 +652,16 @@ impl Gate {
                 return Err(Refusal::Erased(n, at));
             }
         }
-        self.replays(&v, index, e, req.bundle.as_ref())?;
+        self.replays(v, index, e, bundle)?;
         // Every check passed: open each secret asked for, once.
         let mut opened: HashMap<u32, BatchSecret> = HashMap::new();
-        let mut keys = Vec::with_capacity(req.key_count());
-        for s in &req.subjects {
+        let mut keys = Vec::with_capacity(subjects.iter().map(|s| s.keys.len()).sum());
+        for s in subjects {
             for k in &s.keys {
                 let secret = match opened.get(&k.secret) {
                     Some(secret) => secret,
                     None => {
-                        let w: &WrappedSecret = &req.secrets[k.secret as usize].0;
+                        let w: &WrappedSecret = &secrets[k.secret as usize].0;
                         let cached = (v.region.clone(), w.to_bytes());
                         let secret = match self.opened.get(&cached) {
                             Some(secret) => secret,
@@ -585,13 +677,10 @@ impl Gate {
                     }
                 };
                 let key = secret.record_key(&s.member.subject, &k.dataset);
-                keys.push(custody::protocol::Base64(key.0.to_vec()));
+                keys.push(Base64(key.0.to_vec()));
             }
         }
-        Ok(ReleaseAnswer {
-            cosignature: v.cosignature,
-            keys,
-        })
+        Ok(keys)
     }
 
     /// Seals each secret anew to the current key (a rotation): the

@@ -1,5 +1,5 @@
-//! The custodian over HTTP: `POST /v1/release`, `/v1/erase`,
-//! `/v1/scan`, `/v1/rewrap`. Every route but `/v1/keys`, `/healthz` and
+//! The custodian over HTTP: `POST /v1/release`, `/v1/releases`,
+//! `/v1/erase`, `/v1/scan`, `/v1/rewrap`. Every route but `/v1/keys`, `/healthz` and
 //! `/metrics` takes the region gateway's bearer token, checked before the
 //! body is read; a refusal is an RFC 9457 problem
 //! (`application/problem+json`) with the refusal's `code`, and for a stale
@@ -42,6 +42,10 @@ pub struct Metrics {
     requests_refused: Family<Code, Counter>,
     /// Erasures recorded.
     pub erasures: Counter,
+    /// Releases decided in a request of several (`POST /v1/releases`).
+    pub batched_releases: Counter,
+    /// Requests of several releases answered.
+    pub release_batches: Counter,
 }
 
 struct App {
@@ -195,6 +199,51 @@ async fn release(
     }
 }
 
+/// Several releases: each refused one is counted and traced as a
+/// refused `/v1/release` would be.
+async fn releases(
+    State(app): State<Arc<App>>,
+    Caller(caller): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let answer = decide(
+        &app,
+        "release batch",
+        caller,
+        body,
+        custody::protocol::ReleasesRequest::key_count,
+        Gate::release_batch,
+    )
+    .await;
+    match answer {
+        Ok(answer) => {
+            app.metrics.release_batches.inc();
+            app.metrics
+                .batched_releases
+                .inc_by(answer.releases.len() as u64);
+            for r in &answer.releases {
+                match (&r.keys, &r.refused) {
+                    (Some(keys), _) => {
+                        app.metrics.keys_released.inc_by(keys.len() as u64);
+                    }
+                    (None, Some(refused)) => {
+                        app.metrics
+                            .requests_refused
+                            .get_or_create(&Code {
+                                code: refused.code.clone(),
+                            })
+                            .inc();
+                        tracing::info!(code = %refused.code, "release refused");
+                    }
+                    (None, None) => {}
+                }
+            }
+            axum::Json(answer).into_response()
+        }
+        Err(problem) => problem,
+    }
+}
+
 async fn erase(
     State(app): State<Arc<App>>,
     Caller(caller): Caller,
@@ -281,6 +330,16 @@ pub fn router(gate: Gate) -> axum::Router {
         metrics.requests_refused.clone(),
     );
     registry.register("erasures", "Erasures recorded", metrics.erasures.clone());
+    registry.register(
+        "batched_releases",
+        "Releases decided in a request of several",
+        metrics.batched_releases.clone(),
+    );
+    registry.register(
+        "release_batches",
+        "Requests of several releases answered",
+        metrics.release_batches.clone(),
+    );
     let app = Arc::new(App {
         gate,
         metrics,
@@ -288,6 +347,7 @@ pub fn router(gate: Gate) -> axum::Router {
     });
     axum::Router::new()
         .route("/v1/release", axum::routing::post(release))
+        .route("/v1/releases", axum::routing::post(releases))
         .route("/v1/erase", axum::routing::post(erase))
         .route("/v1/scan", axum::routing::post(scan))
         .route("/v1/rewrap", axum::routing::post(rewrap))

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use custodian::keys::{KeyFile, KeyProvider as _};
 use custodian::{CustodianConfig, Gate, Refusal};
 use custody::protocol::{
-    Base64, Consistency, EraseRequest, HexHash, KeyAsk, LoggedEntry, Membership, ReleaseRequest,
-    Salt, Tail, Wrapped,
+    Base64, Consistency, EntryKeys, EraseRequest, HexHash, KeyAsk, LoggedEntry, MAX_RELEASES,
+    Membership, ReleaseRequest, ReleasesRequest, Salt, Tail, Wrapped,
 };
 use custody::{BatchSecret, Suite};
 use entry::{Entry, Kind, Opening, PrincipalRef, SubjectSet};
@@ -987,4 +987,92 @@ fn an_erasure_of_several_subjects_is_notified_for_all_of_them_or_refused() {
     );
     w.gate.erase("eu-fr", &whole, NOW).unwrap();
     assert!(matches!(refused(&mut w, &r), Refusal::Erased(0, i) if i == erased.index));
+}
+
+/// One request carrying `releases`, with the first one's checkpoint,
+/// consistency proof, tail and bundle.
+fn batch(releases: &[ReleaseRequest]) -> ReleasesRequest {
+    let first = &releases[0];
+    ReleasesRequest {
+        checkpoint: first.checkpoint.clone(),
+        consistency: first.consistency.clone(),
+        bundle: first.bundle.clone(),
+        tail: first.tail.clone(),
+        releases: releases
+            .iter()
+            .map(|r| EntryKeys {
+                entry: r.entry.clone(),
+                secrets: r.secrets.clone(),
+                subjects: r.subjects.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_batch_decides_each_release_on_its_own_and_none_lends_another_its_entry() {
+    let mut w = world();
+    let secret = BatchSecret::generate().unwrap();
+    let wrapped = secret.wrap(w.keys.current(), "eu-fr").unwrap();
+    let alice = w.log_access(&support_read(), &["t3.alice"]);
+    let bob = w.log_access(&dpo_read(), &["t3.bob"]);
+    let carol = w.log_access(&support_read(), &["t3.carol"]);
+    let releases = [
+        // As a release alone would be: released.
+        w.request(
+            &alice,
+            vec![w.ask(&alice, "t3.alice", "profile", &wrapped)],
+            true,
+        ),
+        // Bob's opening under Alice's entry: Bob is not in it.
+        w.request(
+            &alice,
+            vec![w.ask(&bob, "t3.bob", "profile", &wrapped)],
+            true,
+        ),
+        // A dataset Carol's entry does not name.
+        w.request(
+            &carol,
+            vec![w.ask(&carol, "t3.carol", "network", &wrapped)],
+            true,
+        ),
+        // Bob's own entry, after the refusals: released.
+        w.request(&bob, vec![w.ask(&bob, "t3.bob", "profile", &wrapped)], true),
+    ];
+    let answer = w
+        .gate
+        .release_batch("eu-fr", &batch(&releases), NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.releases.len(), 4);
+    let keys = |n: usize| {
+        custody::protocol::record_keys(answer.releases[n].keys.as_ref().unwrap()).unwrap()[0].0
+    };
+    assert_eq!(keys(0), secret.record_key("t3.alice", "profile").0);
+    assert_eq!(keys(3), secret.record_key("t3.bob", "profile").0);
+    for (n, why) in [(1, "not in entry"), (2, "dataset")] {
+        let refused = answer.releases[n].refused.as_ref().unwrap();
+        assert!(answer.releases[n].keys.is_none());
+        assert_eq!(refused.code, "not_allowed");
+        assert!(refused.detail.contains(why), "{}", refused.detail);
+        assert!(!refused.detail.contains("t3."), "{}", refused.detail);
+    }
+    // An empty batch, or one over the limit, is refused whole.
+    let mut empty = batch(&releases);
+    empty.releases.clear();
+    assert!(matches!(
+        w.gate.release_batch("eu-fr", &empty, NOW),
+        Err(Refusal::Malformed(_))
+    ));
+    let mut over = batch(&releases);
+    over.releases = std::iter::repeat_n(over.releases[0].clone(), MAX_RELEASES + 1).collect();
+    assert!(matches!(
+        w.gate.release_batch("eu-fr", &over, NOW),
+        Err(Refusal::Malformed(_))
+    ));
+    // Another region's gateway is refused whole, learning nothing.
+    assert!(
+        w.gate
+            .release_batch("us-tx", &batch(&releases), NOW)
+            .is_err()
+    );
 }

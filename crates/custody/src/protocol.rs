@@ -8,6 +8,8 @@
 //! (each with the subject's opening of the entry's salted set and its
 //! membership proof), answered by a [`ReleaseAnswer`] — the keys in the
 //! order asked, and the custodian's cosignature on the checkpoint.
+//! `POST /v1/releases` takes a [`ReleasesRequest`]: several such
+//! releases against one checkpoint, each decided on its own.
 //! `POST /v1/erase` takes an [`EraseRequest`]: a logged erasure and the
 //! openings of every leaf of its set; from its answer on, no key of an
 //! erased subject is released again. Each may carry a [`Tail`] — the log's entries the
@@ -286,6 +288,93 @@ impl ReleaseRequest {
     }
 }
 
+/// The most releases one [`ReleasesRequest`] carries.
+pub const MAX_RELEASES: usize = 64;
+
+/// `POST /v1/releases`: several releases proven against one checkpoint,
+/// sharing its consistency proof, the bundle's entry and the tail — what a
+/// gateway's releases of one group commit have in common. Each release is
+/// decided on its own, exactly as a [`ReleaseRequest`] carrying it would
+/// be; the answer's outcomes follow `releases`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesRequest {
+    /// The region's signed checkpoint (note text) the proofs are against.
+    pub checkpoint: String,
+    /// Needed when the checkpoint is newer than the custodian's latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Consistency>,
+    /// The policy bundle's entry, when the custodian does not hold it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<LoggedEntry>,
+    /// The entries the custodian has not read, when it is behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
+    /// The releases, at most [`MAX_RELEASES`].
+    pub releases: Vec<EntryKeys>,
+}
+
+impl ReleasesRequest {
+    /// How many record keys are asked for, over every release.
+    pub fn key_count(&self) -> usize {
+        self.releases.iter().map(EntryKeys::key_count).sum()
+    }
+}
+
+/// One release of a [`ReleasesRequest`]: the entry that describes it and
+/// the record keys asked for under it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryKeys {
+    /// The entry that describes the release.
+    pub entry: LoggedEntry,
+    /// The batch secrets the records were sealed under, each once.
+    pub secrets: Vec<Wrapped>,
+    /// The subjects and their record keys asked for.
+    pub subjects: Vec<SubjectKeys>,
+}
+
+impl EntryKeys {
+    /// How many record keys are asked for.
+    pub fn key_count(&self) -> usize {
+        self.subjects.iter().map(|s| s.keys.len()).sum()
+    }
+}
+
+/// The answer to a [`ReleasesRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesAnswer {
+    /// The custodian's cosignature on the checkpoint.
+    pub cosignature: String,
+    /// One per release asked, in order.
+    pub releases: Vec<ReleaseOutcome>,
+}
+
+/// What one release of a [`ReleasesRequest`] got: its keys, or the
+/// refusal it would have got alone.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseOutcome {
+    /// The record keys, in the order asked, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<Base64>>,
+    /// Why nothing was released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refused>,
+}
+
+/// A refusal of one release of a batch, as the problem document of a
+/// refused [`ReleaseRequest`] would say it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refused {
+    /// The refusal's code (`erased`, `not_allowed`, ...).
+    pub code: String,
+    /// What was wrong, naming parts and positions, never a value.
+    pub detail: String,
+}
+
 /// The answer to a release.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -300,15 +389,19 @@ pub struct ReleaseAnswer {
 impl ReleaseAnswer {
     /// The keys, checked to be 32 bytes each.
     pub fn record_keys(&self) -> Result<Vec<RecordKey>, crate::Error> {
-        self.keys
-            .iter()
-            .map(|k| {
-                <[u8; 32]>::try_from(k.0.as_slice())
-                    .map(RecordKey)
-                    .map_err(|_| crate::Error::Malformed("record key (32 bytes)".into()))
-            })
-            .collect()
+        record_keys(&self.keys)
     }
+}
+
+/// Released keys, checked to be 32 bytes each.
+pub fn record_keys(keys: &[Base64]) -> Result<Vec<RecordKey>, crate::Error> {
+    keys.iter()
+        .map(|k| {
+            <[u8; 32]>::try_from(k.0.as_slice())
+                .map(RecordKey)
+                .map_err(|_| crate::Error::Malformed("record key (32 bytes)".into()))
+        })
+        .collect()
 }
 
 /// `POST /v1/erase`.

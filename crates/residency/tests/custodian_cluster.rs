@@ -8,7 +8,9 @@
 //! (`residency keys move-to-custodian`), after which its records open only
 //! through the custodian; killed with SIGKILL many times under reads and
 //! erasures, it forgets no erasure it acknowledged (a store restored from
-//! before them opens none of those users' records).
+//! before them opens none of those users' records); reads made at the
+//! same moment go to the custodian in shared requests, each opening its
+//! own subject's records.
 
 mod cluster;
 
@@ -369,4 +371,61 @@ async fn a_custodian_killed_under_load_many_times_forgets_no_erasure_it_acknowle
         assert_eq!(status, 200, "user {i} was never erased: {r}");
         assert_eq!(r["records"][0]["fields"]["phone"], phone(i));
     }
+}
+
+/// The value of an OpenMetrics counter, 0 when absent.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_reads_share_requests_to_the_custodian_and_each_opens_its_own_records() {
+    const USERS: usize = 64;
+    let c = Cluster::with_custodian().await;
+    ingest(&c, USERS).await;
+    let base = c.urls["eu-fr"].clone();
+    let reads: Vec<_> = (0..USERS)
+        .map(|i| {
+            let (http, url) = (c.http.clone(), format!("{base}/v1/read"));
+            tokio::spawn(async move {
+                let body = json!({"user_id": format!("fr-user-{i:04}"), "fields": ["profile.phone"], "purpose": "support-ticket"});
+                let r = http
+                    .post(url)
+                    .bearer_auth(cluster::token("support-dublin"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    for (i, read) in reads.into_iter().enumerate() {
+        let (status, r) = read.await.unwrap();
+        assert_eq!(status, 200, "user {i}: {r}");
+        assert_eq!(r["records"].as_array().map(Vec::len), Some(1), "{r}");
+        assert_eq!(r["records"][0]["fields"]["phone"], phone(i), "user {i}");
+    }
+    let url = c.custodian.clone().expect("a custodian");
+    let metrics = c
+        .http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (released, requests) = (
+        counter(&metrics, "custodian_batched_releases_total"),
+        counter(&metrics, "custodian_release_batches_total"),
+    );
+    assert!(released >= USERS as u64, "{metrics}");
+    assert!(
+        requests < released,
+        "{released} releases in {requests} requests: none shared one"
+    );
 }

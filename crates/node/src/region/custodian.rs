@@ -1,5 +1,5 @@
 //! Opening records sealed for the region's key custodian: after the entry
-//! is logged, one request to the custodian per release carries the entry,
+//! is logged, a request to the custodian carries the entry,
 //! its inclusion proof to the checkpoint that sequenced it (and the
 //! consistency proof from what the custodian last saw), the policy
 //! bundle's entry until the custodian holds it, and per record key asked
@@ -7,15 +7,19 @@
 //! custodian has not read yet (it releases nothing until it has read every
 //! entry of the checkpoints it vouched for, so no erasure is kept from
 //! it). The custodian's record keys then open the rows, still only under
-//! the entry's `LoggedAccess`.
+//! the entry's `LoggedAccess`. Small releases made at the same moment go
+//! in one request (`POST /v1/releases`), one at a time: under load, the
+//! releases of a group commit share its checkpoint, proofs, tail and
+//! round trip, and the custodian decides each on its own.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use std::collections::HashMap;
 
 use custody::protocol::{
-    Base64, Consistency, HexHash, KeyRef, LoggedEntry, Membership, ReleaseAnswer, ReleaseRequest,
-    Salt, ScanAnswer, ScanRequest, SubjectKeys, Tail, Wrapped,
+    Base64, Consistency, EntryKeys, HexHash, KeyRef, LoggedEntry, MAX_RELEASES, Membership,
+    ReleaseAnswer, ReleaseRequest, ReleasesAnswer, ReleasesRequest, Salt, ScanAnswer, ScanRequest,
+    SubjectKeys, Tail, Wrapped,
 };
 use entry::{SetProver, SubjectSet};
 use store::custody::RecordKeys;
@@ -51,6 +55,37 @@ pub(super) struct CustodianLink {
     /// take it ([`ADVANCING_SIZE`]), and none waits for it longer than
     /// [`ADVANCE_WAIT`] per attempt.
     advancing: tokio::sync::Mutex<()>,
+    /// Small releases waiting to go to the custodian together
+    /// ([`Region::ask_in_batch`]).
+    queue: std::sync::Mutex<Vec<Queued>>,
+    /// Held by the release that sends the queue, one request at a time:
+    /// while it is out, the queue fills with the releases the next will
+    /// carry.
+    sending: tokio::sync::Mutex<()>,
+}
+
+/// A release queued to go to the custodian with others.
+struct Queued {
+    asked: Asked,
+    reply: tokio::sync::oneshot::Sender<Batched>,
+}
+
+/// What one release asks the custodian: the logged entry (index and
+/// bytes) and the keys under it.
+struct Asked {
+    index: u64,
+    bytes: Vec<u8>,
+    secrets: Vec<Wrapped>,
+    subjects: Vec<SubjectKeys>,
+}
+
+/// What became of a queued release.
+enum Batched {
+    Keys(Vec<custody::RecordKey>),
+    Refused(Error),
+    /// Not decided in the batch (the request failed whole, or the
+    /// custodian lacked something for it alone): asked again on its own.
+    Alone,
 }
 
 impl CustodianLink {
@@ -64,6 +99,8 @@ impl CustodianLink {
             bundle_sent: AtomicBool::new(false),
             accepted: std::sync::Mutex::new(None),
             advancing: tokio::sync::Mutex::new(()),
+            queue: std::sync::Mutex::new(Vec::new()),
+            sending: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -92,6 +129,12 @@ impl CustodianLink {
             .as_ref()
             .filter(|cp| cp.checkpoint.size > index)
             .cloned()
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn accept(&self, cp: tlog::SignedCheckpoint) {
@@ -565,8 +608,152 @@ impl<B: Backend> Region<B> {
         Ok(())
     }
 
-    /// One release request for `keys`.
+    /// The record keys for a release: a small one goes with the others
+    /// waiting ([`Region::ask_in_batch`]), a large one — or one the batch
+    /// did not decide — on its own.
     async fn ask_custodian(
+        &self,
+        link: &CustodianLink,
+        logged: &Logged,
+        secrets: Vec<Wrapped>,
+        subjects: Vec<SubjectKeys>,
+    ) -> Result<Vec<custody::RecordKey>, Error> {
+        let size: usize = subjects.iter().map(|s| s.keys.len()).sum();
+        if size <= ADVANCING_SIZE {
+            match self
+                .ask_in_batch(link, logged, secrets.clone(), subjects.clone())
+                .await
+            {
+                Batched::Keys(keys) => return Ok(keys),
+                Batched::Refused(e) => return Err(e),
+                Batched::Alone => {}
+            }
+        }
+        self.ask_alone(link, logged, secrets, subjects).await
+    }
+
+    /// Queues a release and waits for its outcome. Releases are sent one
+    /// request at a time, each carrying every release queued when it goes
+    /// (up to [`MAX_RELEASES`]): whoever takes the sending lock sends the
+    /// queue, so under load a request carries the releases of one group
+    /// commit — one checkpoint, one consistency proof, one tail and one
+    /// round trip for all — and a lone release goes at once.
+    async fn ask_in_batch(
+        &self,
+        link: &CustodianLink,
+        logged: &Logged,
+        secrets: Vec<Wrapped>,
+        subjects: Vec<SubjectKeys>,
+    ) -> Batched {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        link.queue().push(Queued {
+            asked: Asked {
+                index: logged.seq.index(),
+                bytes: logged.bytes.clone(),
+                secrets,
+                subjects,
+            },
+            reply,
+        });
+        loop {
+            tokio::select! {
+                biased;
+                // A sender dropped unanswered (its request was cancelled):
+                // asked again alone.
+                outcome = &mut answer => return outcome.unwrap_or(Batched::Alone),
+                sending = link.sending.lock() => {
+                    let batch: Vec<Queued> = {
+                        let mut queue = link.queue();
+                        let n = queue.len().min(MAX_RELEASES);
+                        queue.drain(..n).collect()
+                    };
+                    if !batch.is_empty() {
+                        self.send_batch(link, batch).await;
+                    }
+                    drop(sending);
+                }
+            }
+        }
+    }
+
+    /// Sends queued releases in one request and answers each.
+    async fn send_batch(&self, link: &CustodianLink, batch: Vec<Queued>) {
+        let (mut releases, mut replies) = (Vec::with_capacity(batch.len()), Vec::new());
+        for q in batch {
+            releases.push(q.asked);
+            replies.push(q.reply);
+        }
+        // The newest entry decides the checkpoint: it covers them all.
+        let Some(newest) = releases.iter().max_by_key(|r| r.index) else {
+            return;
+        };
+        let (index, bytes) = (newest.index, newest.bytes.clone());
+        let p = Proving {
+            index,
+            bytes: &bytes,
+        };
+        let body = BatchBody { releases };
+        let answer: Result<ReleasesAnswer, Error> =
+            self.exchange(link, p, "/v1/releases", body).await;
+        let outcomes = match answer {
+            Ok(a) if a.releases.len() == replies.len() => {
+                link.bundle_sent.store(true, Ordering::Relaxed);
+                a.releases
+            }
+            Ok(a) => {
+                let why = format!(
+                    "answered {} releases for {} asked",
+                    a.releases.len(),
+                    replies.len()
+                );
+                for reply in replies {
+                    let _ = reply.send(Batched::Refused(Error::Custodian {
+                        why: why.clone(),
+                        refused: true,
+                    }));
+                }
+                return;
+            }
+            Err(_) => {
+                for reply in replies {
+                    let _ = reply.send(Batched::Alone);
+                }
+                return;
+            }
+        };
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            let batched = match (outcome.keys, outcome.refused) {
+                (Some(keys), None) => match custody::protocol::record_keys(&keys) {
+                    Ok(keys) => Batched::Keys(keys),
+                    Err(e) => Batched::Refused(Error::Custodian {
+                        why: e.to_string(),
+                        refused: true,
+                    }),
+                },
+                // The bundle's entry went with a request that did not
+                // land: it is sent again, with the release alone.
+                (None, Some(r)) if r.code == "unknown_bundle" => {
+                    link.bundle_sent.store(false, Ordering::Relaxed);
+                    Batched::Alone
+                }
+                (None, Some(r)) => {
+                    tracing::warn!(region = %self.id, code = %r.code, "the key custodian refused");
+                    Batched::Refused(Error::Custodian {
+                        why: format!("refused ({}): {}", r.code, r.detail),
+                        refused: true,
+                    })
+                }
+                _ => Batched::Refused(Error::Custodian {
+                    why: "answered a release with neither keys nor a refusal".into(),
+                    refused: true,
+                }),
+            };
+            let _ = reply.send(batched);
+        }
+    }
+
+    /// One release request for `keys`.
+    async fn ask_alone(
         &self,
         link: &CustodianLink,
         logged: &Logged,
@@ -698,6 +885,69 @@ impl AsyncBody for ReleaseBody {
 
     fn size(&self) -> usize {
         self.subjects.iter().map(|s| s.keys.len()).sum()
+    }
+}
+
+/// Several releases.
+struct BatchBody {
+    releases: Vec<Asked>,
+}
+
+impl AsyncBody for BatchBody {
+    async fn make<B: Backend>(
+        &mut self,
+        region: &Region<B>,
+        link: &CustodianLink,
+        proven: Proven,
+    ) -> Result<Vec<u8>, Error> {
+        let size = proven.checkpoint.checkpoint.size;
+        let bundle = if link.bundle_sent.load(Ordering::Relaxed) {
+            None
+        } else {
+            let b = link.bundle_index.load(Ordering::Relaxed);
+            Some(LoggedEntry {
+                index: b,
+                bytes: Base64(region.reader.entry(b, size).await?),
+                inclusion: hashes(region.reader.inclusion_proof(b, size).await?),
+            })
+        };
+        let mut releases = Vec::with_capacity(self.releases.len());
+        for r in &self.releases {
+            let inclusion = if r.index == proven.entry.index {
+                proven.entry.inclusion.clone()
+            } else {
+                hashes(region.reader.inclusion_proof(r.index, size).await?)
+            };
+            releases.push(EntryKeys {
+                entry: LoggedEntry {
+                    index: r.index,
+                    bytes: Base64(r.bytes.clone()),
+                    inclusion,
+                },
+                secrets: r.secrets.clone(),
+                subjects: r.subjects.clone(),
+            });
+        }
+        let req = ReleasesRequest {
+            checkpoint: proven.checkpoint.to_text(),
+            consistency: proven.consistency,
+            bundle,
+            tail: proven.tail,
+            releases,
+        };
+        serde_json::to_vec(&req).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn reads_all(&self) -> bool {
+        true
+    }
+
+    fn size(&self) -> usize {
+        self.releases
+            .iter()
+            .flat_map(|r| &r.subjects)
+            .map(|s| s.keys.len())
+            .sum()
     }
 }
 
