@@ -22,6 +22,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use custody::protocol::{EntryKeys, ReleasesRequest};
+
 use crate::gate::{Gate, Refusal};
 
 /// Largest request body: a release of some 20,000 keys.
@@ -206,25 +208,30 @@ async fn releases(
     Caller(caller): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // The keys each release asked for, to count those refused.
+    let batch = |g: &Gate, caller: &str, req: &ReleasesRequest, now: u64| {
+        let asked: Vec<usize> = req.releases.iter().map(EntryKeys::key_count).collect();
+        g.release_batch(caller, req, now).map(|a| (a, asked))
+    };
     let answer = decide(
         &app,
         "release batch",
         caller,
         body,
-        custody::protocol::ReleasesRequest::key_count,
-        Gate::release_batch,
+        ReleasesRequest::key_count,
+        batch,
     )
     .await;
     match answer {
-        Ok(answer) => {
+        Ok((answer, asked)) => {
             app.metrics.release_batches.inc();
             app.metrics
                 .batched_releases
                 .inc_by(answer.releases.len() as u64);
-            for r in &answer.releases {
+            for (r, keys) in answer.releases.iter().zip(asked) {
                 match (&r.keys, &r.refused) {
-                    (Some(keys), _) => {
-                        app.metrics.keys_released.inc_by(keys.len() as u64);
+                    (Some(released), _) => {
+                        app.metrics.keys_released.inc_by(released.len() as u64);
                     }
                     (None, Some(refused)) => {
                         app.metrics
@@ -233,7 +240,8 @@ async fn releases(
                                 code: refused.code.clone(),
                             })
                             .inc();
-                        tracing::info!(code = %refused.code, "release refused");
+                        app.metrics.keys_refused.inc_by(keys as u64);
+                        tracing::info!(code = %refused.code, keys, "release refused");
                     }
                     (None, None) => {}
                 }

@@ -646,21 +646,39 @@ impl<B: Backend> Region<B> {
         subjects: Vec<SubjectKeys>,
     ) -> Batched {
         let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let index = logged.seq.index();
         link.queue().push(Queued {
             asked: Asked {
-                index: logged.seq.index(),
+                index,
                 bytes: logged.bytes.clone(),
                 secrets,
                 subjects,
             },
             reply,
         });
+        // Behind a custodian that does not answer, a release still queued
+        // after [`ADVANCE_WAIT`] leaves the queue and goes alone: none
+        // waits out the requests before it in turn.
+        let give_up = tokio::time::sleep(ADVANCE_WAIT);
+        tokio::pin!(give_up);
+        let mut queued = true;
         loop {
             tokio::select! {
                 biased;
-                // A sender dropped unanswered (its request was cancelled):
-                // asked again alone.
+                // A sender dropped unanswered (the request that carried it
+                // was cancelled): asked again alone.
                 outcome = &mut answer => return outcome.unwrap_or(Batched::Alone),
+                () = &mut give_up, if queued => {
+                    let mut queue = link.queue();
+                    match queue.iter().position(|q| q.asked.index == index) {
+                        Some(at) => {
+                            queue.remove(at);
+                            return Batched::Alone;
+                        }
+                        // On its way: its answer is waited for.
+                        None => queued = false,
+                    }
+                }
                 sending = link.sending.lock() => {
                     let batch: Vec<Queued> = {
                         let mut queue = link.queue();
@@ -697,7 +715,10 @@ impl<B: Backend> Region<B> {
             self.exchange(link, p, "/v1/releases", body).await;
         let outcomes = match answer {
             Ok(a) if a.releases.len() == replies.len() => {
-                link.bundle_sent.store(true, Ordering::Relaxed);
+                // Held once a release passed its replay under it.
+                if a.releases.iter().any(|r| r.keys.is_some()) {
+                    link.bundle_sent.store(true, Ordering::Relaxed);
+                }
                 a.releases
             }
             Ok(a) => {
@@ -714,6 +735,19 @@ impl<B: Backend> Region<B> {
                 }
                 return;
             }
+            // Refused whole, or unreachable: each release would be too,
+            // alone.
+            Err(Error::Custodian { why, refused }) => {
+                for reply in replies {
+                    let _ = reply.send(Batched::Refused(Error::Custodian {
+                        why: why.clone(),
+                        refused,
+                    }));
+                }
+                return;
+            }
+            // This node could not make the request (its log): each goes
+            // alone.
             Err(_) => {
                 for reply in replies {
                     let _ = reply.send(Batched::Alone);
@@ -942,12 +976,15 @@ impl AsyncBody for BatchBody {
         true
     }
 
+    /// The largest release's: a batch is of small releases, one request
+    /// out at a time, and shows a new checkpoint under the same lock as a
+    /// lone small release.
     fn size(&self) -> usize {
         self.releases
             .iter()
-            .flat_map(|r| &r.subjects)
-            .map(|s| s.keys.len())
-            .sum()
+            .map(|r| r.subjects.iter().map(|s| s.keys.len()).sum())
+            .max()
+            .unwrap_or(0)
     }
 }
 
