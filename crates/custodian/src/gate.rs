@@ -491,11 +491,9 @@ impl Gate {
     ) -> Result<ReleaseAnswer, Refusal> {
         let v = self.vouch_for_release(
             caller,
-            Shown {
-                checkpoint: &req.checkpoint,
-                consistency: req.consistency.as_ref(),
-                tail: req.tail.as_ref(),
-            },
+            &req.checkpoint,
+            req.consistency.as_ref(),
+            req.tail.as_ref(),
             now,
         )?;
         let keys = self.release_vouched(
@@ -530,11 +528,9 @@ impl Gate {
         }
         let v = self.vouch_for_release(
             caller,
-            Shown {
-                checkpoint: &req.checkpoint,
-                consistency: req.consistency.as_ref(),
-                tail: req.tail.as_ref(),
-            },
+            &req.checkpoint,
+            req.consistency.as_ref(),
+            req.tail.as_ref(),
             now,
         )?;
         let releases = req
@@ -575,9 +571,16 @@ impl Gate {
     fn vouch_for_release(
         &self,
         caller: &str,
-        shown: Shown<'_>,
+        checkpoint: &str,
+        consistency: Option<&Consistency>,
+        tail: Option<&Tail>,
         now: u64,
     ) -> Result<Vouched, Refusal> {
+        let shown = Shown {
+            checkpoint,
+            consistency,
+            tail,
+        };
         let (v, _) = self.vouch_and_read(caller, shown, now, |_| Ok(()), true)?;
         Ok(v)
     }

@@ -410,15 +410,7 @@ async fn concurrent_reads_share_requests_to_the_custodian_and_each_opens_its_own
         assert_eq!(r["records"][0]["fields"]["phone"], phone(i), "user {i}");
     }
     let url = c.custodian.clone().expect("a custodian");
-    let metrics = c
-        .http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.get_text(&format!("{url}/metrics")).await;
     let (released, requests) = (
         counter(&metrics, "custodian_batched_releases_total"),
         counter(&metrics, "custodian_release_batches_total"),

@@ -857,6 +857,24 @@ fn hashes(proof: Vec<tlog::Hash>) -> Vec<HexHash> {
     proof.into_iter().map(HexHash).collect()
 }
 
+/// The policy bundle's entry, proven at `size`, until the custodian holds
+/// it.
+async fn bundle_entry<B: Backend>(
+    region: &Region<B>,
+    link: &CustodianLink,
+    size: u64,
+) -> Result<Option<LoggedEntry>, Error> {
+    if link.bundle_sent.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let b = link.bundle_index.load(Ordering::Relaxed);
+    Ok(Some(LoggedEntry {
+        index: b,
+        bytes: Base64(region.reader.entry(b, size).await?),
+        inclusion: hashes(region.reader.inclusion_proof(b, size).await?),
+    }))
+}
+
 /// A request body, made again for each attempt.
 trait AsyncBody {
     async fn make<B: Backend>(
@@ -888,16 +906,7 @@ impl AsyncBody for ReleaseBody {
         proven: Proven,
     ) -> Result<Vec<u8>, Error> {
         let size = proven.checkpoint.checkpoint.size;
-        let bundle = if link.bundle_sent.load(Ordering::Relaxed) {
-            None
-        } else {
-            let b = link.bundle_index.load(Ordering::Relaxed);
-            Some(LoggedEntry {
-                index: b,
-                bytes: Base64(region.reader.entry(b, size).await?),
-                inclusion: hashes(region.reader.inclusion_proof(b, size).await?),
-            })
-        };
+        let bundle = bundle_entry(region, link, size).await?;
         let req = ReleaseRequest {
             checkpoint: proven.checkpoint.to_text(),
             consistency: proven.consistency,
@@ -935,16 +944,7 @@ impl AsyncBody for BatchBody {
         proven: Proven,
     ) -> Result<Vec<u8>, Error> {
         let size = proven.checkpoint.checkpoint.size;
-        let bundle = if link.bundle_sent.load(Ordering::Relaxed) {
-            None
-        } else {
-            let b = link.bundle_index.load(Ordering::Relaxed);
-            Some(LoggedEntry {
-                index: b,
-                bytes: Base64(region.reader.entry(b, size).await?),
-                inclusion: hashes(region.reader.inclusion_proof(b, size).await?),
-            })
-        };
+        let bundle = bundle_entry(region, link, size).await?;
         let mut releases = Vec::with_capacity(self.releases.len());
         for r in &self.releases {
             let inclusion = if r.index == proven.entry.index {

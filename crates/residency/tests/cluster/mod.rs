@@ -221,16 +221,20 @@ impl Cluster {
 
     /// The size of the log served at `url`.
     pub(crate) async fn log_size_at(&self, url: &str) -> u64 {
-        let text = self
-            .http
-            .get(format!("{url}/log/checkpoint"))
+        let text = self.get_text(&format!("{url}/log/checkpoint")).await;
+        text.lines().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// The body of a GET of `url`, as text.
+    pub(crate) async fn get_text(&self, url: &str) -> String {
+        self.http
+            .get(url)
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        text.lines().nth(1).unwrap().parse().unwrap()
+            .unwrap()
     }
 
     /// Entry `index` of a running region's log, as JSON, read from the log
